@@ -1,0 +1,38 @@
+# Two entry points (see README): `make demo` and `make test`. Both build one project environment in .venv
+# with the core and every distribution under adapters/ installed editable, so a new adapter is picked up
+# without changing the commands.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ADAPTER_PROJECTS := $(wildcard adapters/*/pyproject.toml)
+ADAPTER_DIRS     := $(patsubst %/pyproject.toml,%,$(ADAPTER_PROJECTS))
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test unit integration lint bench clean
+
+$(STAMP): pyproject.toml $(ADAPTER_PROJECTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]')
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

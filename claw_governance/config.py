@@ -1,0 +1,126 @@
+"""Governor settings: one frozen value, built from arguments or from the seed's environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from claw_governance.errors import ConfigError
+
+DURABILITY_MODES = ("os", "fsync")
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorConfig:
+    """Every setting of a Governor. Paths may be None: no policy (deny all), in-memory audit/state."""
+
+    policy_path: Path | None = None
+    audit_path: Path | None = None
+    identity_path: Path | None = None
+    state_path: Path | None = None
+    policy_reload_interval: float | None = None  # seconds
+    audit_retention_days: int = 2555
+    audit_rotation_size_mb: float = 100.0
+    audit_checkpoint_interval: int = 1000  # entries between signed checkpoints
+    durability: str = "os"  # "os": reaches the OS before the tool runs; "fsync": group commit
+    require_signature: bool = False
+    signature_max_age_seconds: float = 300.0
+    min_trust_score: int = 50
+    auto_create_identity: bool = True
+    identity_passphrase: str | None = None
+    escalation_timeout_hours: float = 24.0
+    escalation_webhook_url: str | None = None
+    escalation_console: bool = False
+    load_entry_points: bool = True
+    enable_adapters: bool = False
+
+    def __post_init__(self) -> None:
+        if self.durability not in DURABILITY_MODES:
+            raise ConfigError(f"durability must be one of {', '.join(DURABILITY_MODES)}, not {self.durability!r}")
+        if self.audit_retention_days < 1:
+            raise ConfigError(f"audit_retention_days must be at least 1, not {self.audit_retention_days}")
+        if self.audit_rotation_size_mb <= 0:
+            raise ConfigError(f"audit_rotation_size_mb must be positive, not {self.audit_rotation_size_mb}")
+        if self.escalation_timeout_hours <= 0:
+            raise ConfigError(f"escalation_timeout_hours must be positive, not {self.escalation_timeout_hours}")
+        if self.policy_reload_interval is not None and self.policy_reload_interval <= 0:
+            raise ConfigError(f"policy_reload_interval must be positive, not {self.policy_reload_interval}")
+
+    @property
+    def resolved_state_path(self) -> Path | None:
+        """Where the state store lives: ``state_path``, else ``<identity_path>/.state``, else in memory."""
+        if self.state_path is not None:
+            return self.state_path
+        if self.identity_path is not None:
+            return self.identity_path / ".state"
+        return None
+
+    def with_changes(self, **changes: Any) -> GovernorConfig:
+        """A copy with some settings changed."""
+        return replace(self, **changes)
+
+
+def _bool(name: str, value: str) -> bool:
+    low = value.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+
+
+# (environment variable, field, converter). POLICY_RELOAD_INTERVAL is in milliseconds, as in the seed.
+_ENV: tuple[tuple[str, str, Any], ...] = (
+    ("POLICY_PATH", "policy_path", Path),
+    ("AUDIT_PATH", "audit_path", Path),
+    ("IDENTITY_PATH", "identity_path", Path),
+    ("STATE_PATH", "state_path", Path),
+    ("POLICY_RELOAD_INTERVAL", "policy_reload_interval", lambda n, v: _number(n, v, float) / 1000.0),
+    ("AUDIT_RETENTION_DAYS", "audit_retention_days", lambda n, v: _number(n, v, int)),
+    ("AUDIT_ROTATION_SIZE_MB", "audit_rotation_size_mb", lambda n, v: _number(n, v, float)),
+    ("AUDIT_CHECKPOINT_INTERVAL", "audit_checkpoint_interval", lambda n, v: _number(n, v, int)),
+    ("AUDIT_DURABILITY", "durability", None),
+    ("IDENTITY_REQUIRE_SIGNATURE", "require_signature", _bool),
+    ("IDENTITY_MIN_TRUST_SCORE", "min_trust_score", lambda n, v: _number(n, v, int)),
+    ("IDENTITY_AUTO_CREATE", "auto_create_identity", _bool),
+    ("CLAW_IDENTITY_PASSPHRASE", "identity_passphrase", None),
+    ("ESCALATION_TIMEOUT_HOURS", "escalation_timeout_hours", lambda n, v: _number(n, v, float)),
+    ("ESCALATION_WEBHOOK_URL", "escalation_webhook_url", None),
+)
+
+SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),
+                 "identity_path": Path("identities")}
+
+
+def config_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> GovernorConfig:
+    """Settings from environment variables (the seed's names), with the seed's default paths."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = dict(SEED_DEFAULTS)
+    for var, field_name, convert in _ENV:
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        if convert is None:
+            values[field_name] = raw
+        elif convert is Path:
+            values[field_name] = Path(raw)
+        else:
+            values[field_name] = convert(var, raw)
+    handler = env.get("ESCALATION_HANDLER", "")
+    values["escalation_console"] = handler.strip().lower() in ("console", "human-review")
+    known = {f.name for f in fields(GovernorConfig)}
+    for key in overrides:
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}")
+    values.update(overrides)
+    return GovernorConfig(**values)

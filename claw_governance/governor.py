@@ -1,0 +1,481 @@
+"""The Governor: the pipeline every adapter calls, and AgentHandle, its per-agent face.
+
+``before_call`` runs identity -> trust gate -> policy -> escalation -> audit through the plugin hooks and
+returns a Decision; nothing may run unless it is ALLOW. Any error on that path is a DENY. ``after_call``
+records the outcome (trust, ``agent_action`` audit entry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from claw_governance.audit import AuditTrail, open_trail
+from claw_governance.audit.plugin import AuditPlugin
+from claw_governance.audit.redaction import DEFAULT_REDACTOR
+from claw_governance.audit.report import compliance_report
+from claw_governance.config import GovernorConfig, config_from_env
+from claw_governance.errors import ConfigError, EscalationError
+from claw_governance.escalation import EscalationQueue
+from claw_governance.escalation.plugin import ConsoleNotifier, EscalationPlugin
+from claw_governance.identity import IdentityRegistry, TrustLedger
+from claw_governance.identity.plugin import IdentityPlugin, TrustPlugin
+from claw_governance.model import (
+    AuditEvent,
+    CallOutcome,
+    Decision,
+    Escalation,
+    EscalationStatus,
+    ExecutionResult,
+    Outcome,
+    ToolCall,
+)
+from claw_governance.plugins import ClawPluginManager, HookDispatch
+from claw_governance.policy import PolicySet, PolicyStore, ReloadResult
+from claw_governance.policy.plugin import PolicyPlugin
+
+log = logging.getLogger("claw_governance")
+
+_PRECEDENCE = {Outcome.DENY: 0, Outcome.ESCALATE: 1, Outcome.ALLOW: 2}
+_PIPELINE_HOOKS = ("claw_verify_identity", "claw_trust_score", "claw_decide", "claw_consume_grant",
+                   "claw_open_escalation", "claw_notify_escalation", "claw_record_audit", "claw_update_trust")
+
+
+class _Fault(Exception):
+    """A hook failed; carries the hook name for the DENY reason."""
+
+    def __init__(self, hook: str, error: BaseException) -> None:
+        self.hook = hook
+        self.error = error
+        super().__init__(f"{hook}: {type(error).__name__}: {error}")
+
+
+class Governor:
+    """Governs tool calls: ``gov.agent(id).check(...)`` / ``.execute(...)``; see DESIGN.md for the API."""
+
+    def __init__(
+        self,
+        policy_path: str | Path | None = None,
+        audit_path: str | Path | None = None,
+        identity_path: str | Path | None = None,
+        *,
+        config: GovernorConfig | None = None,
+        plugins: tuple[object, ...] | list[object] = (),
+        **settings: Any,
+    ) -> None:
+        if config is None:
+            paths = {"policy_path": policy_path, "audit_path": audit_path, "identity_path": identity_path,
+                     "state_path": settings.pop("state_path", None)}
+            try:
+                config = GovernorConfig(**{k: Path(v) for k, v in paths.items() if v is not None}, **settings)
+            except TypeError as exc:
+                raise ConfigError(f"unknown Governor setting: {exc}") from None
+        elif policy_path or audit_path or identity_path or settings:
+            raise ConfigError("pass either config= or individual settings, not both")
+        self.config = config
+        self._closed = False
+        self._enabled = False
+        self._health_lock = threading.Lock()
+        self._faults: dict[str, str] = {}
+        self.redactor = DEFAULT_REDACTOR
+
+        self.pm = ClawPluginManager()
+        self.audit: AuditTrail = open_trail(config)
+        self.pm.register(AuditPlugin(self.audit), name="audit")
+        self._record_hook = HookDispatch(self.pm, "claw_record_audit")
+        try:
+            self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded)
+            self.identities = IdentityRegistry(config, self.record)
+            self.trust = TrustLedger(self.record, on_zero=self._revoke_at_zero)
+            self.escalations = EscalationQueue(self.record)
+        except BaseException:
+            self.audit.close()
+            raise
+        self.pm.register(PolicyPlugin(), name="policy")
+        self.pm.register(IdentityPlugin(self.identities), name="identity")
+        self.pm.register(TrustPlugin(self.trust), name="trust")
+        self.pm.register(EscalationPlugin(self.escalations, self.redact), name="escalation")
+        if config.escalation_console:
+            self.pm.register(ConsoleNotifier(), name="console-notifier")
+        for plugin in plugins:
+            self.pm.register(plugin)
+        if config.load_entry_points:
+            self.pm.load_entry_points()
+        self._hooks = {name: HookDispatch(self.pm, name) for name in _PIPELINE_HOOKS}
+        self.pm.hook.claw_startup(governor=self)
+        if config.policy_reload_interval:
+            self.policies.watch(config.policy_reload_interval)
+        if config.enable_adapters:
+            self.enable()
+
+    # ------------------------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Governor:
+        """A governor configured from POLICY_PATH, AUDIT_PATH, IDENTITY_PATH ... (the seed's variables)."""
+        return cls(config=config_from_env(**overrides))
+
+    def agent(self, agent_id: str, *, framework: str = "python") -> AgentHandle:
+        """The handle through which one agent's calls are governed; creates its identity if allowed."""
+        if not isinstance(agent_id, str) or not agent_id.strip():
+            raise ConfigError(f"agent id must be a non-empty string, not {agent_id!r}")
+        self.identities.ensure(agent_id)
+        return AgentHandle(self, agent_id, framework)
+
+    def register_plugin(self, plugin: object, name: str | None = None) -> None:
+        """Add a plugin at run time (it joins the hooks immediately)."""
+        self.pm.register(plugin, name=name)
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    @property
+    def policy(self) -> PolicySet:
+        """The compiled policy in force."""
+        return self.policies.current
+
+    def redact(self, value: Any, agent_id: str | None = None) -> Any:
+        """Redact nested data with the built-in rules plus the agent's policy ``sensitive_fields``."""
+        extra = self.policy.sensitive_fields(agent_id) if agent_id else frozenset()
+        return self.redactor.with_keys(extra)(value)
+
+    def record(self, event: AuditEvent) -> None:
+        """Write an event through ``claw_record_audit``; raises if any implementation fails."""
+        try:
+            self._record_hook(event=event)
+        except Exception as exc:
+            self._fault("audit", f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _fault(self, component: str, message: str) -> None:
+        with self._health_lock:
+            self._faults[component] = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}"
+        log.error("claw-governance %s fault: %s", component, message)
+
+    def _clear_fault(self, component: str) -> None:
+        if component in self._faults:
+            with self._health_lock:
+                self._faults.pop(component, None)
+
+    def _revoke_at_zero(self, agent_id: str) -> None:
+        self.identities.revoke(agent_id, "trust score reached 0")
+
+    def _policy_reloaded(self, result: ReloadResult) -> None:
+        if result.error:
+            self._fault("policy", f"reload failed, previous policy {result.previous_hash[:12]} stays: {result.error}")
+        else:
+            self._clear_fault("policy")
+        try:
+            self.record(AuditEvent("policy_reload", policy_hash=result.policy_hash, details={
+                "ok": result.error is None, "changed": result.changed, "previous_hash": result.previous_hash,
+                "error": result.error, "files": list(self.policy.files)}))
+        except Exception:
+            pass  # already reported as an audit fault
+
+    def make_call(self, agent_id: str, action: str, args: Mapping[str, Any] | None = None, *,
+                  framework: str = "python", call_id: str | None = None,
+                  metadata: Mapping[str, Any] | None = None) -> ToolCall:
+        """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
+        call = ToolCall(agent_id, action, dict(args or {}), framework, **({"call_id": call_id} if call_id else {}),
+                        metadata=dict(metadata or {}))
+        if self.config.require_signature:
+            sign = getattr(self.identities, "sign_call", None)
+            if sign is not None:
+                try:
+                    call = sign(call)
+                except Exception as exc:  # an unsigned call is then denied by the identity step
+                    log.warning("could not sign call for %s: %s", agent_id, exc)
+        return call
+
+    # --------------------------------------------------------------------------------------- the pipeline
+
+    def _hook(self, name: str, **kwargs: Any) -> Any:
+        try:
+            return self._hooks[name](**kwargs)
+        except Exception as exc:
+            raise _Fault(name, exc) from exc
+
+    def _decide(self, call: ToolCall, policy: PolicySet) -> Decision:
+        verdict = self._hook("claw_verify_identity", call=call, policy=policy)
+        if verdict is None or not verdict.ok:
+            reason = verdict.reason if verdict is not None else f'No identity plugin vouches for "{call.agent_id}"'
+            if verdict is not None and verdict.trust_penalty:
+                settings = policy.trust_settings(call.agent_id)
+                self._hook("claw_update_trust", agent_id=call.agent_id, delta=settings.bad_signature,
+                           reason=f"bad signature: {reason}", policy=policy)
+            return Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="identity")
+        settings = policy.trust_settings(call.agent_id)
+        score = self._hook("claw_trust_score", agent_id=call.agent_id)
+        minimum = settings.min_score if policy.trust_configured(call.agent_id) else self.config.min_trust_score
+        if score is None or score < minimum:
+            return Decision(Outcome.DENY, f'Trust score of "{call.agent_id}" is {score}, below the minimum '
+                            f"{minimum}", call, policy_hash=policy.hash, stage="trust")
+        answers = self._hook("claw_decide", call=call, policy=policy)
+        if not answers:
+            return Decision(Outcome.DENY, "No policy plugin gave a decision (default deny)", call,
+                            policy_hash=policy.hash)
+        decision: Decision = min(answers, key=lambda d: _PRECEDENCE[d.outcome])
+        if decision.outcome is not Outcome.ESCALATE:
+            return decision
+        granted = self._hook("claw_consume_grant", call=call, decision=decision)
+        if granted:
+            return Decision(Outcome.ALLOW, f"Approved by a human (escalation {granted}); {decision.reason}", call,
+                            decision.rule, policy.hash, escalation_id=granted, stage="escalation")
+        timeout = (decision.rule.timeout_seconds if decision.rule and decision.rule.timeout_seconds
+                   else self.config.escalation_timeout_hours * 3600.0)
+        escalation = self._hook("claw_open_escalation", call=call, decision=decision, timeout_seconds=timeout)
+        if escalation is None:
+            return Decision(Outcome.DENY, "Needs human approval but no escalation store accepted it; "
+                            f"denied. ({decision.reason})", call, decision.rule, policy.hash, stage="escalation")
+        self._notify(escalation)
+        return Decision(Outcome.ESCALATE, decision.reason, call, decision.rule, policy.hash,
+                        escalation_id=escalation.id, stage=decision.stage)
+
+    def _notify(self, escalation: Escalation) -> None:
+        try:
+            self._hooks["claw_notify_escalation"](escalation=escalation)
+        except Exception as exc:  # notifications never change a decision; they do show in health
+            self._fault("notify", f"{type(exc).__name__}: {exc}")
+
+    def before_call(self, call: ToolCall) -> Decision:
+        """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
+        policy = self.policies.current
+        try:
+            decision = self._decide(call, policy)
+        except _Fault as fault:
+            self._fault("plugin", str(fault))
+            decision = Decision(Outcome.DENY, f"Governance error in {fault.hook} ({type(fault.error).__name__}: "
+                                f"{fault.error}); denied to fail closed", call, policy_hash=policy.hash, stage="plugin")
+        except Exception as exc:  # a bug of ours is still a DENY, never an ALLOW
+            self._fault("governor", f"{type(exc).__name__}: {exc}")
+            decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}: {exc}); denied to fail "
+                                "closed", call, policy_hash=policy.hash, stage="governor")
+        try:
+            self.record(self._decision_event(call, decision, policy))
+        except Exception as exc:
+            return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
+                            call, decision.rule, policy.hash, stage="audit")
+        return decision
+
+    def _decision_event(self, call: ToolCall, decision: Decision, policy: PolicySet) -> AuditEvent:
+        agent_policy = policy.for_agent(call.agent_id)
+        metadata_only = agent_policy is not None and agent_policy.audit_level == "metadata"
+        return AuditEvent(
+            "policy_decision", call.agent_id, call.action,
+            context=None if metadata_only else call.args,
+            decision=decision.as_dict(), policy_hash=policy.hash,
+            details={"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
+            if metadata_only else {"call_id": call.call_id, "framework": call.framework},
+            sensitive_fields=agent_policy.sensitive_fields if agent_policy is not None else frozenset())
+
+    def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
+        """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
+        policy = self.policies.current
+        settings = policy.trust_settings(call.agent_id)
+        delta = settings.success if outcome.success else settings.failure
+        try:
+            if delta:
+                self._hook("claw_update_trust", agent_id=call.agent_id, delta=delta,
+                           reason="action succeeded" if outcome.success else f"action failed: {outcome.error}",
+                           policy=policy)
+        except _Fault as fault:
+            self._fault("trust", str(fault))
+        agent_policy = policy.for_agent(call.agent_id)
+        metadata_only = agent_policy is not None and agent_policy.audit_level == "metadata"
+        try:
+            self.record(AuditEvent(
+                "agent_action", call.agent_id, call.action,
+                context=None if metadata_only else call.args,
+                decision={"outcome": decision.outcome.value, "allowed": decision.allowed,
+                          "escalation_id": decision.escalation_id},
+                policy_hash=decision.policy_hash,
+                details={"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
+                         "error": outcome.error, "duration_ms": round(outcome.duration_ms, 3),
+                         **({} if metadata_only else {"output": outcome.output})},
+                sensitive_fields=agent_policy.sensitive_fields if agent_policy is not None else frozenset()))
+        except Exception as exc:
+            log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, exc)
+
+    # ------------------------------------------------------------------------------------ the public API
+
+    def execute(self, agent_id: str, action: str, args: Mapping[str, Any] | None,
+                fn: Callable[[dict[str, Any]], Any], *, wait_for_approval: float | None = None,
+                framework: str = "python") -> ExecutionResult:
+        """Decide, then run ``fn(args)`` only on ALLOW, then record the outcome."""
+        call = self.make_call(agent_id, action, args, framework=framework)
+        decision = self.before_call(call)
+        if decision.outcome is Outcome.ESCALATE and wait_for_approval:
+            decision = self._after_wait(call, self.escalations.wait(decision.escalation_id or "", wait_for_approval),
+                                        decision)
+        if decision.outcome is not Outcome.ALLOW:
+            return ExecutionResult(False, decision, error=decision.reason)
+        started = time.perf_counter()
+        try:
+            output = fn(dict(call.args))
+            if inspect.isawaitable(output):
+                raise TypeError("fn returned an awaitable: use aexecute() for async functions")
+        except Exception as exc:
+            self.after_call(call, decision, CallOutcome(False, None, f"{type(exc).__name__}: {exc}",
+                                                        (time.perf_counter() - started) * 1000))
+            return ExecutionResult(False, decision, error=f"{type(exc).__name__}: {exc}")
+        self.after_call(call, decision, CallOutcome(True, output, None, (time.perf_counter() - started) * 1000))
+        return ExecutionResult(True, decision, output)
+
+    async def aexecute(self, agent_id: str, action: str, args: Mapping[str, Any] | None,
+                       fn: Callable[[dict[str, Any]], Any | Awaitable[Any]], *,
+                       wait_for_approval: float | None = None, framework: str = "python") -> ExecutionResult:
+        """``execute`` for async code: ``fn`` may be sync or async; waiting for approval does not block."""
+        call = self.make_call(agent_id, action, args, framework=framework)
+        decision = self.before_call(call)
+        if decision.outcome is Outcome.ESCALATE and wait_for_approval:
+            resolved = await asyncio.to_thread(self.escalations.wait, decision.escalation_id or "", wait_for_approval)
+            decision = self._after_wait(call, resolved, decision)
+        if decision.outcome is not Outcome.ALLOW:
+            return ExecutionResult(False, decision, error=decision.reason)
+        started = time.perf_counter()
+        try:
+            output = fn(dict(call.args))
+            if inspect.isawaitable(output):
+                output = await output
+        except Exception as exc:
+            self.after_call(call, decision, CallOutcome(False, None, f"{type(exc).__name__}: {exc}",
+                                                        (time.perf_counter() - started) * 1000))
+            return ExecutionResult(False, decision, error=f"{type(exc).__name__}: {exc}")
+        self.after_call(call, decision, CallOutcome(True, output, None, (time.perf_counter() - started) * 1000))
+        return ExecutionResult(True, decision, output)
+
+    def _after_wait(self, call: ToolCall, resolved: Escalation | None, pending: Decision) -> Decision:
+        if resolved is not None and resolved.status is EscalationStatus.APPROVED:
+            return self.before_call(call)  # consumes the grant the approval created
+        status = "no answer in time" if resolved is None or resolved.status is EscalationStatus.PENDING \
+            else resolved.status.value
+        return Decision(Outcome.DENY, f"Escalation {pending.escalation_id} {status}: {pending.reason}", call,
+                        pending.rule, pending.policy_hash, escalation_id=pending.escalation_id, stage="escalation")
+
+    def resolve_escalation(self, escalation_id: str, decision: str, notes: str = "", resolver: str = "") -> Escalation:
+        """Approve or deny a pending escalation. Raises EscalationError for unknown, resolved or expired ids."""
+        statuses = {"approved": EscalationStatus.APPROVED, "approve": EscalationStatus.APPROVED,
+                    "denied": EscalationStatus.DENIED, "deny": EscalationStatus.DENIED}
+        status = statuses.get(str(decision).strip().lower())
+        if status is None:
+            raise EscalationError(f"decision must be 'approved' or 'denied', not {decision!r}")
+        if not resolver.strip():
+            raise EscalationError("a resolution needs the resolver's identity (resolver=...)")
+        escalation = self.escalations.resolve(escalation_id, status, resolver, notes)
+        self.record(AuditEvent("escalation_resolved", escalation.agent_id, escalation.action, details={
+            "escalation_id": escalation.id, "status": escalation.status.value, "resolver": resolver,
+            "notes": notes, "created": escalation.created, "resolved_at": escalation.resolved_at,
+            "rule": escalation.rule, "args_hash": escalation.args_hash}))
+        return escalation
+
+    def trust_score(self, agent_id: str) -> int:
+        """The agent's current trust score."""
+        score = self._hooks["claw_trust_score"](agent_id=agent_id)
+        return int(score) if score is not None else 0
+
+    def reload_policies(self) -> ReloadResult:
+        """Re-read the policy files now; on error the last good policy stays in force (and it is audited)."""
+        return self.policies.reload()
+
+    def compliance_report(self, start: str | date | datetime, end: str | date | datetime) -> dict[str, Any]:
+        """Totals by outcome, agent and action for ``start``..``end`` (both days included)."""
+        return compliance_report(self.audit, start, end)
+
+    def health_check(self) -> dict[str, Any]:
+        """Status of every component, usable behind a /health endpoint."""
+        components: dict[str, Any] = {
+            "policy": {"status": "degraded" if self.policies.last_error else "ok", "hash": self.policy.hash,
+                       "files": len(self.policy.files), "rules": self.policy.rule_count,
+                       "last_reload_error": self.policies.last_error},
+            "audit": self.audit.health(),
+            "plugins": {"status": "degraded" if self.pm.load_failures else "ok",
+                        "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
+                        "failed": [f.__dict__ if hasattr(f, "__dict__") else {"name": f.name, "error": f.error}
+                                   for f in self.pm.load_failures]},
+        }
+        for extra in self.pm.hook.claw_health(governor=self):
+            if isinstance(extra, dict):
+                components.update(extra)
+        with self._health_lock:
+            faults = dict(self._faults)
+        if "audit" in faults and components["audit"].get("status") == "ok":
+            components["audit"] = {**components["audit"], "status": "degraded", "last_error": faults["audit"]}
+        statuses = [c.get("status", "ok") for c in components.values() if isinstance(c, dict)]
+        overall = "down" if "down" in statuses else ("degraded" if "degraded" in statuses or faults else "ok")
+        return {"status": overall, "components": components, "faults": faults,
+                "escalations_pending": len(self.escalations.pending()), "closed": self._closed}
+
+    def enable(self) -> None:
+        """Switch on every installed adapter's framework-wide interception (``claw_enable``)."""
+        self.pm.hook.claw_enable(governor=self)
+        self._enabled = True
+
+    def disable(self) -> None:
+        """Undo ``enable()``."""
+        if self._enabled:
+            self.pm.hook.claw_disable(governor=self)
+            self._enabled = False
+
+    def close(self) -> None:
+        """Stop reload, disable adapters, close the trail and the stores. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.disable()
+            self.pm.hook.claw_shutdown(governor=self)
+        finally:
+            self.policies.close()
+            self.escalations.close()
+            self.identities.close()
+            self.audit.close()
+
+    def __enter__(self) -> Governor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AgentHandle:
+    """One agent's view of the governor: ``check`` (decide and audit) and ``execute`` (decide, run, record)."""
+
+    __slots__ = ("agent_id", "framework", "governor")
+
+    def __init__(self, governor: Governor, agent_id: str, framework: str = "python") -> None:
+        self.governor = governor
+        self.agent_id = agent_id
+        self.framework = framework
+
+    def check(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
+        """Decide (and audit) one call without running anything. ESCALATE opens an escalation."""
+        return self.governor.before_call(self.governor.make_call(self.agent_id, action, args,
+                                                                 framework=self.framework))
+
+    def evaluate(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
+        """What the policy alone says, with no identity, trust, escalation or audit (a dry run)."""
+        return self.governor.policy.decide(ToolCall(self.agent_id, action, dict(args or {}), self.framework))
+
+    def execute(self, action: str, args: Mapping[str, Any] | None, fn: Callable[[dict[str, Any]], Any], *,
+                wait_for_approval: float | None = None) -> ExecutionResult:
+        """Run ``fn(args)`` if and only if the governor allows it."""
+        return self.governor.execute(self.agent_id, action, args, fn, wait_for_approval=wait_for_approval,
+                                     framework=self.framework)
+
+    async def aexecute(self, action: str, args: Mapping[str, Any] | None,
+                       fn: Callable[[dict[str, Any]], Any | Awaitable[Any]], *,
+                       wait_for_approval: float | None = None) -> ExecutionResult:
+        """Async ``execute``; ``fn`` may be a coroutine function."""
+        return await self.governor.aexecute(self.agent_id, action, args, fn, wait_for_approval=wait_for_approval,
+                                            framework=self.framework)
+
+    @property
+    def trust_score(self) -> int:
+        """The agent's current trust score."""
+        return self.governor.trust_score(self.agent_id)

@@ -1,0 +1,35 @@
+"""The built-in identity and trust hooks."""
+
+from __future__ import annotations
+
+from claw_governance.hookspecs import hookimpl
+from claw_governance.identity.registry import IdentityRegistry
+from claw_governance.identity.trust import TrustLedger
+from claw_governance.model import IdentityVerdict, ToolCall
+from claw_governance.policy import PolicySet
+
+
+class IdentityPlugin:
+    """Answers ``claw_verify_identity`` from the registry."""
+
+    def __init__(self, registry: IdentityRegistry) -> None:
+        self.registry = registry
+
+    @hookimpl
+    def claw_verify_identity(self, call: ToolCall, policy: PolicySet) -> IdentityVerdict:
+        return self.registry.verify(call, policy)
+
+
+class TrustPlugin:
+    """Answers ``claw_trust_score`` and ``claw_update_trust`` from the ledger."""
+
+    def __init__(self, ledger: TrustLedger) -> None:
+        self.ledger = ledger
+
+    @hookimpl
+    def claw_trust_score(self, agent_id: str) -> int:
+        return self.ledger.score(agent_id)
+
+    @hookimpl
+    def claw_update_trust(self, agent_id: str, delta: int, reason: str, policy: PolicySet) -> int:
+        return self.ledger.adjust(agent_id, delta, reason, policy.trust_settings(agent_id))

@@ -1,0 +1,199 @@
+"""The values that flow through the pipeline. All frozen: a decision, once made, cannot be edited."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+
+class Outcome(enum.StrEnum):
+    """What the governor says about a tool call. Nothing runs unless it is ALLOW."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    ESCALATE = "escalate"
+
+
+class EscalationStatus(enum.StrEnum):
+    """The life of an escalation: pending -> approved | denied | expired."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+def new_id() -> str:
+    """A random 128-bit id as 32 hex characters (no uuid module: it is slower and we need no version bits)."""
+    return os.urandom(16).hex()
+
+
+def _jsonable(value: Any) -> Any:
+    # Anything orjson cannot serialise natively is hashed by its repr: the hash is only ever compared
+    # with itself, so a stable, total function is what matters.
+    return repr(value)
+
+
+def args_hash(args: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a call's arguments: binds grants and signatures to exact arguments."""
+    data = orjson.dumps(dict(args), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_jsonable)
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """An agent's signature over (agent id, action, args hash, nonce, timestamp); see identity.signing."""
+
+    value: str  # base64 of the raw signature bytes
+    nonce: str
+    timestamp: float
+    key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One request by an agent to run one action. Adapters build it from their framework's tool call."""
+
+    agent_id: str
+    action: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    framework: str = "python"
+    call_id: str = field(default_factory=new_id)
+    signature: Signature | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def args_hash(self) -> str:
+        """Canonical hash of `args` (computed on demand; most calls never need it)."""
+        return args_hash(self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """A policy rule as a decision names it: which list, which pattern, and where it was written."""
+
+    effect: Outcome
+    pattern: str
+    agent: str
+    source: str  # "file:line"
+    condition: str | None = None
+    reason: str | None = None
+    timeout_seconds: float | None = None
+
+    def describe(self) -> str:
+        """`deny rule "delete:*" (policies/cs.yaml:9)`, with the condition when there is one."""
+        kind = {Outcome.ALLOW: "allow", Outcome.DENY: "deny", Outcome.ESCALATE: "escalate"}[self.effect]
+        cond = f" when {self.condition}" if self.condition else ""
+        return f'{kind} rule "{self.pattern}"{cond} ({self.source})'
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The governor's answer for one ToolCall."""
+
+    outcome: Outcome
+    reason: str
+    call: ToolCall
+    rule: RuleRef | None = None
+    policy_hash: str = ""
+    escalation_id: str | None = None
+    decided_at: float = field(default_factory=time.time)
+    stage: str = "policy"  # which step decided: identity, trust, policy, escalation, audit, plugin
+
+    @property
+    def allowed(self) -> bool:
+        """True only for ALLOW."""
+        return self.outcome is Outcome.ALLOW
+
+    def as_dict(self) -> dict[str, Any]:
+        """The decision as it is written to the audit trail."""
+        return {
+            "outcome": self.outcome.value,
+            "allowed": self.outcome is Outcome.ALLOW,
+            "reason": self.reason,
+            "rule": None if self.rule is None else {
+                "effect": self.rule.effect.value, "pattern": self.rule.pattern,
+                "agent": self.rule.agent, "source": self.rule.source, "condition": self.rule.condition,
+            },
+            "stage": self.stage,
+            "escalation_id": self.escalation_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """What happened when the tool ran (given to `after_call`)."""
+
+    success: bool
+    output: Any = None
+    error: str | None = None
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """The result of `AgentHandle.execute`: the decision and, if the tool ran, its outcome."""
+
+    success: bool
+    decision: Decision
+    output: Any = None
+    error: str | None = None
+
+    @property
+    def requires_escalation(self) -> bool:
+        """True when a human must approve before this call may run."""
+        return self.decision.outcome is Outcome.ESCALATE
+
+    @property
+    def escalation_id(self) -> str | None:
+        """The id to approve or deny, when `requires_escalation`."""
+        return self.decision.escalation_id
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """A call held for a human. Stored in the state store; resolved through the CLI or the API."""
+
+    id: str
+    agent_id: str
+    action: str
+    args_hash: str
+    context: Mapping[str, Any]  # redacted
+    rule: str | None
+    reason: str
+    status: EscalationStatus
+    created: float
+    expires: float
+    resolver: str | None = None
+    notes: str | None = None
+    resolved_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityVerdict:
+    """The identity step's answer: may this agent act at all (before policy is consulted)?"""
+
+    ok: bool
+    reason: str = ""
+    trust_penalty: bool = False  # a bad signature costs trust
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One entry for the audit trail, before the trail adds seq, timestamp and the hash chain."""
+
+    type: str
+    agent_id: str | None = None
+    action: str | None = None
+    context: Mapping[str, Any] | None = None
+    decision: Mapping[str, Any] | None = None
+    policy_hash: str | None = None
+    details: Mapping[str, Any] | None = None
+    sensitive_fields: frozenset[str] = frozenset()
