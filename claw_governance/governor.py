@@ -40,6 +40,7 @@ from claw_governance.model import (
 from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult
 from claw_governance.policy.plugin import PolicyPlugin
+from claw_governance.state import StateStore, open_state_store
 
 log = logging.getLogger("claw_governance")
 
@@ -87,16 +88,22 @@ class Governor:
         self.redactor = DEFAULT_REDACTOR
 
         self.pm = ClawPluginManager()
-        self.audit: AuditTrail = open_trail(config)
+        self.state: StateStore = open_state_store(config)
+        try:
+            self.audit: AuditTrail = open_trail(config, self.state)
+        except BaseException:
+            self.state.close()
+            raise
         self.pm.register(AuditPlugin(self.audit), name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
         try:
             self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded)
-            self.identities = IdentityRegistry(config, self.record)
-            self.trust = TrustLedger(self.record, on_zero=self._revoke_at_zero)
-            self.escalations = EscalationQueue(self.record)
+            self.identities = IdentityRegistry(config, self.state, self.record)
+            self.trust = TrustLedger(config, self.state, self.record, on_zero=self._revoke_at_zero)
+            self.escalations = EscalationQueue(config, self.state, self.record)
         except BaseException:
             self.audit.close()
+            self.state.close()
             raise
         self.pm.register(PolicyPlugin(), name="policy")
         self.pm.register(IdentityPlugin(self.identities), name="identity")
@@ -311,8 +318,7 @@ class Governor:
         call = self.make_call(agent_id, action, args, framework=framework)
         decision = self.before_call(call)
         if decision.outcome is Outcome.ESCALATE and wait_for_approval:
-            decision = self._after_wait(call, self.escalations.wait(decision.escalation_id or "", wait_for_approval),
-                                        decision)
+            decision = self.wait_for_approval(decision, wait_for_approval)
         if decision.outcome is not Outcome.ALLOW:
             return ExecutionResult(False, decision, error=decision.reason)
         started = time.perf_counter()
@@ -334,8 +340,7 @@ class Governor:
         call = self.make_call(agent_id, action, args, framework=framework)
         decision = self.before_call(call)
         if decision.outcome is Outcome.ESCALATE and wait_for_approval:
-            resolved = await asyncio.to_thread(self.escalations.wait, decision.escalation_id or "", wait_for_approval)
-            decision = self._after_wait(call, resolved, decision)
+            decision = await self.await_approval(decision, wait_for_approval)
         if decision.outcome is not Outcome.ALLOW:
             return ExecutionResult(False, decision, error=decision.reason)
         started = time.perf_counter()
@@ -349,6 +354,23 @@ class Governor:
             return ExecutionResult(False, decision, error=f"{type(exc).__name__}: {exc}")
         self.after_call(call, decision, CallOutcome(True, output, None, (time.perf_counter() - started) * 1000))
         return ExecutionResult(True, decision, output)
+
+    def wait_for_approval(self, decision: Decision, seconds: float) -> Decision:
+        """Block until a human resolves ``decision``'s escalation (or ``seconds`` pass); then decide again.
+
+        Returns the new decision: ALLOW (the approval's one-shot grant consumed) or DENY (denied, expired,
+        or no answer in time). Any other decision is returned unchanged.
+        """
+        if decision.outcome is not Outcome.ESCALATE or not decision.escalation_id:
+            return decision
+        return self._after_wait(decision.call, self.escalations.wait(decision.escalation_id, seconds), decision)
+
+    async def await_approval(self, decision: Decision, seconds: float) -> Decision:
+        """``wait_for_approval`` without blocking the event loop."""
+        if decision.outcome is not Outcome.ESCALATE or not decision.escalation_id:
+            return decision
+        resolved = await asyncio.to_thread(self.escalations.wait, decision.escalation_id, seconds)
+        return self._after_wait(decision.call, resolved, decision)
 
     def _after_wait(self, call: ToolCall, resolved: Escalation | None, pending: Decision) -> Decision:
         if resolved is not None and resolved.status is EscalationStatus.APPROVED:
@@ -435,6 +457,7 @@ class Governor:
             self.escalations.close()
             self.identities.close()
             self.audit.close()
+            self.state.close()
 
     def __enter__(self) -> Governor:
         return self

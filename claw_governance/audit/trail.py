@@ -113,6 +113,6 @@ class AuditTrail:
                 self._file = None
 
 
-def open_trail(config: GovernorConfig) -> AuditTrail:
+def open_trail(config: GovernorConfig, store: object = None) -> AuditTrail:
     """The trail for a governor's settings."""
     return AuditTrail(config.audit_path)

@@ -14,7 +14,7 @@ from claw_governance.model import AuditEvent, Decision, Escalation, EscalationSt
 class EscalationQueue:
     """Pending escalations and the grants that approvals create."""
 
-    def __init__(self, audit: Callable[[AuditEvent], object]) -> None:
+    def __init__(self, config: object, store: object, audit: Callable[[AuditEvent], object]) -> None:
         self._audit = audit
         self._items: dict[str, Escalation] = {}
         self._grants: dict[tuple[str, str, str], str] = {}

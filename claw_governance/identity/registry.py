@@ -13,7 +13,7 @@ from claw_governance.policy import PolicySet
 class IdentityRegistry:
     """Knows which agents exist and which are revoked."""
 
-    def __init__(self, config: GovernorConfig, audit: Callable[[AuditEvent], object]) -> None:
+    def __init__(self, config: GovernorConfig, store: object, audit: Callable[[AuditEvent], object]) -> None:
         self.config = config
         self._audit = audit
         self._known: set[str] = set()

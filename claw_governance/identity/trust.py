@@ -12,7 +12,8 @@ from claw_governance.policy import TrustSettings
 class TrustLedger:
     """Scores per agent, starting at ``settings.initial``."""
 
-    def __init__(self, audit: Callable[[AuditEvent], object], on_zero: Callable[[str], None]) -> None:
+    def __init__(self, config: object, store: object, audit: Callable[[AuditEvent], object],
+                 on_zero: Callable[[str], None]) -> None:
         self._scores: dict[str, int] = {}
         self._lock = threading.Lock()
         self._audit = audit
