@@ -17,6 +17,12 @@ from claw_governance.policy.source import LocList, load_documents
 log = logging.getLogger("claw_governance.policy")
 
 POLICY_SUFFIXES = (".yaml", ".yml")
+TEST_SUFFIXES = ("_test.yaml", "_test.yml")  # policy test cases live beside policies, as OPA's *_test.rego
+
+
+def is_policy_file(path: Path) -> bool:
+    """A YAML file that is not a test-case file."""
+    return path.suffix in POLICY_SUFFIXES and not path.name.endswith(TEST_SUFFIXES)
 
 
 def policy_files(path: Path) -> list[Path]:
@@ -25,7 +31,7 @@ def policy_files(path: Path) -> list[Path]:
         return [path]
     if not path.exists():
         raise PolicyError("policy path does not exist", file=str(path))
-    return sorted(p for p in path.rglob("*") if p.suffix in POLICY_SUFFIXES and p.is_file()
+    return sorted(p for p in path.rglob("*") if is_policy_file(p) and p.is_file()
                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
 
 
