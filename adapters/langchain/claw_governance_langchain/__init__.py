@@ -1,0 +1,33 @@
+"""LangChain adapter for claw-governance.
+
+Three ways to govern LangChain tool calls, from most to least explicit::
+
+    from claw_governance_langchain import GovernedTool, GovernanceCallbackHandler, govern_tools
+
+    tools = govern_tools([search, send_email], governor=gov, agent_id="research-agent")   # 1. wrap tools
+    agent.invoke(x, config={"callbacks": [GovernanceCallbackHandler(gov, "research-agent")]})  # 2. callbacks
+    gov.enable()                                   # 3. every LangChain tool run in the process
+
+A GovernedTool shows the model exactly the inner tool (same name, description and schema) and returns a
+refusal as an error ToolMessage the model can read; the callback handler and the process-wide path stop a
+refused call by raising ``ToolCallDenied`` / ``EscalationRequired``.
+"""
+
+from claw_governance_langchain.callbacks import GovernanceCallbackHandler
+from claw_governance_langchain.plugin import (
+    active_handler,
+    disable_langchain_governance,
+    enable_langchain_governance,
+)
+from claw_governance_langchain.tool import GovernedTool, govern_tools
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GovernanceCallbackHandler",
+    "GovernedTool",
+    "active_handler",
+    "disable_langchain_governance",
+    "enable_langchain_governance",
+    "govern_tools",
+]

@@ -1,0 +1,109 @@
+"""What GovernedTool and GovernanceCallbackHandler share: actions, refusal texts, run claims, outcomes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+from uuid import UUID
+
+from claw_governance import CallOutcome, Decision, EscalationRequired, Governor, Outcome, ToolCallDenied
+from langchain_core.messages import ToolMessage
+from langchain_core.messages.tool import ToolCall as LCToolCall
+
+FRAMEWORK = "langchain"
+ACTION_PREFIX = "tool:"
+DEFAULT_AGENT_ENV = "CLAW_AGENT_ID"
+DEFAULT_AGENT_ID = "langchain-agent"
+AGENT_METADATA_KEY = "claw_agent_id"
+
+#: ``action=`` of a GovernedTool or handler: a fixed action name, or a function of the LangChain tool call
+#: (``{"name", "args", "id", "type": "tool_call"}``) returning one. ``None``: ``"tool:<name>"``.
+ActionSpec = str | Callable[[LCToolCall], str] | None
+RefusalMode = Literal["message", "raise"]
+
+# A tool run is governed once per governor, even when several governance components see it (a GovernedTool
+# whose inner tool also reaches the process-wide handler, or an explicit handler next to the global one).
+# The first component to see a run claims it; the others leave it alone. Keys: (id(governor), run_id).
+_claims: dict[tuple[int, UUID], object] = {}
+
+
+def claim(governor: Governor, run_id: UUID, owner: object) -> bool:
+    """Claim ``run_id`` for ``owner``; False if another component already governs it for ``governor``."""
+    return _claims.setdefault((id(governor), run_id), owner) is owner
+
+
+def release(governor: Governor, run_id: UUID, owner: object) -> None:
+    """Give up a claim made by ``owner`` (a no-op for anyone else's claim)."""
+    key = (id(governor), run_id)
+    if _claims.get(key) is owner:
+        _claims.pop(key, None)
+
+
+def default_agent_id() -> str:
+    """The agent id used when none is given: ``$CLAW_AGENT_ID``, else ``"langchain-agent"``."""
+    return os.environ.get(DEFAULT_AGENT_ENV, "").strip() or DEFAULT_AGENT_ID
+
+
+def resolve_action(spec: ActionSpec, tool_name: str, args: Mapping[str, Any],
+                   tool_call_id: str | None) -> str:
+    """The action of one call: ``spec`` if a string, ``spec(call)`` if a function, else ``tool:<name>``."""
+    if spec is None:
+        return ACTION_PREFIX + tool_name
+    if isinstance(spec, str):
+        return spec
+    action = spec(LCToolCall(name=tool_name, args=dict(args), id=tool_call_id, type="tool_call"))
+    if not isinstance(action, str) or not action.strip():
+        raise TypeError(f"action function for tool {tool_name!r} must return a non-empty str, not {action!r}")
+    return action
+
+
+def refusal_text(tool_name: str, decision: Decision) -> str:
+    """What the model reads when its call did not run: the reason and, for an escalation, its id."""
+    if decision.outcome is Outcome.ESCALATE:
+        return (f"Tool '{tool_name}' was not run: it needs human approval "
+                f"(escalation {decision.escalation_id}). Reason: {decision.reason}. "
+                "It may be retried once a human has approved it.")
+    return (f"Tool '{tool_name}' was not run: denied by governance policy. Reason: {decision.reason}. "
+            "Continue without this action.")
+
+
+def governance_info(decision: Decision) -> dict[str, Any]:
+    """Machine-readable governance details attached to a refusal ToolMessage's ``response_metadata``."""
+    return {"claw_governance": {"outcome": decision.outcome.value, "reason": decision.reason,
+                                "escalation_id": decision.escalation_id, "call_id": decision.call.call_id,
+                                "action": decision.call.action}}
+
+
+def refusal_error(decision: Decision) -> ToolCallDenied | EscalationRequired:
+    """The exception that stands for a refused call: EscalationRequired or ToolCallDenied."""
+    if decision.outcome is Outcome.ESCALATE:
+        return EscalationRequired(decision.reason, decision.escalation_id, decision)
+    return ToolCallDenied(decision.reason, decision)
+
+
+def refusal(tool_name: str, decision: Decision, tool_call_id: str | None, on_deny: RefusalMode,
+            on_escalate: RefusalMode) -> Any:
+    """Raise, or return the refusal as a tool result (a ToolMessage with status "error" for a ToolCall)."""
+    mode = on_escalate if decision.outcome is Outcome.ESCALATE else on_deny
+    if mode == "raise":
+        raise refusal_error(decision)
+    text = refusal_text(tool_name, decision)
+    if tool_call_id is None:
+        return text
+    return ToolMessage(text, tool_call_id=tool_call_id, name=tool_name, status="error",
+                       response_metadata=governance_info(decision))
+
+
+def outcome_of(output: Any, duration_ms: float) -> CallOutcome:
+    """A CallOutcome for a tool's result; a ToolMessage with status "error" (a handled error) is a failure."""
+    if isinstance(output, ToolMessage):
+        if output.status == "error":
+            return CallOutcome(False, None, str(output.content), duration_ms)
+        return CallOutcome(True, output.content, None, duration_ms)
+    return CallOutcome(True, output, None, duration_ms)
+
+
+def error_outcome(error: BaseException, duration_ms: float) -> CallOutcome:
+    """A CallOutcome for a tool that raised."""
+    return CallOutcome(False, None, f"{type(error).__name__}: {error}", duration_ms)
