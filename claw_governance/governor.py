@@ -227,7 +227,9 @@ class Governor:
         if not answers:
             return Decision(Outcome.DENY, "No policy plugin gave a decision (default deny)", call,
                             policy_hash=policy.hash)
-        decision: Decision = min(answers, key=lambda d: _PRECEDENCE[d.outcome])
+        # Explicit answers rank deny > escalate > allow; a default deny (no rule matched) ranks below them all,
+        # so a plugin may allow what the policy does not mention but can never overturn a rule's deny.
+        decision: Decision = min(answers, key=lambda d: 3 if d.stage == "default" else _PRECEDENCE[d.outcome])
         if decision.outcome is not Outcome.ESCALATE:
             return decision
         granted = self._hook("claw_consume_grant", call=call, decision=decision)
@@ -325,6 +327,8 @@ class Governor:
         try:
             output = fn(dict(call.args))
             if inspect.isawaitable(output):
+                if inspect.iscoroutine(output):
+                    output.close()  # never started: closing it avoids a "never awaited" warning
                 raise TypeError("fn returned an awaitable: use aexecute() for async functions")
         except Exception as exc:
             self.after_call(call, decision, CallOutcome(False, None, f"{type(exc).__name__}: {exc}",

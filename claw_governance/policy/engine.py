@@ -149,7 +149,7 @@ class PolicySet:
         policy = self.for_agent(call.agent_id)
         if policy is None:
             return Decision(Outcome.DENY, f'No policy for agent "{call.agent_id}" (default deny)', call,
-                            policy_hash=self.hash)
+                            policy_hash=self.hash, stage="default")
         name = self._norm(call.action)
         found = policy.matches(name)
         args = call.args
@@ -170,4 +170,4 @@ class PolicySet:
             if rule.condition is None or rule.condition.evaluate(args) is True:
                 return Decision(Outcome.ALLOW, f"Allowed by {_ref(rule).describe()}", call, _ref(rule), self.hash)
         return Decision(Outcome.DENY, f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)',
-                        call, policy_hash=self.hash)
+                        call, policy_hash=self.hash, stage="default")
