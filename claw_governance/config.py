@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,17 @@ class GovernorConfig:
     signature_max_age_seconds: float = 300.0
     min_trust_score: int = 50
     auto_create_identity: bool = True
-    identity_passphrase: str | None = None
+    identity_passphrase: str | None = field(default=None, repr=False)  # never in a repr or a log
     escalation_timeout_hours: float = 24.0
     escalation_webhook_url: str | None = None
     escalation_console: bool = False
     load_entry_points: bool = True
     enable_adapters: bool = False
+    # issue 4: state sync, key encryption, webhook notifier
+    state_sync_interval: float = 1.0  # seconds: bound on how late another process's revocation is seen
+    identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
+    escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
+    escalation_webhook_retries: int = 3  # attempts after the first one
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -48,6 +53,15 @@ class GovernorConfig:
             raise ConfigError(f"escalation_timeout_hours must be positive, not {self.escalation_timeout_hours}")
         if self.policy_reload_interval is not None and self.policy_reload_interval <= 0:
             raise ConfigError(f"policy_reload_interval must be positive, not {self.policy_reload_interval}")
+        if not 0 < self.state_sync_interval <= 60:
+            raise ConfigError(f"state_sync_interval must be in (0, 60] seconds, not {self.state_sync_interval}")
+        if not 14 <= self.identity_scrypt_log2_n <= 22:
+            raise ConfigError(f"identity_scrypt_log2_n must be 14..22, not {self.identity_scrypt_log2_n}")
+        if self.escalation_webhook_timeout <= 0 or self.escalation_webhook_retries < 0:
+            raise ConfigError("escalation_webhook_timeout must be positive and escalation_webhook_retries >= 0")
+        if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
+                ("http://", "https://")):
+            raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
 
     @property
     def resolved_state_path(self) -> Path | None:
@@ -96,6 +110,10 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("CLAW_IDENTITY_PASSPHRASE", "identity_passphrase", None),
     ("ESCALATION_TIMEOUT_HOURS", "escalation_timeout_hours", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_URL", "escalation_webhook_url", None),
+    ("STATE_SYNC_INTERVAL", "state_sync_interval", lambda n, v: _number(n, v, float)),
+    ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
+    ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
+    ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

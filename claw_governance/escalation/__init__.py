@@ -1,5 +1,6 @@
-"""Human-in-the-loop: escalations, their resolution, and one-shot approval grants."""
+"""Human-in-the-loop: escalations, their resolution, one-shot approval grants, and notifiers."""
 
+from claw_governance.escalation.notifiers import ConsoleNotifier, WebhookNotifier, default_notifiers
 from claw_governance.escalation.queue import EscalationQueue
 
-__all__ = ["EscalationQueue"]
+__all__ = ["ConsoleNotifier", "EscalationQueue", "WebhookNotifier", "default_notifiers"]

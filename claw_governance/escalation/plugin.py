@@ -1,36 +1,44 @@
-"""The built-in escalation hooks: grants, storage, and a console notifier."""
+"""The built-in escalation hooks: grants and storage (``EscalationPlugin``); notifiers are in ``notifiers``."""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
+from typing import Any
 
+from claw_governance.escalation.notifiers import ConsoleNotifier, WebhookNotifier, default_notifiers
 from claw_governance.escalation.queue import EscalationQueue
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Decision, Escalation, ToolCall
 
 
 class EscalationPlugin:
-    """Stores escalations in the queue and consumes grants from it."""
+    """Stores escalations in the queue (with redacted context) and consumes grants from it."""
 
-    def __init__(self, queue: EscalationQueue, redact: object) -> None:
+    def __init__(self, queue: EscalationQueue, redact: Callable[..., Any] | None) -> None:
         self.queue = queue
         self._redact = redact
 
     @hookimpl
     def claw_consume_grant(self, call: ToolCall, decision: Decision) -> str | None:
+        """The approved escalation whose one-shot grant this call just used, or None."""
         return self.queue.consume_grant(call)
 
     @hookimpl
     def claw_open_escalation(self, call: ToolCall, decision: Decision, timeout_seconds: float) -> Escalation:
-        context = self._redact(call.args) if callable(self._redact) else dict(call.args)
-        return self.queue.open(call, decision, timeout_seconds, context)
-
-
-class ConsoleNotifier:
-    """Prints each new escalation to stderr with the command that resolves it."""
+        """Store a pending escalation; its context is the call's arguments, redacted for this agent."""
+        if self._redact is None:
+            context: Any = dict(call.args)
+        else:
+            try:
+                context = self._redact(dict(call.args), call.agent_id)
+            except TypeError:  # a redactor that takes only the value
+                context = self._redact(dict(call.args))
+        return self.queue.open(call, decision, timeout_seconds, context if isinstance(context, dict) else {})
 
     @hookimpl
-    def claw_notify_escalation(self, escalation: Escalation) -> None:
-        print(f"[claw-governance] escalation {escalation.id}: {escalation.agent_id} wants "
-              f"{escalation.action!r} - {escalation.reason}\n  resolve: claw-gov escalations approve "
-              f"{escalation.id} --resolver YOU --notes '...'", file=sys.stderr)
+    def claw_health(self) -> dict[str, Any]:
+        """``{"escalations": {...}}``."""
+        return {"escalations": {"status": "ok", "pending": len(self.queue.pending())}}
+
+
+__all__ = ["ConsoleNotifier", "EscalationPlugin", "WebhookNotifier", "default_notifiers"]

@@ -1,6 +1,6 @@
-"""Agent identities and trust scores. (Placeholder: in-memory registry and ledger.)"""
+"""Agent identities (Ed25519 keys, signatures, revocation) and trust scores, on the shared state store."""
 
-from claw_governance.identity.registry import IdentityRegistry
+from claw_governance.identity.registry import IdentityRegistry, signing_payload
 from claw_governance.identity.trust import TrustLedger
 
-__all__ = ["IdentityRegistry", "TrustLedger"]
+__all__ = ["IdentityRegistry", "TrustLedger", "signing_payload"]

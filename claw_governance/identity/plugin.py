@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from claw_governance.hookspecs import hookimpl
 from claw_governance.identity.registry import IdentityRegistry
 from claw_governance.identity.trust import TrustLedger
@@ -10,14 +12,20 @@ from claw_governance.policy import PolicySet
 
 
 class IdentityPlugin:
-    """Answers ``claw_verify_identity`` from the registry."""
+    """Answers ``claw_verify_identity`` from the registry, and reports its sync in ``claw_health``."""
 
     def __init__(self, registry: IdentityRegistry) -> None:
         self.registry = registry
 
     @hookimpl
     def claw_verify_identity(self, call: ToolCall, policy: PolicySet) -> IdentityVerdict:
+        """Known, not revoked, and (when required) a valid fresh signature."""
         return self.registry.verify(call, policy)
+
+    @hookimpl
+    def claw_health(self) -> dict[str, Any]:
+        """``{"identity": {...}}``: sync status, counts."""
+        return {"identity": self.registry.health()}
 
 
 class TrustPlugin:
@@ -28,8 +36,10 @@ class TrustPlugin:
 
     @hookimpl
     def claw_trust_score(self, agent_id: str) -> int:
+        """The agent's current score."""
         return self.ledger.score(agent_id)
 
     @hookimpl
     def claw_update_trust(self, agent_id: str, delta: int, reason: str, policy: PolicySet) -> int:
+        """Apply a delta with the agent's policy ``trust:`` settings."""
         return self.ledger.adjust(agent_id, delta, reason, policy.trust_settings(agent_id))

@@ -1,7 +1,18 @@
-"""The state store: everything several processes must share (escalations, grants, trust scores, replay
-nonces, audit checkpoints), behind one interface. ``open_state_store(config)`` picks the implementation."""
+"""The state store: everything several processes must share (identities, trust scores, replay nonces,
+escalations, approval grants, audit checkpoints), behind one interface. ``open_state_store(config)`` picks
+the implementation: SQLite in the state directory, or memory when there is no path."""
 
-from claw_governance.state.base import StateStore, open_state_store
+from claw_governance.state.base import (
+    ACTIVE,
+    REVOKED,
+    IdentityRecord,
+    KeyRecord,
+    StateStore,
+    TrustChange,
+    open_state_store,
+)
 from claw_governance.state.memory import MemoryStateStore
+from claw_governance.state.sqlite import SQLiteStateStore
 
-__all__ = ["MemoryStateStore", "StateStore", "open_state_store"]
+__all__ = ["ACTIVE", "REVOKED", "IdentityRecord", "KeyRecord", "MemoryStateStore", "SQLiteStateStore",
+           "StateStore", "TrustChange", "open_state_store"]

@@ -1,26 +1,233 @@
-"""An in-memory StateStore for tests and path-less governors (one process only)."""
+"""An in-memory StateStore for tests and path-less governors (one process only; thread-safe)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
+
+from claw_governance.errors import EscalationError
+from claw_governance.model import Escalation, EscalationStatus
+from claw_governance.state.base import IdentityRecord, KeyRecord, TrustChange
+
+
+@dataclass(slots=True)
+class _Grant:
+    escalation_id: str
+    agent_id: str
+    action: str
+    args_hash: str
+    expires: float
+    consumed: float | None = None
+
+
+def check_resolvable(esc: Escalation | None, escalation_id: str, now: float) -> None:
+    """Raise EscalationError unless ``esc`` is pending and unexpired (shared by every store)."""
+    if esc is None:
+        raise EscalationError(f"no escalation with id {escalation_id!r}")
+    if esc.status is EscalationStatus.PENDING and esc.expires <= now:
+        raise EscalationError(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
+    if esc.status is EscalationStatus.EXPIRED:
+        raise EscalationError(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
+    if esc.status is not EscalationStatus.PENDING:
+        raise EscalationError(f"escalation {escalation_id} is already {esc.status.value} "
+                              f"(by {esc.resolver or 'unknown'})")
+
+
+def _iso(ts: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class MemoryStateStore:
-    """Keeps state in dicts under one lock."""
+    """Keeps state in dicts under one lock. Same semantics as the SQLite store, for one process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._checkpoints: dict[str, dict[str, Any]] = {}
+        self._identities: dict[str, IdentityRecord] = {}
+        self._keys: dict[str, list[KeyRecord]] = {}
+        self._trust: dict[str, int] = {}
+        self._nonces: dict[tuple[str, str], float] = {}
+        self._escalations: dict[str, Escalation] = {}
+        self._grants: list[_Grant] = []
 
+    # checkpoints
     def put_checkpoint(self, trail_id: str, seq: int, entry_hash: str, signature: str, created: float) -> None:
+        """See StateStore."""
         with self._lock:
             self._checkpoints[trail_id] = {"seq": seq, "hash": entry_hash, "signature": signature, "created": created}
 
     def latest_checkpoint(self, trail_id: str) -> dict[str, Any] | None:
+        """See StateStore."""
         with self._lock:
             found = self._checkpoints.get(trail_id)
             return dict(found) if found else None
 
+    # identities
+    def create_identity(self, record: IdentityRecord, key: KeyRecord) -> bool:
+        """See StateStore."""
+        with self._lock:
+            if record.agent_id in self._identities:
+                return False
+            self._identities[record.agent_id] = record
+            self._keys[record.agent_id] = [key]
+            return True
+
+    def get_identity(self, agent_id: str) -> IdentityRecord | None:
+        """See StateStore."""
+        with self._lock:
+            return self._identities.get(agent_id)
+
+    def list_identities(self) -> list[IdentityRecord]:
+        """See StateStore."""
+        with self._lock:
+            return [self._identities[k] for k in sorted(self._identities)]
+
+    def identity_versions(self) -> dict[str, tuple[str, int]]:
+        """See StateStore."""
+        with self._lock:
+            return {k: (r.status, r.version) for k, r in self._identities.items()}
+
+    def set_identity_status(self, agent_id: str, status: str, reason: str | None, now: float) -> IdentityRecord | None:
+        """See StateStore."""
+        with self._lock:
+            rec = self._identities.get(agent_id)
+            if rec is None:
+                return None
+            rec = replace(rec, status=status, reason=reason, updated=now, version=rec.version + 1)
+            self._identities[agent_id] = rec
+            return rec
+
+    def add_key(self, key: KeyRecord) -> None:
+        """See StateStore."""
+        with self._lock:
+            if key.agent_id not in self._identities:
+                raise KeyError(key.agent_id)
+            self._keys[key.agent_id].append(key)
+
+    def activate_key(self, agent_id: str, key_id: str, now: float) -> IdentityRecord | None:
+        """See StateStore."""
+        with self._lock:
+            rec = self._identities.get(agent_id)
+            if rec is None or not any(k.key_id == key_id for k in self._keys[agent_id]):
+                return None
+            self._keys[agent_id] = [replace(k, retired=now) if k.key_id == rec.key_id and k.key_id != key_id
+                                    else k for k in self._keys[agent_id]]
+            rec = replace(rec, key_id=key_id, updated=now, version=rec.version + 1)
+            self._identities[agent_id] = rec
+            return rec
+
+    def keys(self, agent_id: str) -> list[KeyRecord]:
+        """See StateStore."""
+        with self._lock:
+            return list(self._keys.get(agent_id, ()))
+
+    # trust
+    def trust_scores(self) -> dict[str, int]:
+        """See StateStore."""
+        with self._lock:
+            return dict(self._trust)
+
+    def get_trust(self, agent_id: str) -> int | None:
+        """See StateStore."""
+        with self._lock:
+            return self._trust.get(agent_id)
+
+    def add_trust(self, deltas: Mapping[str, tuple[int, int]]) -> list[TrustChange]:
+        """See StateStore."""
+        changes = []
+        with self._lock:
+            for agent_id, (delta, initial) in deltas.items():
+                old = self._trust.get(agent_id, initial)
+                new = max(0, old + delta)
+                self._trust[agent_id] = new
+                changes.append(TrustChange(agent_id, old, new))
+        return changes
+
+    def set_trust(self, agent_id: str, value: int) -> TrustChange:
+        """See StateStore."""
+        with self._lock:
+            old = self._trust.get(agent_id, value)
+            self._trust[agent_id] = max(0, value)
+            return TrustChange(agent_id, old, max(0, value))
+
+    # nonces
+    def use_nonce(self, agent_id: str, nonce: str, expires: float) -> bool:
+        """See StateStore."""
+        with self._lock:
+            if (agent_id, nonce) in self._nonces:
+                return False
+            self._nonces[(agent_id, nonce)] = expires
+            return True
+
+    def purge(self, now: float) -> int:
+        """See StateStore."""
+        with self._lock:
+            old = [k for k, exp in self._nonces.items() if exp <= now]
+            for k in old:
+                del self._nonces[k]
+            before = len(self._grants)
+            self._grants = [g for g in self._grants if g.consumed is None and g.expires > now]
+            return len(old) + before - len(self._grants)
+
+    # escalations
+    def put_escalation(self, escalation: Escalation) -> None:
+        """See StateStore."""
+        with self._lock:
+            if escalation.id in self._escalations:
+                raise ValueError(f"escalation {escalation.id} already exists")
+            self._escalations[escalation.id] = escalation
+
+    def get_escalation(self, escalation_id: str) -> Escalation | None:
+        """See StateStore."""
+        with self._lock:
+            return self._escalations.get(escalation_id)
+
+    def list_escalations(self, status: EscalationStatus | None = None, limit: int = 1000) -> list[Escalation]:
+        """See StateStore."""
+        with self._lock:
+            found = [e for e in self._escalations.values() if status is None or e.status is status]
+        return sorted(found, key=lambda e: e.created)[:limit]
+
+    def expire_escalation(self, escalation_id: str, now: float) -> Escalation | None:
+        """See StateStore."""
+        with self._lock:
+            esc = self._escalations.get(escalation_id)
+            if esc is None or esc.status is not EscalationStatus.PENDING or esc.expires > now:
+                return None
+            esc = replace(esc, status=EscalationStatus.EXPIRED, resolved_at=now)
+            self._escalations[escalation_id] = esc
+            return esc
+
+    def resolve_escalation(self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str,
+                           now: float, grant_expires: float) -> Escalation:
+        """See StateStore."""
+        if status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
+            raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
+        with self._lock:
+            esc = self._escalations.get(escalation_id)
+            if esc is not None and esc.status is EscalationStatus.PENDING and esc.expires <= now:
+                self._escalations[escalation_id] = replace(esc, status=EscalationStatus.EXPIRED, resolved_at=now)
+            check_resolvable(esc, escalation_id, now)
+            assert esc is not None
+            esc = replace(esc, status=status, resolver=resolver, notes=notes, resolved_at=now)
+            self._escalations[escalation_id] = esc
+            if status is EscalationStatus.APPROVED:
+                self._grants.append(_Grant(esc.id, esc.agent_id, esc.action, esc.args_hash, grant_expires))
+            return esc
+
+    def consume_grant(self, agent_id: str, action: str, args_hash: str, now: float) -> str | None:
+        """See StateStore."""
+        with self._lock:
+            for grant in self._grants:
+                if (grant.consumed is None and grant.expires > now and grant.agent_id == agent_id
+                        and grant.action == action and grant.args_hash == args_hash):
+                    grant.consumed = now
+                    return grant.escalation_id
+        return None
+
     def close(self) -> None:
-        pass
+        """Nothing to release."""

@@ -1,0 +1,346 @@
+"""The embedded StateStore: one SQLite file (WAL) in the state directory, safe for several processes.
+
+- WAL journal, ``synchronous=NORMAL`` (a commit survives a killed process; ~17 us per commit here), a busy
+  timeout so concurrent writers wait instead of failing.
+- Every write is one ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front, so a read-then-write
+  never races another process (no lost update; no SQLITE_BUSY on lock upgrade).
+- Versioned schema: ``PRAGMA user_version`` holds the schema version; ``MIGRATIONS`` are applied in order
+  at open, each in its own transaction. A file newer than this code is refused, never downgraded.
+- One connection per store, shared by the threads of the process under a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from claw_governance.errors import ConfigError, EscalationError
+from claw_governance.model import Escalation, EscalationStatus
+from claw_governance.state.base import IdentityRecord, KeyRecord, TrustChange
+from claw_governance.state.memory import check_resolvable
+
+BUSY_TIMEOUT_MS = 10_000
+
+#: (version, statements). Append only: never edit a released migration.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, (
+        """CREATE TABLE checkpoints (
+               trail_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+               signature TEXT NOT NULL, created REAL NOT NULL)""",
+        """CREATE TABLE identities (
+               agent_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, status TEXT NOT NULL,
+               created REAL NOT NULL, updated REAL NOT NULL, reason TEXT,
+               version INTEGER NOT NULL DEFAULT 1, metadata TEXT NOT NULL DEFAULT '{}')""",
+        """CREATE TABLE identity_keys (
+               key_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL REFERENCES identities(agent_id),
+               algorithm TEXT NOT NULL, public_key TEXT NOT NULL, created REAL NOT NULL, retired REAL)""",
+        "CREATE INDEX identity_keys_agent ON identity_keys(agent_id, created)",
+        """CREATE TABLE trust (
+               agent_id TEXT PRIMARY KEY, score INTEGER NOT NULL, updated REAL NOT NULL)""",
+        """CREATE TABLE nonces (
+               agent_id TEXT NOT NULL, nonce TEXT NOT NULL, expires REAL NOT NULL,
+               PRIMARY KEY (agent_id, nonce)) WITHOUT ROWID""",
+        "CREATE INDEX nonces_expires ON nonces(expires)",
+        """CREATE TABLE escalations (
+               id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, action TEXT NOT NULL, args_hash TEXT NOT NULL,
+               context TEXT NOT NULL, rule TEXT, reason TEXT NOT NULL, status TEXT NOT NULL,
+               created REAL NOT NULL, expires REAL NOT NULL, resolver TEXT, notes TEXT, resolved_at REAL)""",
+        "CREATE INDEX escalations_status ON escalations(status, created)",
+        """CREATE TABLE grants (
+               escalation_id TEXT PRIMARY KEY REFERENCES escalations(id), agent_id TEXT NOT NULL,
+               action TEXT NOT NULL, args_hash TEXT NOT NULL, expires REAL NOT NULL, consumed REAL)""",
+        "CREATE INDEX grants_call ON grants(agent_id, action, args_hash)",
+    )),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_ESC_COLUMNS = ("id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, "
+                "notes, resolved_at")
+
+
+def _row_to_escalation(row: tuple[Any, ...]) -> Escalation:
+    return Escalation(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[6],
+                      EscalationStatus(row[7]), row[8], row[9], row[10], row[11], row[12])
+
+
+def _row_to_identity(row: tuple[Any, ...]) -> IdentityRecord:
+    return IdentityRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], orjson.loads(row[7]))
+
+
+_ID_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
+
+
+class SQLiteStateStore:
+    """The StateStore on one SQLite database file (created with its folder, mode 0600/0700)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        try:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise ConfigError(f"{self.path}: SQLite could not switch to WAL mode (got {mode})")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ConfigError(f"{self.path}: cannot open the state store: {exc}") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    # ------------------------------------------------------------------------------------- plumbing
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            current = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if current > SCHEMA_VERSION:
+                raise ConfigError(f"{self.path}: state store schema version {current} is newer than this "
+                                  f"claw-governance understands ({SCHEMA_VERSION}); upgrade claw-governance")
+            for version, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={version}")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    # ---------------------------------------------------------------------------------- checkpoints
+
+    def put_checkpoint(self, trail_id: str, seq: int, entry_hash: str, signature: str, created: float) -> None:
+        """See StateStore. Keeps the checkpoint with the highest seq."""
+        with self._write() as db:
+            db.execute("INSERT INTO checkpoints VALUES (?,?,?,?,?) ON CONFLICT(trail_id) DO UPDATE SET "
+                       "seq=excluded.seq, hash=excluded.hash, signature=excluded.signature, "
+                       "created=excluded.created WHERE excluded.seq >= checkpoints.seq",
+                       (trail_id, seq, entry_hash, signature, created))
+
+    def latest_checkpoint(self, trail_id: str) -> dict[str, Any] | None:
+        """See StateStore."""
+        rows = self._read("SELECT seq, hash, signature, created FROM checkpoints WHERE trail_id=?", (trail_id,))
+        if not rows:
+            return None
+        seq, digest, signature, created = rows[0]
+        return {"seq": seq, "hash": digest, "signature": signature, "created": created}
+
+    # ----------------------------------------------------------------------------------- identities
+
+    def create_identity(self, record: IdentityRecord, key: KeyRecord) -> bool:
+        """See StateStore."""
+        with self._write() as db:
+            cur = db.execute("INSERT OR IGNORE INTO identities VALUES (?,?,?,?,?,?,?,?)", (
+                record.agent_id, record.key_id, record.status, record.created, record.updated, record.reason,
+                record.version, orjson.dumps(dict(record.metadata), default=str).decode()))
+            if cur.rowcount != 1:
+                return False
+            db.execute("INSERT INTO identity_keys VALUES (?,?,?,?,?,?)", (
+                key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired))
+            return True
+
+    def get_identity(self, agent_id: str) -> IdentityRecord | None:
+        """See StateStore."""
+        rows = self._read(f"SELECT {_ID_COLUMNS} FROM identities WHERE agent_id=?", (agent_id,))
+        return _row_to_identity(rows[0]) if rows else None
+
+    def list_identities(self) -> list[IdentityRecord]:
+        """See StateStore."""
+        return [_row_to_identity(r) for r in self._read(f"SELECT {_ID_COLUMNS} FROM identities ORDER BY agent_id")]
+
+    def identity_versions(self) -> dict[str, tuple[str, int]]:
+        """See StateStore."""
+        return {a: (s, v) for a, s, v in self._read("SELECT agent_id, status, version FROM identities")}
+
+    def set_identity_status(self, agent_id: str, status: str, reason: str | None, now: float) -> IdentityRecord | None:
+        """See StateStore."""
+        with self._write() as db:
+            rows = db.execute(f"UPDATE identities SET status=?, reason=?, updated=?, version=version+1 "
+                              f"WHERE agent_id=? RETURNING {_ID_COLUMNS}", (status, reason, now, agent_id)).fetchall()
+        return _row_to_identity(rows[0]) if rows else None
+
+    def add_key(self, key: KeyRecord) -> None:
+        """See StateStore."""
+        with self._write() as db:
+            db.execute("INSERT INTO identity_keys VALUES (?,?,?,?,?,?)", (
+                key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired))
+
+    def activate_key(self, agent_id: str, key_id: str, now: float) -> IdentityRecord | None:
+        """See StateStore."""
+        with self._write() as db:
+            known = db.execute("SELECT 1 FROM identity_keys WHERE agent_id=? AND key_id=?",
+                               (agent_id, key_id)).fetchone()
+            if known is None:
+                return None
+            db.execute("UPDATE identity_keys SET retired=? WHERE agent_id=? AND key_id=("
+                       "SELECT key_id FROM identities WHERE agent_id=?) AND key_id != ? AND retired IS NULL",
+                       (now, agent_id, agent_id, key_id))
+            rows = db.execute(f"UPDATE identities SET key_id=?, updated=?, version=version+1 WHERE agent_id=? "
+                              f"RETURNING {_ID_COLUMNS}", (key_id, now, agent_id)).fetchall()
+        return _row_to_identity(rows[0]) if rows else None
+
+    def keys(self, agent_id: str) -> list[KeyRecord]:
+        """See StateStore."""
+        return [KeyRecord(*r) for r in self._read(
+            "SELECT key_id, agent_id, algorithm, public_key, created, retired FROM identity_keys "
+            "WHERE agent_id=? ORDER BY created, key_id", (agent_id,))]
+
+    # ---------------------------------------------------------------------------------------- trust
+
+    def trust_scores(self) -> dict[str, int]:
+        """See StateStore."""
+        return {a: int(s) for a, s in self._read("SELECT agent_id, score FROM trust")}
+
+    def get_trust(self, agent_id: str) -> int | None:
+        """See StateStore."""
+        rows = self._read("SELECT score FROM trust WHERE agent_id=?", (agent_id,))
+        return int(rows[0][0]) if rows else None
+
+    def add_trust(self, deltas: Mapping[str, tuple[int, int]]) -> list[TrustChange]:
+        """See StateStore. One transaction for the whole batch; ``score = max(0, score + ?)`` in SQL."""
+        import time
+
+        now = time.time()
+        changes = []
+        with self._write() as db:
+            for agent_id, (delta, initial) in deltas.items():
+                db.execute("INSERT OR IGNORE INTO trust VALUES (?,?,?)", (agent_id, max(0, initial), now))
+                old = int(db.execute("SELECT score FROM trust WHERE agent_id=?", (agent_id,)).fetchone()[0])
+                new = int(db.execute("UPDATE trust SET score=MAX(0, score + ?), updated=? WHERE agent_id=? "
+                                     "RETURNING score", (delta, now, agent_id)).fetchone()[0])
+                changes.append(TrustChange(agent_id, old, new))
+        return changes
+
+    def set_trust(self, agent_id: str, value: int) -> TrustChange:
+        """See StateStore."""
+        import time
+
+        value = max(0, value)
+        with self._write() as db:
+            row = db.execute("SELECT score FROM trust WHERE agent_id=?", (agent_id,)).fetchone()
+            db.execute("INSERT INTO trust VALUES (?,?,?) ON CONFLICT(agent_id) DO UPDATE SET score=excluded.score, "
+                       "updated=excluded.updated", (agent_id, value, time.time()))
+        return TrustChange(agent_id, int(row[0]) if row else value, value)
+
+    # --------------------------------------------------------------------------------------- nonces
+
+    def use_nonce(self, agent_id: str, nonce: str, expires: float) -> bool:
+        """See StateStore. The primary key makes a second insert of the same nonce fail, in any process."""
+        with self._write() as db:
+            cur = db.execute("INSERT OR IGNORE INTO nonces VALUES (?,?,?)", (agent_id, nonce, expires))
+            return cur.rowcount == 1
+
+    def purge(self, now: float) -> int:
+        """See StateStore."""
+        with self._write() as db:
+            n = db.execute("DELETE FROM nonces WHERE expires <= ?", (now,)).rowcount
+            n += db.execute("DELETE FROM grants WHERE consumed IS NOT NULL OR expires <= ?", (now,)).rowcount
+        return int(n)
+
+    # ---------------------------------------------------------------------------------- escalations
+
+    def put_escalation(self, escalation: Escalation) -> None:
+        """See StateStore."""
+        e = escalation
+        with self._write() as db:
+            db.execute(f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+                e.id, e.agent_id, e.action, e.args_hash,
+                orjson.dumps(dict(e.context), default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
+                e.rule, e.reason, e.status.value, e.created, e.expires, e.resolver, e.notes, e.resolved_at))
+
+    def get_escalation(self, escalation_id: str) -> Escalation | None:
+        """See StateStore."""
+        rows = self._read(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=?", (escalation_id,))
+        return _row_to_escalation(rows[0]) if rows else None
+
+    def list_escalations(self, status: EscalationStatus | None = None, limit: int = 1000) -> list[Escalation]:
+        """See StateStore."""
+        if status is None:
+            rows = self._read(f"SELECT {_ESC_COLUMNS} FROM escalations ORDER BY created LIMIT ?", (limit,))
+        else:
+            rows = self._read(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE status=? ORDER BY created LIMIT ?",
+                              (status.value, limit))
+        return [_row_to_escalation(r) for r in rows]
+
+    def expire_escalation(self, escalation_id: str, now: float) -> Escalation | None:
+        """See StateStore."""
+        with self._write() as db:
+            rows = db.execute(f"UPDATE escalations SET status='expired', resolved_at=? WHERE id=? AND "
+                              f"status='pending' AND expires <= ? RETURNING {_ESC_COLUMNS}",
+                              (now, escalation_id, now)).fetchall()
+        return _row_to_escalation(rows[0]) if rows else None
+
+    def resolve_escalation(self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str,
+                           now: float, grant_expires: float) -> Escalation:
+        """See StateStore."""
+        if status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
+            raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
+        error: EscalationError | None = None
+        with self._write() as db:
+            rows = db.execute(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=?", (escalation_id,)).fetchall()
+            esc = _row_to_escalation(rows[0]) if rows else None
+            try:
+                check_resolvable(esc, escalation_id, now)
+            except EscalationError as exc:
+                error = exc
+                if esc is not None and esc.status is EscalationStatus.PENDING:  # time is up: record it
+                    db.execute("UPDATE escalations SET status='expired', resolved_at=? WHERE id=?",
+                               (now, escalation_id))
+            if error is None and esc is not None:
+                db.execute("UPDATE escalations SET status=?, resolver=?, notes=?, resolved_at=? WHERE id=?",
+                           (status.value, resolver, notes, now, escalation_id))
+                if status is EscalationStatus.APPROVED:
+                    db.execute("INSERT INTO grants VALUES (?,?,?,?,?,NULL)",
+                               (esc.id, esc.agent_id, esc.action, esc.args_hash, grant_expires))
+        if error is not None:
+            raise error
+        assert esc is not None
+        return Escalation(esc.id, esc.agent_id, esc.action, esc.args_hash, esc.context, esc.rule, esc.reason,
+                          status, esc.created, esc.expires, resolver, notes, now)
+
+    def consume_grant(self, agent_id: str, action: str, args_hash: str, now: float) -> str | None:
+        """See StateStore. One UPDATE statement: atomic, so a grant is consumed at most once."""
+        with self._write() as db:
+            rows = db.execute(
+                "UPDATE grants SET consumed=? WHERE escalation_id=(SELECT escalation_id FROM grants WHERE "
+                "agent_id=? AND action=? AND args_hash=? AND consumed IS NULL AND expires > ? "
+                "ORDER BY expires LIMIT 1) AND consumed IS NULL RETURNING escalation_id",
+                (now, agent_id, action, args_hash, now)).fetchall()
+        return str(rows[0][0]) if rows else None
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()
