@@ -1,5 +1,9 @@
-"""The audit trail: every decision and action, hash-chained. (Placeholder: a single-file chain.)"""
+"""The audit trail: hash-chained JSON Lines segments, signed checkpoints, retention, redaction, reports.
 
-from claw_governance.audit.trail import AuditTrail, VerifyReport, open_trail
+See docs/audit.md for the format and what verification detects.
+"""
 
-__all__ = ["AuditTrail", "VerifyReport", "open_trail"]
+from claw_governance.audit.trail import AuditTrail, RetentionRule, open_trail
+from claw_governance.audit.verify import VerifyReport
+
+__all__ = ["AuditTrail", "RetentionRule", "VerifyReport", "open_trail"]

@@ -1,14 +1,28 @@
 """Redaction before anything is hashed or stored: sensitive keys anywhere in nested data, and values that
-look like secrets whatever their key (card numbers passing Luhn, US SSNs, bearer tokens, private keys)."""
+look like secrets whatever their key (card numbers passing Luhn, US SSNs, bearer tokens, JWTs, private keys).
+
+Key names are compared after lower-casing and removing ``_`` and ``-``, so ``API_KEY``, ``api-key`` and
+``apiKey`` are one name. A policy's ``sensitive_fields`` add names (``Redactor.with_keys``).
+
+``Redactor.__call__`` returns plain JSON-like data for any caller. ``Redactor.for_audit`` does the same walk
+and also normalises the values on which orjson and RFC 8785 disagree (see ``audit.canonical``), so the audit
+trail hashes exactly once per entry with orjson and still matches the standard.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
+from claw_governance.audit.canonical import MAX_SAFE_INT, NonCanonicalKey, jcs_number
+
 REDACTED = "[REDACTED]"
 MAX_DEPTH = 32
+TRUNCATED = "[TRUNCATED:depth]"
 
 # Compared after lower-casing and removing "_" and "-": "API_KEY", "api-key" and "apiKey" are one name.
 BUILTIN_SENSITIVE_KEYS = frozenset({
@@ -16,23 +30,28 @@ BUILTIN_SENSITIVE_KEYS = frozenset({
     "refreshtoken", "idtoken", "apikey", "apisecret", "privatekey", "ssn", "socialsecuritynumber",
     "creditcard", "creditcardnumber", "cardnumber", "ccnumber", "cvv", "cvc", "cvv2", "pin",
     "authorization", "auth", "cookie", "setcookie", "sessionid", "session", "bearer", "credentials",
+    "secretkey", "accesskey", "awssecretaccesskey", "xapikey", "proxyauthorization",
 })
 
 
 def key_form(name: str) -> str:
-    """The form in which key names are compared."""
+    """The form in which key names are compared: lower case, without ``_`` and ``-``."""
     return name.lower().replace("_", "").replace("-", "")
 
 
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*")
-_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
-                          re.DOTALL)
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?"
+                          r"(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|$)", re.DOTALL)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}")
+# A string needs the digit detectors only if it holds three digits in a row (both SSN and card do).
+_THREE_DIGITS = re.compile(r"\d\d\d").search
+_NON_DIGIT = re.compile(r"\D")
 
 
-def _luhn(digits: str) -> bool:
+def luhn_valid(digits: str) -> bool:
+    """True if the digit string passes the Luhn check (as every real card number does)."""
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
@@ -45,59 +64,130 @@ def _luhn(digits: str) -> bool:
 
 
 def _card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "[REDACTED:card]" if 13 <= len(digits) <= 19 and _luhn(digits) else match.group(0)
+    digits = _NON_DIGIT.sub("", match.group(0))
+    return "[REDACTED:card]" if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
 
 def redact_text(text: str) -> str:
-    """Replace secret-looking substrings of one string."""
+    """Replace secret-looking substrings of one string (cheap when there is nothing to find)."""
     if len(text) < 9:
         return text
     if "PRIVATE KEY" in text:
         text = _PRIVATE_KEY.sub("[REDACTED:private-key]", text)
-    out = _BEARER.sub("Bearer [REDACTED]", text) if "earer" in text or "EARER" in text else text
-    out = _JWT.sub("[REDACTED:jwt]", out) if "eyJ" in out else out
-    if any(c.isdigit() for c in out):
-        out = _SSN.sub("[REDACTED:ssn]", out)
-        out = _CARD.sub(_card, out)
-    return out
+    if "earer" in text or "EARER" in text:
+        text = _BEARER.sub("Bearer [REDACTED]", text)
+    if "eyJ" in text:
+        text = _JWT.sub("[REDACTED:jwt]", text)
+    if _THREE_DIGITS(text) is not None:
+        text = _SSN.sub("[REDACTED:ssn]", text)
+        text = _CARD.sub(_card, text)
+    return text
+
+
+def _fix_surrogates(text: str) -> str:
+    # Lone surrogates cannot be encoded as UTF-8 (and so not hashed); keep the rest of the string.
+    return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
+
+
+def _audit_float(value: float) -> Any:
+    if not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if value.is_integer():
+        # RFC 8785 prints integral numbers without ".0"; as an int orjson does too (same JSON number).
+        return int(value) if abs(value) <= MAX_SAFE_INT else orjson.Fragment(jcs_number(value))
+    if abs(value) < 1e-5:
+        return orjson.Fragment(jcs_number(value))  # orjson uses exponent form a decade early here
+    return value
 
 
 class Redactor:
     """Redacts nested data: keys in the built-in list or in ``extra_keys``, and secret-looking values."""
 
+    __slots__ = ("_cache", "_clones", "keys")
+
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
-        self.keys = BUILTIN_SENSITIVE_KEYS | {key_form(k) for k in extra_keys}
+        self.keys: frozenset[str] = BUILTIN_SENSITIVE_KEYS | {key_form(k) for k in extra_keys}
+        # key -> is it sensitive; the same few argument names recur on every call.
+        self._cache: dict[Any, bool] = {}
+        self._clones: dict[frozenset[str], Redactor] = {}
 
     def with_keys(self, extra_keys: Iterable[str]) -> Redactor:
-        """A redactor that also hides ``extra_keys`` (e.g. a policy's ``sensitive_fields``)."""
-        extra = [k for k in extra_keys if key_form(k) not in self.keys]
-        if not extra:
+        """A redactor that also hides ``extra_keys`` (e.g. a policy's ``sensitive_fields``); cached."""
+        frozen = extra_keys if isinstance(extra_keys, frozenset) else frozenset(extra_keys)
+        if not frozen:
             return self
-        clone = Redactor()
-        clone.keys = self.keys | {key_form(k) for k in extra}
+        clone = self._clones.get(frozen)
+        if clone is None:
+            clone = Redactor()
+            clone.keys = self.keys | {key_form(k) for k in frozen if isinstance(k, str)}
+            if len(self._clones) > 256:
+                self._clones.clear()
+            self._clones[frozen] = clone
         return clone
 
+    def is_sensitive(self, key: Any) -> bool:
+        """True if a mapping key names a secret (non-string keys never do)."""
+        cache = self._cache
+        hit = cache.get(key)
+        if hit is None:
+            hit = isinstance(key, str) and key_form(key) in self.keys
+            if len(cache) > 4096:
+                cache.clear()
+            cache[key] = hit
+        return hit
+
     def __call__(self, value: Any, depth: int = 0) -> Any:
+        """Redacted copy of ``value`` (dicts, lists, strings, numbers ...); never raises."""
+        return self._walk(value, depth, False, False)
+
+    def for_audit(self, value: Any, *, strict: bool = False) -> Any:
+        """Redact and normalise for the audit chain (string keys, RFC 8785-safe numbers).
+
+        Raises ``NonCanonicalKey`` for a key outside the BMP unless ``strict`` (the slow, exact path, which
+        also replaces lone surrogates).
+        """
+        return self._walk(value, 0, True, strict)
+
+    def _walk(self, value: Any, depth: int, audit: bool, strict: bool) -> Any:
         if isinstance(value, str):
-            return redact_text(value)
+            text = redact_text(value)
+            return _fix_surrogates(text) if strict else text
         if isinstance(value, Mapping):
             if depth >= MAX_DEPTH:
-                return "[TRUNCATED:depth]"
-            keys = self.keys
-            return {k: (REDACTED if isinstance(k, str) and key_form(k) in keys else self(v, depth + 1))
-                    for k, v in value.items()}
+                return TRUNCATED
+            out: dict[Any, Any] = {}
+            is_sensitive = self.is_sensitive
+            for key, item in value.items():
+                if audit and not isinstance(key, str):
+                    key = "null" if key is None else (jcs_number(key) if isinstance(key, float) and
+                                                      math.isfinite(key) else str(key))
+                if audit and not key.isascii():
+                    if strict:
+                        key = _fix_surrogates(key)
+                    elif any(ord(c) > 0xFFFF for c in key):
+                        raise NonCanonicalKey(key)
+                out[key] = REDACTED if is_sensitive(key) else self._walk(item, depth + 1, audit, strict)
+            return out
         if isinstance(value, list | tuple | set | frozenset):
             if depth >= MAX_DEPTH:
-                return "[TRUNCATED:depth]"
-            return [self(v, depth + 1) for v in value]
-        if value is None or isinstance(value, bool | int | float):
-            if isinstance(value, int) and not isinstance(value, bool) and 10**12 <= abs(value) < 10**19:
-                return redact_text(str(value)) if redact_text(str(value)) != str(value) else value
+                return TRUNCATED
+            return [self._walk(v, depth + 1, audit, strict) for v in value]
+        if value is None or value is True or value is False:
             return value
-        if isinstance(value, bytes):
+        if isinstance(value, int):
+            if 10**12 <= abs(value) < 10**20:
+                text = str(value)
+                if redact_text(text) != text:
+                    return "[REDACTED:card]"
+            if audit and abs(value) > MAX_SAFE_INT:
+                return str(value)  # beyond 2**53 JSON numbers lose digits; keep the exact value as text
+            return int(value)  # int subclasses (IntEnum) serialise as plain numbers
+        if isinstance(value, float):
+            return _audit_float(value) if audit else value
+        if isinstance(value, bytes | bytearray | memoryview):
             return f"[bytes:{len(value)}]"
-        return redact_text(repr(value))
+        text = redact_text(repr(value))
+        return _fix_surrogates(text) if strict else text
 
 
 DEFAULT_REDACTOR = Redactor()

@@ -1,118 +1,829 @@
-"""A minimal hash-chained JSON Lines trail (to be replaced by the full implementation of issue 3)."""
+"""The audit trail writer: one hash chain per trail, shared safely by threads and processes.
+
+Concurrency model: **one chain, one lock.** Every append takes a ``threading.Lock`` (threads of this
+process) and then ``flock(LOCK_EX)`` on ``<trail>/.lock`` (other processes). Under the lock the writer checks
+with one ``fstat`` whether someone else appended (size differs from what it wrote last) or rotated (the
+segment it holds was made read-only); if so it re-reads the chain head from the file's tail. The entry is then
+written with a single ``write(2)`` on an ``O_APPEND`` descriptor, so it reaches the operating system (and
+survives the death of this process) before ``append`` returns.
+
+``durability="fsync"``: after the write, the caller waits for an ``fsync`` that covers its entry. The first
+waiter becomes the leader and syncs everything written so far; entries written meanwhile by other threads
+ride on the next sync (group commit).
+
+A writer that died mid-write leaves an incomplete last line. The next writer (at open, or when it finds the
+file changed under the lock) moves those bytes to ``<segment>.torn-<offset>``, truncates the segment to its
+last complete entry and appends a ``repair`` entry that names the quarantined file and the bytes' SHA-256:
+reported, repaired, never silently dropped.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from claw_governance.audit.redaction import DEFAULT_REDACTOR
+from claw_governance.audit.canonical import NonCanonicalKey
+from claw_governance.audit.keys import PublicKey, SigningKey
+from claw_governance.audit.layout import (
+    CHECKPOINT_FILE,
+    FORMAT,
+    LOCK_FILE,
+    RETENTION_FILE,
+    TRAIL_FILE,
+    checkpoint_message,
+    entry_line,
+    exact_entry_line,
+    genesis_hash,
+    iter_lines,
+    list_segments,
+    read_json_file,
+    record_message,
+    segment_name,
+    write_json_atomic,
+)
+from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
+from claw_governance.audit.verify import (
+    Anchor,
+    VerifyReport,
+    anchor_from_dict,
+    load_trail_meta,
+    trail_keys,
+    verify_directory,
+    verify_lines,
+)
 from claw_governance.config import GovernorConfig
-from claw_governance.model import AuditEvent
+from claw_governance.errors import AuditError
+from claw_governance.model import AuditEvent, new_id
 
-GENESIS = "0" * 64
+__all__ = ["AuditTrail", "RetentionRule", "VerifyReport", "open_trail"]
+
+DAY = 86400.0
+_TAIL_CHUNK = 65536
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """Result of ``verify()``: ``valid``, number of ``entries``, and ``errors`` (segment, seq, message)."""
+class RetentionRule:
+    """How long entries are kept: ``default_days``, or a policy's ``audit.retention`` for its agent."""
 
-    valid: bool
-    entries: int
-    errors: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    default_days: int
+    per_agent: Mapping[str, int] = field(default_factory=dict)
+
+    def days(self, agent_id: str | None) -> int:
+        """Retention for entries of ``agent_id`` (system entries use the default)."""
+        if agent_id is None:
+            return self.default_days
+        return self.per_agent.get(agent_id, self.per_agent.get("*", self.default_days))
+
+    @property
+    def min_days(self) -> int:
+        """The shortest retention of any agent."""
+        return min([self.default_days, *self.per_agent.values()])
+
+    @property
+    def max_days(self) -> int:
+        """The longest retention of any agent."""
+        return max([self.default_days, *self.per_agent.values()])
 
 
-def _canonical(entry: dict[str, Any]) -> bytes:
-    return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=repr)
+@dataclass(slots=True)
+class _Head:
+    seq: int
+    prev: str
+
+
+def _when(value: float | str | date | datetime | None) -> float | None:
+    if value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        return value.timestamp() if value.tzinfo else value.replace(tzinfo=UTC).timestamp()
+    return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+
+
+def glob_matcher(pattern: str) -> Callable[[str], bool]:
+    """``*`` matches any run of characters; nothing else is special (as in policies)."""
+    import re
+
+    regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+    return lambda text: regex.fullmatch(text) is not None
 
 
 class AuditTrail:
-    """Appends entries with ``seq``/``prev_hash``/``hash``; in memory when ``path`` is None."""
+    """A hash-chained, checkpointed audit trail in a folder of JSON Lines segments (or in memory).
 
-    def __init__(self, path: Path | None) -> None:
+    Use :func:`open_trail`. ``append`` returns the entry's seq and raises ``AuditError`` if the entry could not
+    be written (the governor then denies the call).
+    """
+
+    def __init__(self, path: Path | None, *, key: SigningKey | None = None, store: Any = None,
+                 retention_days: int = 2555, rotation_size_mb: float = 100.0, checkpoint_interval: int = 1000,
+                 checkpoint_seconds: float = 60.0, durability: str = "os",
+                 redactor: Redactor = DEFAULT_REDACTOR) -> None:
         self.path = path
+        self.key = key or SigningKey.generate()
+        self.store = store
+        self.retention = RetentionRule(retention_days)
+        self.rotation_bytes = max(1, int(rotation_size_mb * 1024 * 1024))
+        self.checkpoint_interval = max(1, int(checkpoint_interval))
+        self.checkpoint_seconds = checkpoint_seconds
+        self.durability = durability
+        self.redactor = redactor
+        self.trail_id = new_id()
         self._lock = threading.Lock()
-        self._memory: list[bytes] = []
-        self._seq = 0
-        self._prev = GENESIS
-        self._file = None
+        self._sync_lock = threading.Lock()
+        self._closed = False
+        self._head = _Head(0, genesis_hash(self.trail_id))
+        self._memory: list[bytes] | None = [] if path is None else None
+        self._lock_fd = -1
+        self._fd = -1
+        self._segment: Path | None = None
+        self._end = 0
+        self._synced = 0
+        self._last_cp_seq = 0
+        self._last_cp_time = time.monotonic()
+        self._failing: str | None = None
+        self._last_error: str | None = None
+        self._repairs: list[dict[str, Any]] = []
+        self._appended = 0
+        self._written_seq = 0
+        self._meta_keys: dict[str, PublicKey] = {}
         if path is not None:
-            path.mkdir(parents=True, exist_ok=True)
-            self._file = open(path / "audit.jsonl", "ab")  # noqa: SIM115 - held open for the trail's life
+            try:
+                self._open_disk()
+            except (OSError, AuditError, ValueError) as exc:
+                # Fail closed but stay alive: every append raises until the folder becomes writable again.
+                self._fail(exc)
+            if self._repairs and self._failing is None:
+                self._flush_pending()
+
+    # ------------------------------------------------------------------------------------------- opening
+
+    def _open_disk(self) -> None:
+        assert self.path is not None
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self._load_or_create_meta()
+            self._open_newest_segment()
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _load_or_create_meta(self) -> None:
+        assert self.path is not None
+        meta_path = self.path / TRAIL_FILE
+        key_entry = {"key_id": self.key.public.key_id, "public_key": self.key.public.hex, "added": time.time()}
+        if not meta_path.exists():
+            if list_segments(self.path):
+                raise AuditError(f"{meta_path} is missing but the folder holds segments: refusing to start a new "
+                                 "chain over an existing one")
+            meta = {"format": FORMAT, "trail_id": new_id(), "created": time.time(), "keys": [key_entry]}
+            write_json_atomic(meta_path, meta, sync=True)
+        else:
+            try:
+                meta = load_trail_meta(self.path)
+            except ValueError as exc:
+                raise AuditError(str(exc)) from None
+            if self.key.public.key_id not in trail_keys(meta):
+                meta = {**meta, "keys": [*list(meta.get("keys") or []), key_entry]}
+                write_json_atomic(meta_path, meta, sync=True)
+        self.trail_id = meta["trail_id"]
+        self._meta_keys = trail_keys(meta)
+
+    def _open_newest_segment(self) -> None:
+        assert self.path is not None
+        segments = list_segments(self.path)
+        if not segments:
+            self._new_segment(1)
+            self._head = _Head(0, genesis_hash(self.trail_id))
+            return
+        first, path = segments[-1]
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._segment = path
+        self._recover_head(segments)
+
+    def _new_segment(self, first_seq: int) -> None:
+        assert self.path is not None
+        path = self.path / segment_name(first_seq)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._segment, self._end = fd, path, os.fstat(fd).st_size
+        self._fsync_dir()
+
+    def _fsync_dir(self) -> None:
+        if self.durability != "fsync" or self.path is None:
+            return
+        dfd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _recover_head(self, segments: list[tuple[int, Path]]) -> None:
+        """Find the chain head from the newest segment's tail; quarantine a torn last line."""
+        assert self._segment is not None
+        size = os.fstat(self._fd).st_size
+        tail, start = self._read_tail(self._segment, size)
+        if tail and not tail.endswith(b"\n"):
+            cut = tail.rfind(b"\n") + 1
+            torn = tail[cut:]
+            offset = start + cut
+            quarantine = self._segment.with_name(f"{self._segment.name}.torn-{offset}")
+            with open(quarantine, "wb") as fh:
+                fh.write(torn)
+            os.ftruncate(self._fd, offset)
+            self._repairs.append({"event": "torn_tail_repaired", "segment": self._segment.name, "offset": offset,
+                                  "bytes": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
+                                  "quarantine": quarantine.name})
+            tail = tail[:cut]
+            size = offset
+        self._end = size
+        head = _last_entry(tail)
+        if head is None and size > len(tail):
+            head = _last_entry(self._segment.read_bytes()[:size])
+        if head is None:
+            # An empty (just rotated) or unreadable newest segment: the head is in the segment before it.
+            name_first = next(s for s, p in segments if p == self._segment)
+            older = [p for s, p in segments if s < name_first]
+            for path in reversed(older):
+                found = _last_entry(path.read_bytes())
+                if found is not None:
+                    head = found
+                    break
+        if head is None:
+            self._head = _Head(0, genesis_hash(self.trail_id))
+        else:
+            self._head = _Head(head[0], head[1])
+
+    @staticmethod
+    def _read_tail(path: Path, size: int) -> tuple[bytes, int]:
+        start = max(0, size - _TAIL_CHUNK)
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(size - start), start
+
+    # ---------------------------------------------------------------------------------------- appending
+
+    def set_retention(self, rule: RetentionRule) -> None:
+        """Use per-agent retention (the plugin passes the policies' ``audit.retention``)."""
+        self.retention = rule
 
     def append(self, event: AuditEvent) -> int:
-        """Write one entry (reaches the OS before returning); return its seq."""
-        redact = DEFAULT_REDACTOR.with_keys(event.sensitive_fields)
-        context = redact(dict(event.context)) if event.context is not None else None
-        details = redact(dict(event.details)) if event.details is not None else None
-        with self._lock:
-            entry = {
-                "seq": self._seq + 1, "type": event.type, "timestamp": time.time(),
-                "agent_id": event.agent_id, "action": event.action,
-                "context": context,
-                "decision": dict(event.decision) if event.decision is not None else None,
-                "policy_hash": event.policy_hash,
-                "details": details,
-                "prev_hash": self._prev,
-            }
-            digest = hashlib.sha256(_canonical(entry)).hexdigest()
-            entry["hash"] = digest
-            line = _canonical(entry) + b"\n"
-            if self._file is not None:
-                self._file.write(line)
-                self._file.flush()
-            else:
-                self._memory.append(line)
-            self._seq += 1
-            self._prev = digest
-            return self._seq
+        """Redact, chain and write one entry; return its seq. Raises AuditError if it cannot be written."""
+        redactor = self.redactor.with_keys(event.sensitive_fields) if event.sensitive_fields else self.redactor
+        exact = False
+        try:
+            try:
+                context = None if event.context is None else redactor.for_audit(event.context)
+                details = None if event.details is None else redactor.for_audit(event.details)
+                decision = None if event.decision is None else redactor.for_audit(event.decision)
+            except NonCanonicalKey:
+                exact = True
+                context = None if event.context is None else redactor.for_audit(event.context, strict=True)
+                details = None if event.details is None else redactor.for_audit(event.details, strict=True)
+                decision = None if event.decision is None else redactor.for_audit(event.decision, strict=True)
+        except Exception as exc:  # a value the redactor cannot walk must not crash the caller silently
+            raise AuditError(f"cannot prepare the audit entry: {type(exc).__name__}: {exc}") from exc
+        fields = {"action": _text(event.action), "agent_id": _text(event.agent_id), "context": context,
+                  "decision": decision, "details": details, "policy_hash": _text(event.policy_hash),
+                  "type": _text(event.type) or "unknown"}
+        seq = self._append_fields(fields, exact)
+        if self.durability == "fsync" and self._memory is None:
+            self._wait_synced(seq)
+        return seq
 
-    def _lines(self) -> Iterator[bytes]:
-        if self.path is None:
-            yield from list(self._memory)
+    def _flush_pending(self) -> None:
+        """Write pending repair entries now (under both locks)."""
+        with self._lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._sync_head_locked()
+            except OSError as exc:
+                self._fail(exc)
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _append_fields(self, fields: dict[str, Any], exact: bool) -> int:
+        rotated = False
+        with self._lock:
+            if self._closed:
+                raise AuditError("the audit trail is closed")
+            if self._memory is not None:
+                seq = self._write_locked(fields, exact)
+                self._maybe_checkpoint_locked()
+                return seq
+            if self._fd < 0:
+                self._reopen_locked()
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                self._fail(exc)
+                raise AuditError(f"cannot lock the audit trail: {exc}") from exc
+            try:
+                self._sync_head_locked()
+                if self._end >= self.rotation_bytes:
+                    self._rotate_locked()
+                    rotated = True
+                seq = self._write_locked(fields, exact)
+                self._maybe_checkpoint_locked()
+            except OSError as exc:
+                self._fail(exc)
+                raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            finally:
+                try:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                except OSError:
+                    pass
+            if self._failing is not None:
+                self._failing = None
+        if rotated:
+            try:
+                self.apply_retention()
+            except (OSError, AuditError) as exc:  # retention can wait for the next rotation; the entry is safe
+                self._last_error = f"retention: {exc}"
+        return seq
+
+    def _reopen_locked(self) -> None:
+        try:
+            if self._lock_fd < 0:
+                self._open_disk()
+            else:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    self._open_newest_segment()
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        except (OSError, AuditError, ValueError) as exc:
+            self._fail(exc)
+            raise AuditError(f"the audit trail cannot be opened: {self._failing}") from exc
+
+    def _sync_head_locked(self) -> None:
+        st = os.fstat(self._fd)
+        if st.st_size == self._end and st.st_mode & 0o200:
+            if self._repairs:
+                self._write_repairs_locked()
             return
-        with open(self.path / "audit.jsonl", "rb") as fh:
-            yield from fh
+        # Another process appended, rotated or died mid-write: re-read the head under the lock.
+        assert self.path is not None
+        segments = list_segments(self.path)
+        if not st.st_mode & 0o200 or (segments and segments[-1][1] != self._segment):
+            self._open_newest_segment()
+        else:
+            self._recover_head(segments)
+        self._write_repairs_locked()
+
+    def _write_repairs_locked(self) -> None:
+        while self._repairs:
+            repair = self._repairs.pop(0)
+            self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
+                                "details": repair, "policy_hash": None, "type": "repair"}, False)
+
+    def _rotate_locked(self) -> None:
+        old_fd, old_path = self._fd, self._segment
+        assert old_path is not None
+        if self.durability == "fsync":
+            with self._sync_lock:  # the group-commit leader must not be fsyncing the fd we are closing
+                os.fsync(old_fd)
+                self._synced = self._written_seq
+                self._fd = -1
+                self._new_segment(self._head.seq + 1)
+                os.close(old_fd)
+        else:
+            self._fd = -1
+            self._new_segment(self._head.seq + 1)
+            os.close(old_fd)
+        try:
+            os.chmod(old_path, 0o444)  # sealed: also tells other writers (via fstat) that we rotated
+        except OSError:
+            pass
+
+    def _write_locked(self, fields: dict[str, Any], exact: bool) -> int:
+        head = self._head
+        seq = head.seq + 1
+        now = time.time()
+        fields["seq"] = seq
+        fields["prev_hash"] = head.prev
+        fields["timestamp"] = int(now) if now.is_integer() else now
+        try:
+            line, digest = exact_entry_line(fields) if exact else entry_line(fields)
+        except (TypeError, orjson.JSONEncodeError):
+            # Something the fast walk let through (e.g. a lone surrogate): redo it the slow, exact way.
+            fields = {k: (DEFAULT_REDACTOR.for_audit(v, strict=True) if isinstance(v, dict) else v)
+                      for k, v in fields.items()}
+            line, digest = exact_entry_line(fields)
+        if self._memory is not None:
+            self._memory.append(line)
+        else:
+            written = os.write(self._fd, line)
+            if written != len(line):
+                # A short write (disk full): take the partial line back so the trail stays well formed.
+                os.ftruncate(self._fd, self._end)
+                raise OSError(errno.ENOSPC, f"short write to {self._segment} ({written} of {len(line)} bytes)")
+            self._end += written
+        head.seq = seq
+        head.prev = digest
+        self._written_seq = seq
+        self._appended += 1
+        return seq
+
+    def _maybe_checkpoint_locked(self) -> None:
+        due = self._head.seq - self._last_cp_seq
+        if due >= self.checkpoint_interval or (due and time.monotonic() - self._last_cp_time
+                                               >= self.checkpoint_seconds):
+            self._checkpoint_locked()
+
+    def _checkpoint_locked(self) -> None:
+        """Write a signed checkpoint entry and record it outside the log (state store + checkpoint.json)."""
+        cp_seq, cp_hash = self._head.seq, self._head.prev
+        created = time.time()
+        details = {"checkpoint_seq": cp_seq, "checkpoint_hash": cp_hash, "trail_id": self.trail_id,
+                   "key_id": self.key.public.key_id, "created": created,
+                   "signature": self.key.sign(checkpoint_message(self.trail_id, cp_seq, cp_hash))}
+        self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
+                            "details": details, "policy_hash": None, "type": "checkpoint"}, False)
+        self._last_cp_seq = self._head.seq
+        self._last_cp_time = time.monotonic()
+        # Outside the log: a signature over the checkpoint entry itself, so even it cannot be cut off unseen.
+        seq, digest = self._head.seq, self._head.prev
+        signature = self.key.sign(checkpoint_message(self.trail_id, seq, digest))
+        record = {"trail_id": self.trail_id, "seq": seq, "hash": digest, "signature": signature,
+                  "key_id": self.key.public.key_id, "created": created}
+        try:
+            if self.store is not None:
+                self.store.put_checkpoint(self.trail_id, seq, digest, signature, created)
+            if self.path is not None:
+                write_json_atomic(self.path / CHECKPOINT_FILE, record, sync=self.durability == "fsync")
+        except Exception as exc:  # the entry itself is safe; show the missing outside copy in health
+            self._last_error = f"checkpoint not stored outside the log: {type(exc).__name__}: {exc}"
+
+    def checkpoint(self) -> int:
+        """Write a signed checkpoint now; return the seq it covers."""
+        with self._lock:
+            if self._memory is not None:
+                self._checkpoint_locked()
+                return self._head.seq
+            if self._fd < 0:
+                self._reopen_locked()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._sync_head_locked()
+                self._checkpoint_locked()
+                seq = self._head.seq
+            except OSError as exc:
+                self._fail(exc)
+                raise AuditError(f"cannot write a checkpoint: {exc}") from exc
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if self.durability == "fsync":
+            self._wait_synced(seq)
+        return seq
+
+    def _wait_synced(self, seq: int) -> None:
+        if self._synced >= seq:
+            return
+        with self._sync_lock:
+            if self._synced >= seq:
+                return
+            target = self._written_seq  # everything up to here was written before we read it
+            if self._fd < 0:
+                raise AuditError("the audit trail is closed or failed before its entry was synced")
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._fail(exc)
+                raise AuditError(f"cannot fsync the audit trail: {exc}") from exc
+            self._synced = max(self._synced, target)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failing = f"{type(exc).__name__}: {exc}"
+        self._last_error = self._failing
+
+    # ------------------------------------------------------------------------------------------ reading
+
+    def _snapshot(self) -> dict[str, int] | None:
+        if self.path is None or self._lock_fd < 0:
+            return None
+        with self._lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+            try:
+                return {p.name: p.stat().st_size for _, p in list_segments(self.path)}
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _raw_lines(self) -> Iterator[bytes]:
+        if self._memory is not None:
+            with self._lock:
+                lines = list(self._memory)
+            yield from lines
+            return
+        assert self.path is not None
+        snapshot = self._snapshot()
+        for _, path in list_segments(self.path):
+            if snapshot is not None and path.name not in snapshot:
+                continue
+            try:
+                yield from iter_lines(path, None if snapshot is None else snapshot[path.name])
+            except FileNotFoundError:  # removed by retention while we read
+                continue
 
     def entries(self) -> Iterator[dict[str, Any]]:
-        """Every entry, oldest first."""
-        for line in self._lines():
-            yield orjson.loads(line)
+        """Every entry, oldest first (lines that are not entries are skipped; ``verify`` reports them)."""
+        for line in self._raw_lines():
+            if not line.endswith(b"\n"):
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
 
-    def verify(self) -> VerifyReport:
-        """Recompute the chain."""
-        prev, count = GENESIS, 0
-        for entry in self.entries():
-            count += 1
-            claimed = entry.pop("hash", None)
-            if entry.get("prev_hash") != prev or hashlib.sha256(_canonical(entry)).hexdigest() != claimed:
-                return VerifyReport(False, count, ({"segment": "audit.jsonl", "seq": entry.get("seq"),
-                                                    "message": "hash mismatch"},))
-            prev = claimed
-        return VerifyReport(True, count)
+    def anchors(self) -> list[Anchor]:
+        """Checkpoints outside the log: the state store's, and this writer's own head."""
+        found: list[Anchor] = []
+        if self.store is not None:
+            try:
+                stored = self.store.latest_checkpoint(self.trail_id)
+            except Exception:
+                stored = None
+            anchor = anchor_from_dict(stored, "the state store")
+            if anchor is not None:
+                found.append(anchor)
+        if self._written_seq:
+            found.append(Anchor(self._head.seq, self._head.prev, "this process's memory"))
+        return found
 
-    def query(self, **filters: Any) -> list[dict[str, Any]]:
-        """Entries whose fields equal the given filters."""
-        return [e for e in self.entries() if all(e.get(k) == v for k, v in filters.items() if v is not None)]
+    def verify(self, public_keys: list[PublicKey] | None = None) -> VerifyReport:
+        """Recompute the whole chain (streaming) and check every signed checkpoint and outside anchor."""
+        keys = [self.key.public, *(public_keys or [])]
+        if self._memory is not None:
+            with self._lock:
+                lines = list(self._memory)
+                head = self._head.seq
+            anchors = [a for a in self.anchors() if a.seq <= head]
+            return verify_lines(self.trail_id, lines, keys, anchors)
+        assert self.path is not None
+        if self._lock_fd < 0:
+            return verify_directory(self.path, trusted_keys=None)
+        with self._lock:
+            snapshot = self._snapshot_unlocked()
+            anchors = self.anchors()
+        trusted = {**self._meta_keys, **{k.key_id: k for k in keys}}
+        return verify_directory(self.path, trusted_keys=list(trusted.values()), anchors=anchors,
+                                snapshot=snapshot)
+
+    def _snapshot_unlocked(self) -> dict[str, int]:
+        assert self.path is not None
+        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+        try:
+            return {p.name: p.stat().st_size for _, p in list_segments(self.path)}
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def query(self, agent_id: str | None = None, type: str | None = None, action: str | None = None,  # noqa: A002
+              allowed: bool | None = None, outcome: str | None = None,
+              since: float | str | date | datetime | None = None,
+              until: float | str | date | datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Entries matching every given filter, oldest first.
+
+        ``action`` is a glob (``*`` only); ``since``/``until`` are Unix seconds, ISO strings, dates or datetimes
+        (``until`` is exclusive); ``limit`` keeps the first ``limit`` matches.
+        """
+        return list(query_entries(self.entries(), agent_id=agent_id, type=type, action=action, allowed=allowed,
+                                  outcome=outcome, since=since, until=until, limit=limit))
+
+    # ---------------------------------------------------------------------------------------- retention
+
+    def apply_retention(self, now: float | None = None) -> list[str]:
+        """Remove whole sealed segments whose every entry is past its retention; return their names.
+
+        Before any file is deleted a signed record is appended to ``retention.jsonl`` and a ``retention`` entry
+        to the log, so the remaining trail still verifies (its first entry is vouched for by the record).
+        """
+        if self.path is None or self._lock_fd < 0:
+            return []
+        now = time.time() if now is None else now
+        rule = self.retention
+        with self._lock:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._sync_head_locked()
+                segments = list_segments(self.path)
+                removable: list[tuple[int, Path, dict[str, Any]]] = []
+                for first, path in segments[:-1]:  # never the newest (it is being written)
+                    summary = _summarise(path)
+                    if summary is None or not _expired(summary, rule, now):
+                        break
+                    removable.append((first, path, summary))
+                if not removable:
+                    return []
+                resume_seq = segments[len(removable)][0]
+                resume_prev = removable[-1][2]["last_hash"]
+                record: dict[str, Any] = {
+                    "trail_id": self.trail_id, "created": now, "key_id": self.key.public.key_id,
+                    "resume_seq": resume_seq, "resume_prev_hash": resume_prev,
+                    "retention_days": rule.default_days,
+                    "removed": [{"segment": p.name, "first_seq": s["first_seq"], "last_seq": s["last_seq"],
+                                 "last_hash": s["last_hash"], "last_timestamp": s["last_ts"]}
+                                for _, p, s in removable]}
+                record = DEFAULT_REDACTOR.for_audit(record, strict=True)
+                record["signature"] = self.key.sign(record_message(record))
+                fd = os.open(self.path / RETENTION_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n")
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
+                                    "details": record, "policy_hash": None, "type": "retention"}, True)
+                for _, path, _ in removable:
+                    path.unlink()
+                return [p.name for _, p, _ in removable]
+            except OSError as exc:
+                raise AuditError(f"retention failed: {exc}") from exc
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------------------------------- health
 
     def health(self) -> dict[str, Any]:
-        """Status for health_check()."""
-        return {"status": "ok", "entries": self._seq}
+        """``{"status": "ok"|"degraded"|"down", ...}`` for ``health_check()``."""
+        status = "down" if self._failing else ("degraded" if self._last_error else "ok")
+        return {"status": status, "path": None if self.path is None else str(self.path),
+                "trail_id": self.trail_id, "last_seq": self._head.seq, "appended": self._appended,
+                "durability": self.durability, "segment": None if self._segment is None else self._segment.name,
+                "last_checkpoint_seq": self._last_cp_seq, "last_error": self._last_error,
+                "repairs": list(self._repairs_done()), "key_id": self.key.public.key_id}
+
+    def _repairs_done(self) -> Iterator[str]:
+        if self._memory is not None or self.path is None:
+            return
+        for item in self.path.glob("segment-*.torn-*"):
+            yield item.name
 
     def close(self) -> None:
-        """Flush and close."""
+        """Checkpoint (if anything was written since the last one), sync and close. Idempotent."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._closed:
+                return
+            if self._head.seq > self._last_cp_seq and self._appended:
+                try:
+                    if self._memory is not None:
+                        self._checkpoint_locked()
+                    elif self._fd >= 0:
+                        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                        try:
+                            self._sync_head_locked()
+                            self._checkpoint_locked()
+                        finally:
+                            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                except OSError as exc:
+                    self._fail(exc)
+            self._closed = True
+            if self._fd >= 0:
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    pass
+                os.close(self._fd)
+                self._fd = -1
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+
+    def __enter__(self) -> AuditTrail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def open_trail(config: GovernorConfig, store: object = None) -> AuditTrail:
-    """The trail for a governor's settings."""
-    return AuditTrail(config.audit_path)
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _last_entry(data: bytes) -> tuple[int, str] | None:
+    """(seq, hash) of the last line of ``data`` that is a complete entry."""
+    end = len(data)
+    while end > 0:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        line = data[start:end]
+        end = start
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("seq"), int) and isinstance(entry.get("hash"), str):
+            return entry["seq"], entry["hash"]
+    return None
+
+
+def _summarise(path: Path) -> dict[str, Any] | None:
+    """First/last seq, last hash and timestamps of a sealed segment, and each agent's newest timestamp."""
+    summary: dict[str, Any] = {"first_seq": None, "last_seq": None, "last_hash": None, "last_ts": 0.0,
+                               "agents": {}}
+    agents: dict[str | None, float] = summary["agents"]
+    for line in iter_lines(path):
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None  # a damaged segment is kept: retention must not destroy evidence of tampering
+        if not isinstance(entry, dict):
+            return None
+        ts = entry.get("timestamp")
+        ts = float(ts) if isinstance(ts, int | float) else 0.0
+        if summary["first_seq"] is None:
+            summary["first_seq"] = entry.get("seq")
+        summary["last_seq"], summary["last_hash"] = entry.get("seq"), entry.get("hash")
+        summary["last_ts"] = max(summary["last_ts"], ts)
+        agent = entry.get("agent_id")
+        agents[agent] = max(agents.get(agent, 0.0), ts)
+    return summary if summary["last_hash"] else None
+
+
+def _expired(summary: dict[str, Any], rule: RetentionRule, now: float) -> bool:
+    if summary["last_ts"] < now - rule.max_days * DAY:
+        return True  # older than the longest retention of anyone: no need to look at agents
+    return all(ts < now - rule.days(agent) * DAY for agent, ts in summary["agents"].items())
+
+
+def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = None, type: str | None = None,  # noqa: A002
+                  action: str | None = None, allowed: bool | None = None, outcome: str | None = None,
+                  since: float | str | date | datetime | None = None,
+                  until: float | str | date | datetime | None = None,
+                  limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Filter a stream of entries (see ``AuditTrail.query``)."""
+    lo, hi = _when(since), _when(until)
+    match_action = glob_matcher(action) if action is not None else None
+    found = 0
+    for entry in entries:
+        if limit is not None and found >= limit:
+            return
+        if agent_id is not None and entry.get("agent_id") != agent_id:
+            continue
+        if type is not None and entry.get("type") != type:
+            continue
+        if match_action is not None and not match_action(str(entry.get("action") or "")):
+            continue
+        decision = entry.get("decision") if isinstance(entry.get("decision"), dict) else {}
+        if allowed is not None and decision.get("allowed") is not allowed:
+            continue
+        if outcome is not None and decision.get("outcome") != outcome:
+            continue
+        ts = entry.get("timestamp")
+        if lo is not None and not (isinstance(ts, int | float) and ts >= lo):
+            continue
+        if hi is not None and not (isinstance(ts, int | float) and ts < hi):
+            continue
+        found += 1
+        yield entry
+
+
+def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
+    """The trail for a governor's settings (in memory when ``config.audit_path`` is None).
+
+    The governor's signing key lives at ``<state>/governor_ed25519.pem`` (mode 0600); without a state path it
+    is kept in memory, and its public half is listed in the trail's ``trail.json`` either way.
+    """
+    try:
+        key = SigningKey.load_or_create(config.resolved_state_path)
+    except OSError as exc:
+        raise AuditError(f"cannot create the governor's audit key in {config.resolved_state_path}: {exc}") from None
+    trail = AuditTrail(config.audit_path, key=key, store=store, retention_days=config.audit_retention_days,
+                       rotation_size_mb=config.audit_rotation_size_mb,
+                       checkpoint_interval=config.audit_checkpoint_interval, durability=config.durability)
+    if config.audit_path is not None and trail.health()["status"] != "down":
+        try:
+            trail.apply_retention()
+        except AuditError as exc:
+            trail._last_error = str(exc)
+    return trail
+
+
+def read_checkpoint_file(directory: Path) -> dict[str, Any] | None:
+    """The ``checkpoint.json`` of a trail folder, or None."""
+    try:
+        data = read_json_file(directory / CHECKPOINT_FILE)
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

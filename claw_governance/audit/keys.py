@@ -1,0 +1,143 @@
+"""The governor's own Ed25519 key: signs audit checkpoints and retention records.
+
+Kept at ``<state>/governor_ed25519.pem`` (PKCS#8, mode 0600, created atomically so that several processes
+starting together end up with one key), or only in memory when there is no state path.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from claw_governance.errors import AuditError
+
+KEY_FILE = "governor_ed25519.pem"
+
+
+def key_id(public_raw: bytes) -> str:
+    """A short, stable name for a public key: the first 16 hex digits of SHA-256 over its raw bytes."""
+    return hashlib.sha256(public_raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A public key that may verify checkpoints; ``raw`` is the 32-byte Ed25519 key."""
+
+    raw: bytes
+
+    @property
+    def key_id(self) -> str:
+        """See :func:`key_id`."""
+        return key_id(self.raw)
+
+    @property
+    def hex(self) -> str:
+        """The raw key as hex (how trail.json stores it)."""
+        return self.raw.hex()
+
+    def verify(self, signature_b64: str, message: bytes) -> bool:
+        """True if ``signature_b64`` is this key's signature over ``message``; never raises."""
+        try:
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(base64.b64decode(signature_b64, validate=True),
+                                                                message)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
+    def pem(self) -> bytes:
+        """SubjectPublicKeyInfo PEM (for evidence bundles and ``--public-key``)."""
+        return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    @classmethod
+    def from_text(cls, text: str | bytes) -> PublicKey:
+        """Parse a PEM public key (or private key: its public half) or 64 hex digits; AuditError if neither."""
+        data = text.encode() if isinstance(text, str) else text
+        stripped = data.strip()
+        if len(stripped) == 64:
+            try:
+                return cls(bytes.fromhex(stripped.decode("ascii")))
+            except (ValueError, UnicodeDecodeError):
+                pass
+        try:
+            if b"PRIVATE KEY" in stripped:
+                private = serialization.load_pem_private_key(stripped, password=None)
+                if not isinstance(private, Ed25519PrivateKey):
+                    raise AuditError("not an Ed25519 key")
+                public = private.public_key()
+            else:
+                loaded = serialization.load_pem_public_key(stripped)
+                if not isinstance(loaded, Ed25519PublicKey):
+                    raise AuditError("not an Ed25519 public key")
+                public = loaded
+        except (ValueError, TypeError) as exc:
+            raise AuditError(f"not an Ed25519 public key (PEM or 64 hex digits): {exc}") from None
+        return cls(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+class SigningKey:
+    """The private key; ``sign`` returns base64 text."""
+
+    __slots__ = ("_private", "path", "public")
+
+    def __init__(self, private: Ed25519PrivateKey, path: Path | None = None) -> None:
+        self._private = private
+        self.path = path
+        self.public = PublicKey(private.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                  serialization.PublicFormat.Raw))
+
+    def sign(self, message: bytes) -> str:
+        """Base64 of the Ed25519 signature over ``message``."""
+        return base64.b64encode(self._private.sign(message)).decode("ascii")
+
+    def __repr__(self) -> str:  # never show key material
+        return f"SigningKey(key_id={self.public.key_id!r}, path={self.path!r})"
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        """A fresh in-memory key."""
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def load_or_create(cls, directory: Path | None) -> SigningKey:
+        """The key in ``directory`` (created 0600 if missing), or an in-memory key when ``directory`` is None."""
+        if directory is None:
+            return cls.generate()
+        path = directory / KEY_FILE
+        if not path.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            private = Ed25519PrivateKey.generate()
+            pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+            tmp = directory / f".{KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, pem)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)  # atomic and never overwrites: a concurrent creator's key wins
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return cls.load(path)
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        """Load a PEM private key; AuditError with the path if it is not an unencrypted Ed25519 key."""
+        try:
+            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise AuditError(f"{path}: cannot load the governor's audit key: {exc}") from None
+        if not isinstance(private, Ed25519PrivateKey):
+            raise AuditError(f"{path}: the governor's audit key must be Ed25519")
+        return cls(private, path)
