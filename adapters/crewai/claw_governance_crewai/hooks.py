@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from claw_governance import CallOutcome, Decision, Governor, Outcome, ToolCall
+from claw_governance import AuditEvent, CallOutcome, Decision, Governor, Outcome, ToolCall
 from crewai.hooks import HookAborted, ToolCallHookContext
 from crewai.hooks.dispatch import (
     InterceptionPoint,
@@ -183,6 +183,14 @@ class CrewAIGovernance:
         try:
             log.error("claw-governance crewai hook failed, call blocked: %s", message)
             self._remember(context, None, None, message)
+        except Exception:
+            pass
+        try:  # best effort: the trail should show the refusal even though the pipeline never decided
+            self.governor.record(AuditEvent(
+                "policy_decision", None, f"tool:{context.tool_name}", context=jsonable(dict(context.tool_input)),
+                decision={"outcome": Outcome.DENY.value, "allowed": False, "reason": message, "rule": None,
+                          "stage": "adapter", "escalation_id": None},
+                details={"framework": FRAMEWORK, "agent_role": getattr(context.agent, "role", None)}))
         except Exception:
             pass
         return message

@@ -59,7 +59,6 @@ class GovernanceGuardrail:
         self.decisions: list[Decision] = []  # every decision this guardrail made, oldest first
         self._pending: Decision | None = None
         self._lock = threading.Lock()
-        self.__name__ = "claw_governance_guardrail"  # crewai names guardrails in its events by __name__
 
     def __call__(self, output: Any):  # type: ignore[no-untyped-def]  # crewai rejects a string annotation
         """Decide on one ``TaskOutput``: ``(True, output)`` to accept it, ``(False, feedback)`` to refuse."""
@@ -110,12 +109,21 @@ def _still_open(governor: Governor, escalation_id: str | None) -> bool:
 
 
 def governance_guardrail(governor: Governor, *, agent_id: AgentIdSource = None, task_name: str | None = None,
-                         hold_seconds: float = 0.0) -> GovernanceGuardrail:
+                         hold_seconds: float = 0.0) -> Callable[[Any], Any]:
     """A guardrail for ``Task(guardrail=...)`` that policy-checks the output as action ``task:<name>``.
 
-    See :class:`GovernanceGuardrail`. One guardrail per task: it remembers that task's open escalation.
+    Returns a plain function (crewai reads a guardrail's source code for its events, so it must be a
+    function, not a callable object); its ``.gate`` attribute is the :class:`GovernanceGuardrail` doing the
+    work (``.gate.decisions`` lists every decision). One guardrail per task: it remembers that task's open
+    escalation.
     """
-    return GovernanceGuardrail(governor, agent_id=agent_id, task_name=task_name, hold_seconds=hold_seconds)
+    gate = GovernanceGuardrail(governor, agent_id=agent_id, task_name=task_name, hold_seconds=hold_seconds)
+
+    def claw_governance_guardrail(output):  # type: ignore[no-untyped-def]  # crewai rejects string annotations
+        return gate(output)
+
+    claw_governance_guardrail.gate = gate  # type: ignore[attr-defined]
+    return claw_governance_guardrail
 
 
 def task_audit_callback(governor: Governor, *, agent_id: AgentIdSource = None,
