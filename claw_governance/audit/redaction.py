@@ -79,8 +79,10 @@ def redact_text(text: str) -> str:
     if "eyJ" in text:
         text = _JWT.sub("[REDACTED:jwt]", text)
     if _THREE_DIGITS(text) is not None:
-        text = _SSN.sub("[REDACTED:ssn]", text)
-        text = _CARD.sub(_card, text)
+        if "-" in text:
+            text = _SSN.sub("[REDACTED:ssn]", text)
+        if _CARD.search(text) is not None:
+            text = _CARD.sub(_card, text)
     return text
 
 
@@ -146,7 +148,40 @@ class Redactor:
         Raises ``NonCanonicalKey`` for a key outside the BMP unless ``strict`` (the slow, exact path, which
         also replaces lone surrogates).
         """
-        return self._walk(value, 0, True, strict)
+        if strict:
+            return self._walk(value, 0, True, True)
+        return self._fast(value, 0)
+
+    def _fast(self, value: Any, depth: int) -> Any:
+        # The hot path of every audit append: exact-type dispatch (no ABC isinstance checks) for the plain
+        # JSON types that tool arguments almost always are; anything else goes to the general walk.
+        kind = type(value)
+        if kind is str:
+            return value if len(value) < 9 else redact_text(value)
+        if kind is dict:
+            if depth >= MAX_DEPTH:
+                return TRUNCATED
+            cache = self._cache
+            out = {}
+            for key, item in value.items():
+                flag = cache.get(key) if type(key) is str else None
+                if flag is None:
+                    if type(key) is not str or not key.isascii():
+                        return self._walk(value, depth, True, False)
+                    flag = self.is_sensitive(key)
+                out[key] = REDACTED if flag else self._fast(item, depth + 1)
+            return out
+        if value is None or kind is bool:
+            return value
+        if kind is int:
+            return value if -10**12 < value < 10**12 else self._walk(value, depth, True, False)
+        if kind is float:
+            return value if 1e-5 <= abs(value) < 9e15 and not value.is_integer() else _audit_float(value)
+        if kind is list or kind is tuple:
+            if depth >= MAX_DEPTH:
+                return TRUNCATED
+            return [self._fast(item, depth + 1) for item in value]
+        return self._walk(value, depth, True, False)
 
     def _walk(self, value: Any, depth: int, audit: bool, strict: bool) -> Any:
         if isinstance(value, str):
