@@ -1,0 +1,117 @@
+"""Overhead of claw-governance on a LangChain tool call: a governed versus an ungoverned ``tool.invoke(ToolCall)``.
+
+Both sides go through LangChain's full tool path (input parsing and validation, callback manager, ToolMessage).
+The governed side adds ``Governor.before_call`` (identity, trust gate, policy, audit entry written to the OS)
+and ``Governor.after_call`` (trust update, ``agent_action`` audit entry). Runs offline; prints p50/p99 per
+call for each side and the ratio of medians. ``--check`` exits 1 when governance adds 10% or more.
+
+    python benchmarks/bench_langchain.py [--calls 3000] [--rounds 5] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from claw_governance import Governor
+from claw_governance_langchain import GovernedTool
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool, tool
+
+POLICY = """\
+agent: bench-agent
+permissions:
+  allow: ["tool:lookup"]
+  deny: ["tool:delete_*"]
+"""
+
+
+@tool
+def lookup(customer_id: int, fields: list[str] | None = None) -> str:
+    """Look up a customer record by id."""
+    return f"customer {customer_id}: " + ",".join(fields or ["name"])
+
+
+def _timings(invoke: Callable[[int], Any], calls: int) -> list[float]:
+    """Per-call wall time in microseconds, GC paused during the timed loop."""
+    out = []
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(calls):
+            t0 = time.perf_counter_ns()
+            invoke(i)
+            out.append((time.perf_counter_ns() - t0) / 1000)
+    finally:
+        gc.enable()
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(calls: int, rounds: int) -> dict[str, float]:
+    """Measure both sides in interleaved rounds; return medians and p99s in microseconds and the ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "policies").mkdir()
+        (base / "policies" / "bench.yaml").write_text(POLICY)
+        with Governor(policy_path=base / "policies", audit_path=base / "audit",
+                      identity_path=base / "identities") as gov:
+            governed: BaseTool = GovernedTool(lookup, governor=gov, agent_id="bench-agent")
+            sides: dict[str, BaseTool] = {"ungoverned": lookup, "governed": governed}
+
+            def caller(t: BaseTool) -> Callable[[int], Any]:
+                def call(i: int) -> Any:
+                    msg = t.invoke({"type": "tool_call", "name": "lookup", "id": f"call_{i}",
+                                    "args": {"customer_id": i, "fields": ["name", "email"]}})
+                    assert isinstance(msg, ToolMessage) and msg.status == "success", msg
+                    return msg
+                return call
+
+            for t in sides.values():  # warm-up: pydantic schemas, identity, trail segment
+                _timings(caller(t), 200)
+            samples: dict[str, list[float]] = {name: [] for name in sides}
+            for _ in range(rounds):  # interleave so drift on a shared machine hits both sides alike
+                for name, t in sides.items():
+                    samples[name].extend(_timings(caller(t), calls))
+            entries = sum(1 for _ in gov.audit.entries())
+    result = {f"{name}_{stat}": fn(values) for name, values in samples.items()
+              for stat, fn in (("p50", statistics.median), ("p99", lambda v: _pct(v, 0.99)))}
+    result["ratio_p50"] = result["governed_p50"] / result["ungoverned_p50"]
+    result["added_p50_us"] = result["governed_p50"] - result["ungoverned_p50"]
+    result["audit_entries"] = float(entries)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=3000, help="calls per side per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--check", action="store_true", help="exit 1 if governance adds >= 10%%")
+    args = parser.parse_args(argv)
+    r = run(args.calls, args.rounds)
+    n = args.calls * args.rounds
+    print(f"LangChain tool.invoke(ToolCall), {n} calls per side ({args.rounds} interleaved rounds)")
+    print(f"  ungoverned  p50 {r['ungoverned_p50']:8.1f} us   p99 {r['ungoverned_p99']:8.1f} us")
+    print(f"  governed    p50 {r['governed_p50']:8.1f} us   p99 {r['governed_p99']:8.1f} us")
+    print(f"  governance adds {r['added_p50_us']:.1f} us at p50: ratio {r['ratio_p50']:.3f} "
+          f"({(r['ratio_p50'] - 1) * 100:+.1f}%), {int(r['audit_entries'])} audit entries written")
+    if args.check and r["ratio_p50"] >= 1.10:
+        print("FAIL: governance adds 10% or more to LangChain's own per-call cost")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
