@@ -22,13 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from crewai import Agent, Crew, Task
-from crewai.hooks import get_after_tool_call_hooks, get_before_tool_call_hooks
-from crewai.tools import BaseTool, tool
-from crewai_scripted_llm import ScriptedLLM, native_call, react_action, react_final
-
-from claw_governance import Governor, Outcome
-from claw_governance.hookspecs import hookimpl
 from claw_governance_crewai import (
     GovernedCrewTool,
     crewai_governance,
@@ -38,6 +31,13 @@ from claw_governance_crewai import (
     governed_kickoff,
     task_audit_callback,
 )
+from crewai import Agent, Crew, Task
+from crewai.hooks import get_after_tool_call_hooks, get_before_tool_call_hooks
+from crewai.tools import BaseTool, tool
+from crewai_scripted_llm import ScriptedLLM, native_call, react_action, react_final
+
+from claw_governance import Governor, Outcome
+from claw_governance.hookspecs import hookimpl
 
 PATHS = ("react", "native")
 
@@ -57,14 +57,16 @@ permissions:
 class Scene:
     """One scenario's world: a governor in its own folder, tools that leave side effects, a results dict."""
 
-    def __init__(self, root: Path, name: str, governor_cls: type[Governor] = Governor, **settings: Any) -> None:
+    def __init__(self, root: Path, name: str, governor_cls: type[Governor] = Governor,
+                 **settings: Any) -> None:
         self.dir = root / name
         (self.dir / "policies").mkdir(parents=True)
         (self.dir / "effects").mkdir()
         (self.dir / "policies" / "researcher.yaml").write_text(POLICY)
         settings.setdefault("load_entry_points", False)
         self.gov = governor_cls(policy_path=self.dir / "policies", audit_path=self.dir / "audit",
-                                identity_path=self.dir / "identities", state_path=self.dir / "state", **settings)
+                                identity_path=self.dir / "identities", state_path=self.dir / "state",
+                                **settings)
         self.ran: list[str] = []
         self.tools = self._make_tools()
 
@@ -119,15 +121,17 @@ def steps_for(path: str, calls: list[tuple[str, dict[str, Any]]], final: str) ->
     return [*(react_action(t, a) for t, a in calls), react_final(final)]
 
 
-def kickoff(path: str, tools: list[BaseTool], calls: list[tuple[str, dict[str, Any]]], final: str = "all done",
-            *, runner: Callable[[Crew], Any] | None = None, task_kwargs: dict[str, Any] | None = None,
+def kickoff(path: str, tools: list[BaseTool], calls: list[tuple[str, dict[str, Any]]],
+            final: str = "all done", *, runner: Callable[[Crew], Any] | None = None,
+            task_kwargs: dict[str, Any] | None = None,
             crew_kwargs: dict[str, Any] | None = None, llm: ScriptedLLM | None = None) -> dict[str, Any]:
     """Run one real crew (one agent "Researcher", one task) and report what happened."""
     llm = llm or ScriptedLLM(model="scripted", steps=steps_for(path, calls, final), native=path == "native",
                              fallback=final)
     agent = Agent(role="Researcher", goal="Answer questions", backstory="Careful.", llm=llm, tools=tools,
                   verbose=False, max_iter=6)
-    task = Task(description="Do the job", expected_output="A short answer", agent=agent, **(task_kwargs or {}))
+    task = Task(description="Do the job", expected_output="A short answer", agent=agent,
+                **(task_kwargs or {}))
     crew = Crew(agents=[agent], tasks=[task], verbose=False, **(crew_kwargs or {}))
     result: dict[str, Any] = {"output": None, "error": None}
     try:
@@ -185,13 +189,15 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
 
     s = Scene(root, f"escalated-{path}")
     with enabled(s.gov):
-        first = kickoff(path, [s.tools["send_email"]], [("send_email", {"to": "bob@example.com", "body": "hi"})])
+        mail = [("send_email", {"to": "bob@example.com", "body": "hi"})]
+        first = kickoff(path, [s.tools["send_email"]], mail)
         first.update(s.summary())
         if first["pending"]:
-            s.gov.resolve_escalation(first["pending"][0], "approved", notes="fine", resolver="alice@example.com")
-        again = kickoff(path, [s.tools["send_email"]], [("send_email", {"to": "bob@example.com", "body": "hi"})])
+            s.gov.resolve_escalation(first["pending"][0], "approved", notes="fine",
+                                     resolver="alice@example.com")
+        again = kickoff(path, [s.tools["send_email"]], mail)
         again.update(s.summary())
-        third = kickoff(path, [s.tools["send_email"]], [("send_email", {"to": "bob@example.com", "body": "hi"})])
+        third = kickoff(path, [s.tools["send_email"]], mail)
         third.update(s.summary())
     out["escalated"] = {"first": first, "after_approval": again, "grant_used_up": third}
 

@@ -185,14 +185,14 @@ class CrewAIGovernance:
             self._remember(context, None, None, message)
         except Exception:
             pass
-        try:  # best effort: the trail should show the refusal even though the pipeline never decided
+        # best effort: the trail shows the refusal although the pipeline never decided
+        with contextlib.suppress(Exception):
             self.governor.record(AuditEvent(
-                "policy_decision", None, f"tool:{context.tool_name}", context=jsonable(dict(context.tool_input)),
+                "policy_decision", None, f"tool:{context.tool_name}",
+                context=jsonable(dict(context.tool_input)),
                 decision={"outcome": Outcome.DENY.value, "allowed": False, "reason": message, "rule": None,
                           "stage": "adapter", "escalation_id": None},
                 details={"framework": FRAMEWORK, "agent_role": getattr(context.agent, "role", None)}))
-        except Exception:
-            pass
         return message
 
     def _remember(self, context: ToolCallHookContext, call: ToolCall | None, decision: Decision | None,
