@@ -1,0 +1,223 @@
+// claw-governance for OpenClaw: asks the claw-governance bridge (`claw-gov serve`) about every tool call.
+//
+// before_tool_call -> POST {bridgeUrl}/v1/openclaw/before_tool_call; the answer is OpenClaw's own result
+// shape (nothing, {block, blockReason} or {requireApproval}). Fail closed: when the bridge is unreachable,
+// slow, refuses us, or answers something malformed, the call is blocked with a reason the user can act on.
+// after_tool_call -> POST {bridgeUrl}/v1/openclaw/after_tool_call (observe only; errors are logged).
+// Approval outcomes (requireApproval.onResolution) -> POST {bridgeUrl}/v1/openclaw/approval.
+//
+// Plain ES module, no dependencies, no build step.
+import { createHash, createHmac, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+
+export const PLUGIN_ID = "claw-governance";
+const DEFAULT_URL = "http://127.0.0.1:8787";
+const DEFAULT_TIMEOUT_MS = 5000;
+const DECISIONS = new Set(["allow", "deny", "escalate"]);
+const SEVERITIES = new Set(["info", "warning", "critical"]);
+const APPROVAL_DECISIONS = new Set(["allow-once", "allow-always", "deny"]);
+
+function readText(path) {
+  return readFileSync(path, "utf8").trim();
+}
+
+/** Resolve the plugin settings from `plugins.entries.claw-governance.config` (+ env); never throws. */
+export function resolveSettings(raw, env = process.env) {
+  const cfg = raw && typeof raw === "object" ? raw : {};
+  const problems = [];
+  let token = typeof cfg.token === "string" ? cfg.token.trim() : "";
+  if (!token && typeof cfg.tokenFile === "string") {
+    try { token = readText(cfg.tokenFile); } catch (err) { problems.push(`cannot read tokenFile ${cfg.tokenFile} (${err.code ?? err.message})`); }
+  }
+  if (!token) token = (env[typeof cfg.tokenEnv === "string" ? cfg.tokenEnv : "CLAW_BRIDGE_TOKEN"] ?? "").trim();
+  let agentKeys = cfg.agentKeys && typeof cfg.agentKeys === "object" ? { ...cfg.agentKeys } : {};
+  if (typeof cfg.agentKeysFile === "string") {
+    try { agentKeys = { ...JSON.parse(readFileSync(cfg.agentKeysFile, "utf8")), ...agentKeys }; }
+    catch (err) { problems.push(`cannot read agentKeysFile ${cfg.agentKeysFile} (${err.code ?? err.message})`); }
+  }
+  const keys = {};
+  for (const [agent, secret] of Object.entries(agentKeys)) if (typeof secret === "string") keys[agent.trim().toLowerCase()] = secret;
+  const timeout = Number.isFinite(cfg.timeoutMs) ? Math.min(14000, Math.max(100, Math.floor(cfg.timeoutMs))) : DEFAULT_TIMEOUT_MS;
+  let bridgeUrl = typeof cfg.bridgeUrl === "string" && cfg.bridgeUrl.trim() ? cfg.bridgeUrl.trim() : DEFAULT_URL;
+  bridgeUrl = bridgeUrl.replace(/\/+$/, "");
+  if (!token) problems.push("no bridge token: set plugins.entries.claw-governance.config.token (or tokenFile, or the CLAW_BRIDGE_TOKEN environment variable) to the token `claw-gov serve` uses");
+  return { bridgeUrl, token, timeoutMs: timeout, agentKeys: keys, problems };
+}
+
+function signatureHeaders(secret, agentId, path, body) {
+  const ts = String(Date.now());
+  const nonce = randomUUID();
+  const digest = createHash("sha256").update(body).digest("hex");
+  const signature = createHmac("sha256", secret).update(`${ts}\n${nonce}\n${path}\n${digest}`).digest("hex");
+  return { "x-claw-agent": agentId, "x-claw-timestamp": ts, "x-claw-nonce": nonce, "x-claw-signature": signature };
+}
+
+class BridgeError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** POST JSON to the bridge; resolves to the parsed answer or throws a BridgeError with an actionable message. */
+export async function postBridge(settings, path, payload, agentId) {
+  const url = settings.bridgeUrl + path;
+  const body = JSON.stringify(payload);
+  const headers = { "content-type": "application/json", authorization: `Bearer ${settings.token}` };
+  const secret = agentId ? settings.agentKeys[String(agentId).toLowerCase()] : undefined;
+  if (secret) Object.assign(headers, signatureHeaders(secret, String(agentId), new URL(url).pathname, body));
+  let response;
+  try {
+    response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(settings.timeoutMs) });
+  } catch (err) {
+    if (err?.name === "TimeoutError" || err?.name === "AbortError") {
+      throw new BridgeError("slow", `the claw-governance bridge at ${settings.bridgeUrl} did not answer within ${settings.timeoutMs} ms; check it (GET ${settings.bridgeUrl}/health) or raise plugins.entries.claw-governance.config.timeoutMs`);
+    }
+    const code = err?.cause?.code ?? err?.code ?? err?.message ?? String(err);
+    throw new BridgeError("unreachable", `the claw-governance bridge at ${settings.bridgeUrl} is unreachable (${code}); start it with \`claw-gov serve\` or fix plugins.entries.claw-governance.config.bridgeUrl`);
+  }
+  let text;
+  try {
+    text = await response.text();
+  } catch (err) {
+    throw new BridgeError("slow", `the claw-governance bridge at ${settings.bridgeUrl} did not finish its answer within ${settings.timeoutMs} ms`);
+  }
+  let data;
+  try { data = JSON.parse(text); } catch { data = undefined; }
+  if (response.status === 401 || response.status === 403) {
+    throw new BridgeError("refused", `the claw-governance bridge refused this plugin (${data?.error ?? response.status}); check that config.token matches the bridge's CLAW_BRIDGE_TOKEN and, with signatures on, that config.agentKeys has this agent's key`);
+  }
+  if (!response.ok) {
+    throw new BridgeError("error", `the claw-governance bridge answered HTTP ${response.status}${data?.error ? ` (${data.error})` : ""}`);
+  }
+  if (data === undefined || data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new BridgeError("malformed", `the claw-governance bridge sent an answer that is not a JSON object; check that the bridge at ${settings.bridgeUrl} is claw-governance (\`claw-gov serve\`) and its version matches the plugin`);
+  }
+  return data;
+}
+
+function malformed(why) {
+  return new BridgeError("malformed", `the claw-governance bridge sent an unusable decision (${why}); check that the bridge and the plugin versions match`);
+}
+
+function block(reason) {
+  return { block: true, blockReason: `Blocked by claw-governance: ${reason}` };
+}
+
+/** Turn a bridge answer into OpenClaw's before_tool_call result, validating every field. */
+export function toHookResult(answer, onResolution) {
+  if (!DECISIONS.has(answer.decision)) throw malformed(`decision ${JSON.stringify(answer.decision)}`);
+  const result = answer.result;
+  if (!result || typeof result !== "object" || Array.isArray(result)) throw malformed("no result object");
+  if (answer.decision === "allow") {
+    if (result.block !== undefined && result.block !== false) throw malformed("allow with a block");
+    if (result.requireApproval !== undefined) throw malformed("allow with an approval");
+    return undefined;
+  }
+  if (answer.decision === "deny") {
+    if (result.block !== true || typeof result.blockReason !== "string" || !result.blockReason.trim()) throw malformed("deny without block/blockReason");
+    return { block: true, blockReason: result.blockReason };
+  }
+  const approval = result.requireApproval;
+  if (!approval || typeof approval !== "object") throw malformed("escalate without requireApproval");
+  if (typeof approval.title !== "string" || !approval.title || typeof approval.description !== "string") throw malformed("approval without title/description");
+  if (typeof answer.escalationId !== "string" || !answer.escalationId) throw malformed("escalate without escalationId");
+  const out = {
+    title: approval.title,
+    description: approval.description,
+    severity: SEVERITIES.has(approval.severity) ? approval.severity : "warning",
+    allowedDecisions: Array.isArray(approval.allowedDecisions) && approval.allowedDecisions.every((d) => APPROVAL_DECISIONS.has(d)) && approval.allowedDecisions.length > 0
+      ? [...approval.allowedDecisions] : ["allow-once", "deny"],
+  };
+  if (Number.isFinite(approval.timeoutMs) && approval.timeoutMs > 0) out.timeoutMs = Math.floor(approval.timeoutMs);
+  if (typeof approval.timeoutReason === "string") out.timeoutReason = approval.timeoutReason;
+  if (onResolution) out.onResolution = onResolution;
+  return { requireApproval: out };
+}
+
+function logger(api) {
+  const base = api?.logger;
+  return {
+    warn: (msg) => (base?.warn ? base.warn(msg) : console.warn(`[${PLUGIN_ID}] ${msg}`)),
+    info: (msg) => (base?.info ? base.info(msg) : undefined),
+  };
+}
+
+/** Build the two hook handlers for a settings object (exported for tests and for embedding). */
+export function createHandlers(settings, log = { warn: console.warn, info: () => {} }) {
+  async function beforeToolCall(event, ctx) {
+    if (settings.problems.length > 0 && !settings.token) return block(settings.problems.join("; "));
+    const agentId = ctx?.agentId;
+    let answer;
+    try {
+      answer = await postBridge(settings, "/v1/openclaw/before_tool_call", { event: sanitizeEvent(event), ctx: sanitizeCtx(ctx) }, agentId);
+      const onResolution = async (resolution) => {
+        try {
+          await postBridge(settings, "/v1/openclaw/approval", {
+            escalationId: answer.escalationId, resolution, agentId,
+            toolCallId: event?.toolCallId ?? ctx?.toolCallId, runId: event?.runId ?? ctx?.runId,
+            sessionKey: ctx?.sessionKey, channelId: ctx?.channelId,
+          }, agentId);
+        } catch (err) {
+          log.warn(`could not report approval ${resolution} for escalation ${answer.escalationId}: ${err.message}`);
+        }
+      };
+      return toHookResult(answer, answer.decision === "escalate" ? onResolution : undefined);
+    } catch (err) {
+      const reason = err instanceof BridgeError ? err.message : `unexpected plugin error (${err?.message ?? err})`;
+      log.warn(`blocked ${event?.toolName ?? "tool"}: ${reason}`);
+      return block(reason);
+    }
+  }
+  async function afterToolCall(event, ctx) {
+    if (!settings.token) return;
+    try {
+      await postBridge(settings, "/v1/openclaw/after_tool_call", { event: sanitizeEvent(event, true), ctx: sanitizeCtx(ctx) }, ctx?.agentId);
+    } catch (err) {
+      log.warn(`could not record the outcome of ${event?.toolName ?? "tool"}: ${err.message}`);
+    }
+  }
+  return { beforeToolCall, afterToolCall };
+}
+
+function jsonSafe(value) {
+  try { return JSON.parse(JSON.stringify(value ?? null)); } catch { return String(value); }
+}
+
+function sanitizeEvent(event, withResult = false) {
+  const e = event ?? {};
+  const out = { toolName: e.toolName, params: jsonSafe(e.params ?? {}), runId: e.runId, toolCallId: e.toolCallId };
+  if (e.toolKind) out.toolKind = e.toolKind;
+  if (withResult) {
+    if (e.result !== undefined) out.result = jsonSafe(e.result);
+    if (e.error !== undefined) out.error = String(e.error);
+    if (Number.isFinite(e.durationMs)) out.durationMs = e.durationMs;
+  }
+  return out;
+}
+
+function sanitizeCtx(ctx) {
+  const c = ctx ?? {};
+  const out = {};
+  for (const key of ["agentId", "sessionKey", "sessionId", "runId", "toolName", "toolCallId", "channelId"]) {
+    if (typeof c[key] === "string") out[key] = c[key];
+  }
+  return out;
+}
+
+const plugin = {
+  id: PLUGIN_ID,
+  name: "claw-governance",
+  description: "Every tool call decided by claw-governance through its bridge; fails closed.",
+  register(api) {
+    const settings = resolveSettings(api?.pluginConfig);
+    const log = logger(api);
+    for (const problem of settings.problems) log.warn(problem);
+    const { beforeToolCall, afterToolCall } = createHandlers(settings, log);
+    // Run before other plugins' hooks (a block is terminal) and leave room for our own timeout.
+    api.on("before_tool_call", beforeToolCall, { priority: 1000, timeoutMs: settings.timeoutMs + 1000 });
+    api.on("after_tool_call", afterToolCall, { timeoutMs: settings.timeoutMs + 1000 });
+  },
+};
+
+export default plugin;
