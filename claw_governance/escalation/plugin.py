@@ -38,7 +38,10 @@ class EscalationPlugin:
     @hookimpl
     def claw_health(self) -> dict[str, Any]:
         """``{"escalations": {...}}``."""
-        return {"escalations": {"status": "ok", "pending": len(self.queue.pending())}}
+        try:
+            return {"escalations": {"status": "ok", "pending": len(self.queue.pending())}}
+        except Exception as exc:  # the store is unreachable: say so, do not break health_check()
+            return {"escalations": {"status": "down", "error": f"{type(exc).__name__}: {exc}"}}
 
 
 __all__ = ["ConsoleNotifier", "EscalationPlugin", "WebhookNotifier", "default_notifiers"]

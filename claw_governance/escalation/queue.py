@@ -32,6 +32,7 @@ class EscalationQueue:
         self.store = store
         self._audit = audit
         self._cond = threading.Condition()  # wakes in-process waiters at once; other processes are polled
+        self._closed = False
 
     def open(self, call: ToolCall, decision: Decision, timeout_seconds: float,
              context: Mapping[str, Any]) -> Escalation:
@@ -77,7 +78,11 @@ class EscalationQueue:
         return self._expire(self.store.get_escalation(escalation_id))
 
     def pending(self) -> list[Escalation]:
-        """Escalations waiting for a human, oldest first (expired ones are marked expired on the way)."""
+        """Escalations waiting for a human, oldest first (expired ones are marked expired on the way).
+
+        Empty once the queue is closed (``health_check()`` of a closed governor still answers)."""
+        if self._closed:
+            return []
         found = [self._expire(e) for e in self.store.list_escalations(EscalationStatus.PENDING)]
         return [e for e in found if e is not None and e.status is EscalationStatus.PENDING]
 
@@ -124,5 +129,6 @@ class EscalationQueue:
 
     def close(self) -> None:
         """Wake any waiter; nothing else to release (the store is closed by the governor)."""
+        self._closed = True
         with self._cond:
             self._cond.notify_all()
