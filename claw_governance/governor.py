@@ -8,6 +8,7 @@ records the outcome (trust, ``agent_action`` audit entry).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
@@ -36,6 +37,7 @@ from claw_governance.model import (
     ExecutionResult,
     Outcome,
     ToolCall,
+    new_id,
 )
 from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult
@@ -75,7 +77,8 @@ class Governor:
             paths = {"policy_path": policy_path, "audit_path": audit_path, "identity_path": identity_path,
                      "state_path": settings.pop("state_path", None)}
             try:
-                config = GovernorConfig(**{k: Path(v) for k, v in paths.items() if v is not None}, **settings)
+                given: dict[str, Any] = {k: Path(v) for k, v in paths.items() if v is not None}
+                config = GovernorConfig(**given, **settings)
             except TypeError as exc:
                 raise ConfigError(f"unknown Governor setting: {exc}") from None
         elif policy_path or audit_path or identity_path or settings:
@@ -178,18 +181,16 @@ class Governor:
             self._fault("policy", f"reload failed, previous policy {result.previous_hash[:12]} stays: {result.error}")
         else:
             self._clear_fault("policy")
-        try:
+        with contextlib.suppress(Exception):  # a failed write is already reported as an audit fault
             self.record(AuditEvent("policy_reload", policy_hash=result.policy_hash, details={
                 "ok": result.error is None, "changed": result.changed, "previous_hash": result.previous_hash,
                 "error": result.error, "files": list(self.policy.files)}))
-        except Exception:
-            pass  # already reported as an audit fault
 
     def make_call(self, agent_id: str, action: str, args: Mapping[str, Any] | None = None, *,
                   framework: str = "python", call_id: str | None = None,
                   metadata: Mapping[str, Any] | None = None) -> ToolCall:
         """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
-        call = ToolCall(agent_id, action, dict(args or {}), framework, **({"call_id": call_id} if call_id else {}),
+        call = ToolCall(agent_id, action, dict(args or {}), framework, call_id or new_id(),
                         metadata=dict(metadata or {}))
         if self.config.require_signature:
             sign = getattr(self.identities, "sign_call", None)

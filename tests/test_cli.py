@@ -6,18 +6,47 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from click.testing import CliRunner
+
+from claw_governance.cli import build_cli
+
 CLAW_GOV = [sys.executable, "-c", "from claw_governance.cli import main; main()"]
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    for var in ("POLICY_PATH", "AUDIT_PATH", "IDENTITY_PATH", "STATE_PATH"):
-        env.pop(var, None)
-    return subprocess.run([*CLAW_GOV, *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env)
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, cwd: Path) -> Ran:
+    """Run claw-gov in-process (fast); test_real_process below proves the same through a subprocess."""
+    env = {var: None for var in ("POLICY_PATH", "AUDIT_PATH", "IDENTITY_PATH", "STATE_PATH")}
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(build_cli(), list(args), env=env, prog_name="claw-gov")
+    finally:
+        os.chdir(previous)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def test_real_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("POLICY_PATH", "AUDIT_PATH", "IDENTITY_PATH")}
+    done = subprocess.run([*CLAW_GOV, "check", "--agent", "a", "--action", "b", "--context", "{bad"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().startswith("error: --context is not valid JSON") and "Traceback" not in done.stderr
+    done = subprocess.run([*CLAW_GOV, "init"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0 and (tmp_path / "policies" / "policies_test.yaml").exists()
 
 
 @pytest.fixture

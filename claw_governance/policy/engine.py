@@ -51,9 +51,10 @@ class AgentPolicy:
         self.trust_configured = explicit is not None
         self.trust: TrustSettings = explicit if isinstance(explicit, TrustSettings) else TrustSettings()
         self.sensitive_fields = frozenset(f for d in docs for f in d.sensitive_fields)
-        self.audit_level = _single(own, "audit_level") or _single(shared, "audit_level") or "full"
-        self.audit_retention_days: int | None = (
-            _single(own, "audit_retention_days") or _single(shared, "audit_retention_days"))
+        level = _single(own, "audit_level") or _single(shared, "audit_level")
+        self.audit_level: str = level if isinstance(level, str) else "full"
+        days = _single(own, "audit_retention_days") or _single(shared, "audit_retention_days")
+        self.audit_retention_days: int | None = days if isinstance(days, int) else None
         self.rate_limits: PatternIndex[RateLimit] = PatternIndex(
             (rl.pattern, rl) for d in docs for rl in d.rate_limits)
 
