@@ -345,6 +345,7 @@ def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] | Non
         check.error(None, problem, RETENTION_FILE)
     check.retention = good_records
     all_anchors = list(anchors)
+    cp_missing = False
     if use_checkpoint_file:
         cp_path = directory / CHECKPOINT_FILE
         if cp_path.exists():
@@ -360,7 +361,7 @@ def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] | Non
                 else:
                     all_anchors.append(anchor)
         else:
-            check.warnings.append(f"{CHECKPOINT_FILE} is missing")
+            cp_missing = True
     for anchor in _check_anchor_signatures(check, all_anchors):
         check.anchors.setdefault(anchor.seq, []).append(anchor)
     segments = list_segments(directory)
@@ -378,6 +379,9 @@ def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] | Non
         except OSError as exc:
             check.error(check.expected_seq, f"cannot read {path.name}: {exc}")
     report = check.finish(last_name)
+    if cp_missing and check.checkpoints:
+        check.warnings.append(f"{CHECKPOINT_FILE} is missing although the log holds checkpoints: the copy outside "
+                              "the log was deleted")
     if check.checkpoints == 0 and report.entries and not check.anchors:
         check.warnings.append("no signed checkpoint found: a truncated tail cannot be detected")
     return VerifyReport(report.valid, report.entries, report.errors, tuple(check.warnings), trail_id,
