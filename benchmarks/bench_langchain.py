@@ -20,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from claw_governance import Governor
 from claw_governance_langchain import GovernedTool
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, tool
+
+from claw_governance import Governor
 
 POLICY = """\
 agent: bench-agent
