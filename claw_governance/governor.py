@@ -37,7 +37,7 @@ from claw_governance.model import (
     ExecutionResult,
     Outcome,
     ToolCall,
-    new_id,
+    new_call_id,
 )
 from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult
@@ -190,7 +190,7 @@ class Governor:
                   framework: str = "python", call_id: str | None = None,
                   metadata: Mapping[str, Any] | None = None) -> ToolCall:
         """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
-        call = ToolCall(agent_id, action, dict(args or {}), framework, call_id or new_id(),
+        call = ToolCall(agent_id, action, dict(args or {}), framework, call_id or new_call_id(),
                         metadata=dict(metadata or {}))
         if self.config.require_signature:
             sign = getattr(self.identities, "sign_call", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Mapping
@@ -31,8 +32,26 @@ class EscalationStatus(enum.StrEnum):
 
 
 def new_id() -> str:
-    """A random 128-bit id as 32 hex characters (no uuid module: it is slower and we need no version bits)."""
+    """A random 128-bit id as 32 hex characters (escalation ids: unguessable)."""
     return os.urandom(16).hex()
+
+
+_CALL_PREFIX = os.urandom(8).hex()
+_call_counter = itertools.count(1)
+
+
+def _reseed_after_fork() -> None:
+    global _CALL_PREFIX, _call_counter
+    _CALL_PREFIX = os.urandom(8).hex()
+    _call_counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+def new_call_id() -> str:
+    """A call id unique across processes: a random per-process prefix and a counter (cheaper than urandom)."""
+    return f"{_CALL_PREFIX}-{next(_call_counter):x}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -65,7 +84,7 @@ class ToolCall:
     action: str
     args: Mapping[str, Any] = field(default_factory=dict)
     framework: str = "python"
-    call_id: str = field(default_factory=new_id)
+    call_id: str = field(default_factory=new_call_id)
     signature: Signature | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 

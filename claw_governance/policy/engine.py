@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
+from claw_governance.policy.conditions import Condition
 from claw_governance.policy.patterns import PatternIndex, normalize
 from claw_governance.policy.schema import PolicyDocument, RateLimit, Rule, TrustSettings
 
@@ -27,10 +28,33 @@ def _order(rules: Iterable[Rule]) -> tuple[Rule, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A rule with everything a decision needs prepared at load time (no string building per call)."""
+
+    condition: Condition | None
+    ref: RuleRef
+    reason: str
+    unknown_reason: str  # the same, noting that the condition could not be evaluated
+
+
+@dataclass(frozen=True, slots=True)
 class _Matches:
-    deny: tuple[Rule, ...]
-    escalate: tuple[Rule, ...]
-    allow: tuple[Rule, ...]
+    deny: tuple[_Compiled, ...]
+    escalate: tuple[_Compiled, ...]
+    allow: tuple[_Compiled, ...]
+
+
+def _compile(rule: Rule) -> _Compiled:
+    ref = _ref(rule)
+    if rule.effect is Outcome.DENY:
+        reason = f"Denied by {ref.describe()}"
+        return _Compiled(rule.condition, ref, reason, reason + _UNKNOWN)
+    if rule.effect is Outcome.ESCALATE:
+        why = f": {rule.reason}" if rule.reason else ""
+        head = f"Needs human approval under {ref.describe()}"
+        return _Compiled(rule.condition, ref, head + why, head + _UNKNOWN + why)
+    reason = f"Allowed by {ref.describe()}"
+    return _Compiled(rule.condition, ref, reason, reason)
 
 
 class AgentPolicy:
@@ -45,6 +69,7 @@ class AgentPolicy:
         self._escalate = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.ESCALATE)
         self._allow = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.ALLOW)
         self._memo: dict[str, _Matches] = {}
+        self._prepared: dict[int, _Compiled] = {}
         own = [d for d in docs if d.agent == agent]
         shared = [d for d in docs if d.agent != agent]
         explicit = _single(own, "trust") or _single(shared, "trust")
@@ -58,12 +83,18 @@ class AgentPolicy:
         self.rate_limits: PatternIndex[RateLimit] = PatternIndex(
             (rl.pattern, rl) for d in docs for rl in d.rate_limits)
 
+    def _compiled(self, rule: Rule) -> _Compiled:
+        hit = self._prepared.get(id(rule))
+        if hit is None:
+            hit = self._prepared[id(rule)] = _compile(rule)
+        return hit
+
     def matches(self, name: str) -> _Matches:
         """The rules whose patterns match ``name`` (normalised), per effect, most specific first."""
         hit = self._memo.get(name)
         if hit is None:
-            hit = _Matches(_order(self._deny.lookup(name)), _order(self._escalate.lookup(name)),
-                           _order(self._allow.lookup(name)))
+            hit = _Matches(*(tuple(self._compiled(r) for r in _order(index.lookup(name)))
+                             for index in (self._deny, self._escalate, self._allow)))
             if len(self._memo) >= _NAME_CACHE_LIMIT:
                 self._memo.clear()
             self._memo[name] = hit
@@ -151,24 +182,20 @@ class PolicySet:
         if policy is None:
             return Decision(Outcome.DENY, f'No policy for agent "{call.agent_id}" (default deny)', call,
                             policy_hash=self.hash, stage="default")
-        name = self._norm(call.action)
-        found = policy.matches(name)
+        found = policy.matches(self._norm(call.action))
         args = call.args
         for rule in found.deny:
             verdict = True if rule.condition is None else rule.condition.evaluate(args)
             if verdict is not False:
-                extra = _UNKNOWN if verdict is None else ""
-                return Decision(Outcome.DENY, f"Denied by {_ref(rule).describe()}{extra}", call, _ref(rule),
+                return Decision(Outcome.DENY, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
                                 self.hash)
         for rule in found.escalate:
             verdict = True if rule.condition is None else rule.condition.evaluate(args)
             if verdict is not False:
-                extra = _UNKNOWN if verdict is None else ""
-                why = f": {rule.reason}" if rule.reason else ""
-                return Decision(Outcome.ESCALATE, f"Needs human approval under {_ref(rule).describe()}{extra}{why}",
-                                call, _ref(rule), self.hash)
+                return Decision(Outcome.ESCALATE, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
+                                self.hash)
         for rule in found.allow:
             if rule.condition is None or rule.condition.evaluate(args) is True:
-                return Decision(Outcome.ALLOW, f"Allowed by {_ref(rule).describe()}", call, _ref(rule), self.hash)
+                return Decision(Outcome.ALLOW, rule.reason, call, rule.ref, self.hash)
         return Decision(Outcome.DENY, f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)',
                         call, policy_hash=self.hash, stage="default")
