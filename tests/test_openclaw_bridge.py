@@ -1,0 +1,165 @@
+"""Unit tests of the governance bridge (``claw-gov serve``'s ASGI app): OpenClaw result shapes, auth,
+signatures, approvals and the audit trail."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from claw_governance import Governor
+from claw_governance_openclaw.bridge import BridgeSettings, create_app, sign_request
+from starlette.testclient import TestClient
+
+TOKEN = "t0ken-for-tests-0123456789"
+POLICY = """\
+agent: coder
+permissions:
+  allow: ["tool:read", "tool:write"]
+  deny: ["tool:exec"]
+  escalate:
+    - action: "tool:message"
+      reason: Messages leave the building
+      timeout: 2m
+"""
+
+
+@pytest.fixture
+def gov(tmp_path: Path) -> Iterator[Governor]:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "coder.yaml").write_text(textwrap.dedent(POLICY))
+    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
+                  identity_path=tmp_path / "ids") as g:
+        yield g
+
+
+def client(gov: Governor, **settings: Any) -> TestClient:
+    return TestClient(create_app(gov, BridgeSettings(token=TOKEN, **settings)))
+
+
+def payload(tool: str, agent: str | None = "coder", call_id: str = "c1", **params: Any) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"toolName": tool, "toolCallId": call_id, "runId": "r1", "sessionKey": "agent:coder:main"}
+    if agent is not None:
+        ctx["agentId"] = agent
+    return {"event": {"toolName": tool, "params": params, "toolCallId": call_id, "runId": "r1"}, "ctx": ctx}
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_allow_runs_and_after_call_is_audited(gov: Governor) -> None:
+    c = client(gov)
+    r = c.post("/v1/openclaw/before_tool_call", json=payload("read", path="/tmp/x"), headers=AUTH)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["decision"] == "allow" and body["result"] == {}
+    after = payload("read", path="/tmp/x")
+    after["event"].update(result={"content": "hello"}, durationMs=3)
+    r = c.post("/v1/openclaw/after_tool_call", json=after, headers=AUTH)
+    assert r.json() == {"ok": True, "recorded": "agent_action"}
+    types = [(e.type if hasattr(e, "type") else e["type"]) for e in gov.audit.entries()]
+    assert "policy_decision" in types and "agent_action" in types
+
+
+def test_deny_is_a_block_with_reason(gov: Governor) -> None:
+    r = client(gov).post("/v1/openclaw/before_tool_call", json=payload("Bash", command="ls"), headers=AUTH)
+    body = r.json()
+    assert body["decision"] == "deny"
+    assert body["result"]["block"] is True
+    assert "tool:exec" in body["result"]["blockReason"] and "exec" in body["result"]["blockReason"]
+
+
+def test_unknown_agent_and_missing_agent_are_blocked(gov: Governor) -> None:
+    c = client(gov)
+    r = c.post("/v1/openclaw/before_tool_call", json=payload("read", agent="stranger"), headers=AUTH)
+    assert r.json()["result"]["block"] is True
+    r = c.post("/v1/openclaw/before_tool_call", json=payload("read", agent=None), headers=AUTH)
+    assert r.json()["result"]["block"] is True and "agentId" in r.json()["result"]["blockReason"]
+
+
+def test_escalate_requires_approval_and_resolution_is_audited(gov: Governor) -> None:
+    c = client(gov)
+    r = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="m1", text="hi"), headers=AUTH)
+    body = r.json()
+    assert body["decision"] == "escalate"
+    approval = body["result"]["requireApproval"]
+    assert approval["timeoutMs"] == 120_000
+    assert approval["allowedDecisions"] == ["allow-once", "deny"]
+    assert len(approval["title"]) <= 80 and len(approval["description"]) <= 512
+    assert "Messages leave the building" in approval["description"]
+    esc = body["escalationId"]
+    assert gov.escalations.get(esc).status.value == "pending"  # type: ignore[union-attr]
+    r = c.post("/v1/openclaw/approval", headers=AUTH, json={
+        "escalationId": esc, "resolution": "allow-once", "agentId": "coder", "sessionKey": "agent:coder:main"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved" and r.json()["decision"] == "allow"
+    assert gov.escalations.get(esc).status.value == "approved"  # type: ignore[union-attr]
+    # the one-shot grant was used by the bridge: the same call asks again
+    r = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="m2", text="hi"), headers=AUTH)
+    assert r.json()["decision"] == "escalate"
+    # resolving twice is a clear conflict
+    r = c.post("/v1/openclaw/approval", headers=AUTH,
+               json={"escalationId": esc, "resolution": "deny", "agentId": "coder"})
+    assert r.status_code == 409
+    types = [(e.type if hasattr(e, "type") else e["type"]) for e in gov.audit.entries()]
+    assert "escalation_resolved" in types
+
+
+def test_approval_denied_timeout_and_wrong_agent(gov: Governor) -> None:
+    c = client(gov)
+    esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()["escalationId"]
+    r = c.post("/v1/openclaw/approval", headers=AUTH,
+               json={"escalationId": esc, "resolution": "timeout", "agentId": "someone"})
+    assert r.status_code == 403
+    r = c.post("/v1/openclaw/approval", headers=AUTH,
+               json={"escalationId": esc, "resolution": "timeout", "agentId": "coder"})
+    assert r.json()["status"] == "denied"
+    r = c.post("/v1/openclaw/approval", headers=AUTH,
+               json={"escalationId": "nope", "resolution": "deny", "agentId": "coder"})
+    assert r.status_code == 404
+    r = c.post("/v1/openclaw/approval", headers=AUTH, json={"escalationId": esc, "resolution": "maybe"})
+    assert r.status_code == 400
+
+
+def test_token_required(gov: Governor) -> None:
+    c = client(gov)
+    assert c.post("/v1/openclaw/before_tool_call", json=payload("read")).status_code == 401
+    r = c.post("/v1/openclaw/before_tool_call", json=payload("read"), headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and "token" in r.json()["error"]
+    assert c.post("/v1/openclaw/before_tool_call", content=b"{", headers=AUTH).status_code == 400
+    assert c.post("/v1/openclaw/before_tool_call", json={"event": 1}, headers=AUTH).status_code == 400
+    with pytest.raises(ValueError):
+        create_app(gov, BridgeSettings(token="short"))
+
+
+def test_health(gov: Governor) -> None:
+    c = client(gov)
+    assert set(c.get("/health").json()) == {"status"}
+    full = c.get("/health", headers=AUTH).json()
+    assert "components" in full and full["status"] in ("ok", "degraded")
+
+
+def _signed(c: TestClient, path: str, data: dict[str, Any], agent: str, secret: str, **kw: Any) -> Any:
+    body = json.dumps(data).encode()
+    headers = {**AUTH, "Content-Type": "application/json", "X-Claw-Agent": agent,
+               **sign_request(secret, path, body, **kw)}
+    return c.post(path, content=body, headers=headers), headers, body
+
+
+def test_per_agent_signatures(gov: Governor) -> None:
+    secret = "coder-secret-0123456789"
+    c = client(gov, require_signature=True, agent_keys={"coder": secret})
+    path = "/v1/openclaw/before_tool_call"
+    assert c.post(path, json=payload("read"), headers=AUTH).status_code == 401
+    r, headers, body = _signed(c, path, payload("read"), "coder", secret)
+    assert r.status_code == 200 and r.json()["decision"] == "allow"
+    assert c.post(path, content=body, headers=headers).status_code == 401  # replay
+    r, _, _ = _signed(c, path, payload("read"), "coder", "wrong-secret-0123456789")
+    assert r.status_code == 401 and "bad request signature" in r.json()["error"]
+    r, _, _ = _signed(c, path, payload("read", agent="other"), "coder", secret)
+    assert r.status_code == 401  # signer is not the calling agent
+    r, _, _ = _signed(c, path, payload("read"), "coder", secret, timestamp_ms=1)
+    assert r.status_code == 401 and "expired" in r.json()["error"]
