@@ -178,6 +178,7 @@ class AuditTrail:
         try:
             self._load_or_create_meta()
             self._open_newest_segment()
+            self._last_cp_seq = self._head.seq  # the interval counts what this writer adds
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
