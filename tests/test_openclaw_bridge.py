@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from claw_governance import Governor
 from claw_governance_openclaw.bridge import BridgeSettings, create_app, sign_request
 from starlette.testclient import TestClient
+
+from claw_governance import Governor
 
 TOKEN = "t0ken-for-tests-0123456789"
 POLICY = """\
@@ -110,7 +111,8 @@ def test_escalate_requires_approval_and_resolution_is_audited(gov: Governor) -> 
 
 def test_approval_denied_timeout_and_wrong_agent(gov: Governor) -> None:
     c = client(gov)
-    esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()["escalationId"]
+    answer = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()
+    esc = answer["escalationId"]
     r = c.post("/v1/openclaw/approval", headers=AUTH,
                json={"escalationId": esc, "resolution": "timeout", "agentId": "someone"})
     assert r.status_code == 403

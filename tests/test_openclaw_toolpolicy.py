@@ -36,7 +36,7 @@ def test_catalog_2026_9_6_shape() -> None:
 
 
 def test_unknown_catalog_version() -> None:
-    with pytest.raises(ValueError, match="no tool catalog for OpenClaw 1999.1.1"):
+    with pytest.raises(ValueError, match=r"no tool catalog for OpenClaw 1999\.1\.1"):
         load_catalog("1999.1.1")
 
 
@@ -152,7 +152,8 @@ def test_agent_ids_entries_and_legacy_list() -> None:
 
 
 def test_legacy_agents_list() -> None:
-    config = {"agents": {"list": [{"id": "main", "tools": {"deny": ["exec"]}}, {"id": "ro", "tools": {"allow": ["read"]}}]}}
+    config = {"agents": {"list": [{"id": "main", "tools": {"deny": ["exec"]}},
+                                  {"id": "ro", "tools": {"allow": ["read"]}}]}}
     assert effective_tools(config, "ro") == {"read"}
     assert effective_tools(config, "main") == ALL - {"exec"}
 

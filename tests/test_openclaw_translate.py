@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from claw_governance.cli import build_cli
-from claw_governance.policy import load_policy_set
 from claw_governance_openclaw import (
     drift,
     effective_tools,
@@ -21,6 +19,9 @@ from claw_governance_openclaw import (
 )
 from claw_governance_openclaw.translate import governance_offers, policy_yaml
 from click.testing import CliRunner
+
+from claw_governance.cli import build_cli
+from claw_governance.policy import load_policy_set
 
 CAT = load_catalog()
 
