@@ -480,6 +480,40 @@ def run_multiprocess(cfg: Config, res: Results, tmp: Path) -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def run_profile(cfg: Config, tmp: Path, out: Path) -> None:
+    """cProfile of check() and execute() (1,000 rules): where our time goes, written to ``profile.txt``."""
+    import cProfile
+    import io
+    import pstats
+
+    w = build_workload(1000 if 1000 in cfg.rule_counts or cfg.name == "full" else max(cfg.rule_counts))
+    report = io.StringIO()
+    with claw_governor(w, tmp / "profile") as gov:
+        agent = gov.agent(AGENT_ID)
+
+        def noop(_context: dict[str, Any]) -> None:
+            return None
+
+        calls = 20_000 if cfg.name == "full" else 500
+        for title, fn, queries in (
+                ("evaluate()", lambda q: agent.evaluate(q.action, q.args), w.timed),
+                ("check()", lambda q: agent.check(q.action, q.args), w.timed),
+                ("execute() no-op", lambda q: agent.execute(q.action, q.args, noop), w.allowed)):
+            _chunk(fn, queries, cfg.warmup, 0)
+            prof = cProfile.Profile()
+            prof.enable()
+            for i in range(calls):
+                fn(queries[i % len(queries)])
+            prof.disable()
+            report.write(f"==== {title}, {w.rule_count} rules, {calls} calls (cProfile adds overhead: compare "
+                         "shares, not absolute times)\n")
+            stats = pstats.Stats(prof, stream=report)
+            stats.sort_stats("cumulative").print_stats(25)
+            stats.sort_stats("tottime").print_stats(12)
+    (out / "profile.txt").write_text(report.getvalue(), encoding="utf-8")
+    _log(f"  wrote {out / 'profile.txt'}")
+
+
 # ------------------------------------------------------------------------------------------------ goals
 
 
@@ -745,7 +779,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-peers", action="store_true", help="measure claw-governance only")
     ap.add_argument("--rules", type=lambda s: tuple(int(x) for x in s.split(",")), default=None,
                     help="comma-separated rule counts (default: the configuration's)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: fsync,verify,multiprocess")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated sections to skip: fsync,verify,multiprocess,profile")
     args = ap.parse_args(argv)
     cfg = Config.quick() if args.quick else Config.full()
     if args.rules:
@@ -770,7 +805,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             (f"rules={n}", lambda n=n: run_rule_count(n, cfg, res, tmp, peers)) for n in cfg.rule_counts]
         sections += [("fsync", lambda: run_fsync(cfg, res, tmp)),
                      ("verify", lambda: run_audit_verify(cfg, res, tmp)),
-                     ("multiprocess", lambda: run_multiprocess(cfg, res, tmp))]
+                     ("multiprocess", lambda: run_multiprocess(cfg, res, tmp)),
+                     ("profile", lambda: run_profile(cfg, tmp, out))]
         for name, section in sections:
             if name in skip:
                 continue
