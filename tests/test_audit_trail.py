@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import stat
 import time
@@ -60,7 +61,7 @@ def test_entries_chain_and_hash_is_rfc8785_over_every_other_field(tmp_path: Path
     trail = make(tmp_path, 5)
     entries = list(trail.entries())
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
-    for prev, entry in zip(entries, entries[1:], strict=False):
+    for prev, entry in itertools.pairwise(entries):
         assert entry["prev_hash"] == prev["hash"]
     for entry in entries:
         body = {k: v for k, v in entry.items() if k != "hash"}

@@ -8,9 +8,8 @@ Every entry's ``hash`` is SHA-256 over the RFC 8785 form of the entry's other fi
   stored as ints (the same JSON number, so nothing is lost);
 * non-integral floats with ``1e-6 <= |x| < 1e-5``: orjson switches to exponent notation one decade early;
   below ``1e-5`` floats are emitted as an ``orjson.Fragment`` holding the RFC 8785 text;
-* integral floats ``>= 2**53``: RFC 8785 prints all digits; emitted as a Fragment as well;
-* ints outside the IEEE-754 safe range (``|n| > 2**53 - 1``): RFC 8785 has no exact form for them, so they
-  are stored as decimal strings (an audit trail must not round an amount);
+* ints and integral floats outside the IEEE-754 safe range (``|n| > 2**53 - 1``): not exact for every JSON
+  reader (I-JSON), so they are stored as decimal strings (an audit trail must not round an amount);
 * NaN and infinities (not JSON): stored as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``;
 * lone surrogates in strings (not UTF-8): replaced by U+FFFD;
 * object keys with characters outside the Basic Multilingual Plane: RFC 8785 sorts keys by UTF-16 code
@@ -34,7 +33,7 @@ SORTED = orjson.OPT_SORT_KEYS
 MAX_SAFE_INT = 2**53 - 1
 
 
-class NonCanonicalKey(Exception):  # noqa: N818 - a signal, not an error condition
+class NonCanonicalKey(Exception):
     """Raised by the audit redactor for a key that orjson would sort differently from RFC 8785."""
 
 

@@ -89,12 +89,6 @@ def exact_entry_line(entry: dict[str, Any]) -> tuple[bytes, str]:
     return body[:-1] + b',"hash":"' + digest.encode() + b'"}\n', digest
 
 
-def recompute_hash(entry: dict[str, Any]) -> tuple[str, str | None]:
-    """The hash of a parsed entry (without its ``hash`` key): fast form, and the exact form if it differs."""
-    fast = orjson.dumps(entry, option=SORTED)
-    return hashlib.sha256(fast).hexdigest(), None
-
-
 def exact_hash(entry: dict[str, Any]) -> str | None:
     """SHA-256 over the pure RFC 8785 form, or None if the entry holds something that is not JSON."""
     try:

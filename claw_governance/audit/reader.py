@@ -56,7 +56,7 @@ class TrailReader:
             except FileNotFoundError:
                 continue
 
-    def query(self, agent_id: str | None = None, type: str | None = None, action: str | None = None,  # noqa: A002
+    def query(self, agent_id: str | None = None, type: str | None = None, action: str | None = None,
               allowed: bool | None = None, outcome: str | None = None,
               since: float | str | date | datetime | None = None,
               until: float | str | date | datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:

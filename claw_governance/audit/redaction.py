@@ -96,7 +96,8 @@ def _audit_float(value: float) -> Any:
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if value.is_integer():
         # RFC 8785 prints integral numbers without ".0"; as an int orjson does too (same JSON number).
-        return int(value) if abs(value) <= MAX_SAFE_INT else orjson.Fragment(jcs_number(value))
+        # Beyond 2**53 a JSON number is not exact for every reader (I-JSON): keep the digits as text.
+        return int(value) if abs(value) <= MAX_SAFE_INT else jcs_number(value)
     if abs(value) < 1e-5:
         return orjson.Fragment(jcs_number(value))  # orjson uses exponent form a decade early here
     return value

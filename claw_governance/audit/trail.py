@@ -19,6 +19,7 @@ reported, repaired, never silently dropped.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -190,7 +191,8 @@ class AuditTrail:
             if list_segments(self.path):
                 raise AuditError(f"{meta_path} is missing but the folder holds segments: refusing to start a new "
                                  "chain over an existing one")
-            meta = {"format": FORMAT, "trail_id": new_id(), "created": time.time(), "keys": [key_entry]}
+            meta: dict[str, Any] = {"format": FORMAT, "trail_id": new_id(), "created": time.time(),
+                                    "keys": [key_entry]}
             write_json_atomic(meta_path, meta, sync=True)
         else:
             try:
@@ -200,7 +202,7 @@ class AuditTrail:
             if self.key.public.key_id not in trail_keys(meta):
                 meta = {**meta, "keys": [*list(meta.get("keys") or []), key_entry]}
                 write_json_atomic(meta_path, meta, sync=True)
-        self.trail_id = meta["trail_id"]
+        self.trail_id = str(meta["trail_id"])
         self._meta_keys = trail_keys(meta)
 
     def _open_newest_segment(self) -> None:
@@ -210,7 +212,7 @@ class AuditTrail:
             self._new_segment(1)
             self._head = _Head(0, genesis_hash(self.trail_id))
             return
-        first, path = segments[-1]
+        _first, path = segments[-1]
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -349,10 +351,8 @@ class AuditTrail:
                 self._fail(exc)
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
             finally:
-                try:
+                with contextlib.suppress(OSError):
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                except OSError:
-                    pass
             if self._failing is not None:
                 self._failing = None
         if rotated:
@@ -411,10 +411,8 @@ class AuditTrail:
             self._fd = -1
             self._new_segment(self._head.seq + 1)
             os.close(old_fd)
-        try:
+        with contextlib.suppress(OSError):
             os.chmod(old_path, 0o444)  # sealed: also tells other writers (via fstat) that we rotated
-        except OSError:
-            pass
 
     def _write_locked(self, fields: dict[str, Any], exact: bool) -> int:
         head = self._head
@@ -599,7 +597,7 @@ class AuditTrail:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def query(self, agent_id: str | None = None, type: str | None = None, action: str | None = None,  # noqa: A002
+    def query(self, agent_id: str | None = None, type: str | None = None, action: str | None = None,
               allowed: bool | None = None, outcome: str | None = None,
               since: float | str | date | datetime | None = None,
               until: float | str | date | datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -700,10 +698,8 @@ class AuditTrail:
                     self._fail(exc)
             self._closed = True
             if self._fd >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.fsync(self._fd)
-                except OSError:
-                    pass
                 os.close(self._fd)
                 self._fd = -1
             if self._lock_fd >= 0:
@@ -768,7 +764,7 @@ def _expired(summary: dict[str, Any], rule: RetentionRule, now: float) -> bool:
     return all(ts < now - rule.days(agent) * DAY for agent, ts in summary["agents"].items())
 
 
-def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = None, type: str | None = None,  # noqa: A002
+def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = None, type: str | None = None,
                   action: str | None = None, allowed: bool | None = None, outcome: str | None = None,
                   since: float | str | date | datetime | None = None,
                   until: float | str | date | datetime | None = None,
@@ -786,7 +782,8 @@ def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = N
             continue
         if match_action is not None and not match_action(str(entry.get("action") or "")):
             continue
-        decision = entry.get("decision") if isinstance(entry.get("decision"), dict) else {}
+        raw_decision = entry.get("decision")
+        decision: dict[str, Any] = raw_decision if isinstance(raw_decision, dict) else {}
         if allowed is not None and decision.get("allowed") is not allowed:
             continue
         if outcome is not None and decision.get("outcome") != outcome:

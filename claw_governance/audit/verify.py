@@ -211,7 +211,7 @@ class _Check:
             self.error(seq, f"checkpoint belongs to trail {details.get('trail_id')!r}, not {self.trail_id!r} "
                        "(segment from another trail)")
             return
-        if cp_seq != seq - 1 or cp_hash != entry.get("prev_hash"):
+        if cp_seq != seq - 1 or not isinstance(cp_hash, str) or cp_hash != entry.get("prev_hash"):
             self.error(seq, "checkpoint does not cover the entry before it")
             return
         key = self._key(details.get("key_id"))
