@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (crewai reads its environment when imported: the settings below must come first)
 """Overhead of claw-governance on CrewAI tool calls: governed versus ungoverned, same process, same run.
 
 Two measurements (``python benchmarks/bench_crewai.py [--calls N] [--kickoffs K]``):
@@ -33,7 +34,7 @@ os.environ.update({"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "tru
                    "CREWAI_TRACING_ENABLED": "false", "CREWAI_STORAGE_DIR": "claw-bench",
                    "XDG_DATA_HOME": str(_TMP / "xdg")})
 
-from claw_governance_crewai import disable_crewai_governance, enable_crewai_governance  # noqa: E402
+from claw_governance_crewai import disable_crewai_governance, enable_crewai_governance
 from crewai import Agent, Crew, Task
 from crewai.hooks.dispatch import InterceptionPoint, register, unregister
 from crewai.hooks.tool_hooks import (
