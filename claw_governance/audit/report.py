@@ -29,7 +29,7 @@ def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple
         day = value + timedelta(days=1) if is_end else value
         return datetime.combine(day, time.min, tzinfo=UTC).timestamp()
     lo, hi = parse(start, is_end=False), parse(end, is_end=True)
-    if hi < lo:
+    if hi <= lo:
         raise ConfigError("the report's end is before its start")
     return lo, hi
 

@@ -1,0 +1,145 @@
+"""``claw-gov audit`` commands, compliance reports, evidence bundles and the example script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from claw_governance import Governor
+from claw_governance.audit.layout import list_segments
+from claw_governance.audit.report import compliance_report, day_range, render_html
+from claw_governance.cli import build_cli
+from claw_governance.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICY = "agent: cs\npermissions:\n  allow: ['read:*']\n  deny: ['delete:*']\n  escalate: [refund]\n"
+
+
+@pytest.fixture
+def governed(tmp_path: Path) -> Path:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "cs.yaml").write_text(POLICY)
+    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
+                  identity_path=tmp_path / "ids") as gov:
+        agent = gov.agent("cs")
+        agent.execute("read:orders", {"id": 1, "password": "pw"}, lambda ctx: {"token": "secret-output"})
+        agent.check("delete:orders")
+        held = agent.check("refund", {"amount": 10})
+        assert held.escalation_id
+        gov.resolve_escalation(held.escalation_id, "denied", resolver="bob")
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(build_cli(), list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_verify_ok_and_json(governed: Path) -> None:
+    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--identities", str(governed / "ids"))
+    assert code == 0 and out.startswith("VALID")
+    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--json")
+    assert code == 0 and json.loads(out)["valid"] is True
+
+
+def test_verify_tampered_exits_1_and_names_segment_and_seq(governed: Path) -> None:
+    segment = list_segments(governed / "audit")[0][1]
+    segment.chmod(0o644)
+    segment.write_bytes(segment.read_bytes().replace(b'"read:orders"', b'"read:ORDERS"', 1))
+    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"))
+    assert code == 1 and "INVALID" in out and f"segment {segment.name} seq " in out
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    code, _, err = run("audit", "verify", "--audit", str(tmp_path / "missing"))
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error:") and "Traceback" not in err
+    bad_key = tmp_path / "key.pem"
+    bad_key.write_text("nonsense")
+    (tmp_path / "t").mkdir()
+    code, _, err = run("audit", "verify", "--audit", str(tmp_path / "t"), "--public-key", str(bad_key))
+    assert code == 2 and err.startswith("error:")
+    code, _, err = run("audit", "report", "--audit", str(tmp_path), "--from", "yesterday", "--to", "x")
+    assert code == 2 and err.startswith("error:")
+
+
+def test_query_filters_and_formats(governed: Path) -> None:
+    audit = str(governed / "audit")
+    code, out, _ = run("audit", "query", "--audit", audit, "--type", "policy_decision", "--outcome", "deny")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["action"] for r in rows] == ["delete:orders"]
+    code, out, _ = run("audit", "query", "--audit", audit, "--action", "read:*", "--format", "table")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["seq", "time", "(UTC)"] and "read:orders" in out
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    code, out, _ = run("audit", "query", "--audit", audit, "--since", tomorrow)
+    assert code == 0 and out == ""
+    code, out, _ = run("audit", "query", "--audit", audit, "--agent", "cs", "--limit", "2")
+    assert len(out.splitlines()) == 2
+
+
+def test_report_formats_include_the_end_day(governed: Path) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    for fmt in ("json", "md", "html"):
+        code, out, _ = run("audit", "report", "--audit", str(governed / "audit"), "--from", today, "--to", today,
+                           "--format", fmt)
+        assert code == 0
+        if fmt == "json":
+            report = json.loads(out)
+            assert report["summary"]["total_decisions"] == 3
+            assert report["summary"]["allowed"] == 1 and report["summary"]["denied"] == 1
+            assert report["summary"]["escalations"] == 1
+            assert report["escalations"]["resolved"][0]["status"] == "denied"
+            assert report["escalations"]["resolved"][0]["resolution_seconds"] >= 0
+            assert len(report["policy_versions"]) == 1 and report["chain"]["valid"]
+        else:
+            assert "Chain verification: VALID" in out
+
+
+def test_report_escapes_html_and_rejects_bad_ranges(governed: Path) -> None:
+    report = {"period": {"start": "2026-01-01", "end": "2026-01-02"},
+              "summary": {"total_decisions": 0}, "by_agent": {"<script>": {"allow": 1}}, "by_action": {},
+              "escalations": {"resolved": []}, "trust_changes": [], "policy_versions": [],
+              "chain": {"valid": True, "entries": 0, "errors": []}}
+    assert "<script>" not in render_html(report) and "&lt;script&gt;" in render_html(report)
+    with pytest.raises(ConfigError):
+        day_range("2026-02-02", "2026-02-01")
+    lo, hi = day_range("2026-02-01", "2026-02-01")
+    assert hi - lo == 86400
+
+
+def test_report_counts_only_the_period(governed: Path) -> None:
+    with Governor(policy_path=governed / "policies", audit_path=governed / "audit",
+                  identity_path=governed / "ids") as gov:
+        old = (datetime.now(UTC) - timedelta(days=3)).date()
+        assert compliance_report(gov.audit, old, old)["summary"]["total_decisions"] == 0
+
+
+def test_export_bundle_verifies_with_its_own_command(governed: Path, tmp_path: Path) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    bundle = tmp_path / "bundle"
+    code, out, err = run("audit", "export", "--audit", str(governed / "audit"), "--identities",
+                         str(governed / "ids"), "--from", today, "--to", today, str(bundle))
+    assert code == 0, err
+    readme = (bundle / "README.md").read_text()
+    assert "claw-gov audit verify --audit trail --public-key governor_public_key.pem" in readme
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["chain_valid"] and "governor_public_key.pem" in manifest["files"]
+    assert b"secret-output" not in (bundle / "entries.jsonl").read_bytes()
+    code, out, _ = run("audit", "verify", "--audit", str(bundle / "trail"), "--public-key",
+                       str(bundle / "governor_public_key.pem"))
+    assert code == 0 and "keys: given" in out
+    code, _, err = run("audit", "export", "--audit", str(governed / "audit"), "--from", today, "--to", today,
+                       str(bundle))
+    assert code == 2 and "not empty" in err
+
+
+def test_compliance_report_example_runs_offline(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "compliance_report.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Chain verification: VALID" in proc.stdout and "| total decisions | 4 |" in proc.stdout
