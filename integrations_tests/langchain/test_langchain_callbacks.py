@@ -18,7 +18,7 @@ from claw_governance_langchain import (
 from claw_governance_langchain.testing import ScriptedChatModel, run_tool_loop, tool_call
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, tool
 from langchain_itest_support import AGENT, Effects
 
 from claw_governance import EscalationRequired, Governor, ToolCallDenied
@@ -129,10 +129,29 @@ async def test_handler_blocks_on_the_async_path(gov: Governor, tools: dict[str, 
 def test_handler_and_governed_tool_decide_once(gov: Governor, tools: dict[str, BaseTool], effects: Effects) -> None:
     governed = GovernedTool(tools["search"], governor=gov, agent_id=AGENT)
     handler = GovernanceCallbackHandler(gov, AGENT)
-    msg = governed.invoke(tc("search", {"query": "x"}, "c1"), config={"callbacks": [handler]})
-    assert msg.status == "success"
-    assert outcomes(gov) == [("tool:search", "allow")]
-    assert len(gov.audit.query(type="agent_action")) == 1
+    enable_langchain_governance(gov, AGENT)  # a second handler, process-wide, for the same governor
+    try:
+        msg = governed.invoke(tc("search", {"query": "x"}, "c1"), config={"callbacks": [handler]})
+        assert msg.status == "success"
+        assert outcomes(gov) == [("tool:search", "allow")]
+        assert len(gov.audit.query(type="agent_action")) == 1
+
+        # A tool run nested inside a governed tool's body is still governed on its own.
+        @tool
+        def cleanup(table: str) -> str:
+            """Search, then delete a table."""
+            tools["delete_records"].invoke({"table": table})
+            return "cleaned"
+
+        wrapped = GovernedTool(cleanup, governor=gov, agent_id=AGENT, action="search:cleanup")
+        with pytest.raises(ToolCallDenied):
+            wrapped.invoke(tc("cleanup", {"table": "t"}, "c2"), config={"callbacks": [handler]})
+    finally:
+        disable_langchain_governance(gov)
+    assert outcomes(gov)[1:] == [("search:cleanup", "allow"), ("tool:delete_records", "deny")]
+    assert effects.names() == ["search"]
+    failed = gov.audit.query(type="agent_action", action="search:cleanup")
+    assert failed[0]["details"]["success"] is False and "ToolCallDenied" in failed[0]["details"]["error"]
 
 
 def test_run_metadata_names_the_agent(gov: Governor, tools: dict[str, BaseTool], effects: Effects) -> None:

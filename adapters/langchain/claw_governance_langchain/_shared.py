@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Literal
 from uuid import UUID
 
@@ -22,10 +23,38 @@ AGENT_METADATA_KEY = "claw_agent_id"
 ActionSpec = str | Callable[[LCToolCall], str] | None
 RefusalMode = Literal["message", "raise"]
 
-# A tool run is governed once per governor, even when several governance components see it (a GovernedTool
-# whose inner tool also reaches the process-wide handler, or an explicit handler next to the global one).
-# The first component to see a run claims it; the others leave it alone. Keys: (id(governor), run_id).
+# A tool run is governed once per governor, even when several handlers see it (an explicit handler next to
+# the process-wide one): the first handler to see a run claims it; the others leave it alone.
+# Keys: (id(governor), run_id). A GovernedTool's inner run is marked with `inner_run` instead.
 _claims: dict[tuple[int, UUID], object] = {}
+
+
+class InnerRun:
+    """Marks the next tool run in this context as the inner run of a GovernedTool (decided already).
+
+    Set in a ContextVar around ``inner.run``; langchain-core calls ``on_tool_start`` in that context (or a copy
+    of it), so a handler recognises the inner tool's run by its name and lets it through once. A tool run
+    nested inside the inner tool's body finds the marker used up and is governed as usual.
+    """
+
+    __slots__ = ("_unused", "governor_id", "name")
+
+    def __init__(self, governor: Governor, name: str) -> None:
+        self.governor_id = id(governor)
+        self.name = name
+        self._unused = [True]
+
+    def take(self, governor: Governor, name: str) -> bool:
+        """True (once, even across threads) if the run starting now is this GovernedTool's inner run."""
+        if self.governor_id != id(governor) or self.name != name:
+            return False
+        try:
+            return self._unused.pop()  # atomic: only one caller gets the item
+        except IndexError:
+            return False
+
+
+inner_run: ContextVar[InnerRun | None] = ContextVar("claw_governance_langchain_inner_run", default=None)
 
 
 def claim(governor: Governor, run_id: UUID, owner: object) -> bool:
@@ -33,11 +62,9 @@ def claim(governor: Governor, run_id: UUID, owner: object) -> bool:
     return _claims.setdefault((id(governor), run_id), owner) is owner
 
 
-def release(governor: Governor, run_id: UUID, owner: object) -> None:
-    """Give up a claim made by ``owner`` (a no-op for anyone else's claim)."""
-    key = (id(governor), run_id)
-    if _claims.get(key) is owner:
-        _claims.pop(key, None)
+def release(governor: Governor, run_id: UUID) -> None:
+    """Drop the claim on ``run_id`` (by whoever made it: called once the run has ended or was refused)."""
+    _claims.pop((id(governor), run_id), None)
 
 
 def default_agent_id() -> str:

@@ -29,6 +29,7 @@ from claw_governance_langchain._shared import (
     ActionSpec,
     claim,
     error_outcome,
+    inner_run,
     outcome_of,
     refusal_error,
     release,
@@ -72,7 +73,7 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
         self.agent_id = agent_id
         self.action = action
         self.wait_for_approval = wait_for_approval
-        self._runs: dict[UUID, tuple[ToolCall, Decision, float]] = {}
+        self._runs: dict[UUID, tuple[ToolCall, Decision, float] | None] = {}
         self._known_agents = {agent_id}
         self._lock = threading.Lock()
 
@@ -91,10 +92,15 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
                       metadata: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None,
                       **kwargs: Any) -> None:
         """Decide the call before the tool runs; raise to stop it."""
+        name = str((serialized or {}).get("name") or kwargs.get("name") or "unknown")
+        marker = inner_run.get()
+        if marker is not None and marker.take(self.governor, name):
+            claim(self.governor, run_id, marker)  # so other handlers for this governor let it through too
+            self._runs[run_id] = None  # the GovernedTool reports the outcome; only release the claim
+            return
         if not claim(self.governor, run_id, self):
-            return  # governed already (a GovernedTool, or another handler for this governor)
+            return  # decided already by another handler for this governor
         try:
-            name = str((serialized or {}).get("name") or kwargs.get("name") or "unknown")
             tool_call_id = kwargs.get("tool_call_id")
             args = _args_from(input_str, inputs)
             action = resolve_action(self.action, name, args, tool_call_id)
@@ -109,15 +115,17 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
             if not decision.allowed:
                 raise refusal_error(decision)
         except BaseException:
-            release(self.governor, run_id, self)
+            release(self.governor, run_id)
             raise
         self._runs[run_id] = (call, decision, time.perf_counter())
 
     def _finish(self, run_id: UUID, outcome: Any) -> None:
+        if run_id not in self._runs:
+            return
         entry = self._runs.pop(run_id, None)
+        release(self.governor, run_id)
         if entry is None:
             return
-        release(self.governor, run_id, self)
         call, decision, started = entry
         duration_ms = (time.perf_counter() - started) * 1000
         result: CallOutcome = (error_outcome(outcome, duration_ms) if isinstance(outcome, BaseException)

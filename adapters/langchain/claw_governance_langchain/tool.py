@@ -22,18 +22,17 @@ from langchain_core.tools import BaseTool, Tool
 from langchain_core.tools import tool as make_tool
 from langchain_core.tools.base import ArgsSchema
 from langchain_core.utils.pydantic import TypeBaseModel
-from pydantic import PrivateAttr
 from typing_extensions import override
 
 from claw_governance_langchain._shared import (
     FRAMEWORK,
     ActionSpec,
+    InnerRun,
     RefusalMode,
-    claim,
     error_outcome,
+    inner_run,
     outcome_of,
     refusal,
-    release,
     resolve_action,
 )
 
@@ -44,6 +43,15 @@ _LEGACY_TOOL_SCHEMA: dict[str, Any] = {
     "required": ["__arg1"],
     "type": "object",
 }
+
+
+def _arg_names(schema: ArgsSchema) -> frozenset[str]:
+    """The property names of a tool-call schema (a JSON schema dict or a pydantic model), as the model sends them."""
+    if isinstance(schema, dict):
+        return frozenset(schema.get("properties", {}))
+    if hasattr(schema, "model_json_schema"):  # pydantic v2: aliases, as in the schema the model sees
+        return frozenset(schema.model_json_schema().get("properties", {}))
+    return frozenset(getattr(schema, "__fields__", {}))
 
 
 class GovernedTool(BaseTool):
@@ -69,8 +77,8 @@ class GovernedTool(BaseTool):
     on_deny: RefusalMode = "message"
     on_escalate: RefusalMode = "message"
     wait_for_approval: float | None = None
-
-    _arg_keys: frozenset[str] | None = PrivateAttr(default=None)
+    model_arg_names: frozenset[str] = frozenset()
+    """The arguments the model may send: what is governed and audited (injected values are left out)."""
 
     def __init__(self, inner: BaseTool, *, governor: Governor, agent_id: str, action: ActionSpec = None,
                  on_deny: RefusalMode = "message", on_escalate: RefusalMode = "message",
@@ -89,6 +97,7 @@ class GovernedTool(BaseTool):
         fields.update(kwargs)
         super().__init__(inner=inner, governor=governor, agent_id=agent_id, action=action, on_deny=on_deny,
                          on_escalate=on_escalate, wait_for_approval=wait_for_approval, **fields)
+        self.model_arg_names = _arg_names(self.tool_call_schema)
 
     # ------------------------------------------------------------------------ the tool the model sees
 
@@ -116,18 +125,9 @@ class GovernedTool(BaseTool):
         """The arguments the model gave: injected values (state, runtime, tool-call id) left out."""
         if isinstance(tool_input, str):
             return {"input": tool_input}
-        keys = self._arg_keys
-        if keys is None:
-            schema = self.tool_call_schema
-            if isinstance(schema, dict):
-                props = schema.get("properties", {})
-            elif hasattr(schema, "model_json_schema"):  # pydantic v2: names as the model sends them
-                props = schema.model_json_schema().get("properties", {})
-            else:
-                props = getattr(schema, "__fields__", {})
-            keys = self._arg_keys = frozenset(props)
-        if not keys:
-            return dict(tool_input)
+        keys = self.model_arg_names
+        if not keys or keys.issuperset(tool_input):
+            return tool_input
         return {k: v for k, v in tool_input.items() if k in keys}
 
     def _decide(self, tool_input: str | dict[str, Any],
@@ -163,8 +163,7 @@ class GovernedTool(BaseTool):
             decision = self.governor.wait_for_approval(decision, self.wait_for_approval)
         if not decision.allowed:
             return refusal(self.name, decision, tool_call_id, self.on_deny, self.on_escalate)
-        run_id = run_id or uuid.uuid4()
-        claim(self.governor, run_id, self)
+        token = inner_run.set(InnerRun(self.governor, self.inner.name))
         started = time.perf_counter()
         try:
             output = self.inner.run(tool_input, verbose, start_color, color, callbacks, tags=tags,
@@ -175,7 +174,7 @@ class GovernedTool(BaseTool):
             self.governor.after_call(call, decision, error_outcome(exc, elapsed))
             raise
         finally:
-            release(self.governor, run_id, self)
+            inner_run.reset(token)
         self.governor.after_call(call, decision, outcome_of(output, (time.perf_counter() - started) * 1000))
         return output
 
@@ -202,8 +201,7 @@ class GovernedTool(BaseTool):
             decision = await self.governor.await_approval(decision, self.wait_for_approval)
         if not decision.allowed:
             return refusal(self.name, decision, tool_call_id, self.on_deny, self.on_escalate)
-        run_id = run_id or uuid.uuid4()
-        claim(self.governor, run_id, self)
+        token = inner_run.set(InnerRun(self.governor, self.inner.name))
         started = time.perf_counter()
         try:
             output = await self.inner.arun(tool_input, verbose, start_color, color, callbacks, tags=tags,
@@ -214,7 +212,7 @@ class GovernedTool(BaseTool):
             self.governor.after_call(call, decision, error_outcome(exc, elapsed))
             raise
         finally:
-            release(self.governor, run_id, self)
+            inner_run.reset(token)
         self.governor.after_call(call, decision, outcome_of(output, (time.perf_counter() - started) * 1000))
         return output
 
