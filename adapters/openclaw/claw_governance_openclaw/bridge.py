@@ -282,9 +282,9 @@ class Bridge:
         key = _call_key(agent_id, run_id, tool_call_id)
         base = {"decision": decision.outcome.value, "reason": decision.reason, "callId": call.call_id,
                 "escalationId": decision.escalation_id, "policyHash": decision.policy_hash}
+        if key is not None and decision.outcome is not Outcome.ESCALATE:
+            self.pending.put(key, _Pending(call, decision, time.monotonic()))
         if decision.outcome is Outcome.ALLOW:
-            if key is not None:
-                self.pending.put(key, _Pending(call, decision, time.monotonic()))
             return {**base, "result": {}}
         if decision.outcome is Outcome.ESCALATE and decision.escalation_id:
             self.escalations.put(decision.escalation_id, _Pending(call, decision, time.monotonic()))
@@ -340,6 +340,8 @@ class Bridge:
             self.gov.after_call(pending.call, pending.decision,
                                 CallOutcome(error_text is None, event.get("result"), error_text, duration_ms))
             return "agent_action"
+        if pending is not None:
+            return "blocked"  # OpenClaw reports the blocked call; its DENY is already on the record
         tool = _text(event.get("toolName")) or _text(ctx.get("toolName")) or "?"
         name = normalize_tool_name(tool) or tool
         # OpenClaw ran (or tried) a call this bridge holds no ALLOW for (bridge restarted, or missing ids):
