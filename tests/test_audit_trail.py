@@ -445,3 +445,15 @@ def test_deleting_the_retention_record_is_detected(tmp_path: Path) -> None:
     (tmp_path / "audit" / "retention.jsonl").unlink()
     err = first_error(verify_directory(tmp_path / "audit"))
     assert "no signed retention record" in err["message"]
+
+
+def test_entries_needing_the_exact_serialiser_verify_and_match_rfc8785(tmp_path: Path) -> None:
+    trail = make(tmp_path)
+    trail.append(AuditEvent("agent_action", "a", "x", context={"\U0001F600": 1, "\uffff": 2, "tiny": 3e-6,
+                                                               "whole": 2.0, "big": 2**60}))
+    entry = next(trail.entries())
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    assert hashlib.sha256(rfc8785.dumps(body)).hexdigest() == entry["hash"]
+    assert entry["context"]["big"] == str(2**60) and entry["context"]["whole"] == 2
+    assert trail.verify().valid
+    trail.close()
