@@ -13,7 +13,6 @@ invoked the chain or agent. (To let the model read the refusal and carry on inst
 
 from __future__ import annotations
 
-import ast
 import threading
 import time
 from collections.abc import Mapping
@@ -38,14 +37,9 @@ from claw_governance_langchain._shared import (
 
 
 def _args_from(input_str: str, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The tool's arguments: ``inputs`` (a dict, injected values already filtered out by langchain-core)."""
-    if inputs is not None:
-        return dict(inputs)
-    try:  # input_str is str(dict) for dict inputs when `inputs` was not passed
-        value = ast.literal_eval(input_str)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return {"input": input_str}
-    return dict(value) if isinstance(value, dict) else {"input": input_str}
+    """The tool's arguments: ``inputs`` for dict input (injected values already filtered out by
+    langchain-core), else the single string input as ``{"input": ...}``."""
+    return dict(inputs) if inputs is not None else {"input": input_str}
 
 
 class GovernanceCallbackHandler(BaseCallbackHandler):
