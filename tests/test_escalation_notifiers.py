@@ -70,7 +70,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def governor_with(make_governor: Callable[..., Governor], url: str, **settings: Any) -> tuple[Governor, WebhookNotifier]:
+def governor_with(make_governor: Callable[..., Governor], url: str,
+                  **settings: Any) -> tuple[Governor, WebhookNotifier]:
     config = GovernorConfig(escalation_webhook_url=url, **settings)
     notifiers = default_notifiers(config)
     (webhook,) = [n for n in notifiers if isinstance(n, WebhookNotifier)]

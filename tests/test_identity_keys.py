@@ -105,13 +105,13 @@ def test_registry_refuses_loose_permissions_and_tampered_files(make_governor: Ca
     assert path is not None and oct(path.stat().st_mode & 0o777) == "0o600"
     assert gov.identities.load_private_key("bot").encrypted
     os.chmod(path, 0o644)
-    with pytest.raises(IdentityError, match="too open.*chmod 600"):  # refused, not just warned
+    with pytest.raises(IdentityError, match=r"too open.*chmod 600"):  # refused, not just warned
         gov.identities.load_private_key("bot")
     os.chmod(path, 0o600)
     doc = orjson.loads(path.read_bytes())
     doc["ciphertext"] = doc["ciphertext"][:-8] + ("A" * 8 if not doc["ciphertext"].endswith("A" * 8) else "B" * 8)
     path.write_bytes(orjson.dumps(doc))
-    with pytest.raises(IdentityError, match="tampered|corrupt"):
+    with pytest.raises(IdentityError, match=r"tampered|corrupt"):
         gov.identities.load_private_key("bot")
     path.unlink()
     with pytest.raises(IdentityError, match="missing"):

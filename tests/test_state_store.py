@@ -102,7 +102,8 @@ def test_nonces_are_single_use_and_purged(store: StateStore) -> None:
 def test_escalation_approval_creates_a_one_shot_grant(store: StateStore) -> None:
     store.put_escalation(esc())
     got = store.get_escalation("e1")
-    assert got is not None and got.context == {"amount": 600, "card": "[REDACTED]"} and got.status is EscalationStatus.PENDING
+    assert got is not None and got.context == {"amount": 600, "card": "[REDACTED]"}
+    assert got.status is EscalationStatus.PENDING
     assert store.consume_grant("bot", "refund", "h1", time.time()) is None  # pending: no grant yet
     done = store.resolve_escalation("e1", EscalationStatus.APPROVED, "alice", "ok", time.time(), time.time() + 60)
     assert (done.status, done.resolver, done.notes) == (EscalationStatus.APPROVED, "alice", "ok")

@@ -8,6 +8,7 @@ endpoint is down the notification is dropped after the last attempt and counted 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sys
@@ -138,10 +139,8 @@ class WebhookNotifier:
         """Stop the background thread (after ``grace`` seconds at most for what is queued)."""
         self.drain(grace)
         self._stop.set()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         self._thread.join(timeout=grace + 0.5)
 
 

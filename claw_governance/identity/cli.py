@@ -73,9 +73,10 @@ def claw_register_commands(cli: click.Group) -> None:
                 echo_json(_record_dict(gov, record, with_keys=True))
             else:
                 path = gov.identities.key_path(agent_id)
+                protection = (" (encrypted)" if gov.config.identity_passphrase
+                              else " (NOT encrypted: set CLAW_IDENTITY_PASSPHRASE)")
                 click.echo(f"created {agent_id}: key {record.key_id} ({'imported' if key else 'ed25519'})"
-                           f"{f', key file {path}' if path else ''}"
-                           f"{' (encrypted)' if gov.config.identity_passphrase else ' (NOT encrypted: set CLAW_IDENTITY_PASSPHRASE)'}")
+                           f"{f', key file {path}' if path else ''}{protection}")
 
     @identity.command("list")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

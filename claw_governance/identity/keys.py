@@ -19,6 +19,7 @@ Private keys and passphrases never appear in an exception message, a repr or a l
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -250,10 +251,8 @@ def write_key_file(path: Path, data: bytes) -> None:
 
 def with_suppress_unlink(path: Path) -> None:
     """Remove a file if it is there."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def read_key_file(path: Path, agent_id: str, passphrase: str | None) -> LoadedKey:
