@@ -11,15 +11,43 @@ Three ways to govern LangChain tool calls, from most to least explicit::
 A GovernedTool shows the model exactly the inner tool (same name, description and schema) and returns a
 refusal as an error ToolMessage the model can read; the callback handler and the process-wide path stop a
 refused call by raising ``ToolCallDenied`` / ``EscalationRequired``.
+
+Importing this package does not import langchain-core: the names below load on first use, so a governor
+that loads the adapter through its entry point pays nothing until LangChain is governed.
 """
 
-from claw_governance_langchain.callbacks import GovernanceCallbackHandler
-from claw_governance_langchain.plugin import (
-    active_handler,
-    disable_langchain_governance,
-    enable_langchain_governance,
-)
-from claw_governance_langchain.tool import GovernedTool, govern_tools
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from claw_governance_langchain.callbacks import GovernanceCallbackHandler
+    from claw_governance_langchain.process_wide import (
+        active_handler,
+        disable_langchain_governance,
+        enable_langchain_governance,
+    )
+    from claw_governance_langchain.tool import GovernedTool, govern_tools
+
+_EXPORTS = {
+    "GovernanceCallbackHandler": "callbacks",
+    "active_handler": "process_wide",
+    "disable_langchain_governance": "process_wide",
+    "enable_langchain_governance": "process_wide",
+    "GovernedTool": "tool",
+    "govern_tools": "tool",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'claw_governance_langchain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"claw_governance_langchain.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -1,121 +1,41 @@
-"""The adapter's claw-governance plugin: ``gov.enable()`` governs every LangChain tool run in the process.
+"""The adapter's claw-governance plugin (entry point ``langchain`` in the group ``claw_governance``).
 
-Registered in the entry-point group ``claw_governance`` (name ``langchain``), so installing the distribution
-is enough: ``Governor(...).enable()`` (or ``enable_adapters=True``) calls ``claw_enable`` here, which puts a
-GovernanceCallbackHandler into every callback manager langchain-core configures, through langchain-core's
-configure hook (``langchain_core.tracers.context.register_configure_hook``, the mechanism its own tracers
-use). Existing application code needs no change: every ``tool.invoke``, chain, agent and langgraph ToolNode
-run is governed. ``claw_disable`` (``gov.disable()`` / ``gov.close()``) takes it out again.
-
-The configure hook reads a variable through ``.get()``; this adapter gives it a process-wide slot instead of a
-ContextVar, so runs started in any thread (including threads created before ``enable()``) are governed, not
-only those that inherited a context. When several governors are enabled, the most recently enabled one
-governs; disabling it hands over to the previous one.
+``gov.enable()`` calls ``claw_enable``: every LangChain tool run in the process is then governed (see
+process_wide.py); ``gov.disable()`` / ``gov.close()`` undo it. langchain-core is imported only then, so
+loading this plugin (every ``Governor`` and every ``claw-gov`` command does) costs nothing.
 """
 
 from __future__ import annotations
 
-import threading
+import sys
 from typing import Any
 
 from claw_governance import Governor
 from claw_governance.hookspecs import hookimpl
-from langchain_core.callbacks import BaseCallbackHandler
 
-from claw_governance_langchain._shared import ActionSpec, default_agent_id
-from claw_governance_langchain.callbacks import GovernanceCallbackHandler
-
-
-class _ProcessWideSlot:
-    """What langchain-core's configure hook reads with ``.get()``: the active handler, or None."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stack: list[tuple[Governor, GovernanceCallbackHandler]] = []
-        self._registered = False
-
-    def get(self, default: Any = None) -> BaseCallbackHandler | None:
-        """The handler of the most recently enabled governor (ContextVar.get's signature)."""
-        stack = self._stack
-        return stack[-1][1] if stack else default
-
-    def push(self, governor: Governor, handler: GovernanceCallbackHandler) -> GovernanceCallbackHandler:
-        with self._lock:
-            for gov, existing in self._stack:
-                if gov is governor:
-                    return existing  # idempotent
-            if not self._registered:
-                from langchain_core.tracers.context import register_configure_hook
-
-                # inheritable: child runs (a tool inside a chain or agent) get the handler too.
-                register_configure_hook(self, True)  # type: ignore[arg-type]
-                self._registered = True
-            self._stack = [*self._stack, (governor, handler)]
-            return handler
-
-    def remove(self, governor: Governor) -> bool:
-        with self._lock:
-            kept = [(g, h) for g, h in self._stack if g is not governor]
-            removed = len(kept) != len(self._stack)
-            self._stack = kept
-            return removed
-
-    def handler_for(self, governor: Governor) -> GovernanceCallbackHandler | None:
-        for gov, handler in self._stack:
-            if gov is governor:
-                return handler
-        return None
-
-
-_SLOT = _ProcessWideSlot()
-
-
-def enable_langchain_governance(governor: Governor, agent_id: str | None = None, *, action: ActionSpec = None,
-                                wait_for_approval: float | None = None) -> GovernanceCallbackHandler:
-    """Govern every LangChain tool run in this process with ``governor``; returns the handler in use.
-
-    ``agent_id`` defaults to ``$CLAW_AGENT_ID``, else ``"langchain-agent"``; a run may name its agent with
-    ``config={"metadata": {"claw_agent_id": "..."}}``. Idempotent per governor. ``gov.enable()`` calls this
-    with the defaults.
-    """
-    existing = _SLOT.handler_for(governor)
-    if existing is not None:
-        return existing
-    handler = GovernanceCallbackHandler(governor, agent_id or default_agent_id(), action=action,
-                                        wait_for_approval=wait_for_approval)
-    return _SLOT.push(governor, handler)
-
-
-def disable_langchain_governance(governor: Governor) -> bool:
-    """Stop governing LangChain runs process-wide with ``governor``; True if it was enabled."""
-    return _SLOT.remove(governor)
-
-
-def active_handler() -> GovernanceCallbackHandler | None:
-    """The handler that governs LangChain runs process-wide right now, if any."""
-    handler = _SLOT.get()
-    return handler if isinstance(handler, GovernanceCallbackHandler) else None
+_IMPL = "claw_governance_langchain.process_wide"
 
 
 @hookimpl
 def claw_enable(governor: Governor) -> None:
     """``Governor.enable()``: govern every LangChain tool run in the process."""
+    from claw_governance_langchain.process_wide import enable_langchain_governance
+
     enable_langchain_governance(governor)
 
 
 @hookimpl
 def claw_disable(governor: Governor) -> None:
-    """``Governor.disable()`` / ``close()``: undo ``claw_enable``."""
-    disable_langchain_governance(governor)
+    """``Governor.disable()`` / ``close()``: undo ``claw_enable`` (imports nothing if it never ran)."""
+    module = sys.modules.get(_IMPL)
+    if module is not None:
+        module.disable_langchain_governance(governor)
 
 
 @hookimpl
 def claw_health(governor: Governor) -> dict[str, Any] | None:
     """Report whether LangChain runs are governed process-wide by this governor."""
-    handler = _SLOT.handler_for(governor)
+    module = sys.modules.get(_IMPL)
+    handler = module.handler_for(governor) if module is not None else None
     return {"langchain": {"status": "ok", "process_wide": handler is not None,
                           "agent_id": handler.agent_id if handler is not None else None}}
-
-
-__all__ = ["active_handler", "claw_disable", "claw_enable", "claw_health", "disable_langchain_governance",
-           "enable_langchain_governance"]
