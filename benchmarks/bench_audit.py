@@ -72,9 +72,12 @@ def bench_group_commit(folder: Path, threads: int, seconds: float) -> dict[str, 
     for t in pool:
         t.join()
     elapsed = time.perf_counter() - started
+    fsyncs = trail.health()["fsyncs"]
     trail.close()
     return {"threads": threads, "entries": sum(counts), "seconds": round(elapsed, 2),
-            "entries_per_s": round(sum(counts) / elapsed)}
+            "entries_per_s": round(sum(counts) / elapsed), "fsyncs": fsyncs,
+            "entries_per_fsync": round(sum(counts) / max(1, fsyncs), 1),
+            "us_per_fsync": round(elapsed / max(1, fsyncs) * 1e6, 1)}
 
 
 def bench_verify(folder: Path, entries: int) -> dict[str, Any]:

@@ -152,3 +152,10 @@ def test_cases_where_orjson_differs_are_normalised() -> None:
         DEFAULT_REDACTOR.for_audit({"\U0001F600": 1, "\uffff": 2})
     exact = exact_entry_line({"context": DEFAULT_REDACTOR.for_audit({"\U0001F600": 1, "\uffff": 2}, strict=True)})
     assert exact[0].index("\U0001F600".encode()) < exact[0].index("\uffff".encode())
+
+
+def test_a_cached_non_bmp_key_still_takes_the_exact_path() -> None:
+    redactor = Redactor()
+    redactor({"\U0001F600": 1})  # the general walk sees (and caches) the key first
+    with pytest.raises(Exception):  # noqa: B017 - NonCanonicalKey: orjson would sort it wrongly
+        redactor.for_audit({"\U0001F600": 1, "\uffff": 2})

@@ -106,12 +106,13 @@ def _audit_float(value: float) -> Any:
 class Redactor:
     """Redacts nested data: keys in the built-in list or in ``extra_keys``, and secret-looking values."""
 
-    __slots__ = ("_cache", "_clones", "keys")
+    __slots__ = ("_ascii_cache", "_cache", "_clones", "keys")
 
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         self.keys: frozenset[str] = BUILTIN_SENSITIVE_KEYS | {key_form(k) for k in extra_keys}
         # key -> is it sensitive; the same few argument names recur on every call.
         self._cache: dict[Any, bool] = {}
+        self._ascii_cache: dict[str, bool] = {}
         self._clones: dict[frozenset[str], Redactor] = {}
 
     def with_keys(self, extra_keys: Iterable[str]) -> Redactor:
@@ -162,7 +163,8 @@ class Redactor:
         if kind is dict:
             if depth >= MAX_DEPTH:
                 return TRUNCATED
-            cache = self._cache
+            # Only plain ASCII string keys are ever cached here, so a hit needs no further checks.
+            cache = self._ascii_cache
             out = {}
             for key, item in value.items():
                 flag = cache.get(key) if type(key) is str else None
@@ -170,6 +172,9 @@ class Redactor:
                     if type(key) is not str or not key.isascii():
                         return self._walk(value, depth, True, False)
                     flag = self.is_sensitive(key)
+                    if len(cache) > 4096:
+                        cache.clear()
+                    cache[key] = flag
                 out[key] = REDACTED if flag else self._fast(item, depth + 1)
             return out
         if value is None or kind is bool:

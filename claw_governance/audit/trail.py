@@ -152,6 +152,14 @@ class AuditTrail:
         self._segment: Path | None = None
         self._end = 0
         self._synced = 0
+        self._fsyncs = 0  # group commits done (entries / fsyncs = mean group size)
+        self._sync_cond = threading.Condition(threading.Lock())
+        self._sync_wanted = 0
+        self._sync_errors = 0
+        self._stop_syncer = False
+        self._syncer: threading.Thread | None = None
+        self._last_group = 0
+        self.commit_delay = 0.0002  # seconds the syncer waits for more entries before each fsync
         self._last_cp_seq = 0
         self._last_cp_time = time.monotonic()
         self._failing: str | None = None
@@ -401,12 +409,14 @@ class AuditTrail:
         old_fd, old_path = self._fd, self._segment
         assert old_path is not None
         if self.durability == "fsync":
-            with self._sync_lock:  # the group-commit leader must not be fsyncing the fd we are closing
+            with self._sync_lock:  # the syncer thread must not be fsyncing the fd we are closing
                 os.fsync(old_fd)
-                self._synced = self._written_seq
                 self._fd = -1
                 self._new_segment(self._head.seq + 1)
                 os.close(old_fd)
+            with self._sync_cond:
+                self._synced = max(self._synced, self._written_seq)
+                self._sync_cond.notify_all()
         else:
             self._fd = -1
             self._new_segment(self._head.seq + 1)
@@ -496,20 +506,64 @@ class AuditTrail:
         return seq
 
     def _wait_synced(self, seq: int) -> None:
+        """Block until an fsync covers ``seq`` (group commit through one syncer thread)."""
         if self._synced >= seq:
             return
-        with self._sync_lock:
-            if self._synced >= seq:
-                return
-            target = self._written_seq  # everything up to here was written before we read it
-            if self._fd < 0:
-                raise AuditError("the audit trail is closed or failed before its entry was synced")
-            try:
-                os.fsync(self._fd)
-            except OSError as exc:
-                self._fail(exc)
-                raise AuditError(f"cannot fsync the audit trail: {exc}") from exc
-            self._synced = max(self._synced, target)
+        cond = self._sync_cond
+        with cond:
+            if self._syncer is None:
+                self._syncer = threading.Thread(target=self._syncer_loop, name="claw-audit-fsync", daemon=True)
+                self._syncer.start()
+            if seq > self._sync_wanted:
+                self._sync_wanted = seq
+                cond.notify_all()
+            errors = self._sync_errors
+            while self._synced < seq:
+                if self._sync_errors != errors:
+                    raise AuditError(f"cannot fsync the audit trail: {self._last_error}")
+                cond.wait()
+
+    def _syncer_loop(self) -> None:
+        # One fsync after another while anyone waits: every entry written during an fsync is covered by the
+        # next one, so with N busy threads each fsync covers about N entries.
+        cond = self._sync_cond
+        while True:
+            with cond:
+                while not self._stop_syncer and self._sync_wanted <= self._synced:
+                    cond.wait()
+                if self._sync_wanted <= self._synced:
+                    return
+            if self.commit_delay and self._last_group > 1:
+                # Like PostgreSQL's commit_delay, and only when several threads are committing (the last group
+                # held more than one entry): let them add their entries to this group before the fsync.
+                time.sleep(self.commit_delay)
+            error: BaseException | None = None
+            with self._sync_lock:  # rotation swaps the descriptor under this lock
+                target = self._written_seq  # everything up to here was written before we read it
+                try:
+                    if self._fd < 0:
+                        raise OSError(errno.EBADF, "the audit trail is closed")
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    error = exc
+            with cond:
+                if error is None:
+                    self._last_group = target - self._synced
+                    self._synced = max(self._synced, target)
+                    self._fsyncs += 1
+                else:
+                    self._fail(error)
+                    self._sync_errors += 1
+                    self._sync_wanted = self._synced  # the waiters raise; new appends ask again
+                cond.notify_all()
+
+    def _stop_sync_thread(self) -> None:
+        with self._sync_cond:
+            self._stop_syncer = True
+            self._sync_cond.notify_all()
+            thread = self._syncer
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
 
     def _fail(self, exc: BaseException) -> None:
         self._failing = f"{type(exc).__name__}: {exc}"
@@ -670,7 +724,8 @@ class AuditTrail:
                 "trail_id": self.trail_id, "last_seq": self._head.seq, "appended": self._appended,
                 "durability": self.durability, "segment": None if self._segment is None else self._segment.name,
                 "last_checkpoint_seq": self._last_cp_seq, "last_error": self._last_error,
-                "repairs": list(self._repairs_done()), "key_id": self.key.public.key_id}
+                "repairs": list(self._repairs_done()), "key_id": self.key.public.key_id,
+                "fsyncs": self._fsyncs}
 
     def _repairs_done(self) -> Iterator[str]:
         if self._memory is not None or self.path is None:
@@ -680,6 +735,7 @@ class AuditTrail:
 
     def close(self) -> None:
         """Checkpoint (if anything was written since the last one), sync and close. Idempotent."""
+        self._stop_sync_thread()
         with self._lock:
             if self._closed:
                 return
