@@ -106,13 +106,14 @@ def _audit_float(value: float) -> Any:
 class Redactor:
     """Redacts nested data: keys in the built-in list or in ``extra_keys``, and secret-looking values."""
 
-    __slots__ = ("_ascii_cache", "_cache", "_clones", "keys")
+    __slots__ = ("_ascii_cache", "_cache", "_clones", "_text_cache", "keys")
 
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         self.keys: frozenset[str] = BUILTIN_SENSITIVE_KEYS | {key_form(k) for k in extra_keys}
         # key -> is it sensitive; the same few argument names recur on every call.
         self._cache: dict[Any, bool] = {}
         self._ascii_cache: dict[str, bool] = {}
+        self._text_cache: dict[str, str] = {}
         self._clones: dict[frozenset[str], Redactor] = {}
 
     def with_keys(self, extra_keys: Iterable[str]) -> Redactor:
@@ -159,12 +160,24 @@ class Redactor:
         # JSON types that tool arguments almost always are; anything else goes to the general walk.
         kind = type(value)
         if kind is str:
-            return value if len(value) < 9 else redact_text(value)
+            if len(value) < 9:
+                return value
+            # Governor-made strings (reasons, rule sources, agent and action names) recur on every call.
+            texts = self._text_cache
+            hit = texts.get(value)
+            if hit is None:
+                hit = redact_text(value)
+                if len(value) <= 256:
+                    if len(texts) > 4096:
+                        texts.clear()
+                    texts[value] = hit
+            return hit
         if kind is dict:
             if depth >= MAX_DEPTH:
                 return TRUNCATED
             # Only plain ASCII string keys are ever cached here, so a hit needs no further checks.
             cache = self._ascii_cache
+            texts = self._text_cache
             out = {}
             for key, item in value.items():
                 flag = cache.get(key) if type(key) is str else None
@@ -175,7 +188,18 @@ class Redactor:
                     if len(cache) > 4096:
                         cache.clear()
                     cache[key] = flag
-                out[key] = REDACTED if flag else self._fast(item, depth + 1)
+                if flag:
+                    out[key] = REDACTED
+                    continue
+                # Leaves inline (a call per value is most of the cost of a small dict).
+                item_kind = type(item)
+                if item_kind is str:
+                    hit = item if len(item) < 9 else texts.get(item)
+                    out[key] = hit if hit is not None else self._fast(item, depth + 1)
+                elif item is None or item_kind is bool:
+                    out[key] = item
+                else:
+                    out[key] = self._fast(item, depth + 1)
             return out
         if value is None or kind is bool:
             return value
