@@ -25,7 +25,7 @@ from claw_governance.audit.report import compliance_report
 from claw_governance.config import GovernorConfig, config_from_env
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.escalation import EscalationQueue
-from claw_governance.escalation.plugin import ConsoleNotifier, EscalationPlugin
+from claw_governance.escalation.plugin import EscalationPlugin, default_notifiers
 from claw_governance.identity import IdentityRegistry, TrustLedger
 from claw_governance.identity.plugin import IdentityPlugin, TrustPlugin
 from claw_governance.model import (
@@ -110,10 +110,10 @@ class Governor:
             raise
         self.pm.register(PolicyPlugin(), name="policy")
         self.pm.register(IdentityPlugin(self.identities), name="identity")
-        self.pm.register(TrustPlugin(self.trust), name="trust")
+        self.pm.register(TrustPlugin(self.trust, lambda agent_id: self.policy.trust_settings(agent_id)), name="trust")
         self.pm.register(EscalationPlugin(self.escalations, self.redact), name="escalation")
-        if config.escalation_console:
-            self.pm.register(ConsoleNotifier(), name="console-notifier")
+        for index, notifier in enumerate(default_notifiers(config)):
+            self.pm.register(notifier, name=f"notifier-{index}")
         for plugin in plugins:
             self.pm.register(plugin)
         if config.load_entry_points:
@@ -379,6 +379,9 @@ class Governor:
 
     def _after_wait(self, call: ToolCall, resolved: Escalation | None, pending: Decision) -> Decision:
         if resolved is not None and resolved.status is EscalationStatus.APPROVED:
+            if self.config.require_signature:  # a fresh nonce and timestamp: the approval may come hours later
+                call = self.make_call(call.agent_id, call.action, call.args, framework=call.framework,
+                                      call_id=call.call_id, metadata=call.metadata)
             return self.before_call(call)  # consumes the grant the approval created
         status = "no answer in time" if resolved is None or resolved.status is EscalationStatus.PENDING \
             else resolved.status.value
@@ -460,6 +463,7 @@ class Governor:
         finally:
             self.policies.close()
             self.escalations.close()
+            self.trust.close()
             self.identities.close()
             self.audit.close()
             self.state.close()

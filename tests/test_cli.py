@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from click.testing import CliRunner
 
 from claw_governance.cli import build_cli

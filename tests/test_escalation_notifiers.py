@@ -72,10 +72,8 @@ def free_port() -> int:
 
 def governor_with(make_governor: Callable[..., Governor], url: str,
                   **settings: Any) -> tuple[Governor, WebhookNotifier]:
-    config = GovernorConfig(escalation_webhook_url=url, **settings)
-    notifiers = default_notifiers(config)
-    (webhook,) = [n for n in notifiers if isinstance(n, WebhookNotifier)]
-    gov = make_governor(POLICY, escalation_webhook_url=url, plugins=notifiers, **settings)
+    gov = make_governor(POLICY, escalation_webhook_url=url, **settings)  # the Governor registers the notifier
+    (webhook,) = [p for p in gov.pm.get_plugins() if isinstance(p, WebhookNotifier)]
     return gov, webhook
 
 

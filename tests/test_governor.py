@@ -36,14 +36,14 @@ def test_outcomes_move_trust_and_are_audited(make_governor: MakeGov) -> None:
     start = gov.trust_score("customer-service-agent")
     assert start == 100
     agent.execute("read:customer_data", {}, lambda ctx: 1)
-    assert gov.trust_score("customer-service-agent") == start + 1
+    assert gov.trust_score("customer-service-agent") == start  # at the ceiling (100) a success adds nothing
 
     def fails(ctx: dict[str, object]) -> None:
         raise ValueError("backend down")
 
     result = agent.execute("read:customer_data", {}, fails)
     assert not result.success and result.error == "ValueError: backend down"
-    assert gov.trust_score("customer-service-agent") == start + 1 - 5
+    assert gov.trust_score("customer-service-agent") == start - 5
     actions = [e for e in gov.audit.entries() if e["type"] == "agent_action"]
     assert [a["details"]["success"] for a in actions] == [True, False]
     assert actions[1]["details"]["error"] == "ValueError: backend down"

@@ -81,9 +81,9 @@ def test_identities_keys_and_status(store: StateStore) -> None:
 
 def test_trust_adds_atomically_and_never_below_zero(store: StateStore) -> None:
     assert store.get_trust("bot") is None
-    (c,) = store.add_trust({"bot": (-5, 100)})
+    (c,) = store.add_trust({"bot": (-5, 100, 100)})
     assert (c.old, c.new) == (100, 95)
-    changes = store.add_trust({"bot": (3, 100), "other": (-200, 100)})
+    changes = store.add_trust({"bot": (3, 100, 100), "other": (-200, 100, 100)})
     assert {(x.agent_id, x.old, x.new) for x in changes} == {("bot", 95, 98), ("other", 100, 0)}
     assert store.set_trust("other", 80).new == 80
     assert store.trust_scores() == {"bot": 98, "other": 80}

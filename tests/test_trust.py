@@ -21,7 +21,7 @@ POLICY = """\
 agent: bot
 permissions:
   allow: ["work", "read:*"]
-trust: {min_score: 50, recovery_score: 80, success: 2, failure: -30, bad_signature: -10}
+trust: {min_score: 50, recovery_score: 80, success: 2, failure: -30, bad_signature: -10, max_score: 1000}
 """
 
 
@@ -135,7 +135,7 @@ def test_four_processes_updating_one_score_lose_nothing(tmp_path: Path,
         agent: bot
         permissions:
           allow: [work]
-        trust: {min_score: 0, success: 1, failure: -5}
+        trust: {min_score: 0, success: 1, failure: -5, max_score: 1000}
     """)
     Governor(tmp_path / "policies", tmp_path / "audit-0", tmp_path / "identities", load_entry_points=False).close()
     n_ok, n_fail = 190, 10
@@ -159,3 +159,19 @@ def test_score_defaults(make_governor: Callable[..., Governor]) -> None:
     gov.trust.set("new-agent", 42, "manual")
     assert gov.trust.score("new-agent") == 42
     assert gov.audit.query(type="trust_change")[-1]["details"]["new"] == 42
+
+
+def test_scores_stop_at_the_ceiling(make_governor: Callable[..., Governor]) -> None:
+    gov = make_governor("agent: bot\npermissions: {allow: [work]}\ntrust: {max_score: 100, failure: -5}\n", **FAST)
+    agent = gov.agent("bot")
+    for _ in range(50):
+        agent.execute("work", {}, ok)
+    assert agent.trust_score == 100                      # 50 successes bank nothing above the ceiling
+    agent.execute("work", {}, boom)
+    assert agent.trust_score == 95                       # so one failure costs what the policy says
+    gov.trust.flush()
+    assert gov.state.get_trust("bot") == 95
+    default = make_governor("agent: other\npermissions: {allow: [work]}\n", **FAST)
+    for _ in range(5):
+        default.agent("other").execute("work", {}, ok)
+    assert default.trust_score("other") == 100           # the default ceiling is 100, as in the seed's 0-100

@@ -41,6 +41,7 @@ class TrustLedger:
         self._counts: dict[str, int] = {}
         self._reasons: dict[str, str] = {}
         self._initial: dict[str, int] = {}
+        self._max: dict[str, int] = {}
         self._shared.flushers.append(self.flush)
         self._shared.on_trust_set.append(self._drop_pending)
 
@@ -51,7 +52,8 @@ class TrustLedger:
             base = shared.scores.get(agent_id)
             if base is None:
                 base = settings.initial if settings is not None else self._initial.get(agent_id, _DEFAULT.initial)
-            return max(0, base + self._pending.get(agent_id, 0))
+            ceiling = settings.max_score if settings is not None else self._max.get(agent_id, _DEFAULT.max_score)
+            return min(ceiling, max(0, base + self._pending.get(agent_id, 0)))
 
     def adjust(self, agent_id: str, delta: int, reason: str, settings: TrustSettings) -> int:
         """Add ``delta``; see the module doc for when it reaches the store. Returns the new score."""
@@ -60,15 +62,21 @@ class TrustLedger:
         if delta > 0:
             with self._shared.trust_lock:
                 self._initial[agent_id] = settings.initial
+                self._max[agent_id] = settings.max_score
+                base = self._shared.scores.get(agent_id)
+                current = settings.initial if base is None else base
+                # A success earned at the ceiling is worth nothing: banking it would let it cancel a later
+                # penalty. (The store also clamps atomically at flush; this only stops the banking.)
+                delta = max(0, min(delta, settings.max_score - current - self._pending.get(agent_id, 0)))
                 pending = self._pending[agent_id] = self._pending.get(agent_id, 0) + delta
                 self._counts[agent_id] = self._counts.get(agent_id, 0) + 1
                 self._reasons[agent_id] = reason
-                base = self._shared.scores.get(agent_id)
-                return max(0, (settings.initial if base is None else base) + pending)
+                return min(settings.max_score, max(0, current + pending))
         with self._shared.flush_lock:
             with self._shared.trust_lock:
                 self._initial[agent_id] = settings.initial
-            (change,) = self.store.add_trust({agent_id: (delta, settings.initial)})
+                self._max[agent_id] = settings.max_score
+            (change,) = self.store.add_trust({agent_id: (delta, settings.initial, settings.max_score)})
             with self._shared.trust_lock:
                 self._shared.scores[agent_id] = change.new
         self._record(change, delta, 1, reason)
@@ -83,7 +91,8 @@ class TrustLedger:
         """Write this process's accumulated deltas to the store now (called by the sync thread and at close)."""
         with self._shared.flush_lock:
             with self._shared.trust_lock:
-                batch = {a: (d, self._initial.get(a, _DEFAULT.initial)) for a, d in self._pending.items() if d}
+                batch = {a: (d, self._initial.get(a, _DEFAULT.initial), self._max.get(a, _DEFAULT.max_score))
+                         for a, d in self._pending.items() if d}
                 counts = {a: self._counts.get(a, 0) for a in batch}
                 reasons = {a: self._reasons.get(a, "") for a in batch}
             if not batch:

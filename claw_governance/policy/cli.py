@@ -13,7 +13,6 @@ import click
 from claw_governance.errors import PolicyError
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Outcome, ToolCall
-from claw_governance.policy.engine import PolicySet
 from claw_governance.policy.schema import PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
 from claw_governance.policy.store import load_policy_set, parse_file, policy_files

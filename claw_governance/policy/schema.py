@@ -61,6 +61,7 @@ class TrustSettings:
     failure: int = -5
     bad_signature: int = -10
     initial: int = 100
+    max_score: int = 100  # the ceiling: a long run of successes cannot bank unlimited credit
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,13 +234,17 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         tline = value.key_lines["trust"]
         if not isinstance(trust, LocDict):
             raise PolicyError("'trust' must be a mapping (min_score, recovery_score, ...)", file=file, line=tline)
-        _check_keys(trust, {"min_score", "recovery_score", "success", "failure", "bad_signature", "initial"},
-                    "trust", file)
+        _check_keys(trust, {"min_score", "recovery_score", "success", "failure", "bad_signature", "initial",
+                            "max_score"}, "trust", file)
         base = TrustSettings()
         values = {k: _int_field(trust, k, file, lo, hi, "trust") for k, lo, hi in (
             ("min_score", 0, 1000), ("recovery_score", 1, 1000), ("initial", 1, 1000),
-            ("success", 0, 100), ("failure", -100, 0), ("bad_signature", -100, 0))}
+            ("success", 0, 100), ("failure", -100, 0), ("bad_signature", -100, 0), ("max_score", 1, 1000))}
         doc.trust = TrustSettings(**{k: (getattr(base, k) if v is None else v) for k, v in values.items()})
+        for key in ("initial", "recovery_score", "min_score"):
+            if getattr(doc.trust, key) > doc.trust.max_score:
+                raise PolicyError(f"trust.{key} ({getattr(doc.trust, key)}) is above trust.max_score "
+                                  f"({doc.trust.max_score})", file=file, line=tline)
         doc.trust_line = tline
 
     if value.get("audit") is not None:

@@ -103,10 +103,11 @@ class StateStore(Protocol):
     def get_trust(self, agent_id: str) -> int | None:
         """One stored score, or None if the agent never had one."""
 
-    def add_trust(self, deltas: Mapping[str, tuple[int, int]]) -> list[TrustChange]:
-        """Apply ``{agent_id: (delta, initial)}`` in one transaction; a missing score starts at ``initial``.
+    def add_trust(self, deltas: Mapping[str, tuple[int, int, int]]) -> list[TrustChange]:
+        """Apply ``{agent_id: (delta, initial, maximum)}`` in one transaction; a missing score starts at ``initial``.
 
-        Scores never go below 0. Each update is ``score = max(0, score + delta)`` inside the database, so
+        Scores stay within 0..maximum. Each update is ``score = min(maximum, max(0, score + delta))`` inside the
+        database, so
         concurrent updates from any number of processes are never lost.
         """
 

@@ -136,13 +136,13 @@ class MemoryStateStore:
         with self._lock:
             return self._trust.get(agent_id)
 
-    def add_trust(self, deltas: Mapping[str, tuple[int, int]]) -> list[TrustChange]:
+    def add_trust(self, deltas: Mapping[str, tuple[int, int, int]]) -> list[TrustChange]:
         """See StateStore."""
         changes = []
         with self._lock:
-            for agent_id, (delta, initial) in deltas.items():
+            for agent_id, (delta, initial, maximum) in deltas.items():
                 old = self._trust.get(agent_id, initial)
-                new = max(0, old + delta)
+                new = min(maximum, max(0, old + delta))
                 self._trust[agent_id] = new
                 changes.append(TrustChange(agent_id, old, new))
         return changes

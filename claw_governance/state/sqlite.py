@@ -228,18 +228,18 @@ class SQLiteStateStore:
         rows = self._read("SELECT score FROM trust WHERE agent_id=?", (agent_id,))
         return int(rows[0][0]) if rows else None
 
-    def add_trust(self, deltas: Mapping[str, tuple[int, int]]) -> list[TrustChange]:
-        """See StateStore. One transaction for the whole batch; ``score = max(0, score + ?)`` in SQL."""
+    def add_trust(self, deltas: Mapping[str, tuple[int, int, int]]) -> list[TrustChange]:
+        """See StateStore. One transaction for the whole batch; ``score = MIN(?, MAX(0, score + ?))`` in SQL."""
         import time
 
         now = time.time()
         changes = []
         with self._write() as db:
-            for agent_id, (delta, initial) in deltas.items():
+            for agent_id, (delta, initial, maximum) in deltas.items():
                 db.execute("INSERT OR IGNORE INTO trust VALUES (?,?,?)", (agent_id, max(0, initial), now))
                 old = int(db.execute("SELECT score FROM trust WHERE agent_id=?", (agent_id,)).fetchone()[0])
-                new = int(db.execute("UPDATE trust SET score=MAX(0, score + ?), updated=? WHERE agent_id=? "
-                                     "RETURNING score", (delta, now, agent_id)).fetchone()[0])
+                new = int(db.execute("UPDATE trust SET score=MIN(?, MAX(0, score + ?)), updated=? WHERE agent_id=? "
+                                     "RETURNING score", (maximum, delta, now, agent_id)).fetchone()[0])
                 changes.append(TrustChange(agent_id, old, new))
         return changes
 
