@@ -300,8 +300,9 @@ class Governor:
         metadata_only = agent_policy is not None and agent_policy.audit_level == "metadata"
         try:
             self.record(AuditEvent(
-                "agent_action", call.agent_id, call.action,
-                context=None if metadata_only else call.args,
+                # The arguments are in this call's policy_decision entry (same call_id), written before the
+                # tool ran; repeating them here would redact and hash them twice.
+                "agent_action", call.agent_id, call.action, context=None,
                 decision={"outcome": decision.outcome.value, "allowed": decision.allowed,
                           "escalation_id": decision.escalation_id},
                 policy_hash=decision.policy_hash,
