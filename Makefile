@@ -10,10 +10,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test unit integration lint bench clean
 
-$(STAMP): pyproject.toml $(ADAPTER_PROJECTS)
+# The benchmark's peers (benchmarks/requirements.txt) go into the project environment too, so the test suite
+# exercises the harness's peer code paths; they are never dependencies of the core distribution.
+$(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]')
+	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
+		-r benchmarks/requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
