@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from claw_governance.model import (
     new_call_id,
 )
 from claw_governance.plugins import ClawPluginManager, HookDispatch
-from claw_governance.policy import PolicySet, PolicyStore, ReloadResult
+from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
 
@@ -49,6 +50,19 @@ log = logging.getLogger("claw_governance")
 _PRECEDENCE = {Outcome.DENY: 0, Outcome.ESCALATE: 1, Outcome.ALLOW: 2}
 _PIPELINE_HOOKS = ("claw_verify_identity", "claw_trust_score", "claw_decide", "claw_consume_grant",
                    "claw_open_escalation", "claw_notify_escalation", "claw_record_audit", "claw_update_trust")
+
+
+@dataclass(frozen=True, slots=True)
+class _AgentFacts:
+    """Per-agent facts of one policy version that every call needs (cached: no lookups per call)."""
+
+    settings: TrustSettings
+    minimum: int
+    sensitive: frozenset[str]
+    metadata_only: bool
+
+
+_NO_FACTS = _AgentFacts(TrustSettings(), 0, frozenset(), False)
 
 
 class _Fault(Exception):
@@ -89,6 +103,8 @@ class Governor:
         self._health_lock = threading.Lock()
         self._faults: dict[str, str] = {}
         self.redactor = DEFAULT_REDACTOR
+        self._facts_cache: dict[str, _AgentFacts] = {}
+        self._facts_policy: PolicySet | None = None
 
         self.pm = ClawPluginManager()
         self.state: StateStore = open_state_store(config)
@@ -158,7 +174,7 @@ class Governor:
     def record(self, event: AuditEvent) -> None:
         """Write an event through ``claw_record_audit``; raises if any implementation fails."""
         try:
-            self._record_hook(event=event)
+            self._record_hook(event)
         except Exception as exc:
             self._fault("audit", f"{type(exc).__name__}: {exc}")
             raise
@@ -203,43 +219,61 @@ class Governor:
 
     # --------------------------------------------------------------------------------------- the pipeline
 
-    def _hook(self, name: str, **kwargs: Any) -> Any:
+    def _hook(self, name: str, *args: Any) -> Any:
+        """Call a pipeline hook with the spec's arguments in order; any exception becomes a _Fault."""
         try:
-            return self._hooks[name](**kwargs)
+            return self._hooks[name](*args)
         except Exception as exc:
             raise _Fault(name, exc) from exc
 
-    def _decide(self, call: ToolCall, policy: PolicySet) -> Decision:
-        verdict = self._hook("claw_verify_identity", call=call, policy=policy)
+    def _facts(self, policy: PolicySet, agent_id: str) -> _AgentFacts:
+        """What the policy in force says about one agent, computed once per policy version."""
+        if policy is not self._facts_policy:
+            self._facts_cache = {}
+            self._facts_policy = policy
+        facts = self._facts_cache.get(agent_id)
+        if facts is None:
+            agent_policy = policy.for_agent(agent_id)
+            settings = policy.trust_settings(agent_id)
+            facts = _AgentFacts(
+                settings,
+                settings.min_score if policy.trust_configured(agent_id) else self.config.min_trust_score,
+                agent_policy.sensitive_fields if agent_policy is not None else frozenset(),
+                agent_policy is not None and agent_policy.audit_level == "metadata")
+            if len(self._facts_cache) >= 65536:
+                self._facts_cache = {}  # bounded: a flood of invented agent ids cannot grow it
+            self._facts_cache[agent_id] = facts
+        return facts
+
+    def _decide(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts) -> Decision:
+        verdict = self._hook("claw_verify_identity", call, policy)
         if verdict is None or not verdict.ok:
             reason = verdict.reason if verdict is not None else f'No identity plugin vouches for "{call.agent_id}"'
             if verdict is not None and verdict.trust_penalty:
-                settings = policy.trust_settings(call.agent_id)
-                self._hook("claw_update_trust", agent_id=call.agent_id, delta=settings.bad_signature,
-                           reason=f"bad signature: {reason}", policy=policy)
+                self._hook("claw_update_trust", call.agent_id, facts.settings.bad_signature,
+                           f"bad signature: {reason}", policy)
             return Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="identity")
-        settings = policy.trust_settings(call.agent_id)
-        score = self._hook("claw_trust_score", agent_id=call.agent_id)
-        minimum = settings.min_score if policy.trust_configured(call.agent_id) else self.config.min_trust_score
-        if score is None or score < minimum:
+        score = self._hook("claw_trust_score", call.agent_id)
+        if score is None or score < facts.minimum:
             return Decision(Outcome.DENY, f'Trust score of "{call.agent_id}" is {score}, below the minimum '
-                            f"{minimum}", call, policy_hash=policy.hash, stage="trust")
-        answers = self._hook("claw_decide", call=call, policy=policy)
+                            f"{facts.minimum}", call, policy_hash=policy.hash, stage="trust")
+        answers = self._hook("claw_decide", call, policy)
         if not answers:
             return Decision(Outcome.DENY, "No policy plugin gave a decision (default deny)", call,
                             policy_hash=policy.hash)
         # Explicit answers rank deny > escalate > allow; a default deny (no rule matched) ranks below them all,
         # so a plugin may allow what the policy does not mention but can never overturn a rule's deny.
-        decision: Decision = min(answers, key=lambda d: 3 if d.stage == "default" else _PRECEDENCE[d.outcome])
+        decision: Decision = answers[0] if len(answers) == 1 else \
+            min(answers, key=lambda d: 3 if d.stage == "default" else _PRECEDENCE[d.outcome])
         if decision.outcome is not Outcome.ESCALATE:
             return decision
-        granted = self._hook("claw_consume_grant", call=call, decision=decision)
+        granted = self._hook("claw_consume_grant", call, decision)
         if granted:
             return Decision(Outcome.ALLOW, f"Approved by a human (escalation {granted}); {decision.reason}", call,
                             decision.rule, policy.hash, escalation_id=granted, stage="escalation")
         timeout = (decision.rule.timeout_seconds if decision.rule and decision.rule.timeout_seconds
                    else self.config.escalation_timeout_hours * 3600.0)
-        escalation = self._hook("claw_open_escalation", call=call, decision=decision, timeout_seconds=timeout)
+        escalation = self._hook("claw_open_escalation", call, decision, timeout)
         if escalation is None:
             return Decision(Outcome.DENY, "Needs human approval but no escalation store accepted it; "
                             f"denied. ({decision.reason})", call, decision.rule, policy.hash, stage="escalation")
@@ -249,7 +283,7 @@ class Governor:
 
     def _notify(self, escalation: Escalation) -> None:
         try:
-            self._hooks["claw_notify_escalation"](escalation=escalation)
+            self._hooks["claw_notify_escalation"](escalation)
         except Exception as exc:  # notifications never change a decision; they do show in health
             self._fault("notify", f"{type(exc).__name__}: {exc}")
 
@@ -257,59 +291,54 @@ class Governor:
         """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
         policy = self.policies.current
         try:
-            decision = self._decide(call, policy)
+            facts = self._facts(policy, call.agent_id)
+            decision = self._decide(call, policy, facts)
         except _Fault as fault:
             self._fault("plugin", str(fault))
             decision = Decision(Outcome.DENY, f"Governance error in {fault.hook} ({type(fault.error).__name__}: "
                                 f"{fault.error}); denied to fail closed", call, policy_hash=policy.hash, stage="plugin")
+            facts = _NO_FACTS
         except Exception as exc:  # a bug of ours is still a DENY, never an ALLOW
             self._fault("governor", f"{type(exc).__name__}: {exc}")
             decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}: {exc}); denied to fail "
                                 "closed", call, policy_hash=policy.hash, stage="governor")
+            facts = _NO_FACTS
         try:
-            self.record(self._decision_event(call, decision, policy))
+            self.record(AuditEvent(
+                "policy_decision", call.agent_id, call.action,
+                None if facts.metadata_only else call.args, decision.as_dict(), policy.hash, None,
+                facts.sensitive, trusted_decision=True,
+                meta={"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
+                if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework}))
         except Exception as exc:
             return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
                             call, decision.rule, policy.hash, stage="audit")
         return decision
 
-    def _decision_event(self, call: ToolCall, decision: Decision, policy: PolicySet) -> AuditEvent:
-        agent_policy = policy.for_agent(call.agent_id)
-        metadata_only = agent_policy is not None and agent_policy.audit_level == "metadata"
-        return AuditEvent(
-            "policy_decision", call.agent_id, call.action,
-            context=None if metadata_only else call.args,
-            decision=decision.as_dict(), policy_hash=policy.hash,
-            details={"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
-            if metadata_only else {"call_id": call.call_id, "framework": call.framework},
-            sensitive_fields=agent_policy.sensitive_fields if agent_policy is not None else frozenset())
-
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
         policy = self.policies.current
-        settings = policy.trust_settings(call.agent_id)
-        delta = settings.success if outcome.success else settings.failure
+        facts = self._facts(policy, call.agent_id)
+        delta = facts.settings.success if outcome.success else facts.settings.failure
         try:
             if delta:
-                self._hook("claw_update_trust", agent_id=call.agent_id, delta=delta,
-                           reason="action succeeded" if outcome.success else f"action failed: {outcome.error}",
-                           policy=policy)
+                self._hook("claw_update_trust", call.agent_id, delta,
+                           "action succeeded" if outcome.success else f"action failed: {outcome.error}", policy)
         except _Fault as fault:
             self._fault("trust", str(fault))
-        agent_policy = policy.for_agent(call.agent_id)
-        metadata_only = agent_policy is not None and agent_policy.audit_level == "metadata"
+        details: dict[str, Any] = {"error": outcome.error}
+        if not facts.metadata_only:
+            details["output"] = outcome.output
         try:
+            # The arguments are in this call's policy_decision entry (same call_id), written before the tool
+            # ran; repeating them here would redact and hash them twice.
             self.record(AuditEvent(
-                # The arguments are in this call's policy_decision entry (same call_id), written before the
-                # tool ran; repeating them here would redact and hash them twice.
-                "agent_action", call.agent_id, call.action, context=None,
-                decision={"outcome": decision.outcome.value, "allowed": decision.allowed,
-                          "escalation_id": decision.escalation_id},
-                policy_hash=decision.policy_hash,
-                details={"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
-                         "error": outcome.error, "duration_ms": round(outcome.duration_ms, 3),
-                         **({} if metadata_only else {"output": outcome.output})},
-                sensitive_fields=agent_policy.sensitive_fields if agent_policy is not None else frozenset()))
+                "agent_action", call.agent_id, call.action, None,
+                {"outcome": decision.outcome.value, "allowed": decision.allowed,
+                 "escalation_id": decision.escalation_id},
+                decision.policy_hash, details, facts.sensitive, trusted_decision=True,
+                meta={"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
+                      "duration_ms": round(outcome.duration_ms, 3)}))
         except Exception as exc:
             log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, exc)
 
@@ -407,7 +436,7 @@ class Governor:
 
     def trust_score(self, agent_id: str) -> int:
         """The agent's current trust score."""
-        score = self._hooks["claw_trust_score"](agent_id=agent_id)
+        score = self._hooks["claw_trust_score"](agent_id)
         return int(score) if score is not None else 0
 
     def reload_policies(self) -> ReloadResult:

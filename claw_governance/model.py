@@ -216,3 +216,9 @@ class AuditEvent:
     policy_hash: str | None = None
     details: Mapping[str, Any] | None = None
     sensitive_fields: frozenset[str] = frozenset()
+    # True only for the governor's own Decision.as_dict() (strings, booleans, None; no agent-supplied data
+    # beyond the action name, which is stored in the clear anyway): the trail skips its redaction walk.
+    trusted_decision: bool = False
+    # Scalars produced by governance itself (call id, framework, success, duration): merged into ``details``
+    # after redaction, so only the payload (tool output, error text) is scanned for secrets.
+    meta: Mapping[str, str | int | float | bool | None] | None = None

@@ -305,7 +305,8 @@ class AuditTrail:
             try:
                 context = None if event.context is None else redactor.for_audit(event.context)
                 details = None if event.details is None else redactor.for_audit(event.details)
-                decision = None if event.decision is None else redactor.for_audit(event.decision)
+                decision = None if event.decision is None else (
+                    event.decision if event.trusted_decision else redactor.for_audit(event.decision))
             except NonCanonicalKey:
                 exact = True
                 context = None if event.context is None else redactor.for_audit(event.context, strict=True)
@@ -313,6 +314,8 @@ class AuditTrail:
                 decision = None if event.decision is None else redactor.for_audit(event.decision, strict=True)
         except Exception as exc:  # a value the redactor cannot walk must not crash the caller silently
             raise AuditError(f"cannot prepare the audit entry: {type(exc).__name__}: {exc}") from exc
+        if event.meta:
+            details = {**(details or {}), **event.meta}
         fields = {"action": _text(event.action), "agent_id": _text(event.agent_id), "context": context,
                   "decision": decision, "details": details, "policy_hash": _text(event.policy_hash),
                   "type": _text(event.type) or "unknown"}
