@@ -162,6 +162,14 @@ class AuditTrail:
         self.commit_delay = 0.0002  # seconds the syncer waits for more entries before each fsync
         self._last_cp_seq = 0
         self._last_cp_time = time.monotonic()
+        # The copies of a checkpoint outside the log (state store, checkpoint.json) cost a signature, a SQLite
+        # write and an atomic file write: a background thread makes them, so no append waits for them.
+        self._outside_lock = threading.Lock()
+        self._outside_pending: tuple[int, str, float] | None = None
+        self._outside_written = 0
+        self._outside_wake = threading.Event()
+        self._outside_thread: threading.Thread | None = None
+        self._outside_stop = False
         self._failing: str | None = None
         self._last_error: str | None = None
         self._repairs: list[dict[str, Any]] = []
@@ -462,8 +470,11 @@ class AuditTrail:
                                                >= self.checkpoint_seconds):
             self._checkpoint_locked()
 
-    def _checkpoint_locked(self) -> None:
-        """Write a signed checkpoint entry and record it outside the log (state store + checkpoint.json)."""
+    def _checkpoint_locked(self, *, defer: bool = True) -> None:
+        """Write a signed checkpoint entry and record it outside the log (state store + checkpoint.json).
+
+        With ``defer`` the outside copies are made by the background thread (an automatic checkpoint during
+        an append); without it, before returning (``checkpoint()`` and ``close()``)."""
         cp_seq, cp_hash = self._head.seq, self._head.prev
         created = time.time()
         details = {"checkpoint_seq": cp_seq, "checkpoint_hash": cp_hash, "trail_id": self.trail_id,
@@ -473,31 +484,73 @@ class AuditTrail:
                             "details": details, "policy_hash": None, "type": "checkpoint"}, False)
         self._last_cp_seq = self._head.seq
         self._last_cp_time = time.monotonic()
-        # Outside the log: a signature over the checkpoint entry itself, so even it cannot be cut off unseen.
-        seq, digest = self._head.seq, self._head.prev
-        signature = self.key.sign(checkpoint_message(self.trail_id, seq, digest))
-        record = {"trail_id": self.trail_id, "seq": seq, "hash": digest, "signature": signature,
-                  "key_id": self.key.public.key_id, "created": created}
-        try:
-            if self.store is not None:
-                self.store.put_checkpoint(self.trail_id, seq, digest, signature, created)
-            if self.path is not None:
-                write_json_atomic(self.path / CHECKPOINT_FILE, record, sync=self.durability == "fsync")
-        except Exception as exc:  # the entry itself is safe; show the missing outside copy in health
-            self._last_error = f"checkpoint not stored outside the log: {type(exc).__name__}: {exc}"
+        pending = (self._head.seq, self._head.prev, created)
+        if not defer:
+            self._persist_outside(*pending)
+            return
+        with self._outside_lock:
+            self._outside_pending = pending
+            if self._outside_thread is None:
+                self._outside_thread = threading.Thread(target=self._outside_loop, name="claw-audit-checkpoint",
+                                                        daemon=True)
+                self._outside_thread.start()
+        self._outside_wake.set()
+
+    def _persist_outside(self, seq: int, digest: str, created: float) -> None:
+        """Store a checkpoint outside the log; never goes backwards (an older one arriving late is skipped)."""
+        with self._outside_lock:
+            if seq <= self._outside_written:
+                return
+            # A signature over the checkpoint entry itself, so even that entry cannot be cut off unseen.
+            signature = self.key.sign(checkpoint_message(self.trail_id, seq, digest))
+            record = {"trail_id": self.trail_id, "seq": seq, "hash": digest, "signature": signature,
+                      "key_id": self.key.public.key_id, "created": created}
+            try:
+                if self.store is not None:
+                    self.store.put_checkpoint(self.trail_id, seq, digest, signature, created)
+                if self.path is not None:
+                    write_json_atomic(self.path / CHECKPOINT_FILE, record, sync=self.durability == "fsync")
+                self._outside_written = seq
+            except Exception as exc:  # the entry itself is safe; show the missing outside copy in health
+                self._last_error = f"checkpoint not stored outside the log: {type(exc).__name__}: {exc}"
+
+    def _outside_loop(self) -> None:
+        while True:
+            self._outside_wake.wait()
+            self._outside_wake.clear()
+            with self._outside_lock:
+                pending, self._outside_pending = self._outside_pending, None
+            if pending is not None:
+                self._persist_outside(*pending)
+            if self._outside_stop:
+                return
+
+    def _drain_outside(self) -> None:
+        """Stop the background thread and store any checkpoint it had not stored yet."""
+        thread = self._outside_thread
+        if thread is not None:
+            self._outside_stop = True
+            self._outside_wake.set()
+            thread.join(timeout=10)
+            self._outside_thread = None
+            self._outside_stop = False
+        with self._outside_lock:
+            pending, self._outside_pending = self._outside_pending, None
+        if pending is not None:
+            self._persist_outside(*pending)
 
     def checkpoint(self) -> int:
         """Write a signed checkpoint now; return the seq it covers."""
         with self._lock:
             if self._memory is not None:
-                self._checkpoint_locked()
+                self._checkpoint_locked(defer=False)
                 return self._head.seq
             if self._fd < 0:
                 self._reopen_locked()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 self._sync_head_locked()
-                self._checkpoint_locked()
+                self._checkpoint_locked(defer=False)
                 seq = self._head.seq
             except OSError as exc:
                 self._fail(exc)
@@ -739,18 +792,19 @@ class AuditTrail:
     def close(self) -> None:
         """Checkpoint (if anything was written since the last one), sync and close. Idempotent."""
         self._stop_sync_thread()
+        self._drain_outside()
         with self._lock:
             if self._closed:
                 return
             if self._head.seq > self._last_cp_seq and self._appended:
                 try:
                     if self._memory is not None:
-                        self._checkpoint_locked()
+                        self._checkpoint_locked(defer=False)
                     elif self._fd >= 0:
                         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                         try:
                             self._sync_head_locked()
-                            self._checkpoint_locked()
+                            self._checkpoint_locked(defer=False)
                         finally:
                             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                 except OSError as exc:
