@@ -362,11 +362,8 @@ class Governor:
                     output.close()  # never started: closing it avoids a "never awaited" warning
                 raise TypeError("fn returned an awaitable: use aexecute() for async functions")
         except Exception as exc:
-            self.after_call(call, decision, CallOutcome(False, None, f"{type(exc).__name__}: {exc}",
-                                                        (time.perf_counter() - started) * 1000))
-            return ExecutionResult(False, decision, error=f"{type(exc).__name__}: {exc}")
-        self.after_call(call, decision, CallOutcome(True, output, None, (time.perf_counter() - started) * 1000))
-        return ExecutionResult(True, decision, output)
+            return self._finish(call, decision, started, error=exc)
+        return self._finish(call, decision, started, output=output)
 
     async def aexecute(self, agent_id: str, action: str, args: Mapping[str, Any] | None,
                        fn: Callable[[dict[str, Any]], Any | Awaitable[Any]], *,
@@ -384,10 +381,18 @@ class Governor:
             if inspect.isawaitable(output):
                 output = await output
         except Exception as exc:
-            self.after_call(call, decision, CallOutcome(False, None, f"{type(exc).__name__}: {exc}",
-                                                        (time.perf_counter() - started) * 1000))
-            return ExecutionResult(False, decision, error=f"{type(exc).__name__}: {exc}")
-        self.after_call(call, decision, CallOutcome(True, output, None, (time.perf_counter() - started) * 1000))
+            return self._finish(call, decision, started, error=exc)
+        return self._finish(call, decision, started, output=output)
+
+    def _finish(self, call: ToolCall, decision: Decision, started: float, *, output: Any = None,
+                error: Exception | None = None) -> ExecutionResult:
+        """Record the outcome of a call that ran (``after_call``) and build the result."""
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if error is not None:
+            message = f"{type(error).__name__}: {error}"
+            self.after_call(call, decision, CallOutcome(False, None, message, elapsed_ms))
+            return ExecutionResult(False, decision, error=message)
+        self.after_call(call, decision, CallOutcome(True, output, None, elapsed_ms))
         return ExecutionResult(True, decision, output)
 
     def wait_for_approval(self, decision: Decision, seconds: float) -> Decision:

@@ -97,6 +97,17 @@ def exact_hash(entry: dict[str, Any]) -> str | None:
         return None
 
 
+def parse_entry(line: bytes) -> dict[str, Any] | None:
+    """The entry on one complete line (ending in a newline), or None for a torn or garbage line."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
 def read_json_file(path: Path) -> Any:
     """Parse a small JSON file; raises OSError or orjson.JSONDecodeError."""
     return orjson.loads(path.read_bytes())

@@ -7,10 +7,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from claw_governance.audit.keys import KEY_FILE, PublicKey
-from claw_governance.audit.layout import iter_lines, list_segments
+from claw_governance.audit.layout import iter_lines, list_segments, parse_entry
 from claw_governance.audit.trail import query_entries
 from claw_governance.audit.verify import Anchor, VerifyReport, anchor_from_dict, load_trail_meta, verify_directory
 from claw_governance.errors import AuditError
@@ -45,13 +43,8 @@ class TrailReader:
         for _, segment in list_segments(self.path):
             try:
                 for line in iter_lines(segment):
-                    if not line.endswith(b"\n"):
-                        continue
-                    try:
-                        entry = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(entry, dict):
+                    entry = parse_entry(line)
+                    if entry is not None:
                         yield entry
             except FileNotFoundError:
                 continue

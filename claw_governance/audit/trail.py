@@ -48,6 +48,7 @@ from claw_governance.audit.layout import (
     genesis_hash,
     iter_lines,
     list_segments,
+    parse_entry,
     read_json_file,
     record_message,
     segment_name,
@@ -656,13 +657,8 @@ class AuditTrail:
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every entry, oldest first (lines that are not entries are skipped; ``verify`` reports them)."""
         for line in self._raw_lines():
-            if not line.endswith(b"\n"):
-                continue
-            try:
-                entry = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(entry, dict):
+            entry = parse_entry(line)
+            if entry is not None:
                 yield entry
 
     def anchors(self) -> list[Anchor]:
@@ -837,13 +833,8 @@ def _last_entry(data: bytes) -> tuple[int, str] | None:
         start = data.rfind(b"\n", 0, end - 1) + 1
         line = data[start:end]
         end = start
-        if not line.endswith(b"\n"):
-            continue
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("seq"), int) and isinstance(entry.get("hash"), str):
+        entry = parse_entry(line)
+        if entry is not None and isinstance(entry.get("seq"), int) and isinstance(entry.get("hash"), str):
             return entry["seq"], entry["hash"]
     return None
 
