@@ -28,10 +28,10 @@ os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 os.environ.setdefault("CREWAI_STORAGE_DIR", "claw-governance-example")
 
 from claw_governance_crewai import governance_guardrail, task_audit_callback
+from claw_governance_crewai.testing import ScriptedLLM, native_call, react_action
 from crewai import Agent, Crew, Task
-from crewai.llms.base_llm import BaseLLM
 from crewai.tools import tool
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from claw_governance import Governor
 
@@ -69,45 +69,28 @@ def send_email(to: str, body: str) -> str:
     return f"sent to {to}"
 
 
-class DemoModel(BaseLLM):
-    """Plays back a fixed plan instead of calling a model, and prints what it is told after each tool."""
+class NarratedModel(ScriptedLLM):
+    """The adapter's scripted model, printing what it is told after each tool and what it calls next."""
 
-    model: str = "demo-model"
-    native: bool = False
     plan: list[tuple[str, dict[str, Any]]] = Field(default_factory=list)
-    _step: int = PrivateAttr(default=0)
 
     def call(self, messages: Any, tools: Any = None, callbacks: Any = None, available_functions: Any = None,
              from_task: Any = None, from_agent: Any = None, response_model: Any = None) -> Any:
-        """Return the next planned tool call, or the final answer."""
-        if self._step:
+        """Narrate, then play the next scripted step."""
+        step = len(self.seen)
+        if step:
             print(f"  model is told: {_last_observation(messages)}")
-        if self._step >= len(self.plan):
-            return "Done." if self.native else "Thought: I am done.\nFinal Answer: Done."
-        name, args = self.plan[self._step]
-        self._step += 1
-        print(f"  model calls {name}({json.dumps(args)})")
-        if self.native:
-            return [{"id": f"call_{self._step}", "type": "function",
-                     "function": {"name": name, "arguments": json.dumps(args)}}]
-        return f"Thought: I will use {name}.\nAction: {name}\nAction Input: {json.dumps(args)}"
+        if step < len(self.plan):
+            name, args = self.plan[step]
+            print(f"  model calls {name}({json.dumps(args)})")
+        return super().call(messages, tools, callbacks, available_functions, from_task, from_agent, response_model)
 
-    def supports_function_calling(self) -> bool:
-        """``--native``: crewai's function-calling path; otherwise its text/ReAct path."""
-        return self.native
 
-    def supports_stop_words(self) -> bool:
-        """The plan never overruns a stop word."""
-        return False
-
-    def get_context_window_size(self) -> int:
-        """Large enough that crewai never summarises."""
-        return 100_000
-
-    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
-        """A rough count (a quarter of the characters), without crewai's "approximate count" warning."""
-        text = messages if isinstance(messages, str) else "".join(str(m.get("content", "")) for m in messages)
-        return (len(text) + 3) // 4
+def demo_model(native: bool, plan: list[tuple[str, dict[str, Any]]]) -> NarratedModel:
+    """A model that calls the tools of ``plan`` in order, then answers "Done."."""
+    steps = [native_call(name, args, f"call_{i}") if native else react_action(name, args)
+             for i, (name, args) in enumerate(plan, 1)]
+    return NarratedModel(model="demo-model", native=native, plan=plan, steps=steps, fallback="Done.")
 
 
 def _last_observation(messages: Any) -> str:
@@ -123,7 +106,7 @@ def _last_observation(messages: Any) -> str:
 def run_crew(gov: Governor, native: bool, plan: list[tuple[str, dict[str, Any]]]) -> str:
     """An ordinary crew: one agent, one task. Nothing in it mentions governance except the guardrail."""
     agent = Agent(role="Researcher", goal="Answer questions and report", backstory="Careful and brief.",
-                  llm=DemoModel(model="demo-model", native=native, plan=plan),
+                  llm=demo_model(native, plan),
                   tools=[lookup, delete_records, send_email],
                   verbose=False, max_iter=6)
     task = Task(name="answer", description="Answer the question and tell the team.",

@@ -31,10 +31,10 @@ from claw_governance_crewai import (
     governed_kickoff,
     task_audit_callback,
 )
+from claw_governance_crewai.testing import ScriptedLLM, native_call, react_action, react_final
 from crewai import Agent, Crew, Task
 from crewai.hooks import get_after_tool_call_hooks, get_before_tool_call_hooks
 from crewai.tools import BaseTool, tool
-from crewai_scripted_llm import ScriptedLLM, native_call, react_action, react_final
 
 from claw_governance import Governor, Outcome
 from claw_governance.hookspecs import hookimpl

@@ -1,4 +1,5 @@
-"""A scripted crewai ``BaseLLM``: plays back fixed answers instead of calling a model (no network).
+"""A scripted crewai ``BaseLLM`` for tests and offline examples: plays back fixed answers instead of calling a
+model (no network, no API key). It imports crewai, so it is never imported by the adapter itself.
 
 ``ScriptedLLM(steps=[...], native=False)``: each step is either text (the ReAct path parses
 ``Action:`` / ``Action Input:`` / ``Final Answer:`` from it) or, with ``native=True``, a list of OpenAI-style
