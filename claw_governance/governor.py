@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from claw_governance.audit import AuditTrail, open_trail
@@ -63,6 +64,7 @@ class _AgentFacts:
 
 
 _NO_FACTS = _AgentFacts(TrustSettings(), 0, frozenset(), False)
+_NO_METADATA: Mapping[str, Any] = MappingProxyType({})  # shared, read-only: most calls carry no metadata
 
 
 class _Fault(Exception):
@@ -113,7 +115,8 @@ class Governor:
         except BaseException:
             self.state.close()
             raise
-        self.pm.register(AuditPlugin(self.audit), name="audit")
+        self._audit_plugin = AuditPlugin(self.audit)
+        self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
         try:
             self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded)
@@ -126,7 +129,8 @@ class Governor:
             raise
         self.pm.register(PolicyPlugin(), name="policy")
         self.pm.register(IdentityPlugin(self.identities), name="identity")
-        self.pm.register(TrustPlugin(self.trust, lambda agent_id: self.policy.trust_settings(agent_id)), name="trust")
+        self.pm.register(TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings),
+                         name="trust")
         self.pm.register(EscalationPlugin(self.escalations, self.redact), name="escalation")
         for index, notifier in enumerate(default_notifiers(config)):
             self.pm.register(notifier, name=f"notifier-{index}")
@@ -179,6 +183,23 @@ class Governor:
             self._fault("audit", f"{type(exc).__name__}: {exc}")
             raise
 
+    def _record_call(self, entry_type: str, call: ToolCall, decision: Mapping[str, Any], policy_hash: str,
+                     context: Any, details: Mapping[str, Any] | None, facts: _AgentFacts,
+                     meta: Mapping[str, Any]) -> None:
+        """Audit one of a call's two entries. When the built-in trail is the only ``claw_record_audit``
+        implementation (the usual case) its fields go straight to it, without building an AuditEvent or
+        dispatching; any other audit plugin gets the AuditEvent through the hook."""
+        if self._record_hook.sole_plugin() is self._audit_plugin:
+            try:
+                self.audit.append_parts(entry_type, call.agent_id, call.action, context, decision, policy_hash, details,
+                                        facts.sensitive, True, meta)
+            except Exception as exc:
+                self._fault("audit", f"{exc.__class__.__name__}: {exc}")
+                raise
+        else:
+            self.record(AuditEvent(entry_type, call.agent_id, call.action, context, decision, policy_hash, details,
+                                   facts.sensitive, trusted_decision=True, meta=meta))
+
     def _fault(self, component: str, message: str) -> None:
         with self._health_lock:
             self._faults[component] = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}"
@@ -206,8 +227,8 @@ class Governor:
                   framework: str = "python", call_id: str | None = None,
                   metadata: Mapping[str, Any] | None = None) -> ToolCall:
         """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
-        call = ToolCall(agent_id, action, dict(args or {}), framework, call_id or new_call_id(),
-                        metadata=dict(metadata or {}))
+        call = ToolCall(agent_id, action, dict(args) if args else {}, framework, call_id or new_call_id(),
+                        metadata=dict(metadata) if metadata else _NO_METADATA)
         if self.config.require_signature:
             sign = getattr(self.identities, "sign_call", None)
             if sign is not None:
@@ -304,12 +325,11 @@ class Governor:
                                 "closed", call, policy_hash=policy.hash, stage="governor")
             facts = _NO_FACTS
         try:
-            self.record(AuditEvent(
-                "policy_decision", call.agent_id, call.action,
-                None if facts.metadata_only else call.args, decision.as_dict(), policy.hash, None,
-                facts.sensitive, trusted_decision=True,
-                meta={"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
-                if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework}))
+            self._record_call(
+                "policy_decision", call, decision.as_dict(), policy.hash,
+                None if facts.metadata_only else call.args, None, facts,
+                {"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
+                if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework})
         except Exception as exc:
             return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
                             call, decision.rule, policy.hash, stage="audit")
@@ -332,13 +352,13 @@ class Governor:
         try:
             # The arguments are in this call's policy_decision entry (same call_id), written before the tool
             # ran; repeating them here would redact and hash them twice.
-            self.record(AuditEvent(
-                "agent_action", call.agent_id, call.action, None,
+            self._record_call(
+                "agent_action", call,
                 {"outcome": decision.outcome.value, "allowed": decision.allowed,
                  "escalation_id": decision.escalation_id},
-                decision.policy_hash, details, facts.sensitive, trusted_decision=True,
-                meta={"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
-                      "duration_ms": round(outcome.duration_ms, 3)}))
+                decision.policy_hash, None, details, facts,
+                {"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
+                 "duration_ms": round(outcome.duration_ms, 3)})
         except Exception as exc:
             log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, exc)
 

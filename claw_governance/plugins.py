@@ -77,7 +77,7 @@ class HookDispatch:
     takes part in the very next call.
     """
 
-    __slots__ = ("_call", "_generation", "_hook", "_pm", "argnames", "firstresult", "name")
+    __slots__ = ("_call", "_generation", "_hook", "_pm", "_sole", "argnames", "firstresult", "name")
 
     def __init__(self, pm: ClawPluginManager, name: str) -> None:
         self._pm = pm
@@ -88,6 +88,7 @@ class HookDispatch:
         self.firstresult = bool(spec and spec.opts.get("firstresult"))
         self._generation = -1
         self._call: Callable[..., Any] = self._via_pluggy
+        self._sole: object | None = None
 
     def _via_pluggy(self, *args: Any) -> Any:
         return self._hook(**dict(zip(self.argnames, args, strict=True)))
@@ -96,6 +97,7 @@ class HookDispatch:
         impls = self._hook.get_hookimpls()
         self._generation = self._pm.generation
         self._call = self._via_pluggy
+        self._sole = impls[0].plugin if len(impls) == 1 else None
         if len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
             return
         function = impls[0].function
@@ -115,6 +117,12 @@ class HookDispatch:
                 return [] if result is None else [result]
 
             self._call = listed
+
+    def sole_plugin(self) -> object | None:
+        """The plugin object behind the only implementation, or None when there are none or several."""
+        if self._generation != self._pm.generation:
+            self._rebuild()
+        return self._sole
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._generation != self._pm.generation:

@@ -308,26 +308,35 @@ class AuditTrail:
 
     def append(self, event: AuditEvent) -> int:
         """Redact, chain and write one entry; return its seq. Raises AuditError if it cannot be written."""
-        redactor = self.redactor.with_keys(event.sensitive_fields) if event.sensitive_fields else self.redactor
+        return self.append_parts(event.type, event.agent_id, event.action, event.context, event.decision,
+                                 event.policy_hash, event.details, event.sensitive_fields, event.trusted_decision,
+                                 event.meta)
+
+    def append_parts(self, entry_type: str, agent_id: str | None, action: str | None, context: Any, decision: Any,
+                     policy_hash: str | None, details: Any, sensitive_fields: frozenset[str] = frozenset(),
+                     trusted_decision: bool = False, meta: Any = None) -> int:
+        """``append`` with the AuditEvent's fields given one by one (the governor's fast path: no event
+        object is built when the built-in trail is the only audit plugin)."""
+        redactor = self.redactor.with_keys(sensitive_fields) if sensitive_fields else self.redactor
         exact = False
         try:
             try:
-                context = None if event.context is None else redactor.for_audit(event.context)
-                details = None if event.details is None else redactor.for_audit(event.details)
-                decision = None if event.decision is None else (
-                    event.decision if event.trusted_decision else redactor.for_audit(event.decision))
+                context = None if context is None else redactor.for_audit(context)
+                details = None if details is None else redactor.for_audit(details)
+                decision = None if decision is None else (
+                    decision if trusted_decision else redactor.for_audit(decision))
             except NonCanonicalKey:
                 exact = True
-                context = None if event.context is None else redactor.for_audit(event.context, strict=True)
-                details = None if event.details is None else redactor.for_audit(event.details, strict=True)
-                decision = None if event.decision is None else redactor.for_audit(event.decision, strict=True)
+                context = None if context is None else redactor.for_audit(context, strict=True)
+                details = None if details is None else redactor.for_audit(details, strict=True)
+                decision = None if decision is None else redactor.for_audit(decision, strict=True)
         except Exception as exc:  # a value the redactor cannot walk must not crash the caller silently
             raise AuditError(f"cannot prepare the audit entry: {type(exc).__name__}: {exc}") from exc
-        if event.meta:
-            details = {**(details or {}), **event.meta}
-        fields = {"action": _text(event.action), "agent_id": _text(event.agent_id), "context": context,
-                  "decision": decision, "details": details, "policy_hash": _text(event.policy_hash),
-                  "type": _text(event.type) or "unknown"}
+        if meta:
+            details = {**(details or {}), **meta}
+        fields = {"action": _text(action), "agent_id": _text(agent_id), "context": context,
+                  "decision": decision, "details": details, "policy_hash": _text(policy_hash),
+                  "type": _text(entry_type) or "unknown"}
         seq = self._append_fields(fields, exact)
         if self.durability == "fsync" and self._memory is None:
             self._wait_synced(seq)

@@ -132,6 +132,7 @@ class PolicySet:
                                                 for a, docs in by_agent.items()}
         self._wildcard = AgentPolicy("*", self._shared) if self._shared else None
         self._names: dict[str, str] = {}
+        self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
 
     @classmethod
     def empty(cls) -> PolicySet:

@@ -22,7 +22,7 @@ class PolicyPlugin:
     @hookimpl
     def claw_decide(self, call: ToolCall, policy: PolicySet) -> Decision:
         decision = policy.decide(call)
-        if decision.outcome is not Outcome.ALLOW:
+        if decision.outcome is not Outcome.ALLOW or not policy.has_rate_limits:
             return decision
         agent_policy = policy.for_agent(call.agent_id)
         if agent_policy is None or not len(agent_policy.rate_limits):
