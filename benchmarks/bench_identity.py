@@ -26,6 +26,7 @@ POLICY = """\
 agent: bench
 permissions:
   allow: ["read:*"]
+trust: {max_score: 1000000}   # far above what the run adds up to, so the final score proves no update was lost
 """
 
 

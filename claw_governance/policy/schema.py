@@ -239,7 +239,7 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         base = TrustSettings()
         values = {k: _int_field(trust, k, file, lo, hi, "trust") for k, lo, hi in (
             ("min_score", 0, 1000), ("recovery_score", 1, 1000), ("initial", 1, 1000),
-            ("success", 0, 100), ("failure", -100, 0), ("bad_signature", -100, 0), ("max_score", 1, 1000))}
+            ("success", 0, 100), ("failure", -100, 0), ("bad_signature", -100, 0), ("max_score", 1, 10**9))}
         doc.trust = TrustSettings(**{k: (getattr(base, k) if v is None else v) for k, v in values.items()})
         for key in ("initial", "recovery_score", "min_score"):
             if getattr(doc.trust, key) > doc.trust.max_score:
