@@ -64,8 +64,9 @@ def main() -> None:
         print(f"{BOLD}Audit trail{RESET}: {report.entries} entries, chain valid: {report.valid}")
         print(f"Compliance summary for today: {summary}")
         print(f"Trust score of customer-service-agent: {gov.trust_score('customer-service-agent')}")
-        print(f"\nNext: claw-gov audit verify --audit {OUT / 'audit'}   |   "
-              f"claw-gov policy lint {HERE / 'policies'}")
+        cli = Path(sys.executable).parent / "claw-gov"
+        print(f"\nNext: {cli} audit verify --audit {OUT / 'audit'} --identities {OUT / 'identities'}\n"
+              f"      {cli} policy lint {HERE / 'policies'}")
         if refunds != [750.0]:
             raise SystemExit(f"demo failed: expected exactly one refund, got {refunds}")
 
