@@ -235,15 +235,20 @@ class Bridge:
 
     # ------------------------------------------------------------------------------------------ handlers
 
+    async def _hook_payload(self, request: Request) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+        """The authenticated ``{"event", "ctx"}`` of an OpenClaw hook call, and ``ctx.agentId``."""
+        body, data = await self._read(request)
+        event, ctx = data.get("event"), data.get("ctx")
+        if not isinstance(event, dict) or not isinstance(ctx, dict):
+            raise _Refused(400, 'expected {"event": {...}, "ctx": {...}} (OpenClaw hook payloads)')
+        agent_id = _text(ctx.get("agentId"))
+        self._check_signature(request, body, agent_id)
+        return event, ctx, agent_id
+
     async def before_tool_call(self, request: Request) -> JSONResponse:
         """Decide one OpenClaw tool call."""
         try:
-            body, data = await self._read(request)
-            event, ctx = data.get("event"), data.get("ctx")
-            if not isinstance(event, dict) or not isinstance(ctx, dict):
-                raise _Refused(400, 'expected {"event": {...}, "ctx": {...}} (OpenClaw hook payloads)')
-            agent_id = _text(ctx.get("agentId"))
-            self._check_signature(request, body, agent_id)
+            event, ctx, agent_id = await self._hook_payload(request)
             tool = _text(event.get("toolName")) or _text(ctx.get("toolName"))
             if tool is None:
                 raise _Refused(400, "event.toolName is missing")
@@ -314,12 +319,7 @@ class Bridge:
     async def after_tool_call(self, request: Request) -> JSONResponse:
         """Record what happened when an allowed OpenClaw tool ran."""
         try:
-            body, data = await self._read(request)
-            event, ctx = data.get("event"), data.get("ctx")
-            if not isinstance(event, dict) or not isinstance(ctx, dict):
-                raise _Refused(400, 'expected {"event": {...}, "ctx": {...}} (OpenClaw hook payloads)')
-            agent_id = _text(ctx.get("agentId"))
-            self._check_signature(request, body, agent_id)
+            event, ctx, agent_id = await self._hook_payload(request)
             if agent_id is None:
                 raise _Refused(400, "ctx.agentId is missing")
             recorded = await run_in_threadpool(self._record, agent_id, event, ctx)
