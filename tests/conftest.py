@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +12,17 @@ import pytest
 
 from claw_governance import Governor
 from claw_governance.policy import PolicySet, load_policy_set
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_example(name: str, cwd: Path, timeout: float = 180) -> str:
+    """Run ``examples/<name>`` in a real process from ``cwd``; assert it succeeds; return its stdout."""
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=cwd, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
 
 SEED_POLICY = """\
 agent: customer-service-agent

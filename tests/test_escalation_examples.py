@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_example(name: str, cwd: Path) -> str:
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=cwd, capture_output=True,
-                            text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+from tests.conftest import run_example
 
 
 def test_escalation_workflow(tmp_path: Path) -> None:
