@@ -33,6 +33,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict $(foreach d,$(ADAPTER_DIRS),$(wildcard $(d)/claw_governance_*))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

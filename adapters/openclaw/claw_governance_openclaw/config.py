@@ -124,7 +124,8 @@ def load_openclaw_config(path: str | Path, *, env: Mapping[str, str] | None = No
     data = _resolve_includes(_parse(root), root, roots, 0, (root,))
     if not isinstance(data, dict):
         raise OpenClawConfigError(f"{file}: the top level must be an object, not {type(data).__name__}")
-    return substitute_env(data, env)
+    resolved: dict[str, Any] = substitute_env(data, env)  # substitution keeps the object an object
+    return resolved
 
 
 def parse_openclaw_config(text: str) -> dict[str, Any]:
