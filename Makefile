@@ -33,7 +33,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks
 	$(BIN)/mypy
-	$(BIN)/mypy --strict $(foreach d,$(ADAPTER_DIRS),$(wildcard $(d)/claw_governance_*))
+	$(BIN)/mypy --strict $(patsubst %/__init__.py,%,$(wildcard adapters/*/claw_governance_*/__init__.py))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
