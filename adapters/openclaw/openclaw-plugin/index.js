@@ -68,13 +68,17 @@ export async function postBridge(settings, path, payload, agentId) {
   if (secret) Object.assign(headers, signatureHeaders(secret, String(agentId), new URL(url).pathname, body));
   let response;
   try {
-    response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(settings.timeoutMs) });
+    // redirect: "manual": a redirect is never followed (it could lead to an answer that is not the bridge's).
+    response = await fetch(url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(settings.timeoutMs) });
   } catch (err) {
     if (err?.name === "TimeoutError" || err?.name === "AbortError") {
       throw new BridgeError("slow", `the claw-governance bridge at ${settings.bridgeUrl} did not answer within ${settings.timeoutMs} ms; check it (GET ${settings.bridgeUrl}/health) or raise plugins.entries.claw-governance.config.timeoutMs`);
     }
     const code = err?.cause?.code ?? err?.code ?? err?.message ?? String(err);
     throw new BridgeError("unreachable", `the claw-governance bridge at ${settings.bridgeUrl} is unreachable (${code}); start it with \`claw-gov serve\` or fix plugins.entries.claw-governance.config.bridgeUrl`);
+  }
+  if (response.status >= 300 && response.status < 400) {
+    throw new BridgeError("redirect", `the claw-governance bridge at ${settings.bridgeUrl} answered with a redirect (HTTP ${response.status}); the plugin does not follow redirects: set plugins.entries.claw-governance.config.bridgeUrl to the bridge itself`);
   }
   let text;
   try {
