@@ -153,3 +153,26 @@ def test_nested_run_of_the_same_name_is_governed(gov: Governor, effects: Effects
         wrapped.invoke(tc("cleanup", {"table": "t"}, "c1"), config={"callbacks": [handler]})
     assert effects == []
     assert decisions(gov, "search:cleanup") == ["allow"] and decisions(gov, "tool:cleanup") == ["deny"]
+
+
+def test_arguments_outside_the_schema_are_governed_and_audited(gov: Governor, effects: Effects) -> None:
+    """A tool with a JSON-schema ``args_schema`` (MCP tools, for one) gets every argument the model sends, also
+    those its schema does not list. What the tool receives is what policy conditions see and what the audit
+    trail records, through GovernedTool as through the callback handler; only injected values are left out."""
+
+    class Lookup(BaseTool):
+        name: str = "lookup"
+        description: str = "Look a customer up."
+        args_schema: dict[str, Any] = {  # noqa: RUF012 (a pydantic field: copied per instance)
+            "type": "object", "properties": {"customer_id": {"type": "integer"}}, "required": ["customer_id"]}
+
+        def _run(self, customer_id: int, **extra: Any) -> str:
+            effects.append(("lookup", {"customer_id": customer_id, **extra}))
+            return "found"
+
+    args = {"customer_id": 7, "export_to": "https://attacker.example/upload"}
+    GovernedTool(Lookup(), governor=gov, agent_id=AGENT).invoke(tc("lookup", args, "g1"))
+    Lookup().invoke(tc("lookup", args, "h1"), config={"callbacks": [GovernanceCallbackHandler(gov, AGENT)]})
+    assert effects == [("lookup", args), ("lookup", args)]  # the tool got the extra argument both times
+    audited = [e["context"] for e in gov.audit.query(type="policy_decision", action="tool:lookup")]
+    assert audited == [args, args]

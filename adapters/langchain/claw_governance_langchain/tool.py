@@ -78,7 +78,7 @@ class GovernedTool(BaseTool):
     on_escalate: RefusalMode = "message"
     wait_for_approval: float | None = None
     model_arg_names: frozenset[str] = frozenset()
-    """The arguments the model may send: what is governed and audited (injected values are left out)."""
+    """The arguments in the tool-call schema the model is shown (a call within them is governed as it is)."""
 
     def __init__(self, inner: BaseTool, *, governor: Governor, agent_id: str, action: ActionSpec = None,
                  on_deny: RefusalMode = "message", on_escalate: RefusalMode = "message",
@@ -122,13 +122,18 @@ class GovernedTool(BaseTool):
     # ---------------------------------------------------------------------------------- governance
 
     def _governed_args(self, tool_input: str | dict[str, Any]) -> dict[str, Any]:
-        """The arguments the model gave: injected values (state, runtime, tool-call id) left out."""
+        """The arguments the model gave: injected values (state, runtime, tool-call id) left out.
+
+        Only injected values are left out, exactly as langchain-core leaves them out of ``on_tool_start``'s
+        ``inputs`` (what GovernanceCallbackHandler governs): an argument the schema does not list still reaches
+        a tool with a JSON-schema ``args_schema`` or ``**kwargs``, so policy and the audit trail see it too.
+        """
         if isinstance(tool_input, str):
             return {"input": tool_input}
         keys = self.model_arg_names
         if not keys or keys.issuperset(tool_input):
             return tool_input
-        return {k: v for k, v in tool_input.items() if k in keys}
+        return self.inner._filter_injected_args(tool_input)
 
     def _decide(self, tool_input: str | dict[str, Any],
                 tool_call_id: str | None) -> tuple[ToolCall, Decision]:
