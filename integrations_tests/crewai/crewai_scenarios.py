@@ -12,6 +12,7 @@ without changing the environment of the pytest process that other test suites sh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sys
@@ -347,12 +348,72 @@ def task_scenarios(root: Path) -> dict[str, Any]:
     return out
 
 
+def async_scenarios(root: Path, path: str) -> dict[str, Any]:
+    """crewai's async entry points: ``crew.akickoff()`` under the global and the scoped hooks, and
+    ``GovernedCrewTool.arun`` (its ``_arun``) called directly, for sync and async tools."""
+    out: dict[str, Any] = {}
+
+    s = Scene(root, f"akickoff-{path}")
+    with enabled(s.gov):
+        out["akickoff"] = kickoff(path, [s.tools["lookup"], s.tools["delete_records"]],
+                                  [("delete_records", {"table": "users"}), ("lookup", {"query": "async"})],
+                                  runner=lambda crew: asyncio.run(crew.akickoff()))
+    out["akickoff"].update(s.summary())
+
+    s = Scene(root, f"akickoff-scoped-{path}")
+
+    async def scoped_run(crew: Crew) -> Any:
+        with crewai_governance(s.gov):
+            return await crew.akickoff()
+
+    out["akickoff_scoped"] = kickoff(path, [s.tools["delete_records"]], [("delete_records", {"table": "x"})],
+                                     runner=lambda crew: asyncio.run(scoped_run(crew)))
+    out["akickoff_scoped"].update(s.summary())
+
+    if path == "react":  # the wrapper's own async entry point does not depend on the tool path
+        s = Scene(root, "wrapped-arun")
+
+        @tool("Delete Async")
+        async def delete_async(table: str) -> str:
+            """Delete a table (async tool)."""
+            s.ran.append("delete_async")
+            return f"deleted {table}"
+
+        @tool("Lookup Async")
+        async def lookup_async(query: str) -> str:
+            """Look up (async tool)."""
+            s.ran.append("lookup_async")
+            return f"found {query}"
+
+        def wrap(t: BaseTool, **kw: Any) -> GovernedCrewTool:
+            return GovernedCrewTool(t, governor=s.gov, agent_id="researcher", **kw)
+
+        async def calls() -> dict[str, Any]:
+            results: dict[str, Any] = {
+                "sync_denied": await wrap(s.tools["delete_records"]).arun(table="users"),
+                "async_denied": await wrap(delete_async, action="tool:delete_async").arun(table="users"),
+                "async_escalated": await wrap(delete_async, action="tool:send_email").arun(table="mail"),
+                "async_allowed": await wrap(lookup_async, action="tool:lookup").arun(query="q"),
+            }
+            try:
+                await wrap(delete_async, action="tool:delete_async", on_block="raise").arun(table="t")
+                results["raised"] = None
+            except Exception as exc:
+                results["raised"] = type(exc).__name__
+            return results
+
+        out["wrapped_arun"] = {"results": asyncio.run(calls())}
+        out["wrapped_arun"].update(s.summary())
+    return out
+
+
 def main(out_dir: str) -> int:
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"errors": {}}
     started = time.perf_counter()
     jobs: dict[str, Callable[[], Any]] = {f"hooks_{p}": (lambda p=p: hook_scenarios(root, p)) for p in PATHS}
+    jobs.update({f"async_{p}": (lambda p=p: async_scenarios(root, p)) for p in PATHS})
     jobs["enable"] = lambda: enable_scenario(root)
     jobs["tasks"] = lambda: task_scenarios(root)
     for name, job in jobs.items():
