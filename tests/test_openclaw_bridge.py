@@ -73,6 +73,22 @@ def test_deny_is_a_block_with_reason(gov: Governor) -> None:
     assert "tool:exec" in body["result"]["blockReason"] and "exec" in body["result"]["blockReason"]
 
 
+def test_a_blocked_call_reported_as_run_is_audited(gov: Governor) -> None:
+    c = client(gov)
+    assert c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b1", command="ls"),
+                  headers=AUTH).json()["decision"] == "deny"
+    blocked = payload("exec", call_id="b1", command="ls")
+    blocked["event"]["error"] = "blocked by plugin claw-governance"  # what OpenClaw sends for a blocked call
+    assert c.post("/v1/openclaw/after_tool_call", json=blocked, headers=AUTH).json()["recorded"] == "blocked"
+    assert c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b2", command="ls"),
+                  headers=AUTH).json()["decision"] == "deny"
+    ran = payload("exec", call_id="b2", command="ls")
+    ran["event"].update(result={"content": "bin etc home"}, durationMs=4)  # no error: the tool ran anyway
+    assert c.post("/v1/openclaw/after_tool_call", json=ran, headers=AUTH).json()["recorded"] == "ran-despite-block"
+    (entry,) = gov.audit.query(type="agent_action", action="tool:exec")
+    assert entry["details"]["success"] is True and "although governance decided deny" in entry["details"]["note"]
+
+
 def test_unknown_agent_and_missing_agent_are_blocked(gov: Governor) -> None:
     c = client(gov)
     r = c.post("/v1/openclaw/before_tool_call", json=payload("read", agent="stranger"), headers=AUTH)

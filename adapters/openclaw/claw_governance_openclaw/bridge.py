@@ -341,7 +341,16 @@ class Bridge:
                                 CallOutcome(error_text is None, event.get("result"), error_text, duration_ms))
             return "agent_action"
         if pending is not None:
-            return "blocked"  # OpenClaw reports the blocked call; its DENY is already on the record
+            if error_text is not None:
+                return "blocked"  # OpenClaw reports the blocked call (as a tool error); our DENY is on record
+            # A clean result for a call we refused: the block did not hold (another plugin, a patched
+            # gateway ...). That is exactly what an auditor must see, so it is recorded, flagged.
+            self.gov.record(AuditEvent("agent_action", agent_id, pending.call.action, context=None, details={
+                "framework": FRAMEWORK, "call_id": pending.call.call_id, "success": True, "error": None,
+                "duration_ms": duration_ms, "run_id": run_id, "tool_call_id": tool_call_id,
+                "note": f"OpenClaw reports this call ran although governance decided "
+                        f"{pending.decision.outcome.value}"}))
+            return "ran-despite-block"
         tool = _text(event.get("toolName")) or _text(ctx.get("toolName")) or "?"
         name = normalize_tool_name(tool) or tool
         # OpenClaw ran (or tried) a call this bridge holds no ALLOW for (bridge restarted, or missing ids):
