@@ -1,0 +1,254 @@
+"""Review of the core's fail-closed claims: each test here fails if the claim it names were false.
+
+Written by a security review that broke the code on purpose (mutation checks) and found these claims
+unguarded by any other test, plus regression tests for the holes it found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import rfc8785
+
+from claw_governance import Governor, Outcome
+from claw_governance.audit import open_trail
+from claw_governance.audit.layout import list_segments
+from claw_governance.audit.verify import VerifyReport, verify_directory
+from claw_governance.config import GovernorConfig
+from claw_governance.errors import AuditError
+from claw_governance.model import AuditEvent, EscalationStatus, ToolCall
+from claw_governance.policy import PolicySet
+from claw_governance.state import MemoryStateStore
+
+MakeGov = Callable[..., Governor]
+Compile = Callable[..., PolicySet]
+ALLOW_ALL = "agent: a\npermissions:\n  allow: ['*']\n  escalate: [refund]\n"
+
+
+# ------------------------------------------------------------------------------------- decision path
+
+
+def test_a_deny_condition_that_cannot_be_evaluated_denies_even_when_an_allow_matches(compile_policy: Compile) -> None:
+    # test_conditions_fail_closed checks the deny case with nothing else allowing "pay", so a deny that
+    # wrongly failed open would still end in the default deny there. Here an allow rule matches too.
+    policy = compile_policy("agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: pay\n"
+                            "      condition: amount > 500\n")
+    for args in ({}, {"amount": "600"}, {"amount": None}, {"amount": [1]}):
+        decision = policy.decide(ToolCall("a", "pay", args))
+        assert decision.outcome is Outcome.DENY, args
+        assert "could not be evaluated" in decision.reason
+    assert policy.decide(ToolCall("a", "pay", {"amount": 10})).outcome is Outcome.ALLOW
+    assert policy.decide(ToolCall("a", "pay", {"amount": 600})).outcome is Outcome.DENY
+
+
+def test_pattern_text_around_a_star_is_literal_not_regex(compile_policy: Compile) -> None:
+    policy = compile_policy("agent: a\npermissions:\n  allow: ['read:*.txt', 'f(*)+', 'x*a?b', '*[ab]']\n")
+    assert policy.decide(ToolCall("a", "read:notes.txt")).outcome is Outcome.ALLOW
+    assert policy.decide(ToolCall("a", "read:passwd_txt")).outcome is Outcome.DENY    # "." is not "any"
+    assert policy.decide(ToolCall("a", "f(1)+")).outcome is Outcome.ALLOW
+    assert policy.decide(ToolCall("a", "f(1)))")).outcome is Outcome.DENY
+    assert policy.decide(ToolCall("a", "xyzab")).outcome is Outcome.DENY             # "?" is not optional
+    assert policy.decide(ToolCall("a", "xyza?b")).outcome is Outcome.ALLOW
+    assert policy.decide(ToolCall("a", "zzza")).outcome is Outcome.DENY              # "[ab]" is no class
+
+
+def test_an_internal_error_of_the_governor_denies(make_governor: MakeGov, monkeypatch: pytest.MonkeyPatch) -> None:
+    gov = make_governor(ALLOW_ALL)
+    agent = gov.agent("a")
+    assert agent.check("read:x").allowed
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(gov, "_facts", broken)
+    decision = agent.check("read:x")
+    assert decision.outcome is Outcome.DENY and decision.stage == "governor"
+    ran: list[int] = []
+    assert not agent.execute("read:x", {}, lambda ctx: ran.append(1)).success and not ran
+
+
+@pytest.mark.parametrize(("plugin", "stage"), [("identity", "identity"), ("policy", "policy"),
+                                               ("escalation", "escalation")])
+def test_a_missing_pipeline_plugin_denies(make_governor: MakeGov, plugin: str, stage: str) -> None:
+    gov = make_governor(ALLOW_ALL)
+    agent = gov.agent("a")
+    action = "refund" if plugin == "escalation" else "read:x"
+    gov.pm.unregister(name=plugin)
+    gov._hooks = {name: type(hook)(gov.pm, name) for name, hook in gov._hooks.items()}  # re-resolve the hooks
+    decision = agent.check(action)
+    assert decision.outcome is Outcome.DENY and decision.stage == stage, decision
+    if plugin == "escalation":
+        assert gov.escalations.pending() == []
+
+
+def test_an_escalation_that_cannot_be_audited_can_never_be_approved(make_governor: MakeGov,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    gov = make_governor(ALLOW_ALL)
+    agent = gov.agent("a")
+    real = gov.escalations._audit
+
+    def failing(event: AuditEvent) -> None:
+        if event.type == "escalation":
+            raise AuditError("disk full")
+        real(event)
+
+    monkeypatch.setattr(gov.escalations, "_audit", failing)
+    assert agent.check("refund", {"amount": 1}).outcome is Outcome.DENY
+    assert gov.escalations.pending() == []
+    (esc,) = gov.escalations.list_escalations()
+    assert esc.status is EscalationStatus.DENIED
+    monkeypatch.undo()
+    with pytest.raises(Exception, match="already denied"):
+        gov.resolve_escalation(esc.id, "approved", resolver="alice")
+    assert agent.check("refund", {"amount": 1}).outcome is Outcome.ESCALATE  # no grant: a new escalation
+
+
+# ---------------------------------------------------------------------------------------------- redaction
+
+
+def test_policy_sensitive_fields_are_redacted_even_when_the_value_looks_harmless(make_governor: MakeGov) -> None:
+    # The existing test used an SSN as the value, which the SSN detector hides with or without the policy.
+    gov = make_governor("agent: a\npermissions: {allow: ['*']}\nsensitive_fields: [favourite_colour]\n")
+    gov.agent("a").execute("read:x", {"Favourite-Colour": "mauve-harmless", "nested": [{"favourite_colour": "teal"}]},
+                           lambda ctx: {"favouriteColour": "ochre"})
+    text = "\n".join(str(e) for e in gov.audit.entries())
+    for secret in ("mauve-harmless", "teal", "ochre"):
+        assert secret not in text, secret
+
+
+def test_tool_output_is_redacted_in_the_trail(make_governor: MakeGov) -> None:
+    gov = make_governor(ALLOW_ALL)
+    gov.agent("a").execute("read:x", {}, lambda ctx: {"rows": [{"api_key": "plain-output-secret"}]})
+    (action,) = [e for e in gov.audit.entries() if e["type"] == "agent_action"]
+    assert "plain-output-secret" not in str(action)
+    assert action["details"]["output"] == {"rows": [{"api_key": "[REDACTED]"}]}
+
+
+# ----------------------------------------------------------------------------------------------- verify
+
+
+def _trail(tmp: Path, n: int, **cfg: Any) -> Any:
+    config = GovernorConfig(audit_path=tmp / "audit", state_path=tmp / "state", **cfg)
+    trail = open_trail(config, MemoryStateStore())
+    for i in range(n):
+        trail.append(AuditEvent("policy_decision", "a", f"read:{i}", context={"i": i},
+                                decision={"outcome": "allow", "allowed": True}))
+    return trail
+
+
+def _rewrite(path: Path, edit: Callable[[dict[str, Any]], None], *, rehash: bool = True,
+             prev: str | None = None) -> str | None:
+    """Apply ``edit`` to every entry of a segment, re-chaining with recomputed hashes (as an attacker
+    without the governor's key would). Returns the last hash."""
+    out = []
+    for line in path.read_bytes().splitlines(keepends=True):
+        entry = orjson.loads(line)
+        entry.pop("hash")
+        if prev is not None and rehash:
+            entry["prev_hash"] = prev
+        edit(entry)
+        entry["hash"] = hashlib.sha256(rfc8785.dumps(entry)).hexdigest()
+        prev = entry["hash"]
+        out.append(orjson.dumps(entry) + b"\n")
+    path.chmod(0o644)
+    path.write_bytes(b"".join(out))
+    return prev
+
+
+def _errors(report: VerifyReport) -> str:
+    assert not report.valid, report
+    return " | ".join(e["message"] for e in report.errors)
+
+
+def test_a_rechained_trail_is_caught_by_the_in_log_checkpoint_signatures(tmp_path: Path) -> None:
+    # The attacker changes entry 3, recomputes every hash after it, and deletes checkpoint.json (no state
+    # store at hand): only the signed checkpoints inside the log are left to catch it.
+    trail = _trail(tmp_path, 10, audit_checkpoint_interval=5)
+    trail.close()
+    (path,) = [p for _, p in list_segments(tmp_path / "audit")]
+    (tmp_path / "audit" / "checkpoint.json").unlink()
+    original = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+    def tamper(entry: dict[str, Any], *, fix_checkpoint: bool) -> None:
+        if entry["seq"] == 3:
+            entry["context"] = {"i": 999}
+        if entry["type"] == "checkpoint" and fix_checkpoint:
+            entry["details"]["checkpoint_hash"] = entry["prev_hash"]  # the signature still covers the old hash
+
+    # 1. checkpoint details follow the new chain: the signature no longer matches them
+    _rewrite(path, lambda e: tamper(e, fix_checkpoint=True), prev=original[0]["prev_hash"])
+    assert "checkpoint signature is invalid" in _errors(verify_directory(tmp_path / "audit"))
+    # 2. checkpoint details left as signed: they no longer cover the entry before them
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in original))
+    _rewrite(path, lambda e: tamper(e, fix_checkpoint=False), prev=original[0]["prev_hash"])
+    assert "does not cover" in _errors(verify_directory(tmp_path / "audit"))
+
+
+def test_an_edited_last_checkpoint_is_caught_by_the_outside_anchor(tmp_path: Path) -> None:
+    # `created` of a checkpoint is not covered by its signature; the copy outside the log still pins the
+    # checkpoint entry's exact hash.
+    trail = _trail(tmp_path, 4)
+    trail.close()
+    (path,) = [p for _, p in list_segments(tmp_path / "audit")]
+    lines = path.read_bytes().splitlines(keepends=True)
+    last = orjson.loads(lines[-1])
+    assert last["type"] == "checkpoint"
+    last.pop("hash")
+    last["details"]["created"] = 1.0
+    last["hash"] = hashlib.sha256(rfc8785.dumps(last)).hexdigest()
+    path.chmod(0o644)
+    path.write_bytes(b"".join(lines[:-1]) + orjson.dumps(last) + b"\n")
+    assert "different hash" in _errors(verify_directory(tmp_path / "audit"))
+
+
+def test_a_forged_checkpoint_file_is_reported(tmp_path: Path) -> None:
+    trail = _trail(tmp_path, 6)
+    trail.close()
+    folder = tmp_path / "audit"
+    (path,) = [p for _, p in list_segments(folder)]
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]))  # cut the tail, then forge checkpoint.json to match it
+    cp = orjson.loads((folder / "checkpoint.json").read_bytes())
+    head = orjson.loads(lines[2])
+    cp.update(seq=head["seq"], hash=head["hash"])
+    (folder / "checkpoint.json").write_bytes(orjson.dumps(cp))
+    assert "not signed by a trusted key" in _errors(verify_directory(folder))
+
+
+def test_a_forged_retention_record_does_not_excuse_a_deleted_oldest_segment(tmp_path: Path) -> None:
+    trail = _trail(tmp_path, 60, audit_rotation_size_mb=0.004)
+    trail.close()
+    folder = tmp_path / "audit"
+    segments = list_segments(folder)
+    assert len(segments) > 2
+    last_of_first = orjson.loads(segments[0][1].read_bytes().splitlines()[-1])
+    record = {"trail_id": trail.trail_id, "created": time.time(), "key_id": trail.key.public.key_id,
+              "resume_seq": segments[1][0], "resume_prev_hash": last_of_first["hash"], "retention_days": 1,
+              "removed": [], "signature": "AAAA"}
+    (folder / "retention.jsonl").write_bytes(orjson.dumps(record) + b"\n")
+    segments[0][1].unlink()
+    assert "not validly signed" in _errors(verify_directory(folder))
+
+
+def test_a_chain_must_start_at_this_trails_genesis(tmp_path: Path) -> None:
+    trail = _trail(tmp_path, 5)  # still open: no checkpoint yet, so nothing but the genesis pins seq 1
+    (path,) = [p for _, p in list_segments(tmp_path / "audit")]
+    _rewrite(path, lambda e: None, prev="0" * 64)
+    assert "prev_hash" in _errors(verify_directory(tmp_path / "audit"))
+    trail.close()
+
+
+def test_a_renamed_segment_is_reported(tmp_path: Path) -> None:
+    trail = _trail(tmp_path, 60, audit_rotation_size_mb=0.004)
+    trail.close()
+    folder = tmp_path / "audit"
+    segments = list_segments(folder)
+    first, path = segments[1]
+    path.rename(folder / f"segment-{first + 1:012d}.jsonl")  # still sorts in place; the chain is unbroken
+    assert "should start at seq" in _errors(verify_directory(folder))
