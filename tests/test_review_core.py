@@ -21,7 +21,7 @@ from claw_governance.audit import open_trail
 from claw_governance.audit.layout import list_segments
 from claw_governance.audit.verify import VerifyReport, verify_directory
 from claw_governance.config import GovernorConfig
-from claw_governance.errors import AuditError
+from claw_governance.errors import AuditError, PolicyError
 from claw_governance.model import AuditEvent, EscalationStatus, ToolCall
 from claw_governance.policy import PolicySet
 from claw_governance.state import MemoryStateStore
@@ -252,3 +252,14 @@ def test_a_renamed_segment_is_reported(tmp_path: Path) -> None:
     first, path = segments[1]
     path.rename(folder / f"segment-{first + 1:012d}.jsonl")  # still sorts in place; the chain is unbroken
     assert "should start at seq" in _errors(verify_directory(folder))
+
+
+# ------------------------------------------------------------------------------------------ holes found
+
+
+def test_an_empty_condition_is_an_error_not_an_unconditional_rule(compile_policy: Compile) -> None:
+    # `condition:` with nothing after it is YAML null: silently dropping it would turn a conditional allow
+    # into an unconditional one.
+    for effect in ("allow", "deny", "escalate"):
+        with pytest.raises(PolicyError, match="condition"):
+            compile_policy(f"agent: a\npermissions:\n  {effect}:\n    - action: pay\n      condition:\n")

@@ -155,8 +155,11 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int) -> lis
                 raise PolicyError(f"{what} needs an 'action' pattern", file=file, line=iline)
             pattern = _pattern(item["action"], file, iline, f"{what}.action")
             condition = None
-            if item.get("condition") is not None:
+            if "condition" in item:
                 cline = item.key_lines.get("condition", iline)
+                if item["condition"] is None:  # `condition:` left empty must not make the rule unconditional
+                    raise PolicyError(f"{what}.condition is empty (remove the key for a rule without one)",
+                                      file=file, line=cline)
                 if not isinstance(item["condition"], str | int | float | bool):
                     raise PolicyError(f"{what}.condition must be an expression string", file=file, line=cline)
                 try:
