@@ -263,3 +263,10 @@ def test_an_empty_condition_is_an_error_not_an_unconditional_rule(compile_policy
     for effect in ("allow", "deny", "escalate"):
         with pytest.raises(PolicyError, match="condition"):
             compile_policy(f"agent: a\npermissions:\n  {effect}:\n    - action: pay\n      condition:\n")
+
+
+def test_or_inside_a_string_literal_with_an_escaped_quote_is_left_alone(compile_policy: Compile) -> None:
+    policy = compile_policy("agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: sql\n"
+                            "      condition: 'query.contains(\"\\\" or 1=1\")'\n")
+    assert policy.decide(ToolCall("a", "sql", {"query": 'x" or 1=1'})).outcome is Outcome.DENY
+    assert policy.decide(ToolCall("a", "sql", {"query": "select 1"})).outcome is Outcome.ALLOW

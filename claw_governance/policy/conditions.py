@@ -25,12 +25,31 @@ class ConditionSyntaxError(ValueError):
     """The expression cannot be compiled; the message is one line."""
 
 
+def _string_end(expr: str, i: int) -> int:
+    """Index of the quote closing the string literal that opens at ``expr[i]`` (``len - 1`` if none); a
+    backslash escapes the next character, so ``"a\\" or b"`` is one literal."""
+    quote, j, n = expr[i], i + 1, len(expr)
+    while j < n:
+        if expr[j] == "\\":
+            j += 2
+            continue
+        if expr[j] == quote:
+            return j
+        j += 1
+    return n - 1
+
+
 def _nesting(expr: str) -> int:
     depth = deepest = 0
     quote: str | None = None
+    escaped = False
     for ch in expr:
         if quote:
-            if ch == quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
                 quote = None
         elif ch in "\"'":
             quote = ch
@@ -105,8 +124,7 @@ def _translate_keywords(expr: str) -> str:
     while i < n:
         ch = expr[i]
         if ch in "\"'":
-            j = expr.find(ch, i + 1)
-            j = n - 1 if j < 0 else j
+            j = _string_end(expr, i)
             out.append(expr[i : j + 1])
             i = j + 1
         elif ch.isalpha() or ch == "_":
