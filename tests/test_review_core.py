@@ -21,7 +21,7 @@ from claw_governance.audit import open_trail
 from claw_governance.audit.layout import list_segments
 from claw_governance.audit.verify import VerifyReport, verify_directory
 from claw_governance.config import GovernorConfig
-from claw_governance.errors import AuditError, PolicyError
+from claw_governance.errors import AuditError, IdentityError, PolicyError
 from claw_governance.model import AuditEvent, EscalationStatus, ToolCall
 from claw_governance.policy import PolicySet
 from claw_governance.state import MemoryStateStore
@@ -270,3 +270,17 @@ def test_or_inside_a_string_literal_with_an_escaped_quote_is_left_alone(compile_
                             "      condition: 'query.contains(\"\\\" or 1=1\")'\n")
     assert policy.decide(ToolCall("a", "sql", {"query": 'x" or 1=1'})).outcome is Outcome.DENY
     assert policy.decide(ToolCall("a", "sql", {"query": "select 1"})).outcome is Outcome.ALLOW
+
+
+def test_a_spelling_variant_of_a_revoked_agent_gets_no_fresh_identity(make_governor: MakeGov) -> None:
+    # Policies compare agent ids after NFKC, case folding and trimming; identities must not let "Bot" be a
+    # new, unrevoked, full-trust agent that the policy treats as "bot".
+    gov = make_governor("agent: bot\npermissions: {allow: ['*']}\n")
+    gov.agent("bot")
+    gov.identities.revoke("bot", "compromised")
+    for variant in ("Bot", "bot ", "ＢＯＴ"):
+        with pytest.raises(IdentityError, match="same agent"):
+            gov.agent(variant)
+        decision = gov.before_call(gov.make_call(variant, "read:x"))  # an adapter's path: no gov.agent()
+        assert decision.outcome is Outcome.DENY, (variant, decision)
+    assert gov.agent("bot").check("read:x").outcome is Outcome.DENY
