@@ -6,6 +6,8 @@ unguarded by any other test, plus regression tests for the holes it found.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ import rfc8785
 from claw_governance import Governor, Outcome
 from claw_governance.audit import open_trail
 from claw_governance.audit.layout import list_segments
+from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
 from claw_governance.audit.verify import VerifyReport, verify_directory
 from claw_governance.config import GovernorConfig
 from claw_governance.errors import AuditError, IdentityError, PolicyError
@@ -284,3 +287,32 @@ def test_a_spelling_variant_of_a_revoked_agent_gets_no_fresh_identity(make_gover
         decision = gov.before_call(gov.make_call(variant, "read:x"))  # an adapter's path: no gov.agent()
         assert decision.outcome is Outcome.DENY, (variant, decision)
     assert gov.agent("bot").check("read:x").outcome is Outcome.DENY
+
+
+def test_records_tuples_and_models_are_redacted_by_their_field_names() -> None:
+    Creds = collections.namedtuple("Creds", "user password")
+
+    @dataclasses.dataclass
+    class Login:
+        user: str
+        api_key: str
+        inner: Any = None
+
+    class Model:  # the pydantic v2 shape, without importing pydantic
+        def __init__(self, **fields: Any) -> None:
+            self.fields = fields
+
+        def model_dump(self) -> dict[str, Any]:
+            return dict(self.fields)
+
+        def __repr__(self) -> str:
+            return f"Model({self.fields!r})"
+
+    value = {"a": Creds("u", "hunter2"), "b": Login("u", "sk-live-1", Creds("v", "pw2")),
+             "c": [Model(token="tok-9", n=1)]}
+    for redacted in (DEFAULT_REDACTOR(value), DEFAULT_REDACTOR.for_audit(value),
+                     DEFAULT_REDACTOR.for_audit(value, strict=True), Redactor(["user"]).for_audit(value)):
+        text = str(redacted)
+        for secret in ("hunter2", "sk-live-1", "pw2", "tok-9"):
+            assert secret not in text, (secret, redacted)
+    assert DEFAULT_REDACTOR.for_audit(value)["a"] == {"user": "u", "password": "[REDACTED]"}

@@ -11,6 +11,7 @@ trail hashes exactly once per entry with orjson and still matches the standard.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -101,6 +102,27 @@ def _audit_float(value: float) -> Any:
     if abs(value) < 1e-5:
         return orjson.Fragment(jcs_number(value))  # orjson uses exponent form a decade early here
     return value
+
+
+def _named_fields(value: Any) -> Mapping[str, Any] | str | None:
+    """The fields of a record-like object by name (namedtuple, dataclass instance, pydantic model), or None.
+
+    Walked as a list or printed with ``repr()`` such a value would carry ``password="..."`` past the key
+    rules. A model whose ``model_dump()`` fails becomes a placeholder rather than its ``repr()``.
+    """
+    if isinstance(value, tuple):
+        as_dict = getattr(value, "_asdict", None)
+        return as_dict() if callable(as_dict) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+    dump = getattr(type(value), "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        try:
+            dumped = value.model_dump()
+        except Exception:
+            return f"[unredactable:{type(value).__name__}]"
+        return dumped if isinstance(dumped, Mapping) else f"[unredactable:{type(value).__name__}]"
+    return None
 
 
 class Redactor:
@@ -234,6 +256,8 @@ class Redactor:
                 out[key] = REDACTED if is_sensitive(key) else self._walk(item, depth + 1, audit, strict)
             return out
         if isinstance(value, list | tuple | set | frozenset):
+            if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a namedtuple: keep its field names
+                return self._walk(_named_fields(value), depth, audit, strict)
             if depth >= MAX_DEPTH:
                 return TRUNCATED
             return [self._walk(v, depth + 1, audit, strict) for v in value]
@@ -251,6 +275,9 @@ class Redactor:
             return _audit_float(value) if audit else value
         if isinstance(value, bytes | bytearray | memoryview):
             return f"[bytes:{len(value)}]"
+        fields = _named_fields(value)
+        if fields is not None:  # records keep their field names, so the key rules apply to them too
+            return self._walk(fields, depth, audit, strict)
         text = redact_text(repr(value))
         return _fix_surrogates(text) if strict else text
 
