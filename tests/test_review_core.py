@@ -316,3 +316,16 @@ def test_records_tuples_and_models_are_redacted_by_their_field_names() -> None:
         for secret in ("hunter2", "sk-live-1", "pw2", "tok-9"):
             assert secret not in text, (secret, redacted)
     assert DEFAULT_REDACTOR.for_audit(value)["a"] == {"user": "u", "password": "[REDACTED]"}
+
+
+@pytest.mark.parametrize("key", ["db_password", "OPENAI_API_KEY", "github_token", "webhookSecret", "AWS_SECRET_KEY",
+                                 "user-passphrase", "ssh_private_key", "session_cookie", "csrfToken"])
+def test_keys_ending_in_a_secret_name_are_redacted(key: str) -> None:
+    # Exact names only let the most common real-world spellings through (db_password, OPENAI_API_KEY ...).
+    assert DEFAULT_REDACTOR.for_audit({key: "s3cr3t-value"}) == {key: "[REDACTED]"}
+    assert DEFAULT_REDACTOR({"x": [{key: "s3cr3t-value"}]}) == {"x": [{key: "[REDACTED]"}]}
+
+
+@pytest.mark.parametrize("key", ["max_tokens", "token_count", "author", "description", "secretary_name"])
+def test_keys_that_only_contain_a_secret_word_are_kept(key: str) -> None:
+    assert DEFAULT_REDACTOR({key: 7}) == {key: 7}

@@ -35,6 +35,11 @@ BUILTIN_SENSITIVE_KEYS = frozenset({
 })
 
 
+# A key that *ends* in one of these is sensitive too: `db_password`, `OPENAI_API_KEY`, `github_token`.
+SENSITIVE_SUFFIXES = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "secretkey",
+                      "accesskey", "credentials", "cookie", "sessionid")
+
+
 def key_form(name: str) -> str:
     """The form in which key names are compared: lower case, without ``_`` and ``-``."""
     return name.lower().replace("_", "").replace("-", "")
@@ -157,7 +162,8 @@ class Redactor:
         cache = self._cache
         hit = cache.get(key)
         if hit is None:
-            hit = isinstance(key, str) and key_form(key) in self.keys
+            form = key_form(key) if isinstance(key, str) else None
+            hit = form is not None and (form in self.keys or form.endswith(SENSITIVE_SUFFIXES))
             if len(cache) > 4096:
                 cache.clear()
             cache[key] = hit
