@@ -329,3 +329,24 @@ def test_keys_ending_in_a_secret_name_are_redacted(key: str) -> None:
 @pytest.mark.parametrize("key", ["max_tokens", "token_count", "author", "description", "secretary_name"])
 def test_keys_that_only_contain_a_secret_word_are_kept(key: str) -> None:
     assert DEFAULT_REDACTOR({key: 7}) == {key: 7}
+
+
+@pytest.mark.parametrize("edit", [
+    # a duplicated key: orjson (last wins) still reads the original, a first-wins reader sees "allowed"
+    (b'{"action":', b'{"decision":{"allowed":true,"outcome":"allow"},"action":'),
+    (b'"seq":', b' "seq" : '),                      # whitespace: same content, other bytes
+    (b'"type":"policy_decision"', b'"type":"policy_\\u0064ecision"'),  # an escape that reads the same
+])
+def test_a_line_whose_bytes_are_not_what_was_hashed_is_reported(tmp_path: Path, edit: tuple[bytes, bytes]) -> None:
+    trail = _trail(tmp_path, 3)
+    trail.append(AuditEvent("policy_decision", "a", "delete:users", decision={"outcome": "deny", "allowed": False},
+                            context={"big": 2**60}))
+    trail.close()
+    (path,) = [p for _, p in list_segments(tmp_path / "audit")]
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert b"delete:users" in lines[3]
+    lines[3] = lines[3].replace(*edit, 1)
+    path.chmod(0o644)
+    path.write_bytes(b"".join(lines))
+    report = verify_directory(tmp_path / "audit")
+    assert any(e["seq"] == 4 and "not the canonical form" in e["message"] for e in report.errors), report.errors

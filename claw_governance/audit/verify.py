@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from claw_governance.audit.canonical import SORTED
+from claw_governance.audit.canonical import SORTED, jcs_dumps
 from claw_governance.audit.keys import PublicKey
 from claw_governance.audit.layout import (
     CHECKPOINT_FILE,
@@ -193,7 +193,8 @@ class _Check:
         # The common case, kept short: one more link of an intact chain (a million of these must take < 10 s).
         if (seq == self.expected_seq and prev == self.prev and not self.at_segment_start
                 and type(seq) is int and type(claimed) is str
-                and _sha256(_dumps(entry, option=SORTED)).hexdigest() == claimed):
+                and _sha256(body := _dumps(entry, option=SORTED)).hexdigest() == claimed
+                and raw == _line(body, claimed)):
             self.entries += 1
             kind = entry.get("type")
             if kind == "checkpoint":
@@ -240,6 +241,12 @@ class _Check:
         if actual != claimed and exact_hash(entry) != claimed:
             ok = False
             self.error(seq, "hash does not match the entry's content: a field was changed")
+        elif raw != _line(body, claimed) and raw != _exact_line(entry, claimed):
+            # The parsed content hashes right but the stored bytes are not what was hashed: a duplicated key
+            # (which readers that keep the first occurrence would show instead), extra whitespace or escapes.
+            ok = False
+            self.error(seq, "the line is not the canonical form of its entry (duplicate key, extra whitespace or "
+                       "other bytes added): it was edited")
         if ok:
             kind = entry["type"]
             if kind == "checkpoint":
@@ -302,6 +309,18 @@ class _Check:
                                      "the oldest retained entry")
         return VerifyReport(not self.errors, self.entries, tuple(self.errors), tuple(self.warnings),
                             self.trail_id, self.first_seq, last_seq, self.prev, self.segments, self.checkpoints)
+
+
+def _line(body: bytes, claimed: str) -> bytes:
+    """The line the writer makes for a canonical ``body`` (see ``layout.entry_line``)."""
+    return body[:-1] + _HASH_KEY + claimed.encode() + b'"}\n'
+
+
+def _exact_line(entry: dict[str, Any], claimed: str) -> bytes | None:
+    try:
+        return _line(jcs_dumps(entry), claimed)
+    except (TypeError, ValueError):  # not JSON the writer could have made (e.g. an int beyond 2**53)
+        return None
 
 
 def _check_anchor_signatures(check: _Check, anchors: list[Anchor]) -> list[Anchor]:
