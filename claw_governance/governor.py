@@ -22,7 +22,7 @@ from typing import Any
 
 from claw_governance.audit import AuditTrail, open_trail
 from claw_governance.audit.plugin import AuditPlugin
-from claw_governance.audit.redaction import DEFAULT_REDACTOR
+from claw_governance.audit.redaction import DEFAULT_REDACTOR, redact_text
 from claw_governance.audit.report import compliance_report
 from claw_governance.config import GovernorConfig, config_from_env
 from claw_governance.errors import ConfigError, EscalationError
@@ -315,14 +315,18 @@ class Governor:
             facts = self._facts(policy, call.agent_id)
             decision = self._decide(call, policy, facts)
         except _Fault as fault:
-            self._fault("plugin", str(fault))
-            decision = Decision(Outcome.DENY, f"Governance error in {fault.hook} ({type(fault.error).__name__}: "
-                                f"{fault.error}); denied to fail closed", call, policy_hash=policy.hash, stage="plugin")
+            # The reason names the hook and the error's type only: an exception's text can quote the call's
+            # arguments (pydantic does), and the reason is audited as is and shown to the model. The full
+            # text goes to health_check()["faults"] (after the value detectors) for the operator.
+            self._fault("plugin", redact_text(str(fault)))
+            decision = Decision(Outcome.DENY, f"Governance error in {fault.hook} ({type(fault.error).__name__}); "
+                                "denied to fail closed (details in health_check)", call, policy_hash=policy.hash,
+                                stage="plugin")
             facts = _NO_FACTS
         except Exception as exc:  # a bug of ours is still a DENY, never an ALLOW
-            self._fault("governor", f"{type(exc).__name__}: {exc}")
-            decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}: {exc}); denied to fail "
-                                "closed", call, policy_hash=policy.hash, stage="governor")
+            self._fault("governor", redact_text(f"{type(exc).__name__}: {exc}"))
+            decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}); denied to fail closed "
+                                "(details in health_check)", call, policy_hash=policy.hash, stage="governor")
             facts = _NO_FACTS
         try:
             self._record_call(
