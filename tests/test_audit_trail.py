@@ -104,10 +104,13 @@ def test_rotation_continues_the_chain_and_seals_old_segments(tmp_path: Path) -> 
     assert first_seqs[0] == 1 and first_seqs == sorted(first_seqs)
     for _, path in segments[:-1]:
         assert not path.stat().st_mode & stat.S_IWUSR
+        # each sealed segment ends with the checkpoint that closed it (which also signals other writers)
+        assert orjson.loads(path.read_bytes().splitlines()[-1])["type"] == "checkpoint"
     assert trail.verify().valid
     trail.close()
     reopened = make(tmp_path)
-    assert reopened.append(event(999)) == 202  # 200 + close checkpoint + this one
+    rotations = len(segments) - 1
+    assert reopened.append(event(999)) == 200 + rotations + 2  # + a checkpoint per rotation, at close, this one
     assert reopened.verify().valid
     reopened.close()
 
@@ -149,33 +152,46 @@ def segment_holding(folder: Path, seq: int) -> Path:
     return [p for s, p in list_segments(folder) if s <= seq][-1]
 
 
+def event_seq(folder: Path, near: int) -> int:
+    """The seq of the first event entry (not a checkpoint) at or after ``near``, in the middle of a segment."""
+    entries = list(TrailReader(folder).entries())
+    starts = {s for s, _ in list_segments(folder)}
+    return next(e["seq"] for e in entries if e["seq"] >= near and e["type"] != "checkpoint"
+                and e["seq"] not in starts and e["seq"] + 1 not in starts)
+
+
 def test_untouched_trail_verifies(closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
     folder, store, _ = closed_trail
     report = reverify(folder, store)
-    assert report.valid and report.entries == 63 and report.errors == ()
+    rotations = len(list_segments(folder)) - 1
+    # 60 entries and the checkpoints: one closing each rotated segment, one at close, some at the interval
+    assert report.valid and report.errors == () and report.checkpoints >= 1 + rotations
+    assert report.entries == 60 + report.checkpoints
 
 
 def test_changed_field_is_detected_with_segment_and_seq(closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
     folder, store, _ = closed_trail
-    path = segment_holding(folder, 30)
+    seq = event_seq(folder, 30)
+    path = segment_holding(folder, seq)
     data = path.read_bytes()
-    start = data.index(b'"seq":30,')
+    start = data.index(b'"seq":%d,' % seq)
     line_start = data.rindex(b"\n", 0, start) + 1
     line_end = data.index(b"\n", start)
     line = data[line_start:line_end].replace(b'"allowed":true', b'"allowed":false')
     path.write_bytes(data[:line_start] + line + data[line_end:])
     err = first_error(reverify(folder, store))
-    assert err["seq"] == 30 and err["segment"] == path.name and "changed" in err["message"]
+    assert err["seq"] == seq and err["segment"] == path.name and "changed" in err["message"]
 
 
 def test_changed_field_with_recomputed_hash_breaks_the_next_link(
         closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
     folder, store, _ = closed_trail
-    path = segment_holding(folder, 30)
+    seq = event_seq(folder, 30)
+    path = segment_holding(folder, seq)
     out = []
     for line in lines_of(path):
         entry = orjson.loads(line)
-        if entry["seq"] == 30:
+        if entry["seq"] == seq:
             entry["context"]["i"] = 12345
             entry.pop("hash")
             entry["hash"] = hashlib.sha256(rfc8785.dumps(entry)).hexdigest()
@@ -183,39 +199,42 @@ def test_changed_field_with_recomputed_hash_breaks_the_next_link(
         out.append(line)
     path.write_bytes(b"".join(out))
     err = first_error(reverify(folder, store))
-    assert err["seq"] == 31 and "prev_hash" in err["message"]
+    assert err["seq"] == seq + 1 and "prev_hash" in err["message"]
 
 
 def test_deleted_entry_is_detected(closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
     folder, store, _ = closed_trail
-    path = segment_holding(folder, 20)
-    path.write_bytes(b"".join(line for line in lines_of(path) if b'"seq":20,' not in line))
+    seq = event_seq(folder, 20)
+    path = segment_holding(folder, seq)
+    path.write_bytes(b"".join(line for line in lines_of(path) if b'"seq":%d,' % seq not in line))
     err = first_error(reverify(folder, store))
-    assert err["seq"] == 20 and err["segment"] == path.name and "missing" in err["message"]
+    assert err["seq"] == seq and err["segment"] == path.name and "missing" in err["message"]
 
 
 def test_inserted_entry_is_detected(closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
     folder, store, _ = closed_trail
-    path = segment_holding(folder, 20)
+    seq = event_seq(folder, 20)
+    path = segment_holding(folder, seq)
     lines = lines_of(path)
-    index = next(i for i, line in enumerate(lines) if b'"seq":20,' in line)
+    index = next(i for i, line in enumerate(lines) if b'"seq":%d,' % seq in line)
     lines.insert(index, lines[index])  # a copy with a valid hash, in the right place
     path.write_bytes(b"".join(lines))
     err = first_error(reverify(folder, store))
-    assert err["seq"] == 20 and "out of order" in err["message"]
+    assert err["seq"] == seq and "out of order" in err["message"]
 
 
 def test_swapped_entries_are_detected(closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
     folder, store, _ = closed_trail
-    path = segment_holding(folder, 40)
+    seq = event_seq(folder, 40)
+    path = segment_holding(folder, seq)
     lines = lines_of(path)
-    i = next(i for i, line in enumerate(lines) if b'"seq":40,' in line)
+    i = next(i for i, line in enumerate(lines) if b'"seq":%d,' % seq in line)
     if i + 1 >= len(lines):
         i -= 1
     lines[i], lines[i + 1] = lines[i + 1], lines[i]
     path.write_bytes(b"".join(lines))
     err = first_error(reverify(folder, store))
-    assert err["segment"] == path.name and err["seq"] in (40, 41, 39)
+    assert err["segment"] == path.name and err["seq"] in (seq, seq + 1, seq - 1)
 
 
 def test_truncated_tail_is_detected(closed_trail: tuple[Path, MemoryStateStore, str]) -> None:

@@ -2,8 +2,9 @@
 
 Concurrency model: **one chain, one lock.** Every append takes a ``threading.Lock`` (threads of this
 process) and then ``flock(LOCK_EX)`` on ``<trail>/.lock`` (other processes). Under the lock the writer checks
-with one ``fstat`` whether someone else appended (size differs from what it wrote last) or rotated (the
-segment it holds was made read-only); if so it re-reads the chain head from the file's tail. The entry is then
+with one ``lseek`` whether someone else appended, rotated or died mid-write: each of those changes the size
+of the segment it holds (a rotating writer closes the old segment with a checkpoint before it moves on); if
+so it re-reads the chain head from the file's tail, or opens the new segment. The entry is then
 written with a single ``write(2)`` on an ``O_APPEND`` descriptor, so it reaches the operating system (and
 survives the death of this process) before ``append`` returns.
 
@@ -34,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from claw_governance.audit.canonical import NonCanonicalKey
+from claw_governance.audit.canonical import SORTED, NonCanonicalKey
 from claw_governance.audit.keys import PublicKey, SigningKey
 from claw_governance.audit.layout import (
     CHECKPOINT_FILE,
@@ -334,10 +335,21 @@ class AuditTrail:
             raise AuditError(f"cannot prepare the audit entry: {type(exc).__name__}: {exc}") from exc
         if meta:
             details = {**(details or {}), **meta}
-        fields = {"action": _text(action), "agent_id": _text(agent_id), "context": context,
-                  "decision": decision, "details": details, "policy_hash": _text(policy_hash),
-                  "type": _text(entry_type) or "unknown"}
-        seq = self._append_fields(fields, exact)
+        kind = _text(entry_type) or "unknown"
+        head = {"action": _text(action), "agent_id": _text(agent_id), "context": context,
+                "decision": decision, "details": details, "policy_hash": _text(policy_hash)}
+        prefix = None
+        if not exact:
+            # Serialise everything but the chain fields now, outside the lock: in sorted order the chain's
+            # prev_hash, seq and timestamp fall between policy_hash and type, so under the lock the entry is
+            # this prefix with them spliced in (the same bytes as serialising the whole entry).
+            with contextlib.suppress(TypeError, orjson.JSONEncodeError):  # the slow path below handles it
+                prefix = orjson.dumps(head, option=SORTED)[:-1]
+        if prefix is not None:
+            seq = self._append_fields(None, False, prefix, _type_json(kind))
+        else:
+            head["type"] = kind
+            seq = self._append_fields(head, exact)
         if self.durability == "fsync" and self._memory is None:
             self._wait_synced(seq)
         return seq
@@ -353,13 +365,17 @@ class AuditTrail:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _append_fields(self, fields: dict[str, Any], exact: bool) -> int:
+    def _append_fields(self, fields: dict[str, Any] | None, exact: bool, prefix: bytes = b"",
+                       type_json: bytes = b"") -> int:
+        """Append one entry: ``fields`` (a whole entry but the chain fields), or else the serialised
+        ``prefix`` and ``type_json`` of ``append_parts``."""
         rotated = False
         with self._lock:
             if self._closed:
                 raise AuditError("the audit trail is closed")
             if self._memory is not None:
-                seq = self._write_locked(fields, exact)
+                seq = (self._write_locked(fields, exact) if fields is not None
+                       else self._write_prefix_locked(prefix, type_json))
                 self._maybe_checkpoint_locked()
                 return seq
             if self._fd < 0:
@@ -374,7 +390,8 @@ class AuditTrail:
                 if self._end >= self.rotation_bytes:
                     self._rotate_locked()
                     rotated = True
-                seq = self._write_locked(fields, exact)
+                seq = (self._write_locked(fields, exact) if fields is not None
+                       else self._write_prefix_locked(prefix, type_json))
                 self._maybe_checkpoint_locked()
             except OSError as exc:
                 self._fail(exc)
@@ -406,12 +423,14 @@ class AuditTrail:
             raise AuditError(f"the audit trail cannot be opened: {self._failing}") from exc
 
     def _sync_head_locked(self) -> None:
-        st = os.fstat(self._fd)
-        if st.st_size == self._end and st.st_mode & 0o200:
+        # lseek is the cheapest way to learn the size. Every change another writer makes to this segment
+        # changes its size, rotation included: a rotating writer first appends a checkpoint to the old segment.
+        if os.lseek(self._fd, 0, os.SEEK_END) == self._end:
             if self._repairs:
                 self._write_repairs_locked()
             return
         # Another process appended, rotated or died mid-write: re-read the head under the lock.
+        st = os.fstat(self._fd)
         assert self.path is not None
         segments = list_segments(self.path)
         if not st.st_mode & 0o200 or (segments and segments[-1][1] != self._segment):
@@ -427,6 +446,9 @@ class AuditTrail:
                                 "details": repair, "policy_hash": None, "type": "repair"}, False)
 
     def _rotate_locked(self) -> None:
+        # The closing checkpoint signs the old segment's last entry and, by growing the file, tells every other
+        # writer (see _sync_head_locked) to look for the new segment.
+        self._checkpoint_locked()
         old_fd, old_path = self._fd, self._segment
         assert old_path is not None
         if self.durability == "fsync":
@@ -459,6 +481,20 @@ class AuditTrail:
             fields = {k: (DEFAULT_REDACTOR.for_audit(v, strict=True) if isinstance(v, dict) else v)
                       for k, v in fields.items()}
             line, digest = exact_entry_line(fields)
+        return self._emit_locked(line, digest, seq)
+
+    def _write_prefix_locked(self, prefix: bytes, type_json: bytes) -> int:
+        head = self._head
+        seq = head.seq + 1
+        now = time.time()
+        body = b"".join((prefix, b',"prev_hash":"', head.prev.encode(), b'","seq":', str(seq).encode(),
+                         b',"timestamp":', orjson.dumps(int(now) if now.is_integer() else now),
+                         b',"type":', type_json))
+        digest = hashlib.sha256(body + b"}").hexdigest()
+        return self._emit_locked(body + b',"hash":"' + digest.encode() + b'"}\n', digest, seq)
+
+    def _emit_locked(self, line: bytes, digest: str, seq: int) -> int:
+        head = self._head
         if self._memory is not None:
             self._memory.append(line)
         else:
@@ -835,6 +871,19 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+_TYPE_JSON: dict[str, bytes] = {}
+
+
+def _type_json(kind: str) -> bytes:
+    """The serialised ``type`` value (entry types are few: cached)."""
+    found = _TYPE_JSON.get(kind)
+    if found is None:
+        found = orjson.dumps(kind)
+        if len(_TYPE_JSON) < 64:
+            _TYPE_JSON[kind] = found
+    return found
+
+
 def _last_entry(data: bytes) -> tuple[int, str] | None:
     """(seq, hash) of the last line of ``data`` that is a complete entry."""
     end = len(data)
@@ -866,8 +915,9 @@ def _summarise(path: Path) -> dict[str, Any] | None:
             summary["first_seq"] = entry.get("seq")
         summary["last_seq"], summary["last_hash"] = entry.get("seq"), entry.get("hash")
         summary["last_ts"] = max(summary["last_ts"], ts)
-        agent = entry.get("agent_id")
-        agents[agent] = max(agents.get(agent, 0.0), ts)
+        if entry.get("type") != "checkpoint":  # a checkpoint vouches for the entries before it: it has no
+            agent = entry.get("agent_id")       # retention of its own (else it would pin every segment)
+            agents[agent] = max(agents.get(agent, 0.0), ts)
     return summary if summary["last_hash"] else None
 
 
