@@ -37,6 +37,7 @@ from claw_governance.model import (
     Escalation,
     EscalationStatus,
     ExecutionResult,
+    IdentityVerdict,
     Outcome,
     ToolCall,
     new_call_id,
@@ -65,6 +66,14 @@ class _AgentFacts:
 
 _NO_FACTS = _AgentFacts(TrustSettings(), 0, frozenset(), False)
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})  # shared, read-only: most calls carry no metadata
+
+
+def _audit_form(decision: Decision) -> dict[str, Any]:
+    """``decision.as_dict()`` sharing the rule's prebuilt dict (only serialised, never changed, on this path)."""
+    rule = decision.rule
+    return {"outcome": decision.outcome._value_, "allowed": decision.outcome is Outcome.ALLOW,
+            "reason": decision.reason, "rule": None if rule is None else rule.audit_form, "stage": decision.stage,
+            "escalation_id": decision.escalation_id}
 
 
 class _Fault(Exception):
@@ -127,10 +136,12 @@ class Governor:
             self.audit.close()
             self.state.close()
             raise
-        self.pm.register(PolicyPlugin(), name="policy")
-        self.pm.register(IdentityPlugin(self.identities), name="identity")
-        self.pm.register(TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings),
-                         name="trust")
+        self._policy_plugin = PolicyPlugin()
+        self._identity_plugin = IdentityPlugin(self.identities)
+        self._trust_plugin = TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings)
+        self.pm.register(self._policy_plugin, name="policy")
+        self.pm.register(self._identity_plugin, name="identity")
+        self.pm.register(self._trust_plugin, name="trust")
         self.pm.register(EscalationPlugin(self.escalations, self.redact), name="escalation")
         for index, notifier in enumerate(default_notifiers(config)):
             self.pm.register(notifier, name=f"notifier-{index}")
@@ -139,6 +150,8 @@ class Governor:
         if config.load_entry_points:
             self.pm.load_entry_points()
         self._hooks = {name: HookDispatch(self.pm, name) for name in _PIPELINE_HOOKS}
+        self._lane_generation = -1
+        self._direct_decide = self._direct_trust = self._direct_audit = False
         self.pm.hook.claw_startup(governor=self)
         if config.policy_reload_interval:
             self.policies.watch(config.policy_reload_interval)
@@ -189,7 +202,9 @@ class Governor:
         """Audit one of a call's two entries. When the built-in trail is the only ``claw_record_audit``
         implementation (the usual case) its fields go straight to it, without building an AuditEvent or
         dispatching; any other audit plugin gets the AuditEvent through the hook."""
-        if self._record_hook.sole_plugin() is self._audit_plugin:
+        if self._lane_generation != self.pm.generation:
+            self._refresh_lane()
+        if self._direct_audit:
             try:
                 self.audit.append_parts(entry_type, call.agent_id, call.action, context, decision, policy_hash, details,
                                         facts.sensitive, True, meta)
@@ -266,18 +281,60 @@ class Governor:
             self._facts_cache[agent_id] = facts
         return facts
 
+    def _refresh_lane(self) -> None:
+        """Which pipeline steps only the built-in plugins implement (they are then called directly)."""
+        hooks = self._hooks
+        self._direct_decide = (hooks["claw_verify_identity"].sole_plugin() is self._identity_plugin
+                               and hooks["claw_trust_score"].sole_plugin() is self._trust_plugin
+                               and hooks["claw_decide"].sole_plugin() is self._policy_plugin)
+        self._direct_trust = hooks["claw_update_trust"].sole_plugin() is self._trust_plugin
+        self._direct_audit = self._record_hook.sole_plugin() is self._audit_plugin
+        self._lane_generation = self.pm.generation
+
     def _decide(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts) -> Decision:
+        if self._lane_generation != self.pm.generation:
+            self._refresh_lane()
+        if not self._direct_decide:
+            return self._decide_through_hooks(call, policy, facts)
+        # The usual case: only the built-in identity, trust and policy plugins. The same steps as the hooks
+        # (see _decide_through_hooks) without dispatch; the policy plugin's rate limits included.
+        hook = "claw_verify_identity"
+        try:
+            verdict = self.identities.verify(call, policy)
+            if not verdict.ok:
+                return self._identity_denied(call, policy, facts, verdict)
+            hook = "claw_trust_score"
+            score = self.trust.score(call.agent_id, facts.settings)
+            if score < facts.minimum:
+                return self._trust_denied(call, policy, facts, score)
+            hook = "claw_decide"
+            decision = self._policy_plugin.claw_decide(call, policy)
+        except Exception as exc:
+            raise _Fault(hook, exc) from exc
+        if decision.outcome is not Outcome.ESCALATE:
+            return decision
+        return self._escalate(call, policy, decision)
+
+    def _identity_denied(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts,
+                         verdict: IdentityVerdict | None) -> Decision:
+        reason = verdict.reason if verdict is not None else f'No identity plugin vouches for "{call.agent_id}"'
+        if verdict is not None and verdict.trust_penalty:
+            self._hook("claw_update_trust", call.agent_id, facts.settings.bad_signature,
+                       f"bad signature: {reason}", policy)
+        return Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="identity")
+
+    @staticmethod
+    def _trust_denied(call: ToolCall, policy: PolicySet, facts: _AgentFacts, score: int | None) -> Decision:
+        return Decision(Outcome.DENY, f'Trust score of "{call.agent_id}" is {score}, below the minimum '
+                        f"{facts.minimum}", call, policy_hash=policy.hash, stage="trust")
+
+    def _decide_through_hooks(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts) -> Decision:
         verdict = self._hook("claw_verify_identity", call, policy)
         if verdict is None or not verdict.ok:
-            reason = verdict.reason if verdict is not None else f'No identity plugin vouches for "{call.agent_id}"'
-            if verdict is not None and verdict.trust_penalty:
-                self._hook("claw_update_trust", call.agent_id, facts.settings.bad_signature,
-                           f"bad signature: {reason}", policy)
-            return Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="identity")
+            return self._identity_denied(call, policy, facts, verdict)
         score = self._hook("claw_trust_score", call.agent_id)
         if score is None or score < facts.minimum:
-            return Decision(Outcome.DENY, f'Trust score of "{call.agent_id}" is {score}, below the minimum '
-                            f"{facts.minimum}", call, policy_hash=policy.hash, stage="trust")
+            return self._trust_denied(call, policy, facts, score)
         answers = self._hook("claw_decide", call, policy)
         if not answers:
             return Decision(Outcome.DENY, "No policy plugin gave a decision (default deny)", call,
@@ -288,6 +345,10 @@ class Governor:
             min(answers, key=lambda d: 3 if d.stage == "default" else _PRECEDENCE[d.outcome])
         if decision.outcome is not Outcome.ESCALATE:
             return decision
+        return self._escalate(call, policy, decision)
+
+    def _escalate(self, call: ToolCall, policy: PolicySet, decision: Decision) -> Decision:
+        """An ESCALATE: consume a matching approved grant (ALLOW) or open an escalation (through the hooks)."""
         granted = self._hook("claw_consume_grant", call, decision)
         if granted:
             return Decision(Outcome.ALLOW, f"Approved by a human (escalation {granted}); {decision.reason}", call,
@@ -330,7 +391,7 @@ class Governor:
             facts = _NO_FACTS
         try:
             self._record_call(
-                "policy_decision", call, decision.as_dict(), policy.hash,
+                "policy_decision", call, _audit_form(decision), policy.hash,
                 None if facts.metadata_only else call.args, None, facts,
                 {"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
                 if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework})
@@ -345,7 +406,15 @@ class Governor:
         facts = self._facts(policy, call.agent_id)
         delta = facts.settings.success if outcome.success else facts.settings.failure
         try:
-            if delta:
+            if not delta:
+                pass
+            elif self._direct_trust and self._lane_generation == self.pm.generation:
+                try:
+                    self.trust.adjust(call.agent_id, delta, "action succeeded" if outcome.success
+                                      else f"action failed: {outcome.error}", facts.settings)
+                except Exception as exc:
+                    raise _Fault("claw_update_trust", exc) from exc
+            else:
                 self._hook("claw_update_trust", call.agent_id, delta,
                            "action succeeded" if outcome.success else f"action failed: {outcome.error}", policy)
         except _Fault as fault:
@@ -358,7 +427,7 @@ class Governor:
             # ran; repeating them here would redact and hash them twice.
             self._record_call(
                 "agent_action", call,
-                {"outcome": decision.outcome.value, "allowed": decision.allowed,
+                {"outcome": decision.outcome._value_, "allowed": decision.outcome is Outcome.ALLOW,
                  "escalation_id": decision.escalation_id},
                 decision.policy_hash, None, details, facts,
                 {"call_id": call.call_id, "framework": call.framework, "success": outcome.success,

@@ -105,6 +105,14 @@ class RuleRef:
     condition: str | None = None
     reason: str | None = None
     timeout_seconds: float | None = None
+    audit_form: Mapping[str, Any] = field(init=False, repr=False, compare=False, hash=False)
+    """The rule as decisions write it to the audit trail (built once: a rule is named by every call it decides)."""
+
+    def __post_init__(self) -> None:
+        # A plain dict (picklable, deep-copyable); read-only by convention: Decision.as_dict copies it.
+        object.__setattr__(self, "audit_form", {
+            "effect": self.effect._value_, "pattern": self.pattern, "agent": self.agent, "source": self.source,
+            "condition": self.condition})
 
     def describe(self) -> str:
         """`deny rule "delete:*" (policies/cs.yaml:9)`, with the condition when there is one."""
@@ -134,13 +142,10 @@ class Decision:
     def as_dict(self) -> dict[str, Any]:
         """The decision as it is written to the audit trail."""
         return {
-            "outcome": self.outcome.value,
+            "outcome": self.outcome._value_,  # (``.value`` is a descriptor call on every access)
             "allowed": self.outcome is Outcome.ALLOW,
             "reason": self.reason,
-            "rule": None if self.rule is None else {
-                "effect": self.rule.effect.value, "pattern": self.rule.pattern,
-                "agent": self.rule.agent, "source": self.rule.source, "condition": self.rule.condition,
-            },
+            "rule": None if self.rule is None else dict(self.rule.audit_form),
             "stage": self.stage,
             "escalation_id": self.escalation_id,
         }

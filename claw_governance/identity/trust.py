@@ -61,14 +61,18 @@ class TrustLedger:
             return self.score(agent_id, settings)
         if delta > 0:
             with self._shared.trust_lock:
-                self._initial[agent_id] = settings.initial
-                self._max[agent_id] = settings.max_score
                 base = self._shared.scores.get(agent_id)
                 current = settings.initial if base is None else base
+                pending = self._pending.get(agent_id, 0)
                 # A success earned at the ceiling is worth nothing: banking it would let it cancel a later
-                # penalty. (The store also clamps atomically at flush; this only stops the banking.)
-                delta = max(0, min(delta, settings.max_score - current - self._pending.get(agent_id, 0)))
-                pending = self._pending[agent_id] = self._pending.get(agent_id, 0) + delta
+                # penalty, and counting it would inflate the next trust_change entry's "count". (The store
+                # also clamps atomically at flush; this only stops the banking.) The usual case: return now.
+                room = settings.max_score - current - pending
+                if room <= 0:
+                    return min(settings.max_score, max(0, current + pending))
+                self._initial[agent_id] = settings.initial
+                self._max[agent_id] = settings.max_score
+                pending = self._pending[agent_id] = pending + min(delta, room)
                 self._counts[agent_id] = self._counts.get(agent_id, 0) + 1
                 self._reasons[agent_id] = reason
                 return min(settings.max_score, max(0, current + pending))
