@@ -6,7 +6,11 @@ and ``Governor.after_call`` (trust update, ``agent_action`` audit entry). Runs o
 call for each side and the ratio of medians. To separate the adapter's own cost from the governor's, it also
 times the governor alone and "a LangChain call, then the governor's calls" (the same work without the
 adapter; note both code paths then share the CPU caches, which costs more than the governor alone).
-``--check`` exits 1 when governance adds 10% or more.
+``--check`` exits 1 when governance adds 10% or more to the bare ``tool.invoke``.
+
+It also measures the same tool called by an agent: one turn of langchain v1's ``create_agent`` (a scripted
+model asks for the tool, the graph's ToolNode runs it, the model answers), governed (GovernedTool) versus
+ungoverned. That is the cost of a tool call as a LangChain agent makes it.
 
     python benchmarks/bench_langchain.py [--calls 3000] [--rounds 5] [--check]
 """
@@ -114,12 +118,58 @@ def run(calls: int, rounds: int) -> dict[str, float]:
     return result
 
 
+def run_agent(calls: int, rounds: int) -> dict[str, float]:
+    """One create_agent turn that calls the tool once, governed versus ungoverned; medians in microseconds."""
+    from claw_governance_langchain.testing import ScriptedChatModel
+    from langchain.agents import create_agent
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+    ids = iter(range(10**9))
+
+    def reply(messages: list[BaseMessage]) -> AIMessage:  # ask for the tool once, then answer
+        if isinstance(messages[-1], HumanMessage):
+            i = next(ids)
+            return AIMessage("", tool_calls=[{"name": "lookup", "id": f"call_{i}", "type": "tool_call",
+                                              "args": {"customer_id": i, "fields": ["name", "email"]}}])
+        return AIMessage("done")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        (base / "policies").mkdir()
+        (base / "policies" / "bench.yaml").write_text(POLICY)
+        with Governor(policy_path=base / "policies", audit_path=base / "audit",
+                      identity_path=base / "identities") as gov:
+            agents = {"ungoverned": create_agent(ScriptedChatModel(replies=[reply]), [lookup]),
+                      "governed": create_agent(ScriptedChatModel(replies=[reply]),
+                                               [GovernedTool(lookup, governor=gov, agent_id="bench-agent")])}
+
+            def turn(agent: Any) -> Callable[[int], Any]:
+                def call(_i: int) -> Any:
+                    out = agent.invoke({"messages": [HumanMessage("look up a customer")]})
+                    assert out["messages"][2].status == "success", out["messages"][2]
+                    return out
+                return call
+
+            runners = {name: turn(agent) for name, agent in agents.items()}
+            for runner in runners.values():
+                _timings(runner, 50)
+            samples: dict[str, list[float]] = {name: [] for name in runners}
+            for _ in range(rounds):
+                for name, runner in runners.items():
+                    samples[name].extend(_timings(runner, calls))
+    result = {f"agent_{name}_p50": statistics.median(values) for name, values in samples.items()}
+    result["agent_ratio_p50"] = result["agent_governed_p50"] / result["agent_ungoverned_p50"]
+    result["agent_added_p50_us"] = result["agent_governed_p50"] - result["agent_ungoverned_p50"]
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000, help="calls per side per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--check", action="store_true", help="exit 1 if governance adds >= 10%%")
+    parser.add_argument("--agent-calls", type=int, default=300, help="agent turns per side per round")
     args = parser.parse_args(argv)
     r = run(args.calls, args.rounds)
     n = args.calls * args.rounds
@@ -133,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  LangChain call then governor calls, no adapter: p50 {r['langchain_plus_governor_p50']:.1f} us "
           f"-> the adapter's own share ~{r['adapter_p50_us']:.1f} us "
           f"({r['adapter_p50_us'] / r['ungoverned_p50'] * 100:+.1f}% of LangChain's cost)")
+    a = run_agent(args.agent_calls, args.rounds)
+    print(f"create_agent turn calling the tool once, {args.agent_calls * args.rounds} turns per side")
+    print(f"  ungoverned  p50 {a['agent_ungoverned_p50']:8.1f} us")
+    print(f"  governed    p50 {a['agent_governed_p50']:8.1f} us")
+    print(f"  governance adds {a['agent_added_p50_us']:.1f} us at p50: ratio {a['agent_ratio_p50']:.3f} "
+          f"({(a['agent_ratio_p50'] - 1) * 100:+.1f}%)")
     if args.check and r["ratio_p50"] >= 1.10:
         print("FAIL: governance adds 10% or more to LangChain's own per-call cost")
         return 1

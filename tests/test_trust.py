@@ -175,3 +175,20 @@ def test_scores_stop_at_the_ceiling(make_governor: Callable[..., Governor]) -> N
     for _ in range(5):
         default.agent("other").execute("work", {}, ok)
     assert default.trust_score("other") == 100           # the default ceiling is 100, as in the seed's 0-100
+
+
+def test_successes_at_the_ceiling_are_neither_banked_nor_counted(make_governor: Callable[..., Governor]) -> None:
+    gov = make_governor("agent: bot\npermissions: {allow: [work]}\ntrust: {max_score: 100, failure: -5}\n", **FAST)
+    agent = gov.agent("bot")
+    for _ in range(20):
+        agent.execute("work", {}, ok)                    # at the ceiling: worth nothing, so nothing to report
+    agent.execute("work", {}, boom)                      # 95, written and audited at once
+    for _ in range(13):
+        agent.execute("work", {}, ok)                    # 5 successes climb back to 100, 8 more are at the ceiling
+    assert agent.trust_score == 100
+    gov.trust.flush()
+    changes = [e["details"] for e in gov.audit.query(type="trust_change")]
+    failure = next(i for i, d in enumerate(changes) if d["delta"] == -5)
+    after = changes[failure + 1:]                        # (the sync thread may have split them into several)
+    assert sum(d["delta"] for d in after) == 5 and sum(d.get("count", 1) for d in after) == 5
+    assert all(d["delta"] == -5 for d in changes[:failure + 1])

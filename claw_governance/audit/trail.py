@@ -343,8 +343,10 @@ class AuditTrail:
             # Serialise everything but the chain fields now, outside the lock: in sorted order the chain's
             # prev_hash, seq and timestamp fall between policy_hash and type, so under the lock the entry is
             # this prefix with them spliced in (the same bytes as serialising the whole entry).
-            with contextlib.suppress(TypeError, orjson.JSONEncodeError):  # the slow path below handles it
+            try:  # (not contextlib.suppress: this is the hot path, and suppress costs three calls)
                 prefix = orjson.dumps(head, option=SORTED)[:-1]
+            except (TypeError, orjson.JSONEncodeError):  # the slow path below handles it
+                prefix = None
         if prefix is not None:
             seq = self._append_fields(None, False, prefix, _type_json(kind))
         else:
