@@ -18,12 +18,13 @@ ungoverned. That is the cost of a tool call as a LangChain agent makes it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,53 +63,67 @@ def _timings(invoke: Callable[[int], Any], calls: int) -> list[float]:
     return out
 
 
+def _interleaved(runners: dict[str, Callable[[int], Any]], calls: int, rounds: int,
+                 warmup: int) -> dict[str, list[float]]:
+    """Warm every side up, then time them in interleaved rounds, so drift on a shared machine hits all alike."""
+    for runner in runners.values():
+        _timings(runner, warmup)
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            samples[name].extend(_timings(runner, calls))
+    return samples
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(calls: int, rounds: int) -> dict[str, float]:
-    """Measure both sides in interleaved rounds; return medians and p99s in microseconds and the ratio."""
+@contextlib.contextmanager
+def _bench_governor() -> Iterator[Governor]:
+    """A Governor with the benchmark policy, its policy, trail and identities in a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         (base / "policies").mkdir()
         (base / "policies" / "bench.yaml").write_text(POLICY)
         with Governor(policy_path=base / "policies", audit_path=base / "audit",
                       identity_path=base / "identities") as gov:
-            governed: BaseTool = GovernedTool(lookup, governor=gov, agent_id="bench-agent")
-            sides: dict[str, BaseTool] = {"ungoverned": lookup, "governed": governed}
+            yield gov
 
-            def caller(t: BaseTool) -> Callable[[int], Any]:
-                def call(i: int) -> Any:
-                    msg = t.invoke({"type": "tool_call", "name": "lookup", "id": f"call_{i}",
-                                    "args": {"customer_id": i, "fields": ["name", "email"]}})
-                    assert isinstance(msg, ToolMessage) and msg.status == "success", msg
-                    return msg
-                return call
 
-            def core(i: int) -> None:  # the governor alone, same call shape: decision, run, outcome
-                call = gov.make_call("bench-agent", "tool:lookup", {"customer_id": i, "fields": ["name", "email"]},
-                                     framework="langchain", call_id=f"call_{i}", metadata={"tool": "lookup"})
-                decision = gov.before_call(call)
-                assert decision.allowed, decision.reason
-                gov.after_call(call, decision, CallOutcome(True, "customer", None, 0.01))
+def run(calls: int, rounds: int) -> dict[str, float]:
+    """Measure both sides in interleaved rounds; return medians and p99s in microseconds and the ratio."""
+    with _bench_governor() as gov:
+        governed: BaseTool = GovernedTool(lookup, governor=gov, agent_id="bench-agent")
+        sides: dict[str, BaseTool] = {"ungoverned": lookup, "governed": governed}
 
-            runners: dict[str, Callable[[int], Any]] = {name: caller(t) for name, t in sides.items()}
-            runners["governor_only"] = core
-            plain = runners["ungoverned"]
+        def caller(t: BaseTool) -> Callable[[int], Any]:
+            def call(i: int) -> Any:
+                msg = t.invoke({"type": "tool_call", "name": "lookup", "id": f"call_{i}",
+                                "args": {"customer_id": i, "fields": ["name", "email"]}})
+                assert isinstance(msg, ToolMessage) and msg.status == "success", msg
+                return msg
+            return call
 
-            def side_by_side(i: int) -> None:  # LangChain, then the governor, no adapter in between
-                plain(i)
-                core(i)
+        def core(i: int) -> None:  # the governor alone, same call shape: decision, run, outcome
+            call = gov.make_call("bench-agent", "tool:lookup", {"customer_id": i, "fields": ["name", "email"]},
+                                 framework="langchain", call_id=f"call_{i}", metadata={"tool": "lookup"})
+            decision = gov.before_call(call)
+            assert decision.allowed, decision.reason
+            gov.after_call(call, decision, CallOutcome(True, "customer", None, 0.01))
 
-            runners["langchain_plus_governor"] = side_by_side
-            for runner in runners.values():  # warm-up: pydantic schemas, identity, trail segment
-                _timings(runner, 200)
-            samples: dict[str, list[float]] = {name: [] for name in runners}
-            for _ in range(rounds):  # interleave so drift on a shared machine hits every side alike
-                for name, runner in runners.items():
-                    samples[name].extend(_timings(runner, calls))
-            entries = sum(1 for _ in gov.audit.entries())
+        runners: dict[str, Callable[[int], Any]] = {name: caller(t) for name, t in sides.items()}
+        runners["governor_only"] = core
+        plain = runners["ungoverned"]
+
+        def side_by_side(i: int) -> None:  # LangChain, then the governor, no adapter in between
+            plain(i)
+            core(i)
+
+        runners["langchain_plus_governor"] = side_by_side
+        samples = _interleaved(runners, calls, rounds, warmup=200)  # warm-up: schemas, identity, segment
+        entries = sum(1 for _ in gov.audit.entries())
     result = {f"{name}_{stat}": fn(values) for name, values in samples.items()
               for stat, fn in (("p50", statistics.median), ("p99", lambda v: _pct(v, 0.99)))}
     result["ratio_p50"] = result["governed_p50"] / result["ungoverned_p50"]
@@ -133,30 +148,19 @@ def run_agent(calls: int, rounds: int) -> dict[str, float]:
                                               "args": {"customer_id": i, "fields": ["name", "email"]}}])
         return AIMessage("done")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        (base / "policies").mkdir()
-        (base / "policies" / "bench.yaml").write_text(POLICY)
-        with Governor(policy_path=base / "policies", audit_path=base / "audit",
-                      identity_path=base / "identities") as gov:
-            agents = {"ungoverned": create_agent(ScriptedChatModel(replies=[reply]), [lookup]),
-                      "governed": create_agent(ScriptedChatModel(replies=[reply]),
-                                               [GovernedTool(lookup, governor=gov, agent_id="bench-agent")])}
+    with _bench_governor() as gov:
+        agents = {"ungoverned": create_agent(ScriptedChatModel(replies=[reply]), [lookup]),
+                  "governed": create_agent(ScriptedChatModel(replies=[reply]),
+                                           [GovernedTool(lookup, governor=gov, agent_id="bench-agent")])}
 
-            def turn(agent: Any) -> Callable[[int], Any]:
-                def call(_i: int) -> Any:
-                    out = agent.invoke({"messages": [HumanMessage("look up a customer")]})
-                    assert out["messages"][2].status == "success", out["messages"][2]
-                    return out
-                return call
+        def turn(agent: Any) -> Callable[[int], Any]:
+            def call(_i: int) -> Any:
+                out = agent.invoke({"messages": [HumanMessage("look up a customer")]})
+                assert out["messages"][2].status == "success", out["messages"][2]
+                return out
+            return call
 
-            runners = {name: turn(agent) for name, agent in agents.items()}
-            for runner in runners.values():
-                _timings(runner, 50)
-            samples: dict[str, list[float]] = {name: [] for name in runners}
-            for _ in range(rounds):
-                for name, runner in runners.items():
-                    samples[name].extend(_timings(runner, calls))
+        samples = _interleaved({name: turn(agent) for name, agent in agents.items()}, calls, rounds, warmup=50)
     result = {f"agent_{name}_p50": statistics.median(values) for name, values in samples.items()}
     result["agent_ratio_p50"] = result["agent_governed_p50"] / result["agent_ungoverned_p50"]
     result["agent_added_p50_us"] = result["agent_governed_p50"] - result["agent_ungoverned_p50"]

@@ -405,20 +405,17 @@ class Governor:
         policy = self.policies.current
         facts = self._facts(policy, call.agent_id)
         delta = facts.settings.success if outcome.success else facts.settings.failure
-        try:
-            if not delta:
-                pass
-            elif self._direct_trust and self._lane_generation == self.pm.generation:
-                try:
-                    self.trust.adjust(call.agent_id, delta, "action succeeded" if outcome.success
-                                      else f"action failed: {outcome.error}", facts.settings)
-                except Exception as exc:
-                    raise _Fault("claw_update_trust", exc) from exc
-            else:
-                self._hook("claw_update_trust", call.agent_id, delta,
-                           "action succeeded" if outcome.success else f"action failed: {outcome.error}", policy)
-        except _Fault as fault:
-            self._fault("trust", str(fault))
+        if delta:
+            if self._lane_generation != self.pm.generation:
+                self._refresh_lane()
+            reason = "action succeeded" if outcome.success else f"action failed: {outcome.error}"
+            try:
+                if self._direct_trust:  # only the built-in trust plugin: the same call, no dispatch
+                    self.trust.adjust(call.agent_id, delta, reason, facts.settings)
+                else:
+                    self._hook("claw_update_trust", call.agent_id, delta, reason, policy)
+            except Exception as exc:
+                self._fault("trust", str(exc if isinstance(exc, _Fault) else _Fault("claw_update_trust", exc)))
         details: dict[str, Any] = {"error": outcome.error}
         if not facts.metadata_only:
             details["output"] = outcome.output

@@ -197,3 +197,15 @@ def test_broken_entry_points_are_reported_and_skipped(fake_distribution: Path, m
     health = gov.health_check()
     assert health["components"]["plugins"]["status"] == "degraded"
     assert {f["name"] for f in health["components"]["plugins"]["failed"]} >= {"a_broken", "b_raises"}
+
+
+def test_a_failing_trust_update_is_reported_and_never_undoes_the_call(make_governor: MakeGov) -> None:
+    gov = make_governor(POLICY)
+    agent = gov.agent("a")
+    assert agent.execute("read:x", {}, lambda args: "ok").success   # the built-in ledger, called directly
+    gov.register_plugin(_raising("claw_update_trust"))                # now through the hooks, and it raises
+    ran = []
+    result = agent.execute("read:x", {}, lambda args: ran.append(1) or "ok")
+    assert result.success and ran == [1]
+    assert "claw_update_trust" in gov.health_check()["faults"]["trust"]
+    assert gov.audit.query(type="agent_action")[-1]["details"]["success"] is True
