@@ -60,9 +60,41 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+# Arguments with a key that is not a string (only Python callers can make them; JSON cannot) are hashed in a
+# tagged form that starts with this marker, so they can never share a hash with string-keyed arguments, and a
+# key 1 never shares one with a key "1".
+_TAGGED_ARGS = b"\x00claw-args/tagged\n"
+
+
+def _tagged(value: Any) -> Any:
+    """Every mapping as ``{"m": [[[key type, key], value], ...]}`` (sorted), so key types stay distinct."""
+    if isinstance(value, Mapping):
+        pairs = [[_tagged_key(k), _tagged(v)] for k, v in value.items()]
+        pairs.sort(key=lambda pair: orjson.dumps(pair[0]))
+        return {"m": pairs}
+    if isinstance(value, list | tuple):
+        return [_tagged(item) for item in value]
+    return value
+
+
+def _tagged_key(key: Any) -> list[Any]:
+    if key is None or isinstance(key, str | bool | int | float):
+        return [type(key).__name__, key]
+    if isinstance(key, tuple):
+        return ["tuple", [_tagged_key(k) for k in key]]
+    return [type(key).__name__, repr(key)]
+
+
 def args_hash(args: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a call's arguments: binds grants and signatures to exact arguments."""
-    data = orjson.dumps(dict(args), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=_jsonable)
+    """SHA-256 of the canonical JSON of a call's arguments: binds grants and signatures to exact arguments.
+
+    String-keyed arguments (every tool call a model makes) hash as ``sha256(JSON with sorted keys)``, the form
+    an external signer computes (docs/identity.md). Arguments with any other key use a tagged form instead.
+    """
+    try:
+        data = orjson.dumps(dict(args), option=orjson.OPT_SORT_KEYS, default=_jsonable)
+    except orjson.JSONEncodeError:  # a key that is not a string, somewhere
+        data = _TAGGED_ARGS + orjson.dumps(_tagged(args), default=_jsonable)
     return hashlib.sha256(data).hexdigest()
 
 
