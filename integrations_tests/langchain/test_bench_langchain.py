@@ -18,7 +18,9 @@ def test_bare_invoke_measurement_is_well_formed() -> None:
     assert r["ratio_p50"] == r["governed_p50"] / r["ungoverned_p50"]
     # warm-up (200) + timed (20) calls, each governed call writing two entries: the governed side was audited
     assert r["audit_entries"] >= 2 * 2 * 220
-    assert r["floor_p50_us"] == (r["noop_governor_p50"] + r["langchain_plus_floor_p50"] - 2 * r["ungoverned_p50"])
+    assert r["floor_adapter_us"] == r["noop_governor_p50"] - r["ungoverned_p50"]
+    assert r["floor_audit_us"] == r["langchain_plus_floor_p50"] - r["ungoverned_p50"]
+    assert r["floor_p50_us"] == r["floor_adapter_us"] + r["floor_audit_us"]
 
 
 def test_agent_turn_measurement_is_well_formed() -> None:
