@@ -20,9 +20,11 @@ from claw_governance.plugins import ClawPluginManager
 # Modules of this package that add command groups through `claw_register_commands`.
 BUILTIN_COMMAND_MODULES = (
     "claw_governance.policy.cli",
+    "claw_governance.policy.archive_cli",
     "claw_governance.audit.cli",
     "claw_governance.identity.cli",
     "claw_governance.escalation.cli",
+    "claw_governance.jobs.cli",
 )
 
 
