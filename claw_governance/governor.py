@@ -32,6 +32,7 @@ from claw_governance.identity import IdentityRegistry, TrustLedger
 from claw_governance.identity.plugin import IdentityPlugin, TrustPlugin
 from claw_governance.identity.shared import SharedState
 from claw_governance.jobs import Job, JobRegistry
+from claw_governance.jobs.receipts import ModelCall
 from claw_governance.model import (
     AuditEvent,
     CallOutcome,
@@ -201,6 +202,61 @@ class Governor:
     def revoke_job(self, job_id: str, reason: str = "revoked", *, by: str | None = None) -> None:
         """Revoke a job: its tokens are refused at once here and within ``state_sync_interval`` elsewhere."""
         self.jobs.revoke(job_id, reason, by=by)
+
+    def check_model(self, agent_id: str, model: str, provider: str | None = None, *,
+                    job_token: str | None = None) -> Decision:
+        """May ``agent_id`` call this model route (``provider/model``)? Checked against the work contract's
+        ``models`` and, with a job token, the token's validity. Call it before sending the request; a DENY is
+        also written to the trail as a ``model_call`` violation (the adapter must not send the request)."""
+        from claw_governance.jobs.receipts import model_route, route_violation
+
+        policy = self.policy
+        route = model_route(model, provider)
+        call = ToolCall(agent_id, f"model:{route}", {}, "model", job_token=job_token)
+        try:
+            reason = route_violation(policy.contract(agent_id), route)
+            if reason is None and (job_token is not None or self._facts(policy, agent_id).require_token):
+                reason = self.jobs.check(call, policy, check_scope=False)  # scope is about actions, not models
+        except Exception as exc:  # fail closed
+            reason = f"Governance error in the model check ({type(exc).__name__})"
+        if reason is None:
+            return Decision(Outcome.ALLOW, f'Model route "{route}" is allowed', call, policy_hash=policy.hash,
+                            stage="model")
+        decision = Decision(Outcome.DENY, reason[0].upper() + reason[1:], call, policy_hash=policy.hash,
+                            stage="model")
+        try:
+            self.record(AuditEvent("model_call", agent_id, call.action, policy_hash=policy.hash,
+                                   details={"violation": decision.reason},
+                                   meta={"route": route, "blocked": True, **self.jobs.audit_fields(call)}))
+        except Exception:
+            pass  # the caller blocks the model call anyway; the audit fault is in health_check
+        return decision
+
+    def record_model_call(self, receipt: ModelCall, *, job_token: str | None = None) -> None:
+        """Write a ``model_call`` receipt: route, hashes of request and response, usage, duration, the tool
+        call ids the model asked for, and the job it ran under. A route outside the contract's ``models`` is
+        recorded as a violation (for frameworks that cannot block before sending). Never raises."""
+        from claw_governance.jobs.receipts import content_hash, route_violation
+
+        policy = self.policy
+        route = receipt.route
+        violation = route_violation(policy.contract(receipt.agent_id), route)
+        call = ToolCall(receipt.agent_id, f"model:{route}", {}, receipt.framework, job_token=job_token)
+        usage = {str(k): v for k, v in (receipt.usage or {}).items() if isinstance(v, int | float)
+                 and not isinstance(v, bool)}
+        try:
+            self.record(AuditEvent("model_call", receipt.agent_id, call.action, policy_hash=policy.hash,
+                                   details={"usage": usage, "tool_call_ids": [str(t) for t in receipt.tool_call_ids],
+                                            "violation": violation},
+                                   meta={"route": route, "model": str(receipt.model), "provider": receipt.provider,
+                                         "request_hash": content_hash(receipt.request),
+                                         "response_hash": content_hash(receipt.response),
+                                         "duration_ms": None if receipt.duration_ms is None
+                                         else round(receipt.duration_ms, 3),
+                                         "framework": receipt.framework, "run_id": receipt.run_id,
+                                         "blocked": False, **self.jobs.audit_fields(call)}))
+        except Exception as exc:
+            log.error("could not record the model call of %s: %s", receipt.agent_id, exc)
 
     def _archive_policy(self, policy: PolicySet) -> None:
         """Keep the policy set in force in the state store's archive, by its hash (``claw-gov policy show``)."""
