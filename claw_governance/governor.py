@@ -224,12 +224,10 @@ class Governor:
                             stage="model")
         decision = Decision(Outcome.DENY, reason[0].upper() + reason[1:], call, policy_hash=policy.hash,
                             stage="model")
-        try:
+        with contextlib.suppress(Exception):  # the caller blocks the call anyway; an audit fault shows in health
             self.record(AuditEvent("model_call", agent_id, call.action, policy_hash=policy.hash,
                                    details={"violation": decision.reason},
                                    meta={"route": route, "blocked": True, **self.jobs.audit_fields(call)}))
-        except Exception:
-            pass  # the caller blocks the model call anyway; the audit fault is in health_check
         return decision
 
     def record_model_call(self, receipt: ModelCall, *, job_token: str | None = None) -> None:
