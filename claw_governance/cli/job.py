@@ -28,7 +28,7 @@ def job_dict(job: JobRecord, now: float | None = None) -> dict[str, Any]:
 @hookimpl
 def claw_register_commands(cli: click.Group) -> None:
     """Add the ``job`` group."""
-    from claw_governance.cli import echo_json, fail, governor_options, open_governor
+    from claw_governance.cli._common import echo_json, fail, governor_options, open_governor
     from claw_governance.errors import ClawGovernanceError
     from claw_governance.policy.schema import parse_duration
 

@@ -59,8 +59,8 @@ def diff_versions(old: PolicyVersion, new: PolicyVersion) -> list[str]:
 @hookimpl
 def claw_register_commands(cli: click.Group) -> None:
     """Add ``history``, ``show`` and ``diff`` to the ``policy`` group."""
-    from claw_governance.cli import echo_json, governor_options, open_governor
-    from claw_governance.policy.cli import policy
+    from claw_governance.cli._common import echo_json, governor_options, open_governor
+    from claw_governance.cli.policy import policy
 
     @policy.command("history")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -88,7 +88,7 @@ def claw_register_commands(cli: click.Group) -> None:
     @governor_options
     def show(policy_hash: str, file_name: str | None, **paths: Any) -> None:
         """Print the policy files of an archived version (POLICY_HASH or a unique prefix of it)."""
-        from claw_governance.cli import fail
+        from claw_governance.cli._common import fail
 
         with open_governor(**paths) as gov:
             version = find_version(gov.state, policy_hash)
