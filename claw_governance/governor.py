@@ -45,7 +45,7 @@ from claw_governance.model import (
     ToolCall,
     new_call_id,
 )
-from claw_governance.plugins import ClawPluginManager, HookDispatch
+from claw_governance.plugins import ClawPluginManager, HookDispatch, plugins_from_env
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
@@ -113,6 +113,7 @@ class Governor:
         elif policy_path or audit_path or identity_path or settings:
             raise ConfigError("pass either config= or individual settings, not both")
         self.config = config
+        env_plugins = plugins_from_env()  # before anything is opened: a bad $CLAW_PLUGINS fails here
         self._closed = False
         self._enabled = False
         self._health_lock = threading.Lock()
@@ -154,6 +155,8 @@ class Governor:
             self.pm.register(notifier, name=f"notifier-{index}")
         for plugin in plugins:
             self.pm.register(plugin)
+        for name, plugin in env_plugins:
+            self.pm.register(plugin, name=name)
         if config.load_entry_points:
             self.pm.load_entry_points()
         self._hooks = {name: HookDispatch(self.pm, name) for name in _PIPELINE_HOOKS}
