@@ -25,3 +25,12 @@ def test_basic_usage(tmp_path: Path) -> None:
     assert "Action denied: Denied by deny rule \"delete:*\"" in out
     assert "this never prints" not in out
     assert "Audit chain valid: True" in out
+
+
+def test_plugin_change_window(tmp_path: Path) -> None:
+    out = run_example("plugin_change_window.py", tmp_path)
+    lines = out.splitlines()
+    assert lines[0].startswith("DENY     deploy:web   deploys need a change ticket")
+    assert lines[1].startswith('ALLOW    deploy:web   Allowed by allow rule "deploy:*"')
+    assert lines[3].startswith('DENY     delete:web   Denied by deny rule "delete:*"')  # the plugin cannot widen
+    assert "'policy_decision': 4" in out and "chain valid: True" in out
