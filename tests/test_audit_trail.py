@@ -462,7 +462,7 @@ def test_deleting_the_retention_record_is_detected(tmp_path: Path) -> None:
     assert trail.apply_retention(now=time.time() + 2 * 86400)
     trail.close()
     (tmp_path / "audit" / "retention.jsonl").unlink()
-    err = first_error(verify_directory(tmp_path / "audit"))
+    err = first_error(verify_directory(tmp_path / "audit", trusted_keys=[trail.key.public]))
     assert "no signed retention record" in err["message"]
 
 
