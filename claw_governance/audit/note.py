@@ -72,7 +72,7 @@ def vkey(name: str, key: PublicKey, alg: int = ALG_ED25519) -> str:
 
 def parse_vkey(text: str) -> tuple[str, PublicKey, int]:
     """(name, key, algorithm) of a verifier key; ValueError with the reason if malformed."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3 or not _valid_name(parts[0]) or len(parts[1]) != 8:
         raise ValueError("not a signed-note verifier key (<name>+<hex key ID>+<base64 key>)")
     name, hexid, b64 = parts

@@ -264,7 +264,7 @@ class AuditTrail:
     def _check_known(self) -> None:
         """No silent restart: the folder must hold the trail the state store knows, at least as long."""
         generation, size, cp, digest = self._known()
-        if cp is None:
+        if cp is None or (self._reset is not None and self._head.seq == 0):
             return
         if generation < self.generation:
             # A newer generation (``audit reset``): its first entry must name the trail it replaced.
