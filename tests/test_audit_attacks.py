@@ -83,7 +83,7 @@ def test_deleting_audit_and_restarting_is_refused(tmp_path: Path) -> None:
     write(tmp_path, 12)
     assert verify(tmp_path).valid
     shutil.rmtree(tmp_path / "audit")
-    with pytest.raises(TrailRefused, match="knows trail .* refusing to start"):
+    with pytest.raises(TrailRefused, match=r"knows trail .* refusing to start"):
         Governor(config=config(tmp_path))
     # ... and a folder replaced by a fresh trail is INVALID against what the state store knows
     write(tmp_path / "other", 3)
@@ -192,7 +192,7 @@ def test_cut_tail_after_deleting_checkpoint_json_and_the_state_row_is_caught_by_
     assert verify(tmp_path, state=False).valid  # without the witness the cut cannot be seen
     report = verify(tmp_path, state=False, witnesses=WitnessClient([parse_witness(spec)]))
     assert not report.valid and "truncated, rolled back" in " ".join(e["message"] for e in report.errors)
-    with pytest.raises(TrailRefused, match="witness .* has cosigned"):
+    with pytest.raises(TrailRefused, match=r"witness .* has cosigned"):
         Governor(config=config(tmp_path, audit_witnesses=spec))
 
 
@@ -258,12 +258,10 @@ def test_a_down_witness_never_blocks_a_call_and_shows_in_health_and_verify(tmp_p
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
-    wkey = parse_witness("w.example/x+" + "0" * 8 + "+" + "A" * 44) if False else None
-    assert wkey is None
-    state = tmp_path / "wstate"
     from claw_governance.audit.note import ALG_COSIGNATURE_V1, vkey
 
-    spec = f"http://127.0.0.1:{port} {vkey('w.example/down', SigningKey.load_or_create(state).public, ALG_COSIGNATURE_V1)}"
+    public = SigningKey.load_or_create(tmp_path / "wstate").public
+    spec = f"http://127.0.0.1:{port} {vkey('w.example/down', public, ALG_COSIGNATURE_V1)}"
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "a.yaml").write_text(POLICY)
     with Governor(config=config(tmp_path, policy_path=tmp_path / "policies", audit_witnesses=spec)) as gov:
