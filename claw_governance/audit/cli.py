@@ -146,7 +146,7 @@ def _latest_checkpoint(audit_path: Path) -> Any:
         cp = parse_checkpoint(record["note"])
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise AuditError(f"{audit_path / CHECKPOINT_FILE}: no checkpoint ({type(exc).__name__}: {exc})") from None
-    extra = []
+    extra: list[Any] = []
     for note in load_witnessed(audit_path):
         try:
             other = parse_checkpoint(note)
@@ -240,7 +240,7 @@ def reset_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--limit", type=int, default=None)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @_guard
-def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
+def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
               agent_id: str | None, entry_type: str | None, action: str | None, outcome: str | None,
               since: str | None, until: str | None, limit: int | None, fmt: str) -> None:
     """Print matching entries, oldest first."""
@@ -272,7 +272,7 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="json", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @_guard
-def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
+def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
                start: str, end: str, fmt: str, output: Path | None) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
     from claw_governance.audit.report import compliance_report, render_html, render_markdown
@@ -292,7 +292,7 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included.")
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
 @_guard
-def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
+def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
                start: str, end: str, destination: Path) -> None:
     """Write a self-contained evidence bundle (entries, checkpoints, public key, README) to DESTINATION."""
     from claw_governance.audit.export import export_bundle

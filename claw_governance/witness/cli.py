@@ -61,7 +61,7 @@ def serve_cmd(listen: str, state_dir: Path, name: str, log_keys: tuple[str, ...]
         _fail(f"cannot listen on {listen}: {exc}")
         return
     bound_host, bound_port = server.server_address[:2]
-    click.echo(f"listening on http://{bound_host}:{bound_port}")
+    click.echo(f"listening on http://{bound_host!s}:{bound_port}")
     click.echo(f"verifier key: {vkey(name, key.public, ALG_COSIGNATURE_V1)}", nl=True)
     sys.stdout.flush()
     try:
