@@ -348,7 +348,7 @@ def test_fsync_mode_group_commit_from_threads(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert trail._synced >= 200
+    assert trail._commit.synced >= 200
     assert trail.verify().entries == 200
     trail.close()
 

@@ -27,15 +27,16 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from claw_governance.audit.canonical import SORTED, NonCanonicalKey
+from claw_governance.audit.groupcommit import GroupCommit
 from claw_governance.audit.keys import PublicKey, SigningKey
 from claw_governance.audit.layout import (
     CHECKPOINT_FILE,
@@ -58,8 +59,11 @@ from claw_governance.audit.layout import (
     write_json_atomic,
 )
 from claw_governance.audit.merkle import CompactRange
+from claw_governance.audit.mirror import CheckpointMirror
 from claw_governance.audit.note import Checkpoint, format_checkpoint, parse_checkpoint, sign_note
+from claw_governance.audit.query import glob_matcher, query_entries
 from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
+from claw_governance.audit.retention import RetentionRule, expired, summarise
 from claw_governance.audit.verify import (
     Anchor,
     VerifyReport,
@@ -74,7 +78,8 @@ from claw_governance.config import GovernorConfig
 from claw_governance.errors import AuditError
 from claw_governance.model import AuditEvent, new_id
 
-__all__ = ["AuditTrail", "RetentionRule", "TrailRefused", "TrailTampered", "VerifyReport", "open_trail"]
+__all__ = ["AuditTrail", "RetentionRule", "TrailRefused", "TrailTampered", "VerifyReport", "glob_matcher",
+           "open_trail", "query_entries"]
 
 
 class TrailRefused(AuditError):
@@ -84,56 +89,13 @@ class TrailRefused(AuditError):
 class TrailTampered(AuditError):
     """The running writer saw its trail go back (cut, unlinked, replaced): every append is denied."""
 
-DAY = 86400.0
 _TAIL_CHUNK = 65536
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionRule:
-    """How long entries are kept: ``default_days``, or a policy's ``audit.retention`` for its agent."""
-
-    default_days: int
-    per_agent: Mapping[str, int] = field(default_factory=dict)
-
-    def days(self, agent_id: str | None) -> int:
-        """Retention for entries of ``agent_id`` (system entries use the default)."""
-        if agent_id is None:
-            return self.default_days
-        return self.per_agent.get(agent_id, self.per_agent.get("*", self.default_days))
-
-    @property
-    def min_days(self) -> int:
-        """The shortest retention of any agent."""
-        return min([self.default_days, *self.per_agent.values()])
-
-    @property
-    def max_days(self) -> int:
-        """The longest retention of any agent."""
-        return max([self.default_days, *self.per_agent.values()])
 
 
 @dataclass(slots=True)
 class _Head:
     seq: int
     prev: str
-
-
-def _when(value: float | str | date | datetime | None) -> float | None:
-    if value is None or isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if isinstance(value, datetime):
-        return value.timestamp() if value.tzinfo else value.replace(tzinfo=UTC).timestamp()
-    return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
-
-
-def glob_matcher(pattern: str) -> Callable[[str], bool]:
-    """``*`` matches any run of characters; nothing else is special (as in policies)."""
-    import re
-
-    regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
-    return lambda text: regex.fullmatch(text) is not None
 
 
 class AuditTrail:
@@ -170,7 +132,6 @@ class AuditTrail:
         self._ino = 0
         self._rfd = -1
         self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
         self._closed = False
         self._head = _Head(0, genesis_hash(self.trail_id))
         self._memory: list[bytes] | None = [] if path is None else None
@@ -178,25 +139,10 @@ class AuditTrail:
         self._fd = -1
         self._segment: Path | None = None
         self._end = 0
-        self._synced = 0
-        self._fsyncs = 0  # group commits done (entries / fsyncs = mean group size)
-        self._sync_cond = threading.Condition(threading.Lock())
-        self._sync_wanted = 0
-        self._sync_errors = 0
-        self._stop_syncer = False
-        self._syncer: threading.Thread | None = None
-        self._last_group = 0
-        self.commit_delay = 0.0002  # seconds the syncer waits for more entries before each fsync
+        self._commit = GroupCommit(lambda: self._fd, lambda: self._written_seq, self._fail)
         self._last_cp_seq = 0
         self._last_cp_time = time.monotonic()
-        # The copies of a checkpoint outside the log (state store, checkpoint.json) cost a signature, a SQLite
-        # write and an atomic file write: a background thread makes them, so no append waits for them.
-        self._outside_lock = threading.Lock()
-        self._outside_pending: tuple[int, str, float, Checkpoint] | None = None
-        self._outside_written = 0
-        self._outside_wake = threading.Event()
-        self._outside_thread: threading.Thread | None = None
-        self._outside_stop = False
+        self._mirror = CheckpointMirror(self)
         self._failing: str | None = None
         self._last_error: str | None = None
         self._repairs: list[dict[str, Any]] = []
@@ -543,7 +489,7 @@ class AuditTrail:
             head["type"] = kind
             seq = self._append_fields(head, exact)
         if self.durability == "fsync" and self._memory is None:
-            self._wait_synced(seq)
+            self._commit.wait(seq)
         return seq
 
     def _flush_pending(self) -> None:
@@ -716,14 +662,12 @@ class AuditTrail:
         old_fd, old_path = self._fd, self._segment
         assert old_path is not None
         if self.durability == "fsync":
-            with self._sync_lock:  # the syncer thread must not be fsyncing the fd we are closing
+            with self._commit.lock:  # the syncer thread must not be fsyncing the fd we are closing
                 os.fsync(old_fd)
                 self._fd = -1
                 self._new_segment(self._head.seq + 1)
                 os.close(old_fd)
-            with self._sync_cond:
-                self._synced = max(self._synced, self._written_seq)
-                self._sync_cond.notify_all()
+            self._commit.mark_synced(self._written_seq)
         else:
             self._fd = -1
             self._new_segment(self._head.seq + 1)
@@ -832,65 +776,9 @@ class AuditTrail:
                             "details": details, "policy_hash": None, "type": "checkpoint"}, False)
         self._last_cp_seq = self._head.seq
         self._last_cp_time = time.monotonic()
-        outside = self.signed_checkpoint(self._fold())
-        pending = (self._head.seq, self._head.prev, created, outside)
-        if not defer:
-            self._persist_outside(*pending)
-            return
-        with self._outside_lock:
-            self._outside_pending = pending
-            if self._outside_thread is None:
-                self._outside_thread = threading.Thread(target=self._outside_loop, name="claw-audit-checkpoint",
-                                                        daemon=True)
-                self._outside_thread.start()
-        self._outside_wake.set()
-
-    def _persist_outside(self, seq: int, digest: str, created: float, cp: Checkpoint) -> None:
-        """Store a checkpoint outside the log; never goes backwards (an older one arriving late is skipped)."""
-        with self._outside_lock:
-            if seq <= self._outside_written:
-                return
-            note = cp.note()
-            record = {"trail_id": self.trail_id, "origin": self.origin, "seq": seq, "hash": digest, "note": note,
-                      "key_id": self.key.public.key_id, "created": created}
-            try:
-                if self.store is not None:
-                    self.store.put_checkpoint(self.trail_id, seq, digest, note, created)
-                    if self.path is not None:
-                        self.store.put_checkpoint(path_key(self.path), (self.generation << GENERATION_SHIFT) | seq,
-                                                  digest, note, created)
-                if self.path is not None:
-                    write_json_atomic(self.path / CHECKPOINT_FILE, record, sync=self.durability == "fsync")
-                self._outside_written = seq
-            except Exception as exc:  # the entry itself is safe; show the missing outside copy in health
-                self._last_error = f"checkpoint not stored outside the log: {type(exc).__name__}: {exc}"
-        if self.witnesses is not None:
-            self.witnesses.submit(cp, self)
-
-    def _outside_loop(self) -> None:
-        while True:
-            self._outside_wake.wait()
-            self._outside_wake.clear()
-            with self._outside_lock:
-                pending, self._outside_pending = self._outside_pending, None
-            if pending is not None:
-                self._persist_outside(*pending)
-            if self._outside_stop:
-                return
-
-    def _drain_outside(self) -> None:
-        """Stop the background thread and store any checkpoint it had not stored yet."""
-        thread = self._outside_thread
-        if thread is not None:
-            self._outside_stop = True
-            self._outside_wake.set()
-            thread.join(timeout=10)
-            self._outside_thread = None
-            self._outside_stop = False
-        with self._outside_lock:
-            pending, self._outside_pending = self._outside_pending, None
-        if pending is not None:
-            self._persist_outside(*pending)
+        # The tree including the checkpoint entry is signed and stored outside the log by the mirror (in the
+        # background during an append): no append waits for a signature, a SQLite write or a witness.
+        self._mirror.offer(self._head.seq, self._head.prev, created, self._fold().copy(), defer=defer)
 
     def checkpoint(self) -> int:
         """Write a signed checkpoint now; return the seq it covers."""
@@ -911,68 +799,8 @@ class AuditTrail:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         if self.durability == "fsync":
-            self._wait_synced(seq)
+            self._commit.wait(seq)
         return seq
-
-    def _wait_synced(self, seq: int) -> None:
-        """Block until an fsync covers ``seq`` (group commit through one syncer thread)."""
-        if self._synced >= seq:
-            return
-        cond = self._sync_cond
-        with cond:
-            if self._syncer is None:
-                self._syncer = threading.Thread(target=self._syncer_loop, name="claw-audit-fsync", daemon=True)
-                self._syncer.start()
-            if seq > self._sync_wanted:
-                self._sync_wanted = seq
-                cond.notify_all()
-            errors = self._sync_errors
-            while self._synced < seq:
-                if self._sync_errors != errors:
-                    raise AuditError(f"cannot fsync the audit trail: {self._last_error}")
-                cond.wait()
-
-    def _syncer_loop(self) -> None:
-        # One fsync after another while anyone waits: every entry written during an fsync is covered by the
-        # next one, so with N busy threads each fsync covers about N entries.
-        cond = self._sync_cond
-        while True:
-            with cond:
-                while not self._stop_syncer and self._sync_wanted <= self._synced:
-                    cond.wait()
-                if self._sync_wanted <= self._synced:
-                    return
-            if self.commit_delay and self._last_group > 1:
-                # Like PostgreSQL's commit_delay, and only when several threads are committing (the last group
-                # held more than one entry): let them add their entries to this group before the fsync.
-                time.sleep(self.commit_delay)
-            error: BaseException | None = None
-            with self._sync_lock:  # rotation swaps the descriptor under this lock
-                target = self._written_seq  # everything up to here was written before we read it
-                try:
-                    if self._fd < 0:
-                        raise OSError(errno.EBADF, "the audit trail is closed")
-                    os.fsync(self._fd)
-                except OSError as exc:
-                    error = exc
-            with cond:
-                if error is None:
-                    self._last_group = target - self._synced
-                    self._synced = max(self._synced, target)
-                    self._fsyncs += 1
-                else:
-                    self._fail(error)
-                    self._sync_errors += 1
-                    self._sync_wanted = self._synced  # the waiters raise; new appends ask again
-                cond.notify_all()
-
-    def _stop_sync_thread(self) -> None:
-        with self._sync_cond:
-            self._stop_syncer = True
-            self._sync_cond.notify_all()
-            thread = self._syncer
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
 
     def _fail(self, exc: BaseException) -> None:
         self._failing = f"{type(exc).__name__}: {exc}"
@@ -1103,8 +931,8 @@ class AuditTrail:
                 segments = list_segments(self.path)
                 removable: list[tuple[int, Path, dict[str, Any]]] = []
                 for first, path in segments[:-1]:  # never the newest (it is being written)
-                    summary = _summarise(path)
-                    if summary is None or summary["range"] is None or not _expired(summary, rule, now):
+                    summary = summarise(path)
+                    if summary is None or summary["range"] is None or not expired(summary, rule, now):
                         break
                     removable.append((first, path, summary))
                 if not removable:
@@ -1158,7 +986,7 @@ class AuditTrail:
                 "durability": self.durability, "segment": None if self._segment is None else self._segment.name,
                 "last_checkpoint_seq": self._last_cp_seq, "last_error": self._last_error,
                 "repairs": list(self._repairs_done()), "key_id": self.key.public.key_id,
-                "fsyncs": self._fsyncs, "origin": self.origin, "tampered": self._tampered,
+                "fsyncs": self._commit.fsyncs, "origin": self.origin, "tampered": self._tampered,
                 **({"witnesses": self.witnesses.health()} if self.witnesses is not None else {})}
 
     def _repairs_done(self) -> Iterator[str]:
@@ -1169,8 +997,8 @@ class AuditTrail:
 
     def close(self) -> None:
         """Checkpoint (if anything was written since the last one), sync and close. Idempotent."""
-        self._stop_sync_thread()
-        self._drain_outside()
+        self._commit.stop()
+        self._mirror.drain()
         with self._lock:
             if self._closed:
                 return
@@ -1237,83 +1065,6 @@ def _last_entry(data: bytes) -> tuple[int, str] | None:
         if entry is not None and isinstance(entry.get("seq"), int) and isinstance(entry.get("hash"), str):
             return entry["seq"], entry["hash"]
     return None
-
-
-def _summarise(path: Path) -> dict[str, Any] | None:
-    """First/last seq, last hash and timestamps of a sealed segment, and each agent's newest timestamp."""
-    summary: dict[str, Any] = {"first_seq": None, "last_seq": None, "last_hash": None, "last_ts": 0.0,
-                               "agents": {}, "range": None}
-    agents: dict[str | None, float] = summary["agents"]
-    last: dict[str, Any] = {}
-    last_line = b""
-    for line in iter_lines(path):
-        last_line = line
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return None  # a damaged segment is kept: retention must not destroy evidence of tampering
-        if not isinstance(entry, dict):
-            return None
-        ts = entry.get("timestamp")
-        ts = float(ts) if isinstance(ts, int | float) else 0.0
-        last = entry
-        if summary["first_seq"] is None:
-            summary["first_seq"] = entry.get("seq")
-        summary["last_seq"], summary["last_hash"] = entry.get("seq"), entry.get("hash")
-        summary["last_ts"] = max(summary["last_ts"], ts)
-        if entry.get("type") != "checkpoint":  # a checkpoint vouches for the entries before it: it has no
-            agent = entry.get("agent_id")       # retention of its own (else it would pin every segment)
-            agents[agent] = max(agents.get(agent, 0.0), ts)
-    details = last.get("details")
-    if last.get("type") == "checkpoint" and isinstance(details, dict) and last_line.endswith(b"\n"):
-        # A sealed segment ends with its closing checkpoint: its compact range plus that entry is the tree
-        # at the segment's end, which the retention record hands on to the first retained entry.
-        try:
-            rng = CompactRange.from_hex(int(details["size"]), details["range"])
-            rng.extend_lines([last_line[:-1]])
-            summary["range"] = rng.to_hex()
-        except (KeyError, TypeError, ValueError):
-            summary["range"] = None
-    return summary if summary["last_hash"] else None
-
-
-def _expired(summary: dict[str, Any], rule: RetentionRule, now: float) -> bool:
-    if summary["last_ts"] < now - rule.max_days * DAY:
-        return True  # older than the longest retention of anyone: no need to look at agents
-    return all(ts < now - rule.days(agent) * DAY for agent, ts in summary["agents"].items())
-
-
-def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = None, type: str | None = None,
-                  action: str | None = None, allowed: bool | None = None, outcome: str | None = None,
-                  since: float | str | date | datetime | None = None,
-                  until: float | str | date | datetime | None = None,
-                  limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Filter a stream of entries (see ``AuditTrail.query``)."""
-    lo, hi = _when(since), _when(until)
-    match_action = glob_matcher(action) if action is not None else None
-    found = 0
-    for entry in entries:
-        if limit is not None and found >= limit:
-            return
-        if agent_id is not None and entry.get("agent_id") != agent_id:
-            continue
-        if type is not None and entry.get("type") != type:
-            continue
-        if match_action is not None and not match_action(str(entry.get("action") or "")):
-            continue
-        raw_decision = entry.get("decision")
-        decision: dict[str, Any] = raw_decision if isinstance(raw_decision, dict) else {}
-        if allowed is not None and decision.get("allowed") is not allowed:
-            continue
-        if outcome is not None and decision.get("outcome") != outcome:
-            continue
-        ts = entry.get("timestamp")
-        if lo is not None and not (isinstance(ts, int | float) and ts >= lo):
-            continue
-        if hi is not None and not (isinstance(ts, int | float) and ts < hi):
-            continue
-        found += 1
-        yield entry
 
 
 def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
