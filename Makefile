@@ -13,6 +13,10 @@ STAMP  := $(VENV)/.installed
 # The benchmark's peers (benchmarks/requirements.txt) go into the project environment too, so the test suite
 # exercises the harness's peer code paths; they are never dependencies of the core distribution.
 $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
+	# The Go reference verifier of audit checkpoints and proofs (tests/test_audit_go_interop.py) builds offline
+	# from Debian's golang.org/x/mod sources.
+	(command -v go >/dev/null && test -d /usr/share/gocode/src/golang.org/x/mod) || \
+		(apt-get update && apt-get install -y golang-go golang-golang-x-mod-dev)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \

@@ -38,6 +38,8 @@ class GovernorConfig:
     enable_adapters: bool = False
     # issue 4: state sync, key encryption, webhook notifier
     state_sync_interval: float = 1.0  # seconds: bound on how late another process's revocation is seen
+    # issue 14: witnesses that cosign audit checkpoints ("<url> <vkey>" or "<vkey>@<url>", comma-separated)
+    audit_witnesses: str | None = None
     identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
     escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
     escalation_webhook_retries: int = 3  # attempts after the first one
@@ -111,6 +113,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("ESCALATION_TIMEOUT_HOURS", "escalation_timeout_hours", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_URL", "escalation_webhook_url", None),
     ("STATE_SYNC_INTERVAL", "state_sync_interval", lambda n, v: _number(n, v, float)),
+    ("AUDIT_WITNESSES", "audit_witnesses", None),
     ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),

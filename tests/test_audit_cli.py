@@ -44,7 +44,8 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_verify_ok_and_json(governed: Path) -> None:
     code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--identities", str(governed / "ids"))
     assert code == 0 and out.startswith("VALID")
-    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--json")
+    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--identities", str(governed / "ids"),
+                       "--json")
     assert code == 0 and json.loads(out)["valid"] is True
 
 
@@ -52,7 +53,7 @@ def test_verify_tampered_exits_1_and_names_segment_and_seq(governed: Path) -> No
     segment = list_segments(governed / "audit")[0][1]
     segment.chmod(0o644)
     segment.write_bytes(segment.read_bytes().replace(b'"read:orders"', b'"read:ORDERS"', 1))
-    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"))
+    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--identities", str(governed / "ids"))
     assert code == 1 and "INVALID" in out and f"segment {segment.name} seq " in out
 
 
@@ -86,7 +87,7 @@ def test_report_formats_include_the_end_day(governed: Path) -> None:
     today = datetime.now(UTC).date().isoformat()
     for fmt in ("json", "md", "html"):
         code, out, _ = run("audit", "report", "--audit", str(governed / "audit"), "--from", today, "--to", today,
-                           "--format", fmt)
+                           "--format", fmt, "--identities", str(governed / "ids"))
         assert code == 0
         if fmt == "json":
             report = json.loads(out)

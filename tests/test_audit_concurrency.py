@@ -95,7 +95,7 @@ def test_sigkill_mid_stream_leaves_a_verifiable_trail_and_the_torn_tail_is_repai
     # Make the death land mid-line whatever the timing was: a partial entry like a write cut short.
     with open(segment, "ab") as fh:
         fh.write(b'{"action":"write:x","agent_id":"victim","context":{"i":')
-    before = TrailReader(folder).verify()
+    before = TrailReader(folder, state_path=state).verify()
     assert before.valid and before.entries > 10
     assert any("incomplete last line" in w for w in before.warnings)
 

@@ -164,6 +164,10 @@ def _rewrite(path: Path, edit: Callable[[dict[str, Any]], None], *, rehash: bool
     return prev
 
 
+def _verify(folder: Path, trail: Any) -> Any:
+    return verify_directory(folder, trusted_keys=[trail.key.public])
+
+
 def _errors(report: VerifyReport) -> str:
     assert not report.valid, report
     return " | ".join(e["message"] for e in report.errors)
@@ -186,11 +190,11 @@ def test_a_rechained_trail_is_caught_by_the_in_log_checkpoint_signatures(tmp_pat
 
     # 1. checkpoint details follow the new chain: the signature no longer matches them
     _rewrite(path, lambda e: tamper(e, fix_checkpoint=True), prev=original[0]["prev_hash"])
-    assert "checkpoint signature is invalid" in _errors(verify_directory(tmp_path / "audit"))
+    assert "does not match the recomputed Merkle tree" in _errors(_verify(tmp_path / "audit", trail))
     # 2. checkpoint details left as signed: they no longer cover the entry before them
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in original))
     _rewrite(path, lambda e: tamper(e, fix_checkpoint=False), prev=original[0]["prev_hash"])
-    assert "does not cover" in _errors(verify_directory(tmp_path / "audit"))
+    assert "does not match the recomputed Merkle tree" in _errors(_verify(tmp_path / "audit", trail))
 
 
 def test_an_edited_last_checkpoint_is_caught_by_the_outside_anchor(tmp_path: Path) -> None:
@@ -207,7 +211,7 @@ def test_an_edited_last_checkpoint_is_caught_by_the_outside_anchor(tmp_path: Pat
     last["hash"] = hashlib.sha256(rfc8785.dumps(last)).hexdigest()
     path.chmod(0o644)
     path.write_bytes(b"".join(lines[:-1]) + orjson.dumps(last) + b"\n")
-    assert "different hash" in _errors(verify_directory(tmp_path / "audit"))
+    assert "different hash" in _errors(_verify(tmp_path / "audit", trail))
 
 
 def test_a_forged_checkpoint_file_is_reported(tmp_path: Path) -> None:
@@ -221,7 +225,7 @@ def test_a_forged_checkpoint_file_is_reported(tmp_path: Path) -> None:
     head = orjson.loads(lines[2])
     cp.update(seq=head["seq"], hash=head["hash"])
     (folder / "checkpoint.json").write_bytes(orjson.dumps(cp))
-    assert "not signed by a trusted key" in _errors(verify_directory(folder))
+    assert "truncated" in _errors(_verify(folder, trail))
 
 
 def test_a_forged_retention_record_does_not_excuse_a_deleted_oldest_segment(tmp_path: Path) -> None:
@@ -236,14 +240,14 @@ def test_a_forged_retention_record_does_not_excuse_a_deleted_oldest_segment(tmp_
               "removed": [], "signature": "AAAA"}
     (folder / "retention.jsonl").write_bytes(orjson.dumps(record) + b"\n")
     segments[0][1].unlink()
-    assert "not validly signed" in _errors(verify_directory(folder))
+    assert "not validly signed" in _errors(_verify(folder, trail))
 
 
 def test_a_chain_must_start_at_this_trails_genesis(tmp_path: Path) -> None:
     trail = _trail(tmp_path, 5)  # still open: no checkpoint yet, so nothing but the genesis pins seq 1
     (path,) = [p for _, p in list_segments(tmp_path / "audit")]
     _rewrite(path, lambda e: None, prev="0" * 64)
-    assert "prev_hash" in _errors(verify_directory(tmp_path / "audit"))
+    assert "prev_hash" in _errors(_verify(tmp_path / "audit", trail))
     trail.close()
 
 
@@ -254,7 +258,7 @@ def test_a_renamed_segment_is_reported(tmp_path: Path) -> None:
     segments = list_segments(folder)
     first, path = segments[1]
     path.rename(folder / f"segment-{first + 1:012d}.jsonl")  # still sorts in place; the chain is unbroken
-    assert "should start at seq" in _errors(verify_directory(folder))
+    assert "should start at seq" in _errors(_verify(folder, trail))
 
 
 # ------------------------------------------------------------------------------------------ holes found
@@ -348,5 +352,5 @@ def test_a_line_whose_bytes_are_not_what_was_hashed_is_reported(tmp_path: Path, 
     lines[3] = lines[3].replace(*edit, 1)
     path.chmod(0o644)
     path.write_bytes(b"".join(lines))
-    report = verify_directory(tmp_path / "audit")
+    report = verify_directory(tmp_path / "audit", trusted_keys=[trail.key.public])
     assert any(e["seq"] == 4 and "not the canonical form" in e["message"] for e in report.errors), report.errors

@@ -20,19 +20,36 @@ README = """# Audit evidence bundle
 
 Trail `{trail_id}`, entries from {start} to {end} (UTC; the end day included).
 
-Verify it (needs `pip install claw-governance`, no network, no policies):
+Verify it (needs `pip install claw-governance`, no network, no policies), from this folder:
+
+    claw-gov audit verify --bundle . --public-key governor_public_key.pem [--witness <vkey> --min-witnesses 1]
+
+or just the trail copy:
 
     claw-gov audit verify --audit trail --public-key governor_public_key.pem
 
-run from this folder. It recomputes every hash of the chain, checks every signed checkpoint and retention
-record against the governor's public key, and exits 0 only if nothing was changed, removed or inserted.
+It recomputes every hash of the chain and the RFC 6962 Merkle tree, checks every checkpoint (C2SP signed
+notes) and retention record against the key YOU give (never a key from the bundle itself: compare
+`governor_public_key.pem` with a copy obtained independently), checks every inclusion proof in `proofs/`,
+and exits 0 only if nothing was changed, removed or inserted.
+
+Without our tool: the proofs are c2sp.org/tlog-proof@v1 files and the checkpoints C2SP signed notes, so the
+Go reference implementation checks them. `tools/tlogverify/main.go` in the claw-governance source uses only
+golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog (Debian: `apt-get install golang-go
+golang-golang-x-mod-dev`):
+
+    GOPATH=/usr/share/gocode GO111MODULE=off go build -o tlogverify tools/tlogverify/main.go
+    ./tlogverify proof "$(cat verifier_key.txt)" proofs/seq-<N>.tlog-proof <entry line file>
 
 Contents:
 
 - `trail/`: the trail as written ({segments} segments, `trail.json`, `checkpoint.json`, `retention.jsonl`).
   The whole chain is included, because every entry's hash depends on the one before it.
 - `entries.jsonl`: the {count} entries of the period, for reading (the same lines as in `trail/`).
-- `governor_public_key.pem`: the Ed25519 key that signed the checkpoints (key id `{key_id}`).
+- `governor_public_key.pem`: the Ed25519 key that signed the checkpoints (key id `{key_id}`);
+  `verifier_key.txt`: the same key as a signed-note verifier key for origin `{origin}`.
+- `checkpoints/latest.note`: the newest checkpoint with every witness cosignature it got.
+- `proofs/seq-<N>.tlog-proof`: an inclusion proof of each entry of the period in that checkpoint.
   Compare it with a copy you obtained independently before trusting the result.
 - `report.md`, `report.json`: the compliance report for the period.
 - `manifest.json`: SHA-256 of every file above.
@@ -48,12 +65,7 @@ def export_bundle(reader: TrailReader, start: str | date | datetime, end: str | 
     keys = reader.public_keys or []
     key = public_key or (keys[0] if keys else None)
     if key is None:
-        from claw_governance.audit.verify import trail_keys
-
-        listed = list(trail_keys(reader.meta).values())
-        if not listed:
-            raise AuditError("no public key to put in the bundle (give --public-key)")
-        key = listed[-1]
+        raise AuditError("no public key to put in the bundle (give --public-key, --state or --identities)")
     trail_dir = destination / "trail"
     trail_dir.mkdir(parents=True)
     segments = list_segments(reader.path)
@@ -70,12 +82,32 @@ def export_bundle(reader: TrailReader, start: str | date | datetime, end: str | 
                 out.write(orjson.dumps(entry) + b"\n")
                 count += 1
     (destination / "governor_public_key.pem").write_bytes(key.pem())
+    from claw_governance.audit.bundle import latest_checkpoint, make_proof, trail_leaves
+    from claw_governance.audit.note import vkey
+
+    (destination / "verifier_key.txt").write_text(vkey(reader.origin, key) + "\n")
+    try:
+        cp = latest_checkpoint(reader.path)
+    except AuditError:
+        cp = None
+    if cp is not None:
+        (destination / "checkpoints").mkdir()
+        (destination / "checkpoints" / "latest.note").write_text(cp.note())
+        leaves, lines = trail_leaves(trail_dir)
+        (destination / "proofs").mkdir()
+        for seq in sorted(lines):
+            if seq > cp.size:
+                break
+            entry = orjson.loads(lines[seq])
+            ts = entry.get("timestamp") if isinstance(entry, dict) else None
+            if isinstance(ts, int | float) and lo <= ts < hi:
+                (destination / "proofs" / f"seq-{seq}.tlog-proof").write_text(make_proof(leaves, cp, seq))
     report = compliance_report(TrailReader(trail_dir, public_keys=[key]), start, end)
     (destination / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     (destination / "report.md").write_text(render_markdown(report))
     (destination / "README.md").write_text(README.format(
         trail_id=reader.trail_id, start=report["period"]["start"], end=report["period"]["end"],
-        segments=len(segments), count=count, key_id=key.key_id))
+        segments=len(segments), count=count, key_id=key.key_id, origin=reader.origin))
     manifest = {"trail_id": reader.trail_id, "entries_in_period": count, "chain_valid": report["chain"]["valid"],
                 "files": {str(p.relative_to(destination)): hashlib.sha256(p.read_bytes()).hexdigest()
                           for p in sorted(destination.rglob("*")) if p.is_file()}}

@@ -2,16 +2,25 @@
 
 A trail is a folder::
 
-    trail.json                       {"format", "trail_id", "created", "keys": [{"key_id", "public_key", "added"}]}
+    trail.json                       {"format", "trail_id", "origin", "generation", "created", "keys": [...]}
+                                     (the keys are informational: verification never trusts them)
     segment-000000000001.jsonl       entries, one JSON object per line; named by the first seq it holds
     segment-000000001843.jsonl       ... (sealed segments are made read-only when the next one starts)
-    checkpoint.json                  the newest signed checkpoint (also kept in the state store)
+    checkpoint.json                  the newest signed checkpoint (also kept in the state store), with the
+                                     C2SP signed note and every witness cosignature it got
+    witnessed.jsonl                  every checkpoint a witness cosigned: {"size", "note"} per line
     retention.jsonl                  one signed record per retention run that removed old segments
     .lock                            flock(2) target: one writer at a time, across threads and processes
 
 Each line is the RFC 8785 form of the entry without ``hash``, with ``,"hash":"<64 hex>"`` added before the
 closing brace. ``hash`` = SHA-256 over that RFC 8785 form; ``prev_hash`` is the previous entry's hash, or the
 trail's genesis hash (bound to its trail id) for seq 1.
+
+The entries are also the leaves of an RFC 6962 Merkle tree (leaf ``i`` = line ``i`` without its newline; see
+``merkle.py``). A ``checkpoint`` entry at seq ``c`` carries a C2SP checkpoint (a signed note, ``note.py``) of
+the tree of size ``c - 1`` and the compact range of that tree, so a writer that opens the trail does not
+have to re-read it; the copy outside the log covers the tree of size ``c`` (the checkpoint entry included).
+The origin of a trail is ``claw-governance.local/audit/<trail_id>``.
 """
 
 from __future__ import annotations
@@ -27,7 +36,9 @@ import orjson
 
 from claw_governance.audit.canonical import SORTED, jcs_dumps
 
-FORMAT = "claw-audit/1"
+FORMAT = "claw-audit/2"
+WITNESSED_FILE = "witnessed.jsonl"
+ORIGIN_PREFIX = "claw-governance.local/audit/"
 TRAIL_FILE = "trail.json"
 CHECKPOINT_FILE = "checkpoint.json"
 RETENTION_FILE = "retention.jsonl"
@@ -62,6 +73,24 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
 def genesis_hash(trail_id: str) -> str:
     """``prev_hash`` of seq 1: binds the whole chain to one trail id (a foreign segment cannot start it)."""
     return hashlib.sha256(b"claw-audit genesis v1\n" + trail_id.encode()).hexdigest()
+
+
+def origin_for(trail_id: str) -> str:
+    """The C2SP origin line of a trail: stable for its life, unique (the trail id is random)."""
+    return ORIGIN_PREFIX + trail_id
+
+
+def path_key(directory: Path) -> str:
+    """The state-store key under which the newest checkpoint of *whatever trail lives at* ``directory`` is kept.
+
+    Keyed by the folder, not the trail: when the folder is deleted or replaced, the store still knows what
+    was there. ``seq`` of that record is ``generation << 40 | size`` so a reset (a new generation) moves it
+    forward although the new trail is shorter (the store only ever keeps the highest seq).
+    """
+    return "audit-path:" + str(directory.resolve())
+
+
+GENERATION_SHIFT = 40
 
 
 def checkpoint_message(trail_id: str, seq: int, entry_hash: str) -> bytes:

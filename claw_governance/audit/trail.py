@@ -27,100 +27,75 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from claw_governance.audit.canonical import SORTED, NonCanonicalKey
+from claw_governance.audit.groupcommit import GroupCommit
 from claw_governance.audit.keys import PublicKey, SigningKey
 from claw_governance.audit.layout import (
     CHECKPOINT_FILE,
     FORMAT,
+    GENERATION_SHIFT,
     LOCK_FILE,
     RETENTION_FILE,
     TRAIL_FILE,
-    checkpoint_message,
     entry_line,
     exact_entry_line,
     genesis_hash,
     iter_lines,
     list_segments,
+    origin_for,
     parse_entry,
+    path_key,
     read_json_file,
     record_message,
     segment_name,
     write_json_atomic,
 )
+from claw_governance.audit.merkle import CompactRange
+from claw_governance.audit.mirror import CheckpointMirror
+from claw_governance.audit.note import Checkpoint, format_checkpoint, parse_checkpoint, sign_note
+from claw_governance.audit.query import glob_matcher, query_entries
 from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
+from claw_governance.audit.retention import RetentionRule, expired, summarise
 from claw_governance.audit.verify import (
     Anchor,
     VerifyReport,
+    Witness,
     anchor_from_dict,
     load_trail_meta,
     trail_keys,
     verify_directory,
-    verify_lines,
+    verify_entries,
 )
 from claw_governance.config import GovernorConfig
 from claw_governance.errors import AuditError
 from claw_governance.model import AuditEvent, new_id
 
-__all__ = ["AuditTrail", "RetentionRule", "VerifyReport", "open_trail"]
+__all__ = ["AuditTrail", "RetentionRule", "TrailRefused", "TrailTampered", "VerifyReport", "glob_matcher",
+           "open_trail", "query_entries"]
 
-DAY = 86400.0
+
+class TrailRefused(AuditError):
+    """The trail at this path is not the one the state store (or a witness) knows: refusing to start."""
+
+
+class TrailTampered(AuditError):
+    """The running writer saw its trail go back (cut, unlinked, replaced): every append is denied."""
+
 _TAIL_CHUNK = 65536
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionRule:
-    """How long entries are kept: ``default_days``, or a policy's ``audit.retention`` for its agent."""
-
-    default_days: int
-    per_agent: Mapping[str, int] = field(default_factory=dict)
-
-    def days(self, agent_id: str | None) -> int:
-        """Retention for entries of ``agent_id`` (system entries use the default)."""
-        if agent_id is None:
-            return self.default_days
-        return self.per_agent.get(agent_id, self.per_agent.get("*", self.default_days))
-
-    @property
-    def min_days(self) -> int:
-        """The shortest retention of any agent."""
-        return min([self.default_days, *self.per_agent.values()])
-
-    @property
-    def max_days(self) -> int:
-        """The longest retention of any agent."""
-        return max([self.default_days, *self.per_agent.values()])
 
 
 @dataclass(slots=True)
 class _Head:
     seq: int
     prev: str
-
-
-def _when(value: float | str | date | datetime | None) -> float | None:
-    if value is None or isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if isinstance(value, datetime):
-        return value.timestamp() if value.tzinfo else value.replace(tzinfo=UTC).timestamp()
-    return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
-
-
-def glob_matcher(pattern: str) -> Callable[[str], bool]:
-    """``*`` matches any run of characters; nothing else is special (as in policies)."""
-    import re
-
-    regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
-    return lambda text: regex.fullmatch(text) is not None
 
 
 class AuditTrail:
@@ -133,7 +108,8 @@ class AuditTrail:
     def __init__(self, path: Path | None, *, key: SigningKey | None = None, store: Any = None,
                  retention_days: int = 2555, rotation_size_mb: float = 100.0, checkpoint_interval: int = 1000,
                  checkpoint_seconds: float = 60.0, durability: str = "os",
-                 redactor: Redactor = DEFAULT_REDACTOR) -> None:
+                 redactor: Redactor = DEFAULT_REDACTOR, reset: dict[str, Any] | None = None,
+                 witnesses: Any = None) -> None:
         self.path = path
         self.key = key or SigningKey.generate()
         self.store = store
@@ -144,8 +120,18 @@ class AuditTrail:
         self.durability = durability
         self.redactor = redactor
         self.trail_id = new_id()
+        self.origin = origin_for(self.trail_id)
+        self.generation = 0
+        self._reset = reset
+        self.witnesses = witnesses  # a WitnessClient (or None): gets each checkpoint in the background
+        # The Merkle tree over every entry line: ``_tree`` plus ``_pending`` (lines not folded in yet: the
+        # append path only remembers the line; hashing is done in batches at checkpoint time).
+        self._tree = CompactRange()
+        self._pending: list[bytes] = []
+        self._tampered: str | None = None
+        self._ino = 0
+        self._rfd = -1
         self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
         self._closed = False
         self._head = _Head(0, genesis_hash(self.trail_id))
         self._memory: list[bytes] | None = [] if path is None else None
@@ -153,34 +139,21 @@ class AuditTrail:
         self._fd = -1
         self._segment: Path | None = None
         self._end = 0
-        self._synced = 0
-        self._fsyncs = 0  # group commits done (entries / fsyncs = mean group size)
-        self._sync_cond = threading.Condition(threading.Lock())
-        self._sync_wanted = 0
-        self._sync_errors = 0
-        self._stop_syncer = False
-        self._syncer: threading.Thread | None = None
-        self._last_group = 0
-        self.commit_delay = 0.0002  # seconds the syncer waits for more entries before each fsync
+        self._commit = GroupCommit(lambda: self._fd, lambda: self._written_seq, self._fail)
         self._last_cp_seq = 0
         self._last_cp_time = time.monotonic()
-        # The copies of a checkpoint outside the log (state store, checkpoint.json) cost a signature, a SQLite
-        # write and an atomic file write: a background thread makes them, so no append waits for them.
-        self._outside_lock = threading.Lock()
-        self._outside_pending: tuple[int, str, float] | None = None
-        self._outside_written = 0
-        self._outside_wake = threading.Event()
-        self._outside_thread: threading.Thread | None = None
-        self._outside_stop = False
+        self._mirror = CheckpointMirror(self)
         self._failing: str | None = None
         self._last_error: str | None = None
         self._repairs: list[dict[str, Any]] = []
         self._appended = 0
         self._written_seq = 0
-        self._meta_keys: dict[str, PublicKey] = {}
         if path is not None:
             try:
                 self._open_disk()
+            except TrailRefused:
+                self._close_fds()
+                raise
             except (OSError, AuditError, ValueError) as exc:
                 # Fail closed but stay alive: every append raises until the folder becomes writable again.
                 self._fail(exc)
@@ -197,9 +170,153 @@ class AuditTrail:
         try:
             self._load_or_create_meta()
             self._open_newest_segment()
+            self._rebuild_tree()
+            self._check_known()
+            self._attach_witnesses()
             self._last_cp_seq = self._head.seq  # the interval counts what this writer adds
+            if self._reset is not None and self._head.seq == 0:
+                self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
+                                    "details": DEFAULT_REDACTOR.for_audit(self._reset, strict=True),
+                                    "policy_hash": None, "type": "reset"}, True)
+                self._checkpoint_locked(defer=False)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _close_fds(self) -> None:
+        for name in ("_fd", "_rfd", "_lock_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, -1)
+
+    def _known(self) -> tuple[int, int, Checkpoint | None, str | None]:
+        """What the state store knows about the trail at this path: (generation, size, checkpoint, hash)."""
+        if self.store is None or self.path is None:
+            return 0, 0, None, None
+        try:
+            stored = self.store.latest_checkpoint(path_key(self.path))
+        except Exception:  # a store that cannot answer must not stop the governor; health shows it
+            return 0, 0, None, None
+        anchor = anchor_from_dict(stored, "the state store")
+        if anchor is None or anchor.note is None:
+            return 0, 0, None, None
+        try:
+            cp = parse_checkpoint(anchor.note)
+        except ValueError:
+            return 0, 0, None, None
+        return anchor.seq >> GENERATION_SHIFT, cp.size, cp, anchor.hash
+
+    def _check_known(self) -> None:
+        """No silent restart: the folder must hold the trail the state store knows, at least as long."""
+        generation, size, cp, digest = self._known()
+        if cp is None or (self._reset is not None and self._head.seq == 0):
+            return
+        if generation < self.generation:
+            # A newer generation (``audit reset``): its first entry must name the trail it replaced.
+            first = self._first_entry()
+            details = first.get("details") if first else None
+            if not (first and first.get("type") == "reset" and isinstance(details, dict)
+                    and details.get("old_origin") == cp.origin):
+                raise TrailRefused(f"{self.path}: trail {self.origin} claims to replace {cp.origin} but does not "
+                                   "start with a reset entry naming it: refusing to start")
+            return
+        where = f"{self.path}"
+        fix = "restore the folder, or start a new trail with `claw-gov audit reset --reason TEXT`"
+        if cp.origin != self.origin:
+            raise TrailRefused(f"{where}: the state store knows trail {cp.origin} (generation {generation}, "
+                               f"{size} entries) here but the folder holds {self.origin}: it was deleted or "
+                               f"replaced; refusing to start ({fix})")
+        if self._head.seq < size:
+            raise TrailRefused(f"{where}: trail {self.origin} has {self._head.seq} entries but the state store "
+                               f"knows {size}: entries were removed or the folder was rolled back; refusing to "
+                               f"start ({fix})")
+        found = self._entry_hash(size)
+        if digest is not None and found is not None and found != digest:
+            raise TrailRefused(f"{where}: entry {size} of trail {self.origin} is not the one the state store "
+                               f"knows: the trail was rewritten; refusing to start ({fix})")
+
+    def _first_entry(self) -> dict[str, Any] | None:
+        assert self.path is not None
+        segments = list_segments(self.path)
+        if not segments:
+            return None
+        for line in iter_lines(segments[0][1]):
+            return parse_entry(line)
+        return None
+
+    def _entry_hash(self, seq: int) -> str | None:
+        """The stored hash of entry ``seq`` (None if it is not in a retained segment)."""
+        assert self.path is not None
+        segments = [(f, p) for f, p in list_segments(self.path) if f <= seq]
+        if not segments:
+            return None
+        for line in iter_lines(segments[-1][1]):
+            entry = parse_entry(line)
+            if entry is not None and entry.get("seq") == seq:
+                found = entry.get("hash")
+                return found if isinstance(found, str) else None
+        return "missing"
+
+    def _rebuild_tree(self) -> None:
+        """The Merkle tree at the head: the compact range of the last checkpoint entry, plus the lines after it.
+
+        Reads backwards from the head to the newest checkpoint entry (at most one checkpoint interval or one
+        segment's worth of lines in the usual case), then folds forward.
+        """
+        assert self.path is not None
+        self._pending.clear()
+        after: list[list[bytes]] = []
+        segments = list_segments(self.path)
+        base: CompactRange | None = None
+        for first, path in reversed(segments):
+            limit = self._end if path == self._segment else None
+            lines = [line[:-1] for line in iter_lines(path, limit) if line.endswith(b"\n")]
+            for i in range(len(lines) - 1, -1, -1):
+                line = lines[i]
+                if b'"type":"checkpoint"' not in line[-120:]:
+                    continue
+                entry = parse_entry(line + b"\n")
+                details = entry.get("details") if entry else None
+                if (entry is not None and isinstance(details, dict) and isinstance(details.get("range"), list)
+                        and details.get("size") == entry.get("seq", 0) - 1):
+                    try:
+                        base = CompactRange.from_hex(details["size"], details["range"])
+                    except (ValueError, TypeError):
+                        continue
+                    after.append(lines[i:])
+                    break
+            if base is not None:
+                break
+            after.append(lines)
+            if first == 1:
+                break
+        if base is None:
+            base = self._retention_base(segments)
+            if base is None:
+                base = CompactRange()
+        for chunk in reversed(after):
+            base.extend_lines(chunk)
+        if base.size != self._head.seq:
+            raise AuditError(f"{self.path}: the Merkle tree covers {base.size} entries but the trail has "
+                             f"{self._head.seq} (damaged trail: run `claw-gov audit verify`)")
+        self._tree = base
+
+    def _retention_base(self, segments: list[tuple[int, Path]]) -> CompactRange | None:
+        """The compact range a signed retention record gives for the first retained entry."""
+        assert self.path is not None
+        if not segments or segments[0][0] == 1:
+            return None
+        from claw_governance.audit.verify import load_retention_records
+
+        records, _ = load_retention_records(self.path)
+        for record in reversed(records):
+            if record.get("resume_seq") == segments[0][0]:
+                try:
+                    return CompactRange.from_hex(segments[0][0] - 1, record.get("resume_range") or [])
+                except (ValueError, TypeError):
+                    return None
+        return None
 
     def _load_or_create_meta(self) -> None:
         assert self.path is not None
@@ -207,10 +324,17 @@ class AuditTrail:
         key_entry = {"key_id": self.key.public.key_id, "public_key": self.key.public.hex, "added": time.time()}
         if not meta_path.exists():
             if list_segments(self.path):
-                raise AuditError(f"{meta_path} is missing but the folder holds segments: refusing to start a new "
-                                 "chain over an existing one")
-            meta: dict[str, Any] = {"format": FORMAT, "trail_id": new_id(), "created": time.time(),
-                                    "keys": [key_entry]}
+                raise TrailRefused(f"{meta_path} is missing but the folder holds segments: refusing to start a "
+                                   "new chain over an existing one")
+            generation, size, known, _digest = self._known()
+            if known is not None and self._reset is None:
+                raise TrailRefused(f"{self.path}: the state store knows trail {known.origin} here ({size} entries) "
+                                   "but the folder is missing or empty: refusing to start a new trail (restore "
+                                   "it, or run `claw-gov audit reset --reason TEXT`)")
+            trail_id = new_id()
+            meta: dict[str, Any] = {"format": FORMAT, "trail_id": trail_id, "origin": origin_for(trail_id),
+                                    "generation": generation + 1 if known is not None else 0,
+                                    "created": time.time(), "keys": [key_entry]}
             write_json_atomic(meta_path, meta, sync=True)
         else:
             try:
@@ -221,7 +345,9 @@ class AuditTrail:
                 meta = {**meta, "keys": [*list(meta.get("keys") or []), key_entry]}
                 write_json_atomic(meta_path, meta, sync=True)
         self.trail_id = str(meta["trail_id"])
-        self._meta_keys = trail_keys(meta)
+        self.origin = origin_for(self.trail_id)
+        generation = meta.get("generation", 0)
+        self.generation = generation if isinstance(generation, int) and generation >= 0 else 0
 
     def _open_newest_segment(self) -> None:
         assert self.path is not None
@@ -235,6 +361,7 @@ class AuditTrail:
             os.close(self._fd)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self._segment = path
+        self._remember_inode()
         self._recover_head(segments)
 
     def _new_segment(self, first_seq: int) -> None:
@@ -247,7 +374,16 @@ class AuditTrail:
         if self._fd >= 0:
             os.close(self._fd)
         self._fd, self._segment, self._end = fd, path, os.fstat(fd).st_size
+        self._remember_inode()
         self._fsync_dir()
+
+    def _remember_inode(self) -> None:
+        """Keep a read descriptor and the inode of the segment being written (to notice it being replaced)."""
+        assert self._segment is not None
+        if self._rfd >= 0:
+            os.close(self._rfd)
+        self._rfd = os.open(self._segment, os.O_RDONLY)
+        self._ino = os.fstat(self._fd).st_ino
 
     def _fsync_dir(self) -> None:
         if self.durability != "fsync" or self.path is None:
@@ -353,7 +489,7 @@ class AuditTrail:
             head["type"] = kind
             seq = self._append_fields(head, exact)
         if self.durability == "fsync" and self._memory is None:
-            self._wait_synced(seq)
+            self._commit.wait(seq)
         return seq
 
     def _flush_pending(self) -> None:
@@ -375,6 +511,8 @@ class AuditTrail:
         with self._lock:
             if self._closed:
                 raise AuditError("the audit trail is closed")
+            if self._tampered is not None:
+                raise TrailTampered(self._tampered)
             if self._memory is not None:
                 seq = (self._write_locked(fields, exact) if fields is not None
                        else self._write_prefix_locked(prefix, type_json))
@@ -422,6 +560,7 @@ class AuditTrail:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 try:
                     self._open_newest_segment()
+                    self._rebuild_tree()
                 finally:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         except (OSError, AuditError, ValueError) as exc:
@@ -429,21 +568,86 @@ class AuditTrail:
             raise AuditError(f"the audit trail cannot be opened: {self._failing}") from exc
 
     def _sync_head_locked(self) -> None:
-        # lseek is the cheapest way to learn the size. Every change another writer makes to this segment
-        # changes its size, rotation included: a rotating writer first appends a checkpoint to the old segment.
-        if os.lseek(self._fd, 0, os.SEEK_END) == self._end:
+        # One fstat tells both whether someone else appended or rotated (the size changed: a rotating writer
+        # first appends a checkpoint to the old segment) and whether the segment was unlinked (link count 0).
+        if self._tampered is not None:
+            raise TrailTampered(self._tampered)
+        st = os.fstat(self._fd)
+        if st.st_size == self._end and st.st_nlink:
             if self._repairs:
                 self._write_repairs_locked()
             return
-        # Another process appended, rotated or died mid-write: re-read the head under the lock.
-        st = os.fstat(self._fd)
-        assert self.path is not None
-        segments = list_segments(self.path)
-        if not st.st_mode & 0o200 or (segments and segments[-1][1] != self._segment):
-            self._open_newest_segment()
-        else:
-            self._recover_head(segments)
+        self._catch_up(st)
         self._write_repairs_locked()
+
+    def _tamper(self, message: str) -> TrailTampered:
+        """Remember that the trail went back under this writer; every append from now on is denied."""
+        self._tampered = message
+        self._failing = self._last_error = message
+        return TrailTampered(message)
+
+    def _catch_up(self, st: os.stat_result) -> None:
+        """Read what other writers appended since our head (never going back), following their rotations."""
+        assert self.path is not None and self._segment is not None
+        name = self._segment.name
+        if st.st_size < self._end:
+            raise self._tamper(f"{name} shrank from {self._end} to {st.st_size} bytes under the writer: entries "
+                               "were cut from the trail")
+        sealed = not st.st_mode & 0o200
+        if not st.st_nlink and not sealed:
+            raise self._tamper(f"{name} was deleted or replaced under the writer (the audit folder was removed?)")
+        data = os.pread(self._rfd, st.st_size - self._end, self._end) if st.st_size > self._end else b""
+        segments = list_segments(self.path)
+        newer = [(f, p) for f, p in segments if p.name > name]
+        self._absorb(data, torn_ok=not sealed and not newer)
+        if not sealed and not newer:
+            self._check_inode()
+            return
+        for _first, path in newer:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            os.close(self._fd)
+            self._fd, self._segment, self._end = fd, path, 0
+            self._remember_inode()
+            size = os.fstat(fd).st_size
+            self._absorb(os.pread(self._rfd, size, 0) if size else b"", torn_ok=path == newer[-1][1])
+        if not newer:
+            raise self._tamper(f"{name} was sealed but no newer segment exists: the trail was cut")
+
+    def _check_inode(self) -> None:
+        assert self._segment is not None
+        try:
+            ino = os.stat(self._segment).st_ino
+        except FileNotFoundError:
+            raise self._tamper(f"{self._segment.name} was deleted under the writer") from None
+        if ino != self._ino:
+            raise self._tamper(f"{self._segment.name} was replaced by another file under the writer")
+
+    def _absorb(self, data: bytes, *, torn_ok: bool) -> None:
+        """Take the complete entries other writers added into the head and the tree; repair a torn tail."""
+        cut = data.rfind(b"\n") + 1
+        head = self._head
+        for line in data[:cut].splitlines(keepends=True):
+            entry = parse_entry(line)
+            seq = entry.get("seq") if entry else None
+            if entry is None or seq != head.seq + 1 or entry.get("prev_hash") != head.prev:
+                raise self._tamper(f"{self._segment.name if self._segment else '?'}: an entry appended by another "
+                                   f"writer does not continue the chain at seq {head.seq} (the trail was rewritten)")
+            head.seq, head.prev = seq, str(entry.get("hash"))
+            self._pending.append(line)
+        self._end += cut
+        if cut < len(data):
+            torn = data[cut:]
+            if not torn_ok:
+                raise self._tamper("an incomplete line inside a sealed segment: the trail was damaged")
+            assert self._segment is not None
+            offset = self._end
+            quarantine = self._segment.with_name(f"{self._segment.name}.torn-{offset}")
+            with open(quarantine, "wb") as fh:
+                fh.write(torn)
+            os.ftruncate(self._fd, offset)
+            self._repairs.append({"event": "torn_tail_repaired", "segment": self._segment.name, "offset": offset,
+                                  "bytes": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
+                                  "quarantine": quarantine.name})
 
     def _write_repairs_locked(self) -> None:
         while self._repairs:
@@ -458,14 +662,12 @@ class AuditTrail:
         old_fd, old_path = self._fd, self._segment
         assert old_path is not None
         if self.durability == "fsync":
-            with self._sync_lock:  # the syncer thread must not be fsyncing the fd we are closing
+            with self._commit.lock:  # the syncer thread must not be fsyncing the fd we are closing
                 os.fsync(old_fd)
                 self._fd = -1
                 self._new_segment(self._head.seq + 1)
                 os.close(old_fd)
-            with self._sync_cond:
-                self._synced = max(self._synced, self._written_seq)
-                self._sync_cond.notify_all()
+            self._commit.mark_synced(self._written_seq)
         else:
             self._fd = -1
             self._new_segment(self._head.seq + 1)
@@ -510,6 +712,7 @@ class AuditTrail:
                 os.ftruncate(self._fd, self._end)
                 raise OSError(errno.ENOSPC, f"short write to {self._segment} ({written} of {len(line)} bytes)")
             self._end += written
+        self._pending.append(line)
         head.seq = seq
         head.prev = digest
         self._written_seq = seq
@@ -522,74 +725,60 @@ class AuditTrail:
                                                >= self.checkpoint_seconds):
             self._checkpoint_locked()
 
+    def _fold(self) -> CompactRange:
+        """Hash the pending lines into the tree (under the lock); return the tree at the head."""
+        pending = self._pending
+        if pending:
+            self._tree.extend_lines([line[:-1] for line in pending])
+            if self.witnesses is not None:
+                self.witnesses.add_lines(pending)
+            pending.clear()
+        return self._tree
+
+    def _attach_witnesses(self) -> None:
+        """Hand the opened tree to the witness client and refuse a trail shorter than a witness saw."""
+        if self.witnesses is None:
+            return
+        self.witnesses.attach(self._tree)
+        try:
+            latest = self.witnesses.latest(self.origin)
+        except (OSError, ValueError) as exc:  # a witness that is down must not stop the governor
+            self._last_error = f"witness not reachable at start: {type(exc).__name__}: {exc}"
+            return
+        for spec, cp in latest:
+            if cp.size > self._head.seq:
+                raise TrailRefused(f"{self.path}: witness {spec.witness.name} has cosigned {cp.size} entries of "
+                                   f"trail {self.origin} but the folder holds {self._head.seq}: entries were "
+                                   "removed or the folder was rolled back; refusing to start (restore it, or run "
+                                   "`claw-gov audit reset --reason TEXT`)")
+
+    def signed_checkpoint(self, tree: CompactRange | None = None) -> Checkpoint:
+        """A C2SP checkpoint of the tree (default: the head, under the caller's lock), signed by this writer."""
+        tree = tree or self._fold()
+        text = format_checkpoint(self.origin, tree.size, tree.root())
+        return Checkpoint(self.origin, tree.size, tree.root(), text, (sign_note(text, self.origin, self.key),))
+
     def _checkpoint_locked(self, *, defer: bool = True) -> None:
-        """Write a signed checkpoint entry and record it outside the log (state store + checkpoint.json).
+        """Write a checkpoint entry (the signed tree of the entries before it) and record the tree including
+        it outside the log (state store, checkpoint.json, witnesses).
 
         With ``defer`` the outside copies are made by the background thread (an automatic checkpoint during
         an append); without it, before returning (``checkpoint()`` and ``close()``)."""
-        cp_seq, cp_hash = self._head.seq, self._head.prev
+        if self._memory is None:
+            self._check_inode()
+        tree = self._fold()
+        cp = self.signed_checkpoint(tree)
         created = time.time()
-        details = {"checkpoint_seq": cp_seq, "checkpoint_hash": cp_hash, "trail_id": self.trail_id,
-                   "key_id": self.key.public.key_id, "created": created,
-                   "signature": self.key.sign(checkpoint_message(self.trail_id, cp_seq, cp_hash))}
+        details = {"checkpoint": cp.note(), "size": tree.size, "range": tree.to_hex(), "origin": self.origin,
+                   "trail_id": self.trail_id, "key_id": self.key.public.key_id, "created": created,
+                   "checkpoint_seq": self._head.seq, "checkpoint_hash": self._head.prev}
         self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
                             "details": details, "policy_hash": None, "type": "checkpoint"}, False)
         self._last_cp_seq = self._head.seq
         self._last_cp_time = time.monotonic()
-        pending = (self._head.seq, self._head.prev, created)
-        if not defer:
-            self._persist_outside(*pending)
-            return
-        with self._outside_lock:
-            self._outside_pending = pending
-            if self._outside_thread is None:
-                self._outside_thread = threading.Thread(target=self._outside_loop, name="claw-audit-checkpoint",
-                                                        daemon=True)
-                self._outside_thread.start()
-        self._outside_wake.set()
-
-    def _persist_outside(self, seq: int, digest: str, created: float) -> None:
-        """Store a checkpoint outside the log; never goes backwards (an older one arriving late is skipped)."""
-        with self._outside_lock:
-            if seq <= self._outside_written:
-                return
-            # A signature over the checkpoint entry itself, so even that entry cannot be cut off unseen.
-            signature = self.key.sign(checkpoint_message(self.trail_id, seq, digest))
-            record = {"trail_id": self.trail_id, "seq": seq, "hash": digest, "signature": signature,
-                      "key_id": self.key.public.key_id, "created": created}
-            try:
-                if self.store is not None:
-                    self.store.put_checkpoint(self.trail_id, seq, digest, signature, created)
-                if self.path is not None:
-                    write_json_atomic(self.path / CHECKPOINT_FILE, record, sync=self.durability == "fsync")
-                self._outside_written = seq
-            except Exception as exc:  # the entry itself is safe; show the missing outside copy in health
-                self._last_error = f"checkpoint not stored outside the log: {type(exc).__name__}: {exc}"
-
-    def _outside_loop(self) -> None:
-        while True:
-            self._outside_wake.wait()
-            self._outside_wake.clear()
-            with self._outside_lock:
-                pending, self._outside_pending = self._outside_pending, None
-            if pending is not None:
-                self._persist_outside(*pending)
-            if self._outside_stop:
-                return
-
-    def _drain_outside(self) -> None:
-        """Stop the background thread and store any checkpoint it had not stored yet."""
-        thread = self._outside_thread
-        if thread is not None:
-            self._outside_stop = True
-            self._outside_wake.set()
-            thread.join(timeout=10)
-            self._outside_thread = None
-            self._outside_stop = False
-        with self._outside_lock:
-            pending, self._outside_pending = self._outside_pending, None
-        if pending is not None:
-            self._persist_outside(*pending)
+        # The tree including the checkpoint entry is signed and stored outside the log by the mirror (in the
+        # background during an append): no append waits for a signature, a SQLite write or a witness.
+        self._mirror.offer(self._head.seq, self._head.prev, created, self._fold().copy(), defer=defer)
 
     def checkpoint(self) -> int:
         """Write a signed checkpoint now; return the seq it covers."""
@@ -610,68 +799,8 @@ class AuditTrail:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         if self.durability == "fsync":
-            self._wait_synced(seq)
+            self._commit.wait(seq)
         return seq
-
-    def _wait_synced(self, seq: int) -> None:
-        """Block until an fsync covers ``seq`` (group commit through one syncer thread)."""
-        if self._synced >= seq:
-            return
-        cond = self._sync_cond
-        with cond:
-            if self._syncer is None:
-                self._syncer = threading.Thread(target=self._syncer_loop, name="claw-audit-fsync", daemon=True)
-                self._syncer.start()
-            if seq > self._sync_wanted:
-                self._sync_wanted = seq
-                cond.notify_all()
-            errors = self._sync_errors
-            while self._synced < seq:
-                if self._sync_errors != errors:
-                    raise AuditError(f"cannot fsync the audit trail: {self._last_error}")
-                cond.wait()
-
-    def _syncer_loop(self) -> None:
-        # One fsync after another while anyone waits: every entry written during an fsync is covered by the
-        # next one, so with N busy threads each fsync covers about N entries.
-        cond = self._sync_cond
-        while True:
-            with cond:
-                while not self._stop_syncer and self._sync_wanted <= self._synced:
-                    cond.wait()
-                if self._sync_wanted <= self._synced:
-                    return
-            if self.commit_delay and self._last_group > 1:
-                # Like PostgreSQL's commit_delay, and only when several threads are committing (the last group
-                # held more than one entry): let them add their entries to this group before the fsync.
-                time.sleep(self.commit_delay)
-            error: BaseException | None = None
-            with self._sync_lock:  # rotation swaps the descriptor under this lock
-                target = self._written_seq  # everything up to here was written before we read it
-                try:
-                    if self._fd < 0:
-                        raise OSError(errno.EBADF, "the audit trail is closed")
-                    os.fsync(self._fd)
-                except OSError as exc:
-                    error = exc
-            with cond:
-                if error is None:
-                    self._last_group = target - self._synced
-                    self._synced = max(self._synced, target)
-                    self._fsyncs += 1
-                else:
-                    self._fail(error)
-                    self._sync_errors += 1
-                    self._sync_wanted = self._synced  # the waiters raise; new appends ask again
-                cond.notify_all()
-
-    def _stop_sync_thread(self) -> None:
-        with self._sync_cond:
-            self._stop_syncer = True
-            self._sync_cond.notify_all()
-            thread = self._syncer
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=30)
 
     def _fail(self, exc: BaseException) -> None:
         self._failing = f"{type(exc).__name__}: {exc}"
@@ -713,41 +842,58 @@ class AuditTrail:
                 yield entry
 
     def anchors(self) -> list[Anchor]:
-        """Checkpoints outside the log: the state store's, and this writer's own head."""
+        """Checkpoints outside the log: the state store's (for this trail and for this path)."""
         found: list[Anchor] = []
         if self.store is not None:
-            try:
-                stored = self.store.latest_checkpoint(self.trail_id)
-            except Exception:
-                stored = None
-            anchor = anchor_from_dict(stored, "the state store")
-            if anchor is not None:
-                found.append(anchor)
-        if self._written_seq:
-            found.append(Anchor(self._head.seq, self._head.prev, "this process's memory"))
+            keys = [self.trail_id] + ([path_key(self.path)] if self.path is not None else [])
+            for key in keys:
+                try:
+                    stored = self.store.latest_checkpoint(key)
+                except Exception:
+                    stored = None
+                anchor = anchor_from_dict(stored, "the state store")
+                if anchor is not None:
+                    seq = anchor.seq & ((1 << GENERATION_SHIFT) - 1)
+                    found.append(Anchor(seq, anchor.hash, anchor.source, anchor.note))
         return found
 
-    def verify(self, public_keys: list[PublicKey] | None = None) -> VerifyReport:
-        """Recompute the whole chain (streaming) and check every signed checkpoint and outside anchor."""
-        keys = [self.key.public, *(public_keys or [])]
-        if self._memory is not None:
-            with self._lock:
-                lines = list(self._memory)
-                head = self._head.seq
-            anchors = [a for a in self.anchors() if a.seq <= head]
-            return verify_lines(self.trail_id, lines, keys, anchors)
-        assert self.path is not None
-        if self._lock_fd < 0:
-            return verify_directory(self.path, trusted_keys=None)
-        with self._lock:
-            snapshot = self._snapshot_unlocked()
-            anchors = self.anchors()
-        trusted = {**self._meta_keys, **{k.key_id: k for k in keys}}
-        return verify_directory(self.path, trusted_keys=list(trusted.values()), anchors=anchors,
-                                snapshot=snapshot)
+    def verify(self, public_keys: list[PublicKey] | None = None, *, witnesses: list[Witness] | None = None,
+               min_witnesses: int = 0, require_anchored: bool = False) -> VerifyReport:
+        """Recompute the whole chain and Merkle tree (streaming) and check every checkpoint against the keys
+        this process trusts: its own signing key and ``public_keys`` (never a key read from the audit folder).
 
-    def _snapshot_unlocked(self) -> dict[str, int]:
+        The running writer vouches for its head: a checkpoint of its in-memory tree, signed now, is checked
+        like any outside checkpoint, so a tail cut under it is INVALID even without a witness.
+        """
+        keys = [self.key.public, *(public_keys or [])]
+        with self._lock:
+            head_cp = self.signed_checkpoint() if self._head.seq and self._tampered is None else None
+            head = (self._head.seq, self._head.prev)
+            lines = list(self._memory) if self._memory is not None else None
+            snapshot = self._snapshot_unlocked() if lines is None and self._lock_fd >= 0 else None
+        anchors = self.anchors()
+        if head_cp is not None:
+            anchors.append(Anchor(head[0], head[1], "this process's memory", head_cp.note()))
+        if self.witnesses is not None:
+            anchors.extend(self.witnesses.latest_anchors(self.origin))
+        wit = witnesses if witnesses is not None else (self.witnesses.trusted() if self.witnesses else [])
+        if lines is not None:
+            return verify_entries(lines, trail_id=self.trail_id, trusted_keys=keys, anchors=anchors,
+                                  witnesses=wit, min_witnesses=min_witnesses, require_anchored=require_anchored)
         assert self.path is not None
+        report = verify_directory(self.path, trusted_keys=keys, anchors=anchors, snapshot=snapshot,
+                                  witnesses=wit, min_witnesses=min_witnesses, require_anchored=require_anchored,
+                                  key_source="the governor's key")
+        if self._tampered is not None:
+            import dataclasses
+
+            errors = (*report.errors, {"segment": None, "seq": head[0], "message": self._tampered})
+            report = dataclasses.replace(report, valid=False, errors=errors)
+        return report
+
+    def _snapshot_unlocked(self) -> dict[str, int] | None:
+        if self.path is None or self._lock_fd < 0:
+            return None
         fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
         try:
             return {p.name: p.stat().st_size for _, p in list_segments(self.path)}
@@ -785,8 +931,8 @@ class AuditTrail:
                 segments = list_segments(self.path)
                 removable: list[tuple[int, Path, dict[str, Any]]] = []
                 for first, path in segments[:-1]:  # never the newest (it is being written)
-                    summary = _summarise(path)
-                    if summary is None or not _expired(summary, rule, now):
+                    summary = summarise(path)
+                    if summary is None or summary["range"] is None or not expired(summary, rule, now):
                         break
                     removable.append((first, path, summary))
                 if not removable:
@@ -796,6 +942,7 @@ class AuditTrail:
                 record: dict[str, Any] = {
                     "trail_id": self.trail_id, "created": now, "key_id": self.key.public.key_id,
                     "resume_seq": resume_seq, "resume_prev_hash": resume_prev,
+                    "resume_range": removable[-1][2]["range"], "origin": self.origin,
                     "retention_days": rule.default_days,
                     "removed": [{"segment": p.name, "first_seq": s["first_seq"], "last_seq": s["last_seq"],
                                  "last_hash": s["last_hash"], "last_timestamp": s["last_ts"]}
@@ -822,13 +969,25 @@ class AuditTrail:
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok"|"degraded"|"down", ...}`` for ``health_check()``."""
-        status = "down" if self._failing else ("degraded" if self._last_error else "ok")
+        status = "down" if self._failing or self._tampered else ("degraded" if self._last_error else "ok")
+        if status == "ok" and self.path is not None and self._fd >= 0 and not self._closed:
+            # A segment unlinked or replaced under an idle writer shows here, before the next call fails.
+            try:
+                st = os.fstat(self._fd)
+                if not st.st_nlink and st.st_mode & 0o200:
+                    status = "down"
+                    self._last_error = f"{self._segment} was deleted under the writer"
+            except OSError:
+                status = "down"
+        if status == "ok" and self.witnesses is not None and self.witnesses.any_down():
+            status = "degraded"
         return {"status": status, "path": None if self.path is None else str(self.path),
                 "trail_id": self.trail_id, "last_seq": self._head.seq, "appended": self._appended,
                 "durability": self.durability, "segment": None if self._segment is None else self._segment.name,
                 "last_checkpoint_seq": self._last_cp_seq, "last_error": self._last_error,
                 "repairs": list(self._repairs_done()), "key_id": self.key.public.key_id,
-                "fsyncs": self._fsyncs}
+                "fsyncs": self._commit.fsyncs, "origin": self.origin, "tampered": self._tampered,
+                **({"witnesses": self.witnesses.health()} if self.witnesses is not None else {})}
 
     def _repairs_done(self) -> Iterator[str]:
         if self._memory is not None or self.path is None:
@@ -838,8 +997,8 @@ class AuditTrail:
 
     def close(self) -> None:
         """Checkpoint (if anything was written since the last one), sync and close. Idempotent."""
-        self._stop_sync_thread()
-        self._drain_outside()
+        self._commit.stop()
+        self._mirror.drain()
         with self._lock:
             if self._closed:
                 return
@@ -854,6 +1013,8 @@ class AuditTrail:
                             self._checkpoint_locked(defer=False)
                         finally:
                             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                except TrailTampered:
+                    pass  # already recorded; a closing checkpoint must not vouch for a trail that went back
                 except OSError as exc:
                     self._fail(exc)
             self._closed = True
@@ -865,6 +1026,9 @@ class AuditTrail:
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)
                 self._lock_fd = -1
+            if self._rfd >= 0:
+                os.close(self._rfd)
+                self._rfd = -1
 
     def __enter__(self) -> AuditTrail:
         return self
@@ -903,69 +1067,6 @@ def _last_entry(data: bytes) -> tuple[int, str] | None:
     return None
 
 
-def _summarise(path: Path) -> dict[str, Any] | None:
-    """First/last seq, last hash and timestamps of a sealed segment, and each agent's newest timestamp."""
-    summary: dict[str, Any] = {"first_seq": None, "last_seq": None, "last_hash": None, "last_ts": 0.0,
-                               "agents": {}}
-    agents: dict[str | None, float] = summary["agents"]
-    for line in iter_lines(path):
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return None  # a damaged segment is kept: retention must not destroy evidence of tampering
-        if not isinstance(entry, dict):
-            return None
-        ts = entry.get("timestamp")
-        ts = float(ts) if isinstance(ts, int | float) else 0.0
-        if summary["first_seq"] is None:
-            summary["first_seq"] = entry.get("seq")
-        summary["last_seq"], summary["last_hash"] = entry.get("seq"), entry.get("hash")
-        summary["last_ts"] = max(summary["last_ts"], ts)
-        if entry.get("type") != "checkpoint":  # a checkpoint vouches for the entries before it: it has no
-            agent = entry.get("agent_id")       # retention of its own (else it would pin every segment)
-            agents[agent] = max(agents.get(agent, 0.0), ts)
-    return summary if summary["last_hash"] else None
-
-
-def _expired(summary: dict[str, Any], rule: RetentionRule, now: float) -> bool:
-    if summary["last_ts"] < now - rule.max_days * DAY:
-        return True  # older than the longest retention of anyone: no need to look at agents
-    return all(ts < now - rule.days(agent) * DAY for agent, ts in summary["agents"].items())
-
-
-def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = None, type: str | None = None,
-                  action: str | None = None, allowed: bool | None = None, outcome: str | None = None,
-                  since: float | str | date | datetime | None = None,
-                  until: float | str | date | datetime | None = None,
-                  limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Filter a stream of entries (see ``AuditTrail.query``)."""
-    lo, hi = _when(since), _when(until)
-    match_action = glob_matcher(action) if action is not None else None
-    found = 0
-    for entry in entries:
-        if limit is not None and found >= limit:
-            return
-        if agent_id is not None and entry.get("agent_id") != agent_id:
-            continue
-        if type is not None and entry.get("type") != type:
-            continue
-        if match_action is not None and not match_action(str(entry.get("action") or "")):
-            continue
-        raw_decision = entry.get("decision")
-        decision: dict[str, Any] = raw_decision if isinstance(raw_decision, dict) else {}
-        if allowed is not None and decision.get("allowed") is not allowed:
-            continue
-        if outcome is not None and decision.get("outcome") != outcome:
-            continue
-        ts = entry.get("timestamp")
-        if lo is not None and not (isinstance(ts, int | float) and ts >= lo):
-            continue
-        if hi is not None and not (isinstance(ts, int | float) and ts < hi):
-            continue
-        found += 1
-        yield entry
-
-
 def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
     """The trail for a governor's settings (in memory when ``config.audit_path`` is None).
 
@@ -976,9 +1077,16 @@ def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
         key = SigningKey.load_or_create(config.resolved_state_path)
     except OSError as exc:
         raise AuditError(f"cannot create the governor's audit key in {config.resolved_state_path}: {exc}") from None
+    witnesses = None
+    if config.audit_witnesses:
+        from claw_governance.audit.trust import parse_witness_list
+        from claw_governance.audit.witness_client import WitnessClient
+
+        witnesses = WitnessClient(parse_witness_list(config.audit_witnesses))
     trail = AuditTrail(config.audit_path, key=key, store=store, retention_days=config.audit_retention_days,
                        rotation_size_mb=config.audit_rotation_size_mb,
-                       checkpoint_interval=config.audit_checkpoint_interval, durability=config.durability)
+                       checkpoint_interval=config.audit_checkpoint_interval, durability=config.durability,
+                       witnesses=witnesses)
     if config.audit_path is not None and trail.health()["status"] != "down":
         try:
             trail.apply_retention()
@@ -994,3 +1102,55 @@ def read_checkpoint_file(directory: Path) -> dict[str, Any] | None:
     except (OSError, orjson.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def reset_trail(config: GovernorConfig, store: Any, reason: str) -> tuple[Path | None, str]:
+    """Start a new trail at ``config.audit_path`` that records the one it replaces (``claw-gov audit reset``).
+
+    The old folder, if any, is moved aside (never deleted). The new trail's first entry (type ``reset``)
+    names the old origin, its last checkpoint known to the state store, every origin before it, and the
+    reason; the state store then follows the new trail (a new generation). Returns (moved folder, origin).
+    """
+    if config.audit_path is None:
+        raise AuditError("reset needs an audit path")
+    path = config.audit_path
+    if not reason.strip():
+        raise AuditError("--reason must say why the trail is reset")
+    known = store.latest_checkpoint(path_key(path)) if store is not None else None
+    anchor = anchor_from_dict(known, "the state store")
+    old_note = anchor.note if anchor is not None else None
+    old_origin = None
+    if old_note is not None:
+        try:
+            old_origin = parse_checkpoint(old_note).origin
+        except ValueError:
+            old_origin = None
+    previous: list[str] = []
+    moved: Path | None = None
+    if path.exists():
+        try:
+            meta = load_trail_meta(path)
+            old_origin = old_origin or origin_for(meta["trail_id"])
+            first = next(iter(list_segments(path)), None)
+            if first is not None:
+                for line in iter_lines(first[1]):
+                    entry = parse_entry(line) or {}
+                    details = entry.get("details")
+                    if entry.get("type") == "reset" and isinstance(details, dict):
+                        previous = [str(o) for o in details.get("previous_origins") or []]
+                        if isinstance(details.get("old_origin"), str):
+                            previous.append(details["old_origin"])
+                    break
+        except ValueError:
+            pass
+        moved = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+        path.rename(moved)
+    if old_origin is None and moved is None:
+        raise AuditError(f"{path}: no trail is known here; nothing to reset (just start the governor)")
+    record = {"reason": reason, "old_origin": old_origin, "old_checkpoint": old_note,
+              "previous_origins": previous, "moved_to": None if moved is None else str(moved)}
+    key = SigningKey.load_or_create(config.resolved_state_path)
+    trail = AuditTrail(path, key=key, store=store, durability=config.durability, reset=record)
+    origin = trail.origin
+    trail.close()
+    return moved, origin

@@ -6,19 +6,29 @@ What is checked, in one pass over the segments (oldest first):
 * ``seq`` increases by exactly one and ``prev_hash`` is the previous entry's hash (seq 1: the genesis hash of
   this trail id; after retention: the ``resume_prev_hash`` of a signed retention record);
 * each segment's first seq matches its file name;
-* each in-log checkpoint is signed by a trusted key over (trail id, previous seq, previous hash);
-* each retention entry and record carries a valid signature;
-* checkpoints kept outside the log (state store, ``checkpoint.json``, the running writer's own head) name
-  an entry that exists with exactly that hash: a truncated tail or a deleted newest segment shows here.
+* the RFC 6962 Merkle tree over the lines is recomputed; each in-log checkpoint (a C2SP signed note) must
+  name this trail's origin and the tree's exact size and root, and be signed by a TRUSTED key;
+* each retention entry and record carries a valid signature by a trusted key;
+* every checkpoint kept outside the log (state store, ``checkpoint.json``, ``witnessed.jsonl``, a witness's
+  latest, the running writer's own head) must match the recomputed tree at its size: a truncated tail, a
+  deleted newest segment or a rolled-back trail shows here.
+
+Trust: only the keys the caller passes. Keys listed in ``trail.json`` are never trusted (whoever can write the
+folder can write that file). A trail that no trusted checkpoint covers is INVALID. Entries after the last
+trusted checkpoint are the *unanchored tail* (``report.unanchored``); ``require_anchored`` makes it INVALID.
+With witnesses and ``min_witnesses`` K, a checkpoint anchors only if K of them cosigned it.
 
 The first error names the segment and seq where the trail first goes wrong; verification then resynchronises
 on the damaged entry and continues, so independent damage further on is reported too (up to a limit).
+
+:func:`verify_entries` verifies lines and checkpoints handed over in memory (no files): what a copy of the
+trail in a database is checked with.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +43,17 @@ from claw_governance.audit.layout import (
     HASH_RE,
     RETENTION_FILE,
     TRAIL_FILE,
-    checkpoint_message,
+    WITNESSED_FILE,
     exact_hash,
     genesis_hash,
     iter_lines,
     list_segments,
+    origin_for,
     read_json_file,
     record_message,
 )
+from claw_governance.audit.merkle import CompactRange
+from claw_governance.audit.note import Checkpoint, parse_checkpoint
 
 MAX_ERRORS = 100
 _loads = orjson.loads
@@ -51,6 +64,14 @@ _PREV_KEY = b',"prev_hash":"'
 
 
 @dataclass(frozen=True, slots=True)
+class Witness:
+    """A witness the verifier trusts: its cosigner name and Ed25519 key."""
+
+    name: str
+    key: PublicKey
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyReport:
     """Result of ``verify()``.
 
@@ -58,6 +79,10 @@ class VerifyReport:
     tuple of ``{"segment", "seq", "message"}``, the first one being where the trail first goes wrong.
     ``warnings`` are findings that do not break the chain (e.g. an incomplete last line left by a writer that
     was killed mid-write: it was never acknowledged, and the next writer to open the trail repairs it).
+
+    Coverage: entries ``1..anchored_size`` are covered by a checkpoint signed by a trusted key (and cosigned
+    by ``min_witnesses`` witnesses when that was asked); ``unanchored`` entries come after it.
+    ``witnessed_size`` is the largest tree size cosigned by the required number of witnesses (0 if none).
     """
 
     valid: bool
@@ -71,41 +96,73 @@ class VerifyReport:
     segments: int = 0
     checkpoints: int = 0
     key_source: str = ""
+    origin: str | None = None
+    tree_size: int = 0
+    root_hash: str | None = None
+    anchored_size: int = 0
+    witnessed_size: int = 0
+    min_witnesses: int = 0
+
+    @property
+    def unanchored(self) -> int:
+        """How many entries come after the last trusted checkpoint."""
+        return max(0, self.last_seq - max(self.anchored_size, self.first_seq - 1))
+
+    @property
+    def unwitnessed(self) -> int:
+        """How many entries no checkpoint cosigned by the required witnesses covers."""
+        return max(0, self.last_seq - max(self.witnessed_size, self.first_seq - 1))
+
+    def entry_status(self, seq: int) -> str:
+        """``"witnessed"``, ``"anchored"`` (trusted signature), ``"unanchored"`` or ``"absent"`` for one seq."""
+        if not self.first_seq <= seq <= self.last_seq:
+            return "absent"
+        if seq <= self.witnessed_size:
+            return "witnessed"
+        return "anchored" if seq <= self.anchored_size else "unanchored"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (for the CLI and reports)."""
         return {"valid": self.valid, "entries": self.entries, "errors": list(self.errors),
-                "warnings": list(self.warnings), "trail_id": self.trail_id, "first_seq": self.first_seq,
-                "last_seq": self.last_seq, "last_hash": self.last_hash, "segments": self.segments,
-                "checkpoints": self.checkpoints, "key_source": self.key_source}
+                "warnings": list(self.warnings), "trail_id": self.trail_id, "origin": self.origin,
+                "first_seq": self.first_seq, "last_seq": self.last_seq, "last_hash": self.last_hash,
+                "segments": self.segments, "checkpoints": self.checkpoints, "key_source": self.key_source,
+                "tree_size": self.tree_size, "root_hash": self.root_hash, "anchored_size": self.anchored_size,
+                "unanchored": self.unanchored, "witnessed_size": self.witnessed_size,
+                "unwitnessed": self.unwitnessed, "min_witnesses": self.min_witnesses}
 
 
 @dataclass(frozen=True, slots=True)
 class Anchor:
-    """A checkpoint kept outside the log: the entry ``seq`` must exist with ``hash``.
+    """A checkpoint kept outside the log: a signed note (``note``), or an entry ``seq`` with ``hash``.
 
-    ``signature`` (base64 Ed25519 over ``checkpoint_message``) is checked when present; the running writer's
-    own head has none (it is trusted because it is in this process's memory).
+    The running writer's own head is an Anchor without a note (trusted because it is in this process's
+    memory): entry ``seq`` must exist with exactly ``hash``.
     """
 
     seq: int
-    hash: str
+    hash: str | None
     source: str
-    signature: str | None = None
+    note: str | None = None
 
 
 class _Check:
     """One verification run; feed it segments, then call ``finish``."""
 
     def __init__(self, trail_id: str, keys: dict[str, PublicKey], anchors: Iterable[Anchor],
-                 retention: list[dict[str, Any]]) -> None:
+                 retention: list[dict[str, Any]], *, origin: str | None = None,
+                 witnesses: Sequence[Witness] = (), min_witnesses: int = 0) -> None:
         self.trail_id = trail_id
+        self.origin = origin if origin is not None else origin_for(trail_id)
         self.keys = keys
+        self.witnesses = list(witnesses)
+        self.min_witnesses = min_witnesses
         self.errors: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self.anchors: dict[int, list[Anchor]] = {}
-        for anchor in anchors:
-            self.anchors.setdefault(anchor.seq, []).append(anchor)
+        self.notes: dict[int, list[tuple[str, Checkpoint]]] = {}  # outside checkpoints by tree size
+        self.anchored = 0  # largest tree size a trusted checkpoint covers
+        self.witnessed = 0  # largest tree size cosigned by min_witnesses witnesses
         self.retention = retention
         self.entries = 0
         self.checkpoints = 0
@@ -116,6 +173,73 @@ class _Check:
         self.segment = ""
         self.name_seq = 0
         self.at_segment_start = False
+        self.tree = CompactRange()
+        for anchor in anchors:
+            self.add_anchor(anchor)
+
+    # ------------------------------------------------------------------------------- outside anchors
+
+    def trusted_note(self, cp: Checkpoint) -> bool:
+        """Signed by a trusted key under this trail's origin."""
+        return any(cp.signed_by(key) for key in self.keys.values())
+
+    def cosigners(self, cp: Checkpoint) -> int:
+        """How many of the trusted witnesses validly cosigned ``cp``."""
+        return sum(1 for w in self.witnesses if cp.cosigned_by(w.name, w.key) is not None)
+
+    def add_anchor(self, anchor: Anchor) -> None:
+        """Register a checkpoint kept outside the log (checked when the tree reaches its size)."""
+        if anchor.note is None:
+            if anchor.hash is not None:
+                self.anchors.setdefault(anchor.seq, []).append(anchor)
+            return
+        try:
+            cp = parse_checkpoint(anchor.note)
+        except ValueError as exc:
+            self.error(None, f"the checkpoint in {anchor.source} is malformed: {exc}", anchor.source)
+            return
+        if cp.origin != self.origin:
+            self.error(None, f"the checkpoint in {anchor.source} is for {cp.origin!r}, not this trail "
+                       f"({self.origin!r}): the trail was replaced or deleted and started again", anchor.source)
+            return
+        if not self.trusted_note(cp):
+            self.error(cp.size, f"the checkpoint in {anchor.source} is not signed by a trusted key (wrong public "
+                       "key, or a forged checkpoint)", anchor.source)
+            return
+        self.notes.setdefault(cp.size, []).append((anchor.source, cp))
+        if anchor.hash is not None:
+            self.anchors.setdefault(anchor.seq, []).append(Anchor(anchor.seq, anchor.hash, anchor.source))
+
+    def covered(self, size: int, cp: Checkpoint | None) -> None:
+        """A trusted checkpoint of ``size`` matched the recomputed tree."""
+        if not self.min_witnesses or (cp is not None and self.cosigners(cp) >= self.min_witnesses):
+            self.anchored = max(self.anchored, size)
+        if cp is not None and self.witnesses and self.cosigners(cp) >= max(1, self.min_witnesses):
+            self.witnessed = max(self.witnessed, size)
+
+    def leaf(self, raw: bytes) -> None:
+        """Add one line (with its newline) to the recomputed tree; check outside checkpoints at this size."""
+        nodes = self.tree.nodes
+        size = self.tree.size
+        h = _sha256(b"\x00" + raw[:-1]).digest()
+        s = size
+        while s & 1:
+            h = _sha256(b"\x01" + nodes.pop() + h).digest()
+            s >>= 1
+        nodes.append(h)
+        size += 1
+        self.tree.size = size
+        if size in self.notes:
+            self.check_notes(size)
+
+    def check_notes(self, size: int) -> None:
+        root = self.tree.root()
+        for source, cp in self.notes.pop(size):
+            if cp.root != root:
+                self.error(size, f"the checkpoint in {source} (tree size {size}) does not match the trail: the "
+                           "entries up to it were changed, or the trail was replaced or rolled back")
+            else:
+                self.covered(size, cp)
 
     def error(self, seq: int | None, message: str, segment: str | None = None) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -130,6 +254,11 @@ class _Check:
         for record in self.retention:
             if record.get("resume_seq") == first_seq and record.get("resume_prev_hash") == prev_hash:
                 self.expected_seq, self.prev = first_seq, prev_hash
+                try:
+                    self.tree = CompactRange.from_hex(first_seq - 1, record.get("resume_range") or [])
+                except (ValueError, TypeError):
+                    self.error(first_seq, "the retention record's Merkle compact range is malformed")
+                    self.tree = CompactRange()
                 return
         self.error(first_seq, f"the trail starts at seq {first_seq}: entries 1..{first_seq - 1} are missing and "
                    "no signed retention record accounts for them (deleted or replaced oldest segment?)")
@@ -269,23 +398,29 @@ class _Check:
 
     def checkpoint(self, seq: int, entry: dict[str, Any]) -> None:
         details = entry.get("details")
-        if not isinstance(details, dict):
-            self.error(seq, "checkpoint entry without details")
+        if not isinstance(details, dict) or not isinstance(details.get("checkpoint"), str):
+            self.error(seq, "checkpoint entry without a signed checkpoint")
             return
         self.checkpoints += 1
-        cp_seq, cp_hash = details.get("checkpoint_seq"), details.get("checkpoint_hash")
-        if details.get("trail_id") != self.trail_id:
-            self.error(seq, f"checkpoint belongs to trail {details.get('trail_id')!r}, not {self.trail_id!r} "
-                       "(segment from another trail)")
+        try:
+            cp = parse_checkpoint(details["checkpoint"])
+        except ValueError as exc:
+            self.error(seq, f"checkpoint entry holds a malformed checkpoint: {exc}")
             return
-        if cp_seq != seq - 1 or not isinstance(cp_hash, str) or cp_hash != entry.get("prev_hash"):
-            self.error(seq, "checkpoint does not cover the entry before it")
+        if cp.origin != self.origin:
+            self.error(seq, f"checkpoint belongs to {cp.origin!r}, not {self.origin!r} (segment from another trail)")
             return
-        key = self._key(details.get("key_id"))
-        if key is None:
-            self.error(seq, f"checkpoint signed by key {details.get('key_id')!r}, which is not trusted")
-        elif not key.verify(str(details.get("signature")), checkpoint_message(self.trail_id, cp_seq, cp_hash)):
-            self.error(seq, "checkpoint signature is invalid (forged checkpoint or wrong public key)")
+        if cp.size != seq - 1 or cp.size != self.tree.size:
+            self.error(seq, f"checkpoint covers tree size {cp.size}, not the {seq - 1} entries before it")
+            return
+        if cp.root != self.tree.root():
+            self.error(seq, "checkpoint root hash does not match the recomputed Merkle tree: entries before it "
+                       "were changed")
+            return
+        if not self.trusted_note(cp):
+            self.error(seq, "checkpoint is not signed by a trusted key (forged checkpoint or wrong public key)")
+            return
+        self.covered(cp.size, cp)
 
     def retention_entry(self, seq: int, entry: dict[str, Any]) -> None:
         details = entry.get("details")
@@ -297,7 +432,7 @@ class _Check:
         return (key is not None and record.get("trail_id") == self.trail_id
                 and key.verify(str(record.get("signature")), record_message(record)))
 
-    def finish(self, last_segment: str) -> VerifyReport:
+    def finish(self, last_segment: str, key_source: str = "given") -> VerifyReport:
         last_seq = (self.expected_seq - 1) if self.expected_seq is not None else 0
         for seq in sorted(self.anchors):
             if seq > last_seq:
@@ -307,8 +442,39 @@ class _Check:
             elif seq < self.first_seq:
                 self.warnings.append(f"the checkpoint in {self.anchors[seq][0].source} (seq {seq}) is older than "
                                      "the oldest retained entry")
+        for size in sorted(self.notes):
+            for source, _cp in self.notes[size]:
+                if size > self.tree.size:
+                    self.error(self.tree.size + 1, f"the checkpoint in {source} covers {size} entries but the trail "
+                               f"has {self.tree.size}: truncated, rolled back or deleted entries", last_segment)
+                else:
+                    self.warnings.append(f"the checkpoint in {source} (tree size {size}) is older than the oldest "
+                                         "retained entry")
+        self.notes.clear()
+        if last_seq and self.anchored < max(1, self.first_seq):
+            who = (f"signed by a trusted key and cosigned by {self.min_witnesses} trusted witness(es)"
+                   if self.min_witnesses else "signed by a trusted key")
+            self.error(None, f"no checkpoint {who} covers any entry: nothing vouches for this trail "
+                       "(fabricated, re-signed, or its checkpoints were deleted)", last_segment)
         return VerifyReport(not self.errors, self.entries, tuple(self.errors), tuple(self.warnings),
-                            self.trail_id, self.first_seq, last_seq, self.prev, self.segments, self.checkpoints)
+                            self.trail_id, self.first_seq, last_seq, self.prev, self.segments, self.checkpoints,
+                            key_source, self.origin, self.tree.size, self.tree.root().hex(), self.anchored,
+                            self.witnessed, self.min_witnesses)
+
+    def require_anchored(self, report: VerifyReport) -> VerifyReport:
+        """INVALID if any entry is unanchored (``--require-anchored``)."""
+        if not report.unanchored:
+            return report
+        errors = (*report.errors, {"segment": None, "seq": report.last_seq - report.unanchored + 1,
+                                   "message": f"{report.unanchored} entries after the last trusted checkpoint "
+                                   "are not anchored (--require-anchored)"})
+        return _replace(report, valid=False, errors=errors)
+
+
+def _replace(report: VerifyReport, **changes: Any) -> VerifyReport:
+    import dataclasses
+
+    return dataclasses.replace(report, **changes)
 
 
 def _line(body: bytes, claimed: str) -> bytes:
@@ -323,29 +489,19 @@ def _exact_line(entry: dict[str, Any], claimed: str) -> bytes | None:
         return None
 
 
-def _check_anchor_signatures(check: _Check, anchors: list[Anchor]) -> list[Anchor]:
-    good: list[Anchor] = []
-    for anchor in anchors:
-        if anchor.signature is None:
-            good.append(anchor)
-            continue
-        message = checkpoint_message(check.trail_id, anchor.seq, anchor.hash)
-        if any(key.verify(anchor.signature, message) for key in check.keys.values()):
-            good.append(anchor)
-        else:
-            check.error(anchor.seq, f"the checkpoint in {anchor.source} is not signed by a trusted key "
-                        "(wrong public key, or a forged checkpoint)", anchor.source)
-    return good
-
-
 def anchor_from_dict(data: Any, source: str) -> Anchor | None:
-    """An Anchor from a store/file checkpoint dict ``{"seq","hash","signature"}``; None if malformed."""
+    """An Anchor from a state-store or ``checkpoint.json`` record ``{"seq", "hash", "note" | "signature"}``.
+
+    The state store keeps the signed note in its ``signature`` column. None if malformed.
+    """
     if not isinstance(data, dict):
         return None
-    seq, digest, sig = data.get("seq"), data.get("hash"), data.get("signature")
-    if not (isinstance(seq, int) and isinstance(digest, str) and HASH_RE.match(digest) and isinstance(sig, str)):
+    seq, digest = data.get("seq"), data.get("hash")
+    note = data.get("note", data.get("signature"))
+    if not (isinstance(seq, int) and isinstance(digest, str) and HASH_RE.match(digest) and isinstance(note, str)
+            and "\n" in note):
         return None
-    return Anchor(seq, digest, source, sig)
+    return Anchor(seq, digest, source, note)
 
 
 def load_trail_meta(directory: Path) -> dict[str, Any]:
@@ -359,6 +515,8 @@ def load_trail_meta(directory: Path) -> dict[str, Any]:
         raise ValueError(f"{path} cannot be read: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("trail_id"), str):
         raise ValueError(f"{path} is not a {FORMAT} trail description")
+    if meta.get("origin", origin_for(meta["trail_id"])) != origin_for(meta["trail_id"]):
+        raise ValueError(f"{path}: origin does not match the trail id")
     return meta
 
 
@@ -393,28 +551,48 @@ def load_retention_records(directory: Path) -> tuple[list[dict[str, Any]], list[
     return records, problems
 
 
-def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] | None = None,
-                     anchors: Iterable[Anchor] = (), snapshot: dict[str, int] | None = None,
-                     use_checkpoint_file: bool = True) -> VerifyReport:
-    """Verify the trail in ``directory``.
+def load_witnessed(directory: Path) -> list[str]:
+    """The cosigned checkpoint notes kept in ``witnessed.jsonl`` (malformed lines are skipped)."""
+    notes: list[str] = []
+    path = directory / WITNESSED_FILE
+    try:
+        lines = list(iter_lines(path))
+    except FileNotFoundError:
+        return notes
+    for line in lines:
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("note"), str):
+            notes.append(item["note"])
+    return notes
 
-    ``trusted_keys``: the keys whose signatures count. When None, the keys listed in trail.json are used and
-    the report says so (``key_source="trail.json"``): that detects accidents and edits by anyone who cannot
-    re-sign, but a trusted copy of the governor's public key (``--public-key``) is stronger.
-    ``anchors``: checkpoints kept outside the log (state store, a running writer's head).
+
+def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] = (), anchors: Iterable[Anchor] = (),
+                     snapshot: dict[str, int] | None = None, use_checkpoint_file: bool = True,
+                     witnesses: Sequence[Witness] = (), min_witnesses: int = 0, require_anchored: bool = False,
+                     key_source: str = "given", expected_origin: str | None = None) -> VerifyReport:
+    """Verify the trail in ``directory`` trusting only ``trusted_keys`` (never the keys in trail.json).
+
+    ``anchors``: checkpoints kept outside the log (state store, a witness's latest, a running writer's head).
     ``snapshot``: segment name -> byte size to read up to (a consistent view while writers append).
+    ``witnesses``/``min_witnesses``: a checkpoint anchors entries only when that many of them cosigned it.
+    ``expected_origin``: the origin this folder must hold (e.g. the one the state store knows for it).
     """
+    keys = {k.key_id: k for k in trusted_keys}
     try:
         meta = load_trail_meta(directory)
     except ValueError as exc:
-        return VerifyReport(False, 0, ({"segment": None, "seq": None, "message": str(exc)},))
+        return VerifyReport(False, 0, ({"segment": None, "seq": None, "message": str(exc)},), key_source=key_source)
     trail_id = meta["trail_id"]
-    if trusted_keys is None:
-        keys, key_source = trail_keys(meta), "trail.json"
-    else:
-        keys, key_source = {k.key_id: k for k in trusted_keys}, "given"
+    check = _Check(trail_id, keys, (), [], witnesses=witnesses, min_witnesses=min_witnesses)
+    if expected_origin is not None and expected_origin != check.origin:
+        check.error(None, f"{directory} should hold trail {expected_origin!r} but holds {check.origin!r}: the "
+                    "trail was deleted or replaced and a new one started", TRAIL_FILE)
+    if not keys:
+        check.error(None, "no trusted public key was given: nothing can vouch for the trail (give --public-key)")
     records, problems = load_retention_records(directory)
-    check = _Check(trail_id, keys, (), [])
     good_records = [r for r in records if check.record_ok(r)]
     for record in records:
         if record not in good_records:
@@ -435,14 +613,16 @@ def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] | Non
                 data = None
             if data is not None:
                 anchor = anchor_from_dict(data, CHECKPOINT_FILE)
-                if anchor is None or (isinstance(data, dict) and data.get("trail_id") != trail_id):
-                    check.error(None, f"{CHECKPOINT_FILE} is malformed or belongs to another trail", CHECKPOINT_FILE)
+                if anchor is None:
+                    check.error(None, f"{CHECKPOINT_FILE} is malformed", CHECKPOINT_FILE)
                 else:
                     all_anchors.append(anchor)
         else:
             cp_missing = True
-    for anchor in _check_anchor_signatures(check, all_anchors):
-        check.anchors.setdefault(anchor.seq, []).append(anchor)
+        for note in load_witnessed(directory):
+            all_anchors.append(Anchor(0, None, WITNESSED_FILE, note))
+    for anchor in all_anchors:
+        check.add_anchor(anchor)
     segments = list_segments(directory)
     if snapshot is not None:
         segments = [(s, p) for s, p in segments if p.name in snapshot]
@@ -457,27 +637,27 @@ def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] | Non
             _feed(check, iter_lines(path, limit), is_last)
         except OSError as exc:
             check.error(check.expected_seq, f"cannot read {path.name}: {exc}")
-    report = check.finish(last_name)
     if cp_missing and check.checkpoints:
         check.warnings.append(f"{CHECKPOINT_FILE} is missing although the log holds checkpoints: the copy outside "
                               "the log was deleted")
-    if check.checkpoints == 0 and report.entries and not check.anchors:
-        check.warnings.append("no signed checkpoint found: a truncated tail cannot be detected")
-    return VerifyReport(report.valid, report.entries, report.errors, tuple(check.warnings), trail_id,
-                        report.first_seq, report.last_seq, report.last_hash, report.segments, report.checkpoints,
-                        key_source)
+    report = check.finish(last_name, key_source)
+    return check.require_anchored(report) if require_anchored else report
 
 
 def _feed(check: _Check, lines: Iterator[bytes], is_last: bool) -> None:
     pending: bytes | None = None
+    entry = check.entry
+    leaf = check.leaf
     for line in lines:
         if pending is not None:
-            check.entry(pending)
+            entry(pending)
+            leaf(pending)
         pending = line
     if pending is None:
         return
     if pending.endswith(b"\n"):
-        check.entry(pending)
+        entry(pending)
+        leaf(pending)
     elif is_last:
         check.warnings.append(f"{check.segment}: incomplete last line ({len(pending)} bytes) after seq "
                               f"{(check.expected_seq or 1) - 1}: a writer stopped mid-write; the entry was never "
@@ -486,12 +666,36 @@ def _feed(check: _Check, lines: Iterator[bytes], is_last: bool) -> None:
         check.error(check.expected_seq, f"incomplete line inside a sealed segment ({len(pending)} bytes)")
 
 
+def verify_entries(lines: Iterable[bytes], *, trail_id: str, trusted_keys: Iterable[PublicKey],
+                   checkpoints: Iterable[str] = (), retention_records: Iterable[dict[str, Any]] = (),
+                   witnesses: Sequence[Witness] = (), min_witnesses: int = 0, require_anchored: bool = False,
+                   anchors: Iterable[Anchor] = (), source: str = "memory") -> VerifyReport:
+    """Verify a trail handed over in memory: its entry lines in order, plus checkpoints kept elsewhere.
+
+    ``lines``: the exact line bytes (with or without the final newline), oldest first; after retention the
+    first one is the first retained entry and ``retention_records`` (signed) must account for the rest.
+    ``checkpoints``: signed checkpoint notes stored outside the log (e.g. rows of a database copy); each is
+    checked against the recomputed tree at its size. Nothing is read from files and nothing from the
+    trail is trusted: only ``trusted_keys`` (and ``witnesses``) vouch for it.
+    """
+    keys = {k.key_id: k for k in trusted_keys}
+    check = _Check(trail_id, keys, anchors, [], witnesses=witnesses, min_witnesses=min_witnesses)
+    if not keys:
+        check.error(None, "no trusted public key was given: nothing can vouch for the trail")
+    records = list(retention_records)
+    check.retention = [r for r in records if check.record_ok(r)]
+    if len(check.retention) != len(records):
+        check.error(None, "a retention record is not validly signed by a trusted key", RETENTION_FILE)
+    for note in checkpoints:
+        check.add_anchor(Anchor(0, None, source + " checkpoint", note))
+    check.segment_start(source, 1)
+    check.at_segment_start = False
+    _feed(check, (line if line.endswith(b"\n") else line + b"\n" for line in lines), True)
+    report = check.finish(source, "given")
+    return check.require_anchored(report) if require_anchored else report
+
+
 def verify_lines(trail_id: str, lines: Iterable[bytes], keys: Iterable[PublicKey],
                  anchors: Iterable[Anchor] = ()) -> VerifyReport:
     """Verify an in-memory trail (one segment called ``memory``)."""
-    check = _Check(trail_id, {k.key_id: k for k in keys}, anchors, [])
-    check.segment_start("memory", 1)
-    _feed(check, iter(lines), True)
-    report = check.finish("memory")
-    return VerifyReport(report.valid, report.entries, report.errors, tuple(check.warnings), trail_id,
-                        report.first_seq, report.last_seq, report.last_hash, 1, report.checkpoints, "memory")
+    return verify_entries(lines, trail_id=trail_id, trusted_keys=keys, anchors=anchors)

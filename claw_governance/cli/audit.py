@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from claw_governance.audit.bundle import latest_checkpoint
 from claw_governance.errors import ClawGovernanceError
 from claw_governance.hookspecs import hookimpl
 
@@ -26,24 +27,24 @@ def _trail_options(fn: Any) -> Any:
                      help="State folder: its checkpoint and governor key are used (default <identities>/.state)."),
         click.option("--identities", "identity_path", type=click.Path(path_type=Path), envvar="IDENTITY_PATH",
                      default="identities", show_default=True, help="Identity folder (locates the state folder)."),
-        click.option("--public-key", "public_key", type=click.Path(path_type=Path, dir_okay=False), default=None,
-                     help="Trust only this Ed25519 public key (PEM or hex)."),
+        click.option("--public-key", "public_key", default=None,
+                     help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key)."),
     ]):
         fn = option(fn)
     return fn
 
 
-def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None) -> Any:
-    from claw_governance.audit.keys import PublicKey
-    from claw_governance.audit.reader import TrailReader
+def _state_dir(state_path: Path | None, identity_path: Path | None) -> Path | None:
+    return state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
 
-    keys = None
-    if public_key is not None:
-        try:
-            keys = [PublicKey.from_text(public_key.read_bytes())]
-        except OSError as exc:
-            _fail(f"{public_key}: {exc.strerror or exc}")
-    state = state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
+
+def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
+            witnesses: Any = None) -> Any:
+    from claw_governance.audit.reader import TrailReader
+    from claw_governance.audit.trust import load_public_key
+
+    keys = [load_public_key(public_key)] if public_key is not None else None
+    state = _state_dir(state_path, identity_path)
     store = None
     if state is not None and state.exists():
         from claw_governance.config import GovernorConfig
@@ -51,7 +52,7 @@ def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | Non
 
         store = open_state_store(GovernorConfig(state_path=state))
     return TrailReader(audit_path, public_keys=keys, state_path=state if state and state.exists() else None,
-                       store=store)
+                       store=store, witnesses=witnesses)
 
 
 def _guard(fn: Any) -> Any:
@@ -74,26 +75,138 @@ def audit_group() -> None:
     """Verify, search, report on and export the audit trail."""
 
 
-@audit_group.command("verify")
-@_trail_options
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_guard
-def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
-               as_json: bool) -> None:
-    """Recompute the hash chain and check every signature. Exit 0 if intact, 1 if not."""
-    reader = _reader(audit_path, state_path, identity_path, public_key)
-    report = reader.verify()
+def _print_report(report: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    status = "VALID" if report.valid else "INVALID"
+    click.echo(f"{status}: {report.entries} entries, seq {report.first_seq}..{report.last_seq}, "
+               f"{report.segments} segments, {report.checkpoints} checkpoints (keys: {report.key_source})")
+    click.echo(f"  origin {report.origin}; anchored by trusted checkpoints up to seq {report.anchored_size}; "
+               f"unanchored tail: {report.unanchored} entries")
+    if report.min_witnesses or report.witnessed_size:
+        click.echo(f"  witnessed up to seq {report.witnessed_size}; unwitnessed tail: {report.unwitnessed} entries")
+    for err in report.errors:
+        click.echo(f"  error: segment {err['segment']} seq {err['seq']}: {err['message']}")
+    for warning in report.warnings:
+        click.echo(f"  warning: {warning}")
+
+
+@audit_group.command("verify")
+@_trail_options
+@click.option("--witness", "witness_specs", multiple=True,
+              help="A trusted witness: its verifier key, optionally @URL to compare with its latest checkpoint.")
+@click.option("--min-witnesses", type=int, default=0, show_default=True,
+              help="A checkpoint anchors entries only if this many trusted witnesses cosigned it.")
+@click.option("--require-anchored", is_flag=True, help="INVALID if any entry is after the last trusted checkpoint.")
+@click.option("--bundle", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Verify an evidence bundle (from `audit export`) offline instead of a trail folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
+               witness_specs: tuple[str, ...], min_witnesses: int, require_anchored: bool, bundle: Path | None,
+               as_json: bool) -> None:
+    """Recompute the hash chain and Merkle tree and check every checkpoint against trusted keys only.
+
+    Exit 0 if intact, 1 if not."""
+    from claw_governance.audit.trust import parse_witness
+
+    specs = [parse_witness(w) for w in witness_specs]
+    if min_witnesses > len(specs):
+        _fail(f"--min-witnesses {min_witnesses} needs at least that many --witness keys")
+    witnesses = [s.witness for s in specs]
+    if bundle is not None:
+        from claw_governance.audit.bundle import verify_bundle
+        from claw_governance.audit.trust import load_public_key
+
+        if public_key is None:
+            _fail("--bundle needs --public-key (the governor's key, obtained independently)")
+        report = verify_bundle(bundle, [load_public_key(str(public_key))], witnesses=witnesses,
+                               min_witnesses=min_witnesses, require_anchored=require_anchored)
     else:
-        status = "VALID" if report.valid else "INVALID"
-        click.echo(f"{status}: {report.entries} entries, seq {report.first_seq}..{report.last_seq}, "
-                   f"{report.segments} segments, {report.checkpoints} checkpoints (keys: {report.key_source})")
-        for err in report.errors:
-            click.echo(f"  error: segment {err['segment']} seq {err['seq']}: {err['message']}")
-        for warning in report.warnings:
-            click.echo(f"  warning: {warning}")
+        client = None
+        if any(s.url for s in specs):
+            from claw_governance.audit.witness_client import WitnessClient
+
+            client = WitnessClient(specs)
+        reader = _reader(audit_path, state_path, identity_path, public_key, client)
+        if not reader.public_keys:
+            _fail("no trusted key: give --public-key, or --state/--identities where the governor's key is")
+        report = reader.verify(witnesses=witnesses, min_witnesses=min_witnesses, require_anchored=require_anchored)
+    _print_report(report, as_json)
     sys.exit(0 if report.valid else 1)
+
+
+@audit_group.command("checkpoint")
+@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH",
+              default="logs/audit", show_default=True, help="Audit trail folder.")
+@_guard
+def checkpoint_cmd(audit_path: Path) -> None:
+    """Print the latest checkpoint (a C2SP signed note, with every cosignature it has)."""
+    click.echo(latest_checkpoint(audit_path).note(), nl=False)
+
+
+@audit_group.command("public-key")
+@_trail_options
+@click.option("--format", "fmt", type=click.Choice(["pem", "hex", "note"]), default="pem", show_default=True)
+@_guard
+def public_key_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
+                   fmt: str) -> None:
+    """Print the governor's public key; ``--format note``: the signed-note verifier key for this trail."""
+    from claw_governance.audit.keys import KEY_FILE, PublicKey
+    from claw_governance.audit.layout import origin_for
+    from claw_governance.audit.note import vkey
+    from claw_governance.audit.verify import load_trail_meta
+
+    state = _state_dir(state_path, identity_path)
+    if state is None or not (state / KEY_FILE).exists():
+        _fail(f"no governor key in {state}: give --state or --identities")
+    assert state is not None
+    key = PublicKey.from_text((state / KEY_FILE).read_bytes())
+    if fmt == "pem":
+        click.echo(key.pem().decode(), nl=False)
+    elif fmt == "hex":
+        click.echo(key.hex)
+    else:
+        origin = origin_for(load_trail_meta(audit_path)["trail_id"])
+        click.echo(vkey(origin, key))
+
+
+@audit_group.command("prove")
+@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH",
+              default="logs/audit", show_default=True, help="Audit trail folder.")
+@click.option("--seq", type=int, required=True, help="The entry to prove.")
+@click.option("--size", type=int, default=None, help="Prove against an older checkpoint size (default: latest).")
+@_guard
+def prove_cmd(audit_path: Path, seq: int, size: int | None) -> None:
+    """Print a c2sp.org/tlog-proof@v1 inclusion proof of entry SEQ against the latest checkpoint."""
+    from claw_governance.audit.bundle import tlog_proof
+
+    cp = latest_checkpoint(audit_path)
+    click.echo(tlog_proof(audit_path, cp, seq), nl=False)
+
+
+@audit_group.command("reset")
+@_trail_options
+@click.option("--reason", required=True, help="Why the old trail is abandoned (recorded forever).")
+@_guard
+def reset_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
+              reason: str) -> None:
+    """Start a new trail at AUDIT whose first entry records the old trail's origin and last checkpoint.
+
+    An existing folder is moved aside (``<audit>.replaced-<time>``), never deleted."""
+    from claw_governance.audit.trail import reset_trail
+    from claw_governance.config import GovernorConfig
+    from claw_governance.state import open_state_store
+
+    state = _state_dir(state_path, identity_path)
+    config = GovernorConfig(audit_path=audit_path, state_path=state)
+    store = open_state_store(config)
+    try:
+        moved, origin = reset_trail(config, store, reason)
+    finally:
+        store.close()
+    click.echo(f"new trail {origin}" + (f"; the old folder is now {moved}" if moved else ""))
 
 
 @audit_group.command("query")
@@ -107,7 +220,7 @@ def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 @click.option("--limit", type=int, default=None)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @_guard
-def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
+def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
               agent_id: str | None, entry_type: str | None, action: str | None, outcome: str | None,
               since: str | None, until: str | None, limit: int | None, fmt: str) -> None:
     """Print matching entries, oldest first."""
@@ -139,7 +252,7 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="json", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @_guard
-def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
+def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
                start: str, end: str, fmt: str, output: Path | None) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
     from claw_governance.audit.report import compliance_report, render_html, render_markdown
@@ -159,7 +272,7 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included.")
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
 @_guard
-def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
+def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
                start: str, end: str, destination: Path) -> None:
     """Write a self-contained evidence bundle (entries, checkpoints, public key, README) to DESTINATION."""
     from claw_governance.audit.export import export_bundle

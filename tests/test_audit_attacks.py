@@ -1,0 +1,303 @@
+"""The attacks of issue 14, done as an attacker would. Each one verified VALID (or started silently) before
+the Merkle/checkpoint/witness work; each must now be INVALID or refused."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from claw_governance import Governor
+from claw_governance.audit import open_trail
+from claw_governance.audit.canonical import SORTED
+from claw_governance.audit.keys import SigningKey
+from claw_governance.audit.layout import list_segments
+from claw_governance.audit.reader import TrailReader
+from claw_governance.audit.trail import TrailRefused, reset_trail
+from claw_governance.audit.trust import parse_witness
+from claw_governance.audit.witness_client import WitnessClient
+from claw_governance.config import GovernorConfig
+from claw_governance.model import AuditEvent
+from claw_governance.state import open_state_store
+
+POLICY = "agent: a\npermissions:\n  allow: ['read:*']\n"
+
+
+def config(tmp: Path, **extra: Any) -> GovernorConfig:
+    return GovernorConfig(audit_path=tmp / "audit", state_path=tmp / "state", audit_checkpoint_interval=5, **extra)
+
+
+def write(tmp: Path, n: int, **extra: Any) -> None:
+    cfg = config(tmp, **extra)
+    store = open_state_store(cfg)
+    trail = open_trail(cfg, store)
+    for i in range(n):
+        trail.append(AuditEvent("policy_decision", "a", f"read:{i}", context={"i": i}))
+    trail.close()
+    store.close()
+
+
+def verify(tmp: Path, *, public_key: SigningKey | None = None, state: bool = True, witnesses: Any = None,
+           **kw: Any) -> Any:
+    cfg = config(tmp)
+    store = open_state_store(cfg) if state and (tmp / "state").exists() else None
+    keys = [public_key.public] if public_key else None
+    try:
+        return TrailReader(tmp / "audit", public_keys=keys, state_path=tmp / "state", store=store,
+                           witnesses=witnesses).verify(**kw)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def rechain(path: Path, edit: Any, drop_checkpoints: bool) -> None:
+    """Rewrite a segment as an attacker: edit entries, drop checkpoints, recompute every hash."""
+    import hashlib
+
+    entries = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    prev = entries[0]["prev_hash"]
+    out = []
+    seq = entries[0]["seq"]
+    for entry in entries:
+        if drop_checkpoints and entry["type"] == "checkpoint":
+            continue
+        edit(entry)
+        entry.pop("hash")
+        entry["seq"], entry["prev_hash"] = seq, prev
+        body = orjson.dumps(entry, option=SORTED)
+        digest = hashlib.sha256(body).hexdigest()
+        out.append(body[:-1] + b',"hash":"' + digest.encode() + b'"}\n')
+        prev, seq = digest, seq + 1
+    path.chmod(0o644)
+    path.write_bytes(b"".join(out))
+
+
+def test_deleting_audit_and_restarting_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, 12)
+    assert verify(tmp_path).valid
+    shutil.rmtree(tmp_path / "audit")
+    with pytest.raises(TrailRefused, match=r"knows trail .* refusing to start"):
+        Governor(config=config(tmp_path))
+    # ... and a folder replaced by a fresh trail is INVALID against what the state store knows
+    write(tmp_path / "other", 3)
+    shutil.rmtree(tmp_path / "audit", ignore_errors=True)
+    shutil.copytree(tmp_path / "other" / "audit", tmp_path / "audit")
+    report = verify(tmp_path, public_key=SigningKey.load(tmp_path / "other" / "state" / "governor_ed25519.pem"))
+    assert not report.valid and "deleted or replaced" in report.errors[0]["message"]
+
+
+def test_reset_starts_a_new_trail_that_records_the_old_one(tmp_path: Path) -> None:
+    write(tmp_path, 12)
+    old_origin = TrailReader(tmp_path / "audit").origin
+    shutil.rmtree(tmp_path / "audit")
+    cfg = config(tmp_path)
+    store = open_state_store(cfg)
+    moved, origin = reset_trail(cfg, store, "disk lost")
+    store.close()
+    assert moved is None and origin != old_origin
+    with Governor(config=cfg) as gov:  # starts again: the break is recorded
+        first = next(iter(gov.audit.entries()))
+        assert first["type"] == "reset" and first["details"]["old_origin"] == old_origin
+        assert first["details"]["reason"] == "disk lost" and "\n" in first["details"]["old_checkpoint"]
+    assert verify(tmp_path).valid
+
+
+def test_a_fabricated_trail_without_checkpoints_is_invalid_even_with_the_public_key(tmp_path: Path) -> None:
+    write(tmp_path, 12)
+    key = SigningKey.load(tmp_path / "state" / "governor_ed25519.pem")
+    assert verify(tmp_path, public_key=key, state=False).valid
+    for _, path in list_segments(tmp_path / "audit"):
+        rechain(path, lambda e: None, drop_checkpoints=True)
+    (tmp_path / "audit" / "checkpoint.json").unlink()
+    report = verify(tmp_path, public_key=key, state=False)
+    assert not report.valid and "no checkpoint signed by a trusted key" in report.errors[-1]["message"]
+
+
+def test_edit_recompute_hashes_and_delete_checkpoints_is_invalid(tmp_path: Path) -> None:
+    write(tmp_path, 12)
+    assert verify(tmp_path).valid
+
+    def edit(entry: dict[str, Any]) -> None:
+        if entry["seq"] == 3:
+            entry["context"] = {"i": 999}
+    for _, path in list_segments(tmp_path / "audit"):
+        rechain(path, edit, drop_checkpoints=True)
+    (tmp_path / "audit" / "checkpoint.json").unlink()
+    report = verify(tmp_path)
+    assert not report.valid  # the state store's checkpoint no longer matches the tree
+    assert not verify(tmp_path, state=False).valid  # and without it nothing vouches for the trail
+
+
+def test_trail_json_key_substitution_is_invalid(tmp_path: Path) -> None:
+    write(tmp_path, 12)
+    assert verify(tmp_path, state=False).valid  # trusted: the governor key in the state folder
+    # The attacker fabricates a trail signed by their own key and lists that key in trail.json.
+    write(tmp_path / "attacker", 12)
+    shutil.rmtree(tmp_path / "audit")
+    shutil.copytree(tmp_path / "attacker" / "audit", tmp_path / "audit")
+    report = verify(tmp_path, state=False)
+    assert not report.valid and "not signed by a trusted key" in " ".join(e["message"] for e in report.errors)
+
+
+def claw_gov() -> str:
+    return str(Path(sys.executable).with_name("claw-gov"))
+
+
+@pytest.fixture
+def witness() -> Any:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(state: Path, log_key: Path) -> tuple[str, str]:
+        proc = subprocess.Popen([claw_gov(), "witness", "serve", "--state", str(state), "--log-key", str(log_key),
+                                 "--name", f"w.example/{state.name}"], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().removeprefix("listening on ")
+        key = proc.stdout.readline().strip().removeprefix("verifier key: ")
+        return url, key
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def governor_key(tmp: Path) -> Path:
+    SigningKey.load_or_create(tmp / "state")
+    return tmp / "state" / "governor_ed25519.pem"
+
+
+def test_cut_tail_after_deleting_checkpoint_json_and_the_state_row_is_caught_by_a_witness(
+        tmp_path: Path, witness: Any) -> None:
+    url, wkey = witness(tmp_path / "w1", governor_key(tmp_path))
+    spec = f"{url} {wkey}"
+    write(tmp_path, 23, audit_witnesses=spec)
+    client = WitnessClient([parse_witness(spec)])
+    good = verify(tmp_path, witnesses=client, min_witnesses=1)
+    assert good.valid and good.witnessed_size == good.last_seq
+    # Cut the tail to just after the first in-log checkpoint; delete every copy outside the log.
+    path = list_segments(tmp_path / "audit")[-1][1]
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.chmod(0o644)
+    path.write_bytes(b"".join(lines[:6]))
+    for name in ("checkpoint.json", "witnessed.jsonl"):
+        (tmp_path / "audit" / name).unlink()
+    (tmp_path / "state" / "state.db").unlink(missing_ok=True)
+    assert verify(tmp_path, state=False).valid  # without the witness the cut cannot be seen
+    report = verify(tmp_path, state=False, witnesses=WitnessClient([parse_witness(spec)]))
+    assert not report.valid and "truncated, rolled back" in " ".join(e["message"] for e in report.errors)
+    with pytest.raises(TrailRefused, match=r"witness .* has cosigned"):
+        Governor(config=config(tmp_path, audit_witnesses=spec))
+
+
+def test_rollback_to_an_older_consistent_copy_is_caught_by_a_witness(tmp_path: Path, witness: Any) -> None:
+    url, wkey = witness(tmp_path / "w1", governor_key(tmp_path))
+    spec = f"{url} {wkey}"
+    write(tmp_path, 12, audit_witnesses=spec)
+    shutil.copytree(tmp_path / "audit", tmp_path / "old-audit")
+    shutil.copytree(tmp_path / "state", tmp_path / "old-state")
+    with Governor(config=config(tmp_path, audit_witnesses=spec)) as gov:
+        (tmp_path / "policies").mkdir(exist_ok=True)
+        for i in range(10):
+            gov.audit.append(AuditEvent("policy_decision", "a", f"read:{i}"))
+    shutil.rmtree(tmp_path / "audit")
+    shutil.rmtree(tmp_path / "state")
+    shutil.copytree(tmp_path / "old-audit", tmp_path / "audit")
+    shutil.copytree(tmp_path / "old-state", tmp_path / "state")
+    assert verify(tmp_path).valid  # consistent with itself and with the (rolled back) state store
+    assert not verify(tmp_path, witnesses=WitnessClient([parse_witness(spec)])).valid
+    with pytest.raises(TrailRefused, match="rolled back"):
+        Governor(config=config(tmp_path, audit_witnesses=spec))
+
+
+def test_a_witness_refuses_a_rollback_and_a_fork(tmp_path: Path, witness: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    url, wkey = witness(tmp_path / "w1", governor_key(tmp_path))
+    spec = f"{url} {wkey}"
+    write(tmp_path, 12, audit_witnesses=spec)
+    client = WitnessClient([parse_witness(spec)])
+    (_, latest), = client.latest(TrailReader(tmp_path / "audit").origin)
+    from claw_governance.audit.bundle import trail_leaves
+    from claw_governance.audit.note import Checkpoint, format_checkpoint, sign_note
+
+    key = SigningKey.load(tmp_path / "state" / "governor_ed25519.pem")
+    leaves, _ = trail_leaves(tmp_path / "audit")
+    smaller = 3
+    text = format_checkpoint(latest.origin, smaller, leaves.root(smaller))
+    cp = Checkpoint(latest.origin, smaller, leaves.root(smaller), text, (sign_note(text, latest.origin, key),))
+
+    def post(body: str) -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url + "/add-checkpoint", body.encode()),
+                                        timeout=5) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+    assert post(f"old {latest.size}\n\n" + cp.note()) == 400  # smaller than what it cosigned
+    assert post("old 0\n\n" + cp.note()) == 409  # not the size it holds
+    forged = format_checkpoint(latest.origin, latest.size, bytes(32))
+    fork = Checkpoint(latest.origin, latest.size, bytes(32), forged, (sign_note(forged, latest.origin, key),))
+    assert post(f"old {latest.size}\n\n" + fork.note()) == 409  # same size, other root
+    stranger = SigningKey.generate()
+    assert post(f"old {latest.size}\n\n" + Checkpoint(latest.origin, latest.size, latest.root, latest.text,
+                (sign_note(latest.text, latest.origin, stranger),)).note()) == 403
+
+
+def test_a_down_witness_never_blocks_a_call_and_shows_in_health_and_verify(tmp_path: Path) -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    from claw_governance.audit.note import ALG_COSIGNATURE_V1, vkey
+
+    public = SigningKey.load_or_create(tmp_path / "wstate").public
+    spec = f"http://127.0.0.1:{port} {vkey('w.example/down', public, ALG_COSIGNATURE_V1)}"
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    with Governor(config=config(tmp_path, policy_path=tmp_path / "policies", audit_witnesses=spec)) as gov:
+        agent = gov.agent("a")
+        for i in range(12):
+            assert agent.check(f"read:{i}").allowed
+        deadline = time.time() + 10
+        while time.time() < deadline and not gov.audit.witnesses.any_down():
+            time.sleep(0.05)
+        health = gov.health_check()
+        audit = health["components"]["audit"] if "components" in health else health["audit"]
+        assert audit["status"] == "degraded" and audit["witnesses"][0]["status"] == "down"
+        report = gov.audit.verify(min_witnesses=1)
+        assert report.unwitnessed == report.last_seq
+
+
+def test_a_running_writer_that_sees_its_tail_cut_denies_and_reports_down(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    with Governor(config=config(tmp_path, policy_path=tmp_path / "policies")) as gov:
+        agent = gov.agent("a")
+        for i in range(8):
+            assert agent.check(f"read:{i}").allowed
+        path = list_segments(tmp_path / "audit")[-1][1]
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-3]))
+        assert not agent.check("read:x").allowed
+        assert gov.audit.health()["status"] == "down"
+        assert not gov.audit.verify().valid
+
+
+def test_deleting_audit_while_running_denies_every_call_and_health_is_down(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    with Governor(config=config(tmp_path, policy_path=tmp_path / "policies")) as gov:
+        agent = gov.agent("a")
+        assert agent.check("read:0").allowed
+        shutil.rmtree(tmp_path / "audit")
+        assert gov.audit.health()["status"] == "down"
+        assert [agent.check(f"read:{i}").allowed for i in range(5)] == [False] * 5
