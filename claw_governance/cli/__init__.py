@@ -26,6 +26,7 @@ BUILTIN_COMMAND_MODULES = (
     "claw_governance.cli.identity",
     "claw_governance.cli.escalations",
     "claw_governance.cli.job",
+    "claw_governance.cli.proof",
     "claw_governance.witness.cli",
 )
 
