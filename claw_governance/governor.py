@@ -50,6 +50,8 @@ from claw_governance.state import StateStore, open_state_store
 log = logging.getLogger("claw_governance")
 
 _PRECEDENCE = {Outcome.DENY: 0, Outcome.ESCALATE: 1, Outcome.ALLOW: 2}
+#: The reason of every decision a closed governor gives (its hooks and wrapped tools stay in place and deny).
+CLOSED_REASON = "governor is closed"
 _PIPELINE_HOOKS = ("claw_verify_identity", "claw_trust_score", "claw_decide", "claw_consume_grant",
                    "claw_open_escalation", "claw_notify_escalation", "claw_record_audit", "claw_update_trust")
 
@@ -169,7 +171,8 @@ class Governor:
         """The handle through which one agent's calls are governed; creates its identity if allowed."""
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise ConfigError(f"agent id must be a non-empty string, not {agent_id!r}")
-        self.identities.ensure(agent_id)
+        if not self._closed:  # closed: the stores are gone; every call of the handle is denied anyway
+            self.identities.ensure(agent_id)
         return AgentHandle(self, agent_id, framework)
 
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
@@ -244,7 +247,7 @@ class Governor:
         """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
         call = ToolCall(agent_id, action, dict(args) if args else {}, framework, call_id or new_call_id(),
                         metadata=dict(metadata) if metadata else _NO_METADATA)
-        if self.config.require_signature:
+        if self.config.require_signature and not self._closed:
             sign = getattr(self.identities, "sign_call", None)
             if sign is not None:
                 try:
@@ -371,6 +374,8 @@ class Governor:
 
     def before_call(self, call: ToolCall) -> Decision:
         """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
+        if self._closed:
+            return self._closed_decision(call)
         policy = self.policies.current
         try:
             facts = self._facts(policy, call.agent_id)
@@ -400,8 +405,15 @@ class Governor:
                             call, decision.rule, policy.hash, stage="audit")
         return decision
 
+    def _closed_decision(self, call: ToolCall) -> Decision:
+        """The DENY of a closed governor: nothing is consulted (the stores and the trail are closed)."""
+        return Decision(Outcome.DENY, CLOSED_REASON, call, policy_hash=self.policies.current.hash, stage="closed")
+
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
+        if self._closed:  # a call allowed before close() that finished after it: the trail is closed
+            log.warning("outcome of %s %s not recorded: %s", call.agent_id, call.action, CLOSED_REASON)
+            return
         policy = self.policies.current
         facts = self._facts(policy, call.agent_id)
         delta = facts.settings.success if outcome.success else facts.settings.failure
@@ -493,12 +505,16 @@ class Governor:
         """
         if decision.outcome is not Outcome.ESCALATE or not decision.escalation_id:
             return decision
+        if self._closed:
+            return self._closed_decision(decision.call)
         return self._after_wait(decision.call, self.escalations.wait(decision.escalation_id, seconds), decision)
 
     async def await_approval(self, decision: Decision, seconds: float) -> Decision:
         """``wait_for_approval`` without blocking the event loop."""
         if decision.outcome is not Outcome.ESCALATE or not decision.escalation_id:
             return decision
+        if self._closed:
+            return self._closed_decision(decision.call)
         resolved = await asyncio.to_thread(self.escalations.wait, decision.escalation_id, seconds)
         return self._after_wait(decision.call, resolved, decision)
 
@@ -568,22 +584,29 @@ class Governor:
 
     def enable(self) -> None:
         """Switch on every installed adapter's framework-wide interception (``claw_enable``)."""
+        if self._closed:
+            raise ConfigError(f"cannot enable adapters: {CLOSED_REASON}")
         self.pm.hook.claw_enable(governor=self)
         self._enabled = True
 
     def disable(self) -> None:
-        """Undo ``enable()``."""
+        """Undo ``enable()``: the only way to remove the framework-wide hooks (``close()`` leaves them in
+        place, denying every call with "governor is closed", so closing never opens a door)."""
         if self._enabled:
             self.pm.hook.claw_disable(governor=self)
             self._enabled = False
 
     def close(self) -> None:
-        """Stop reload, disable adapters, close the trail and the stores. Idempotent."""
+        """Stop reload, close the trail and the stores. Idempotent.
+
+        Adapters enabled with ``enable()`` stay installed: from now on every process-wide hook and every
+        wrapped tool holding this governor is denied with "governor is closed" (fail closed). Call
+        ``disable()`` (before or after ``close()``) to remove them deliberately.
+        """
         if self._closed:
             return
         self._closed = True
         try:
-            self.disable()
             self.pm.hook.claw_shutdown(governor=self)
         finally:
             self.policies.close()
