@@ -46,6 +46,7 @@ from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
+from claw_governance.state.faults import StateStoreError
 
 log = logging.getLogger("claw_governance")
 
@@ -385,9 +386,13 @@ class Governor:
             # arguments (pydantic does), and the reason is audited as is and shown to the model. The full
             # text goes to health_check()["faults"] (after the value detectors) for the operator.
             self._fault("plugin", redact_text(str(fault)))
-            decision = Decision(Outcome.DENY, f"Governance error in {fault.hook} ({type(fault.error).__name__}); "
-                                "denied to fail closed (details in health_check)", call, policy_hash=policy.hash,
-                                stage="plugin")
+            if isinstance(fault.error, StateStoreError):  # its text is ours (no arguments): say what to fix
+                self._fault("state", str(fault.error))
+                reason = f"{fault.error}: denied"
+            else:
+                reason = (f"Governance error in {fault.hook} ({type(fault.error).__name__}); denied to fail "
+                          "closed (details in health_check)")
+            decision = Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="plugin")
             facts = _NO_FACTS
         except Exception as exc:  # a bug of ours is still a DENY, never an ALLOW
             self._fault("governor", redact_text(f"{type(exc).__name__}: {exc}"))
@@ -559,28 +564,69 @@ class Governor:
         return compliance_report(self.audit, start, end)
 
     def health_check(self) -> dict[str, Any]:
-        """Status of every component, usable behind a /health endpoint."""
+        """Status of every component, usable behind a /health endpoint. Never raises: a component that
+        cannot even report (a corrupt state database, say) is reported ``"down"`` with the reason."""
+
+        def probe(build: Callable[[], Any]) -> Any:
+            try:
+                return build()
+            except Exception as exc:  # a failing probe is a finding, never an exception for the caller
+                text = str(exc) if isinstance(exc, StateStoreError) else f"{type(exc).__name__}: {exc}"
+                return {"status": "down", "error": redact_text(text)}
+
         components: dict[str, Any] = {
-            "policy": {"status": "degraded" if self.policies.last_error else "ok", "hash": self.policy.hash,
-                       "files": len(self.policy.files), "rules": self.policy.rule_count,
-                       "last_reload_error": self.policies.last_error},
-            "audit": self.audit.health(),
-            "plugins": {"status": "degraded" if self.pm.load_failures else "ok",
-                        "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
-                        "failed": [f.__dict__ if hasattr(f, "__dict__") else {"name": f.name, "error": f.error}
-                                   for f in self.pm.load_failures]},
+            "policy": probe(lambda: {"status": "degraded" if self.policies.last_error else "ok",
+                                     "hash": self.policy.hash, "files": len(self.policy.files),
+                                     "rules": self.policy.rule_count,
+                                     "last_reload_error": self.policies.last_error}),
+            "audit": probe(self.audit.health),
+            "state": probe(self._state_health),
+            "keys": probe(self._keys_health),
+            "plugins": probe(lambda: {"status": "degraded" if self.pm.load_failures else "ok",
+                                      "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
+                                      "failed": [f.__dict__ if hasattr(f, "__dict__") else
+                                                 {"name": f.name, "error": f.error} for f in self.pm.load_failures]}),
         }
-        for extra in self.pm.hook.claw_health(governor=self):
+        try:
+            extras = self.pm.hook.claw_health(governor=self)
+        except Exception as exc:
+            extras = [{"health_plugins": {"status": "degraded", "error": f"{type(exc).__name__}: {exc}"}}]
+        for extra in extras:
             if isinstance(extra, dict):
                 components.update(extra)
         with self._health_lock:
             faults = dict(self._faults)
-        if "audit" in faults and components["audit"].get("status") == "ok":
-            components["audit"] = {**components["audit"], "status": "degraded", "last_error": faults["audit"]}
+        audit = components["audit"]
+        if "audit" in faults and isinstance(audit, dict) and audit.get("status") == "ok":
+            components["audit"] = {**audit, "status": "degraded", "last_error": faults["audit"]}
         statuses = [c.get("status", "ok") for c in components.values() if isinstance(c, dict)]
         overall = "down" if "down" in statuses else ("degraded" if "degraded" in statuses or faults else "ok")
+        pending = probe(lambda: len(self.escalations.pending())) if not self._closed else 0
+        warnings = [w for c in components.values() if isinstance(c, dict) for w in c.get("warnings", ())]
         return {"status": overall, "components": components, "faults": faults,
-                "escalations_pending": len(self.escalations.pending()), "closed": self._closed}
+                "escalations_pending": pending if isinstance(pending, int) else None, "warnings": warnings,
+                "closed": self._closed}
+
+    def _state_health(self) -> dict[str, Any]:
+        if self._closed:
+            return {"status": "ok", "closed": True}
+        probe = getattr(self.state, "health", None)
+        report: dict[str, Any] = probe() if callable(probe) else {"status": "ok"}
+        with self._health_lock:
+            last = self._faults.get("state")
+        if report.get("status") == "ok" and last is not None:
+            report = {**report, "last_error": last}
+        return report
+
+    def _keys_health(self) -> dict[str, Any]:
+        """Whether the private keys this governor writes (agent keys, the audit-signing key) are encrypted."""
+        on_disk = self.config.resolved_state_path is not None or self.config.identity_path is not None
+        encrypted = bool(self.config.identity_passphrase)
+        report: dict[str, Any] = {"status": "ok", "encrypted": encrypted, "on_disk": on_disk}
+        if on_disk and not encrypted:
+            report["warnings"] = ["private keys (agent keys and the governor's audit-signing key) are stored "
+                                  "unencrypted: set CLAW_IDENTITY_PASSPHRASE to encrypt them"]
+        return report
 
     def enable(self) -> None:
         """Switch on every installed adapter's framework-wide interception (``claw_enable``)."""

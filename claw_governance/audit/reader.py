@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from claw_governance.audit.keys import KEY_FILE, PublicKey
+from claw_governance.audit.keys import KEY_FILE, PUBLIC_KEY_FILE, PublicKey
 from claw_governance.audit.layout import iter_lines, list_segments, parse_entry
 from claw_governance.audit.trail import query_entries
 from claw_governance.audit.verify import Anchor, VerifyReport, anchor_from_dict, load_trail_meta, verify_directory
@@ -36,6 +36,9 @@ class TrailReader:
         if public_keys is None and state_path is not None and (state_path / KEY_FILE).exists():
             self.public_keys = [PublicKey.from_text((state_path / KEY_FILE).read_bytes())]
             self.key_note = str(state_path / KEY_FILE)
+        elif public_keys is None and state_path is not None and (state_path / PUBLIC_KEY_FILE).exists():
+            self.public_keys = [PublicKey.from_text((state_path / PUBLIC_KEY_FILE).read_bytes())]  # encrypted key
+            self.key_note = str(state_path / PUBLIC_KEY_FILE)
         self.store = store
 
     def entries(self) -> Iterator[dict[str, Any]]:

@@ -973,7 +973,8 @@ def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
     is kept in memory, and its public half is listed in the trail's ``trail.json`` either way.
     """
     try:
-        key = SigningKey.load_or_create(config.resolved_state_path)
+        key = SigningKey.load_or_create(config.resolved_state_path, config.identity_passphrase,
+                                        config.identity_scrypt_log2_n)
     except OSError as exc:
         raise AuditError(f"cannot create the governor's audit key in {config.resolved_state_path}: {exc}") from None
     trail = AuditTrail(config.audit_path, key=key, store=store, retention_days=config.audit_retention_days,
