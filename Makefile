@@ -8,7 +8,7 @@ ADAPTER_PROJECTS := $(wildcard adapters/*/pyproject.toml)
 ADAPTER_DIRS     := $(patsubst %/pyproject.toml,%,$(ADAPTER_PROJECTS))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit integration lint bench clean
+.PHONY: install demo test test-defaults test-hooks unit lint bench clean
 
 # The benchmark's peers (benchmarks/requirements.txt) go into the project environment too, so the test suite
 # exercises the harness's peer code paths; they are never dependencies of the core distribution.
@@ -24,8 +24,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP)
+# The suite runs twice: with the default plugins only (the governor calls its built-in steps directly), and
+# with a no-op plugin on every pipeline hook (every step through pluggy), which must not change any result.
+test: test-defaults test-hooks
+
+test-defaults: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
+
+test-hooks: $(STAMP)
+	CLAW_PLUGINS=claw_governance.testing:NoopPlugin $(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -30,6 +30,9 @@ from claw_governance.escalation import EscalationQueue
 from claw_governance.escalation.plugin import EscalationPlugin, default_notifiers
 from claw_governance.identity import IdentityRegistry, TrustLedger
 from claw_governance.identity.plugin import IdentityPlugin, TrustPlugin
+from claw_governance.identity.shared import SharedState
+from claw_governance.jobs import Job, JobRegistry
+from claw_governance.jobs.receipts import ModelCall
 from claw_governance.model import (
     AuditEvent,
     CallOutcome,
@@ -42,7 +45,7 @@ from claw_governance.model import (
     ToolCall,
     new_call_id,
 )
-from claw_governance.plugins import ClawPluginManager, HookDispatch
+from claw_governance.plugins import ClawPluginManager, HookDispatch, plugins_from_env
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
@@ -65,6 +68,7 @@ class _AgentFacts:
     minimum: int
     sensitive: frozenset[str]
     metadata_only: bool
+    require_token: bool = False  # the work contract demands a job token (token.require_scope)
 
 
 _NO_FACTS = _AgentFacts(TrustSettings(), 0, frozenset(), False)
@@ -112,6 +116,7 @@ class Governor:
         elif policy_path or audit_path or identity_path or settings:
             raise ConfigError("pass either config= or individual settings, not both")
         self.config = config
+        env_plugins = plugins_from_env()  # before anything is opened: a bad $CLAW_PLUGINS fails here
         self._closed = False
         self._enabled = False
         self._health_lock = threading.Lock()
@@ -135,6 +140,9 @@ class Governor:
             self.identities = IdentityRegistry(config, self.state, self.record)
             self.trust = TrustLedger(config, self.state, self.record, on_zero=self._revoke_at_zero)
             self.escalations = EscalationQueue(config, self.state, self.record)
+            self.jobs = JobRegistry(self.state, self.audit.key.private_key(), self.audit.key.public.key_id,
+                                    self.record)
+            SharedState.for_store(self.state, config.state_sync_interval).flushers.append(self.jobs.refresh)
         except BaseException:
             self.audit.close()
             self.state.close()
@@ -150,12 +158,15 @@ class Governor:
             self.pm.register(notifier, name=f"notifier-{index}")
         for plugin in plugins:
             self.pm.register(plugin)
+        for name, plugin in env_plugins:
+            self.pm.register(plugin, name=name)
         if config.load_entry_points:
             self.pm.load_entry_points()
         self._hooks = {name: HookDispatch(self.pm, name) for name in _PIPELINE_HOOKS}
         self._lane_generation = -1
         self._direct_decide = self._direct_trust = self._direct_audit = False
         self.pm.hook.claw_startup(governor=self)
+        self._archive_policy(self.policy)
         if config.policy_reload_interval:
             self.policies.watch(config.policy_reload_interval)
         if config.enable_adapters:
@@ -168,13 +179,98 @@ class Governor:
         """A governor configured from POLICY_PATH, AUDIT_PATH, IDENTITY_PATH ... (the seed's variables)."""
         return cls(config=config_from_env(**overrides))
 
-    def agent(self, agent_id: str, *, framework: str = "python") -> AgentHandle:
-        """The handle through which one agent's calls are governed; creates its identity if allowed."""
+    def agent(self, agent_id: str, *, framework: str = "python", job_token: str | None = None,
+              job_id: str | None = None) -> AgentHandle:
+        """The handle through which one agent's calls are governed; creates its identity if allowed.
+
+        With ``job_token`` every call carries that token and is checked against it before the policy
+        (see :meth:`start_job`); ``job_id`` additionally binds the handle to that job (a token minted for
+        another job is then refused).
+        """
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise ConfigError(f"agent id must be a non-empty string, not {agent_id!r}")
         if not self._closed:  # closed: the stores are gone; every call of the handle is denied anyway
             self.identities.ensure(agent_id)
-        return AgentHandle(self, agent_id, framework)
+        return AgentHandle(self, agent_id, framework, job_token, job_id)
+
+    # ------------------------------------------------------------------------------ work contracts
+
+    def start_job(self, job_id: str, agent_id: str, scope: list[str] | tuple[str, ...] | str, ttl: float = 1800,
+                  pin_policy: bool = True) -> Job:
+        """Start a job (or retry one: a new token, the old one refused) and return it with its ``.token``.
+
+        The token is a JWT (EdDSA) naming the job, the agent, the scope (action patterns), the policy hash
+        in force when ``pin_policy`` (a call after a policy change is then denied as policy drift), and an
+        expiry ``ttl`` seconds from now (bounded by the contract's ``token.max_ttl``).
+        """
+        job, _ = self.jobs.start(job_id, agent_id, scope, ttl, policy=self.policy, pin_policy=pin_policy)
+        return job
+
+    def revoke_job(self, job_id: str, reason: str = "revoked", *, by: str | None = None) -> None:
+        """Revoke a job: its tokens are refused at once here and within ``state_sync_interval`` elsewhere."""
+        self.jobs.revoke(job_id, reason, by=by)
+
+    def check_model(self, agent_id: str, model: str, provider: str | None = None, *,
+                    job_token: str | None = None) -> Decision:
+        """May ``agent_id`` call this model route (``provider/model``)? Checked against the work contract's
+        ``models`` and, with a job token, the token's validity. Call it before sending the request; a DENY is
+        also written to the trail as a ``model_call`` violation (the adapter must not send the request)."""
+        from claw_governance.jobs.receipts import model_route, route_violation
+
+        policy = self.policy
+        route = model_route(model, provider)
+        call = ToolCall(agent_id, f"model:{route}", {}, "model", job_token=job_token)
+        try:
+            reason = route_violation(policy.contract(agent_id), route)
+            if reason is None and (job_token is not None or self._facts(policy, agent_id).require_token):
+                reason = self.jobs.check(call, policy, check_scope=False)  # scope is about actions, not models
+        except Exception as exc:  # fail closed
+            reason = f"Governance error in the model check ({type(exc).__name__})"
+        if reason is None:
+            return Decision(Outcome.ALLOW, f'Model route "{route}" is allowed', call, policy_hash=policy.hash,
+                            stage="model")
+        decision = Decision(Outcome.DENY, reason[0].upper() + reason[1:], call, policy_hash=policy.hash,
+                            stage="model")
+        with contextlib.suppress(Exception):  # the caller blocks the call anyway; an audit fault shows in health
+            self.record(AuditEvent("model_call", agent_id, call.action, policy_hash=policy.hash,
+                                   details={"violation": decision.reason},
+                                   meta={"route": route, "blocked": True, **self.jobs.audit_fields(call)}))
+        return decision
+
+    def record_model_call(self, receipt: ModelCall, *, job_token: str | None = None) -> None:
+        """Write a ``model_call`` receipt: route, hashes of request and response, usage, duration, the tool
+        call ids the model asked for, and the job it ran under. A route outside the contract's ``models`` is
+        recorded as a violation (for frameworks that cannot block before sending). Never raises."""
+        from claw_governance.jobs.receipts import content_hash, route_violation
+
+        policy = self.policy
+        route = receipt.route
+        violation = route_violation(policy.contract(receipt.agent_id), route)
+        call = ToolCall(receipt.agent_id, f"model:{route}", {}, receipt.framework, job_token=job_token)
+        usage = {str(k): v for k, v in (receipt.usage or {}).items() if isinstance(v, int | float)
+                 and not isinstance(v, bool)}
+        try:
+            self.record(AuditEvent("model_call", receipt.agent_id, call.action, policy_hash=policy.hash,
+                                   details={"usage": usage, "tool_call_ids": [str(t) for t in receipt.tool_call_ids],
+                                            "violation": violation},
+                                   meta={"route": route, "model": str(receipt.model), "provider": receipt.provider,
+                                         "request_hash": content_hash(receipt.request),
+                                         "response_hash": content_hash(receipt.response),
+                                         "duration_ms": None if receipt.duration_ms is None
+                                         else round(receipt.duration_ms, 3),
+                                         "framework": receipt.framework, "run_id": receipt.run_id,
+                                         "blocked": False, **self.jobs.audit_fields(call)}))
+        except Exception as exc:
+            log.error("could not record the model call of %s: %s", receipt.agent_id, exc)
+
+    def _archive_policy(self, policy: PolicySet) -> None:
+        """Keep the policy set in force in the state store's archive, by its hash (``claw-gov policy show``)."""
+        if not policy.sources:
+            return
+        try:
+            self.state.archive_policy(policy.hash, dict(policy.sources), time.time())
+        except Exception as exc:  # the archive is evidence, not a gate: report it, never block
+            self._fault("policy-archive", f"{type(exc).__name__}: {exc}")
 
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
         """Add a plugin at run time (it joins the hooks immediately)."""
@@ -237,6 +333,8 @@ class Governor:
             self._fault("policy", f"reload failed, previous policy {result.previous_hash[:12]} stays: {result.error}")
         else:
             self._clear_fault("policy")
+            if result.changed:
+                self._archive_policy(self.policy)
         with contextlib.suppress(Exception):  # a failed write is already reported as an audit fault
             self.record(AuditEvent("policy_reload", policy_hash=result.policy_hash, details={
                 "ok": result.error is None, "changed": result.changed, "previous_hash": result.previous_hash,
@@ -244,10 +342,10 @@ class Governor:
 
     def make_call(self, agent_id: str, action: str, args: Mapping[str, Any] | None = None, *,
                   framework: str = "python", call_id: str | None = None,
-                  metadata: Mapping[str, Any] | None = None) -> ToolCall:
+                  metadata: Mapping[str, Any] | None = None, job_token: str | None = None) -> ToolCall:
         """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
         call = ToolCall(agent_id, action, dict(args) if args else {}, framework, call_id or new_call_id(),
-                        metadata=dict(metadata) if metadata else _NO_METADATA)
+                        metadata=dict(metadata) if metadata else _NO_METADATA, job_token=job_token)
         if self.config.require_signature and not self._closed:
             sign = getattr(self.identities, "sign_call", None)
             if sign is not None:
@@ -279,7 +377,9 @@ class Governor:
                 settings,
                 settings.min_score if policy.trust_configured(agent_id) else self.config.min_trust_score,
                 agent_policy.sensitive_fields if agent_policy is not None else frozenset(),
-                agent_policy is not None and agent_policy.audit_level == "metadata")
+                agent_policy is not None and agent_policy.audit_level == "metadata",
+                agent_policy is not None and agent_policy.contract is not None
+                and agent_policy.contract.token_require_scope)
             if len(self._facts_cache) >= 65536:
                 self._facts_cache = {}  # bounded: a flood of invented agent ids cannot grow it
             self._facts_cache[agent_id] = facts
@@ -311,6 +411,11 @@ class Governor:
             score = self.trust.score(call.agent_id, facts.settings)
             if score < facts.minimum:
                 return self._trust_denied(call, policy, facts, score)
+            if call.job_token is not None or facts.require_token:
+                hook = "job token check"
+                refused = self.jobs.check(call, policy)
+                if refused is not None:
+                    return Decision(Outcome.DENY, refused, call, policy_hash=policy.hash, stage="job")
             hook = "claw_decide"
             decision = self._policy_plugin.claw_decide(call, policy)
         except Exception as exc:
@@ -339,6 +444,13 @@ class Governor:
         score = self._hook("claw_trust_score", call.agent_id)
         if score is None or score < facts.minimum:
             return self._trust_denied(call, policy, facts, score)
+        if call.job_token is not None or facts.require_token:
+            try:
+                refused = self.jobs.check(call, policy)
+            except Exception as exc:
+                raise _Fault("job token check", exc) from exc
+            if refused is not None:
+                return Decision(Outcome.DENY, refused, call, policy_hash=policy.hash, stage="job")
         answers = self._hook("claw_decide", call, policy)
         if not answers:
             return Decision(Outcome.DENY, "No policy plugin gave a decision (default deny)", call,
@@ -399,12 +511,15 @@ class Governor:
             decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}); denied to fail closed "
                                 "(details in health_check)", call, policy_hash=policy.hash, stage="governor")
             facts = _NO_FACTS
+        meta: dict[str, Any] = {"call_id": call.call_id, "framework": call.framework}
+        if facts.metadata_only:
+            meta["args_hash"] = call.args_hash
+        if call.job_token is not None:
+            meta.update(self.jobs.audit_fields(call))
         try:
             self._record_call(
                 "policy_decision", call, _audit_form(decision), policy.hash,
-                None if facts.metadata_only else call.args, None, facts,
-                {"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
-                if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework})
+                None if facts.metadata_only else call.args, None, facts, meta)
         except Exception as exc:
             return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
                             call, decision.rule, policy.hash, stage="audit")
@@ -436,6 +551,10 @@ class Governor:
         details: dict[str, Any] = {"error": outcome.error}
         if not facts.metadata_only:
             details["output"] = outcome.output
+        meta: dict[str, Any] = {"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
+                                "duration_ms": round(outcome.duration_ms, 3)}
+        if call.job_token is not None:
+            meta.update(self.jobs.audit_fields(call))
         try:
             # The arguments are in this call's policy_decision entry (same call_id), written before the tool
             # ran; repeating them here would redact and hash them twice.
@@ -443,9 +562,7 @@ class Governor:
                 "agent_action", call,
                 {"outcome": decision.outcome._value_, "allowed": decision.outcome is Outcome.ALLOW,
                  "escalation_id": decision.escalation_id},
-                decision.policy_hash, None, details, facts,
-                {"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
-                 "duration_ms": round(outcome.duration_ms, 3)})
+                decision.policy_hash, None, details, facts, meta)
         except Exception as exc:
             log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, exc)
 
@@ -453,9 +570,10 @@ class Governor:
 
     def execute(self, agent_id: str, action: str, args: Mapping[str, Any] | None,
                 fn: Callable[[dict[str, Any]], Any], *, wait_for_approval: float | None = None,
-                framework: str = "python") -> ExecutionResult:
+                framework: str = "python", job_token: str | None = None,
+                metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
         """Decide, then run ``fn(args)`` only on ALLOW, then record the outcome."""
-        call = self.make_call(agent_id, action, args, framework=framework)
+        call = self.make_call(agent_id, action, args, framework=framework, job_token=job_token, metadata=metadata)
         decision = self.before_call(call)
         if decision.outcome is Outcome.ESCALATE and wait_for_approval:
             decision = self.wait_for_approval(decision, wait_for_approval)
@@ -474,9 +592,10 @@ class Governor:
 
     async def aexecute(self, agent_id: str, action: str, args: Mapping[str, Any] | None,
                        fn: Callable[[dict[str, Any]], Any | Awaitable[Any]], *,
-                       wait_for_approval: float | None = None, framework: str = "python") -> ExecutionResult:
+                       wait_for_approval: float | None = None, framework: str = "python",
+                       job_token: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
         """``execute`` for async code: ``fn`` may be sync or async; waiting for approval does not block."""
-        call = self.make_call(agent_id, action, args, framework=framework)
+        call = self.make_call(agent_id, action, args, framework=framework, job_token=job_token, metadata=metadata)
         decision = self.before_call(call)
         if decision.outcome is Outcome.ESCALATE and wait_for_approval:
             decision = await self.await_approval(decision, wait_for_approval)
@@ -527,7 +646,7 @@ class Governor:
         if resolved is not None and resolved.status is EscalationStatus.APPROVED:
             if self.config.require_signature:  # a fresh nonce and timestamp: the approval may come hours later
                 call = self.make_call(call.agent_id, call.action, call.args, framework=call.framework,
-                                      call_id=call.call_id, metadata=call.metadata)
+                                      call_id=call.call_id, metadata=call.metadata, job_token=call.job_token)
             return self.before_call(call)  # consumes the grant the approval created
         status = "no answer in time" if resolved is None or resolved.status is EscalationStatus.PENDING \
             else resolved.status.value
@@ -672,17 +791,21 @@ class Governor:
 class AgentHandle:
     """One agent's view of the governor: ``check`` (decide and audit) and ``execute`` (decide, run, record)."""
 
-    __slots__ = ("agent_id", "framework", "governor")
+    __slots__ = ("_metadata", "agent_id", "framework", "governor", "job_token")
 
-    def __init__(self, governor: Governor, agent_id: str, framework: str = "python") -> None:
+    def __init__(self, governor: Governor, agent_id: str, framework: str = "python", job_token: str | None = None,
+                 job_id: str | None = None) -> None:
         self.governor = governor
         self.agent_id = agent_id
         self.framework = framework
+        self.job_token = job_token
+        self._metadata: Mapping[str, Any] | None = {"job_id": job_id} if job_id is not None else None
 
     def check(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
         """Decide (and audit) one call without running anything. ESCALATE opens an escalation."""
         return self.governor.before_call(self.governor.make_call(self.agent_id, action, args,
-                                                                 framework=self.framework))
+                                                                 framework=self.framework, job_token=self.job_token,
+                                                                 metadata=self._metadata))
 
     def evaluate(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
         """What the policy alone says, with no identity, trust, escalation or audit (a dry run)."""
@@ -692,14 +815,15 @@ class AgentHandle:
                 wait_for_approval: float | None = None) -> ExecutionResult:
         """Run ``fn(args)`` if and only if the governor allows it."""
         return self.governor.execute(self.agent_id, action, args, fn, wait_for_approval=wait_for_approval,
-                                     framework=self.framework)
+                                     framework=self.framework, job_token=self.job_token, metadata=self._metadata)
 
     async def aexecute(self, action: str, args: Mapping[str, Any] | None,
                        fn: Callable[[dict[str, Any]], Any | Awaitable[Any]], *,
                        wait_for_approval: float | None = None) -> ExecutionResult:
         """Async ``execute``; ``fn`` may be a coroutine function."""
         return await self.governor.aexecute(self.agent_id, action, args, fn, wait_for_approval=wait_for_approval,
-                                            framework=self.framework)
+                                            framework=self.framework, job_token=self.job_token,
+                                            metadata=self._metadata)
 
     @property
     def trust_score(self) -> int:

@@ -119,6 +119,8 @@ class ToolCall:
     call_id: str = field(default_factory=new_call_id)
     signature: Signature | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: The job token the call is made under (see claw_governance.jobs); never shown in repr or audited.
+    job_token: str | None = field(default=None, repr=False)
 
     @property
     def args_hash(self) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +68,35 @@ class ClawPluginManager(pluggy.PluginManager):
                 continue
             loaded.append(ep.name)
         return loaded
+
+
+ENV_PLUGINS = "CLAW_PLUGINS"
+
+
+def plugins_from_env(environ: dict[str, str] | None = None) -> list[tuple[str, Any]]:
+    """The plugins named in ``$CLAW_PLUGINS``: comma-separated ``module`` or ``module:attribute`` paths.
+
+    Like ``PYTEST_PLUGINS``: a way to add a plugin to every governor of a process (and of the processes it
+    starts) without an installed distribution, e.g. a site's extra veto, or the test suite's no-op plugin.
+    A path that cannot be imported is a ``ConfigError`` (a governor must not start without a plugin it was
+    told to load: that plugin may be a deny rule).
+    """
+    from claw_governance.errors import ConfigError
+
+    spec = (environ if environ is not None else os.environ).get(ENV_PLUGINS, "")
+    found: list[tuple[str, Any]] = []
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        module_name, _, attribute = item.partition(":")
+        try:
+            plugin: Any = importlib.import_module(module_name)
+            for part in filter(None, attribute.split(".")):
+                plugin = getattr(plugin, part)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"{ENV_PLUGINS}: cannot load plugin {item!r}: {type(exc).__name__}: {exc}") from None
+        found.append((item, plugin() if isinstance(plugin, type) else plugin))
+    return found
 
 
 class HookDispatch:

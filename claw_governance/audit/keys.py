@@ -106,6 +106,10 @@ class SigningKey:
         """Base64 of the Ed25519 signature over ``message``."""
         return base64.b64encode(self._private.sign(message)).decode("ascii")
 
+    def private_key(self) -> Ed25519PrivateKey:
+        """The private key object, for signing other standard formats (job tokens are EdDSA JWTs)."""
+        return self._private
+
     def __repr__(self) -> str:  # never show key material
         return f"SigningKey(key_id={self.public.key_id!r}, path={self.path!r})"
 

@@ -969,8 +969,9 @@ def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = N
 def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
     """The trail for a governor's settings (in memory when ``config.audit_path`` is None).
 
-    The governor's signing key lives at ``<state>/governor_ed25519.pem`` (mode 0600); without a state path it
-    is kept in memory, and its public half is listed in the trail's ``trail.json`` either way.
+    The governor's signing key lives at ``<state>/governor_ed25519.pem`` (mode 0600), or encrypted at
+    ``<state>/governor_ed25519.key`` when ``identity_passphrase`` is set (see audit/keys.py); without a state
+    path it is kept in memory, and its public half is listed in the trail's ``trail.json`` either way.
     """
     try:
         key = SigningKey.load_or_create(config.resolved_state_path, config.identity_passphrase,

@@ -15,7 +15,7 @@ from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
 from claw_governance.policy.conditions import Condition
 from claw_governance.policy.patterns import PatternIndex, normalize
-from claw_governance.policy.schema import PolicyDocument, RateLimit, Rule, TrustSettings
+from claw_governance.policy.schema import Contract, PolicyDocument, RateLimit, Rule, TrustSettings
 
 _NAME_CACHE_LIMIT = 16384
 _UNKNOWN = " (its condition could not be evaluated for this call, which counts as a match)"
@@ -82,6 +82,8 @@ class AgentPolicy:
         self.audit_retention_days: int | None = days if isinstance(days, int) else None
         self.rate_limits: PatternIndex[RateLimit] = PatternIndex(
             (rl.pattern, rl) for d in docs for rl in d.rate_limits)
+        contract = _single(own, "contract") or _single(shared, "contract")
+        self.contract: Contract | None = contract if isinstance(contract, Contract) else None
 
     def _compiled(self, rule: Rule) -> _Compiled:
         hit = self._prepared.get(id(rule))
@@ -133,6 +135,8 @@ class PolicySet:
         self._wildcard = AgentPolicy("*", self._shared) if self._shared else None
         self._names: dict[str, str] = {}
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
+        #: ``(name, exact text)`` of every file, for the policy archive (set by the loader).
+        self.sources: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def empty(cls) -> PolicySet:
@@ -171,6 +175,11 @@ class PolicySet:
         """Whether a policy for this agent sets ``trust:`` (else the governor's minimum applies)."""
         policy = self.for_agent(agent_id)
         return policy is not None and policy.trust_configured
+
+    def contract(self, agent_id: str) -> Contract | None:
+        """The work-contract fields that apply to an agent (its own document's, else ``*``'s), or None."""
+        policy = self.for_agent(agent_id)
+        return policy.contract if policy is not None else None
 
     def sensitive_fields(self, agent_id: str) -> frozenset[str]:
         """Extra field names to redact for this agent."""

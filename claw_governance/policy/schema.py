@@ -74,6 +74,28 @@ class RateLimit:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """The work-contract fields of one policy document (seed 003's "work policy contract").
+
+    ``models_allow`` / ``models_deny`` are normalised patterns over ``provider/model`` routes (empty allow =
+    no model restriction); ``receipts_required`` makes every model call need a ``model_call`` receipt in a
+    job's proof bundle; ``token_max_ttl`` bounds the TTL of job tokens; ``token_require_scope`` denies calls
+    that carry no job token. ``approvals.required_for`` is compiled into escalate rules (not kept here).
+    """
+
+    purpose: str | None = None
+    models_allow: tuple[str, ...] = ()
+    models_deny: tuple[str, ...] = ()
+    receipts_required: bool = False
+    token_max_ttl: float | None = None
+    token_require_scope: bool = False
+    line: int = 0
+
+
+CONTRACT_KEYS = ("purpose", "models", "receipts", "token", "approvals")
+
+
 @dataclass(slots=True)
 class PolicyDocument:
     """One validated document (one agent, or ``*``)."""
@@ -89,6 +111,7 @@ class PolicyDocument:
     audit_retention_days: int | None = None
     rate_limits: list[RateLimit] = field(default_factory=list)
     description: str | None = None
+    contract: Contract | None = None  # the work-contract fields (purpose, models, receipts, token, approvals)
 
 
 def parse_duration(value: Any, *, file: str, line: int, what: str) -> float:
@@ -201,7 +224,7 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         raise PolicyError(f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}",
                           file=file, line=line)
     _check_keys(value, {"agent", "permissions", "sensitive_fields", "trust", "audit", "rate_limits",
-                        "description", "version"}, "the policy document", file)
+                        "description", "version", *CONTRACT_KEYS}, "the policy document", file)
     if "agent" not in value:
         raise PolicyError("missing 'agent' (an agent id, or \"*\" for every agent)", file=file, line=value.line)
     agent_raw = value["agent"]
@@ -224,6 +247,9 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
             key = effect.value
             if key in perms:
                 doc.rules.extend(_rules(effect, perms[key], agent, file, perms.key_lines[key]))
+
+    if any(value.get(k) is not None for k in CONTRACT_KEYS):
+        doc.contract = _contract(value, agent, file, doc)
 
     if value.get("sensitive_fields") is not None:
         sf = value["sensitive_fields"]
@@ -278,3 +304,72 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
             doc.rate_limits.append(RateLimit(_pattern(key, file, kline, "rate_limits key"), int(match.group(1)),
                                              _RATE_SECONDS[match.group(2).lower()], f"{file}:{kline}"))
     return doc
+
+
+def _patterns(value: Any, file: str, line: int, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise PolicyError(f"{what} must be a list of patterns", file=file, line=line)
+    return tuple(_pattern(v, file, _line(value, i, line), f"{what}[{i}]") for i, v in enumerate(value))
+
+
+def _contract(value: LocDict, agent: str, file: str, doc: PolicyDocument) -> Contract:
+    """The contract fields; ``approvals.required_for`` becomes escalate rules of ``doc``."""
+    purpose = value.get("purpose")
+    if purpose is not None and not isinstance(purpose, str):
+        raise PolicyError("'purpose' must be text", file=file, line=value.key_lines["purpose"])
+    models_allow: tuple[str, ...] = ()
+    models_deny: tuple[str, ...] = ()
+    if value.get("models") is not None:
+        models = value["models"]
+        mline = value.key_lines["models"]
+        if isinstance(models, list | str):  # `models: ["openai/gpt-5*"]` is the allow list
+            models_allow = _patterns(models, file, mline, "models")
+        elif isinstance(models, LocDict):
+            _check_keys(models, {"allow", "deny"}, "models", file)
+            if models.get("allow") is not None:
+                models_allow = _patterns(models["allow"], file, models.key_lines["allow"], "models.allow")
+            if models.get("deny") is not None:
+                models_deny = _patterns(models["deny"], file, models.key_lines["deny"], "models.deny")
+        else:
+            raise PolicyError("'models' must be a list of model routes or a mapping with allow / deny",
+                              file=file, line=mline)
+    receipts = False
+    if value.get("receipts") is not None:
+        raw = value["receipts"]
+        if raw not in ("required", "optional", True, False):
+            raise PolicyError(f"'receipts' must be required or optional, not {raw!r}", file=file,
+                              line=value.key_lines["receipts"])
+        receipts = raw in ("required", True)
+    max_ttl: float | None = None
+    require_scope = False
+    if value.get("token") is not None:
+        token = value["token"]
+        tline = value.key_lines["token"]
+        if not isinstance(token, LocDict):
+            raise PolicyError("'token' must be a mapping (max_ttl, require_scope)", file=file, line=tline)
+        _check_keys(token, {"max_ttl", "require_scope"}, "token", file)
+        if token.get("max_ttl") is not None:
+            max_ttl = parse_duration(token["max_ttl"], file=file, line=token.key_lines["max_ttl"],
+                                     what="token.max_ttl")
+        if token.get("require_scope") is not None:
+            if not isinstance(token["require_scope"], bool):
+                raise PolicyError("token.require_scope must be true or false", file=file,
+                                  line=token.key_lines["require_scope"])
+            require_scope = token["require_scope"]
+    if value.get("approvals") is not None:
+        approvals = value["approvals"]
+        aline = value.key_lines["approvals"]
+        if not isinstance(approvals, LocDict):
+            raise PolicyError("'approvals' must be a mapping with required_for", file=file, line=aline)
+        _check_keys(approvals, {"required_for"}, "approvals", file)
+        if approvals.get("required_for") is not None:
+            rline = approvals.key_lines["required_for"]
+            for index, pattern in enumerate(_patterns(approvals["required_for"], file, rline,
+                                                      "approvals.required_for")):
+                raw = approvals["required_for"]
+                text = raw if isinstance(raw, str) else str(raw[index])
+                doc.rules.append(Rule(Outcome.ESCALATE, pattern, text, agent, file, _line(raw, index, rline),
+                                      reason="the work contract requires human approval (approvals.required_for)"))
+    return Contract(purpose, models_allow, models_deny, receipts, max_ttl, require_scope, value.line)

@@ -60,6 +60,7 @@ def load_policy_set(path: Path | str) -> PolicySet:
     digest = hashlib.sha256()
     documents: list[PolicyDocument] = []
     shown: list[str] = []
+    sources: list[tuple[str, str]] = []
     for file in files:
         display = str(file)
         docs, raw = parse_file(file, display)
@@ -67,11 +68,14 @@ def load_policy_set(path: Path | str) -> PolicySet:
         digest.update(rel.encode() + b"\0" + hashlib.sha256(raw).digest())
         documents.extend(docs)
         shown.append(display)
+        sources.append((rel, raw.decode("utf-8", "replace")))
     warnings: list[str] = []
     agents = {d.agent for d in documents}
     if agents == {"*"}:
         warnings.append("only agent \"*\" policies: every agent gets the same rules")
-    return PolicySet(documents, digest.hexdigest(), shown, warnings)
+    policy_set = PolicySet(documents, digest.hexdigest(), shown, warnings)
+    policy_set.sources = tuple(sources)
+    return policy_set
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@ from claw_governance.state.base import (
     ACTIVE,
     REVOKED,
     IdentityRecord,
+    JobRecord,
     KeyRecord,
+    PolicyVersion,
     StateStore,
     TrustChange,
     open_state_store,
@@ -14,5 +16,5 @@ from claw_governance.state.base import (
 from claw_governance.state.memory import MemoryStateStore
 from claw_governance.state.sqlite import SQLiteStateStore
 
-__all__ = ["ACTIVE", "REVOKED", "IdentityRecord", "KeyRecord", "MemoryStateStore", "SQLiteStateStore",
-           "StateStore", "TrustChange", "open_state_store"]
+__all__ = ["ACTIVE", "REVOKED", "IdentityRecord", "JobRecord", "KeyRecord", "MemoryStateStore", "PolicyVersion",
+           "SQLiteStateStore", "StateStore", "TrustChange", "open_state_store"]

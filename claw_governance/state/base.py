@@ -60,6 +60,44 @@ class TrustChange:
     new: int
 
 
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A work-contract job (issue 18): who may act, on what, under which pinned policy, until when.
+
+    ``token_id`` is the ``jti`` of the job's current token: minting a new token for the job (a retry)
+    supersedes the old one, which is then refused.
+    """
+
+    job_id: str
+    agent_id: str
+    scope: tuple[str, ...]
+    scope_hash: str
+    policy_hash: str | None  # pinned policy set hash, or None when the job is not pinned
+    token_id: str
+    issued: float
+    expires: float
+    status: str = ACTIVE  # ACTIVE | REVOKED
+    revoked_at: float | None = None
+    reason: str | None = None
+    created: float = 0.0
+    tokens_issued: int = 1
+
+    @property
+    def revoked(self) -> bool:
+        """True once the job was revoked."""
+        return self.status == REVOKED
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersion:
+    """One policy set that was in force, kept by its content hash: ``files`` maps name -> exact text."""
+
+    policy_hash: str
+    files: Mapping[str, str]
+    first_seen: float
+    last_seen: float
+
+
 @runtime_checkable
 class StateStore(Protocol):
     """Shared state. Every method is atomic on its own and safe for several threads and processes."""
@@ -147,6 +185,35 @@ class StateStore(Protocol):
 
         Atomic across processes: one grant is consumed at most once.
         """
+
+    # ------------------------------------------------------------------------- work contracts (jobs)
+    def put_job(self, job: JobRecord) -> JobRecord:
+        """Create the job, or (same job id, same agent) mint a new token for it: the stored ``token_id``,
+        ``issued``, ``expires`` and scope are replaced, ``tokens_issued`` grows by one, a revoked job stays
+        revoked. Atomic; returns the record as stored. Raises ``ConfigError`` when the id belongs to
+        another agent."""
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """One job, or None."""
+
+    def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
+        """Jobs, newest first."""
+
+    def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
+        """Mark a job REVOKED (idempotent: the first revocation's time and reason stay); None if unknown."""
+
+    def job_versions(self) -> dict[str, tuple[str, str]]:
+        """``{job_id: (status, token_id)}`` for every job: the cheap query caches poll."""
+
+    # -------------------------------------------------------------------------------- policy archive
+    def archive_policy(self, policy_hash: str, files: Mapping[str, str], now: float) -> None:
+        """Keep a policy set by its hash (first time: insert; again: update ``last_seen``). Atomic."""
+
+    def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
+        """The archived policy set with exactly this hash, or None."""
+
+    def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
+        """Archived policy sets, oldest first (by first_seen)."""
 
     def close(self) -> None:
         """Release connections."""

@@ -7,9 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from claw_governance.errors import EscalationError
+from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
-from claw_governance.state.base import IdentityRecord, KeyRecord, TrustChange
+from claw_governance.state.base import (
+    ACTIVE,
+    REVOKED,
+    IdentityRecord,
+    JobRecord,
+    KeyRecord,
+    PolicyVersion,
+    TrustChange,
+)
 
 
 @dataclass(slots=True)
@@ -53,6 +61,8 @@ class MemoryStateStore:
         self._nonces: dict[tuple[str, str], float] = {}
         self._escalations: dict[str, Escalation] = {}
         self._grants: list[_Grant] = []
+        self._jobs: dict[str, JobRecord] = {}
+        self._policies: dict[str, PolicyVersion] = {}
 
     # checkpoints
     def put_checkpoint(self, trail_id: str, seq: int, entry_hash: str, signature: str, created: float) -> None:
@@ -228,6 +238,65 @@ class MemoryStateStore:
                     grant.consumed = now
                     return grant.escalation_id
         return None
+
+    # jobs
+    def put_job(self, job: JobRecord) -> JobRecord:
+        """See StateStore."""
+        with self._lock:
+            old = self._jobs.get(job.job_id)
+            if old is None:
+                stored = replace(job, status=ACTIVE, revoked_at=None, reason=None, tokens_issued=1)
+            elif old.agent_id != job.agent_id:
+                raise ConfigError(f"job {job.job_id!r} belongs to agent {old.agent_id!r}, not {job.agent_id!r}")
+            else:
+                stored = replace(old, scope=job.scope, scope_hash=job.scope_hash, policy_hash=job.policy_hash,
+                                 token_id=job.token_id, issued=job.issued, expires=job.expires,
+                                 tokens_issued=old.tokens_issued + 1)
+            self._jobs[job.job_id] = stored
+            return stored
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """See StateStore."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
+        """See StateStore."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: (-j.issued, j.job_id))[:limit]
+
+    def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
+        """See StateStore."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job.status != REVOKED:
+                job = self._jobs[job_id] = replace(job, status=REVOKED, revoked_at=now, reason=reason)
+            return job
+
+    def job_versions(self) -> dict[str, tuple[str, str]]:
+        """See StateStore."""
+        with self._lock:
+            return {j.job_id: (j.status, j.token_id) for j in self._jobs.values()}
+
+    # policy archive
+    def archive_policy(self, policy_hash: str, files: Mapping[str, str], now: float) -> None:
+        """See StateStore."""
+        with self._lock:
+            old = self._policies.get(policy_hash)
+            self._policies[policy_hash] = (PolicyVersion(policy_hash, dict(files), now, now) if old is None
+                                           else replace(old, last_seen=now))
+
+    def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
+        """See StateStore."""
+        with self._lock:
+            return self._policies.get(policy_hash)
+
+    def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
+        """See StateStore."""
+        with self._lock:
+            return sorted(self._policies.values(), key=lambda v: (v.first_seen, v.policy_hash))[:limit]
 
     def close(self) -> None:
         """Nothing to release."""

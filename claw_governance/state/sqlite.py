@@ -23,7 +23,7 @@ import orjson
 
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
-from claw_governance.state.base import IdentityRecord, KeyRecord, TrustChange
+from claw_governance.state.base import ACTIVE, IdentityRecord, JobRecord, KeyRecord, PolicyVersion, TrustChange
 from claw_governance.state.faults import StateStoreError, describe, translatable
 from claw_governance.state.memory import check_resolvable
 
@@ -74,6 +74,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                action TEXT NOT NULL, args_hash TEXT NOT NULL, expires REAL NOT NULL, consumed REAL)""",
         "CREATE INDEX grants_call ON grants(agent_id, action, args_hash)",
     )),
+    (2, (  # work contracts: jobs and the policy archive
+        """CREATE TABLE jobs (
+               job_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, scope TEXT NOT NULL, scope_hash TEXT NOT NULL,
+               policy_hash TEXT, token_id TEXT NOT NULL, issued REAL NOT NULL, expires REAL NOT NULL,
+               status TEXT NOT NULL, revoked_at REAL, reason TEXT, created REAL NOT NULL,
+               tokens_issued INTEGER NOT NULL DEFAULT 1)""",
+        """CREATE TABLE policy_versions (
+               policy_hash TEXT PRIMARY KEY, files TEXT NOT NULL, first_seen REAL NOT NULL,
+               last_seen REAL NOT NULL)""",
+    )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -91,6 +101,13 @@ def _row_to_identity(row: tuple[Any, ...]) -> IdentityRecord:
 
 
 _ID_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
+_JOB_COLUMNS = ("job_id, agent_id, scope, scope_hash, policy_hash, token_id, issued, expires, status, revoked_at, "
+                "reason, created, tokens_issued")
+
+
+def _row_to_job(row: tuple[Any, ...]) -> JobRecord:
+    return JobRecord(row[0], row[1], tuple(orjson.loads(row[2])), row[3], row[4], row[5], row[6], row[7], row[8],
+                     row[9], row[10], row[11], row[12])
 
 
 class SQLiteStateStore:
@@ -387,6 +404,66 @@ class SQLiteStateStore:
                 "ORDER BY expires LIMIT 1) AND consumed IS NULL RETURNING escalation_id",
                 (now, agent_id, action, args_hash, now)).fetchall()
         return str(rows[0][0]) if rows else None
+
+    # ----------------------------------------------------------------------------------------- jobs
+
+    def put_job(self, job: JobRecord) -> JobRecord:
+        """See StateStore. The token is replaced in place: one row per job id."""
+        with self._write() as db:
+            row = db.execute("SELECT agent_id FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
+            if row is not None and row[0] != job.agent_id:
+                raise ConfigError(f"job {job.job_id!r} belongs to agent {row[0]!r}, not {job.agent_id!r}")
+            db.execute(
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1) ON CONFLICT(job_id) DO UPDATE "
+                "SET scope=excluded.scope, scope_hash=excluded.scope_hash, policy_hash=excluded.policy_hash, "
+                "token_id=excluded.token_id, issued=excluded.issued, expires=excluded.expires, "
+                "tokens_issued=jobs.tokens_issued + 1",
+                (job.job_id, job.agent_id, orjson.dumps(list(job.scope)).decode(), job.scope_hash, job.policy_hash,
+                 job.token_id, job.issued, job.expires, ACTIVE, None, None, job.created))
+            stored = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
+        return _row_to_job(stored)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """See StateStore."""
+        rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job_id,))
+        return _row_to_job(rows[0]) if rows else None
+
+    def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
+        """See StateStore."""
+        return [_row_to_job(r) for r in self._read(
+            f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT ?", (limit,))]
+
+    def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
+        """See StateStore."""
+        with self._write() as db:
+            db.execute("UPDATE jobs SET status='revoked', revoked_at=?, reason=? WHERE job_id=? AND "
+                       "status != 'revoked'", (now, reason, job_id))
+            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return _row_to_job(row) if row else None
+
+    def job_versions(self) -> dict[str, tuple[str, str]]:
+        """See StateStore."""
+        return {j: (s, t) for j, s, t in self._read("SELECT job_id, status, token_id FROM jobs")}
+
+    # ------------------------------------------------------------------------------- policy archive
+
+    def archive_policy(self, policy_hash: str, files: Mapping[str, str], now: float) -> None:
+        """See StateStore."""
+        with self._write() as db:
+            db.execute("INSERT INTO policy_versions VALUES (?,?,?,?) ON CONFLICT(policy_hash) DO UPDATE SET "
+                       "last_seen=excluded.last_seen", (policy_hash, orjson.dumps(dict(files)).decode(), now, now))
+
+    def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
+        """See StateStore."""
+        rows = self._read("SELECT policy_hash, files, first_seen, last_seen FROM policy_versions "
+                          "WHERE policy_hash=?", (policy_hash,))
+        return PolicyVersion(rows[0][0], orjson.loads(rows[0][1]), rows[0][2], rows[0][3]) if rows else None
+
+    def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
+        """See StateStore."""
+        return [PolicyVersion(h, orjson.loads(f), a, b) for h, f, a, b in self._read(
+            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
+            "policy_hash LIMIT ?", (limit,))]
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

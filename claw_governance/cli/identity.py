@@ -33,7 +33,7 @@ def _record_dict(gov: Any, record: IdentityRecord, with_keys: bool = False) -> d
 
 
 def _open(paths: dict[str, Any]) -> Any:
-    from claw_governance.cli import open_governor
+    from claw_governance.cli._common import open_governor
 
     return open_governor(**paths, auto_create_identity=False)
 
@@ -41,7 +41,7 @@ def _open(paths: dict[str, Any]) -> Any:
 @hookimpl
 def claw_register_commands(cli: click.Group) -> None:
     """Add the ``identity`` group."""
-    from claw_governance.cli import echo_json, fail, governor_options
+    from claw_governance.cli._common import echo_json, fail, governor_options
 
     @cli.group()
     def identity() -> None:

@@ -24,7 +24,7 @@ def escalation_dict(e: Escalation) -> dict[str, Any]:
 
 
 def _open(paths: dict[str, Any]) -> Any:
-    from claw_governance.cli import open_governor
+    from claw_governance.cli._common import open_governor
 
     return open_governor(**paths, auto_create_identity=False)
 
@@ -32,7 +32,7 @@ def _open(paths: dict[str, Any]) -> Any:
 @hookimpl
 def claw_register_commands(cli: click.Group) -> None:
     """Add the ``escalations`` group."""
-    from claw_governance.cli import echo_json, fail, governor_options
+    from claw_governance.cli._common import echo_json, fail, governor_options
 
     @cli.group()
     def escalations() -> None:

@@ -1,0 +1,68 @@
+"""What every ``claw-gov`` command group shares: the one-line error guard, ``fail``, the governor options,
+opening a governor, and JSON output. Adapters' command groups use these too (re-exported by
+``claw_governance.cli``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from claw_governance.errors import ClawGovernanceError
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` on one line and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class ErrorGuard(click.Group):
+    """Turns any ClawGovernanceError (and any unexpected error) into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except ClawGovernanceError as exc:
+            fail(str(exc))
+        except (OSError, ValueError) as exc:
+            fail(f"{type(exc).__name__}: {exc}")
+
+
+def governor_options(fn: Any) -> Any:
+    """The options every command that opens a Governor shares (defaults: the seed's environment)."""
+    for option in reversed([
+        click.option("--policies", "policy_path", type=click.Path(path_type=Path), envvar="POLICY_PATH",
+                     default="policies", show_default=True, help="Policy file or folder."),
+        click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH",
+                     default="logs/audit", show_default=True, help="Audit trail folder."),
+        click.option("--identities", "identity_path", type=click.Path(path_type=Path), envvar="IDENTITY_PATH",
+                     default="identities", show_default=True, help="Identity folder."),
+        click.option("--state", "state_path", type=click.Path(path_type=Path), envvar="STATE_PATH",
+                     default=None, help="State store folder (default: <identities>/.state)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def open_governor(policy_path: Path | None, audit_path: Path, identity_path: Path, state_path: Path | None,
+                  **settings: Any) -> Any:
+    """A Governor for a CLI command (entry-point plugins loaded, adapters not enabled)."""
+    from claw_governance.config import config_from_env
+    from claw_governance.governor import Governor
+
+    overrides: dict[str, Any] = {"audit_path": audit_path, "identity_path": identity_path, **settings}
+    overrides["policy_path"] = policy_path if policy_path is not None and policy_path.exists() else None
+    if state_path is not None:
+        overrides["state_path"] = state_path
+    return Governor(config=config_from_env(**overrides))
+
+
+def echo_json(value: Any) -> None:
+    """Print a value as indented JSON."""
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))

@@ -1,0 +1,50 @@
+"""``claw-gov check``: ask the governor about one call and print the decision and why."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from claw_governance.cli._common import echo_json, fail, governor_options, open_governor
+from claw_governance.hookspecs import hookimpl
+
+
+@click.command()
+@click.option("--agent", "agent_id", required=True, help="Agent id.")
+@click.option("--action", required=True, help="Action name, e.g. read:customer_data.")
+@click.option("--context", "context_json", default="{}", help="Arguments as a JSON object.")
+@click.option("--dry-run", is_flag=True, help="Policy only: no identity, trust, escalation or audit entry.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@governor_options
+def check(agent_id: str, action: str, context_json: str, dry_run: bool, as_json: bool, **paths: Any) -> None:
+    """Ask the governor about one call and print the decision and why. Exit 0 ALLOW, 1 otherwise."""
+    try:
+        args = json.loads(context_json)
+    except json.JSONDecodeError as exc:
+        fail(f"--context is not valid JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(args, dict):
+        fail("--context must be a JSON object, e.g. '{\"amount\": 600}'")
+    if not paths["policy_path"].exists():
+        fail(f"{paths['policy_path']}: policy path does not exist")
+    with open_governor(**paths) as gov:
+        handle = gov.agent(agent_id)
+        decision = handle.evaluate(action, args) if dry_run else handle.check(action, args)
+    if as_json:
+        echo_json({"outcome": decision.outcome.value, "allowed": decision.allowed, "reason": decision.reason,
+                   "rule": decision.rule.source if decision.rule else None, "policy_hash": decision.policy_hash,
+                   "escalation_id": decision.escalation_id})
+    else:
+        click.echo(f"{decision.outcome.value.upper()}: {decision.reason}")
+        if decision.escalation_id:
+            click.echo(f"escalation: {decision.escalation_id}")
+        click.echo(f"policy: {decision.policy_hash[:16]}")
+    sys.exit(0 if decision.allowed else 1)
+
+
+@hookimpl
+def claw_register_commands(cli: click.Group) -> None:
+    """Add ``check``."""
+    cli.add_command(check)

@@ -1,0 +1,72 @@
+"""Model-call receipts and model routes in the work contract (core API; adapters are tested end to end)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from claw_governance import Governor, Outcome
+from claw_governance.jobs.receipts import ModelCall, content_hash, model_route
+
+CONTRACT = """\
+agent: billing-agent
+permissions:
+  allow: ["read:*"]
+models:
+  allow: ["openai/gpt-5*", "anthropic/*"]
+  deny: ["anthropic/claude-legacy*"]
+receipts: required
+"""
+
+
+def _entries(tmp_path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for p in sorted((tmp_path / "logs" / "audit").rglob("*.jsonl"))
+            for line in p.read_text().splitlines() if line.strip()]
+
+
+def test_model_routes_follow_the_contract(make_governor: Callable[..., Governor], tmp_path: Path) -> None:
+    gov = make_governor(CONTRACT)
+    assert gov.check_model("billing-agent", "gpt-5-mini", "openai").outcome is Outcome.ALLOW
+    assert gov.check_model("billing-agent", "OpenAI/GPT-5 ").outcome is Outcome.ALLOW  # normalised
+    assert gov.check_model("billing-agent", "anthropic/claude-x").outcome is Outcome.ALLOW
+    outside = gov.check_model("billing-agent", "gpt-4o", "openai")
+    assert outside.outcome is Outcome.DENY and "outside the work contract's models" in outside.reason
+    denied = gov.check_model("billing-agent", "claude-legacy-2", "anthropic")
+    assert denied.outcome is Outcome.DENY and 'models.deny "anthropic/claude-legacy*"' in denied.reason
+    # look-alike characters cannot pass as an allowed route: the route must match after normalisation
+    assert gov.check_model("billing-agent", "openai/gpt-4o\u200b").outcome is Outcome.DENY
+    gov.close()
+    violations = [e for e in _entries(tmp_path) if e["type"] == "model_call"]
+    assert len(violations) == 3 and all(e["details"]["blocked"] for e in violations)
+
+
+def test_no_contract_means_no_model_restriction(make_governor: Callable[..., Governor]) -> None:
+    gov = make_governor("agent: a\npermissions:\n  allow: ['*']\n")
+    assert gov.check_model("a", "anything/at-all").outcome is Outcome.ALLOW
+
+
+def test_a_receipt_holds_hashes_not_prompts(make_governor: Callable[..., Governor], tmp_path: Path) -> None:
+    gov = make_governor(CONTRACT)
+    job = gov.start_job("job-r", agent_id="billing-agent", scope=["read:*"])
+    request = [{"role": "user", "content": "the secret plan is hunter2-plan"}]
+    gov.record_model_call(ModelCall("billing-agent", "gpt-5", "openai", request=request, response="ok, calling",
+                                    usage={"input_tokens": 12, "output_tokens": 3, "bogus": "x"},  # type: ignore[dict-item]
+                                    duration_ms=41.5, tool_call_ids=["call_1"], framework="langchain"),
+                          job_token=job.token)
+    gov.record_model_call(ModelCall("billing-agent", "gpt-4o", "openai"))  # outside the contract: a violation
+    gov.close()
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "logs" / "audit").rglob("*.jsonl"))
+    assert b"hunter2-plan" not in raw
+    receipts = [e for e in _entries(tmp_path) if e["type"] == "model_call"]
+    first, second = receipts
+    d = first["details"]
+    assert d["route"] == "openai/gpt-5" and d["request_hash"] == content_hash(request)
+    assert d["response_hash"] == content_hash("ok, calling") and d["usage"] == {"input_tokens": 12, "output_tokens": 3}
+    assert d["tool_call_ids"] == ["call_1"] and d["job_id"] == "job-r" and d["violation"] is None
+    assert "outside the work contract" in second["details"]["violation"]
+
+
+def test_route_normalisation() -> None:
+    assert model_route("GPT-5", "OpenAI") == "openai/gpt-5"
+    assert model_route("openrouter/meta/llama", "ignored") == "openrouter/meta/llama"
