@@ -220,6 +220,8 @@ class Governor:
         policy = self.policy
         route = model_route(model, provider)
         call = ToolCall(agent_id, f"model:{route}", {}, "model", job_token=job_token)
+        if self._closed:  # a closed governor allows nothing (the trail is closed: nothing is recorded)
+            return self._closed_decision(call)
         try:
             reason = route_violation(policy.contract(agent_id), route)
             if reason is None and (job_token is not None or self._facts(policy, agent_id).require_token):

@@ -88,3 +88,11 @@ def test_wait_for_approval_after_close_denies(make_governor: Callable[..., Gover
     gov.close()
     assert gov.wait_for_approval(pending, 5).reason == "governor is closed"
     assert asyncio.run(gov.await_approval(pending, 5)).reason == "governor is closed"
+
+
+def test_model_checks_deny_after_close(make_governor: Callable[..., Governor]) -> None:
+    gov = make_governor(POLICY)
+    assert gov.check_model("bot", "gpt-4o", "openai").allowed  # no contract: any route
+    gov.close()
+    decision = gov.check_model("bot", "gpt-4o", "openai")
+    assert decision.outcome is Outcome.DENY and decision.reason == "governor is closed"
