@@ -43,7 +43,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -243,6 +243,8 @@ class Bridge:
             data = parse_json(body, self.settings.max_json_depth)
         except BodyError as exc:
             raise _Refused(exc.status, exc.message) from None
+        except ClientDisconnect:
+            raise _Refused(400, "the client disconnected before its request body arrived") from None
         if not isinstance(data, dict):
             raise _Refused(400, "request body must be a JSON object")
         return body, data
