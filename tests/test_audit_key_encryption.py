@@ -74,8 +74,9 @@ def test_health_warns_when_keys_are_not_encrypted(make_governor: Callable[..., G
     assert report["warnings"] == keys["warnings"]
 
 
-def test_starting_without_the_passphrase_is_one_clear_error(make_governor: Callable[..., Governor],
-                                                            tmp_path: Path) -> None:
+def test_starting_without_the_passphrase_is_one_clear_error(
+    make_governor: Callable[..., Governor], tmp_path: Path
+) -> None:
     make_governor(POLICY, state_path=tmp_path / "state", identity_passphrase=PASS, identity_scrypt_log2_n=14).close()
     with pytest.raises((AuditError, ConfigError), match="encrypted; set CLAW_IDENTITY_PASSPHRASE"):
         make_governor(None, state_path=tmp_path / "state")

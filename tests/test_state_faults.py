@@ -53,8 +53,9 @@ def corrupt(db: Path) -> None:
         fh.write(os.urandom(size - 100))
 
 
-def test_corrupted_database_health_reports_down_and_calls_are_denied_with_a_reason(governor: Governor,
-                                                                                   tmp_path: Path) -> None:
+def test_corrupted_database_health_reports_down_and_calls_are_denied_with_a_reason(
+    governor: Governor, tmp_path: Path
+) -> None:
     agent = governor.agent("bot")
     for i in range(200):
         assert agent.check("refund", {"i": i, "pad": "x" * 200}).outcome is Outcome.ESCALATE
@@ -73,8 +74,12 @@ def test_corrupted_database_health_reports_down_and_calls_are_denied_with_a_reas
 @pytest.fixture
 def lock_holder(governor: Governor, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     governor.agent("bot")  # the schema exists before another process locks the file
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "state" / "state.db")],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "state" / "state.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     yield proc
     assert proc.stdin is not None
@@ -82,8 +87,9 @@ def lock_holder(governor: Governor, tmp_path: Path) -> Iterator[subprocess.Popen
     proc.wait(timeout=30)
 
 
-def test_locked_database_denies_with_an_actionable_reason(governor: Governor, tmp_path: Path,
-                                                          lock_holder: subprocess.Popen[str]) -> None:
+def test_locked_database_denies_with_an_actionable_reason(
+    governor: Governor, tmp_path: Path, lock_holder: subprocess.Popen[str]
+) -> None:
     db = tmp_path / "state" / "state.db"
     decision = governor.agent("bot").check("refund", {"amount": 1})  # consume_grant must write
     assert decision.outcome is Outcome.DENY
@@ -112,12 +118,19 @@ def test_busy_timeout_is_bounded_and_configurable(tmp_path: Path, monkeypatch: p
         SQLiteStateStore(tmp_path / "c.db")
 
 
-@pytest.mark.parametrize(("message", "kind"), [
-    ("database is locked", "locked"), ("database table is locked", "locked"),
-    ("database disk image is malformed", "corrupt"), ("file is not a database", "corrupt"),
-    ("attempt to write a readonly database", "readonly"), ("Cannot operate on a closed database.", "closed"),
-    ("disk I/O error", "io"), ("something else", "error"),
-])
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("database is locked", "locked"),
+        ("database table is locked", "locked"),
+        ("database disk image is malformed", "corrupt"),
+        ("file is not a database", "corrupt"),
+        ("attempt to write a readonly database", "readonly"),
+        ("Cannot operate on a closed database.", "closed"),
+        ("disk I/O error", "io"),
+        ("something else", "error"),
+    ],
+)
 def test_fault_texts_name_the_file(message: str, kind: str) -> None:
     fault = describe(sqlite3.OperationalError(message), "/srv/state.db")
     assert isinstance(fault, StateStoreError) and fault.kind == kind

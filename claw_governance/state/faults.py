@@ -27,11 +27,13 @@ def describe(exc: sqlite3.Error, path: Path | str) -> StateStoreError:
     if "locked" in text or "busy" in text:
         return StateStoreError(f"state store is locked by another process ({path})", kind="locked")
     if "malformed" in text or "not a database" in text or "corrupt" in text:
-        return StateStoreError(f"state store is corrupt ({path}): {exc}; restore it from a backup or move it "
-                               "away (a new one is created at the next start)", kind="corrupt")
+        return StateStoreError(
+            f"state store is corrupt ({path}): {exc}; restore it from a backup or move it "
+            "away (a new one is created at the next start)",
+            kind="corrupt",
+        )
     if "readonly" in text or "read-only" in text:
-        return StateStoreError(f"state store is read-only ({path}): check the file's owner and mode",
-                               kind="readonly")
+        return StateStoreError(f"state store is read-only ({path}): check the file's owner and mode", kind="readonly")
     if "closed" in text:
         return StateStoreError(f"state store is closed ({path})", kind="closed")
     if "disk" in text or "i/o" in text or "unable to open" in text:
