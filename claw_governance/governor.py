@@ -49,10 +49,13 @@ from claw_governance.plugins import ClawPluginManager, HookDispatch, plugins_fro
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
+from claw_governance.state.faults import StateStoreError
 
 log = logging.getLogger("claw_governance")
 
 _PRECEDENCE = {Outcome.DENY: 0, Outcome.ESCALATE: 1, Outcome.ALLOW: 2}
+#: The reason of every decision a closed governor gives (its hooks and wrapped tools stay in place and deny).
+CLOSED_REASON = "governor is closed"
 _PIPELINE_HOOKS = ("claw_verify_identity", "claw_trust_score", "claw_decide", "claw_consume_grant",
                    "claw_open_escalation", "claw_notify_escalation", "claw_record_audit", "claw_update_trust")
 
@@ -186,7 +189,8 @@ class Governor:
         """
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise ConfigError(f"agent id must be a non-empty string, not {agent_id!r}")
-        self.identities.ensure(agent_id)
+        if not self._closed:  # closed: the stores are gone; every call of the handle is denied anyway
+            self.identities.ensure(agent_id)
         return AgentHandle(self, agent_id, framework, job_token, job_id)
 
     # ------------------------------------------------------------------------------ work contracts
@@ -216,6 +220,8 @@ class Governor:
         policy = self.policy
         route = model_route(model, provider)
         call = ToolCall(agent_id, f"model:{route}", {}, "model", job_token=job_token)
+        if self._closed:  # a closed governor allows nothing (the trail is closed: nothing is recorded)
+            return self._closed_decision(call)
         try:
             reason = route_violation(policy.contract(agent_id), route)
             if reason is None and (job_token is not None or self._facts(policy, agent_id).require_token):
@@ -342,7 +348,7 @@ class Governor:
         """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
         call = ToolCall(agent_id, action, dict(args) if args else {}, framework, call_id or new_call_id(),
                         metadata=dict(metadata) if metadata else _NO_METADATA, job_token=job_token)
-        if self.config.require_signature:
+        if self.config.require_signature and not self._closed:
             sign = getattr(self.identities, "sign_call", None)
             if sign is not None:
                 try:
@@ -483,6 +489,8 @@ class Governor:
 
     def before_call(self, call: ToolCall) -> Decision:
         """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
+        if self._closed:
+            return self._closed_decision(call)
         policy = self.policies.current
         try:
             facts = self._facts(policy, call.agent_id)
@@ -492,9 +500,13 @@ class Governor:
             # arguments (pydantic does), and the reason is audited as is and shown to the model. The full
             # text goes to health_check()["faults"] (after the value detectors) for the operator.
             self._fault("plugin", redact_text(str(fault)))
-            decision = Decision(Outcome.DENY, f"Governance error in {fault.hook} ({type(fault.error).__name__}); "
-                                "denied to fail closed (details in health_check)", call, policy_hash=policy.hash,
-                                stage="plugin")
+            if isinstance(fault.error, StateStoreError):  # its text is ours (no arguments): say what to fix
+                self._fault("state", str(fault.error))
+                reason = f"{fault.error}: denied"
+            else:
+                reason = (f"Governance error in {fault.hook} ({type(fault.error).__name__}); denied to fail "
+                          "closed (details in health_check)")
+            decision = Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="plugin")
             facts = _NO_FACTS
         except Exception as exc:  # a bug of ours is still a DENY, never an ALLOW
             self._fault("governor", redact_text(f"{type(exc).__name__}: {exc}"))
@@ -515,8 +527,15 @@ class Governor:
                             call, decision.rule, policy.hash, stage="audit")
         return decision
 
+    def _closed_decision(self, call: ToolCall) -> Decision:
+        """The DENY of a closed governor: nothing is consulted (the stores and the trail are closed)."""
+        return Decision(Outcome.DENY, CLOSED_REASON, call, policy_hash=self.policies.current.hash, stage="closed")
+
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
+        if self._closed:  # a call allowed before close() that finished after it: the trail is closed
+            log.warning("outcome of %s %s not recorded: %s", call.agent_id, call.action, CLOSED_REASON)
+            return
         policy = self.policies.current
         facts = self._facts(policy, call.agent_id)
         delta = facts.settings.success if outcome.success else facts.settings.failure
@@ -612,12 +631,16 @@ class Governor:
         """
         if decision.outcome is not Outcome.ESCALATE or not decision.escalation_id:
             return decision
+        if self._closed:
+            return self._closed_decision(decision.call)
         return self._after_wait(decision.call, self.escalations.wait(decision.escalation_id, seconds), decision)
 
     async def await_approval(self, decision: Decision, seconds: float) -> Decision:
         """``wait_for_approval`` without blocking the event loop."""
         if decision.outcome is not Outcome.ESCALATE or not decision.escalation_id:
             return decision
+        if self._closed:
+            return self._closed_decision(decision.call)
         resolved = await asyncio.to_thread(self.escalations.wait, decision.escalation_id, seconds)
         return self._after_wait(decision.call, resolved, decision)
 
@@ -662,47 +685,95 @@ class Governor:
         return compliance_report(self.audit, start, end)
 
     def health_check(self) -> dict[str, Any]:
-        """Status of every component, usable behind a /health endpoint."""
+        """Status of every component, usable behind a /health endpoint. Never raises: a component that
+        cannot even report (a corrupt state database, say) is reported ``"down"`` with the reason."""
+
+        def probe(build: Callable[[], Any]) -> Any:
+            try:
+                return build()
+            except Exception as exc:  # a failing probe is a finding, never an exception for the caller
+                text = str(exc) if isinstance(exc, StateStoreError) else f"{type(exc).__name__}: {exc}"
+                return {"status": "down", "error": redact_text(text)}
+
         components: dict[str, Any] = {
-            "policy": {"status": "degraded" if self.policies.last_error else "ok", "hash": self.policy.hash,
-                       "files": len(self.policy.files), "rules": self.policy.rule_count,
-                       "last_reload_error": self.policies.last_error},
-            "audit": self.audit.health(),
-            "plugins": {"status": "degraded" if self.pm.load_failures else "ok",
-                        "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
-                        "failed": [f.__dict__ if hasattr(f, "__dict__") else {"name": f.name, "error": f.error}
-                                   for f in self.pm.load_failures]},
+            "policy": probe(lambda: {"status": "degraded" if self.policies.last_error else "ok",
+                                     "hash": self.policy.hash, "files": len(self.policy.files),
+                                     "rules": self.policy.rule_count,
+                                     "last_reload_error": self.policies.last_error}),
+            "audit": probe(self.audit.health),
+            "state": probe(self._state_health),
+            "keys": probe(self._keys_health),
+            "plugins": probe(lambda: {"status": "degraded" if self.pm.load_failures else "ok",
+                                      "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
+                                      "failed": [f.__dict__ if hasattr(f, "__dict__") else
+                                                 {"name": f.name, "error": f.error} for f in self.pm.load_failures]}),
         }
-        for extra in self.pm.hook.claw_health(governor=self):
+        try:
+            extras = self.pm.hook.claw_health(governor=self)
+        except Exception as exc:
+            extras = [{"health_plugins": {"status": "degraded", "error": f"{type(exc).__name__}: {exc}"}}]
+        for extra in extras:
             if isinstance(extra, dict):
                 components.update(extra)
         with self._health_lock:
             faults = dict(self._faults)
-        if "audit" in faults and components["audit"].get("status") == "ok":
-            components["audit"] = {**components["audit"], "status": "degraded", "last_error": faults["audit"]}
+        audit = components["audit"]
+        if "audit" in faults and isinstance(audit, dict) and audit.get("status") == "ok":
+            components["audit"] = {**audit, "status": "degraded", "last_error": faults["audit"]}
         statuses = [c.get("status", "ok") for c in components.values() if isinstance(c, dict)]
         overall = "down" if "down" in statuses else ("degraded" if "degraded" in statuses or faults else "ok")
+        pending = probe(lambda: len(self.escalations.pending())) if not self._closed else 0
+        warnings = [w for c in components.values() if isinstance(c, dict) for w in c.get("warnings", ())]
         return {"status": overall, "components": components, "faults": faults,
-                "escalations_pending": len(self.escalations.pending()), "closed": self._closed}
+                "escalations_pending": pending if isinstance(pending, int) else None, "warnings": warnings,
+                "closed": self._closed}
+
+    def _state_health(self) -> dict[str, Any]:
+        if self._closed:
+            return {"status": "ok", "closed": True}
+        probe = getattr(self.state, "health", None)
+        report: dict[str, Any] = probe() if callable(probe) else {"status": "ok"}
+        with self._health_lock:
+            last = self._faults.get("state")
+        if report.get("status") == "ok" and last is not None:
+            report = {**report, "last_error": last}
+        return report
+
+    def _keys_health(self) -> dict[str, Any]:
+        """Whether the private keys this governor writes (agent keys, the audit-signing key) are encrypted."""
+        on_disk = self.config.resolved_state_path is not None or self.config.identity_path is not None
+        encrypted = bool(self.config.identity_passphrase)
+        report: dict[str, Any] = {"status": "ok", "encrypted": encrypted, "on_disk": on_disk}
+        if on_disk and not encrypted:
+            report["warnings"] = ["private keys (agent keys and the governor's audit-signing key) are stored "
+                                  "unencrypted: set CLAW_IDENTITY_PASSPHRASE to encrypt them"]
+        return report
 
     def enable(self) -> None:
         """Switch on every installed adapter's framework-wide interception (``claw_enable``)."""
+        if self._closed:
+            raise ConfigError(f"cannot enable adapters: {CLOSED_REASON}")
         self.pm.hook.claw_enable(governor=self)
         self._enabled = True
 
     def disable(self) -> None:
-        """Undo ``enable()``."""
+        """Undo ``enable()``: the only way to remove the framework-wide hooks (``close()`` leaves them in
+        place, denying every call with "governor is closed", so closing never opens a door)."""
         if self._enabled:
             self.pm.hook.claw_disable(governor=self)
             self._enabled = False
 
     def close(self) -> None:
-        """Stop reload, disable adapters, close the trail and the stores. Idempotent."""
+        """Stop reload, close the trail and the stores. Idempotent.
+
+        Adapters enabled with ``enable()`` stay installed: from now on every process-wide hook and every
+        wrapped tool holding this governor is denied with "governor is closed" (fail closed). Call
+        ``disable()`` (before or after ``close()``) to remove them deliberately.
+        """
         if self._closed:
             return
         self._closed = True
         try:
-            self.disable()
             self.pm.hook.claw_shutdown(governor=self)
         finally:
             self.policies.close()

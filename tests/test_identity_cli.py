@@ -38,8 +38,9 @@ def invoke(tmp_path: Path, write_policy: Callable[..., Path],
     return run
 
 
-def audit_events(tmp_path: Path) -> list[tuple[str, str]]:
-    with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "ids", load_entry_points=False) as gov:
+def audit_events(tmp_path: Path, passphrase: str | None = None) -> list[tuple[str, str]]:
+    with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "ids", load_entry_points=False,
+                  identity_passphrase=passphrase, identity_scrypt_log2_n=14) as gov:
         return [(e["type"], (e.get("details") or {}).get("event", "")) for e in gov.audit.entries()
                 if e["type"] in ("identity", "trust_change")]
 
@@ -64,18 +65,23 @@ def test_full_identity_lifecycle(invoke: Callable[..., Result], tmp_path: Path) 
     keys = json.loads(invoke("identity", "show", "bot", "--json", env=env).output)["keys"]
     assert [k["current"] for k in keys] == [False, True] and keys[0]["retired"]
 
-    assert invoke("identity", "revoke", "bot", "--reason", "test").exit_code != 0  # --by is required
-    assert invoke("identity", "revoke", "bot", "--reason", "leak", "--by", "sec").exit_code == 0
-    twice = invoke("identity", "revoke", "bot", "--reason", "leak", "--by", "sec")
+    # the governor's own audit-signing key is encrypted with the passphrase too (issue 13): without it no
+    # command can open the governor, and the error says what to set
+    locked_out = invoke("identity", "revoke", "bot", "--reason", "leak", "--by", "sec")
+    assert locked_out.exit_code != 0 and "CLAW_IDENTITY_PASSPHRASE" in locked_out.output
+    assert invoke("identity", "revoke", "bot", "--reason", "test", env=env).exit_code != 0  # --by is required
+    assert invoke("identity", "revoke", "bot", "--reason", "leak", "--by", "sec", env=env).exit_code == 0
+    twice = invoke("identity", "revoke", "bot", "--reason", "leak", "--by", "sec", env=env)
     assert twice.exit_code != 0 and "already revoked" in twice.output
-    listed = invoke("identity", "list")
+    listed = invoke("identity", "list", env=env)
     assert "bot" in listed.output and "revoked" in listed.output
-    back = invoke("identity", "reinstate", "bot", "--by", "alice", "--reason", "rotated")
+    back = invoke("identity", "reinstate", "bot", "--by", "alice", "--reason", "rotated", env=env)
     assert back.exit_code == 0 and "trust score 70" in back.output  # the policy's recovery_score
-    assert json.loads(invoke("identity", "list", "--json").output)[0]["trust_score"] == 70
+    assert json.loads(invoke("identity", "list", "--json", env=env).output)[0]["trust_score"] == 70
 
-    assert audit_events(tmp_path) == [("identity", "created"), ("identity", "rotated"), ("identity", "revoked"),
-                                      ("trust_change", ""), ("identity", "reinstated")]
+    assert audit_events(tmp_path, "pw-123") == [("identity", "created"), ("identity", "rotated"),
+                                                ("identity", "revoked"), ("trust_change", ""),
+                                                ("identity", "reinstated")]
 
 
 def test_import_an_existing_key(invoke: Callable[..., Result], tmp_path: Path) -> None:

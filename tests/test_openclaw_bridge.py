@@ -59,6 +59,7 @@ def test_allow_runs_and_after_call_is_audited(gov: Governor) -> None:
     assert body["decision"] == "allow" and body["result"] == {}
     after = payload("read", path="/tmp/x")
     after["event"].update(result={"content": "hello"}, durationMs=3)
+    after["receipt"] = body["receipt"]
     r = c.post("/v1/openclaw/after_tool_call", json=after, headers=AUTH)
     assert r.json() == {"ok": True, "recorded": "agent_action"}
     types = [(e.type if hasattr(e, "type") else e["type"]) for e in gov.audit.entries()]
@@ -75,14 +76,18 @@ def test_deny_is_a_block_with_reason(gov: Governor) -> None:
 
 def test_a_blocked_call_reported_as_run_is_audited(gov: Governor) -> None:
     c = client(gov)
-    assert c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b1", command="ls"),
-                  headers=AUTH).json()["decision"] == "deny"
+    first = c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b1", command="ls"),
+                   headers=AUTH).json()
+    assert first["decision"] == "deny"
     blocked = payload("exec", call_id="b1", command="ls")
+    blocked["receipt"] = first["receipt"]
     blocked["event"]["error"] = "blocked by plugin claw-governance"  # what OpenClaw sends for a blocked call
     assert c.post("/v1/openclaw/after_tool_call", json=blocked, headers=AUTH).json()["recorded"] == "blocked"
-    assert c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b2", command="ls"),
-                  headers=AUTH).json()["decision"] == "deny"
+    second = c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b2", command="ls"),
+                    headers=AUTH).json()
+    assert second["decision"] == "deny"
     ran = payload("exec", call_id="b2", command="ls")
+    ran["receipt"] = second["receipt"]
     ran["event"].update(result={"content": "bin etc home"}, durationMs=4)  # no error: the tool ran anyway
     assert c.post("/v1/openclaw/after_tool_call", json=ran, headers=AUTH).json()["recorded"] == "ran-despite-block"
     (entry,) = gov.audit.query(type="agent_action", action="tool:exec")

@@ -1070,11 +1070,13 @@ def _last_entry(data: bytes) -> tuple[int, str] | None:
 def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
     """The trail for a governor's settings (in memory when ``config.audit_path`` is None).
 
-    The governor's signing key lives at ``<state>/governor_ed25519.pem`` (mode 0600); without a state path it
-    is kept in memory, and its public half is listed in the trail's ``trail.json`` either way.
+    The governor's signing key lives at ``<state>/governor_ed25519.pem`` (mode 0600), or encrypted at
+    ``<state>/governor_ed25519.key`` when ``identity_passphrase`` is set (see audit/keys.py); without a state
+    path it is kept in memory, and its public half is listed in the trail's ``trail.json`` either way.
     """
     try:
-        key = SigningKey.load_or_create(config.resolved_state_path)
+        key = SigningKey.load_or_create(config.resolved_state_path, config.identity_passphrase,
+                                        config.identity_scrypt_log2_n)
     except OSError as exc:
         raise AuditError(f"cannot create the governor's audit key in {config.resolved_state_path}: {exc}") from None
     witnesses = None
@@ -1149,7 +1151,8 @@ def reset_trail(config: GovernorConfig, store: Any, reason: str) -> tuple[Path |
         raise AuditError(f"{path}: no trail is known here; nothing to reset (just start the governor)")
     record = {"reason": reason, "old_origin": old_origin, "old_checkpoint": old_note,
               "previous_origins": previous, "moved_to": None if moved is None else str(moved)}
-    key = SigningKey.load_or_create(config.resolved_state_path)
+    key = SigningKey.load_or_create(config.resolved_state_path, config.identity_passphrase,
+                                    config.identity_scrypt_log2_n)
     trail = AuditTrail(path, key=key, store=store, durability=config.durability, reset=record)
     origin = trail.origin
     trail.close()

@@ -24,7 +24,6 @@ def proof() -> None:
 def export_cmd(job_id: str, destination: Path, **paths: Any) -> None:
     """Write the proof bundle of JOB into DESTINATION (an empty or new folder)."""
     from claw_governance.jobs.proof import export_job_proof
-
     from claw_governance.state import open_state_store
 
     # Opening and closing a governor brings the trail to a checkpoint that covers every entry so far.

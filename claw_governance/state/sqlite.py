@@ -24,9 +24,25 @@ import orjson
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state.base import ACTIVE, IdentityRecord, JobRecord, KeyRecord, PolicyVersion, TrustChange
+from claw_governance.state.faults import StateStoreError, describe, translatable
 from claw_governance.state.memory import check_resolvable
 
-BUSY_TIMEOUT_MS = 10_000
+
+def _busy_timeout_ms() -> int:
+    """How long a write waits for another process's lock: ``CLAW_STATE_BUSY_TIMEOUT_MS``, default 2000.
+
+    The decision path writes here (grants, escalations, nonces, trust), so this bounds how long a locked
+    database can stall a tool call before it is denied with "state store is locked by another process".
+    """
+    raw = os.environ.get("CLAW_STATE_BUSY_TIMEOUT_MS", "").strip()
+    if not raw:
+        return 2_000
+    if not raw.isdigit() or not 0 <= int(raw) <= 600_000:
+        raise ConfigError(f"CLAW_STATE_BUSY_TIMEOUT_MS must be 0..600000 milliseconds, not {raw!r}")
+    return int(raw)
+
+
+BUSY_TIMEOUT_MS = 2_000  # the default of _busy_timeout_ms() (was 10 s: a locked file stalled every call)
 
 #: (version, statements). Append only: never edit a released migration.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -104,17 +120,18 @@ class SQLiteStateStore:
             fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+        self.busy_timeout_ms = busy = _busy_timeout_ms()
+        self._db = sqlite3.connect(str(self.path), timeout=busy / 1000, isolation_level=None,
                                    check_same_thread=False)
         try:
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA busy_timeout={busy}")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise ConfigError(f"{self.path}: SQLite could not switch to WAL mode (got {mode})")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StateStoreError) as exc:
             self._db.close()
             raise ConfigError(f"{self.path}: cannot open the state store: {exc}") from None
         except BaseException:
@@ -125,18 +142,49 @@ class SQLiteStateStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        # A driver error (locked, corrupt, closed ...) leaves as a StateStoreError with an actionable line.
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise describe(exc, self.path) from None
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                if translatable(exc):
+                    raise describe(exc, self.path) from None  # type: ignore[arg-type]
                 raise
-            self._db.execute("COMMIT")
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise describe(exc, self.path) from None
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok"}``, or ``"down"`` with the reason (locked, corrupt ...). Never raises.
+
+        Reads the schema and one row of each table (a corrupt page in use shows; a full integrity check
+        would cost O(size) and is left to ``sqlite3 state.db 'PRAGMA integrity_check'``).
+        """
+        try:
+            with self._lock:
+                self._db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+                for table in ("identities", "trust", "escalations", "grants", "nonces", "checkpoints"):
+                    self._db.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 1"
+                                     if table not in ("nonces",) else f"SELECT * FROM {table} LIMIT 1").fetchall()
+                self._db.execute("SELECT count(*) FROM escalations WHERE status='pending'").fetchall()
+        except sqlite3.Error as exc:
+            fault = describe(exc, self.path)
+            return {"status": "down", "kind": fault.kind, "error": str(fault), "path": str(self.path)}
+        except Exception as exc:  # never raise from a health probe
+            return {"status": "down", "kind": "error", "error": f"{type(exc).__name__}: {exc}",
+                    "path": str(self.path)}
+        return {"status": "ok", "path": str(self.path), "busy_timeout_ms": self.busy_timeout_ms}
 
     def _migrate(self) -> None:
         with self._write() as db:

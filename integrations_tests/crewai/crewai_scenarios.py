@@ -286,10 +286,12 @@ def enable_scenario(root: Path) -> dict[str, Any]:
     s.gov.disable()
     counts["disabled"] = (len(get_before_tool_call_hooks()), len(get_after_tool_call_hooks()))
     after = kickoff("react", [s.tools["lookup"]], [("lookup", {"query": "free"})])
-    s.gov.enable()
-    s.gov.close()
-    counts["closed"] = (len(get_before_tool_call_hooks()), len(get_after_tool_call_hooks()))
     after.update({"ran": list(s.ran), "effects": s.effects()})
+    s.gov.enable()
+    s.gov.close()  # close() leaves the hooks in place, denying: it never opens a door
+    counts["closed"] = (len(get_before_tool_call_hooks()), len(get_after_tool_call_hooks()))
+    s.gov.disable()  # only an explicit disable() removes them
+    counts["disabled_after_close"] = (len(get_before_tool_call_hooks()), len(get_after_tool_call_hooks()))
     return {"plugins": sorted(n for n, _ in s.gov.pm.list_name_plugin()), "counts": counts, "health": health,
             "while_enabled": run, "after_disable": after}
 

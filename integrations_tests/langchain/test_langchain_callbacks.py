@@ -231,17 +231,21 @@ def test_enable_governs_an_unchanged_application(gov: Governor, tools: dict[str,
     assert len(gov.audit.query(type="policy_decision")) == 5
 
 
-def test_close_disables_and_the_latest_governor_governs(tmp_path: Any, gov: Governor, tools: dict[str, BaseTool],
-                                                        effects: Effects) -> None:
+def test_close_keeps_denying_and_only_disable_hands_over(tmp_path: Any, gov: Governor, tools: dict[str, BaseTool],
+                                                          effects: Effects) -> None:
     other = Governor(audit_path=tmp_path / "other-audit")  # no policy: denies everything
     try:
         enable_langchain_governance(gov, AGENT)
         other.enable()
         with pytest.raises(ToolCallDenied):
             tools["search"].invoke({"query": "x"})
-        other.close()  # close() disables: the earlier governor governs again
+        other.close()  # close() never opens a door: the closed governor still governs, and denies
+        with pytest.raises(ToolCallDenied, match="governor is closed"):
+            tools["search"].invoke({"query": "closed"})
+        other.disable()  # only an explicit disable() takes it out: the earlier governor governs again
         assert tools["search"].invoke({"query": "y"}) == "3 results for 'y'"
     finally:
+        other.disable()
         other.close()
         disable_langchain_governance(gov)
     assert active_handler() is None

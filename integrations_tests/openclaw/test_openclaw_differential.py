@@ -18,6 +18,10 @@ from openclaw_support import PROBE, OpenClawInstall
 
 E = "entries"
 
+# issue 13: entries for both a provider and one of its models (OpenClaw falls back to the provider's entry)
+BY_MODEL: dict[str, Any] = {"tools": {"byProvider": {"openai": {"deny": ["web_search", "web_fetch", "x_search"]},
+                                                     "openai/gpt-5": {"allow": ["read", "web_search"]}}}}
+
 CORPUS: list[tuple[str, dict[str, Any], str, str | None, str | None]] = [
     # (id, config, agent id, provider, model)
     ("empty", {}, "main", None, None),
@@ -93,6 +97,21 @@ CORPUS: list[tuple[str, dict[str, Any], str, str | None, str | None]] = [
     ("agent-by-provider-profile", {"tools": {"profile": "full", "byProvider": {"openai": {"profile": "coding"}}},
                                    "agents": {E: {"a": {"tools": {"byProvider": {"openai": {"profile": "minimal"}}}}}}},
      "a", "openai", None),
+    # provider/model fallback: an "openai/gpt-4o" model (no entry of its own) falls back to the "openai" entry
+    ("by-provider-model-ref-fallback", BY_MODEL, "main", "openai/gpt-4o", None),
+    ("by-provider-model-ref-exact", BY_MODEL, "main", "openai/gpt-5", None),
+    ("by-provider-model-fallback", BY_MODEL, "main", "openai", "gpt-4o"),
+    ("by-provider-model-ref-case", BY_MODEL, "main", " OpenAI/GPT-5 ", None),
+    ("by-provider-model-ref-other", BY_MODEL, "main", "anthropic/claude-opus-4", None),
+    ("by-provider-model-ref-only-model-entry", {"tools": {"byProvider": {"openai/gpt-5": {"deny": ["exec"]}}}},
+     "main", "openai/gpt-4o", None),
+    ("agent-by-provider-model-ref-fallback",
+     {"tools": {"byProvider": {"openai/gpt-5": {"deny": ["exec"]}}},
+      "agents": {E: {"a": {"tools": {"byProvider": {"openai": {"deny": ["read", "write"]},
+                                                    "openai/gpt-5": {"deny": ["ls"]}}}}}}}, "a", "openai/gpt-4o", None),
+    ("by-provider-model-ref-profile-fallback",
+     {"tools": {"byProvider": {"openai": {"profile": "minimal"}, "openai/gpt-5": {"profile": "coding"}}}},
+     "main", "openai/gpt-4o", None),
     ("everything", {"tools": {"profile": "coding", "alsoAllow": ["message"], "deny": ["process"],
                               "byProvider": {"openai": {"deny": ["x_search"]}}},
                     "agents": {E: {"full": {"tools": {"profile": "full", "deny": ["nodes"]}},

@@ -160,6 +160,8 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
         actions = [e for e in entries if e["type"] == "agent_action" and e["action"] == "tool:read"]
         assert actions, entries
         assert not [e for e in entries if e["type"] == "agent_action" and e["action"] == "tool:exec"]
+        # the plugin quotes each decision's receipt: OpenClaw's own reports are all accepted
+        assert not [e for e in entries if e["type"] == "report_rejected"], entries
         assert all(e["details"]["framework"] == "openclaw" for e in entries if e["type"] == "policy_decision")
         assert governor.audit.verify().valid
 

@@ -65,15 +65,8 @@ _REACT_ERROR = _react_error_prefix()
 _NATIVE_ERROR = "Error executing tool: "
 
 
-def tool_error(raw_result: Any) -> str | None:
-    """The error of a tool run as crewai reports it to the after-hooks, or ``None`` if the tool succeeded.
-
-    crewai catches a tool's exception itself, so a hook never sees it: the native path turns it into
-    ``"Error executing tool: <error>"``, the ReAct path (after its own retries) into its i18n
-    ``tool_usage_exception`` text. A tool may also return a ``crewai.tools.ToolFailure``.
-    """
-    if isinstance(raw_result, ToolFailure):
-        return raw_result.as_agent_message()
+def _error_text(raw_result: Any) -> str | None:
+    """The error in the text crewai builds from a caught exception (native or ReAct path), else None."""
     if isinstance(raw_result, str):
         if raw_result.startswith(_NATIVE_ERROR):
             return raw_result[len(_NATIVE_ERROR):] or raw_result
@@ -81,6 +74,30 @@ def tool_error(raw_result: Any) -> str | None:
         if stripped.startswith(_REACT_ERROR):
             return stripped.split("\n", 1)[0]
     return None
+
+
+def _tools_errors(task: Any) -> int | None:
+    """crewai's own count of tool exceptions of a task (``Task.tools_errors``), or None without a task."""
+    value = getattr(task, "tools_errors", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def tool_error(raw_result: Any, errors_before: int | None = None, errors_after: int | None = None) -> str | None:
+    """The error of a tool run as crewai reports it to the after-hooks, or ``None`` if the tool succeeded.
+
+    Only crewai's real failure signals count, never the text of an output (a hostile web page can start
+    with anything): a ``crewai.tools.ToolFailure`` the tool returned, or an exception the tool raised.
+    crewai catches that exception itself, so a hook never sees it; what it does do, on both tool paths and
+    before the after-hooks run, is count it in ``Task.tools_errors``. A call is a failure when that count
+    went up while it ran AND crewai's error text is the result (the text alone proves nothing; the
+    count alone could be a retry that then succeeded). Without a task there is no count: only a
+    ``ToolFailure`` is a failure then.
+    """
+    if isinstance(raw_result, ToolFailure):
+        return raw_result.as_agent_message()
+    if errors_before is None or errors_after is None or errors_after <= errors_before:
+        return None
+    return _error_text(raw_result)
 
 
 @dataclass(slots=True)
@@ -92,6 +109,7 @@ class _Pending:
     decision: Decision | None
     message: str | None  # the text the model should read when the call was blocked
     started: float
+    errors_before: int | None = None  # the task's ``tools_errors`` when the call was allowed
 
 
 class CrewAIGovernance:
@@ -198,7 +216,7 @@ class CrewAIGovernance:
     def _remember(self, context: ToolCallHookContext, call: ToolCall | None, decision: Decision | None,
                   message: str | None) -> None:
         tool_input = context.tool_input
-        entry = _Pending(tool_input, call, decision, message, time.perf_counter())
+        entry = _Pending(tool_input, call, decision, message, time.perf_counter(), _tools_errors(context.task))
         with self._lock:
             self._pending[id(tool_input)] = entry
             while len(self._pending) > _MAX_PENDING:
@@ -216,9 +234,10 @@ class CrewAIGovernance:
         if pending.call is None or pending.decision is None:
             return None  # a GovernedCrewTool call: the tool recorded its own outcome
         raw = context.raw_tool_result
-        if isinstance(raw, str) and raw.startswith("Tool execution blocked by hook."):
-            return None  # allowed by us, blocked by a later crewai hook: the tool never ran
-        error = tool_error(raw)
+        # Every call we allowed gets its agent_action entry, whatever its output says: a tool's output that
+        # starts with crewai's "Tool execution blocked by hook." is still a tool's output (nothing in the
+        # hook context tells a later hook's block from such an output, so the text decides nothing).
+        error = tool_error(raw, pending.errors_before, _tools_errors(context.task))
         duration_ms = (time.perf_counter() - pending.started) * 1000.0
         self.governor.after_call(pending.call, pending.decision, CallOutcome(
             error is None, None if error is not None else jsonable(raw), error, duration_ms))

@@ -6,8 +6,11 @@ Endpoints (JSON in, JSON out; every one but ``/health`` needs ``Authorization: B
   ``{"decision": "allow"|"deny"|"escalate", "reason", "callId", "escalationId", "result"}`` where
   ``result`` is OpenClaw's ``PluginHookBeforeToolCallResult``: ``{}`` (no block), ``{"block": true,
   "blockReason"}`` or ``{"requireApproval": {title, description, severity, timeoutMs, allowedDecisions}}``.
-* ``POST /v1/openclaw/after_tool_call`` ``{"event": {...}, "ctx": {...}}`` -> ``{"ok": true}``: records the
-  outcome (trust, ``agent_action`` audit entry) for the call the bridge allowed.
+* ``POST /v1/openclaw/after_tool_call`` ``{"event": {...}, "ctx": {...}, "receipt": "..."}`` -> ``{"ok": true}``:
+  records the outcome (trust, ``agent_action`` audit entry) of a call this bridge decided, once: the report
+  must name the same agent, run and tool call id and carry the unguessable ``receipt`` the decision
+  returned. Anything else (forged, repeated, unknown) is refused with 409 and audited as ``report_rejected``;
+  it never changes trust.
 * ``POST /v1/openclaw/approval`` ``{"escalationId", "resolution", "agentId", ...}``: OpenClaw's approval
   outcome (``allow-once``/``allow-always``/``deny``/``timeout``/``cancelled``) resolves our escalation
   (audited); an approval is then consumed at once by a fresh decision, so the grant cannot be reused.
@@ -24,10 +27,12 @@ resolved as OpenClaw does).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -38,12 +43,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from claw_governance.errors import ClawGovernanceError
 from claw_governance.model import AuditEvent, CallOutcome, Decision, Outcome, ToolCall
+from claw_governance_openclaw.limits import BodyError, parse_json, read_body
 from claw_governance_openclaw.toolpolicy import normalize_tool_name
 from claw_governance_openclaw.translate import tool_action
 
@@ -67,6 +73,8 @@ class BridgeSettings:
     signature_max_age_seconds: float = 300.0
     approval_timeout_max_seconds: float = 600.0
     max_body_bytes: int = 2 * 1024 * 1024
+    body_timeout_seconds: float = 10.0  # the whole body must arrive within this (else 408)
+    max_json_depth: int = 64  # deeper JSON is a 400
     pending_limit: int = 10_000
     pending_ttl_seconds: float = 3600.0
 
@@ -102,6 +110,7 @@ class _Pending:
     call: ToolCall
     decision: Decision
     created: float
+    receipt: str = ""  # returned with the decision; an after_tool_call report must quote it
 
 
 class _PendingCalls:
@@ -131,21 +140,28 @@ class _PendingCalls:
             return self._items.get(key)
 
 
-class _Nonces:
-    def __init__(self, ttl: float) -> None:
-        self._seen: dict[str, float] = {}
-        self._ttl = ttl
-        self._lock = threading.Lock()
+NONCE_NAMESPACE = "openclaw-bridge:"  # request nonces share the state store's nonce table with call signatures
 
-    def fresh(self, nonce: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._seen) > 100_000 or (self._seen and len(self._seen) % 1024 == 0):
-                self._seen = {n: t for n, t in self._seen.items() if now - t < 2 * self._ttl}
-            if nonce in self._seen:
-                return False
-            self._seen[nonce] = now
-            return True
+
+class _Nonces:
+    """Request nonces in the governor's state store, with their expiry: a replay is refused across restarts
+    and across every bridge process sharing the store (the store's ``purge`` drops expired ones)."""
+
+    def __init__(self, store: Any, ttl: float) -> None:
+        self._store = store
+        self._ttl = ttl
+
+    def fresh(self, agent: str, nonce: str, timestamp_ms: int) -> bool:
+        # kept until the signature's timestamp can no longer pass the age check, plus a margin
+        expires = timestamp_ms / 1000 + self._ttl + 60.0
+        return bool(self._store.use_nonce(NONCE_NAMESPACE + agent, nonce, max(expires, time.time() + 60.0)))
+
+
+def _refusal(refused: _Refused) -> JSONResponse:
+    """A refusal as JSON; for a body we would not read (too large, too slow, malformed) the connection is
+    closed too, so the rest of it is never received."""
+    headers = {"connection": "close"} if refused.status in (400, 408, 413) else None
+    return JSONResponse({"error": refused.message}, status_code=refused.status, headers=headers)
 
 
 def _text(value: Any) -> str | None:
@@ -176,7 +192,7 @@ class Bridge:
         self.settings = settings
         self.pending = _PendingCalls(settings.pending_limit, settings.pending_ttl_seconds)
         self.escalations = _PendingCalls(settings.pending_limit, settings.pending_ttl_seconds)
-        self._nonces = _Nonces(settings.signature_max_age_seconds)
+        self._nonces = _Nonces(governor.state, settings.signature_max_age_seconds)
         self._known_agents: set[str] = set()
         self._agents_lock = threading.Lock()
 
@@ -206,22 +222,29 @@ class Bridge:
         expected = sign_request(secret, request.url.path, body, timestamp_ms=int(ts), nonce=nonce)
         if not hmac.compare_digest(expected["X-Claw-Signature"], signature.strip().lower()):
             raise _Refused(401, f'bad request signature for agent "{claimed}"')
-        if not self._nonces.fresh(f"{claimed}\0{nonce}"):
+        if len(nonce) > 128:
+            raise _Refused(401, "X-Claw-Nonce is longer than 128 characters")
+        try:
+            fresh = self._nonces.fresh(claimed, nonce, int(ts))
+        except Exception as exc:  # fail closed: without the replay check no signed request is accepted
+            raise _Refused(503, f"replay check unavailable ({exc}); request refused") from None
+        if not fresh:
             raise _Refused(401, "replayed request (nonce already used)")
 
     async def _read(self, request: Request) -> tuple[bytes, dict[str, Any]]:
         if not self._check_token(request):
             raise _Refused(401, "missing or wrong bridge token (Authorization: Bearer ...)")
+        limit = self.settings.max_body_bytes
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.settings.max_body_bytes:
-            raise _Refused(413, "request body too large")
-        body = await request.body()
-        if len(body) > self.settings.max_body_bytes:
-            raise _Refused(413, "request body too large")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _Refused(413, f"request body too large (limit {limit} bytes)")
         try:
-            data = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise _Refused(400, "request body is not JSON") from None
+            body = await read_body(request.stream(), limit, self.settings.body_timeout_seconds)
+            data = parse_json(body, self.settings.max_json_depth)
+        except BodyError as exc:
+            raise _Refused(exc.status, exc.message) from None
+        except ClientDisconnect:
+            raise _Refused(400, "the client disconnected before its request body arrived") from None
         if not isinstance(data, dict):
             raise _Refused(400, "request body must be a JSON object")
         return body, data
@@ -235,9 +258,15 @@ class Bridge:
 
     # ------------------------------------------------------------------------------------------ handlers
 
+    async def _payload_extra(self, request: Request) -> dict[str, Any]:
+        """The whole (already read and authenticated) payload of this request."""
+        data = getattr(request.state, "claw_payload", None)
+        return data if isinstance(data, dict) else {}
+
     async def _hook_payload(self, request: Request) -> tuple[dict[str, Any], dict[str, Any], str | None]:
         """The authenticated ``{"event", "ctx"}`` of an OpenClaw hook call, and ``ctx.agentId``."""
         body, data = await self._read(request)
+        request.state.claw_payload = data
         event, ctx = data.get("event"), data.get("ctx")
         if not isinstance(event, dict) or not isinstance(ctx, dict):
             raise _Refused(400, 'expected {"event": {...}, "ctx": {...}} (OpenClaw hook payloads)')
@@ -260,7 +289,7 @@ class Bridge:
             answer = await run_in_threadpool(self._decide, agent_id, tool, args, event, ctx)
             return JSONResponse(answer)
         except _Refused as refused:
-            return JSONResponse({"error": refused.message}, status_code=refused.status)
+            return _refusal(refused)
 
     def _answer_block(self, decision: str, reason: str, tool: str, **extra: Any) -> JSONResponse:
         return JSONResponse({"decision": decision, "reason": reason, **extra,
@@ -287,12 +316,17 @@ class Bridge:
         key = _call_key(agent_id, run_id, tool_call_id)
         base = {"decision": decision.outcome.value, "reason": decision.reason, "callId": call.call_id,
                 "escalationId": decision.escalation_id, "policyHash": decision.policy_hash}
-        if key is not None and decision.outcome is not Outcome.ESCALATE:
-            self.pending.put(key, _Pending(call, decision, time.monotonic()))
+        # The receipt: unguessable, returned only to the caller of this decision; OpenClaw's after_tool_call
+        # report of this call must quote it (a token holder cannot forge another agent's outcome).
+        receipt = secrets.token_urlsafe(24)
+        if key is not None:
+            base["receipt"] = receipt
+            if decision.outcome is not Outcome.ESCALATE:
+                self.pending.put(key, _Pending(call, decision, time.monotonic(), receipt))
         if decision.outcome is Outcome.ALLOW:
             return {**base, "result": {}}
         if decision.outcome is Outcome.ESCALATE and decision.escalation_id:
-            self.escalations.put(decision.escalation_id, _Pending(call, decision, time.monotonic()))
+            self.escalations.put(decision.escalation_id, _Pending(call, decision, time.monotonic(), receipt))
             return {**base, "result": {"requireApproval": self._approval(agent_id, name, args, decision)}}
         return {**base, "result": {"block": True,
                                    "blockReason": f"claw-governance denied {name} for agent {agent_id}: "
@@ -322,16 +356,44 @@ class Bridge:
             event, ctx, agent_id = await self._hook_payload(request)
             if agent_id is None:
                 raise _Refused(400, "ctx.agentId is missing")
-            recorded = await run_in_threadpool(self._record, agent_id, event, ctx)
+            receipt = (await self._payload_extra(request)).get("receipt")
+            recorded = await run_in_threadpool(self._record, agent_id, event, ctx, receipt)
             return JSONResponse({"ok": True, "recorded": recorded})
         except _Refused as refused:
-            return JSONResponse({"error": refused.message}, status_code=refused.status)
+            return _refusal(refused)
 
-    def _record(self, agent_id: str, event: Mapping[str, Any], ctx: Mapping[str, Any]) -> str:
+    def _reject_report(self, agent_id: str, event: Mapping[str, Any], ctx: Mapping[str, Any], run_id: str | None,
+                       tool_call_id: str | None, why: str) -> None:
+        """Audit a refused after_tool_call report (``report_rejected``: no trust change) and refuse it."""
+        tool = _text(event.get("toolName")) or _text(ctx.get("toolName")) or "?"
+        error = event.get("error")
+        with contextlib.suppress(Exception):  # the refusal stands even if the trail cannot be written
+            self.gov.record(AuditEvent("report_rejected", agent_id, tool_action(normalize_tool_name(tool) or tool),
+                                       context=None, details={
+                                           "framework": FRAMEWORK, "report": "after_tool_call", "reason": why,
+                                           "run_id": run_id, "tool_call_id": tool_call_id,
+                                           "claimed_error": error if isinstance(error, str) else None}))
+        raise _Refused(409, f"after_tool_call report refused: {why}")
+
+    def _record(self, agent_id: str, event: Mapping[str, Any], ctx: Mapping[str, Any],
+                receipt: Any = None) -> str:
         run_id = _text(event.get("runId")) or _text(ctx.get("runId"))
         tool_call_id = _text(event.get("toolCallId")) or _text(ctx.get("toolCallId"))
         key = _call_key(agent_id, run_id, tool_call_id)
-        pending = self.pending.pop(key) if key is not None else None
+        if key is None:
+            self._reject_report(agent_id, event, ctx, run_id, tool_call_id, "no tool call id")
+        held = self.pending.get(key) if key is not None else None
+        if held is None:
+            self._reject_report(agent_id, event, ctx, run_id, tool_call_id,
+                                "no decision of this bridge for this agent, run and tool call (unknown, forged, "
+                                "or already reported)")
+        assert held is not None and key is not None
+        if not isinstance(receipt, str) or not hmac.compare_digest(receipt.encode(), held.receipt.encode()):
+            self._reject_report(agent_id, event, ctx, run_id, tool_call_id,
+                                "the receipt does not match the decision's (forged report)")
+        pending = self.pending.pop(key)  # once: a repeated report finds nothing
+        if pending is not held:
+            self._reject_report(agent_id, event, ctx, run_id, tool_call_id, "already reported")
         error = event.get("error")
         error_text = error if isinstance(error, str) and error else None
         duration = event.get("durationMs")
@@ -351,15 +413,7 @@ class Bridge:
                 "note": f"OpenClaw reports this call ran although governance decided "
                         f"{pending.decision.outcome.value}"}))
             return "ran-despite-block"
-        tool = _text(event.get("toolName")) or _text(ctx.get("toolName")) or "?"
-        name = normalize_tool_name(tool) or tool
-        # OpenClaw ran (or tried) a call this bridge holds no ALLOW for (bridge restarted, or missing ids):
-        # still on the record, flagged.
-        self.gov.record(AuditEvent("agent_action", agent_id, tool_action(name), context=None, details={
-            "framework": FRAMEWORK, "success": error_text is None, "error": error_text,
-            "duration_ms": duration_ms, "run_id": run_id, "tool_call_id": tool_call_id,
-            "note": "after_tool_call without a matching ALLOW from this bridge"}))
-        return "unmatched"
+        return "unmatched"  # not reached: a report without a matching decision was refused above
 
     async def approval(self, request: Request) -> JSONResponse:
         """Resolve our escalation with OpenClaw's approval outcome."""
@@ -374,7 +428,7 @@ class Bridge:
             answer = await run_in_threadpool(self._resolve, escalation_id, resolution, agent_id, data)
             return JSONResponse(answer)
         except _Refused as refused:
-            return JSONResponse({"error": refused.message}, status_code=refused.status)
+            return _refusal(refused)
 
     def _resolve(self, escalation_id: str, resolution: str, agent_id: str | None,
                  data: Mapping[str, Any]) -> dict[str, Any]:
@@ -404,7 +458,7 @@ class Bridge:
             key = _call_key(held.call.agent_id, held.call.metadata.get("run_id"),
                             held.call.metadata.get("tool_call_id"))
             if decision.allowed and key is not None:
-                self.pending.put(key, _Pending(held.call, decision, time.monotonic()))
+                self.pending.put(key, _Pending(held.call, decision, time.monotonic(), held.receipt))
         return answer
 
     async def health(self, request: Request) -> JSONResponse:

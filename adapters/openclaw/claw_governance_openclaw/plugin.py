@@ -173,6 +173,7 @@ def serve_command(host: str, port: int, token_file: Path | None, agent_keys: Pat
                   **paths: Any) -> None:
     """Run the governance bridge the OpenClaw plugin calls (before/after_tool_call, approvals, /health)."""
     from claw_governance_openclaw.bridge import BridgeSettings, create_app, load_agent_keys
+    from claw_governance_openclaw.limits import server_config, token_problem
 
     token = os.environ.get("CLAW_BRIDGE_TOKEN", "")
     if token_file is not None:
@@ -180,9 +181,12 @@ def serve_command(host: str, port: int, token_file: Path | None, agent_keys: Pat
             token = token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
             fail(f"{token_file}: cannot read the bridge token ({exc.strerror or exc})")
-    if len(token) < 16:
-        fail("the bridge needs a shared token of at least 16 characters: set CLAW_BRIDGE_TOKEN or pass "
-             "--token-file (e.g. `openssl rand -hex 32 > bridge.token`)")
+    if not token:
+        fail("the bridge needs a shared token: set CLAW_BRIDGE_TOKEN or pass --token-file "
+             "(e.g. `openssl rand -hex 32 > bridge.token`)")
+    weak = token_problem(token)
+    if weak is not None:
+        fail(weak)
     keys: dict[str, str] = {}
     if agent_keys is not None:
         try:
@@ -207,7 +211,7 @@ def serve_command(host: str, port: int, token_file: Path | None, agent_keys: Pat
     click.echo(f"claw-governance bridge on http://{host}:{port} (policy {gov.policy.hash[:12]}, "
                f"signatures {'required' if signature else 'off'})", err=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.Server(server_config(app, host, port, log_level=log_level)).run()
     finally:
         gov.close()
 

@@ -209,6 +209,16 @@ def _provider_key(value: str) -> str:
     return f"{provider}/{model}" if model else provider
 
 
+def split_model_ref(value: str) -> tuple[str, str | None]:
+    """``"openai/gpt-4o"`` -> ``("openai", "gpt-4o")``; anything else -> ``(value, None)`` (OpenClaw's
+    ``parseModelRef``: split at the first ``/``, both parts trimmed and non-empty)."""
+    slash = value.find("/")
+    if slash <= 0:
+        return value, None
+    provider, model = value[:slash].strip(), value[slash + 1:].strip()
+    return (provider, model) if provider and model else (value, None)
+
+
 def provider_section(by_provider: Any, provider: str | None, model: str | None = None) -> dict[str, Any] | None:
     """The ``byProvider`` entry for a provider (``provider/model`` first), as OpenClaw looks it up."""
     table = _record(by_provider)
@@ -227,6 +237,13 @@ def provider_section(by_provider: Any, provider: str | None, model: str | None =
         existing = lookup.get(norm)
         if existing is None or (canonical and not existing[1]):
             lookup[norm] = (section, canonical)
+    if not (isinstance(model, str) and model.strip()):
+        # A model reference "openai/gpt-4o" (how OpenClaw configs name a model): OpenClaw's runtime parses it
+        # (parseModelRef) into provider "openai" and model "gpt-4o" before it looks the policy up, so the
+        # "openai/gpt-4o" entry is tried first and the "openai" entry is the fallback.
+        ref_provider, ref_model = split_model_ref(prov)
+        if ref_model:
+            prov, model = ref_provider, ref_model
     base = _provider_key(prov)
     model_id = _lower(model) if model else ""
     for key in ([f"{base}/{model_id}"] if model_id else []) + [base]:

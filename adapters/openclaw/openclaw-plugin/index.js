@@ -3,7 +3,8 @@
 // before_tool_call -> POST {bridgeUrl}/v1/openclaw/before_tool_call; the answer is OpenClaw's own result
 // shape (nothing, {block, blockReason} or {requireApproval}). Fail closed: when the bridge is unreachable,
 // slow, refuses us, or answers something malformed, the call is blocked with a reason the user can act on.
-// after_tool_call -> POST {bridgeUrl}/v1/openclaw/after_tool_call (observe only; errors are logged).
+// after_tool_call -> POST {bridgeUrl}/v1/openclaw/after_tool_call (observe only; errors are logged), quoting
+// the receipt the bridge returned with the decision: the bridge accepts one report per decision it made.
 // Approval outcomes (requireApproval.onResolution) -> POST {bridgeUrl}/v1/openclaw/approval.
 //
 // Plain ES module, no dependencies, no build step.
@@ -149,12 +150,21 @@ function logger(api) {
 
 /** Build the two hook handlers for a settings object (exported for tests and for embedding). */
 export function createHandlers(settings, log = { warn: console.warn, info: () => {} }) {
+  // receipt of each decided call, by agent, run and tool call id, until its after_tool_call report (bounded)
+  const receipts = new Map();
+  const callKey = (event, ctx) => `${ctx?.agentId ?? ""}\0${event?.runId ?? ctx?.runId ?? ""}\0${event?.toolCallId ?? ctx?.toolCallId ?? ""}`;
+  function remember(key, receipt) {
+    if (typeof receipt !== "string" || !receipt) return;
+    receipts.set(key, receipt);
+    while (receipts.size > 10000) receipts.delete(receipts.keys().next().value);
+  }
   async function beforeToolCall(event, ctx) {
     if (settings.problems.length > 0 && !settings.token) return block(settings.problems.join("; "));
     const agentId = ctx?.agentId;
     let answer;
     try {
       answer = await postBridge(settings, "/v1/openclaw/before_tool_call", { event: sanitizeEvent(event), ctx: sanitizeCtx(ctx) }, agentId);
+      remember(callKey(event, ctx), answer?.receipt);
       const onResolution = async (resolution) => {
         try {
           await postBridge(settings, "/v1/openclaw/approval", {
@@ -175,8 +185,11 @@ export function createHandlers(settings, log = { warn: console.warn, info: () =>
   }
   async function afterToolCall(event, ctx) {
     if (!settings.token) return;
+    const key = callKey(event, ctx);
+    const receipt = receipts.get(key);
+    receipts.delete(key);
     try {
-      await postBridge(settings, "/v1/openclaw/after_tool_call", { event: sanitizeEvent(event, true), ctx: sanitizeCtx(ctx) }, ctx?.agentId);
+      await postBridge(settings, "/v1/openclaw/after_tool_call", { event: sanitizeEvent(event, true), ctx: sanitizeCtx(ctx), receipt }, ctx?.agentId);
     } catch (err) {
       log.warn(`could not record the outcome of ${event?.toolName ?? "tool"}: ${err.message}`);
     }

@@ -3,6 +3,7 @@
 //   node openclaw-policy-probe.mjs <openclaw package dir> catalog        -> groups, profiles, aliases, tool ids
 //   node openclaw-policy-probe.mjs <openclaw package dir> resolve < cases.json
 //        cases: [{"id": "...", "config": {...}, "agentId": "main", "provider": null, "model": null}]
+//        (a "provider" of the form "openai/gpt-4o" with no "model" is a model reference: parsed first)
 //        -> [{"id": "...", "tools": [...]} | {"id": "...", "error": "..."}]
 //
 // The resolver functions are not public exports: they live in content-hashed chunks whose file names and
@@ -75,6 +76,7 @@ if (mode === "catalog") {
   const mergeAlsoAllowPolicy = await loadExport("tool-policy", "mergeAlsoAllowPolicy");
   const buildSteps = await loadExport("tool-policy-pipeline", "buildDefaultToolPolicyPipelineSteps");
   const applyPipeline = await loadExport("tool-policy-pipeline", "applyToolPolicyPipeline");
+  const parseModelRef = await loadExport("model-selection-normalize", "parseModelRef");
   const cases = JSON.parse(await readStdin());
   const ids = coreToolIds();
   const out = [];
@@ -82,8 +84,16 @@ if (mode === "catalog") {
     try {
       // Exactly what OpenClaw's tool resolution does (src/agents/tool-resolution.ts) for a session with
       // no group, sender, sandbox, subagent or runtime caps.
+      // A provider given as a model reference ("openai/gpt-4o") and no model: the runtime parses such a
+      // reference with parseModelRef before it resolves the policy; so do we, with OpenClaw's own parser.
+      let provider = c.provider ?? undefined;
+      let model = c.model ?? undefined;
+      if (typeof provider === "string" && provider.includes("/") && !model) {
+        const ref = parseModelRef(provider, "openai");
+        if (ref) { provider = ref.provider; model = ref.model; }
+      }
       const eff = resolveEffectiveToolPolicy({ config: c.config, agentId: c.agentId ?? undefined,
-        modelProvider: c.provider ?? undefined, modelId: c.model ?? undefined });
+        modelProvider: provider, modelId: model });
       const profilePolicy = resolveToolProfilePolicy(eff.profile);
       const providerProfilePolicy = resolveToolProfilePolicy(eff.providerProfile);
       const steps = buildSteps({
