@@ -245,6 +245,9 @@ class Governor:
         recorded as a violation (for frameworks that cannot block before sending). Never raises."""
         from claw_governance.jobs.receipts import content_hash, route_violation
 
+        if self._closed:
+            log.warning("model call of %s not recorded: %s", receipt.agent_id, CLOSED_REASON)
+            return
         policy = self.policy
         route = receipt.route
         violation = route_violation(policy.contract(receipt.agent_id), route)

@@ -70,3 +70,11 @@ def test_a_receipt_holds_hashes_not_prompts(make_governor: Callable[..., Governo
 def test_route_normalisation() -> None:
     assert model_route("GPT-5", "OpenAI") == "openai/gpt-5"
     assert model_route("openrouter/meta/llama", "ignored") == "openrouter/meta/llama"
+
+
+def test_a_closed_governor_refuses_model_calls(make_governor: Callable[..., Governor]) -> None:
+    gov = make_governor(CONTRACT)
+    gov.close()
+    d = gov.check_model("billing-agent", "gpt-5", "openai")
+    assert d.outcome is Outcome.DENY and d.reason == "governor is closed"
+    gov.record_model_call(ModelCall("billing-agent", "gpt-5", "openai"))  # never raises

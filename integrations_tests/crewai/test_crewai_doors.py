@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HERE
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")

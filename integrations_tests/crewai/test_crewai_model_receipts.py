@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pathlib import Path
+
 import pytest
-from conftest import HERE, run_python
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def receipts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    base = tmp_path_factory.mktemp("crewai-receipts")
-    out = base / "out"
+def receipts(run_crewai_python: Any, crewai_base: Path) -> dict[str, Any]:
+    out = crewai_base / "receipts"
     out.mkdir()
-    proc = run_python([str(HERE / "crewai_model_receipts.py"), str(out)], base)
+    proc = run_crewai_python([str(HERE / "crewai_model_receipts.py"), str(out)])
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads((out / "results.json").read_text())  # type: ignore[no-any-return]
 
@@ -41,3 +43,15 @@ def test_a_crewai_model_outside_the_contract_is_blocked_before_it_is_called(rece
     calls = _model_calls(blocked)
     assert len(calls) == 1 and calls[0]["details"]["blocked"] is True
     assert not [e for e in blocked["audit"] if e["type"] == "agent_action"]  # no tool ran either
+
+
+def test_enable_with_a_job_token_scopes_tools_and_receipts_models(receipts: dict[str, Any]) -> None:
+    enabled = receipts["enabled"]
+    assert enabled["wiped"] is False  # outside the job's scope: never ran
+    decisions = {e["action"]: e for e in enabled["audit"] if e["type"] == "policy_decision"}
+    assert decisions["tool:lookup"]["decision"]["allowed"] is True
+    wipe = decisions["tool:wipe"]["decision"]
+    assert wipe["allowed"] is False and "outside the scope of job scoped-job" in wipe["reason"]
+    assert all(e["details"]["job_id"] == "scoped-job" for e in decisions.values())
+    models = _model_calls(enabled)
+    assert models and all(m["details"]["job_id"] == "scoped-job" and not m["details"]["blocked"] for m in models)

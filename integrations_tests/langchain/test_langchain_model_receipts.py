@@ -79,3 +79,35 @@ def test_a_model_outside_the_contract_is_never_called(tmp_path: Path) -> None:
     gov.close()
     receipts = _receipts(tmp_path)
     assert len(receipts) == 1 and receipts[0]["details"]["blocked"] is True  # type: ignore[index]
+
+
+def test_job_tokens_reach_the_governor_through_the_langchain_adapter(tmp_path: Path) -> None:
+    """GovernedTool(job_token=...) and GovernanceCallbackHandler(job_token=...) carry the token: a call outside
+    the job's scope is denied though the policy allows it, and a revoked job stops the agent."""
+    from claw_governance_langchain import GovernanceCallbackHandler, GovernedTool
+    from langchain_core.messages import ToolMessage
+
+    gov = _governor(tmp_path, '["scriptedchatmodel/*"]')
+    (tmp_path / "policies" / "p.yaml").write_text(f"agent: {AGENT}\npermissions:\n  allow: ['tool:*']\n")
+    gov.reload_policies()
+
+    @tool
+    def wipe(table: str) -> str:
+        """Delete a table."""
+        raise AssertionError("must never run")
+
+    job = gov.start_job("job-scope", agent_id=AGENT, scope=["tool:search"])
+    governed = [GovernedTool(t, governor=gov, agent_id=AGENT, job_token=job.token) for t in (search, wipe)]
+    model = ScriptedChatModel(replies=[
+        AIMessage("", tool_calls=[tool_call("search", {"query": "q"}, "c1"), tool_call("wipe", {"table": "t"}, "c2")]),
+        AIMessage("done")])
+    result = create_agent(model, governed).invoke({"messages": [HumanMessage("go")]})
+    messages = {m.tool_call_id: m for m in result["messages"] if isinstance(m, ToolMessage)}
+    assert messages["c1"].status != "error" and "results for q" in str(messages["c1"].content)
+    assert messages["c2"].status == "error" and "outside the scope of job job-scope" in str(messages["c2"].content)
+
+    gov.revoke_job("job-scope")
+    handler = GovernanceCallbackHandler(gov, AGENT, job_token=job.token)
+    with pytest.raises(Exception, match="was revoked"):
+        search.invoke({"query": "again"}, config={"callbacks": [handler]})
+    gov.close()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         governed_kickoff,
         tool_error,
     )
+    from claw_governance_crewai.models import CrewAIModelReceipts
     from claw_governance_crewai.task import (
         GovernanceGuardrail,
         governance_guardrail,
@@ -39,6 +40,7 @@ _EXPORTS = {
     "enable_crewai_governance": "hooks",
     "governed_kickoff": "hooks",
     "tool_error": "hooks",
+    "CrewAIModelReceipts": "models",
     "GovernanceGuardrail": "task",
     "governance_guardrail": "task",
     "task_action_name": "task",
@@ -50,6 +52,7 @@ _EXPORTS = {
 __version__ = "0.1.0"
 __all__ = [
     "CrewAIGovernance",
+    "CrewAIModelReceipts",
     "GovernanceGuardrail",
     "GovernedCrewTool",
     "crewai_governance",

@@ -122,13 +122,16 @@ class CrewAIGovernance:
     -> ``senior-researcher``); a string names every agent the same; a function receives the
     ``ToolCallHookContext`` and returns the id. ``wait_for_approval``: seconds a call that needs a human
     waits (blocking the crew) for the decision before it is refused; ``None`` refuses at once.
+    ``job_token``: a work-contract job token (``gov.start_job(...).token``) every call carries.
     """
 
     def __init__(self, governor: Governor, *, agent_id: AgentIdSource = None,
-                 wait_for_approval: float | None = None) -> None:
+                 wait_for_approval: float | None = None, job_token: str | None = None) -> None:
         self.governor = governor
         self.agent_id = agent_id
         self.wait_for_approval = wait_for_approval
+        self.job_token = job_token
+        self.receipts: Any = None  # the model-call receipts registered with this gate (enable_crewai_governance)
         self._known_agents: set[str] = set()
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
         self._lock = threading.Lock()
@@ -181,7 +184,7 @@ class CrewAIGovernance:
         if task is not None:
             metadata["task"] = getattr(task, "name", None) or str(getattr(task, "description", ""))[:80]
         call = governor.make_call(agent_id, f"tool:{context.tool_name}", dict(context.tool_input),
-                                  framework=FRAMEWORK, metadata=metadata)
+                                  framework=FRAMEWORK, metadata=metadata, job_token=self.job_token)
         decision = governor.before_call(call)
         if decision.outcome is Outcome.ESCALATE and self.wait_for_approval:
             decision = governor.wait_for_approval(decision, self.wait_for_approval)
@@ -281,20 +284,34 @@ _enabled_lock = threading.Lock()
 
 
 def enable_crewai_governance(governor: Governor, *, agent_id: AgentIdSource = None,
-                             wait_for_approval: float | None = None) -> CrewAIGovernance:
+                             wait_for_approval: float | None = None, job_token: str | None = None,
+                             model_receipts: bool | None = None) -> CrewAIGovernance:
     """Govern every CrewAI tool call in this process with ``governor`` (global crewai hooks).
 
     No change to crew code: call this (or ``governor.enable()``) before ``crew.kickoff()``. Idempotent per
     governor: a second call returns the registered instance unchanged. Undo with
-    :func:`disable_crewai_governance`. See :class:`CrewAIGovernance` for ``agent_id`` and
-    ``wait_for_approval``.
+    :func:`disable_crewai_governance`. See :class:`CrewAIGovernance` for ``agent_id``,
+    ``wait_for_approval`` and ``job_token``. ``model_receipts`` also checks every model call against the work
+    contract's ``models`` and writes a ``model_call`` receipt for it (see ``claw_governance_crewai.models``);
+    ``None`` (default) turns it on when a policy in force is a work contract with ``models`` or
+    ``receipts: required``.
     """
     with _enabled_lock:
         current = _enabled.get(id(governor))
         if current is not None and current.governor is governor:
             return current
-        gate = CrewAIGovernance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval)
+        gate = CrewAIGovernance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval,
+                                job_token=job_token)
         gate.register()
+        if model_receipts is None:
+            model_receipts = any(doc.contract is not None and (doc.contract.models_allow or doc.contract.models_deny
+                                                               or doc.contract.receipts_required)
+                                 for doc in governor.policy.documents)
+        if model_receipts:
+            from claw_governance_crewai.models import CrewAIModelReceipts
+
+            gate.receipts = CrewAIModelReceipts(governor, agent_id=agent_id, job_token=job_token)
+            gate.receipts.register()
         _enabled[id(governor)] = gate
         return gate
 
@@ -306,12 +323,15 @@ def disable_crewai_governance(governor: Governor) -> bool:
     if gate is None or gate.governor is not governor:
         return False
     gate.unregister()
+    if gate.receipts is not None:
+        gate.receipts.unregister()
     return True
 
 
 @contextlib.contextmanager
 def crewai_governance(governor: Governor, *, agent_id: AgentIdSource = None,
-                      wait_for_approval: float | None = None) -> Iterator[CrewAIGovernance]:
+                      wait_for_approval: float | None = None,
+                      job_token: str | None = None) -> Iterator[CrewAIGovernance]:
     """Govern the CrewAI tool calls made inside this ``with`` block only (e.g. one kickoff).
 
     The hooks live in crewai's execution-scoped registry (a context variable), so other threads' crews and
@@ -321,7 +341,7 @@ def crewai_governance(governor: Governor, *, agent_id: AgentIdSource = None,
         with crewai_governance(gov):
             crew.kickoff()
     """
-    gate = CrewAIGovernance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval)
+    gate = CrewAIGovernance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval, job_token=job_token)
     inherited = {point: get_scoped_hooks(point) for point in InterceptionPoint}  # keep an outer scope's hooks
     with scoped_hooks({point: hooks for point, hooks in inherited.items() if hooks}):
         register_scoped(InterceptionPoint.PRE_TOOL_CALL, gate.before_tool_call)
@@ -330,9 +350,10 @@ def crewai_governance(governor: Governor, *, agent_id: AgentIdSource = None,
 
 
 def governed_kickoff(crew: Any, governor: Governor, inputs: dict[str, Any] | None = None, *,
-                     agent_id: AgentIdSource = None, wait_for_approval: float | None = None) -> Any:
+                     agent_id: AgentIdSource = None, wait_for_approval: float | None = None,
+                     job_token: str | None = None) -> Any:
     """``crew.kickoff(inputs=inputs)`` with every tool call of that kickoff governed (and no other)."""
-    with crewai_governance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval):
+    with crewai_governance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval, job_token=job_token):
         return crew.kickoff(inputs=inputs)
 
 

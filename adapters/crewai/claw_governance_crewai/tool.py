@@ -53,9 +53,11 @@ class GovernedCrewTool(BaseTool):
     _wait: float | None = PrivateAttr(default=None)
     _on_block: OnBlock = PrivateAttr(default="message")
     _known: bool = PrivateAttr(default=False)
+    _job_token: str | None = PrivateAttr(default=None)
 
     def __init__(self, tool: BaseTool, *, governor: Governor, agent_id: str, action: str | None = None,
-                 wait_for_approval: float | None = None, on_block: OnBlock = "message") -> None:
+                 wait_for_approval: float | None = None, on_block: OnBlock = "message",
+                 job_token: str | None = None) -> None:
         if not isinstance(tool, BaseTool):
             raise TypeError(f"GovernedCrewTool wraps a crewai BaseTool, not {type(tool).__name__}")
         if not isinstance(agent_id, str) or not agent_id.strip():
@@ -71,6 +73,7 @@ class GovernedCrewTool(BaseTool):
         self._action = action or f"tool:{sanitize_tool_name(tool.name)}"
         self._wait = wait_for_approval
         self._on_block = on_block
+        self._job_token = job_token
 
     @property
     def wrapped(self) -> BaseTool:
@@ -90,7 +93,8 @@ class GovernedCrewTool(BaseTool):
             governor.agent(self._agent_id, framework=FRAMEWORK)
             self._known = True
         call = governor.make_call(self._agent_id, self._action, kwargs, framework=FRAMEWORK,
-                                  metadata={"tool": self.name, "wrapper": "GovernedCrewTool"})
+                                  metadata={"tool": self.name, "wrapper": "GovernedCrewTool"},
+                                  job_token=self._job_token)
         decision = governor.before_call(call)
         if decision.outcome is Outcome.ESCALATE and self._wait:
             decision = governor.wait_for_approval(decision, self._wait)
@@ -156,9 +160,9 @@ class GovernedCrewTool(BaseTool):
 
 def govern_crew_tools(tools: Iterable[BaseTool], *, governor: Governor, agent_id: str,
                       wait_for_approval: float | None = None,
-                      on_block: OnBlock = "message") -> list[BaseTool]:
+                      on_block: OnBlock = "message", job_token: str | None = None) -> list[BaseTool]:
     """Wrap each tool in a :class:`GovernedCrewTool` (tools already wrapped are kept as they are)."""
     return [tool if isinstance(tool, GovernedCrewTool) else
             GovernedCrewTool(tool, governor=governor, agent_id=agent_id, wait_for_approval=wait_for_approval,
-                             on_block=on_block)
+                             on_block=on_block, job_token=job_token)
             for tool in tools]

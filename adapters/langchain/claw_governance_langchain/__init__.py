@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from claw_governance_langchain.callbacks import GovernanceCallbackHandler
+    from claw_governance_langchain.models import ModelCallBlocked, ModelReceiptHandler
     from claw_governance_langchain.process_wide import (
         active_handler,
         disable_langchain_governance,
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "GovernanceCallbackHandler": "callbacks",
+    "ModelCallBlocked": "models",
+    "ModelReceiptHandler": "models",
     "active_handler": "process_wide",
     "disable_langchain_governance": "process_wide",
     "enable_langchain_governance": "process_wide",
@@ -54,6 +57,8 @@ __version__ = "0.1.0"
 __all__ = [
     "GovernanceCallbackHandler",
     "GovernedTool",
+    "ModelCallBlocked",
+    "ModelReceiptHandler",
     "active_handler",
     "disable_langchain_governance",
     "enable_langchain_governance",

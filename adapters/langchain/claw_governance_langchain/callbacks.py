@@ -59,9 +59,13 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
     run_inline: bool = False
 
     def __init__(self, governor: Governor, agent_id: str, *, action: ActionSpec = None,
-                 wait_for_approval: float | None = None) -> None:
-        """Create the handler; creates the agent's identity in ``governor`` if it does not exist yet."""
+                 wait_for_approval: float | None = None, job_token: str | None = None) -> None:
+        """Create the handler; creates the agent's identity in ``governor`` if it does not exist yet.
+
+        ``job_token``: every tool call the handler sees carries this work-contract token (gov.start_job).
+        """
         super().__init__()
+        self.job_token = job_token
         governor.agent(agent_id, framework=FRAMEWORK)
         self.governor = governor
         self.agent_id = agent_id
@@ -102,7 +106,8 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
                 self._agent_for(metadata), action, args, framework=FRAMEWORK,
                 call_id=tool_call_id or str(run_id),
                 metadata={"tool": name, "run_id": str(run_id),
-                          "parent_run_id": str(parent_run_id) if parent_run_id else None})
+                          "parent_run_id": str(parent_run_id) if parent_run_id else None},
+                job_token=self.job_token)
             decision = self.governor.before_call(call)
             if decision.outcome is Outcome.ESCALATE and self.wait_for_approval:
                 decision = self.governor.wait_for_approval(decision, self.wait_for_approval)

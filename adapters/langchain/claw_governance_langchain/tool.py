@@ -22,6 +22,7 @@ from langchain_core.tools import BaseTool, Tool
 from langchain_core.tools import tool as make_tool
 from langchain_core.tools.base import ArgsSchema
 from langchain_core.utils.pydantic import TypeBaseModel
+from pydantic import Field
 from typing_extensions import override
 
 from claw_governance_langchain._shared import (
@@ -68,6 +69,8 @@ class GovernedTool(BaseTool):
       raises ``EscalationRequired``.
     - ``wait_for_approval``: seconds to wait for a human to resolve an escalation before answering (the call
       then runs if approved). ``None`` (default): do not wait.
+    - ``job_token``: a work-contract job token (``gov.start_job(...).token``): every call carries it and is
+      checked against it (scope, expiry, revocation, pinned policy) before the policy.
     """
 
     inner: BaseTool
@@ -77,12 +80,13 @@ class GovernedTool(BaseTool):
     on_deny: RefusalMode = "message"
     on_escalate: RefusalMode = "message"
     wait_for_approval: float | None = None
+    job_token: str | None = Field(default=None, repr=False)
     model_arg_names: frozenset[str] = frozenset()
     """The arguments in the tool-call schema the model is shown (a call within them is governed as it is)."""
 
     def __init__(self, inner: BaseTool, *, governor: Governor, agent_id: str, action: ActionSpec = None,
                  on_deny: RefusalMode = "message", on_escalate: RefusalMode = "message",
-                 wait_for_approval: float | None = None, **kwargs: Any) -> None:
+                 wait_for_approval: float | None = None, job_token: str | None = None, **kwargs: Any) -> None:
         """Wrap ``inner``; creates the agent's identity in ``governor`` if it does not exist yet."""
         if not isinstance(inner, BaseTool):
             raise TypeError(f"GovernedTool wraps a langchain_core BaseTool, not {type(inner).__name__}")
@@ -96,7 +100,8 @@ class GovernedTool(BaseTool):
         }
         fields.update(kwargs)
         super().__init__(inner=inner, governor=governor, agent_id=agent_id, action=action, on_deny=on_deny,
-                         on_escalate=on_escalate, wait_for_approval=wait_for_approval, **fields)
+                         on_escalate=on_escalate, wait_for_approval=wait_for_approval, job_token=job_token,
+                         **fields)
         self.model_arg_names = _arg_names(self.tool_call_schema)
 
     # ------------------------------------------------------------------------ the tool the model sees
@@ -140,7 +145,7 @@ class GovernedTool(BaseTool):
         args = self._governed_args(tool_input)
         action = resolve_action(self.action, self.name, args, tool_call_id)
         call = self.governor.make_call(self.agent_id, action, args, framework=FRAMEWORK, call_id=tool_call_id,
-                                       metadata={"tool": self.name})
+                                       metadata={"tool": self.name}, job_token=self.job_token)
         return call, self.governor.before_call(call)
 
     # ------------------------------------------------------------------------------------ invocation
@@ -226,7 +231,7 @@ def govern_tools(tools: Iterable[BaseTool | Callable[..., Any]], *, governor: Go
                  **options: Any) -> list[BaseTool]:
     """Wrap every tool in ``tools`` in a GovernedTool (plain functions are made tools with ``@tool`` first).
 
-    ``options`` are GovernedTool's (``action``, ``on_deny``, ``on_escalate``, ``wait_for_approval``); a tool
+    ``options`` are GovernedTool's (``action``, ``on_deny``, ``on_escalate``, ``wait_for_approval``, ``job_token``); a tool
     that is already a GovernedTool is kept as it is.
     """
     governed: list[BaseTool] = []
