@@ -231,8 +231,8 @@ def govern_tools(tools: Iterable[BaseTool | Callable[..., Any]], *, governor: Go
                  **options: Any) -> list[BaseTool]:
     """Wrap every tool in ``tools`` in a GovernedTool (plain functions are made tools with ``@tool`` first).
 
-    ``options`` are GovernedTool's (``action``, ``on_deny``, ``on_escalate``, ``wait_for_approval``, ``job_token``); a tool
-    that is already a GovernedTool is kept as it is.
+    ``options`` are GovernedTool's (``action``, ``on_deny``, ``on_escalate``, ``wait_for_approval``,
+    ``job_token``); a tool that is already a GovernedTool is kept as it is.
     """
     governed: list[BaseTool] = []
     for item in tools:
