@@ -334,3 +334,43 @@ def test_forged_and_repeated_after_tool_call_reports_are_refused_and_audited(gov
     rejected = gov.audit.query(type="report_rejected")
     assert len(rejected) == 5 and {e["agent_id"] for e in rejected} == {"coder", "victim"}
     assert len(gov.audit.query(type="agent_action")) == 1
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.integers(min_value=1, max_value=8))
+def test_parse_json_accepts_exactly_what_fits_the_depth(value: Any, limit: int) -> None:
+    from claw_governance_openclaw.limits import BodyError, parse_json
+
+    body = json.dumps(value).encode()
+    if _depth(value) <= limit:
+        assert parse_json(body, limit) == value
+    else:
+        with pytest.raises(BodyError) as refused:
+            parse_json(body, limit)
+        assert refused.value.status == 400 and "nested too deeply" in refused.value.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_parse_json_never_raises_anything_but_a_400(body: bytes) -> None:
+    from claw_governance_openclaw.limits import BodyError, parse_json
+
+    try:
+        parse_json(body, 64)
+    except BodyError as exc:
+        assert exc.status == 400 and "\n" not in exc.message
