@@ -13,6 +13,7 @@ import click
 from claw_governance.errors import PolicyError
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Outcome, ToolCall
+from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts
 from claw_governance.policy.schema import PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
 from claw_governance.policy.store import load_policy_set, parse_file, policy_files
@@ -40,6 +41,7 @@ def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
         deny = [r for r in doc.rules if r.effect is Outcome.DENY]
         allow = [r for r in doc.rules if r.effect is Outcome.ALLOW]
         escalate = [r for r in doc.rules if r.effect is Outcome.ESCALATE]
+        found.extend(_name_findings(doc))
         for rule in allow:
             if rule.pattern.strip("*") == "" and rule.condition is None:
                 found.append(Finding("warning", rule.source, f'allow "{rule.raw_pattern}" permits every action'
@@ -70,6 +72,25 @@ def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
                                      f'"{rule.raw_pattern}" (first at {seen[key]})'))
             else:
                 seen[key] = rule.source
+    return found
+
+
+def _name_findings(doc: PolicyDocument) -> list[Finding]:
+    """Invisible characters and mixed scripts in agent ids and patterns (see docs/security.md, Names)."""
+    found: list[Finding] = []
+    bad = forbidden_character(doc.agent)
+    if bad is not None:
+        found.append(Finding("error", f"{doc.file}:{doc.line}", f"agent id {doc.agent!r} contains {bad}: no "
+                             "agent can have such an id"))
+    for rule in doc.rules:
+        text = rule.raw_pattern
+        bad = forbidden_character(text)
+        if bad is not None:
+            found.append(Finding("error", rule.source, f'{rule.effect.value} pattern {text!r} contains {bad}: every '
+                                 "action name with such a character is denied, so this rule never applies"))
+        elif is_mixed_script(rule.pattern.replace("*", " ")):
+            found.append(Finding("warning", rule.source, f'{rule.effect.value} pattern {text!r} mixes scripts '
+                                 f"({', '.join(sorted(scripts(rule.pattern)))}): a look-alike of a Latin name?"))
     return found
 
 
