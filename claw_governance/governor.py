@@ -128,7 +128,8 @@ class Governor:
         self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
         try:
-            self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded)
+            self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded,
+                                        limits=config.argument_limits)
             self.identities = IdentityRegistry(config, self.state, self.record)
             self.trust = TrustLedger(config, self.state, self.record, on_zero=self._revoke_at_zero)
             self.escalations = EscalationQueue(config, self.state, self.record)
@@ -236,7 +237,8 @@ class Governor:
         with contextlib.suppress(Exception):  # a failed write is already reported as an audit fault
             self.record(AuditEvent("policy_reload", policy_hash=result.policy_hash, details={
                 "ok": result.error is None, "changed": result.changed, "previous_hash": result.previous_hash,
-                "error": result.error, "files": list(self.policy.files)}))
+                "error": result.error, "files": list(self.policy.files),
+                "removed_deny_files": list(result.removed_deny)}))
 
     def make_call(self, agent_id: str, action: str, args: Mapping[str, Any] | None = None, *,
                   framework: str = "python", call_id: str | None = None,
@@ -545,9 +547,9 @@ class Governor:
     def health_check(self) -> dict[str, Any]:
         """Status of every component, usable behind a /health endpoint."""
         components: dict[str, Any] = {
-            "policy": {"status": "degraded" if self.policies.last_error else "ok", "hash": self.policy.hash,
-                       "files": len(self.policy.files), "rules": self.policy.rule_count,
-                       "last_reload_error": self.policies.last_error},
+            "policy": {"status": "degraded" if self.policies.last_error or self.policies.degraded else "ok",
+                       "hash": self.policy.hash, "files": len(self.policy.files), "rules": self.policy.rule_count,
+                       "last_reload_error": self.policies.last_error, "deny_rules_lost": self.policies.degraded},
             "audit": self.audit.health(),
             "plugins": {"status": "degraded" if self.pm.load_failures else "ok",
                         "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),

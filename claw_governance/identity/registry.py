@@ -140,9 +140,10 @@ class IdentityRegistry:
         for other in self.store.list_identities():
             if other.agent_id != agent_id and skeleton_keys(other.agent_id) & canonical:
                 state = " (revoked)" if other.revoked else ""
-                raise IdentityError(f"agent id {agent_id!r} looks like the existing agent {other.agent_id!r}{state} "
-                                    "(ids are compared by their Unicode confusable skeleton, after NFKC, case "
-                                    f"folding and trimming): use {other.agent_id!r}")
+                raise IdentityError(f"agent id {agent_id!r} looks like the existing agent {other.agent_id!r}{state}, "
+                                    "the same agent to the policies and to a human (ids are compared by their Unicode "
+                                    "confusable skeleton, after NFKC, case folding and trimming): "
+                                    f"use {other.agent_id!r}")
         key = private_key if private_key is not None else K.generate_key()
         der = K.public_der(key)
         key_id, algorithm, now = K.key_id_for(der), K.algorithm_of(key), time.time()

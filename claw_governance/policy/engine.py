@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
-from claw_governance.policy.conditions import Condition
+from claw_governance.policy.conditions import DEFAULT_LIMITS, ArgumentLimits, Condition
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts, skeleton_key, skeleton_keys
 from claw_governance.policy.patterns import PatternIndex, normalize
 from claw_governance.policy.schema import PolicyDocument, RateLimit, Rule, TrustSettings
@@ -172,8 +172,9 @@ class PolicySet:
     """All loaded policies, compiled. ``decide(call)`` is pure: no I/O, no mutation but memo caches."""
 
     def __init__(self, documents: Sequence[PolicyDocument], content_hash: str, files: Sequence[str] = (),
-                 warnings: Sequence[str] = ()) -> None:
+                 warnings: Sequence[str] = (), limits: ArgumentLimits = DEFAULT_LIMITS) -> None:
         self.documents = tuple(documents)
+        self.limits = limits  # what of a call's arguments conditions may see
         self.hash = content_hash
         self.files = tuple(files)
         self.warnings = tuple(warnings)
@@ -188,9 +189,9 @@ class PolicySet:
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
 
     @classmethod
-    def empty(cls) -> PolicySet:
+    def empty(cls, limits: ArgumentLimits = DEFAULT_LIMITS) -> PolicySet:
         """No policies at all: every call is denied."""
-        return cls((), hashlib.sha256(b"").hexdigest())
+        return cls((), hashlib.sha256(b"").hexdigest(), limits=limits)
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -243,18 +244,19 @@ class PolicySet:
                             policy_hash=self.hash, stage="default")
         found = policy.matches(self._norm(call.action), call.action)
         args = call.args
+        limits = self.limits
         for rule in found.deny:
-            verdict = True if rule.condition is None else rule.condition.evaluate(args)
+            verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)
             if verdict is not False:
                 return Decision(Outcome.DENY, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
                                 self.hash)
         for rule in found.escalate:
-            verdict = True if rule.condition is None else rule.condition.evaluate(args)
+            verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)
             if verdict is not False:
                 return Decision(Outcome.ESCALATE, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
                                 self.hash)
         for rule in found.allow:
-            if rule.condition is None or rule.condition.evaluate(args) is True:
+            if rule.condition is None or rule.condition.evaluate(args, limits) is True:
                 return Decision(Outcome.ALLOW, rule.reason, call, rule.ref, self.hash)
         return Decision(Outcome.DENY, f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)'
                         + found.note, call, policy_hash=self.hash, stage="default")

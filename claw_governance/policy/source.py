@@ -86,8 +86,8 @@ def _nesting_line(text: str) -> int:
     return 1
 
 
-def load_documents(path: Path, display: str | None = None) -> tuple[list[tuple[Any, int]], bytes]:
-    """Parse every YAML document of ``path``; return ``[(value, line)]`` and the raw bytes (for hashing)."""
+def read_policy_bytes(path: Path, display: str | None = None) -> bytes:
+    """The bytes of one policy file (at most ``MAX_FILE_BYTES``); PolicyError when it cannot be read."""
     name = display or str(path)
     try:
         size = path.stat().st_size
@@ -95,9 +95,22 @@ def load_documents(path: Path, display: str | None = None) -> tuple[list[tuple[A
             raise PolicyError(
                 f"{size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit for a policy file",
                 file=name, line=1)
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise PolicyError(f"cannot read: {exc.strerror or exc}", file=name) from None
+    if len(raw) > MAX_FILE_BYTES:  # grew between the stat and the read
+        raise PolicyError(f"over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit for a policy file", file=name, line=1)
+    return raw
+
+
+def load_documents(path: Path, display: str | None = None,
+                   raw: bytes | None = None) -> tuple[list[tuple[Any, int]], bytes]:
+    """Parse every YAML document of ``path`` (or of ``raw``, its bytes as already read); return
+    ``[(value, line)]`` and the raw bytes (for hashing)."""
+    name = display or str(path)
+    if raw is None:
+        raw = read_policy_bytes(path, name)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
