@@ -186,6 +186,7 @@ class PolicyStore:
         self.last_error: str | None = None
         self.degraded: str | None = None  # set while deny rules are missing because their file disappeared
         self._lost: dict[str, int] = {}
+        self.ticks = 0  # watcher passes so far (lets a test or a health probe see the watcher is alive)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if self.path is not None:
@@ -273,6 +274,7 @@ class PolicyStore:
                     self.reload(force=False)
                 except Exception:  # never let the watcher die silently; the store keeps the old policy
                     log.exception("policy watcher failed")
+                self.ticks += 1
 
         self._thread = threading.Thread(target=loop, name="claw-policy-reload", daemon=True)
         self._thread.start()
