@@ -69,7 +69,14 @@ class _Converter:
                 seq.append(self.convert(item, depth + 1))
                 seq.item_lines.append(item.start_mark.line + 1)
             return seq
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # a bad scalar for its tag: `!!int x`, `!!timestamp 2001-02-30` (AttributeError)
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise PolicyError(f"invalid {tag} value {str(node.value)[:40]!r}: {str(exc).splitlines()[0][:120]}",
+                              file=self.file, line=line) from None
 
 
 def _nesting_line(text: str) -> int:
@@ -117,7 +124,11 @@ def load_documents(path: Path, display: str | None = None,
         line = raw[: exc.start].count(b"\n") + 1
         raise PolicyError("not UTF-8 text", file=name, line=line) from None
     docs: list[tuple[Any, int]] = []
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks the characters first: ReaderError for a NUL
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"invalid YAML: {str(exc).splitlines()[-1].strip()[:160]}", file=name,
+                          line=getattr(getattr(exc, "problem_mark", None), "line", 0) + 1 or 1) from None
     try:
         conv = _Converter(loader, name)
         while loader.check_node():
