@@ -105,6 +105,11 @@ def bound_value(value: Any, limits: ArgumentLimits, budget: list[int]) -> Any:
                 raise OverBound(f"nesting deeper than {max_depth} levels")
             if len(item) > budget[0]:
                 raise OverBound(f"more than {limits.max_items} values")
+            flat = _plain_list(item, budget)
+            if flat is not None:
+                budget[0] -= len(item)
+                parent[slot] = flat
+                continue
             seq: list[Any] = [None] * len(item)
             parent[slot] = seq
             stack.extend((sub, seq, index, depth + 1) for index, sub in enumerate(item))
@@ -123,11 +128,57 @@ def bound_value(value: Any, limits: ArgumentLimits, budget: list[int]) -> Any:
     return root[0]
 
 
+_NONE = type(None)
+
+
+def _plain_list(items: list[Any] | tuple[Any, ...], budget: list[int]) -> list[Any] | None:
+    """A copy of a list whose items are all of one plain scalar type, checked at C speed; None otherwise."""
+    kinds = set(map(type, items))
+    if len(kinds) != 1:
+        return None if kinds else []
+    kind = kinds.pop()
+    if kind is int:
+        if min(items) < _INT64[0] or max(items) > _INT64[1]:
+            raise OverBound("an integer outside the 64-bit range")
+    elif kind is float:
+        if any(map(math.isnan, items)):
+            raise OverBound("NaN")
+    elif kind is str or kind is bytes:
+        budget[1] -= sum(map(len, items))
+        if budget[1] < 0:
+            raise OverBound("too many characters of text")
+    elif kind is not bool and kind is not _NONE:
+        return None
+    return list(items)
+
+
 def bound_arguments(args: Mapping[str, Any], names: frozenset[str],
                     limits: ArgumentLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """The fields of ``args`` that ``names`` lists, bounded and converted; OverBound past a bound."""
     budget = [limits.max_items, limits.max_string_chars]
-    return {name: bound_value(args[name], limits, budget) for name in names if name in args}
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in args:
+            continue
+        value = args[name]
+        kind = type(value)
+        # The usual cases without the general walk: a plain scalar, a flat list of one scalar type.
+        if (kind is int and _INT64[0] <= value <= _INT64[1]) or kind is bool or value is None \
+                or (kind is float and value == value):
+            budget[0] -= 1
+            out[name] = value
+        elif kind is str and len(value) <= budget[1]:
+            budget[0] -= 1
+            budget[1] -= len(value)
+            out[name] = value
+        elif kind is list and len(value) < budget[0] and (flat := _plain_list(value, budget)) is not None:
+            budget[0] -= len(value) + 1
+            out[name] = flat
+        else:
+            out[name] = bound_value(value, limits, budget)
+        if budget[0] < 0:
+            raise OverBound(f"more than {limits.max_items} values")
+    return out
 
 
 class ConditionSyntaxError(ValueError):
@@ -180,7 +231,7 @@ def _first_line(text: str) -> str:
 class Condition:
     """A compiled condition. ``evaluate(args)`` returns True, False or None (cannot be evaluated)."""
 
-    __slots__ = ("_program", "names", "source")
+    __slots__ = ("_names", "_program", "names", "source")
 
     def __init__(self, source: str) -> None:
         source = source.strip()
@@ -198,6 +249,7 @@ class Condition:
             raise ConditionSyntaxError(f"condition {source!r} calls {nested[1]}() inside {nested[0]}(): nested "
                                        "macros cost the product of the list sizes; not allowed")
         self.names: frozenset[str] = _referenced_names(compiled)
+        self._names = tuple(sorted(self.names))
         try:
             self._program = cel.compile(compiled)
         except (KeyboardInterrupt, SystemExit):
@@ -209,14 +261,30 @@ class Condition:
     def evaluate(self, args: Mapping[str, Any], limits: ArgumentLimits = DEFAULT_LIMITS) -> bool | None:
         """True/False, or None when the expression cannot be evaluated for these arguments (or they are over
         ``limits``: then it is not evaluated at all)."""
-        try:
-            context = bound_arguments(args, self.names, limits)
-        except OverBound:
-            return None
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:
-            return None
+        # Fast path: every field the condition names is a plain scalar (the usual `amount > 500`); the general
+        # walk (bound_arguments) handles the rest and enforces every bound.
+        context: dict[str, Any] | None = {}
+        chars = 0
+        for name in self._names:
+            if name in args:
+                value = args[name]
+                kind = type(value)
+                if kind is str:
+                    chars += len(value)
+                elif not ((kind is int and -9223372036854775808 <= value <= 9223372036854775807) or kind is bool
+                          or value is None or (kind is float and value == value)):
+                    context = None
+                    break
+                context[name] = value  # type: ignore[index]
+        if context is None or chars > limits.max_string_chars or len(self._names) > limits.max_items:
+            try:
+                context = bound_arguments(args, self.names, limits)
+            except OverBound:
+                return None
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:
+                return None
         try:
             result = self._program.execute(context)
         except (KeyboardInterrupt, SystemExit):
