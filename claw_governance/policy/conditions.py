@@ -90,7 +90,7 @@ def bound_value(value: Any, limits: ArgumentLimits, budget: list[int]) -> Any:
             if math.isnan(item):
                 raise OverBound("NaN")
             parent[slot] = item
-        elif isinstance(item, Mapping):
+        elif kind is dict or (kind is not list and isinstance(item, Mapping)):
             if depth >= max_depth:
                 raise OverBound(f"nesting deeper than {max_depth} levels")
             copy: dict[Any, Any] = {}
@@ -100,7 +100,7 @@ def bound_value(value: Any, limits: ArgumentLimits, budget: list[int]) -> Any:
                     raise OverBound(f"a map key of type {type(key).__name__}")
                 copy[key] = None
                 stack.append((sub, copy, key, depth + 1))
-        elif isinstance(item, list | tuple):
+        elif kind is list or isinstance(item, list | tuple):
             if depth >= max_depth:
                 raise OverBound(f"nesting deeper than {max_depth} levels")
             if len(item) > budget[0]:

@@ -185,7 +185,7 @@ class PolicySet:
         self._agents: dict[str, AgentPolicy] = {a: AgentPolicy(a, docs + self._shared)
                                                 for a, docs in by_agent.items()}
         self._wildcard = AgentPolicy("*", self._shared) if self._shared else None
-        self._names: dict[str, str] = {}
+        self._names: dict[str, tuple[str, str | None]] = {}  # raw name -> (normalised, forbidden character)
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
 
     @classmethod
@@ -203,14 +203,15 @@ class PolicySet:
         """Number of rules over all documents."""
         return sum(len(d.rules) for d in self.documents)
 
-    def _norm(self, text: str) -> str:
-        hit = self._names.get(text)
-        if hit is None:
-            hit = normalize(text)
-            if len(self._names) >= _NAME_CACHE_LIMIT:
-                self._names.clear()
-            self._names[text] = hit
+    def _learn(self, text: str) -> tuple[str, str | None]:
+        hit = (normalize(text), forbidden_character(text))
+        if len(self._names) >= _NAME_CACHE_LIMIT:
+            self._names.clear()
+        self._names[text] = hit
         return hit
+
+    def _norm(self, text: str) -> str:
+        return (self._names.get(text) or self._learn(text))[0]
 
     def for_agent(self, agent_id: str) -> AgentPolicy | None:
         """The merged policy for an agent, the ``*`` policy if it has none, or None (deny everything)."""
@@ -233,16 +234,18 @@ class PolicySet:
 
     def decide(self, call: ToolCall) -> Decision:
         """Evaluate the policy for one call. Never raises for any call data; may raise only on bugs."""
-        bad = forbidden_character(call.action) or forbidden_character(call.agent_id)
-        if bad is not None:
-            what = "action name" if forbidden_character(call.action) else "agent id"
+        names = self._names
+        action, bad_action = names.get(call.action) or self._learn(call.action)
+        agent, bad_agent = names.get(call.agent_id) or self._learn(call.agent_id)
+        if bad_action is not None or bad_agent is not None:
+            what, bad = ("action name", bad_action) if bad_action is not None else ("agent id", bad_agent)
             return Decision(Outcome.DENY, f"The {what} contains {bad}: denied (such characters are never "
                             "stripped or ignored)", call, policy_hash=self.hash, stage="policy")
-        policy = self.for_agent(call.agent_id)
+        policy = self._agents.get(agent, self._wildcard)
         if policy is None:
             return Decision(Outcome.DENY, f'No policy for agent "{call.agent_id}" (default deny)', call,
                             policy_hash=self.hash, stage="default")
-        found = policy.matches(self._norm(call.action), call.action)
+        found = policy.matches(action, call.action)
         args = call.args
         limits = self.limits
         for rule in found.deny:
