@@ -238,7 +238,7 @@ class Governor:
             self.record(AuditEvent("policy_reload", policy_hash=result.policy_hash, details={
                 "ok": result.error is None, "changed": result.changed, "previous_hash": result.previous_hash,
                 "error": result.error, "files": list(self.policy.files),
-                "removed_deny_files": list(result.removed_deny)}))
+                "removed_deny_files": list(result.removed_deny), "explicit": result.explicit}))
 
     def make_call(self, agent_id: str, action: str, args: Mapping[str, Any] | None = None, *,
                   framework: str = "python", call_id: str | None = None,

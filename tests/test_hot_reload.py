@@ -161,3 +161,41 @@ def test_deleting_a_file_with_deny_rules_degrades_health(tmp_path: Path) -> None
         (policies / "deny.yaml").unlink()
         gov.reload_policies()
         assert gov.policies.degraded is None
+
+
+def _lint_against_running(policies: Path, audit: Path) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from claw_governance.cli import build_cli
+
+    result = CliRunner().invoke(build_cli(), ["policy", "lint", str(policies), "--against-running", "--audit",
+                                              str(audit)], env={"AUDIT_PATH": None}, prog_name="claw-gov")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def test_lint_against_running_shows_lost_deny_rules(tmp_path: Path) -> None:
+    policies, audit = tmp_path / "policies", tmp_path / "audit"
+    policies.mkdir()
+    (policies / "allow.yaml").write_text('agent: "*"\npermissions:\n  allow: ["*"]\n')
+    (policies / "deny.yaml").write_text('agent: bot\npermissions:\n  deny: ["delete:*"]\n')
+    with Governor(policies, audit, tmp_path / "ids", policy_reload_interval=0.02) as gov:
+        gov.agent("bot").check("read:x")  # the trail now records the policy in force
+        code, out = _lint_against_running(policies, audit)
+        assert code == 0 and "0 error(s)" in out, out
+        (policies / "deny.yaml").unlink()
+        _wait(lambda: gov.policies.degraded is not None)
+        gov.agent("bot").check("read:x")
+        code, out = _lint_against_running(policies, audit)
+        assert code == 1 and "deny.yaml: error: held deny rules" in out, out
+        # A broken file the watcher refused: the running policy differs from the files, and the failure shows.
+        (policies / "allow.yaml").write_text("agent: [\n")
+        _wait(lambda: gov.policies.last_error is not None)
+        code, out = _lint_against_running(policies, audit)
+        assert code == 1 and "the last reload failed" in out, out
+        (policies / "allow.yaml").write_text('agent: "*"\npermissions:\n  allow: ["*"]\n')
+        (policies / "deny.yaml").write_text('agent: bot\npermissions:\n  deny: ["delete:*"]\n')
+        _wait(lambda: gov.policies.degraded is None and gov.policies.last_error is None)
+        gov.agent("bot").check("read:x")
+        code, out = _lint_against_running(policies, audit)
+        assert code == 0, out

@@ -159,6 +159,7 @@ class ReloadResult:
     previous_hash: str
     error: str | None = None
     removed_deny: tuple[str, ...] = ()
+    explicit: bool = True  # reload() called by someone (an operator's act), not the watcher's tick
 
 
 class PolicyStore:
@@ -234,7 +235,7 @@ class PolicyStore:
                     self._pending = None
                 self._stat_stamp = stat_stamp
                 self.last_error = str(exc)
-                result = ReloadResult(False, old.hash, old.hash, str(exc))
+                result = ReloadResult(False, old.hash, old.hash, str(exc), explicit=force)
                 repeated = self._reported == result.error and not force
                 self._reported = result.error
                 if not repeated:
@@ -259,7 +260,7 @@ class PolicyStore:
                     + "; restore them, or reload explicitly (reload_policies) to accept")
                 if removed:
                     log.error("policy reload dropped deny rules: %s", ", ".join(removed))
-                result = ReloadResult(new.hash != old.hash, new.hash, old.hash, removed_deny=removed)
+                result = ReloadResult(new.hash != old.hash, new.hash, old.hash, removed_deny=removed, explicit=force)
         if self._on_reload is not None and ((result.changed or result.error) and not repeated):
             self._on_reload(result)
         return result
