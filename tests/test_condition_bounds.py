@@ -108,10 +108,22 @@ def test_over_a_bound_a_condition_is_never_evaluated(policy_dir: Path) -> None:
     assert Spy.calls == 1
 
 
-@pytest.mark.parametrize("value", [
-    _deep(40), ["x" * 10] * 20_000, "x" * 2_000_000, 10**30, -(10**30), float("nan"), Decimal("1e400"),
-    Decimal("0.1"), object(), {1.5: "float key"}, {"k": b"b" * 2_000_000},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        _deep(40),
+        ["x" * 10] * 20_000,
+        "x" * 2_000_000,
+        10**30,
+        -(10**30),
+        float("nan"),
+        Decimal("1e400"),
+        Decimal("0.1"),
+        object(),
+        {1.5: "float key"},
+        {"k": b"b" * 2_000_000},
+    ],
+)
 def test_values_over_bounds_are_unknown(policy_dir: Path, value: Any) -> None:
     policy = load_policy_set(policy_dir)
     # allow: unknown is FALSE (default deny); escalate: unknown is TRUE
@@ -138,9 +150,16 @@ def test_only_referenced_fields_are_converted(policy_dir: Path) -> None:
 
 
 def test_bounds_are_configurable(tmp_path: Path, policy_dir: Path) -> None:
-    config = config_from_env({"POLICY_PATH": str(policy_dir), "AUDIT_PATH": str(tmp_path / "a"),
-                              "IDENTITY_PATH": str(tmp_path / "i"), "CONDITION_MAX_ITEMS": "5",
-                              "CONDITION_MAX_DEPTH": "2", "CONDITION_MAX_STRING_CHARS": "3"})
+    config = config_from_env(
+        {
+            "POLICY_PATH": str(policy_dir),
+            "AUDIT_PATH": str(tmp_path / "a"),
+            "IDENTITY_PATH": str(tmp_path / "i"),
+            "CONDITION_MAX_ITEMS": "5",
+            "CONDITION_MAX_DEPTH": "2",
+            "CONDITION_MAX_STRING_CHARS": "3",
+        }
+    )
     assert config.argument_limits == ArgumentLimits(2, 5, 3)
     with Governor(config=config) as gov:
         agent = gov.agent("bot")
@@ -156,12 +175,15 @@ def test_bounds_are_configurable(tmp_path: Path, policy_dir: Path) -> None:
     assert bound_arguments({"s": [[1]], "t": "abc"}, frozenset({"s", "t", "u"}), limits) == {"s": [[1]], "t": "abc"}
 
 
-@pytest.mark.parametrize("expression", [
-    "items.exists(x, items.exists(y, x == y))",
-    "items.all(x, others.map(y, y + 1).size() > 0)",
-    "a.filter(x, b.exists_one(y, y == x)).size() > 0",
-    "a.map(x, b.filter(y, y > x)) == []",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "items.exists(x, items.exists(y, x == y))",
+        "items.all(x, others.map(y, y + 1).size() > 0)",
+        "a.filter(x, b.exists_one(y, y == x)).size() > 0",
+        "a.map(x, b.filter(y, y > x)) == []",
+    ],
+)
 def test_nested_macros_are_rejected_at_load(tmp_path: Path, expression: str) -> None:
     with pytest.raises(ConditionSyntaxError, match="nested"):
         Condition(expression)
@@ -174,8 +196,20 @@ def test_nested_macros_are_rejected_at_load(tmp_path: Path, expression: str) -> 
     Condition('items.exists(x, x in ["a", "b"])')
 
 
-@pytest.mark.parametrize("value", [10**30, -(10**30), 10**4000, float("nan"), float("inf"),
-                                   Decimal("1e400"), Decimal("NaN"), _deep(2000), [float("nan")]])
+@pytest.mark.parametrize(
+    "value",
+    [
+        10**30,
+        -(10**30),
+        10**4000,
+        float("nan"),
+        float("inf"),
+        Decimal("1e400"),
+        Decimal("NaN"),
+        _deep(2000),
+        [float("nan")],
+    ],
+)
 def test_grants_for_awkward_values(tmp_path: Path, policy_dir: Path, value: Any) -> None:
     with Governor(policy_dir, tmp_path / "audit", tmp_path / "ids") as gov:
         agent = gov.agent("bot")
@@ -188,8 +222,23 @@ def test_grants_for_awkward_values(tmp_path: Path, policy_dir: Path, value: Any)
 
 
 def test_args_hash_never_raises_and_keeps_values_apart() -> None:
-    values = [None, float("nan"), float("inf"), float("-inf"), 10**30, -(10**30), 10**5000, Decimal("1.5"),
-              "x\ud800", _deep(5000), 0, 0.0, "0", 1, True]
+    values = [
+        None,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        10**30,
+        -(10**30),
+        10**5000,
+        Decimal("1.5"),
+        "x\ud800",
+        _deep(5000),
+        0,
+        0.0,
+        "0",
+        1,
+        True,
+    ]
     hashes = [args_hash({"a": v}) for v in values]
     assert len(set(hashes)) == len(values)
     assert args_hash({"a": float("nan")}) == args_hash({"a": float("nan")})
@@ -198,10 +247,20 @@ def test_args_hash_never_raises_and_keeps_values_apart() -> None:
 
 # ------------------------------------------------------------------------------------------- properties
 
-LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | st.decimals() \
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.decimals()
     | st.binary(max_size=10)
-NESTED = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=5)
-                      | st.dictionaries(st.text(max_size=5), inner, max_size=5), max_leaves=40)
+)
+NESTED = st.recursive(
+    LEAVES,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5),
+    max_leaves=40,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -41,12 +41,54 @@ def _load(folder: Path, content: bytes) -> Any:
         return None
 
 
-YAML_SNIPPETS = st.sampled_from([
-    "agent:", " ", "\n", "- ", ": ", "permissions:", "allow:", "deny:", "escalate:", "[", "]", "{", "}", "'", '"',
-    "&a ", "*a ", "!!python/object:os.system ", "!!binary ", "2001-13-45", "0x", "1e999", ".nan", "~", "? ",
-    "---\n", "...\n", "action:", "condition:", "timeout:", "trust:", "min_score:", "rate_limits:", "\t", "#",
-    "<<: *a", "!!timestamp 2001-02-30", "!!int x", "!!float y", "%YAML 1.1\n", "|\n", ">\n", "\ufeff", "\x00",
-])
+YAML_SNIPPETS = st.sampled_from(
+    [
+        "agent:",
+        " ",
+        "\n",
+        "- ",
+        ": ",
+        "permissions:",
+        "allow:",
+        "deny:",
+        "escalate:",
+        "[",
+        "]",
+        "{",
+        "}",
+        "'",
+        '"',
+        "&a ",
+        "*a ",
+        "!!python/object:os.system ",
+        "!!binary ",
+        "2001-13-45",
+        "0x",
+        "1e999",
+        ".nan",
+        "~",
+        "? ",
+        "---\n",
+        "...\n",
+        "action:",
+        "condition:",
+        "timeout:",
+        "trust:",
+        "min_score:",
+        "rate_limits:",
+        "\t",
+        "#",
+        "<<: *a",
+        "!!timestamp 2001-02-30",
+        "!!int x",
+        "!!float y",
+        "%YAML 1.1\n",
+        "|\n",
+        ">\n",
+        "\ufeff",
+        "\x00",
+    ]
+)
 
 
 @FUZZ
@@ -66,29 +108,72 @@ def test_loader_yaml_like_text(tmp_path_factory: Any, parts: list[str]) -> None:
     _load(tmp_path_factory.mktemp("fuzz"), "".join(parts).encode("utf-8", "surrogatepass"))
 
 
-NAMES = st.sampled_from(["read:*", "delete:*", "*", "*:users", "pay", "a*b", "read:users", "x", "*e*"]) \
-    | st.text(min_size=1, max_size=10)
-CONDITIONS = st.sampled_from([
-    "amount > 500", "amount < 100", "size(items) > 2", "items.exists(i, i > 3)", "data.x == 1",
-    "has(data.x)", "name.startsWith('a')", "amount > 5 && currency == 'USD'", "amount", "1 +", "items.all(i,",
-    "items.exists(x, items.exists(y, x == y))", "true", "false", "null == null",
-])
-RULE = NAMES | st.fixed_dictionaries({"action": NAMES}, optional={"condition": CONDITIONS,
-                                                                  "reason": st.text(max_size=10)})
-DOCUMENT = st.fixed_dictionaries({"agent": st.sampled_from(["*", "bot", "other"])}, optional={
-    "permissions": st.fixed_dictionaries({}, optional={"allow": st.lists(RULE, max_size=4),
-                                                       "deny": st.lists(RULE, max_size=4),
-                                                       "escalate": st.lists(RULE, max_size=3)}),
-    "sensitive_fields": st.lists(st.text(max_size=5), max_size=2),
-    "trust": st.fixed_dictionaries({}, optional={"min_score": st.integers(-5, 200)}),
-})
+NAMES = st.sampled_from(["read:*", "delete:*", "*", "*:users", "pay", "a*b", "read:users", "x", "*e*"]) | st.text(
+    min_size=1, max_size=10
+)
+CONDITIONS = st.sampled_from(
+    [
+        "amount > 500",
+        "amount < 100",
+        "size(items) > 2",
+        "items.exists(i, i > 3)",
+        "data.x == 1",
+        "has(data.x)",
+        "name.startsWith('a')",
+        "amount > 5 && currency == 'USD'",
+        "amount",
+        "1 +",
+        "items.all(i,",
+        "items.exists(x, items.exists(y, x == y))",
+        "true",
+        "false",
+        "null == null",
+    ]
+)
+RULE = NAMES | st.fixed_dictionaries(
+    {"action": NAMES}, optional={"condition": CONDITIONS, "reason": st.text(max_size=10)}
+)
+DOCUMENT = st.fixed_dictionaries(
+    {"agent": st.sampled_from(["*", "bot", "other"])},
+    optional={
+        "permissions": st.fixed_dictionaries(
+            {},
+            optional={
+                "allow": st.lists(RULE, max_size=4),
+                "deny": st.lists(RULE, max_size=4),
+                "escalate": st.lists(RULE, max_size=3),
+            },
+        ),
+        "sensitive_fields": st.lists(st.text(max_size=5), max_size=2),
+        "trust": st.fixed_dictionaries({}, optional={"min_score": st.integers(-5, 200)}),
+    },
+)
 LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10) | st.decimals()
-ARGS = st.dictionaries(st.sampled_from(["amount", "items", "data", "name", "currency", "other"]),
-                       st.recursive(LEAF, lambda inner: st.lists(inner, max_size=4)
-                                    | st.dictionaries(st.sampled_from(["x", "y", "amount"]), inner, max_size=3),
-                                    max_leaves=20), max_size=5)
-ACTIONS = st.sampled_from(["read:users", "delete:users", "pay", "x", "ab", "aXb", "DELETE:Users ", "d\u0435lete:x",
-                           "delete\u200b:x", "refund"]) | st.text(max_size=10)
+ARGS = st.dictionaries(
+    st.sampled_from(["amount", "items", "data", "name", "currency", "other"]),
+    st.recursive(
+        LEAF,
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["x", "y", "amount"]), inner, max_size=3)
+        ),
+        max_leaves=20,
+    ),
+    max_size=5,
+)
+ACTIONS = st.sampled_from(
+    [
+        "read:users",
+        "delete:users",
+        "pay",
+        "x",
+        "ab",
+        "aXb",
+        "DELETE:Users ",
+        "d\u0435lete:x",
+        "delete\u200b:x",
+        "refund",
+    ]
+) | st.text(max_size=10)
 
 
 def _deny_applies(policy: Any, agent: str, action: str, args: dict[str, Any]) -> bool:
@@ -107,8 +192,9 @@ def _deny_applies(policy: Any, agent: str, action: str, args: dict[str, Any]) ->
 
 @FUZZ
 @given(docs=st.lists(DOCUMENT, min_size=1, max_size=3), calls=st.lists(st.tuples(ACTIONS, ARGS), max_size=6))
-def test_policies_and_arguments_never_allow_what_a_deny_matches(tmp_path_factory: Any, docs: list[dict[str, Any]],
-                                                                 calls: list[tuple[str, dict[str, Any]]]) -> None:
+def test_policies_and_arguments_never_allow_what_a_deny_matches(
+    tmp_path_factory: Any, docs: list[dict[str, Any]], calls: list[tuple[str, dict[str, Any]]]
+) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
     policy = _load(folder, yaml.safe_dump_all(docs, allow_unicode=True).encode())
     if policy is None:
@@ -122,9 +208,17 @@ def test_policies_and_arguments_never_allow_what_a_deny_matches(tmp_path_factory
 
 
 @FUZZ
-@given(expression=st.text(max_size=60) | st.lists(CONDITIONS | st.sampled_from(
-    [" && ", " || ", "!", "(", ")", ".exists(x, ", ".map(y, ", " in ", "[1, 2]", "{'a': 1}", "size(", "'s'"]),
-    max_size=8).map("".join), args=ARGS)
+@given(
+    expression=st.text(max_size=60)
+    | st.lists(
+        CONDITIONS
+        | st.sampled_from(
+            [" && ", " || ", "!", "(", ")", ".exists(x, ", ".map(y, ", " in ", "[1, 2]", "{'a': 1}", "size(", "'s'"]
+        ),
+        max_size=8,
+    ).map("".join),
+    args=ARGS,
+)
 def test_conditions_compile_or_fail_cleanly_and_evaluate_safely(expression: str, args: dict[str, Any]) -> None:
     try:
         condition = Condition(expression)

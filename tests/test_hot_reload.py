@@ -39,7 +39,7 @@ def test_half_written_file_is_never_taken_tick_by_tick(tmp_path: Path) -> None:
         store.reload(force=False)
         taken.append(store.current.decide(DENIED).outcome)
         for index in range(0, len(POLICY), 3):
-            handle.write(POLICY[index:index + 3])
+            handle.write(POLICY[index : index + 3])
             handle.flush()
             store.reload(force=False)  # one watcher tick per write: the content differs every time
             taken.append(store.current.decide(DENIED).outcome)
@@ -100,7 +100,7 @@ def test_writer_rewriting_in_place_never_opens_the_door(tmp_path: Path) -> None:
             for _ in range(5):
                 with (policies / "p.yaml").open("w") as handle:  # in place, as `cat > p.yaml` does
                     for index in range(0, len(POLICY), 4):
-                        handle.write(POLICY[index:index + 4])
+                        handle.write(POLICY[index : index + 4])
                         handle.flush()
                         time.sleep(0.002)
                 _wait(lambda start=gov.policies.ticks: gov.policies.ticks >= start + 3)
@@ -168,8 +168,12 @@ def _lint_against_running(policies: Path, audit: Path) -> tuple[int, str]:
 
     from claw_governance.cli import build_cli
 
-    result = CliRunner().invoke(build_cli(), ["policy", "lint", str(policies), "--against-running", "--audit",
-                                              str(audit)], env={"AUDIT_PATH": None}, prog_name="claw-gov")
+    result = CliRunner().invoke(
+        build_cli(),
+        ["policy", "lint", str(policies), "--against-running", "--audit", str(audit)],
+        env={"AUDIT_PATH": None},
+        prog_name="claw-gov",
+    )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.output
 

@@ -115,7 +115,8 @@ def test_a_rule_that_writes_the_script_may_allow_it(tmp_path: Path) -> None:
 
 
 FORBIDDEN = st.characters(categories=["Cc", "Cf", "Co", "Cs", "Cn"]) | st.sampled_from(
-    ["\ufdd0", "\ufffe", "\uffff", "\U0001fffe", "\U0010ffff", "\u200b", "\u2066", "\x00", "\x7f", "\x85"])
+    ["\ufdd0", "\ufffe", "\uffff", "\U0001fffe", "\U0010ffff", "\u200b", "\u2066", "\x00", "\x7f", "\x85"]
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -129,8 +130,12 @@ def test_property_forbidden_characters_never_allowed(policy, prefix: str, bad: s
 
 
 # Single characters that look like a letter of "delete" (from confusables.txt, chosen by hand for the test).
-LOOKALIKES = {"d": ["\u0501", "\u217e", "\U0001d41d", "\u13e7"], "e": ["\u0435", "\u04bd", "\u212e", "\uab32"],
-              "l": ["\u04cf", "1", "I", "\u0399", "\u2160", "|", "\u05c0"], "t": ["\U0001d42d"]}
+LOOKALIKES = {
+    "d": ["\u0501", "\u217e", "\U0001d41d", "\u13e7"],
+    "e": ["\u0435", "\u04bd", "\u212e", "\uab32"],
+    "l": ["\u04cf", "1", "I", "\u0399", "\u2160", "|", "\u05c0"],
+    "t": ["\U0001d42d"],
+}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -166,8 +171,9 @@ def test_helpers() -> None:
 # -------------------------------------------------------------------------------------------- agent ids
 
 
-@pytest.mark.parametrize("alias", ["bot\u200b", "b\u043et", "BOT", " bot ", "Bot", "b0t", "b\u00f3t",
-                                   "bo\U0001d42d", "\ufeffbot", "bot\x00"])
+@pytest.mark.parametrize(
+    "alias", ["bot\u200b", "b\u043et", "BOT", " bot ", "Bot", "b0t", "b\u00f3t", "bo\U0001d42d", "\ufeffbot", "bot\x00"]
+)
 def test_lookalike_of_a_revoked_id_is_refused(tmp_path: Path, alias: str) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "p.yaml").write_text(POLICY)
@@ -193,8 +199,10 @@ def test_lookalike_of_an_active_id_is_refused(tmp_path: Path) -> None:
 
 
 def test_lint_flags_mixed_script_and_invisible_patterns(tmp_path: Path) -> None:
-    (tmp_path / "p.yaml").write_text('agent: bot\npermissions:\n  allow: ["d\u0435lete:*", "re\u200bad:*"]\n'
-                                     '  deny: ["delete:*"]\n  escalate: [{action: "x", timeout: 1h}]\n')
+    (tmp_path / "p.yaml").write_text(
+        'agent: bot\npermissions:\n  allow: ["d\u0435lete:*", "re\u200bad:*"]\n'
+        '  deny: ["delete:*"]\n  escalate: [{action: "x", timeout: 1h}]\n'
+    )
     findings = [str(f) for f in lint_path(tmp_path)]
     assert any("mixes scripts" in f and ":3:" in f and "warning" in f for f in findings), findings
     assert any("U+200B" in f and "error" in f for f in findings), findings

@@ -32,8 +32,13 @@ import icu
 
 from claw_governance.policy.patterns import normalize
 
-_FORBIDDEN_CATEGORIES = {"Cc": "control", "Cf": "format (invisible)", "Cs": "surrogate", "Co": "private-use",
-                         "Cn": "unassigned"}
+_FORBIDDEN_CATEGORIES = {
+    "Cc": "control",
+    "Cf": "format (invisible)",
+    "Cs": "surrogate",
+    "Co": "private-use",
+    "Cn": "unassigned",
+}
 _CACHE = 65536
 _SPOOF = icu.SpoofChecker()
 _COMMON = {"Zyyy", "Zinh"}  # Common and Inherited: punctuation, digits, combining marks go with any script
@@ -68,8 +73,9 @@ def forbidden_character(name: str) -> str | None:
 
 
 def _bare(skeleton: str) -> str:
-    return normalize("".join(ch for ch in unicodedata.normalize("NFD", skeleton)
-                             if not unicodedata.category(ch).startswith("M")))
+    return normalize(
+        "".join(ch for ch in unicodedata.normalize("NFD", skeleton) if not unicodedata.category(ch).startswith("M"))
+    )
 
 
 @lru_cache(maxsize=_CACHE)
@@ -83,8 +89,7 @@ def skeleton_keys(name: str) -> frozenset[str]:
     """``skeleton_key(name)`` and the skeleton taken before case folding: UTS #39 skeletons are case-sensitive
     (``I`` looks like ``l``, ``i`` does not), so ``deIete`` is a look-alike of ``delete`` only before folding,
     and ``KILL`` of ``kill`` only after."""
-    return frozenset({skeleton_key(name),
-                      _bare(_SPOOF.getSkeleton(0, unicodedata.normalize("NFKC", name).strip()))})
+    return frozenset({skeleton_key(name), _bare(_SPOOF.getSkeleton(0, unicodedata.normalize("NFKC", name).strip()))})
 
 
 def _script_name(code: int) -> str:
