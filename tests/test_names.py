@@ -205,6 +205,9 @@ def test_lint_flags_mixed_script_and_invisible_patterns(tmp_path: Path) -> None:
     )
     findings = [str(f) for f in lint_path(tmp_path)]
     assert any("mixes scripts" in f and ":3:" in f and "warning" in f for f in findings), findings
+    (tmp_path / "q.yaml").write_text('agent: "b\u043et"\npermissions:\n  deny: ["x"]\n')
+    findings = [str(f) for f in lint_path(tmp_path)]
+    assert any("agent id 'bоt' mixes scripts" in f for f in findings), findings
     assert any("U+200B" in f and "error" in f for f in findings), findings
 
 

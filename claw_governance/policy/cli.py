@@ -82,6 +82,9 @@ def _name_findings(doc: PolicyDocument) -> list[Finding]:
     if bad is not None:
         found.append(Finding("error", f"{doc.file}:{doc.line}", f"agent id {doc.agent!r} contains {bad}: no "
                              "agent can have such an id"))
+    elif is_mixed_script(doc.agent):
+        found.append(Finding("warning", f"{doc.file}:{doc.line}", f"agent id {doc.agent!r} mixes scripts "
+                             f"({', '.join(sorted(scripts(doc.agent)))}): a look-alike of another id?"))
     for rule in doc.rules:
         text = rule.raw_pattern
         bad = forbidden_character(text)
