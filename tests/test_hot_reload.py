@@ -60,33 +60,33 @@ def test_stable_partial_file_needs_two_identical_reads(tmp_path: Path) -> None:
     assert second.changed and store.current.decide(DENIED).outcome is Outcome.ALLOW  # the same twice: taken
 
 
-def test_read_snapshot_notices_a_write_during_the_read(tmp_path: Path) -> None:
+def test_reload_refuses_files_that_keep_changing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "p.yaml").write_text(POLICY)
     snap = read_snapshot(tmp_path)
     assert [len(raw) for _, raw in snap.files] == [len(POLICY)]
-    with (tmp_path / "p.yaml").open("a") as handle:
-        stop = threading.Event()
-
-        def append() -> None:
-            while not stop.is_set():
-                handle.write("# x\n")
-                handle.flush()
-
-        writer = threading.Thread(target=append)
-        writer.start()
-        try:
-            with pytest.raises(UnstableFiles):
-                stable_snapshot(tmp_path, 0.01, attempts=5)
-        finally:
-            stop.set()
-            writer.join()
+    # A writer appends between every two reads (deterministically: in place of the settle pause).
+    monkeypatch.setattr(
+        "claw_governance.policy.store.time.sleep", lambda seconds: (tmp_path / "p.yaml").open("a").write("# more\n")
+    )
+    with pytest.raises(UnstableFiles, match="kept changing"):
+        stable_snapshot(tmp_path, 0.01, attempts=5)
+    monkeypatch.undo()
+    store = PolicyStore(tmp_path)
+    monkeypatch.setattr(
+        "claw_governance.policy.store.time.sleep", lambda seconds: (tmp_path / "p.yaml").open("a").write("# more\n")
+    )
+    result = store.reload()
+    assert result.error is not None and "kept changing" in result.error
+    assert store.current.decide(DENIED).outcome is Outcome.DENY  # the policy in force stays
+    monkeypatch.undo()
+    assert store.reload().error is None  # once the writes stop, it loads
 
 
 def test_writer_rewriting_in_place_never_opens_the_door(tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "p.yaml").write_text(POLICY)
-    with Governor(policies, tmp_path / "audit", tmp_path / "ids", policy_reload_interval=0.1) as gov:
+    with Governor(policies, tmp_path / "audit", tmp_path / "ids", policy_reload_interval=0.25) as gov:
         stop = threading.Event()
         outcomes: list[Outcome] = []
 
