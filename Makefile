@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 	(command -v go >/dev/null && test -d /usr/share/gocode/src/golang.org/x/mod) || \
 		(apt-get update && apt-get install -y golang-go golang-golang-x-mod-dev)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# PyICU (UTS #39 confusables) is built from source against the system ICU
+	command -v pkg-config >/dev/null && pkg-config --exists icu-i18n && command -v g++ >/dev/null || \
+		(apt-get update && apt-get install -y libicu-dev pkg-config g++)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
 		-r benchmarks/requirements.txt

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from claw_governance.errors import ConfigError
+from claw_governance.policy.conditions import ArgumentLimits
 
 DURABILITY_MODES = ("os", "fsync")
 
@@ -43,6 +44,10 @@ class GovernorConfig:
     identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
     escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
     escalation_webhook_retries: int = 3  # attempts after the first one
+    # issue 13: what of a call's arguments a rule condition may see (over a bound: the condition is unknown)
+    condition_max_depth: int = 32
+    condition_max_items: int = 10_000
+    condition_max_string_chars: int = 1_048_576
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -61,9 +66,18 @@ class GovernorConfig:
             raise ConfigError(f"identity_scrypt_log2_n must be 14..22, not {self.identity_scrypt_log2_n}")
         if self.escalation_webhook_timeout <= 0 or self.escalation_webhook_retries < 0:
             raise ConfigError("escalation_webhook_timeout must be positive and escalation_webhook_retries >= 0")
+        for name in ("condition_max_depth", "condition_max_items", "condition_max_string_chars"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive whole number, not {value!r}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
+
+    @property
+    def argument_limits(self) -> ArgumentLimits:
+        """The ``condition_max_*`` settings as the policy engine takes them."""
+        return ArgumentLimits(self.condition_max_depth, self.condition_max_items, self.condition_max_string_chars)
 
     @property
     def resolved_state_path(self) -> Path | None:
@@ -117,6 +131,9 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
+    ("CONDITION_MAX_DEPTH", "condition_max_depth", lambda n, v: _number(n, v, int)),
+    ("CONDITION_MAX_ITEMS", "condition_max_items", lambda n, v: _number(n, v, int)),
+    ("CONDITION_MAX_STRING_CHARS", "condition_max_string_chars", lambda n, v: _number(n, v, int)),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

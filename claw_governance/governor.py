@@ -136,7 +136,8 @@ class Governor:
         self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
         try:
-            self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded)
+            self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded,
+                                        limits=config.argument_limits)
             self.identities = IdentityRegistry(config, self.state, self.record)
             self.trust = TrustLedger(config, self.state, self.record, on_zero=self._revoke_at_zero)
             self.escalations = EscalationQueue(config, self.state, self.record)
@@ -343,7 +344,8 @@ class Governor:
         with contextlib.suppress(Exception):  # a failed write is already reported as an audit fault
             self.record(AuditEvent("policy_reload", policy_hash=result.policy_hash, details={
                 "ok": result.error is None, "changed": result.changed, "previous_hash": result.previous_hash,
-                "error": result.error, "files": list(self.policy.files)}))
+                "error": result.error, "files": list(self.policy.files),
+                "removed_deny_files": list(result.removed_deny), "explicit": result.explicit}))
 
     def make_call(self, agent_id: str, action: str, args: Mapping[str, Any] | None = None, *,
                   framework: str = "python", call_id: str | None = None,
@@ -699,10 +701,10 @@ class Governor:
                 return {"status": "down", "error": redact_text(text)}
 
         components: dict[str, Any] = {
-            "policy": probe(lambda: {"status": "degraded" if self.policies.last_error else "ok",
-                                     "hash": self.policy.hash, "files": len(self.policy.files),
-                                     "rules": self.policy.rule_count,
-                                     "last_reload_error": self.policies.last_error}),
+            "policy": probe(lambda: {"status": "degraded" if self.policies.last_error or self.policies.degraded
+                                     else "ok", "hash": self.policy.hash, "files": len(self.policy.files),
+                                     "rules": self.policy.rule_count, "last_reload_error": self.policies.last_error,
+                                     "deny_rules_lost": self.policies.degraded}),
             "audit": probe(self.audit.health),
             "state": probe(self._state_health),
             "keys": probe(self._keys_health),

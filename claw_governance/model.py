@@ -85,16 +85,93 @@ def _tagged_key(key: Any) -> list[Any]:
     return [type(key).__name__, repr(key)]
 
 
+# Arguments that neither JSON form can express (an int beyond 64 bits, NaN or an infinity, which orjson would
+# write as null like None, nesting deeper than orjson's 254 levels, a lone surrogate) are hashed in a streamed,
+# typed form that starts with this marker; it has no recursion and no size limits.
+_STREAMED_ARGS = b"\x00claw-args/streamed\n"
+
+
+class _Token(bytes):
+    """Already encoded bytes on the streaming encoder's stack (map/list ends, map keys)."""
+
+
+def _scalar_bytes(value: Any) -> bytes:
+    if value is None:
+        return b"N"
+    if value is True or value is False:
+        return b"T" if value else b"F"
+    if isinstance(value, int):
+        return b"i" + hex(value).encode() + b";"  # hex: no 4300-digit str() limit
+    if isinstance(value, float):
+        return b"f" + value.hex().encode() + b";"
+    if isinstance(value, str):
+        raw = value.encode("utf-8", "surrogatepass")
+        return b"s" + str(len(raw)).encode() + b":" + raw
+    if isinstance(value, bytes | bytearray):
+        return b"b" + str(len(value)).encode() + b":" + bytes(value)
+    text = repr(value).encode("utf-8", "surrogatepass")
+    return b"r" + type(value).__name__.encode() + b"/" + str(len(text)).encode() + b":" + text
+
+
+def _streamed(args: Any) -> bytes:
+    """A typed, unambiguous encoding of any value, maps in key order; iterative (any depth)."""
+    out: list[bytes] = []
+    stack: list[Any] = [args]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if type(item) is _Token:
+            out.append(item)
+        elif isinstance(item, Mapping):
+            pairs = sorted((((_scalar_bytes(k) if not isinstance(k, tuple) else _streamed(k)), v)
+                            for k, v in item.items()), key=lambda pair: pair[0])
+            out.append(b"{")
+            stack.append(_Token(b"}"))
+            for key, value in reversed(pairs):
+                stack.append(value)
+                stack.append(_Token(b"k" + key))
+        elif isinstance(item, list | tuple):
+            out.append(b"[" if isinstance(item, list) else b"(")
+            stack.append(_Token(b"]"))
+            stack.extend(reversed(item))
+        else:
+            out.append(_scalar_bytes(item))
+    return b"".join(out)
+
+
+def _has_nonfinite(args: Any) -> bool:
+    stack = [args]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
 def args_hash(args: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a call's arguments: binds grants and signatures to exact arguments.
 
     String-keyed arguments (every tool call a model makes) hash as ``sha256(JSON with sorted keys)``, the form
-    an external signer computes (docs/identity.md). Arguments with any other key use a tagged form instead.
+    an external signer computes (docs/identity.md). Arguments with any other key use a tagged form instead, and
+    arguments JSON cannot express exactly (ints beyond 64 bits, NaN, infinities, depth over 254) a streamed
+    typed form. Never raises.
     """
     try:
         data = orjson.dumps(dict(args), option=orjson.OPT_SORT_KEYS, default=_jsonable)
-    except orjson.JSONEncodeError:  # a key that is not a string, somewhere
-        data = _TAGGED_ARGS + orjson.dumps(_tagged(args), default=_jsonable)
+    except orjson.JSONEncodeError:  # a key that is not a string, an int over 64 bits, too deep, a surrogate
+        try:
+            data = _TAGGED_ARGS + orjson.dumps(_tagged(args), default=_jsonable)
+        except (orjson.JSONEncodeError, RecursionError, ValueError):
+            data = _STREAMED_ARGS + _streamed(args)
+    else:
+        if b"null" in data and _has_nonfinite(args):  # orjson writes NaN and infinities as null, like None
+            data = _STREAMED_ARGS + _streamed(args)
     return hashlib.sha256(data).hexdigest()
 
 

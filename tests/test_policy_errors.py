@@ -10,6 +10,7 @@ import pytest
 
 from claw_governance import Governor, Outcome, PolicyError
 from claw_governance.policy import Condition, ConditionSyntaxError, load_policy_set
+from claw_governance.policy.conditions import ArgumentLimits
 
 Write = Callable[..., Path]
 
@@ -122,8 +123,9 @@ def test_conditions_evaluate_safely_at_run_time() -> None:
     assert Condition("amount + 1").evaluate({"amount": 1}) is None   # not a boolean: unknown
     assert Condition("amount.__class__ == 1").evaluate({"amount": 1}) is None  # no Python objects exposed
     big = {"items": list(range(1, 200_000))}
+    assert cond.evaluate(big) is None  # over the default 10,000-value bound: unknown, never evaluated
     started = time.perf_counter()
-    assert cond.evaluate(big) is True
+    assert cond.evaluate(big, ArgumentLimits(max_items=300_000)) is True
     assert time.perf_counter() - started < 2                # bounded by the input's size
     with pytest.raises(ConditionSyntaxError):
         Condition("")

@@ -1038,7 +1038,15 @@ class AuditTrail:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    text = str(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in an action name (JSON can carry one): keep it visible
+            text = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    return text
 
 
 _TYPE_JSON: dict[str, bytes] = {}

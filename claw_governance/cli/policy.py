@@ -13,6 +13,7 @@ import click
 from claw_governance.errors import PolicyError
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Outcome, ToolCall
+from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts
 from claw_governance.policy.schema import PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
 from claw_governance.policy.store import load_policy_set, parse_file, policy_files
@@ -40,6 +41,7 @@ def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
         deny = [r for r in doc.rules if r.effect is Outcome.DENY]
         allow = [r for r in doc.rules if r.effect is Outcome.ALLOW]
         escalate = [r for r in doc.rules if r.effect is Outcome.ESCALATE]
+        found.extend(_name_findings(doc))
         for rule in allow:
             if rule.pattern.strip("*") == "" and rule.condition is None:
                 found.append(Finding("warning", rule.source, f'allow "{rule.raw_pattern}" permits every action'
@@ -70,6 +72,28 @@ def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
                                      f'"{rule.raw_pattern}" (first at {seen[key]})'))
             else:
                 seen[key] = rule.source
+    return found
+
+
+def _name_findings(doc: PolicyDocument) -> list[Finding]:
+    """Invisible characters and mixed scripts in agent ids and patterns (see docs/security.md, Names)."""
+    found: list[Finding] = []
+    bad = forbidden_character(doc.agent)
+    if bad is not None:
+        found.append(Finding("error", f"{doc.file}:{doc.line}", f"agent id {doc.agent!r} contains {bad}: no "
+                             "agent can have such an id"))
+    elif is_mixed_script(doc.agent):
+        found.append(Finding("warning", f"{doc.file}:{doc.line}", f"agent id {doc.agent!r} mixes scripts "
+                             f"({', '.join(sorted(scripts(doc.agent)))}): a look-alike of another id?"))
+    for rule in doc.rules:
+        text = rule.raw_pattern
+        bad = forbidden_character(text)
+        if bad is not None:
+            found.append(Finding("error", rule.source, f'{rule.effect.value} pattern {text!r} contains {bad}: every '
+                                 "action name with such a character is denied, so this rule never applies"))
+        elif is_mixed_script(rule.pattern.replace("*", " ")):
+            found.append(Finding("warning", rule.source, f'{rule.effect.value} pattern {text!r} mixes scripts '
+                                 f"({', '.join(sorted(scripts(rule.pattern)))}): a look-alike of a Latin name?"))
     return found
 
 
@@ -108,6 +132,55 @@ def lint_path(path: Path) -> list[Finding]:
         except PolicyError as exc:
             findings.append(Finding("error", f"{exc.file}:{exc.line}" if exc.line else str(exc.file), exc.detail))
     return findings + lint_documents(docs)
+
+
+def running_findings(path: Path, audit_path: Path) -> list[Finding]:
+    """What the running governor's audit trail says about the policy in force, compared with ``path`` now.
+
+    The policy hash of the newest entry that has one is the policy in force; ``policy_reload`` entries
+    tell failed reloads and files with deny rules that a watcher reload dropped (since the last explicit
+    reload, which accepts such removals). Errors for each problem; nothing when all agree.
+    """
+    from claw_governance.audit.reader import TrailReader
+
+    where = str(audit_path)
+    if not audit_path.is_dir():
+        return [Finding("error", where, "no audit trail here: cannot compare with the running policy")]
+    running: str | None = None
+    last_reload: dict[str, Any] | None = None
+    lost: set[str] = set()
+    try:
+        for entry in TrailReader(audit_path).entries():
+            if entry.get("policy_hash"):
+                running = str(entry["policy_hash"])
+            if entry.get("type") != "policy_reload":
+                continue
+            details = entry.get("details") or {}
+            last_reload = details
+            if details.get("ok"):
+                if details.get("explicit"):
+                    lost = set()
+                lost |= {str(f) for f in details.get("removed_deny_files") or ()}
+                lost -= {str(f) for f in details.get("files") or ()}
+    except (OSError, ValueError) as exc:
+        return [Finding("error", where, f"cannot read the audit trail: {exc}")]
+    found: list[Finding] = []
+    if running is None:
+        return [Finding("error", where, "the audit trail records no policy in force yet")]
+    try:
+        on_disk = load_policy_set(path).hash
+    except PolicyError:
+        on_disk = None  # the file errors are reported by lint itself
+    if last_reload is not None and not last_reload.get("ok"):
+        found.append(Finding("error", where, f"the last reload failed, policy {running[:12]} stays in force: "
+                             f"{last_reload.get('error')}"))
+    if on_disk is not None and on_disk != running:
+        found.append(Finding("error", where, f"the running governor decides with policy {running[:12]}, these "
+                             f"files are policy {on_disk[:12]} (a reload is pending or failed)"))
+    for file in sorted(f for f in lost if not Path(f).exists()):
+        found.append(Finding("error", file, "held deny rules the running policy no longer has (the file was "
+                             "deleted; restore it, or reload explicitly to accept)"))
+    return found
 
 
 # ---------------------------------------------------------------------------------------- policy test
@@ -193,9 +266,19 @@ def policy() -> None:
 @policy.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
-def lint(path: Path, strict: bool) -> None:
-    """Report errors (file:line) and production red flags. Exit 1 on errors (or warnings with --strict)."""
+@click.option("--against-running", is_flag=True,
+              help="Compare with the policy in force, as the audit trail (--audit) records it.")
+@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH", default="logs/audit",
+              show_default=True, help="Audit trail folder of the running governor (with --against-running).")
+def lint(path: Path, strict: bool, against_running: bool, audit_path: Path) -> None:
+    """Report errors (file:line) and production red flags. Exit 1 on errors (or warnings with --strict).
+
+    With --against-running, also compare the files with the policy the running governor last decided with,
+    as its audit trail records it (--audit / AUDIT_PATH): a failed or pending reload, or deny rules lost with a
+    deleted file, are errors."""
     findings = lint_path(path)
+    if against_running:
+        findings += running_findings(path, audit_path)
     for finding in findings:
         click.echo(str(finding), err=finding.level == "error")
     errors = sum(f.level == "error" for f in findings)

@@ -8,6 +8,7 @@ from typing import Any
 from claw_governance.escalation.notifiers import ConsoleNotifier, WebhookNotifier, default_notifiers
 from claw_governance.escalation.queue import EscalationQueue
 from claw_governance.hookspecs import hookimpl
+from claw_governance.jsonsafe import json_safe
 from claw_governance.model import Decision, Escalation, ToolCall
 
 
@@ -33,7 +34,8 @@ class EscalationPlugin:
                 context = self._redact(dict(call.args), call.agent_id)
             except TypeError:  # a redactor that takes only the value
                 context = self._redact(dict(call.args))
-        return self.queue.open(call, decision, timeout_seconds, context if isinstance(context, dict) else {})
+        # json_safe: an int beyond 64 bits or very deep nesting must not make the escalation unstorable
+        return self.queue.open(call, decision, timeout_seconds, json_safe(context) if isinstance(context, dict) else {})
 
     @hookimpl
     def claw_health(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from claw_governance.identity import keys as K
 from claw_governance.identity.shared import SharedState
 from claw_governance.model import AuditEvent, IdentityVerdict, Signature, ToolCall
 from claw_governance.policy import PolicySet, TrustSettings
-from claw_governance.policy.patterns import normalize
+from claw_governance.policy.names import forbidden_character, skeleton_keys
 from claw_governance.state.base import ACTIVE, REVOKED, IdentityRecord, KeyRecord, StateStore
 
 log = logging.getLogger("claw_governance.identity")
@@ -128,14 +128,22 @@ class IdentityRegistry:
         """Create an identity with a new Ed25519 key (or ``private_key``, an imported Ed25519/RSA key)."""
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise IdentityError(f"agent id must be a non-empty string, not {agent_id!r}")
+        bad = forbidden_character(agent_id)
+        if bad is not None:
+            raise IdentityError(f"agent id {agent_id!r} contains {bad}: refused (such characters are never "
+                                "stripped or ignored)")
         # Policies compare agent ids after NFKC, case folding and trimming: "Bot" gets the rules of "bot". A
-        # second identity under such a variant would be the same agent to the policy but a fresh, unrevoked,
-        # full-trust one to the identity and trust steps, so it is refused.
-        canonical = normalize(agent_id)
+        # second identity under such a variant, or under a look-alike ("bоt" with a Cyrillic о, "b0t"), would
+        # pass for the same agent to a human and to the policy, but be a fresh, unrevoked, full-trust one to the
+        # identity and trust steps, so it is refused: ids are compared by their UTS #39 confusable skeleton.
+        canonical = skeleton_keys(agent_id)
         for other in self.store.list_identities():
-            if other.agent_id != agent_id and normalize(other.agent_id) == canonical:
-                raise IdentityError(f"agent id {agent_id!r} is the same agent as {other.agent_id!r} to the policies "
-                                    f"(ids are compared after NFKC, case folding and trimming): use {other.agent_id!r}")
+            if other.agent_id != agent_id and skeleton_keys(other.agent_id) & canonical:
+                state = " (revoked)" if other.revoked else ""
+                raise IdentityError(f"agent id {agent_id!r} looks like the existing agent {other.agent_id!r}{state}, "
+                                    "the same agent to the policies and to a human (ids are compared by their Unicode "
+                                    "confusable skeleton, after NFKC, case folding and trimming): "
+                                    f"use {other.agent_id!r}")
         key = private_key if private_key is not None else K.generate_key()
         der = K.public_der(key)
         key_id, algorithm, now = K.key_id_for(der), K.algorithm_of(key), time.time()

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
-from claw_governance.policy.conditions import Condition
+from claw_governance.policy.conditions import DEFAULT_LIMITS, ArgumentLimits, Condition
+from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts, skeleton_key, skeleton_keys
 from claw_governance.policy.patterns import PatternIndex, normalize
 from claw_governance.policy.schema import Contract, PolicyDocument, RateLimit, Rule, TrustSettings
 
 _NAME_CACHE_LIMIT = 16384
 _UNKNOWN = " (its condition could not be evaluated for this call, which counts as a match)"
+_LOOKALIKE = " (the action name is a look-alike of a name this rule matches)"
 
 
 def _order(rules: Iterable[Rule]) -> tuple[Rule, ...]:
@@ -42,6 +44,17 @@ class _Matches:
     deny: tuple[_Compiled, ...]
     escalate: tuple[_Compiled, ...]
     allow: tuple[_Compiled, ...]
+    note: str = ""  # why a wildcard allow rule did not apply (mixed scripts), for the default deny's reason
+
+
+def _lookalike(rule: _Compiled) -> _Compiled:
+    return _Compiled(rule.condition, rule.ref, rule.reason + _LOOKALIKE, rule.unknown_reason + _LOOKALIKE)
+
+
+def _wildcard_may_allow(pattern: str, name_scripts: frozenset[str]) -> bool:
+    """A mixed-script name is allowed through ``*`` only by a rule whose literal text uses every one of its
+    scripts: ``allow: ["*"]`` does not allow ``dеlete:users`` (Cyrillic е), ``allow: ["dеlete:*"]`` may."""
+    return "*" not in pattern or name_scripts <= scripts(pattern.replace("*", ""))
 
 
 def _compile(rule: Rule) -> _Compiled:
@@ -68,8 +81,13 @@ class AgentPolicy:
         self._deny = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.DENY)
         self._escalate = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.ESCALATE)
         self._allow = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.ALLOW)
+        # Deny and escalate rules also match by UTS #39 skeleton: a look-alike of a denied name is denied.
+        self._deny_skeleton = PatternIndex((skeleton_key(r.pattern), r) for r in rules if r.effect is Outcome.DENY)
+        self._escalate_skeleton = PatternIndex((skeleton_key(r.pattern), r) for r in rules
+                                               if r.effect is Outcome.ESCALATE)
         self._memo: dict[str, _Matches] = {}
         self._prepared: dict[int, _Compiled] = {}
+        self._prepared_lookalike: dict[int, _Compiled] = {}
         own = [d for d in docs if d.agent == agent]
         shared = [d for d in docs if d.agent != agent]
         explicit = _single(own, "trust") or _single(shared, "trust")
@@ -91,15 +109,50 @@ class AgentPolicy:
             hit = self._prepared[id(rule)] = _compile(rule)
         return hit
 
-    def matches(self, name: str) -> _Matches:
-        """The rules whose patterns match ``name`` (normalised), per effect, most specific first."""
-        hit = self._memo.get(name)
+    def _lookalike(self, rule: Rule) -> _Compiled:
+        hit = self._prepared_lookalike.get(id(rule))
         if hit is None:
-            hit = _Matches(*(tuple(self._compiled(r) for r in _order(index.lookup(name)))
-                             for index in (self._deny, self._escalate, self._allow)))
+            hit = self._prepared_lookalike[id(rule)] = _lookalike(self._compiled(rule))
+        return hit
+
+    def _restrictive(self, index: PatternIndex[Rule], by_skeleton: PatternIndex[Rule], name: str,
+                     skeletons: frozenset[str]) -> tuple[_Compiled, ...]:
+        direct = index.lookup(name)
+        seen = {id(r) for r in direct}
+        lookalikes: list[Rule] = []
+        for skeleton in sorted(skeletons):
+            for r in by_skeleton.lookup(skeleton):
+                if id(r) not in seen:
+                    seen.add(id(r))
+                    lookalikes.append(r)
+        return (tuple(self._compiled(r) for r in _order(direct))
+                + tuple(self._lookalike(r) for r in _order(lookalikes)))
+
+    def matches(self, name: str, raw: str | None = None) -> _Matches:
+        """The rules whose patterns match ``name`` (normalised), per effect, most specific first.
+
+        Deny and escalate rules whose pattern matches only a confusable skeleton of the name (or of ``raw``, the
+        name as the caller wrote it) come after the direct matches. Allow rules that reach a mixed-script name
+        only through ``*`` are left out."""
+        key = name if raw is None else raw
+        hit = self._memo.get(key)
+        if hit is None:
+            skeleton = skeleton_keys(name) | skeleton_keys(raw) if raw is not None else skeleton_keys(name)
+            allow = _order(self._allow.lookup(name))
+            note = ""
+            if is_mixed_script(name):
+                used = scripts(name)
+                kept = tuple(r for r in allow if _wildcard_may_allow(r.pattern, used))
+                if len(kept) != len(allow):
+                    note = (f" (the name mixes scripts {', '.join(sorted(used))}; a rule that matches it only "
+                            "through '*' does not allow it)")
+                allow = kept
+            hit = _Matches(self._restrictive(self._deny, self._deny_skeleton, name, skeleton),
+                           self._restrictive(self._escalate, self._escalate_skeleton, name, skeleton),
+                           tuple(self._compiled(r) for r in allow), note)
             if len(self._memo) >= _NAME_CACHE_LIMIT:
                 self._memo.clear()
-            self._memo[name] = hit
+            self._memo[key] = hit
         return hit
 
 
@@ -121,8 +174,9 @@ class PolicySet:
     """All loaded policies, compiled. ``decide(call)`` is pure: no I/O, no mutation but memo caches."""
 
     def __init__(self, documents: Sequence[PolicyDocument], content_hash: str, files: Sequence[str] = (),
-                 warnings: Sequence[str] = ()) -> None:
+                 warnings: Sequence[str] = (), limits: ArgumentLimits = DEFAULT_LIMITS) -> None:
         self.documents = tuple(documents)
+        self.limits = limits  # what of a call's arguments conditions may see
         self.hash = content_hash
         self.files = tuple(files)
         self.warnings = tuple(warnings)
@@ -133,15 +187,15 @@ class PolicySet:
         self._agents: dict[str, AgentPolicy] = {a: AgentPolicy(a, docs + self._shared)
                                                 for a, docs in by_agent.items()}
         self._wildcard = AgentPolicy("*", self._shared) if self._shared else None
-        self._names: dict[str, str] = {}
+        self._names: dict[str, tuple[str, str | None]] = {}  # raw name -> (normalised, forbidden character)
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
         #: ``(name, exact text)`` of every file, for the policy archive (set by the loader).
         self.sources: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def empty(cls) -> PolicySet:
+    def empty(cls, limits: ArgumentLimits = DEFAULT_LIMITS) -> PolicySet:
         """No policies at all: every call is denied."""
-        return cls((), hashlib.sha256(b"").hexdigest())
+        return cls((), hashlib.sha256(b"").hexdigest(), limits=limits)
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -153,14 +207,15 @@ class PolicySet:
         """Number of rules over all documents."""
         return sum(len(d.rules) for d in self.documents)
 
-    def _norm(self, text: str) -> str:
-        hit = self._names.get(text)
-        if hit is None:
-            hit = normalize(text)
-            if len(self._names) >= _NAME_CACHE_LIMIT:
-                self._names.clear()
-            self._names[text] = hit
+    def _learn(self, text: str) -> tuple[str, str | None]:
+        hit = (normalize(text), forbidden_character(text))
+        if len(self._names) >= _NAME_CACHE_LIMIT:
+            self._names.clear()
+        self._names[text] = hit
         return hit
+
+    def _norm(self, text: str) -> str:
+        return (self._names.get(text) or self._learn(text))[0]
 
     def for_agent(self, agent_id: str) -> AgentPolicy | None:
         """The merged policy for an agent, the ``*`` policy if it has none, or None (deny everything)."""
@@ -188,24 +243,32 @@ class PolicySet:
 
     def decide(self, call: ToolCall) -> Decision:
         """Evaluate the policy for one call. Never raises for any call data; may raise only on bugs."""
-        policy = self.for_agent(call.agent_id)
+        names = self._names
+        action, bad_action = names.get(call.action) or self._learn(call.action)
+        agent, bad_agent = names.get(call.agent_id) or self._learn(call.agent_id)
+        if bad_action is not None or bad_agent is not None:
+            what, bad = ("action name", bad_action) if bad_action is not None else ("agent id", bad_agent)
+            return Decision(Outcome.DENY, f"The {what} contains {bad}: denied (such characters are never "
+                            "stripped or ignored)", call, policy_hash=self.hash, stage="policy")
+        policy = self._agents.get(agent, self._wildcard)
         if policy is None:
             return Decision(Outcome.DENY, f'No policy for agent "{call.agent_id}" (default deny)', call,
                             policy_hash=self.hash, stage="default")
-        found = policy.matches(self._norm(call.action))
+        found = policy.matches(action, call.action)
         args = call.args
+        limits = self.limits
         for rule in found.deny:
-            verdict = True if rule.condition is None else rule.condition.evaluate(args)
+            verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)
             if verdict is not False:
                 return Decision(Outcome.DENY, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
                                 self.hash)
         for rule in found.escalate:
-            verdict = True if rule.condition is None else rule.condition.evaluate(args)
+            verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)
             if verdict is not False:
                 return Decision(Outcome.ESCALATE, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
                                 self.hash)
         for rule in found.allow:
-            if rule.condition is None or rule.condition.evaluate(args) is True:
+            if rule.condition is None or rule.condition.evaluate(args, limits) is True:
                 return Decision(Outcome.ALLOW, rule.reason, call, rule.ref, self.hash)
-        return Decision(Outcome.DENY, f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)',
-                        call, policy_hash=self.hash, stage="default")
+        return Decision(Outcome.DENY, f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)'
+                        + found.note, call, policy_hash=self.hash, stage="default")

@@ -69,7 +69,14 @@ class _Converter:
                 seq.append(self.convert(item, depth + 1))
                 seq.item_lines.append(item.start_mark.line + 1)
             return seq
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # a bad scalar for its tag: `!!int x`, `!!timestamp 2001-02-30` (AttributeError)
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise PolicyError(f"invalid {tag} value {str(node.value)[:40]!r}: {str(exc).splitlines()[0][:120]}",
+                              file=self.file, line=line) from None
 
 
 def _nesting_line(text: str) -> int:
@@ -86,8 +93,8 @@ def _nesting_line(text: str) -> int:
     return 1
 
 
-def load_documents(path: Path, display: str | None = None) -> tuple[list[tuple[Any, int]], bytes]:
-    """Parse every YAML document of ``path``; return ``[(value, line)]`` and the raw bytes (for hashing)."""
+def read_policy_bytes(path: Path, display: str | None = None) -> bytes:
+    """The bytes of one policy file (at most ``MAX_FILE_BYTES``); PolicyError when it cannot be read."""
     name = display or str(path)
     try:
         size = path.stat().st_size
@@ -95,16 +102,33 @@ def load_documents(path: Path, display: str | None = None) -> tuple[list[tuple[A
             raise PolicyError(
                 f"{size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit for a policy file",
                 file=name, line=1)
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise PolicyError(f"cannot read: {exc.strerror or exc}", file=name) from None
+    if len(raw) > MAX_FILE_BYTES:  # grew between the stat and the read
+        raise PolicyError(f"over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit for a policy file", file=name, line=1)
+    return raw
+
+
+def load_documents(path: Path, display: str | None = None,
+                   raw: bytes | None = None) -> tuple[list[tuple[Any, int]], bytes]:
+    """Parse every YAML document of ``path`` (or of ``raw``, its bytes as already read); return
+    ``[(value, line)]`` and the raw bytes (for hashing)."""
+    name = display or str(path)
+    if raw is None:
+        raw = read_policy_bytes(path, name)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise PolicyError("not UTF-8 text", file=name, line=line) from None
     docs: list[tuple[Any, int]] = []
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks the characters first: ReaderError for a NUL
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"invalid YAML: {str(exc).splitlines()[-1].strip()[:160]}", file=name,
+                          line=getattr(getattr(exc, "problem_mark", None), "line", 0) + 1 or 1) from None
     try:
         conv = _Converter(loader, name)
         while loader.check_node():
