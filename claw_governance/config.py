@@ -41,6 +41,9 @@ class GovernorConfig:
     identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
     escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
     escalation_webhook_retries: int = 3  # attempts after the first one
+    # issue 13: what is stored of one string (tool output, error text, an argument) at most, in characters;
+    # a longer value is cut, with its full size and SHA-256 recorded (docs/audit.md, "Redaction")
+    max_stored_output: int = 65536
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -59,6 +62,8 @@ class GovernorConfig:
             raise ConfigError(f"identity_scrypt_log2_n must be 14..22, not {self.identity_scrypt_log2_n}")
         if self.escalation_webhook_timeout <= 0 or self.escalation_webhook_retries < 0:
             raise ConfigError("escalation_webhook_timeout must be positive and escalation_webhook_retries >= 0")
+        if not 1024 <= self.max_stored_output <= 64 * 1024 * 1024:
+            raise ConfigError(f"max_stored_output must be 1024..67108864 characters, not {self.max_stored_output}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
@@ -114,6 +119,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
+    ("AUDIT_MAX_STORED_OUTPUT", "max_stored_output", lambda n, v: _number(n, v, int)),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),
