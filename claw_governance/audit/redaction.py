@@ -95,7 +95,8 @@ def encodings(secret: str) -> list[str]:
     padding), URL-encoded, hex, JSON-escaped. Longest first, so a longer form is replaced before a shorter."""
     data = secret.encode("utf-8", "surrogatepass")
     forms = {secret, base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode(),
-             data.hex(), data.hex().upper(), urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
+             data.hex(), data.hex().upper(), urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
+             urllib.parse.quote_plus(secret),
              json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     forms |= {f.rstrip("=") for f in list(forms)}
     return sorted((f for f in forms if len(f) >= MIN_ECHO // 2 + 2), key=len, reverse=True)
