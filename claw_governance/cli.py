@@ -16,6 +16,7 @@ import click
 
 from claw_governance.errors import ClawGovernanceError
 from claw_governance.plugins import ClawPluginManager
+from claw_governance.terminal import safe_json, safe_text
 
 # Modules of this package that add command groups through `claw_register_commands`.
 BUILTIN_COMMAND_MODULES = (
@@ -27,9 +28,26 @@ BUILTIN_COMMAND_MODULES = (
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``error: message`` on one line and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on one line (secrets redacted, control characters escaped), exit ``code``."""
+    from claw_governance.audit.redaction import redact_text
+
+    click.echo(f"error: {safe_text(redact_text(str(message)))}", err=True)
     sys.exit(code)
+
+
+def echo(text: Any = "", *, err: bool = False) -> None:
+    """Print one line of human-readable output: secrets redacted, control and format characters escaped
+    (newlines the command itself puts between lines are kept). Every command group prints through this."""
+    from claw_governance.audit.redaction import redact_text
+
+    click.echo(safe_text(redact_text(str(text)), keep_newlines=True), err=err)
+
+
+def echo_json(value: Any) -> None:
+    """Print a value as indented JSON, redacted, with C1 controls and format characters escaped."""
+    from claw_governance.audit.redaction import DEFAULT_REDACTOR
+
+    click.echo(safe_json(DEFAULT_REDACTOR(value)))
 
 
 class _Group(click.Group):
@@ -81,11 +99,6 @@ def open_governor(policy_path: Path | None, audit_path: Path, identity_path: Pat
     return Governor(config=config_from_env(**overrides))
 
 
-def echo_json(value: Any) -> None:
-    """Print a value as indented JSON."""
-    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
-
-
 @cli.command()
 @click.option("--agent", "agent_id", required=True, help="Agent id.")
 @click.option("--action", required=True, help="Action name, e.g. read:customer_data.")
@@ -111,10 +124,10 @@ def check(agent_id: str, action: str, context_json: str, dry_run: bool, as_json:
                    "rule": decision.rule.source if decision.rule else None, "policy_hash": decision.policy_hash,
                    "escalation_id": decision.escalation_id})
     else:
-        click.echo(f"{decision.outcome.value.upper()}: {decision.reason}")
+        echo(f"{decision.outcome.value.upper()}: {safe_text(decision.reason)}")
         if decision.escalation_id:
-            click.echo(f"escalation: {decision.escalation_id}")
-        click.echo(f"policy: {decision.policy_hash[:16]}")
+            echo(f"escalation: {decision.escalation_id}")
+        echo(f"policy: {decision.policy_hash[:16]}")
     sys.exit(0 if decision.allowed else 1)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import re2
+import re2  # type: ignore[import-untyped]  # (google-re2 ships no type information)
 
 # detect-secrets plugins used, by module and class. Left out, on purpose: KeywordDetector (its patterns are
 # tuned for source code and are super-linear; ``_KEYWORD`` below does its job), the two high-entropy string
