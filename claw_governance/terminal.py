@@ -30,17 +30,26 @@ def safe_text(value: Any, *, keep_newlines: bool = False) -> str:
     text = value if isinstance(value, str) else str(value)
     if all(c in _ASCII_SAFE for c in text):
         return text
-    return "".join(ch if ch in _ASCII_SAFE or (keep_newlines and ch == "\n")
-                   or (ch not in _ASCII_SAFE and ord(ch) > 0x7F and unicodedata.category(ch) not in _UNSAFE)
-                   or ch == " " else _escape_char(ch) for ch in text)
+    return "".join(
+        ch
+        if ch in _ASCII_SAFE
+        or (keep_newlines and ch == "\n")
+        or (ch not in _ASCII_SAFE and ord(ch) > 0x7F and unicodedata.category(ch) not in _UNSAFE)
+        or ch == " "
+        else _escape_char(ch)
+        for ch in text
+    )
 
 
 def safe_json(value: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
     """JSON text (non-ASCII kept readable) in which unsafe characters are ``\\uXXXX`` escapes, still valid
     JSON: ``json`` escapes only C0 controls, so C1 controls and format characters are escaped here."""
     text = json.dumps(value, indent=indent, default=str, ensure_ascii=False, sort_keys=sort_keys)
-    if text.isascii():
+    if text.isascii() and "\x7f" not in text:
         return text
-    return "".join(ch if ord(ch) < 0x80 or unicodedata.category(ch) not in _UNSAFE else
-                   (f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else
-                    json.dumps(ch)[1:-1]) for ch in text)
+    return "".join(
+        ch
+        if ord(ch) < 0x7F or unicodedata.category(ch) not in _UNSAFE
+        else (f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else json.dumps(ch)[1:-1])
+        for ch in text
+    )

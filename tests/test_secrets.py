@@ -56,23 +56,61 @@ def test_secret_formats_are_found_in_free_text(entry: dict[str, str]) -> None:
     assert "[REDACTED" in out["note"]
 
 
-@pytest.mark.parametrize("key", ["passenger", "author", "authority", "secretary", "tokens_used", "max_tokens",
-                                 "token_count", "input_tokens", "prompt_tokens", "maxTokens", "keyboard",
-                                 "monkey", "key", "compass", "bypass", "tokenizer", "passage", "pinned", "spin",
-                                 "description", "customer_id", "name", "query", "amount", "cardinality"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "passenger",
+        "author",
+        "authority",
+        "secretary",
+        "tokens_used",
+        "max_tokens",
+        "token_count",
+        "input_tokens",
+        "prompt_tokens",
+        "maxTokens",
+        "keyboard",
+        "monkey",
+        "key",
+        "compass",
+        "bypass",
+        "tokenizer",
+        "passage",
+        "pinned",
+        "spin",
+        "description",
+        "customer_id",
+        "name",
+        "query",
+        "amount",
+        "cardinality",
+    ],
+)
 def test_innocent_key_names_are_kept(key: str) -> None:
     """False positives decided against (docs/security.md, "Secrets"): these keys keep their values."""
     assert DEFAULT_REDACTOR({key: 1234}) == {key: 1234}
     assert DEFAULT_REDACTOR({key: "plain words"}) == {key: "plain words"}
 
 
-@pytest.mark.parametrize("text", [
-    "hello world", "order 1234 shipped on 2026-12-01", "a basic understanding of the topic",
-    "The password policy requires 12 characters", "Your password is incorrect", "passenger: John Smith",
-    "author is Bob", "token: expired", "see https://example.com/docs/page?id=42", "call id 3f2a-1b",
-    "ISBN 978-3-16-148410-0",
-    "phone +1 415 555 0100", "the key to success", "sha256 " + hashlib.sha256(b"x").hexdigest(),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello world",
+        "order 1234 shipped on 2026-12-01",
+        "a basic understanding of the topic",
+        "The password policy requires 12 characters",
+        "Your password is incorrect",
+        "passenger: John Smith",
+        "author is Bob",
+        "token: expired",
+        "see https://example.com/docs/page?id=42",
+        "call id 3f2a-1b",
+        "ISBN 978-3-16-148410-0",
+        "phone +1 415 555 0100",
+        "the key to success",
+        "sha256 " + hashlib.sha256(b"x").hexdigest(),
+    ],
+)
 def test_innocent_text_is_kept(text: str) -> None:
     assert redact_text(text) == text
 
@@ -81,8 +119,21 @@ def test_every_library_pattern_runs_on_re2() -> None:
     state = compiled()
     assert state.skipped == []
     names = {d.name for d in state.detectors}
-    assert {"awskey", "githubtoken", "slack", "stripe", "openai", "jwttoken", "privatekey", "basicauth",
-            "gitlabtoken", "sendgrid", "twiliokey", "npm", "pypitoken"} <= names
+    assert {
+        "awskey",
+        "githubtoken",
+        "slack",
+        "stripe",
+        "openai",
+        "jwttoken",
+        "privatekey",
+        "basicauth",
+        "gitlabtoken",
+        "sendgrid",
+        "twiliokey",
+        "npm",
+        "pypitoken",
+    } <= names
     assert all(type(d.regex).__module__.startswith("re2") for d in state.detectors)
 
 
@@ -104,8 +155,9 @@ def _unbounded_nested(tree: Any, inside: bool = False) -> bool:
     return False
 
 
-@pytest.mark.parametrize("pattern", [_TRIGGER, detectors._DIGIT_GROUP, keynames._SPLIT, keynames._CAMEL],
-                         ids=lambda p: p.pattern[:30])
+@pytest.mark.parametrize(
+    "pattern", [_TRIGGER, detectors._DIGIT_GROUP, keynames._SPLIT, keynames._CAMEL], ids=lambda p: p.pattern[:30]
+)
 def test_python_re_patterns_have_no_nested_unbounded_repeats(pattern: re.Pattern[str]) -> None:
     assert not _unbounded_nested(sre_parse.parse(pattern.pattern))
 
@@ -116,8 +168,11 @@ def test_the_nesting_check_catches_a_redos_shape() -> None:
     assert not _unbounded_nested(sre_parse.parse(r"\d(?:[ -]{0,3}\d){12}"))
 
 
-fragments = st.sampled_from([e["secret"] for e in IN_TEXT] + [e["text"] for e in IN_TEXT]
-                            + ["password", "=", ":", " is ", "-", "://", "@", "eyJ", "AKIA", "Bearer ", " "])
+fragments = st.sampled_from(
+    [e["secret"] for e in IN_TEXT]
+    + [e["text"] for e in IN_TEXT]
+    + ["password", "=", ":", " is ", "-", "://", "@", "eyJ", "AKIA", "Bearer ", " "]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -128,7 +183,7 @@ def test_the_prefilter_never_hides_what_a_detector_finds(parts: list[str]) -> No
         assert _TRIGGER.search(text) is not None
 
 
-separators = st.sampled_from([" ", "\n", "\t", ", ", "; ", " (", ") ", "\"", "'", " | "])
+separators = st.sampled_from([" ", "\n", "\t", ", ", "; ", " (", ") ", '"', "'", " | "])
 innocent_text = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "Zs", "P")), max_size=40)
 
 
@@ -139,10 +194,17 @@ def _nest(value: Any, path: list[int]) -> Any:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(IN_TEXT), innocent_text, separators, separators, innocent_text,
-       st.lists(st.integers(0, 9), max_size=5))
-def test_embedded_secrets_never_survive(entry: dict[str, str], before: str, sep1: str, sep2: str, after: str,
-                                        path: list[int]) -> None:
+@given(
+    st.sampled_from(IN_TEXT),
+    innocent_text,
+    separators,
+    separators,
+    innocent_text,
+    st.lists(st.integers(0, 9), max_size=5),
+)
+def test_embedded_secrets_never_survive(
+    entry: dict[str, str], before: str, sep1: str, sep2: str, after: str, path: list[int]
+) -> None:
     text = f"{before}{sep1}{entry['text']}{sep2}{after}"
     value = _nest(text, path)
     for out in (DEFAULT_REDACTOR(value), DEFAULT_REDACTOR.for_audit(value, strict=True)):
@@ -152,9 +214,16 @@ def test_embedded_secrets_never_survive(entry: dict[str, str], before: str, sep1
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(BY_KEY), st.lists(st.integers(0, 9), max_size=5), innocent_text)
 def test_secrets_under_sensitive_keys_never_survive_and_their_echoes_are_scrubbed(
-        entry: dict[str, str], path: list[int], text: str) -> None:
-    value = _nest({entry["key"]: entry["secret"], "echo": f"{text} {entry['secret']} {text}",
-                   "b64": base64.b64encode(entry["secret"].encode()).decode()}, path)
+    entry: dict[str, str], path: list[int], text: str
+) -> None:
+    value = _nest(
+        {
+            entry["key"]: entry["secret"],
+            "echo": f"{text} {entry['secret']} {text}",
+            "b64": base64.b64encode(entry["secret"].encode()).decode(),
+        },
+        path,
+    )
     for out in (DEFAULT_REDACTOR(value), DEFAULT_REDACTOR.for_audit(value)):
         assert entry["secret"] not in dump(out)
         assert base64.b64encode(entry["secret"].encode()).decode() not in dump(out)
@@ -163,9 +232,18 @@ def test_secrets_under_sensitive_keys_never_survive_and_their_echoes_are_scrubbe
 @pytest.mark.parametrize("secret", ["hunter2-secret", 'pa"ss\\word/+é 9', "s3cr3t value&x=1"])
 def test_echoes_are_scrubbed_in_every_common_encoding(secret: str) -> None:
     data = secret.encode()
-    echoes = [secret, base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode().rstrip("="),
-              urllib.parse.quote(secret), urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe=""),
-              data.hex(), data.hex().upper(), json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]]
+    echoes = [
+        secret,
+        base64.b64encode(data).decode(),
+        base64.urlsafe_b64encode(data).decode().rstrip("="),
+        urllib.parse.quote(secret),
+        urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe=""),
+        data.hex(),
+        data.hex().upper(),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    ]
     assert set(echoes) <= set(encodings(secret)) | {secret}
     output = {"text": " / ".join(f"<{e}>" for e in echoes), "list": echoes}
     out = DEFAULT_REDACTOR.scrub(output, [secret])

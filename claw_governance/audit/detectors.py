@@ -32,16 +32,29 @@ import re2  # type: ignore[import-untyped]  # (google-re2 ships no type informat
 # detectors (an audit entry is full of SHA-256 digests and ids the governor itself writes: they would all be
 # "secrets"), and IPPublicDetector (an IP address is not a credential).
 LIBRARY_PLUGINS = (
-    ("artifactory", "ArtifactoryDetector"), ("aws", "AWSKeyDetector"),
-    ("azure_storage_key", "AzureStorageKeyDetector"), ("basic_auth", "BasicAuthDetector"),
-    ("cloudant", "CloudantDetector"), ("discord", "DiscordBotTokenDetector"),
-    ("github_token", "GitHubTokenDetector"), ("gitlab_token", "GitLabTokenDetector"),
-    ("ibm_cloud_iam", "IbmCloudIamDetector"), ("ibm_cos_hmac", "IbmCosHmacDetector"),
-    ("jwt", "JwtTokenDetector"), ("mailchimp", "MailchimpDetector"), ("npm", "NpmDetector"),
-    ("openai", "OpenAIDetector"), ("private_key", "PrivateKeyDetector"), ("pypi_token", "PypiTokenDetector"),
-    ("sendgrid", "SendGridDetector"), ("slack", "SlackDetector"), ("softlayer", "SoftlayerDetector"),
-    ("square_oauth", "SquareOAuthDetector"), ("stripe", "StripeDetector"),
-    ("telegram_token", "TelegramBotTokenDetector"), ("twilio", "TwilioKeyDetector"),
+    ("artifactory", "ArtifactoryDetector"),
+    ("aws", "AWSKeyDetector"),
+    ("azure_storage_key", "AzureStorageKeyDetector"),
+    ("basic_auth", "BasicAuthDetector"),
+    ("cloudant", "CloudantDetector"),
+    ("discord", "DiscordBotTokenDetector"),
+    ("github_token", "GitHubTokenDetector"),
+    ("gitlab_token", "GitLabTokenDetector"),
+    ("ibm_cloud_iam", "IbmCloudIamDetector"),
+    ("ibm_cos_hmac", "IbmCosHmacDetector"),
+    ("jwt", "JwtTokenDetector"),
+    ("mailchimp", "MailchimpDetector"),
+    ("npm", "NpmDetector"),
+    ("openai", "OpenAIDetector"),
+    ("private_key", "PrivateKeyDetector"),
+    ("pypi_token", "PypiTokenDetector"),
+    ("sendgrid", "SendGridDetector"),
+    ("slack", "SlackDetector"),
+    ("softlayer", "SoftlayerDetector"),
+    ("square_oauth", "SquareOAuthDetector"),
+    ("stripe", "StripeDetector"),
+    ("telegram_token", "TelegramBotTokenDetector"),
+    ("twilio", "TwilioKeyDetector"),
 )
 
 # Characters a token is made of: a match is widened to the whole run of them around it, so a pattern that
@@ -52,8 +65,12 @@ _SEPARATORS = " \t\\-./_\u00a0\u2009\u202f"
 # Our own patterns (RE2 syntax: no look-around; boundaries are checked in Python where needed).
 _OWN_PATTERNS: tuple[tuple[str, str, bool], ...] = (
     # name, pattern, widen the match to the whole token
-    ("private-key", r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?s:.*?)"
-                    r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$)", False),
+    (
+        "private-key",
+        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?s:.*?)"
+        r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|$)",
+        False,
+    ),
     ("bearer", r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)", True),
     ("basic-auth", r"(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})", False),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}", True),
@@ -66,13 +83,21 @@ _OWN_PATTERNS: tuple[tuple[str, str, bool], ...] = (
     ("card", r"\d(?:[" + _SEPARATORS + r"]{0,3}\d){12,}", False),
     ("ssn", r"\d{3}-\d{2}-\d{4}", False),
     # A value after a secret keyword: "password=hunter2", "token: abc...", "the secret is xyz".
-    ("keyword", r"(?:^|[^A-Za-z])((?i:pass(?:word|wd|phrase)?|pwd|secret|credentials?|token|api[_\- ]?key|"
-                r"access[_\- ]?key|private[_\- ]?key|client[_\- ]?secret|auth[_\- ]?token))"
-                r"(?:[_\-.][A-Za-z0-9]{1,20}){0,3}[\"']?[ \t]{0,5}(?:[:=]|=>|:=|[ \t](?i:is|was|are)[ \t])[ \t]{0,5}"
-                r"[\"']?([^\s\"'`,;<>(){}\[\]]{4,200})", False),
-    ("keyword", r"[a-z0-9]((?:Password|Passwd|Passphrase|Secret|Token|ApiKey|AccessKey|PrivateKey|"
-                r"ClientSecret|AuthToken|Credentials?))[\"']?[ \t]{0,5}(?:[:=]|=>|:=)[ \t]{0,5}[\"']?"
-                r"([^\s\"'`,;<>(){}\[\]]{4,200})", False),
+    (
+        "keyword",
+        r"(?:^|[^A-Za-z])((?i:pass(?:word|wd|phrase)?|pwd|secret|credentials?|token|api[_\- ]?key|"
+        r"access[_\- ]?key|private[_\- ]?key|client[_\- ]?secret|auth[_\- ]?token))"
+        r"(?:[_\-.][A-Za-z0-9]{1,20}){0,3}[\"']?[ \t]{0,5}(?:[:=]|=>|:=|[ \t](?i:is|was|are)[ \t])[ \t]{0,5}"
+        r"[\"']?([^\s\"'`,;<>(){}\[\]]{4,200})",
+        False,
+    ),
+    (
+        "keyword",
+        r"[a-z0-9]((?:Password|Passwd|Passphrase|Secret|Token|ApiKey|AccessKey|PrivateKey|"
+        r"ClientSecret|AuthToken|Credentials?))[\"']?[ \t]{0,5}(?:[:=]|=>|:=)[ \t]{0,5}[\"']?"
+        r"([^\s\"'`,;<>(){}\[\]]{4,200})",
+        False,
+    ),
 )
 
 # The prefilter: every detector above (ours and the library's) needs one of these to match. Literals and
@@ -82,13 +107,46 @@ _TRIGGER = re.compile(
     r"A3T|ABIA|ACCA|AKIA|ASIA|AKC|AP|AC|SK|AccountKey|://|gh[pousr]_|github_pat_|gl[a-z]{2,5}-|GR1348941|eyJ"
     r"|-us\d|_authToken|sk-|PRIVATE KEY|PuTTY|pypi-|SG\.|sq0csp-|k_live_|k_test_|AIza|ya29\."
     r"|\.[A-Za-z0-9_-]{6}\.|\d{8}:|\d{3}-\d\d-\d{4}|\d(?:[" + _SEPARATORS + r"]{0,3}\d){12}"
-    r"|(?i:xox|hooks\.slack|bearer|basic|pass|pwd|secret|credential|token|key|auth|cloudant|softlayer|aws)")
+    r"|(?i:xox|hooks\.slack|bearer|basic|pass|pwd|secret|credential|token|key|auth|cloudant|softlayer|aws)"
+)
 
-_STOPWORDS = frozenset({
-    "incorrect", "invalid", "required", "wrong", "missing", "expired", "changed", "reset", "none", "null",
-    "empty", "true", "false", "unknown", "redacted", "hidden", "masked", "needed", "accepted", "rejected",
-    "updated", "valid", "ok", "yes", "not", "the", "your", "this", "that", "set", "unset", "present", "absent",
-})
+_STOPWORDS = frozenset(
+    {
+        "incorrect",
+        "invalid",
+        "required",
+        "wrong",
+        "missing",
+        "expired",
+        "changed",
+        "reset",
+        "none",
+        "null",
+        "empty",
+        "true",
+        "false",
+        "unknown",
+        "redacted",
+        "hidden",
+        "masked",
+        "needed",
+        "accepted",
+        "rejected",
+        "updated",
+        "valid",
+        "ok",
+        "yes",
+        "not",
+        "the",
+        "your",
+        "this",
+        "that",
+        "set",
+        "unset",
+        "present",
+        "absent",
+    }
+)
 _STRONG = ("pass", "pwd", "secret", "credential", "private", "client")
 
 
@@ -141,7 +199,7 @@ def _basic_credentials(text: str, keyword: str, start: int, end: int) -> bool:
 def _ssn(text: str, keyword: str, start: int, end: int) -> bool:
     before = text[start - 1] if start else ""
     after = text[end] if end < len(text) else ""
-    return not before.isdigit() and not after.isdigit() and text[start:start + 3] not in ("000", "666")
+    return not before.isdigit() and not after.isdigit() and text[start : start + 3] not in ("000", "666")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -174,7 +232,7 @@ def _card_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
             if count > 19:
                 break
             if count >= 13:
-                digits = "".join(text[a:b] for a, b in groups[i:j + 1])
+                digits = "".join(text[a:b] for a, b in groups[i : j + 1])
                 if luhn_valid(digits):
                     hit = j  # the longest valid window from this group
         if hit is None:
@@ -201,8 +259,10 @@ class _Compiled:
             cls = getattr(module, class_name)
             check = None
             if cls is JwtTokenDetector:
+
                 def check(text: str, keyword: str, start: int, end: int) -> bool:
                     return bool(JwtTokenDetector.is_formally_valid(text[start:end]))
+
             for regex in cls.denylist:
                 flags = "(?i)" if regex.flags & re.IGNORECASE else ""
                 source = _re2_syntax(regex.pattern)
@@ -218,7 +278,10 @@ class _Compiled:
                 widen = class_name not in ("PrivateKeyDetector", "BasicAuthDetector")
                 detectors.append(_Detector(name, compiled, widen, check))
         own_checks: dict[str, Callable[[str, str, int, int], bool]] = {
-            "keyword": _keyword_value, "basic-auth": _basic_credentials, "ssn": _ssn}
+            "keyword": _keyword_value,
+            "basic-auth": _basic_credentials,
+            "ssn": _ssn,
+        }
         for name, pattern, widen in _OWN_PATTERNS:
             detectors.append(_Detector(name, re2.compile(pattern, options), widen, own_checks.get(name)))
         self.detectors = tuple(detectors)

@@ -24,39 +24,185 @@ import unicodedata
 
 # Contained anywhere in the joined form.
 CONTAINED = (
-    "password", "passwd", "passphrase", "credential", "apikey", "apisecret", "privatekey", "secretkey",
-    "accesskey", "sshkey", "signingkey", "encryptionkey", "masterkey", "authheader", "authtoken",
-    "accesstoken", "refreshtoken", "idtoken", "sessiontoken", "sessionid", "sessionkey", "authorization",
-    "cookie", "bearer", "creditcard", "cardnumber", "ccnumber", "securitycode", "socialsecurity", "mfacode",
-    "otpcode", "totp", "recoverycode", "backupcode", "clientsecret", "webhooksecret", "connectionstring",
+    "password",
+    "passwd",
+    "passphrase",
+    "credential",
+    "apikey",
+    "apisecret",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "sshkey",
+    "signingkey",
+    "encryptionkey",
+    "masterkey",
+    "authheader",
+    "authtoken",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "sessiontoken",
+    "sessionid",
+    "sessionkey",
+    "authorization",
+    "cookie",
+    "bearer",
+    "creditcard",
+    "cardnumber",
+    "ccnumber",
+    "securitycode",
+    "socialsecurity",
+    "mfacode",
+    "otpcode",
+    "totp",
+    "recoverycode",
+    "backupcode",
+    "clientsecret",
+    "webhooksecret",
+    "connectionstring",
 )
 # A whole word.
-WORDS = frozenset({
-    "pass", "pwd", "pw", "passcode", "pin", "otp", "mfa", "auth", "ssn", "cvv", "cvc", "cvv2", "cvn", "cred",
-    "creds", "secret", "secrets", "token", "tokens", "session", "jwt", "pat", "oauth", "dsn",
-})
+WORDS = frozenset(
+    {
+        "pass",
+        "pwd",
+        "pw",
+        "passcode",
+        "pin",
+        "otp",
+        "mfa",
+        "auth",
+        "ssn",
+        "cvv",
+        "cvc",
+        "cvv2",
+        "cvn",
+        "cred",
+        "creds",
+        "secret",
+        "secrets",
+        "token",
+        "tokens",
+        "session",
+        "jwt",
+        "pat",
+        "oauth",
+        "dsn",
+    }
+)
 # A word that ends with one of these (glued words: "clientsecrets", "githubtoken", "dbpwd").
 ENDINGS = ("secret", "secrets", "token", "tokens", "passwd", "pwd")
 # Words that turn a "token" key into a count of LLM tokens.
-COUNTING = frozenset({
-    "max", "min", "num", "count", "counts", "used", "total", "limit", "limits", "input", "output", "prompt",
-    "completion", "completions", "usage", "remaining", "budget", "per", "estimated", "estimate", "cached",
-    "reasoning", "context", "length", "size", "left",
-})
+COUNTING = frozenset(
+    {
+        "max",
+        "min",
+        "num",
+        "count",
+        "counts",
+        "used",
+        "total",
+        "limit",
+        "limits",
+        "input",
+        "output",
+        "prompt",
+        "completion",
+        "completions",
+        "usage",
+        "remaining",
+        "budget",
+        "per",
+        "estimated",
+        "estimate",
+        "cached",
+        "reasoning",
+        "context",
+        "length",
+        "size",
+        "left",
+    }
+)
 
 # Look-alike letters an attacker may put into a key name to slip past the list (Cyrillic, Greek, Armenian
 # and a few symbols that NFKC leaves alone). The skeletons of UTS #39 for these letters; the governor's
 # name checks use the full confusables table (policy/), a key only needs to reach the Latin word.
-_CONFUSABLES = str.maketrans({
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
-    "ԁ": "d", "ԛ": "q", "ԝ": "w", "һ": "h", "к": "k", "м": "m", "т": "t", "в": "b", "н": "h", "г": "r",
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
-    "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "Ү": "Y", "ο": "o", "α": "a", "ν": "v", "ρ": "p", "τ": "t",
-    "υ": "u", "κ": "k", "ι": "i", "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K",
-    "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ı": "i", "ɑ": "a", "ɡ": "g",
-    "օ": "o", "ս": "u", "ց": "g", "ℓ": "l", "∣": "l", "ǀ": "l", "＿": "_", "‐": "-", "‑": "-", "–": "-",
-    "—": "-",
-})
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a",
+        "е": "e",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "һ": "h",
+        "к": "k",
+        "м": "m",
+        "т": "t",
+        "в": "b",
+        "н": "h",
+        "г": "r",
+        "А": "A",
+        "В": "B",
+        "Е": "E",
+        "К": "K",
+        "М": "M",
+        "Н": "H",
+        "О": "O",
+        "Р": "P",
+        "С": "C",
+        "Т": "T",
+        "Х": "X",
+        "І": "I",
+        "Ј": "J",
+        "Ѕ": "S",
+        "Ү": "Y",
+        "ο": "o",
+        "α": "a",
+        "ν": "v",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "κ": "k",
+        "ι": "i",
+        "Α": "A",
+        "Β": "B",
+        "Ε": "E",
+        "Ζ": "Z",
+        "Η": "H",
+        "Ι": "I",
+        "Κ": "K",
+        "Μ": "M",
+        "Ν": "N",
+        "Ο": "O",
+        "Ρ": "P",
+        "Τ": "T",
+        "Υ": "Y",
+        "Χ": "X",
+        "ı": "i",
+        "ɑ": "a",
+        "ɡ": "g",
+        "օ": "o",
+        "ս": "u",
+        "ց": "g",
+        "ℓ": "l",
+        "∣": "l",
+        "ǀ": "l",
+        "＿": "_",
+        "‐": "-",
+        "‑": "-",
+        "–": "-",
+        "—": "-",
+    }
+)
 _SPLIT = re.compile(r"[^a-z0-9]+")  # linear: one negated class
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # zero-width, fixed look-around
 
@@ -90,8 +236,11 @@ def is_sensitive_name(name: str) -> bool:
         if part in WORDS or part.endswith(ENDINGS):
             if counting and (part.startswith("token") or part.endswith(("token", "tokens"))):
                 continue  # "max_tokens", "tokens_used": a count of LLM tokens
-            if part.endswith(("token", "tokens")) and part not in ("token", "tokens") and \
-                    part.removesuffix("s").removesuffix("token") in COUNTING:
+            if (
+                part.endswith(("token", "tokens"))
+                and part not in ("token", "tokens")
+                and part.removesuffix("s").removesuffix("token") in COUNTING
+            ):
                 continue  # glued counts: "maxtokens", "inputtokens"
             return True
     return False

@@ -46,18 +46,72 @@ MAX_ECHOES = 256  # distinct hidden values searched for in one value
 _SHORT = 8  # no detector matches a string shorter than this
 
 # Kept for callers of the old API: the names every key rule covers (see keynames for the rules themselves).
-BUILTIN_SENSITIVE_KEYS = frozenset({
-    "password", "passwd", "pwd", "passphrase", "secret", "clientsecret", "token", "accesstoken",
-    "refreshtoken", "idtoken", "apikey", "apisecret", "privatekey", "ssn", "socialsecuritynumber",
-    "creditcard", "creditcardnumber", "cardnumber", "ccnumber", "cvv", "cvc", "cvv2", "pin",
-    "authorization", "auth", "cookie", "setcookie", "sessionid", "session", "bearer", "credentials",
-    "secretkey", "accesskey", "awssecretaccesskey", "xapikey", "proxyauthorization",
-})
-SENSITIVE_SUFFIXES = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "secretkey",
-                      "accesskey", "credentials", "cookie", "sessionid")
+BUILTIN_SENSITIVE_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "clientsecret",
+        "token",
+        "accesstoken",
+        "refreshtoken",
+        "idtoken",
+        "apikey",
+        "apisecret",
+        "privatekey",
+        "ssn",
+        "socialsecuritynumber",
+        "creditcard",
+        "creditcardnumber",
+        "cardnumber",
+        "ccnumber",
+        "cvv",
+        "cvc",
+        "cvv2",
+        "pin",
+        "authorization",
+        "auth",
+        "cookie",
+        "setcookie",
+        "sessionid",
+        "session",
+        "bearer",
+        "credentials",
+        "secretkey",
+        "accesskey",
+        "awssecretaccesskey",
+        "xapikey",
+        "proxyauthorization",
+    }
+)
+SENSITIVE_SUFFIXES = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "credentials",
+    "cookie",
+    "sessionid",
+)
 
-__all__ = ["DEFAULT_REDACTOR", "MAX_TEXT", "REDACTED", "Redactor", "bound_text", "encodings", "key_form",
-           "luhn_valid", "redact_text"]
+__all__ = [
+    "DEFAULT_REDACTOR",
+    "MAX_TEXT",
+    "REDACTED",
+    "Redactor",
+    "bound_text",
+    "encodings",
+    "key_form",
+    "luhn_valid",
+    "redact_text",
+]
 
 
 def _fix_surrogates(text: str) -> str:
@@ -78,7 +132,7 @@ def bound_text(text: str, limit: int = MAX_TEXT) -> str:
     floor = max(0, end - 1024)
     while end > floor and kept[end - 1] in _TOKEN_CHARS:
         end -= 1
-    return (f"{kept[:end]}[TRUNCATED:{len(data)} bytes, sha256:{hashlib.sha256(data).hexdigest()}]")
+    return f"{kept[:end]}[TRUNCATED:{len(data)} bytes, sha256:{hashlib.sha256(data).hexdigest()}]"
 
 
 def redact_text(text: str) -> str:
@@ -94,10 +148,18 @@ def encodings(secret: str) -> list[str]:
     """``secret`` and the forms in which a tool may echo it: base64 (standard and URL-safe, with and without
     padding), URL-encoded, hex, JSON-escaped. Longest first, so a longer form is replaced before a shorter."""
     data = secret.encode("utf-8", "surrogatepass")
-    forms = {secret, base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode(),
-             data.hex(), data.hex().upper(), urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
-             urllib.parse.quote_plus(secret),
-             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms = {
+        secret,
+        base64.b64encode(data).decode(),
+        base64.urlsafe_b64encode(data).decode(),
+        data.hex(),
+        data.hex().upper(),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+        urllib.parse.quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
     forms |= {f.rstrip("=") for f in list(forms)}
     return sorted((f for f in forms if len(f) >= MIN_ECHO // 2 + 2), key=len, reverse=True)
 
@@ -165,8 +227,7 @@ class Redactor:
 
     __slots__ = ("_cache", "_clones", "_text_cache", "extra", "keys", "max_items", "max_text")
 
-    def __init__(self, extra_keys: Iterable[str] = (), *, max_text: int = MAX_TEXT,
-                 max_items: int = MAX_ITEMS) -> None:
+    def __init__(self, extra_keys: Iterable[str] = (), *, max_text: int = MAX_TEXT, max_items: int = MAX_ITEMS) -> None:
         self.extra: frozenset[str] = frozenset(key_form(k) for k in extra_keys if isinstance(k, str))
         self.keys: frozenset[str] = BUILTIN_SENSITIVE_KEYS | self.extra  # (kept for callers that read it)
         self.max_text = max(256, int(max_text))
@@ -250,8 +311,9 @@ class Redactor:
 
     @staticmethod
     def _forms(secrets: Iterable[str]) -> list[str]:
-        distinct = sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_ECHO}, key=len,
-                          reverse=True)[:MAX_ECHOES]
+        distinct = sorted({s for s in secrets if isinstance(s, str) and len(s) >= MIN_ECHO}, key=len, reverse=True)[
+            :MAX_ECHOES
+        ]
         forms: set[str] = set()
         for secret in distinct:
             forms.update(encodings(secret))
@@ -266,8 +328,10 @@ class Redactor:
         if depth >= MAX_DEPTH:
             return value
         if isinstance(value, dict):
-            return {(self._replace(k, forms, depth + 1) if isinstance(k, str) else k):
-                    self._replace(v, forms, depth + 1) for k, v in value.items()}
+            return {
+                (self._replace(k, forms, depth + 1) if isinstance(k, str) else k): self._replace(v, forms, depth + 1)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return [self._replace(v, forms, depth + 1) for v in value]
         if isinstance(value, tuple):
@@ -312,7 +376,7 @@ class Redactor:
         if value is None or kind is bool:
             return value
         if kind is int:
-            if -10**12 < value < 10**12:
+            if -(10**12) < value < 10**12:
                 return value
             return self._number(value, audit, found)
         if kind is float:
@@ -332,8 +396,11 @@ class Redactor:
                     break
                 if type(key) is not str:
                     if audit:
-                        key = "null" if key is None else (jcs_number(key) if isinstance(key, float) and
-                                                          math.isfinite(key) else str(key))
+                        key = (
+                            "null"
+                            if key is None
+                            else (jcs_number(key) if isinstance(key, float) and math.isfinite(key) else str(key))
+                        )
                     elif not isinstance(key, str):
                         out[key] = self._walk(item, depth + 1, audit, strict, found)
                         continue
@@ -349,7 +416,7 @@ class Redactor:
                 item_kind = type(item)
                 if item_kind is str:  # leaves inline: a call per value is most of the cost of a small dict
                     out[key] = item if len(item) < _SHORT and not strict else self._text(item, strict, found)
-                elif item is None or item_kind is bool or (item_kind is int and -10**12 < item < 10**12):
+                elif item is None or item_kind is bool or (item_kind is int and -(10**12) < item < 10**12):
                     out[key] = item
                 else:
                     out[key] = self._walk(item, depth + 1, audit, strict, found)
@@ -360,7 +427,7 @@ class Redactor:
             if kind is tuple and hasattr(value, "_asdict"):  # a namedtuple: keep its field names
                 return self._walk(_named_fields(value), depth, audit, strict, found)
             if len(value) > self.max_items:
-                kept = [self._walk(v, depth + 1, audit, strict, found) for v in value[:self.max_items]]
+                kept = [self._walk(v, depth + 1, audit, strict, found) for v in value[: self.max_items]]
                 kept.append(f"[TRUNCATED:{len(value) - self.max_items} more items]")
                 return kept
             return [self._walk(v, depth + 1, audit, strict, found) for v in value]
@@ -371,7 +438,7 @@ class Redactor:
         if isinstance(value, list | tuple | set | frozenset):
             if depth >= MAX_DEPTH:
                 return TRUNCATED
-            return [self._walk(v, depth + 1, audit, strict, found) for v in list(value)[:self.max_items]]
+            return [self._walk(v, depth + 1, audit, strict, found) for v in list(value)[: self.max_items]]
         if isinstance(value, bool):
             return bool(value)
         if isinstance(value, int):

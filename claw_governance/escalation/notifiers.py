@@ -34,7 +34,8 @@ QUEUE_SIZE = 1000
 def escalation_payload(escalation: Escalation) -> dict[str, Any]:
     """The JSON document a webhook receives (the context is the redacted one stored with the escalation)."""
     e = escalation
-    payload: dict[str, Any] = DEFAULT_REDACTOR({"type": "escalation", "id": e.id, "agent_id": e.agent_id, "action": e.action,
+    payload: dict[str, Any] = DEFAULT_REDACTOR({
+            "type": "escalation", "id": e.id, "agent_id": e.agent_id, "action": e.action,
             "args_hash": e.args_hash, "context": dict(e.context), "rule": e.rule, "reason": e.reason,
             "status": e.status.value, "created": e.created, "expires": e.expires,
             "resolve": {"approve": f"claw-gov escalations approve {e.id} --resolver YOU --notes '...'",

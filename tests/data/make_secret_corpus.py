@@ -43,7 +43,7 @@ def luhn(prefix: str, length: int) -> str:
 def group(digits: str, sizes: list[int], sep: str) -> str:
     out, i = [], 0
     for size in sizes:
-        out.append(digits[i:i + size])
+        out.append(digits[i : i + size])
         i += size
     return sep.join(out)
 
@@ -51,8 +51,11 @@ def group(digits: str, sizes: list[int], sep: str) -> str:
 def jwt() -> str:
     def seg(obj: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-    return f"{seg({'alg': 'HS256', 'typ': 'JWT'})}.{seg({'sub': pick(string.digits, 8), 'name': 'Jo'})}." \
-           f"{pick(URLSAFE, 43)}"
+
+    return (
+        f"{seg({'alg': 'HS256', 'typ': 'JWT'})}.{seg({'sub': pick(string.digits, 8), 'name': 'Jo'})}."
+        f"{pick(URLSAFE, 43)}"
+    )
 
 
 def pem(kind: str, lines: int = 6) -> str:
@@ -70,13 +73,48 @@ def main() -> None:
         entries.append({"name": name, "secret": secret, "text": text or f"here it is: {secret} (do not share)"})
 
     # --- argument names that must hide whatever value they hold
-    for key in ["secrets", "passwords", "api_keys", "credential", "PASS", "private_key_pem", "ssh_key",
-                "auth_header", "mfa_code", "db_password", "OPENAI_API_KEY", "apiKey", "x-api-key", "client_secret",
-                "refresh_token", "accessToken", "session_id", "Cookie", "Authorization", "card_number", "cvv",
-                "pin", "ssn", "passphrase", "github_token", "AWS_SECRET_ACCESS_KEY", "privateKeyPEM",
-                "webhookSecret", "connection_string", "otp", "p\u0430ssword", "pass\u200bword",
-                "\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24", "Pa\u0301ssword", "user.password",
-                "SIGNING_KEY", "Encryption-Key", "bearer", "totp", "credentials"]:
+    for key in [
+        "secrets",
+        "passwords",
+        "api_keys",
+        "credential",
+        "PASS",
+        "private_key_pem",
+        "ssh_key",
+        "auth_header",
+        "mfa_code",
+        "db_password",
+        "OPENAI_API_KEY",
+        "apiKey",
+        "x-api-key",
+        "client_secret",
+        "refresh_token",
+        "accessToken",
+        "session_id",
+        "Cookie",
+        "Authorization",
+        "card_number",
+        "cvv",
+        "pin",
+        "ssn",
+        "passphrase",
+        "github_token",
+        "AWS_SECRET_ACCESS_KEY",
+        "privateKeyPEM",
+        "webhookSecret",
+        "connection_string",
+        "otp",
+        "p\u0430ssword",
+        "pass\u200bword",
+        "\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24",
+        "Pa\u0301ssword",
+        "user.password",
+        "SIGNING_KEY",
+        "Encryption-Key",
+        "bearer",
+        "totp",
+        "credentials",
+    ]:
         by_key(f"key:{key}", key, pick(ALNUM, 12) + "x9")
 
     # --- values found by their format, under an innocent key
@@ -90,10 +128,11 @@ def main() -> None:
     in_text("github-fine-grained", "github_pat_" + pick(ALNUM, 22) + "_" + pick(ALNUM, 59))
     in_text("gitlab-pat", "glpat-" + pick(URLSAFE, 20))
     in_text("slack-bot", f"xoxb-{pick(string.digits, 11)}-{pick(string.digits, 13)}-{pick(ALNUM, 24)}")
-    in_text("slack-user", f"xoxp-{pick(string.digits, 11)}-{pick(string.digits, 12)}-{pick(string.digits, 13)}-"
-                          f"{pick(LOWHEX, 32)}")
-    in_text("slack-webhook", f"https://hooks.slack.com/services/T{pick(UPPER, 8)}/B{pick(UPPER, 10)}/"
-                             f"{pick(ALNUM, 24)}")
+    in_text(
+        "slack-user",
+        f"xoxp-{pick(string.digits, 11)}-{pick(string.digits, 12)}-{pick(string.digits, 13)}-{pick(LOWHEX, 32)}",
+    )
+    in_text("slack-webhook", f"https://hooks.slack.com/services/T{pick(UPPER, 8)}/B{pick(UPPER, 10)}/{pick(ALNUM, 24)}")
     in_text("stripe-live", "sk_live_" + pick(ALNUM, 99))
     in_text("stripe-restricted", "rk_live_" + pick(ALNUM, 24))
     in_text("stripe-test", "sk_test_" + pick(ALNUM, 24))
@@ -117,8 +156,15 @@ def main() -> None:
     in_text("private-key-encrypted", pem("ENCRYPTED PRIVATE KEY"))
     in_text("private-key-pgp", pem("PGP PRIVATE KEY BLOCK"))
     visa = luhn("4", 16)
-    for label, sep in [("spaces", " "), ("dashes", "-"), ("dots", "."), ("none", ""), ("slashes", "/"),
-                       ("nbsp", "\u00a0"), ("underscores", "_")]:
+    for label, sep in [
+        ("spaces", " "),
+        ("dashes", "-"),
+        ("dots", "."),
+        ("none", ""),
+        ("slashes", "/"),
+        ("nbsp", "\u00a0"),
+        ("underscores", "_"),
+    ]:
         in_text(f"card-visa-{label}", group(visa, [4, 4, 4, 4], sep))
     in_text("card-amex", group(luhn("37", 15), [4, 6, 5], " "))
     in_text("card-mastercard", group(luhn("5", 16), [4, 4, 4, 4], "-"))
@@ -139,8 +185,7 @@ def main() -> None:
     in_text("telegram-bot", f"{pick(string.digits, 10)}:{pick(URLSAFE, 35)}")
     in_text("azure-storage", (a := pick(B64, 86) + "=="), f"AccountKey={a};EndpointSuffix=core.windows.net")
     in_text("artifactory", "AKC" + pick(ALNUM, 70), None)
-    Path(__file__).with_name("secret_corpus.json").write_text(json.dumps(entries, indent=1, ensure_ascii=False)
-                                                              + "\n")
+    Path(__file__).with_name("secret_corpus.json").write_text(json.dumps(entries, indent=1, ensure_ascii=False) + "\n")
     print(len(entries), "entries")
 
 
