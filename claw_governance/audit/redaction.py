@@ -22,8 +22,10 @@ trail hashes exactly once per entry with orjson and still matches the standard. 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import urllib.parse
@@ -42,7 +44,7 @@ TRUNCATED = "[TRUNCATED:depth]"
 MAX_TEXT = 64 * 1024  # characters of one string kept (and scanned); the default of ``max_stored_output``
 MAX_ITEMS = 10_000  # items of one list or mapping kept
 MIN_ECHO = 6  # a hidden value shorter than this is not searched for elsewhere (too many false hits)
-MAX_ECHOES = 256  # distinct hidden values searched for in one value
+MAX_ECHOES = 64  # distinct hidden values searched for in one value (longest first)
 _SHORT = 8  # no detector matches a string shorter than this
 
 # Kept for callers of the old API: the names every key rule covers (see keynames for the rules themselves).
@@ -225,18 +227,32 @@ class Redactor:
     """Redacts nested data: keys named like secrets (or in ``extra_keys``), secret-looking values, and the
     echoes of both; bounded (``max_text`` characters per string, ``max_items`` per container)."""
 
-    __slots__ = ("_cache", "_clones", "_text_cache", "extra", "keys", "max_items", "max_text")
+    __slots__ = (
+        "_ascii_keys",
+        "_cache",
+        "_clones",
+        "_last",
+        "_text_cache",
+        "extra",
+        "keys",
+        "max_items",
+        "max_scan",
+        "max_text",
+    )
 
     def __init__(self, extra_keys: Iterable[str] = (), *, max_text: int = MAX_TEXT, max_items: int = MAX_ITEMS) -> None:
         self.extra: frozenset[str] = frozenset(key_form(k) for k in extra_keys if isinstance(k, str))
         self.keys: frozenset[str] = BUILTIN_SENSITIVE_KEYS | self.extra  # (kept for callers that read it)
         self.max_text = max(256, int(max_text))
         self.max_items = max(1, int(max_items))
+        self.max_scan = self.max_text * 16  # characters one walk scans at most (1 MiB by default)
         # key -> is it sensitive; the same few argument names recur on every call.
         self._cache: dict[Any, bool] = {}
         # text -> (redacted text, secrets found in it); strings the governor makes recur on every call.
         self._text_cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._clones: dict[frozenset[str], Redactor] = {}
+        self._last: tuple[Any, tuple[str, ...]] = (None, ())
+        self._ascii_keys: dict[str, bool] = {}
 
     def with_keys(self, extra_keys: Iterable[str]) -> Redactor:
         """A redactor that also hides ``extra_keys`` (e.g. a policy's ``sensitive_fields``); cached."""
@@ -273,9 +289,9 @@ class Redactor:
 
     def __call__(self, value: Any, depth: int = 0) -> Any:
         """Redacted copy of ``value`` (dicts, lists, strings, numbers ...), echoes scrubbed; never raises."""
-        found: list[str] = []
+        found: list[Any] = [self.max_scan]
         out = self._walk(value, depth, False, False, found)
-        return self._scrub_found(out, found)
+        return self._scrub_found(out, found) if len(found) > 1 else out
 
     def for_audit(self, value: Any, *, strict: bool = False) -> Any:
         """Redact and normalise for the audit chain (string keys, RFC 8785-safe numbers).
@@ -283,18 +299,25 @@ class Redactor:
         Raises ``NonCanonicalKey`` for a key outside the BMP unless ``strict`` (the exact path, which also
         replaces lone surrogates).
         """
-        found: list[str] = []
+        found: list[Any] = [self.max_scan]
         out = self._walk(value, 0, True, strict, found)
-        return self._scrub_found(out, found)
+        # The governor asks, after the tool ran, what this call's arguments hid (secrets_in): the trail has
+        # just walked them as the policy_decision context, so the answer is kept for that same object.
+        if len(found) > 1:
+            self._last = (value, tuple(found[1:]))
+            return self._scrub_found(out, found)
+        self._last = (value, ())
+        return out
 
     def secrets_in(self, value: Any) -> list[str]:
         """The values ``value`` would have hidden (under sensitive keys, or matched by a detector)."""
-        found: list[str] = []
-        try:
+        last = self._last
+        if last[0] is value:  # the very object the last walk saw (held by it, so the id is not reused)
+            return list(last[1])
+        found: list[Any] = [self.max_scan]
+        with contextlib.suppress(Exception):  # never in a call's way: the trail reports what it cannot read
             self._walk(value, 0, False, False, found)
-        except Exception:  # never on the way of a call: the trail's own walk reports what it cannot read
-            return found
-        return found
+        return found[1:]
 
     def scrub(self, value: Any, secrets: Iterable[str]) -> Any:
         """``value`` with every string in ``secrets`` (and its encodings) replaced by ``[REDACTED]``."""
@@ -302,11 +325,14 @@ class Redactor:
         return self._replace(value, forms, 0) if forms else value
 
     # ---------------------------------------------------------------------------------------------- the walk
+    # ``found`` is one list per walk: its first item is what is left of the walk's scan budget (``max_scan``
+    # characters: the work of one walk is bounded whatever the number of strings), the rest are the secrets
+    # the walk hid, searched for again by the scrub pass.
 
-    def _scrub_found(self, out: Any, found: list[str]) -> Any:
-        if not found:
+    def _scrub_found(self, out: Any, found: list[Any]) -> Any:
+        if len(found) < 2:
             return out
-        forms = self._forms(found)
+        forms = self._forms(found[1:])
         return self._replace(out, forms, 0) if forms else out
 
     @staticmethod
@@ -340,7 +366,7 @@ class Redactor:
             return REDACTED
         return value
 
-    def _text(self, value: str, strict: bool, found: list[str]) -> str:
+    def _text(self, value: str, strict: bool, found: list[Any]) -> str:
         if len(value) < _SHORT:
             return _fix_surrogates(value) if strict else value
         texts = self._text_cache
@@ -349,7 +375,10 @@ class Redactor:
             if hit[1]:
                 found.extend(hit[1])
             return hit[0]
+        if found[0] <= 0:  # this walk has scanned its budget: the rest is recorded by size only
+            return f"[TRUNCATED:{len(value)} chars, scan budget of {self.max_scan} used]"
         text = bound_text(value, self.max_text)
+        found[0] -= len(text)
         if not text.isascii():
             try:
                 text.encode("utf-8")
@@ -368,7 +397,7 @@ class Redactor:
             texts[value] = (text, secrets)
         return text
 
-    def _walk(self, value: Any, depth: int, audit: bool, strict: bool, found: list[str]) -> Any:
+    def _walk(self, value: Any, depth: int, audit: bool, strict: bool, found: list[Any]) -> Any:
         # Exact types first (no ABC isinstance checks): what tool arguments and outputs almost always are.
         kind = type(value)
         if kind is str:
@@ -387,35 +416,53 @@ class Redactor:
             if depth >= MAX_DEPTH:
                 return TRUNCATED
             out: dict[Any, Any] = {}
-            is_sensitive = self.is_sensitive
-            items = value.items()
-            size = len(value)
-            for index, (key, item) in enumerate(items):
-                if index >= self.max_items:
-                    out["[TRUNCATED:items]"] = size - self.max_items
-                    break
-                if type(key) is not str:
-                    if audit:
-                        key = (
-                            "null"
-                            if key is None
-                            else (jcs_number(key) if isinstance(key, float) and math.isfinite(key) else str(key))
-                        )
-                    elif not isinstance(key, str):
-                        out[key] = self._walk(item, depth + 1, audit, strict, found)
-                        continue
-                if audit and not key.isascii():
-                    if strict:
-                        key = _fix_surrogates(key)
-                    elif any(ord(c) > 0xFFFF for c in key):
-                        raise NonCanonicalKey(key)
-                if is_sensitive(key):
+            ascii_keys = self._ascii_keys  # plain ASCII str key -> sensitive? (a hit needs no other check)
+            texts = self._text_cache
+            items: Iterable[tuple[Any, Any]] = value.items()
+            if len(value) > self.max_items:
+                out["[TRUNCATED:items]"] = len(value) - self.max_items
+                items = itertools.islice(items, self.max_items)
+            for key, item in items:
+                flag = ascii_keys.get(key) if type(key) is str else None
+                if flag is None:
+                    if type(key) is not str:
+                        if audit:
+                            key = (
+                                "null"
+                                if key is None
+                                else (jcs_number(key) if isinstance(key, float) and math.isfinite(key) else str(key))
+                            )
+                        elif not isinstance(key, str):
+                            out[key] = self._walk(item, depth + 1, audit, strict, found)
+                            continue
+                    if not key.isascii():
+                        if audit and strict:
+                            key = _fix_surrogates(key)
+                        elif audit and any(ord(c) > 0xFFFF for c in key):
+                            raise NonCanonicalKey(key)
+                        flag = self.is_sensitive(key)
+                    else:
+                        flag = self.is_sensitive(key)
+                        if type(key) is str:
+                            if len(ascii_keys) > 4096:
+                                ascii_keys.clear()
+                            ascii_keys[key] = flag
+                if flag:
                     _leaves(item, found)
                     out[key] = REDACTED
                     continue
                 item_kind = type(item)
                 if item_kind is str:  # leaves inline: a call per value is most of the cost of a small dict
-                    out[key] = item if len(item) < _SHORT and not strict else self._text(item, strict, found)
+                    if len(item) < _SHORT and not strict:
+                        out[key] = item
+                        continue
+                    hit = texts.get(item)
+                    if hit is None or strict:
+                        out[key] = self._text(item, strict, found)
+                    else:
+                        out[key] = hit[0]
+                        if hit[1]:
+                            found.extend(hit[1])
                 elif item is None or item_kind is bool or (item_kind is int and -(10**12) < item < 10**12):
                     out[key] = item
                 else:
@@ -456,7 +503,7 @@ class Redactor:
             text = f"[unprintable:{type(value).__name__}]"
         return self._text(text, True, found) if strict else self._text(text, False, found)
 
-    def _number(self, value: int, audit: bool, found: list[str]) -> Any:
+    def _number(self, value: int, audit: bool, found: list[Any]) -> Any:
         if 10**12 <= abs(value) < 10**20:
             digits = str(abs(value))
             if 13 <= len(digits) <= 19 and luhn_valid(digits):
