@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import importlib
 import math
 import re
@@ -136,10 +137,7 @@ def may_hold_secret(text: str) -> bool:
             return True
     if len(text) - len(text.translate(_DROP_DIGITS)) >= 8:
         return True
-    for word in text.split():
-        if len(word) >= 8 and not (word.isalpha() and word.islower()):
-            return True
-    return False
+    return any(len(word) >= 8 and not (word.isalpha() and word.islower()) for word in text.split())
 
 
 _STOPWORDS = frozenset(
@@ -271,24 +269,26 @@ def _card_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     for a, b in groups:
         offsets.append(offsets[-1] + b - a)
     spans: list[tuple[int, int]] = []
+    count = len(groups)
     i = 0
-    while i < len(groups):
+    while i < count:
         first = offsets[i]
-        hit = None
-        for j in range(i, len(groups)):
-            last = offsets[j + 1]  # window = digits[first:last]
-            count = last - first
-            if count > 19:
-                break
+        # Window ends (offsets[k], k > i) holding 13..19 digits, longest first.
+        lo = bisect.bisect_left(offsets, first + 13, i + 1)
+        hi = bisect.bisect_right(offsets, first + 19, lo)
+        hit = 0
+        for k in range(hi - 1, lo - 1, -1):
+            last = offsets[k]
             # The rightmost digit (last - 1) is not doubled, so digits of the other parity are.
-            table = even if (last - 1) % 2 else odd
-            if count >= 13 and (table[last] - table[first]) % 10 == 0:
-                hit = j  # the longest valid window from this group
-        if hit is None:
-            i += 1
+            table = even if (last - 1) & 1 else odd
+            if (table[last] - table[first]) % 10 == 0:
+                hit = k
+                break
+        if hit:
+            spans.append((groups[i][0], groups[hit - 1][1]))
+            i = hit
         else:
-            spans.append((groups[i][0], groups[hit][1]))
-            i = hit + 1
+            i += 1
     return spans
 
 

@@ -245,7 +245,7 @@ class Redactor:
         self.keys: frozenset[str] = BUILTIN_SENSITIVE_KEYS | self.extra  # (kept for callers that read it)
         self.max_text = max(256, int(max_text))
         self.max_items = max(1, int(max_items))
-        self.max_scan = self.max_text * 16  # characters one walk scans at most (1 MiB by default)
+        self.max_scan = self.max_text * 4  # characters one walk scans at most (256 KiB by default)
         # key -> is it sensitive; the same few argument names recur on every call.
         self._cache: dict[Any, bool] = {}
         # text -> (redacted text, secrets found in it); strings the governor makes recur on every call.
