@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import re._constants as sre_constants  # (the public sre_* aliases are deprecated)
 import re._parser as sre_parse
@@ -295,3 +296,18 @@ def test_cards_spaced_digit_by_digit_are_found() -> None:
     spaced = " ".join("4111111111111111")
     assert "[REDACTED:card]" in redact_text(f"card {spaced} end")
     assert redact_text("ref 4111 1111 1111 1112 ok") == "ref 4111 1111 1111 1112 ok"  # fails Luhn
+
+
+@pytest.mark.parametrize("name", ["claw_governance", "claw_governance.policy", "claw_governance.escalation"])
+def test_the_project_loggers_redact_their_records(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    token = next(e["secret"] for e in IN_TEXT if e["name"] == "github-pat-classic")
+    with caplog.at_level("ERROR", logger=name):
+        logging.getLogger(name).error("upstream said %s", f"bad token {token}")
+    assert caplog.records and token not in caplog.text and "[REDACTED" in caplog.text
+
+
+def test_health_faults_are_redacted(make_governor: Any) -> None:
+    token = next(e["secret"] for e in IN_TEXT if e["name"] == "aws-access-key")
+    gov = make_governor()
+    gov._fault("plugin", f"ValueError: rejected {token}")
+    assert token not in json.dumps(gov.health_check())

@@ -40,8 +40,8 @@ def forms(secret: str) -> list[str]:
 
 
 def args_for(entry: dict[str, str]) -> dict[str, Any]:
-    if "key" in entry:
-        return {entry["key"]: entry["secret"], "query": "status"}
+    if "key" in entry:  # the memo repeats the secret: scrubbed from the escalation context and the trail too
+        return {entry["key"]: entry["secret"], "query": "status", "memo": f"copy of {entry['secret']} here"}
     return {"note": entry["text"], "query": "status"}
 
 

@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 import math
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -515,3 +516,32 @@ class Redactor:
 
 
 DEFAULT_REDACTOR = Redactor()
+
+
+class RedactingLogFilter(logging.Filter):
+    """Redacts the final text of every log record of the project's loggers (exception texts quote values)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep the record as it is, logging reports it
+            return True
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+# The loggers claw_governance writes to (a filter on a logger does not apply to its children, so each one).
+PROJECT_LOGGERS = (
+    "claw_governance",
+    "claw_governance.identity",
+    "claw_governance.plugins",
+    "claw_governance.policy",
+    "claw_governance.escalation",
+    "claw_governance.audit",
+    "claw_governance.state",
+)
+_LOG_FILTER = RedactingLogFilter()
+for _name in PROJECT_LOGGERS:
+    logging.getLogger(_name).addFilter(_LOG_FILTER)
