@@ -47,7 +47,7 @@ def echo_json(value: Any) -> None:
     """Print a value as indented JSON, redacted, with C1 controls and format characters escaped."""
     from claw_governance.audit.redaction import DEFAULT_REDACTOR
 
-    click.echo(safe_json(DEFAULT_REDACTOR(value)))
+    click.echo(safe_json(DEFAULT_REDACTOR(value, echoes=False)))
 
 
 class _Group(click.Group):

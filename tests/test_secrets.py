@@ -85,6 +85,9 @@ def test_secret_formats_are_found_in_free_text(entry: dict[str, str]) -> None:
         "query",
         "amount",
         "cardinality",
+        "session",
+        "session_status",
+        "sessions_list",
     ],
 )
 def test_innocent_key_names_are_kept(key: str) -> None:
@@ -311,3 +314,10 @@ def test_health_faults_are_redacted(make_governor: Any) -> None:
     gov = make_governor()
     gov._fault("plugin", f"ValueError: rejected {token}")
     assert token not in json.dumps(gov.health_check())
+
+
+def test_cli_redaction_does_not_cascade_through_echoes() -> None:
+    """A harmless value under a sensitive-looking key must not blank every equal value in printed output."""
+    value = {"removed": {"exec": "tools.profile (minimal)", "auth_helper": "tools.profile (minimal)"}}
+    assert DEFAULT_REDACTOR(value, echoes=False)["removed"]["exec"] == "tools.profile (minimal)"
+    assert DEFAULT_REDACTOR(value)["removed"]["exec"] == REDACTED  # stored values: the echo is scrubbed

@@ -125,13 +125,13 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
     # What was written before a redaction rule existed is redacted again on the way out; values are escaped.
     if fmt == "jsonl":
         for entry in found:
-            click.echo(safe_json(DEFAULT_REDACTOR(entry), indent=None, sort_keys=True))
+            click.echo(safe_json(DEFAULT_REDACTOR(entry, echoes=False), indent=None, sort_keys=True))
         return
     from datetime import UTC, datetime
 
     rows = [("seq", "time (UTC)", "type", "agent", "action", "outcome")]
     for entry in found:
-        entry = DEFAULT_REDACTOR(entry)
+        entry = DEFAULT_REDACTOR(entry, echoes=False)
         decision = entry.get("decision") if isinstance(entry.get("decision"), dict) else {}
         ts = entry.get("timestamp")
         when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(ts, int | float) else "?"
@@ -156,7 +156,7 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
     from claw_governance.audit.report import compliance_report, render_html, render_markdown
 
     report = DEFAULT_REDACTOR(compliance_report(_reader(audit_path, state_path, identity_path, public_key), start,
-                                                end))
+                                                end), echoes=False)
     text = (safe_json(report) if fmt == "json"
             else safe_text(render_markdown(report) if fmt == "md" else render_html(report), keep_newlines=True))
     if output is not None:

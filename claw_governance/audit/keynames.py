@@ -12,7 +12,8 @@ their Latin skeleton, case folded), then split into words at separators and case
 
 Not sensitive, on purpose (tests/test_secrets.py lists them): ``passenger``, ``compass``, ``bypass``,
 ``author``, ``authority``, ``secretary``, ``tokenizer``, ``keyboard``, ``monkey``, ``key`` alone (a cache
-or dictionary key), and token *counts*: a key whose words say it counts tokens (``max_tokens``,
+or dictionary key), ``session`` and ``session_status`` (``session_id``, ``session_token`` and
+``session_key`` are sensitive), and token *counts*: a key whose words say it counts tokens (``max_tokens``,
 ``tokens_used``, ``token_count``, ``input_tokens``, ``prompt_tokens`` ...) is LLM usage, not a credential.
 Their values still go through the value detectors, so ``max_tokens: "ghp_..."`` is still caught.
 """
@@ -84,7 +85,6 @@ WORDS = frozenset(
         "secrets",
         "token",
         "tokens",
-        "session",
         "jwt",
         "pat",
         "oauth",

@@ -288,11 +288,14 @@ class Redactor:
 
     # ------------------------------------------------------------------------------------------- entry points
 
-    def __call__(self, value: Any, depth: int = 0) -> Any:
-        """Redacted copy of ``value`` (dicts, lists, strings, numbers ...), echoes scrubbed; never raises."""
+    def __call__(self, value: Any, depth: int = 0, *, echoes: bool = True) -> Any:
+        """Redacted copy of ``value`` (dicts, lists, strings, numbers ...), echoes scrubbed; never raises.
+
+        ``echoes=False`` skips the scrub pass (the CLI, printing values that were scrubbed when stored).
+        """
         found: list[Any] = [self.max_scan]
         out = self._walk(value, depth, False, False, found)
-        return self._scrub_found(out, found) if len(found) > 1 else out
+        return self._scrub_found(out, found) if echoes and len(found) > 1 else out
 
     def for_audit(self, value: Any, *, strict: bool = False) -> Any:
         """Redact and normalise for the audit chain (string keys, RFC 8785-safe numbers).
@@ -355,10 +358,8 @@ class Redactor:
         if depth >= MAX_DEPTH:
             return value
         if isinstance(value, dict):
-            return {
-                (self._replace(k, forms, depth + 1) if isinstance(k, str) else k): self._replace(v, forms, depth + 1)
-                for k, v in value.items()
-            }
+            # Keys are left as they are: they are names, and scrubbing them would merge or mangle entries.
+            return {k: self._replace(v, forms, depth + 1) for k, v in value.items()}
         if isinstance(value, list):
             return [self._replace(v, forms, depth + 1) for v in value]
         if isinstance(value, tuple):

@@ -78,7 +78,7 @@ def claw_register_commands(cli: click.Group) -> None:
             esc = gov.escalations.get(escalation_id)
         if esc is None:
             fail(f"no escalation with id {escalation_id!r}")
-        out = DEFAULT_REDACTOR(escalation_dict(esc))
+        out = DEFAULT_REDACTOR(escalation_dict(esc), echoes=False)
         if as_json:
             echo_json(out)
             return
