@@ -48,6 +48,9 @@ class GovernorConfig:
     condition_max_depth: int = 32
     condition_max_items: int = 10_000
     condition_max_string_chars: int = 1_048_576
+    # issue 13: what is stored of one string (tool output, error text, an argument) at most, in characters;
+    # a longer value is cut, with its full size and SHA-256 recorded (docs/audit.md, "Redaction")
+    max_stored_output: int = 65536
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -70,6 +73,8 @@ class GovernorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, not {value!r}")
+        if not 1024 <= self.max_stored_output <= 64 * 1024 * 1024:
+            raise ConfigError(f"max_stored_output must be 1024..67108864 characters, not {self.max_stored_output}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
@@ -134,6 +139,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("CONDITION_MAX_DEPTH", "condition_max_depth", lambda n, v: _number(n, v, int)),
     ("CONDITION_MAX_ITEMS", "condition_max_items", lambda n, v: _number(n, v, int)),
     ("CONDITION_MAX_STRING_CHARS", "condition_max_string_chars", lambda n, v: _number(n, v, int)),
+    ("AUDIT_MAX_STORED_OUTPUT", "max_stored_output", lambda n, v: _number(n, v, int)),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

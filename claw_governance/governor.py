@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import inspect
 import logging
 import threading
@@ -20,9 +21,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from claw_governance.audit import AuditTrail, open_trail
 from claw_governance.audit.plugin import AuditPlugin
-from claw_governance.audit.redaction import DEFAULT_REDACTOR, redact_text
+from claw_governance.audit.redaction import DEFAULT_REDACTOR, MAX_TEXT, bound_text, redact_text
 from claw_governance.audit.report import compliance_report
 from claw_governance.config import GovernorConfig, config_from_env
 from claw_governance.errors import ConfigError, EscalationError
@@ -121,7 +124,9 @@ class Governor:
         self._enabled = False
         self._health_lock = threading.Lock()
         self._faults: dict[str, str] = {}
-        self.redactor = DEFAULT_REDACTOR
+        # One redactor for every sink (trail, escalation context, faults); its bound is max_stored_output.
+        self.redactor = DEFAULT_REDACTOR if config.max_stored_output == MAX_TEXT else \
+            DEFAULT_REDACTOR.with_limits(max_text=config.max_stored_output)
         self._facts_cache: dict[str, _AgentFacts] = {}
         self._facts_policy: PolicySet | None = None
 
@@ -132,6 +137,7 @@ class Governor:
         except BaseException:
             self.state.close()
             raise
+        self.audit.redactor = self.redactor
         self._audit_plugin = AuditPlugin(self.audit)
         self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
@@ -322,6 +328,7 @@ class Governor:
                                    facts.sensitive, trusted_decision=True, meta=meta))
 
     def _fault(self, component: str, message: str) -> None:
+        message = redact_text(message)  # faults reach health_check() (often behind /health) and the log
         with self._health_lock:
             self._faults[component] = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}"
         log.error("claw-governance %s fault: %s", component, message)
@@ -359,7 +366,7 @@ class Governor:
                 try:
                     call = sign(call)
                 except Exception as exc:  # an unsigned call is then denied by the identity step
-                    log.warning("could not sign call for %s: %s", agent_id, exc)
+                    log.warning("could not sign call for %s: %s", agent_id, redact_text(str(exc)))
         return call
 
     # --------------------------------------------------------------------------------------- the pipeline
@@ -537,17 +544,30 @@ class Governor:
         return Decision(Outcome.DENY, CLOSED_REASON, call, policy_hash=self.policies.current.hash, stage="closed")
 
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
-        """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
+        """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry.
+
+        A value redacted from the call's arguments is scrubbed from its output and error text too (a tool
+        that echoes ``token=<the password argument>`` does not leak it), and the stored output is bounded
+        (``max_stored_output``; the full value's size and SHA-256 are recorded beside it).
+        """
         if self._closed:  # a call allowed before close() that finished after it: the trail is closed
             log.warning("outcome of %s %s not recorded: %s", call.agent_id, call.action, CLOSED_REASON)
             return
         policy = self.policies.current
         facts = self._facts(policy, call.agent_id)
+        error = outcome.error
+        output = None if facts.metadata_only else outcome.output
+        if (error is not None or output is not None) and call.args:
+            redactor = self.redactor.with_keys(facts.sensitive) if facts.sensitive else self.redactor
+            secrets = redactor.secrets_in(call.args)
+            if secrets:
+                error = redactor.scrub(error, secrets)
+                output = redactor.scrub(output, secrets)
         delta = facts.settings.success if outcome.success else facts.settings.failure
         if delta:
             if self._lane_generation != self.pm.generation:
                 self._refresh_lane()
-            reason = "action succeeded" if outcome.success else f"action failed: {outcome.error}"
+            reason = "action succeeded" if outcome.success else f"action failed: {error}"
             try:
                 if self._direct_trust:  # only the built-in trust plugin: the same call, no dispatch
                     self.trust.adjust(call.agent_id, delta, reason, facts.settings)
@@ -555,9 +575,12 @@ class Governor:
                     self._hook("claw_update_trust", call.agent_id, delta, reason, policy)
             except Exception as exc:
                 self._fault("trust", str(exc if isinstance(exc, _Fault) else _Fault("claw_update_trust", exc)))
-        details: dict[str, Any] = {"error": outcome.error}
+        details: dict[str, Any] = {"error": error}
         if not facts.metadata_only:
-            details["output"] = outcome.output
+            output, truncated = self._bound_output(output)
+            details["output"] = output
+            if truncated is not None:
+                details["output_truncated"] = truncated
         meta: dict[str, Any] = {"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
                                 "duration_ms": round(outcome.duration_ms, 3)}
         if call.job_token is not None:
@@ -571,7 +594,36 @@ class Governor:
                  "escalation_id": decision.escalation_id},
                 decision.policy_hash, None, details, facts, meta)
         except Exception as exc:
-            log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, exc)
+            log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action,
+                      redact_text(str(exc)))
+
+    def _bound_output(self, output: Any) -> tuple[Any, dict[str, Any] | None]:
+        """The part of a tool's output that is stored, and (when cut) the full value's size and SHA-256.
+
+        A string is cut to ``max_stored_output`` characters. Any other value whose JSON form is longer is
+        stored as the start of that JSON text (still redacted by the trail like any string).
+        """
+        limit = self.config.max_stored_output
+        kind = type(output)
+        if output is None or kind is bool or kind is int or kind is float:
+            return output, None
+        if kind is str:
+            if len(output) <= limit:
+                return output, None
+            data = output.encode("utf-8", "surrogatepass")
+            return bound_text(output, limit), {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                                               "kept_chars": limit}
+        if isinstance(output, bytes | bytearray | memoryview):
+            return output, None  # stored as "[bytes:N]"
+        try:
+            data = orjson.dumps(output, default=repr, option=orjson.OPT_NON_STR_KEYS)
+        except Exception:  # not serialisable as such: the trail's walk still bounds every part of it
+            return output, None
+        if len(data) <= limit:
+            return output, None
+        text = data[:limit].decode("utf-8", "ignore")
+        return text, {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "kept_chars": limit,
+                      "format": "json"}
 
     # ------------------------------------------------------------------------------------ the public API
 

@@ -44,7 +44,7 @@ def test_policy_sensitive_fields_are_compared_in_key_form() -> None:
     (f"pay with {CARD} today", "[REDACTED:card]"),
     ("card 4111-1111-1111-1111", "[REDACTED:card]"),
     ("ssn 123-45-6789 on file", "[REDACTED:ssn]"),
-    ("Authorization: Bearer abcdefghijklmnop.qrstu", "Bearer [REDACTED]"),
+    ("Authorization: Bearer abcdefghijklmnop.qrstu", "Bearer [REDACTED:bearer]"),
     (f"key:\n{KEY_BLOCK}\nend", "[REDACTED:private-key]"),
     ("jwt eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4", "[REDACTED:jwt]"),
 ])

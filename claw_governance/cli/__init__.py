@@ -11,10 +11,10 @@ import importlib
 
 import click
 
-from claw_governance.cli._common import ErrorGuard, echo_json, fail, governor_options, open_governor
+from claw_governance.cli._common import ErrorGuard, echo, echo_json, fail, governor_options, open_governor
 from claw_governance.plugins import ClawPluginManager
 
-__all__ = ["BUILTIN_COMMAND_MODULES", "build_cli", "cli", "echo_json", "fail", "governor_options", "main",
+__all__ = ["BUILTIN_COMMAND_MODULES", "build_cli", "cli", "echo", "echo_json", "fail", "governor_options", "main",
            "open_governor"]
 
 # Modules of this package that add command groups through `claw_register_commands`.

@@ -4,7 +4,6 @@ opening a governor, and JSON output. Adapters' command groups use these too (re-
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -12,12 +11,23 @@ from typing import Any, NoReturn
 import click
 
 from claw_governance.errors import ClawGovernanceError
+from claw_governance.terminal import safe_json, safe_text
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``error: message`` on one line and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on one line (secrets redacted, control characters escaped), exit ``code``."""
+    from claw_governance.audit.redaction import redact_text
+
+    click.echo(f"error: {safe_text(redact_text(str(message)))}", err=True)
     sys.exit(code)
+
+
+def echo(text: Any = "", *, err: bool = False) -> None:
+    """Print one line of human-readable output: secrets redacted, control and format characters escaped
+    (newlines the command itself puts between lines are kept). Every command group prints through this."""
+    from claw_governance.audit.redaction import redact_text
+
+    click.echo(safe_text(redact_text(str(text)), keep_newlines=True), err=err)
 
 
 class ErrorGuard(click.Group):
@@ -64,5 +74,7 @@ def open_governor(policy_path: Path | None, audit_path: Path, identity_path: Pat
 
 
 def echo_json(value: Any) -> None:
-    """Print a value as indented JSON."""
-    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+    """Print a value as indented JSON, redacted, with C1 controls and format characters escaped."""
+    from claw_governance.audit.redaction import DEFAULT_REDACTOR
+
+    click.echo(safe_json(DEFAULT_REDACTOR(value, echoes=False)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,22 @@ from typing import Any
 import click
 
 from claw_governance.audit.bundle import latest_checkpoint
+from claw_governance.audit.redaction import DEFAULT_REDACTOR
 from claw_governance.errors import ClawGovernanceError
 from claw_governance.hookspecs import hookimpl
+from claw_governance.terminal import safe_json, safe_text
 
 
 def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+    from claw_governance.cli._common import fail
+
+    fail(message, code)
+
+
+def _echo(text: str) -> None:
+    from claw_governance.cli._common import echo
+
+    echo(text)
 
 
 def _trail_options(fn: Any) -> Any:
@@ -77,19 +85,19 @@ def audit_group() -> None:
 
 def _print_report(report: Any, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(safe_json(report.as_dict()))
         return
     status = "VALID" if report.valid else "INVALID"
-    click.echo(f"{status}: {report.entries} entries, seq {report.first_seq}..{report.last_seq}, "
-               f"{report.segments} segments, {report.checkpoints} checkpoints (keys: {report.key_source})")
-    click.echo(f"  origin {report.origin}; anchored by trusted checkpoints up to seq {report.anchored_size}; "
-               f"unanchored tail: {report.unanchored} entries")
+    _echo(f"{status}: {report.entries} entries, seq {report.first_seq}..{report.last_seq}, "
+          f"{report.segments} segments, {report.checkpoints} checkpoints (keys: {report.key_source})")
+    _echo(f"  origin {report.origin}; anchored by trusted checkpoints up to seq {report.anchored_size}; "
+          f"unanchored tail: {report.unanchored} entries")
     if report.min_witnesses or report.witnessed_size:
-        click.echo(f"  witnessed up to seq {report.witnessed_size}; unwitnessed tail: {report.unwitnessed} entries")
+        _echo(f"  witnessed up to seq {report.witnessed_size}; unwitnessed tail: {report.unwitnessed} entries")
     for err in report.errors:
-        click.echo(f"  error: segment {err['segment']} seq {err['seq']}: {err['message']}")
+        _echo(f"  error: segment {safe_text(err['segment'])} seq {err['seq']}: {safe_text(err['message'])}")
     for warning in report.warnings:
-        click.echo(f"  warning: {warning}")
+        _echo(f"  warning: {safe_text(warning)}")
 
 
 @audit_group.command("verify")
@@ -227,19 +235,22 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
     reader = _reader(audit_path, state_path, identity_path, None)
     found = reader.query(agent_id=agent_id, type=entry_type, action=action, outcome=outcome, since=since,
                          until=until, limit=limit)
+    # What was written before a redaction rule existed is redacted again on the way out; values are escaped.
     if fmt == "jsonl":
         for entry in found:
-            click.echo(json.dumps(entry, ensure_ascii=False, sort_keys=True))
+            click.echo(safe_json(DEFAULT_REDACTOR(entry, echoes=False), indent=None, sort_keys=True))
         return
     from datetime import UTC, datetime
 
     rows = [("seq", "time (UTC)", "type", "agent", "action", "outcome")]
     for entry in found:
+        entry = DEFAULT_REDACTOR(entry, echoes=False)
         decision = entry.get("decision") if isinstance(entry.get("decision"), dict) else {}
         ts = entry.get("timestamp")
         when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(ts, int | float) else "?"
-        rows.append((str(entry.get("seq")), when, str(entry.get("type")), str(entry.get("agent_id") or "-"),
-                     str(entry.get("action") or "-"), str(decision.get("outcome") or "-")))
+        rows.append((safe_text(entry.get("seq")), when, safe_text(entry.get("type")),
+                     safe_text(entry.get("agent_id") or "-"), safe_text(entry.get("action") or "-"),
+                     safe_text(decision.get("outcome") or "-")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -257,9 +268,10 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
     from claw_governance.audit.report import compliance_report, render_html, render_markdown
 
-    report = compliance_report(_reader(audit_path, state_path, identity_path, public_key), start, end)
-    text = (json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json"
-            else render_markdown(report) if fmt == "md" else render_html(report))
+    report = DEFAULT_REDACTOR(compliance_report(_reader(audit_path, state_path, identity_path, public_key), start,
+                                                end), echoes=False)
+    text = (safe_json(report) if fmt == "json"
+            else safe_text(render_markdown(report) if fmt == "md" else render_html(report), keep_newlines=True))
     if output is not None:
         output.write_text(text + "\n")
     else:
@@ -278,7 +290,7 @@ def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
     from claw_governance.audit.export import export_bundle
 
     manifest = export_bundle(_reader(audit_path, state_path, identity_path, public_key), start, end, destination)
-    click.echo(f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "
+    _echo(f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "
                f"{'valid' if manifest['chain_valid'] else 'INVALID'}; verify with: cd {destination} && "
                "claw-gov audit verify --audit trail --public-key governor_public_key.pem")
 

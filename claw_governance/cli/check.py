@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from claw_governance.cli._common import echo_json, fail, governor_options, open_governor
+from claw_governance.cli._common import echo, echo_json, fail, governor_options, open_governor
 from claw_governance.hookspecs import hookimpl
+from claw_governance.terminal import safe_text
 
 
 @click.command()
@@ -37,10 +38,10 @@ def check(agent_id: str, action: str, context_json: str, dry_run: bool, as_json:
                    "rule": decision.rule.source if decision.rule else None, "policy_hash": decision.policy_hash,
                    "escalation_id": decision.escalation_id})
     else:
-        click.echo(f"{decision.outcome.value.upper()}: {decision.reason}")
+        echo(f"{decision.outcome.value.upper()}: {safe_text(decision.reason)}")
         if decision.escalation_id:
-            click.echo(f"escalation: {decision.escalation_id}")
-        click.echo(f"policy: {decision.policy_hash[:16]}")
+            echo(f"escalation: {decision.escalation_id}")
+        echo(f"policy: {decision.policy_hash[:16]}")
     sys.exit(0 if decision.allowed else 1)
 
 

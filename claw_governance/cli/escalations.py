@@ -7,8 +7,17 @@ from typing import Any
 
 import click
 
+from claw_governance.audit.redaction import DEFAULT_REDACTOR
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Escalation, EscalationStatus
+from claw_governance.terminal import safe_text
+
+
+def echo(text: Any = "", *, err: bool = False) -> None:
+    """The CLI's shared output helper (redacted, control characters escaped): ``claw_governance.cli.echo``."""
+    from claw_governance.cli._common import echo as shared_echo
+
+    shared_echo(text, err=err)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -54,10 +63,10 @@ def claw_register_commands(cli: click.Group) -> None:
             echo_json([escalation_dict(e) for e in found])
             return
         if not found:
-            click.echo(f"no {status if status != 'all' else ''} escalations".replace("  ", " "))
-        for e in found:
-            click.echo(f"{e.id}  {e.status.value:<8} {e.agent_id} -> {e.action}  expires {_iso(e.expires)}  "
-                       f"{e.reason}")
+            echo(f"no {status if status != 'all' else ''} escalations".replace("  ", " "))
+        for e in found:  # every value escaped on its own: a newline in an action cannot fake a row
+            echo(f"{e.id}  {e.status.value:<8} {safe_text(e.agent_id)} -> {safe_text(e.action)}  "
+                 f"expires {_iso(e.expires)}  {safe_text(e.reason)}")
 
     @escalations.command("show")
     @click.argument("escalation_id")
@@ -69,13 +78,13 @@ def claw_register_commands(cli: click.Group) -> None:
             esc = gov.escalations.get(escalation_id)
         if esc is None:
             fail(f"no escalation with id {escalation_id!r}")
-        out = escalation_dict(esc)
+        out = DEFAULT_REDACTOR(escalation_dict(esc), echoes=False)
         if as_json:
             echo_json(out)
             return
         for key, value in out.items():
             if value is not None:
-                click.echo(f"{key + ':':<13}{value}")
+                echo(f"{key + ':':<13}{safe_text(value)}")
 
     def _resolve(decision: str, escalation_id: str, resolver: str, notes: str, paths: dict[str, Any],
                  as_json: bool) -> None:
@@ -88,7 +97,8 @@ def claw_register_commands(cli: click.Group) -> None:
         if as_json:
             echo_json(escalation_dict(esc))
         else:
-            click.echo(f"{esc.status.value} {esc.id} ({esc.agent_id} -> {esc.action}) by {esc.resolver}")
+            echo(f"{esc.status.value} {esc.id} ({safe_text(esc.agent_id)} -> {safe_text(esc.action)}) by "
+                 f"{safe_text(esc.resolver)}")
 
     @escalations.command("approve")
     @click.argument("escalation_id")

@@ -11,6 +11,14 @@ import click
 
 from claw_governance.hookspecs import hookimpl
 from claw_governance.state.base import IdentityRecord
+from claw_governance.terminal import safe_text
+
+
+def echo(text: Any = "", *, err: bool = False) -> None:
+    """The CLI's shared output helper (redacted, control characters escaped): ``claw_governance.cli.echo``."""
+    from claw_governance.cli._common import echo as shared_echo
+
+    shared_echo(text, err=err)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -75,7 +83,7 @@ def claw_register_commands(cli: click.Group) -> None:
                 path = gov.identities.key_path(agent_id)
                 protection = (" (encrypted)" if gov.config.identity_passphrase
                               else " (NOT encrypted: set CLAW_IDENTITY_PASSPHRASE)")
-                click.echo(f"created {agent_id}: key {record.key_id} ({'imported' if key else 'ed25519'})"
+                echo(f"created {agent_id}: key {record.key_id} ({'imported' if key else 'ed25519'})"
                            f"{f', key file {path}' if path else ''}{protection}")
 
     @identity.command("list")
@@ -89,9 +97,9 @@ def claw_register_commands(cli: click.Group) -> None:
             echo_json(rows)
             return
         if not rows:
-            click.echo("no identities")
+            echo("no identities")
         for row in rows:
-            click.echo(f"{row['agent_id']:<32} {row['status']:<8} trust {row['trust_score']:>4}  "
+            echo(f"{safe_text(row['agent_id']):<32} {safe_text(row['status']):<8} trust {row['trust_score']:>4}  "
                        f"key {row['key_id'][:16]}  created {row['created']}")
 
     @identity.command("show")
@@ -115,10 +123,10 @@ def claw_register_commands(cli: click.Group) -> None:
         for field in ("agent_id", "status", "reason", "trust_score", "key_id", "key_file", "created", "updated",
                       "metadata", "key_check"):
             if out.get(field) not in (None, {}):
-                click.echo(f"{field + ':':<14}{out[field]}")
+                echo(f"{field + ':':<14}{safe_text(out[field])}")
         for k in out["keys"]:
             state = "current" if k["current"] else f"retired {k['retired']}"
-            click.echo(f"key {k['key_id']}  {k['algorithm']:<8} created {k['created']}  {state}")
+            echo(f"key {k['key_id']}  {k['algorithm']:<8} created {k['created']}  {state}")
 
     @identity.command("rotate")
     @click.argument("agent_id")
@@ -130,7 +138,7 @@ def claw_register_commands(cli: click.Group) -> None:
         with _open(paths) as gov:
             old = gov.identities.require(agent_id)
             record = gov.identities.rotate(agent_id, by=by, reason=reason)
-        click.echo(f"rotated {agent_id}: key {old.key_id} -> {record.key_id}")
+        echo(f"rotated {agent_id}: key {old.key_id} -> {record.key_id}")
 
     @identity.command("revoke")
     @click.argument("agent_id")
@@ -143,7 +151,7 @@ def claw_register_commands(cli: click.Group) -> None:
             if gov.identities.require(agent_id).revoked:
                 fail(f"identity {agent_id!r} is already revoked")
             gov.identities.revoke(agent_id, reason, by=by)
-        click.echo(f"revoked {agent_id}")
+        echo(f"revoked {agent_id}")
 
     @identity.command("reinstate")
     @click.argument("agent_id")
@@ -157,4 +165,4 @@ def claw_register_commands(cli: click.Group) -> None:
         with _open(paths) as gov:
             recovery = score if score is not None else gov.policy.trust_settings(agent_id).recovery_score
             gov.identities.reinstate(agent_id, by=by, reason=reason, recovery_score=recovery)
-        click.echo(f"reinstated {agent_id} with trust score {recovery}")
+        echo(f"reinstated {agent_id} with trust score {recovery}")

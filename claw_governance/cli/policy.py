@@ -18,6 +18,13 @@ from claw_governance.policy.schema import PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
 from claw_governance.policy.store import load_policy_set, parse_file, policy_files
 
+
+def echo(text: Any = "", *, err: bool = False) -> None:
+    """The CLI's shared output helper (redacted, control characters escaped): ``claw_governance.cli.echo``."""
+    from claw_governance.cli._common import echo as shared_echo
+
+    shared_echo(text, err=err)
+
 RECOMMENDED_RETENTION_DAYS = 2555
 
 
@@ -249,12 +256,12 @@ def init(directory: Path, force: bool) -> None:
     for name in ("customer-service-agent.yaml", "all-agents.yaml", "policies_test.yaml"):
         target = directory / name
         if target.exists() and not force:
-            click.echo(f"kept {target} (exists; --force overwrites)")
+            echo(f"kept {target} (exists; --force overwrites)")
             continue
         target.write_text((templates / name).read_text(encoding="utf-8"), encoding="utf-8")
         written.append(target)
-        click.echo(f"wrote {target}")
-    click.echo(f"next: claw-gov policy lint {directory} && claw-gov policy test {directory} "
+        echo(f"wrote {target}")
+    echo(f"next: claw-gov policy lint {directory} && claw-gov policy test {directory} "
                f"{directory / 'policies_test.yaml'}")
 
 
@@ -280,10 +287,10 @@ def lint(path: Path, strict: bool, against_running: bool, audit_path: Path) -> N
     if against_running:
         findings += running_findings(path, audit_path)
     for finding in findings:
-        click.echo(str(finding), err=finding.level == "error")
+        echo(str(finding), err=finding.level == "error")
     errors = sum(f.level == "error" for f in findings)
     warnings = len(findings) - errors
-    click.echo(f"{errors} error(s), {warnings} warning(s)")
+    echo(f"{errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors or (strict and warnings) else 0)
 
 
@@ -302,16 +309,16 @@ def test_command(path: Path, cases_file: Path, verbose: bool) -> None:
         ok = decision.outcome is case.expect and rule_ok
         if ok:
             if verbose:
-                click.echo(f"PASS {case.name} ({case.where})")
+                echo(f"PASS {case.name} ({case.where})")
             continue
         failures += 1
-        click.echo(f"FAIL {case.name} ({case.where})")
-        click.echo(f"  call:     agent={case.agent} action={case.action} args={case.args}")
-        click.echo(f"  - expected: {case.expect.value}" + (f' by rule "{case.rule}"' if case.rule else ""))
+        echo(f"FAIL {case.name} ({case.where})")
+        echo(f"  call:     agent={case.agent} action={case.action} args={case.args}")
+        echo(f"  - expected: {case.expect.value}" + (f' by rule "{case.rule}"' if case.rule else ""))
         actual_rule = f' by rule "{decision.rule.pattern}" ({decision.rule.source})' if decision.rule else ""
-        click.echo(f"  + actual:   {decision.outcome.value}{actual_rule}")
-        click.echo(f"    reason:   {decision.reason}")
-    click.echo(f"policy test: {len(cases) - failures} of {len(cases)} cases as expected "
+        echo(f"  + actual:   {decision.outcome.value}{actual_rule}")
+        echo(f"    reason:   {decision.reason}")
+    echo(f"policy test: {len(cases) - failures} of {len(cases)} cases as expected "
                f"(policy {policy_set.hash[:12]})")
     sys.exit(1 if failures else 0)
 

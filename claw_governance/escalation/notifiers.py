@@ -20,9 +20,11 @@ from typing import Any
 
 import orjson
 
+from claw_governance.audit.redaction import DEFAULT_REDACTOR, redact_text
 from claw_governance.config import GovernorConfig
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Escalation
+from claw_governance.terminal import safe_text
 
 log = logging.getLogger("claw_governance.escalation")
 
@@ -32,11 +34,13 @@ QUEUE_SIZE = 1000
 def escalation_payload(escalation: Escalation) -> dict[str, Any]:
     """The JSON document a webhook receives (the context is the redacted one stored with the escalation)."""
     e = escalation
-    return {"type": "escalation", "id": e.id, "agent_id": e.agent_id, "action": e.action,
+    payload: dict[str, Any] = DEFAULT_REDACTOR({
+            "type": "escalation", "id": e.id, "agent_id": e.agent_id, "action": e.action,
             "args_hash": e.args_hash, "context": dict(e.context), "rule": e.rule, "reason": e.reason,
             "status": e.status.value, "created": e.created, "expires": e.expires,
             "resolve": {"approve": f"claw-gov escalations approve {e.id} --resolver YOU --notes '...'",
-                        "deny": f"claw-gov escalations deny {e.id} --resolver YOU --notes '...'"}}
+                        "deny": f"claw-gov escalations deny {e.id} --resolver YOU --notes '...'"}})
+    return payload
 
 
 class ConsoleNotifier:
@@ -45,8 +49,9 @@ class ConsoleNotifier:
     @hookimpl
     def claw_notify_escalation(self, escalation: Escalation) -> None:
         """One short block on stderr."""
-        print(f"[claw-governance] escalation {escalation.id}: {escalation.agent_id} wants "
-              f"{escalation.action!r} - {escalation.reason}\n  resolve: claw-gov escalations approve "
+        print(f"[claw-governance] escalation {escalation.id}: {safe_text(escalation.agent_id)} wants "
+              f"{safe_text(repr(escalation.action))} - {safe_text(redact_text(escalation.reason))}\n"
+              f"  resolve: claw-gov escalations approve "
               f"{escalation.id} --resolver YOU --notes '...'", file=sys.stderr)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from claw_governance.audit.redaction import redact_text
 from claw_governance.escalation.notifiers import ConsoleNotifier, WebhookNotifier, default_notifiers
 from claw_governance.escalation.queue import EscalationQueue
 from claw_governance.hookspecs import hookimpl
@@ -43,7 +44,7 @@ class EscalationPlugin:
         try:
             return {"escalations": {"status": "ok", "pending": len(self.queue.pending())}}
         except Exception as exc:  # the store is unreachable: say so, do not break health_check()
-            return {"escalations": {"status": "down", "error": f"{type(exc).__name__}: {exc}"}}
+            return {"escalations": {"status": "down", "error": redact_text(f"{type(exc).__name__}: {exc}")}}
 
 
 __all__ = ["ConsoleNotifier", "EscalationPlugin", "WebhookNotifier", "default_notifiers"]
