@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claw_governance import Governor
+from claw_governance import Decision, Governor, Outcome, ToolCall
 from claw_governance.cli import build_cli
 from claw_governance.terminal import safe_json, safe_text
 
@@ -38,9 +38,14 @@ def root(tmp_path: Path) -> Path:
     (tmp_path / "policies" / "p.yaml").write_text(POLICY)
     with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "identities", load_entry_points=False) as gov:
         agent = gov.agent("bot")
-        decision = agent.check(HOSTILE, {"note": "line1\rline2\x1b[1A"})
-        assert decision.escalation_id
-        (tmp_path / "esc_id").write_text(decision.escalation_id)
+        # The governor denies an action name with control characters (it is still audited as given); the
+        # escalation store may hold one anyway (written before that rule, or by another tool): show both.
+        denied = agent.check(HOSTILE, {"note": "line1\rline2\x1b[1A"})
+        assert denied.outcome is Outcome.DENY
+        call = ToolCall("bot", HOSTILE, {"note": "line1\rline2\x1b[1A"})
+        escalation = gov.escalations.open(call, Decision(Outcome.ESCALATE, f"needs approval: {HOSTILE}", call), 3600,
+                                          dict(call.args))
+        (tmp_path / "esc_id").write_text(escalation.id)
         gov.identities.create("ops-bot", metadata={"owner": "team\x1b]8;;http://evil\x07@example.com\r"})
         gov.identities.revoke("ops-bot", "compromised\x1b[2K\rall good")
     return tmp_path
