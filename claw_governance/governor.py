@@ -353,6 +353,9 @@ class Governor:
         if granted:
             return Decision(Outcome.ALLOW, f"Approved by a human (escalation {granted}); {decision.reason}", call,
                             decision.rule, policy.hash, escalation_id=granted, stage="escalation")
+        limited = self._policy_plugin.escalation_limited(call, decision, policy)  # escalations_per_hour
+        if limited is not None:
+            return limited
         timeout = (decision.rule.timeout_seconds if decision.rule and decision.rule.timeout_seconds
                    else self.config.escalation_timeout_hours * 3600.0)
         escalation = self._hook("claw_open_escalation", call, decision, timeout)
@@ -534,13 +537,18 @@ class Governor:
         score = self._hooks["claw_trust_score"](agent_id)
         return int(score) if score is not None else 0
 
+    def minimum_trust(self, agent_id: str) -> int:
+        """The trust score below which every call of ``agent_id`` is denied (policy ``trust.min_score``, the
+        seed's ``minimum_score``, or the governor's ``min_trust_score``)."""
+        return self._facts(self.policy, agent_id).minimum
+
     def reload_policies(self) -> ReloadResult:
         """Re-read the policy files now; on error the last good policy stays in force (and it is audited)."""
         return self.policies.reload()
 
     def compliance_report(self, start: str | date | datetime, end: str | date | datetime) -> dict[str, Any]:
         """Totals by outcome, agent and action for ``start``..``end`` (both days included)."""
-        return compliance_report(self.audit, start, end)
+        return compliance_report(self.audit, start, end, self.policy.metadata_by_agent)
 
     def health_check(self) -> dict[str, Any]:
         """Status of every component, usable behind a /health endpoint."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +23,7 @@ RECOMMENDED_RETENTION_DAYS = 2555
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One lint result: ``level`` is "error" or "warning"."""
+    """One lint result: ``level`` is "error", "warning" or "info" (what a policy says about itself)."""
 
     level: str
     where: str
@@ -32,11 +33,27 @@ class Finding:
         return f"{self.where}: {self.level}: {self.message}"
 
 
+def describe_metadata(metadata: dict[str, Any]) -> str:
+    """One line for a policy's ``metadata:``: name, version, owner, description, then any other keys."""
+    shown = dict(metadata)
+    head = " ".join(part for part in (
+        json.dumps(shown.pop("name")) if "name" in shown else "",
+        f"v{shown.pop('version')}" if "version" in shown else "",
+        f"(owner {shown.pop('owner')})" if "owner" in shown else "") if part)
+    if "description" in shown:
+        head = f"{head}: {shown.pop('description')}" if head else str(shown.pop("description"))
+    rest = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in shown.items())
+    return " ".join("; ".join(part for part in (head, rest) if part).split())  # one line, whatever the YAML held
+
+
 def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
-    """The production red flags of the seed's deployment checklist, per document."""
+    """The production red flags of the seed's deployment checklist, per document (and its metadata, as info)."""
     found: list[Finding] = []
     for doc in docs:
         where = f"{doc.file}:{doc.line}"
+        if doc.metadata:
+            found.append(Finding("info", f"{doc.file}:{doc.metadata_line or doc.line}",
+                                 f'agent "{doc.agent}": {describe_metadata(doc.metadata)}'))
         deny = [r for r in doc.rules if r.effect is Outcome.DENY]
         allow = [r for r in doc.rules if r.effect is Outcome.ALLOW]
         escalate = [r for r in doc.rules if r.effect is Outcome.ESCALATE]
@@ -199,7 +216,7 @@ def lint(path: Path, strict: bool) -> None:
     for finding in findings:
         click.echo(str(finding), err=finding.level == "error")
     errors = sum(f.level == "error" for f in findings)
-    warnings = len(findings) - errors
+    warnings = sum(f.level == "warning" for f in findings)
     click.echo(f"{errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors or (strict and warnings) else 0)
 
@@ -231,6 +248,25 @@ def test_command(path: Path, cases_file: Path, verbose: bool) -> None:
     click.echo(f"policy test: {len(cases) - failures} of {len(cases)} cases as expected "
                f"(policy {policy_set.hash[:12]})")
     sys.exit(1 if failures else 0)
+
+
+@policy.command("migrate")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file would change (for CI).")
+def migrate_command(path: Path, check: bool) -> None:
+    """Rewrite seed-toolkit spellings (trust.minimum_score, audit.sensitive_fields, ...) into the canonical
+    form, keeping comments; print a diff. Exit 2 (nothing written) if any file cannot be migrated."""
+    from claw_governance.policy.migrate import migrate_file, write_migration
+
+    migrations = [migrate_file(file) for file in policy_files(path)]  # all checked before any is written
+    changed = [m for m in migrations if m.changed]
+    for migration in changed:
+        click.echo(migration.diff(), nl=False)
+        if not check:
+            write_migration(migration)
+    verb = "would change" if check else "rewritten"
+    click.echo(f"{len(changed)} of {len(migrations)} file(s) {verb}", err=bool(check and changed))
+    sys.exit(1 if check and changed else 0)
 
 
 @hookimpl

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
 from claw_governance.policy.conditions import Condition
 from claw_governance.policy.patterns import PatternIndex, normalize
-from claw_governance.policy.schema import PolicyDocument, RateLimit, Rule, TrustSettings
+from claw_governance.policy.schema import EscalationLimit, PolicyDocument, RateLimit, Rule, TrustSettings
 
 _NAME_CACHE_LIMIT = 16384
 _UNKNOWN = " (its condition could not be evaluated for this call, which counts as a match)"
@@ -82,6 +83,9 @@ class AgentPolicy:
         self.audit_retention_days: int | None = days if isinstance(days, int) else None
         self.rate_limits: PatternIndex[RateLimit] = PatternIndex(
             (rl.pattern, rl) for d in docs for rl in d.rate_limits)
+        self.escalation_limits: tuple[EscalationLimit, ...] = tuple(el for d in docs for el in d.escalation_limits)
+        meta = _single(own, "metadata") if own else _single(shared, "metadata")
+        self.metadata: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
 
     def _compiled(self, rule: Rule) -> _Compiled:
         hit = self._prepared.get(id(rule))
@@ -171,6 +175,19 @@ class PolicySet:
         """Whether a policy for this agent sets ``trust:`` (else the governor's minimum applies)."""
         policy = self.for_agent(agent_id)
         return policy is not None and policy.trust_configured
+
+    def metadata(self, agent_id: str) -> dict[str, Any]:
+        """The ``metadata:`` of the agent's own policy (name, description, version, owner ...), or {}."""
+        policy = self.for_agent(agent_id)
+        return dict(policy.metadata) if policy is not None else {}
+
+    @property
+    def metadata_by_agent(self) -> dict[str, dict[str, Any]]:
+        """``metadata:`` of every agent whose policy has one (``"*"`` for the shared one), for reports."""
+        out = {agent: dict(p.metadata) for agent, p in sorted(self._agents.items()) if p.metadata}
+        if self._wildcard is not None and self._wildcard.metadata:
+            out["*"] = dict(self._wildcard.metadata)
+        return out
 
     def sensitive_fields(self, agent_id: str) -> frozenset[str]:
         """Extra field names to redact for this agent."""

@@ -74,6 +74,44 @@ class RateLimit:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationLimit:
+    """At most ``limit`` escalations opened for one agent per ``period_seconds``, per process (the seed's
+    ``rate_limits.escalations_per_hour``). The call that would open one more is denied instead."""
+
+    limit: int
+    period_seconds: int
+    source: str
+
+
+# The seed toolkit's rate_limits keys (integers, never read by the seed). Two have one plain meaning and are
+# enforced; the others name a unit ("a review") that no tool call carries, so a file using them is refused
+# with what to write instead rather than loaded with a limit that means nothing.
+SEED_RATE_KEYS = ("actions_per_minute", "escalations_per_hour")
+SEED_RATE_REFUSED = {
+    "reviews_per_hour": 'a "review" is not something a tool call names; limit the actions a review makes, e.g. '
+                        'rate_limits: {"update:review_status": "50/hour"}',
+    "comments_per_review": 'a limit per review needs a review id no call carries; limit the comment action instead, '
+                           'e.g. rate_limits: {"create:review_comment": "100/hour"}',
+}
+# The seed's spellings of trust settings, accepted beside ours (and rewritten by `claw-gov policy migrate`).
+TRUST_ALIASES = {"minimum_score": "min_score", "recovery_threshold": "recovery_score"}
+
+
+def _plain(value: Any, file: str, line: int, where: str) -> Any:
+    """YAML metadata as JSON-ready values (dates become ISO text), so reports can carry it as is."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, file, _line(value, str(k), line), f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, file, _line(value, i, line), f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise PolicyError(f"{where} must hold text, numbers, lists or mappings, not {type(value).__name__}",
+                      file=file, line=line)
+
+
 @dataclass(slots=True)
 class PolicyDocument:
     """One validated document (one agent, or ``*``)."""
@@ -89,6 +127,9 @@ class PolicyDocument:
     audit_retention_days: int | None = None
     rate_limits: list[RateLimit] = field(default_factory=list)
     description: str | None = None
+    metadata: dict[str, Any] | None = None  # the seed's `metadata:` (name, description, version, owner), kept as is
+    metadata_line: int | None = None
+    escalation_limits: list[EscalationLimit] = field(default_factory=list)
 
 
 def parse_duration(value: Any, *, file: str, line: int, what: str) -> float:
@@ -194,6 +235,25 @@ def _int_field(mapping: LocDict, key: str, file: str, lo: int, hi: int, where: s
     return value
 
 
+def _renamed(mapping: LocDict, old: str, new: str) -> LocDict:
+    """A copy of ``mapping`` with key ``old`` called ``new`` (same value, same line)."""
+    out = LocDict((new if k == old else k, v) for k, v in mapping.items())
+    out.line = mapping.line
+    out.key_lines = {(new if k == old else k): n for k, n in mapping.key_lines.items()}
+    return out
+
+
+def _seed_rate_limit(doc: PolicyDocument, key: str, spec: Any, file: str, kline: int) -> None:
+    """``actions_per_minute: N`` / ``escalations_per_hour: N`` (the seed's form); see SEED_RATE_KEYS."""
+    if isinstance(spec, bool) or not isinstance(spec, int) or spec < 1:
+        raise PolicyError(f"rate_limits.{key} must be a whole number of at least 1, not {spec!r}",
+                          file=file, line=kline)
+    if key == "actions_per_minute":  # every call the policy allows, whatever its action: the same as "*": N/minute
+        doc.rate_limits.append(RateLimit("*", spec, 60, f"{file}:{kline}"))
+    else:
+        doc.escalation_limits.append(EscalationLimit(spec, 3600, f"{file}:{kline}"))
+
+
 def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
     """Validate one YAML document. Raises PolicyError naming file and line."""
     if not isinstance(value, LocDict):
@@ -201,7 +261,7 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         raise PolicyError(f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}",
                           file=file, line=line)
     _check_keys(value, {"agent", "permissions", "sensitive_fields", "trust", "audit", "rate_limits",
-                        "description", "version"}, "the policy document", file)
+                        "description", "version", "metadata"}, "the policy document", file)
     if "agent" not in value:
         raise PolicyError("missing 'agent' (an agent id, or \"*\" for every agent)", file=file, line=value.line)
     agent_raw = value["agent"]
@@ -212,6 +272,13 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
     doc = PolicyDocument(agent=agent, file=file, line=value.line)
     description = value.get("description")
     doc.description = description if isinstance(description, str) else None
+    if value.get("metadata") is not None:
+        mline = value.key_lines["metadata"]
+        if not isinstance(value["metadata"], LocDict):
+            raise PolicyError("'metadata' must be a mapping (name, description, version, owner, ...)",
+                              file=file, line=mline)
+        doc.metadata = _plain(value["metadata"], file, mline, "metadata")
+        doc.metadata_line = mline
 
     perms = value.get("permissions")
     if perms is not None:
@@ -238,7 +305,13 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         if not isinstance(trust, LocDict):
             raise PolicyError("'trust' must be a mapping (min_score, recovery_score, ...)", file=file, line=tline)
         _check_keys(trust, {"min_score", "recovery_score", "success", "failure", "bad_signature", "initial",
-                            "max_score"}, "trust", file)
+                            "max_score", *TRUST_ALIASES}, "trust", file)
+        for alias, ours in TRUST_ALIASES.items():
+            if alias in trust:
+                if ours in trust:
+                    raise PolicyError(f"trust.{alias} and trust.{ours} are the same setting; keep one",
+                                      file=file, line=trust.key_lines[alias])
+                trust = _renamed(trust, alias, ours)
         base = TrustSettings()
         values = {k: _int_field(trust, k, file, lo, hi, "trust") for k, lo, hi in (
             ("min_score", 0, 1000), ("recovery_score", 1, 1000), ("initial", 1, 1000),
@@ -254,14 +327,20 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         audit = value["audit"]
         aline = value.key_lines["audit"]
         if not isinstance(audit, LocDict):
-            raise PolicyError("'audit' must be a mapping (level, retention)", file=file, line=aline)
-        _check_keys(audit, {"level", "retention"}, "audit", file)
+            raise PolicyError("'audit' must be a mapping (level, retention, sensitive_fields)", file=file, line=aline)
+        _check_keys(audit, {"level", "retention", "sensitive_fields"}, "audit", file)
         level = audit.get("level")
         if level is not None and level not in AUDIT_LEVELS:
             raise PolicyError(f"audit.level must be one of {', '.join(AUDIT_LEVELS)}, not {level!r}",
                               file=file, line=audit.key_lines["level"])
         doc.audit_level = level
         doc.audit_retention_days = _int_field(audit, "retention", file, 1, 36500, "audit")
+        if audit.get("sensitive_fields") is not None:  # the seed's place for them: they join the top-level list
+            sf = audit["sensitive_fields"]
+            if not isinstance(sf, list) or not all(isinstance(x, str) and x.strip() for x in sf):
+                raise PolicyError("'audit.sensitive_fields' must be a list of field names", file=file,
+                                  line=audit.key_lines["sensitive_fields"])
+            doc.sensitive_fields = doc.sensitive_fields | frozenset(sf)
 
     if value.get("rate_limits") is not None:
         limits = value["rate_limits"]
@@ -271,6 +350,15 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
                               file=file, line=rline)
         for key, spec in limits.items():
             kline = limits.key_lines[key]
+            if key in SEED_RATE_KEYS:
+                _seed_rate_limit(doc, key, spec, file, kline)
+                continue
+            if key in SEED_RATE_REFUSED:
+                raise PolicyError(f"rate_limits.{key} is not supported: {SEED_RATE_REFUSED[key]}",
+                                  file=file, line=kline)
+            if isinstance(spec, int) and not isinstance(spec, bool):
+                raise PolicyError(f"rate_limits[{key!r}] must look like \"{spec}/minute\" (a bare number is only "
+                                  f"understood for {' and '.join(SEED_RATE_KEYS)})", file=file, line=kline)
             match = _RATE.match(str(spec))
             if not match or int(match.group(1)) < 1:
                 raise PolicyError(f"rate_limits[{key!r}] must look like \"10/minute\", not {spec!r}",
