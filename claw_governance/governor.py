@@ -392,9 +392,14 @@ class Governor:
             decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}); denied to fail closed "
                                 "(details in health_check)", call, policy_hash=policy.hash, stage="governor")
             facts = _NO_FACTS
+        form = _audit_form(decision)
+        if policy.has_shadow:  # `mode: shadow` rules: audit what they would change; they never decide
+            shadow = self._shadow(call, policy, decision)
+            if shadow is not None:
+                form["shadow"] = shadow
         try:
             self._record_call(
-                "policy_decision", call, _audit_form(decision), policy.hash,
+                "policy_decision", call, form, policy.hash,
                 None if facts.metadata_only else call.args, None, facts,
                 {"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
                 if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework})
@@ -402,6 +407,14 @@ class Governor:
             return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
                             call, decision.rule, policy.hash, stage="audit")
         return decision
+
+    def _shadow(self, call: ToolCall, policy: PolicySet, decision: Decision) -> dict[str, Any] | None:
+        """The shadow comparison for a call's audit entry; an error here is reported, never decides."""
+        try:
+            return policy.shadow_decision(call, decision if decision.stage in ("policy", "default") else None)
+        except Exception as exc:
+            self._fault("shadow", redact_text(f"{type(exc).__name__}: {exc}"))
+            return {"error": type(exc).__name__}
 
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""

@@ -25,3 +25,14 @@ def test_basic_usage(tmp_path: Path) -> None:
     assert "Action denied: Denied by deny rule \"delete:*\"" in out
     assert "this never prints" not in out
     assert "Audit chain valid: True" in out
+
+
+def test_shadow_and_replay(tmp_path: Path) -> None:
+    out = run_example("shadow_and_replay.py", tmp_path)
+    assert "ALLOW    http:post {'url': 'https://paste.example.net/upload'}" in out  # the shadow rule did not decide
+    assert ("http:post {'url': 'https://paste.example.net/upload'}: enforced allow, would_deny "
+            "(support-bot.yaml:12)") in out
+    assert out.count("would_deny") == 1  # the internal post would not change
+    assert "allow -> deny      1" in out and "allow -> escalate  1" in out
+    assert "replayed 6 decision(s)" in out and "2 would flip, 1 between allow and deny" in out
+    assert "(exit 1)" in out

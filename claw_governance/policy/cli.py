@@ -54,6 +54,11 @@ def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
         if doc.metadata:
             found.append(Finding("info", f"{doc.file}:{doc.metadata_line or doc.line}",
                                  f'agent "{doc.agent}": {describe_metadata(doc.metadata)}'))
+        shadow = [r for r in doc.rules if r.shadow]
+        if shadow:
+            found.append(Finding("info", where if doc.shadow else shadow[0].source,
+                                 f'agent "{doc.agent}": {len(shadow)} shadow rule(s) (mode: shadow): audited as '
+                                 "would_deny / would_escalate / would_allow, never enforced"))
         deny = [r for r in doc.rules if r.effect is Outcome.DENY]
         allow = [r for r in doc.rules if r.effect is Outcome.ALLOW]
         escalate = [r for r in doc.rules if r.effect is Outcome.ESCALATE]
@@ -267,6 +272,43 @@ def migrate_command(path: Path, check: bool) -> None:
     verb = "would change" if check else "rewritten"
     click.echo(f"{len(changed)} of {len(migrations)} file(s) {verb}", err=bool(check and changed))
     sys.exit(1 if check and changed else 0)
+
+
+@policy.command("replay")
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD) or ISO timestamp, included.")
+@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included; or an ISO timestamp, excluded.")
+@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH", default="logs/audit",
+              show_default=True, help="Audit trail folder.")
+@click.option("--agent", "agent_id", default=None, help="Only this agent's calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def replay_command(candidate: Path, start: str, end: str, audit_path: Path, agent_id: str | None,
+                   as_json: bool) -> None:
+    """Decide the recorded calls again with the CANDIDATE policy; report every decision that would flip,
+    grouped by rule. Exit 1 when any allow would become a deny or the reverse (a CI gate)."""
+    from claw_governance.audit.reader import TrailReader
+    from claw_governance.audit.report import day_range
+    from claw_governance.policy.replay import replay
+
+    candidate_set = load_policy_set(candidate)
+    lo, hi = day_range(start, end)
+    report = replay(TrailReader(audit_path).entries(), candidate_set, since=lo, until=hi, agent_id=agent_id)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        groups = report.groups()
+        if groups:
+            rows = [["rule (candidate)", "change", "calls", "first seen"]] + [
+                [g["rule"], f"{g['before']} -> {g['after']}", str(g["calls"]),
+                 f"{g['example']} (seq {g['first_seq']})"] for g in groups]
+            widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            for row in rows:
+                click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
+        click.echo(f"replayed {report.replayed} decision(s) against {candidate} (policy {candidate_set.hash[:12]}): "
+                   f"{len(report.flips)} would flip, {report.allow_deny_flips} between allow and deny"
+                   + (f"; skipped (not decided by the policy): {skipped}" if skipped else ""))
+    sys.exit(1 if report.allow_deny_flips else 0)
 
 
 @hookimpl

@@ -61,10 +61,10 @@ def _compile(rule: Rule) -> _Compiled:
 class AgentPolicy:
     """Every rule and setting that applies to one agent (its own documents merged with ``*``)."""
 
-    def __init__(self, agent: str, docs: Sequence[PolicyDocument]) -> None:
+    def __init__(self, agent: str, docs: Sequence[PolicyDocument], *, include_shadow: bool = False) -> None:
         self.agent = agent
         self.documents = tuple(docs)
-        rules = [r for d in docs for r in d.rules]
+        rules = [r for d in docs for r in d.rules if include_shadow or not r.shadow]
         self.rule_count = len(rules)
         self._deny = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.DENY)
         self._escalate = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.ESCALATE)
@@ -123,20 +123,53 @@ class PolicySet:
     """All loaded policies, compiled. ``decide(call)`` is pure: no I/O, no mutation but memo caches."""
 
     def __init__(self, documents: Sequence[PolicyDocument], content_hash: str, files: Sequence[str] = (),
-                 warnings: Sequence[str] = ()) -> None:
+                 warnings: Sequence[str] = (), *, include_shadow: bool = False) -> None:
         self.documents = tuple(documents)
         self.hash = content_hash
         self.files = tuple(files)
         self.warnings = tuple(warnings)
+        self.include_shadow = include_shadow
         by_agent: dict[str, list[PolicyDocument]] = {}
         for doc in self.documents:
+            if doc.shadow and not include_shadow:  # a shadow document is no part of what is enforced
+                continue
             by_agent.setdefault(doc.agent, []).append(doc)
         self._shared = by_agent.pop("*", [])
-        self._agents: dict[str, AgentPolicy] = {a: AgentPolicy(a, docs + self._shared)
+        self._agents: dict[str, AgentPolicy] = {a: AgentPolicy(a, docs + self._shared, include_shadow=include_shadow)
                                                 for a, docs in by_agent.items()}
-        self._wildcard = AgentPolicy("*", self._shared) if self._shared else None
+        self._wildcard = AgentPolicy("*", self._shared, include_shadow=include_shadow) if self._shared else None
+        self.has_shadow = any(r.shadow for d in self.documents for r in d.rules)
+        self._shadow_view: PolicySet | None = None
         self._names: dict[str, str] = {}
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
+
+    @property
+    def shadow_view(self) -> PolicySet:
+        """The policy with every ``mode: shadow`` rule and document enforced: what shadow mode compares the
+        enforcing decision with (built once, on first use)."""
+        if self.include_shadow or not self.has_shadow:
+            return self
+        view = self._shadow_view
+        if view is None:
+            view = self._shadow_view = PolicySet(self.documents, self.hash, self.files, self.warnings,
+                                                 include_shadow=True)
+        return view
+
+    def shadow_decision(self, call: ToolCall, enforced: Decision | None = None) -> dict[str, Any] | None:
+        """What the shadow rules would change for ``call``, for its audit entry, or None when nothing.
+
+        ``{"would": "would_deny" | "would_escalate" | "would_allow", "outcome", "reason", "rule", "enforced"}``,
+        comparing the shadow view's decision with the enforcing policy's (``enforced``, else decided here)."""
+        if not self.has_shadow or self.include_shadow:
+            return None
+        enforced = enforced if enforced is not None else self.decide(call)
+        candidate = self.shadow_view.decide(call)
+        if candidate.outcome is enforced.outcome:
+            return None
+        rule = candidate.rule
+        return {"would": f"would_{candidate.outcome.value}", "outcome": candidate.outcome.value,
+                "reason": candidate.reason, "rule": None if rule is None else dict(rule.audit_form),
+                "enforced": enforced.outcome.value}
 
     @classmethod
     def empty(cls) -> PolicySet:

@@ -24,6 +24,10 @@ _UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min":
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day|s|m|h|d)\s*$", re.IGNORECASE)
 _RATE_SECONDS = {"second": 1, "s": 1, "minute": 60, "m": 60, "hour": 3600, "h": 3600, "day": 86400, "d": 86400}
 AUDIT_LEVELS = ("full", "metadata")
+MODES = ("enforce", "shadow")
+# What a `mode: shadow` document may hold: rules and what describes them. Settings (trust, rate limits, audit)
+# act on enforcement, so a shadow document holding one would either change enforcement or silently do nothing.
+SHADOW_DOCUMENT_KEYS = frozenset({"agent", "mode", "permissions", "metadata", "description", "version"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class Rule:
     condition: Condition | None = None
     reason: str | None = None
     timeout_seconds: float | None = None
+    shadow: bool = False  # `mode: shadow`: decided and audited (would_deny ...), never enforced
 
     @property
     def source(self) -> str:
@@ -130,6 +135,7 @@ class PolicyDocument:
     metadata: dict[str, Any] | None = None  # the seed's `metadata:` (name, description, version, owner), kept as is
     metadata_line: int | None = None
     escalation_limits: list[EscalationLimit] = field(default_factory=list)
+    shadow: bool = False  # `mode: shadow`: every rule of the document is a shadow rule
 
 
 def parse_duration(value: Any, *, file: str, line: int, what: str) -> float:
@@ -177,7 +183,14 @@ def _pattern(value: Any, file: str, line: int, what: str) -> str:
     return pattern
 
 
-def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int) -> list[Rule]:
+def _mode(value: Any, file: str, line: int, where: str) -> bool:
+    """``mode: shadow | enforce`` -> whether it is shadow."""
+    if value not in MODES:
+        raise PolicyError(f"{where} must be one of {', '.join(MODES)}, not {value!r}", file=file, line=line)
+    return bool(value == "shadow")
+
+
+def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int, shadow: bool = False) -> list[Rule]:
     name = effect.value
     if items is None:
         return []
@@ -191,7 +204,13 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int) -> lis
         iline = _line(items, index, line)
         what = f"permissions.{name}[{index}]"
         if isinstance(item, LocDict):
-            _check_keys(item, {"action", "condition", "reason", "timeout"}, what, file)
+            _check_keys(item, {"action", "condition", "reason", "timeout", "mode"}, what, file)
+            rule_shadow = shadow
+            if "mode" in item:
+                rule_shadow = _mode(item["mode"], file, item.key_lines["mode"], f"{what}.mode")
+                if shadow and not rule_shadow:
+                    raise PolicyError(f"{what}.mode: a rule of a 'mode: shadow' document cannot be enforced",
+                                      file=file, line=item.key_lines["mode"])
             if "action" not in item:
                 raise PolicyError(f"{what} needs an 'action' pattern", file=file, line=iline)
             pattern = _pattern(item["action"], file, iline, f"{what}.action")
@@ -218,10 +237,11 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int) -> lis
                                       file=file, line=item.key_lines["timeout"])
                 timeout = parse_duration(item["timeout"], file=file, line=item.key_lines["timeout"],
                                          what=f"{what}.timeout")
-            rules.append(Rule(effect, pattern, str(item["action"]), agent, file, iline, condition, reason, timeout))
+            rules.append(Rule(effect, pattern, str(item["action"]), agent, file, iline, condition, reason, timeout,
+                              shadow=rule_shadow))
         else:
             pattern = _pattern(item, file, iline, what)
-            rules.append(Rule(effect, pattern, str(item), agent, file, iline))
+            rules.append(Rule(effect, pattern, str(item), agent, file, iline, shadow=shadow))
     return rules
 
 
@@ -261,7 +281,7 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         raise PolicyError(f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}",
                           file=file, line=line)
     _check_keys(value, {"agent", "permissions", "sensitive_fields", "trust", "audit", "rate_limits",
-                        "description", "version", "metadata"}, "the policy document", file)
+                        "description", "version", "metadata", "mode"}, "the policy document", file)
     if "agent" not in value:
         raise PolicyError("missing 'agent' (an agent id, or \"*\" for every agent)", file=file, line=value.line)
     agent_raw = value["agent"]
@@ -270,6 +290,13 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
                           file=file, line=value.key_lines["agent"])
     agent = normalize(agent_raw)
     doc = PolicyDocument(agent=agent, file=file, line=value.line)
+    if "mode" in value:
+        doc.shadow = _mode(value["mode"], file, value.key_lines["mode"], "mode")
+        if doc.shadow:
+            for key in value:
+                if key not in SHADOW_DOCUMENT_KEYS and not key.startswith("x-"):
+                    raise PolicyError(f"a 'mode: shadow' document holds rules only; '{key}' acts on enforcement, so "
+                                      "set it in the enforcing policy", file=file, line=value.key_lines[key])
     description = value.get("description")
     doc.description = description if isinstance(description, str) else None
     if value.get("metadata") is not None:
@@ -290,7 +317,7 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         for effect in (Outcome.DENY, Outcome.ESCALATE, Outcome.ALLOW):
             key = effect.value
             if key in perms:
-                doc.rules.extend(_rules(effect, perms[key], agent, file, perms.key_lines[key]))
+                doc.rules.extend(_rules(effect, perms[key], agent, file, perms.key_lines[key], doc.shadow))
 
     if value.get("sensitive_fields") is not None:
         sf = value["sensitive_fields"]
