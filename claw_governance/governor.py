@@ -44,6 +44,7 @@ from claw_governance.model import (
 )
 from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
+from claw_governance.policy.budgets import BudgetGate
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
 
@@ -137,6 +138,7 @@ class Governor:
             self.state.close()
             raise
         self._policy_plugin = PolicyPlugin()
+        self.budget_gate = BudgetGate(self.state)  # `budgets:` in the policy, counted in the state store
         self._identity_plugin = IdentityPlugin(self.identities)
         self._trust_plugin = TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings)
         self.pm.register(self._policy_plugin, name="policy")
@@ -378,6 +380,8 @@ class Governor:
         try:
             facts = self._facts(policy, call.agent_id)
             decision = self._decide(call, policy, facts)
+            if policy.has_budgets and decision.outcome is Outcome.ALLOW:
+                decision = self._budget(call, policy, decision)
         except _Fault as fault:
             # The reason names the hook and the error's type only: an exception's text can quote the call's
             # arguments (pydantic does), and the reason is audited as is and shown to the model. The full
@@ -406,6 +410,21 @@ class Governor:
         except Exception as exc:
             return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
                             call, decision.rule, policy.hash, stage="audit")
+        return decision
+
+    def _budget(self, call: ToolCall, policy: PolicySet, decision: Decision) -> Decision:
+        """``budgets:`` on an ALLOW (atomic in the state store); ``then: escalate`` goes through the escalation
+        step, whose approved grant (a human let this call pass the budget) is recorded without the limit."""
+        try:
+            decision = self.budget_gate.apply(call, policy, decision)
+            if decision.outcome is Outcome.ESCALATE:
+                decision = self._escalate(call, policy, decision)
+                if decision.outcome is Outcome.ALLOW:
+                    decision = self.budget_gate.apply(call, policy, decision)
+        except _Fault:
+            raise
+        except Exception as exc:
+            raise _Fault("budgets", exc) from exc
         return decision
 
     def _shadow(self, call: ToolCall, policy: PolicySet, decision: Decision) -> dict[str, Any] | None:

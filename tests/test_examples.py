@@ -36,3 +36,12 @@ def test_shadow_and_replay(tmp_path: Path) -> None:
     assert "allow -> deny      1" in out and "allow -> escalate  1" in out
     assert "replayed 6 decision(s)" in out and "2 would flip, 1 between allow and deny" in out
     assert "(exit 1)" in out
+
+
+def test_budgets(tmp_path: Path) -> None:
+    out = run_example("budgets.py", tmp_path)
+    assert "one $900 refund: escalate" in out
+    assert "the other process got 3 refunds of $400 through" in out
+    assert "$400 refund #2 here: allow" in out  # 5 x 400 = 2000 over both processes
+    assert "$400 refund #3 here: escalate (2000 of 2000 used by this agent in the last 1d" in out
+    assert "after a human approved it: refunded" in out

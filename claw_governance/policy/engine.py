@@ -16,7 +16,7 @@ from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
 from claw_governance.policy.conditions import Condition
 from claw_governance.policy.patterns import PatternIndex, normalize
-from claw_governance.policy.schema import EscalationLimit, PolicyDocument, RateLimit, Rule, TrustSettings
+from claw_governance.policy.schema import Budget, EscalationLimit, PolicyDocument, RateLimit, Rule, TrustSettings
 
 _NAME_CACHE_LIMIT = 16384
 _UNKNOWN = " (its condition could not be evaluated for this call, which counts as a match)"
@@ -84,6 +84,7 @@ class AgentPolicy:
         self.rate_limits: PatternIndex[RateLimit] = PatternIndex(
             (rl.pattern, rl) for d in docs for rl in d.rate_limits)
         self.escalation_limits: tuple[EscalationLimit, ...] = tuple(el for d in docs for el in d.escalation_limits)
+        self.budgets: PatternIndex[Budget] = PatternIndex((b.pattern, b) for d in docs for b in d.budgets)
         meta = _single(own, "metadata") if own else _single(shared, "metadata")
         self.metadata: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
 
@@ -139,6 +140,7 @@ class PolicySet:
                                                 for a, docs in by_agent.items()}
         self._wildcard = AgentPolicy("*", self._shared, include_shadow=include_shadow) if self._shared else None
         self.has_shadow = any(r.shadow for d in self.documents for r in d.rules)
+        self.has_budgets = any(doc.budgets for doc in self.documents)
         self._shadow_view: PolicySet | None = None
         self._names: dict[str, str] = {}
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)

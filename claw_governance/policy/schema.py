@@ -89,6 +89,81 @@ class EscalationLimit:
     source: str
 
 
+BUDGET_SCOPES = ("agent", "session")
+BUDGET_THEN = (Outcome.DENY, Outcome.ESCALATE)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """``budgets:`` entry: calls matching ``pattern`` that would be allowed may use at most ``maximum`` in any
+    sliding ``period_seconds``: a count of calls, or the sum of the numeric argument ``sum_field`` (a dotted
+    path). Counted in the state store, so exact across every process and host sharing it. Over it: ``then``."""
+
+    pattern: str
+    raw_pattern: str
+    maximum: float
+    period_seconds: float
+    sum_field: str | None
+    scope: str  # "agent" (each agent its own budget) or "session" (each session of each agent)
+    then: Outcome
+    name: str | None
+    source: str
+
+    @property
+    def key(self) -> str:
+        """What names the budget in the state store: its ``name``, else what it counts (not where it is written,
+        so moving it in the file keeps its history)."""
+        return self.name if self.name else f"{self.pattern}|{self.sum_field or '#count'}|{self.period_seconds:g}"
+
+    @property
+    def label(self) -> str:
+        """How decisions name it."""
+        return self.name or (f"sum of {self.sum_field} for {self.raw_pattern}" if self.sum_field
+                             else f"calls of {self.raw_pattern}")
+
+
+def _budgets(items: Any, file: str, line: int) -> list[Budget]:
+    if not isinstance(items, list):
+        raise PolicyError("'budgets' must be a list of {action, max, per, [sum], [scope], [then], [name]}",
+                          file=file, line=line)
+    out: list[Budget] = []
+    for index, item in enumerate(items):
+        iline = _line(items, index, line)
+        what = f"budgets[{index}]"
+        if not isinstance(item, LocDict):
+            raise PolicyError(f"{what} must be a mapping with action, max and per", file=file, line=iline)
+        _check_keys(item, {"action", "max", "per", "sum", "scope", "then", "name"}, what, file)
+        for key in ("action", "max", "per"):
+            if key not in item:
+                raise PolicyError(f"{what} needs '{key}'", file=file, line=iline)
+        pattern = _pattern(item["action"], file, item.key_lines["action"], f"{what}.action")
+        maximum = item["max"]
+        if isinstance(maximum, bool) or not isinstance(maximum, int | float) or not math.isfinite(maximum) \
+                or maximum < 0:
+            raise PolicyError(f"{what}.max must be a number of at least 0, not {maximum!r}", file=file,
+                              line=item.key_lines["max"])
+        period = parse_duration(item["per"], file=file, line=item.key_lines["per"], what=f"{what}.per")
+        sum_field = item.get("sum")
+        if sum_field is not None and (not isinstance(sum_field, str) or not sum_field.strip()
+                                      or any(not part for part in sum_field.split("."))):
+            raise PolicyError(f"{what}.sum must name an argument (e.g. amount or payment.amount), not {sum_field!r}",
+                              file=file, line=item.key_lines["sum"])
+        scope = item.get("scope", "agent")
+        if scope not in BUDGET_SCOPES:
+            raise PolicyError(f"{what}.scope must be one of {', '.join(BUDGET_SCOPES)}, not {scope!r}", file=file,
+                              line=item.key_lines["scope"])
+        then = item.get("then", "deny")
+        if then not in ("deny", "escalate"):
+            raise PolicyError(f"{what}.then must be deny or escalate, not {then!r}", file=file,
+                              line=item.key_lines["then"])
+        name = item.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise PolicyError(f"{what}.name must be text", file=file, line=item.key_lines["name"])
+        out.append(Budget(pattern, str(item["action"]), float(maximum), period, sum_field, str(scope),
+                          Outcome(then), name, f"{file}:{iline}"))
+    return out
+
+
 # The seed toolkit's rate_limits keys (integers, never read by the seed). Two have one plain meaning and are
 # enforced; the others name a unit ("a review") that no tool call carries, so a file using them is refused
 # with what to write instead rather than loaded with a limit that means nothing.
@@ -136,6 +211,7 @@ class PolicyDocument:
     metadata_line: int | None = None
     escalation_limits: list[EscalationLimit] = field(default_factory=list)
     shadow: bool = False  # `mode: shadow`: every rule of the document is a shadow rule
+    budgets: list[Budget] = field(default_factory=list)
 
 
 def parse_duration(value: Any, *, file: str, line: int, what: str) -> float:
@@ -281,7 +357,7 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         raise PolicyError(f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}",
                           file=file, line=line)
     _check_keys(value, {"agent", "permissions", "sensitive_fields", "trust", "audit", "rate_limits",
-                        "description", "version", "metadata", "mode"}, "the policy document", file)
+                        "description", "version", "metadata", "mode", "budgets"}, "the policy document", file)
     if "agent" not in value:
         raise PolicyError("missing 'agent' (an agent id, or \"*\" for every agent)", file=file, line=value.line)
     agent_raw = value["agent"]
@@ -368,6 +444,9 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
                 raise PolicyError("'audit.sensitive_fields' must be a list of field names", file=file,
                                   line=audit.key_lines["sensitive_fields"])
             doc.sensitive_fields = doc.sensitive_fields | frozenset(sf)
+
+    if value.get("budgets") is not None:
+        doc.budgets = _budgets(value["budgets"], file, value.key_lines["budgets"])
 
     if value.get("rate_limits") is not None:
         limits = value["rate_limits"]
