@@ -351,3 +351,26 @@ def test_the_flip_report_equals_a_brute_force_re_decision(
     assert report.replayed == len(calls) and report.allow_deny_flips == sum(
         {b, a} == {Outcome.ALLOW, Outcome.DENY} for _, b, a in expected
     )
+
+
+def test_replay_reads_budget_stops_as_the_policys_allow(tmp_path: Path) -> None:
+    policy = (
+        "agent: bot\npermissions: {allow: [pay]}\n"
+        "budgets:\n  - {action: pay, sum: amount, max: 100, per: 1d, then: escalate}\n"
+    )
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.yaml").write_text(policy)
+    with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "ids", load_entry_points=False) as gov:
+        agent = gov.agent("bot")
+        assert agent.check("pay", {"amount": 80}).allowed
+        held = agent.check("pay", {"amount": 80})
+        assert held.stage == "budget" and held.escalation_id
+        gov.resolve_escalation(held.escalation_id, "approved", resolver="finance")
+        assert agent.check("pay", {"amount": 80}).stage == "escalation"
+    candidate = tmp_path / "c.yaml"
+    candidate.write_text("agent: bot\npermissions: {allow: [pay]}\n")
+    code, out = run_replay(candidate, tmp_path / "audit")
+    assert code == 0 and "replayed 3 decision(s)" in out and "0 would flip" in out
+    candidate.write_text("agent: bot\npermissions: {deny: [pay]}\n")
+    code, out = run_replay(candidate, tmp_path / "audit")
+    assert code == 1 and "3 would flip, 3 between allow and deny" in out

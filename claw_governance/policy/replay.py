@@ -9,7 +9,9 @@ so every argument is unknown.
 The recorded side of the comparison is what the policy in force decided, read from the entry:
 
 - ``stage`` ``policy`` or ``default``: the recorded outcome;
-- ``escalation`` (an approved grant consumed, or no escalation store): the policy said escalate;
+- ``escalation`` (an approved grant consumed, or no escalation store): the policy said escalate (or it
+  allowed and a ``budgets`` entry with ``then: escalate`` held the call);
+- ``budget``: the policy allowed the call and a budget stopped it;
 - ``rate_limit``: the effect of the rule the limit stopped (allow, or escalate for ``escalations_per_hour``);
 - identity, trust, plugin, governor, audit: the policy was not consulted; such entries are counted as
   skipped, never compared.
@@ -73,8 +75,10 @@ def recorded_outcome(entry: Mapping[str, Any]) -> Outcome | None:
     stage = decision.get("stage")
     if stage in _POLICY_STAGES:
         return _OUTCOMES.get(str(decision.get("outcome")))
-    if stage == "escalation":
-        return Outcome.ESCALATE
+    if stage == "budget":  # a budget applies only to what the policy allowed
+        return Outcome.ALLOW
+    if stage == "escalation":  # approved by a human: the policy escalated, or allowed and a budget escalated
+        return Outcome.ALLOW if '; Budget "' in str(decision.get("reason", "")) else Outcome.ESCALATE
     if stage == "rate_limit":
         rule = decision.get("rule")
         return _OUTCOMES.get(str(rule.get("effect"))) if isinstance(rule, Mapping) else None
