@@ -45,6 +45,7 @@ from claw_governance.model import (
 from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.budgets import BudgetGate
+from claw_governance.policy.labels import SessionLabels
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
 
@@ -139,6 +140,8 @@ class Governor:
             raise
         self._policy_plugin = PolicyPlugin()
         self.budget_gate = BudgetGate(self.state)  # `budgets:` in the policy, counted in the state store
+        self.session_labels = SessionLabels(self.state, config.state_sync_interval,
+                                            lambda message: self._fault("labels", message))
         self._identity_plugin = IdentityPlugin(self.identities)
         self._trust_plugin = TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings)
         self.pm.register(self._policy_plugin, name="policy")
@@ -377,6 +380,8 @@ class Governor:
     def before_call(self, call: ToolCall) -> Decision:
         """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
         policy = self.policies.current
+        if policy.uses_session:  # conditions name session.labels: give them this session's state
+            call = self.session_labels.attach(call)
         try:
             facts = self._facts(policy, call.agent_id)
             decision = self._decide(call, policy, facts)
@@ -438,6 +443,8 @@ class Governor:
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
         policy = self.policies.current
+        if outcome.success and policy.has_labels:  # its output is in the agent's context now: label the session
+            self.session_labels.record(call, policy)
         facts = self._facts(policy, call.agent_id)
         delta = facts.settings.success if outcome.success else facts.settings.failure
         if delta:

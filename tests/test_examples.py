@@ -45,3 +45,12 @@ def test_budgets(tmp_path: Path) -> None:
     assert "$400 refund #2 here: allow" in out  # 5 x 400 = 2000 over both processes
     assert "$400 refund #3 here: escalate (2000 of 2000 used by this agent in the last 1d" in out
     assert "after a human approved it: refunded" in out
+
+
+def test_data_flow_labels(tmp_path: Path) -> None:
+    out = run_example("data_flow_labels.py", tmp_path).splitlines()
+    assert out[0].startswith("http:post") and out[0].endswith(" ran")  # nothing read yet
+    assert out[2].startswith("http:post") and out[2].endswith(" deny")  # after reading customer records
+    assert "internal.example.com" in out[3] and out[3].endswith(" ran")
+    assert out[5].startswith("exec") and out[5].endswith(" escalate")  # after reading the web
+    assert out[6] == "without session state: deny"

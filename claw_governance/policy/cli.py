@@ -14,7 +14,7 @@ import click
 from claw_governance.errors import PolicyError
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Outcome, ToolCall
-from claw_governance.policy.schema import PolicyDocument
+from claw_governance.policy.schema import LABEL_USE, PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
 from claw_governance.policy.store import load_policy_set, parse_file, policy_files
 
@@ -49,6 +49,13 @@ def describe_metadata(metadata: dict[str, Any]) -> str:
 def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
     """The production red flags of the seed's deployment checklist, per document (and its metadata, as info)."""
     found: list[Finding] = []
+    produced = {name for doc in docs for _, names, _ in doc.labels for name in names}
+    for doc in docs:
+        for rule in doc.rules:
+            for name in LABEL_USE.findall(rule.condition.source if rule.condition else ""):
+                if name not in produced:
+                    found.append(Finding("error", rule.source, f'label "{name}" is used but no labels: entry '
+                                         "produces it, so the condition can never see it (a typo?)"))
     for doc in docs:
         where = f"{doc.file}:{doc.line}"
         if doc.metadata:

@@ -85,6 +85,7 @@ class AgentPolicy:
             (rl.pattern, rl) for d in docs for rl in d.rate_limits)
         self.escalation_limits: tuple[EscalationLimit, ...] = tuple(el for d in docs for el in d.escalation_limits)
         self.budgets: PatternIndex[Budget] = PatternIndex((b.pattern, b) for d in docs for b in d.budgets)
+        self.labels: PatternIndex[frozenset[str]] = PatternIndex((p, names) for d in docs for p, names, _ in d.labels)
         meta = _single(own, "metadata") if own else _single(shared, "metadata")
         self.metadata: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
 
@@ -104,6 +105,21 @@ class AgentPolicy:
                 self._memo.clear()
             self._memo[name] = hit
         return hit
+
+
+SESSION_METADATA_KEY = "claw_session"  # set by the governor (never trusted from the caller): {"labels": [...]}
+
+
+def session_arguments(call: ToolCall) -> dict[str, Any]:
+    """The call's arguments with ``session`` bound to the session state the governor attached, replacing any
+    argument of that name (a tool argument cannot pose as session state); without one, ``session`` is
+    absent, so a condition naming it cannot be evaluated: deny and escalate rules match, allow rules do not."""
+    args = dict(call.args)
+    args.pop("session", None)
+    state = call.metadata.get(SESSION_METADATA_KEY) if call.metadata else None
+    if isinstance(state, dict):
+        args["session"] = state
+    return args
 
 
 def _single(docs: Sequence[PolicyDocument], attr: str) -> object:
@@ -141,6 +157,11 @@ class PolicySet:
         self._wildcard = AgentPolicy("*", self._shared, include_shadow=include_shadow) if self._shared else None
         self.has_shadow = any(r.shadow for d in self.documents for r in d.rules)
         self.has_budgets = any(doc.budgets for doc in self.documents)
+        # Data-flow labels: a policy that names `session.labels` in a condition gets the call's session labels
+        # bound as `session` (see session_arguments); one that attaches labels has them recorded after calls.
+        self.uses_session = any(r.condition is not None and "session" in r.condition.source
+                                for d in self.documents for r in d.rules)
+        self.has_labels = any(doc.labels for doc in self.documents)
         self._shadow_view: PolicySet | None = None
         self._names: dict[str, str] = {}
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
@@ -224,6 +245,13 @@ class PolicySet:
             out["*"] = dict(self._wildcard.metadata)
         return out
 
+    def labels_for(self, agent_id: str, action: str) -> frozenset[str]:
+        """The labels a successful call of ``action`` attaches to its session (``labels:``)."""
+        policy = self.for_agent(agent_id)
+        if policy is None or not len(policy.labels):
+            return frozenset()
+        return frozenset().union(*policy.labels.lookup(self._norm(action)))
+
     def sensitive_fields(self, agent_id: str) -> frozenset[str]:
         """Extra field names to redact for this agent."""
         policy = self.for_agent(agent_id)
@@ -236,7 +264,7 @@ class PolicySet:
             return Decision(Outcome.DENY, f'No policy for agent "{call.agent_id}" (default deny)', call,
                             policy_hash=self.hash, stage="default")
         found = policy.matches(self._norm(call.action))
-        args = call.args
+        args = call.args if not self.uses_session else session_arguments(call)
         for rule in found.deny:
             verdict = True if rule.condition is None else rule.condition.evaluate(args)
             if verdict is not False:

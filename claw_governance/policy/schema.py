@@ -89,6 +89,29 @@ class EscalationLimit:
     source: str
 
 
+_LABEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# `"pii" in session.labels`: how lint finds the labels a condition needs (a label can only be named so).
+LABEL_USE = re.compile(r"""["']([A-Za-z0-9_.:-]{1,64})["']\s+in\s+session\.labels\b""")
+
+
+def _labels(value: Any, file: str, line: int) -> list[tuple[str, frozenset[str], str]]:
+    """``labels: {pattern: [label, ...]}`` -> [(pattern, labels, source)]."""
+    if not isinstance(value, LocDict):
+        raise PolicyError("'labels' must map action patterns to lists of labels, e.g. {\"read:customer_*\": [pii]}",
+                          file=file, line=line)
+    out = []
+    for key, names in value.items():
+        kline = value.key_lines[key]
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and _LABEL.match(n)
+                                                                for n in names):
+            raise PolicyError(f"labels[{key!r}] must be a list of labels (letters, digits, _ . : -), not {names!r}",
+                              file=file, line=kline)
+        out.append((_pattern(key, file, kline, "labels key"), frozenset(names), f"{file}:{kline}"))
+    return out
+
+
 BUDGET_SCOPES = ("agent", "session")
 BUDGET_THEN = (Outcome.DENY, Outcome.ESCALATE)
 
@@ -212,6 +235,7 @@ class PolicyDocument:
     escalation_limits: list[EscalationLimit] = field(default_factory=list)
     shadow: bool = False  # `mode: shadow`: every rule of the document is a shadow rule
     budgets: list[Budget] = field(default_factory=list)
+    labels: list[tuple[str, frozenset[str], str]] = field(default_factory=list)  # (pattern, labels, file:line)
 
 
 def parse_duration(value: Any, *, file: str, line: int, what: str) -> float:
@@ -357,7 +381,8 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         raise PolicyError(f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}",
                           file=file, line=line)
     _check_keys(value, {"agent", "permissions", "sensitive_fields", "trust", "audit", "rate_limits",
-                        "description", "version", "metadata", "mode", "budgets"}, "the policy document", file)
+                        "description", "version", "metadata", "mode", "budgets", "labels"}, "the policy document",
+                file)
     if "agent" not in value:
         raise PolicyError("missing 'agent' (an agent id, or \"*\" for every agent)", file=file, line=value.line)
     agent_raw = value["agent"]
@@ -445,6 +470,8 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
                                   line=audit.key_lines["sensitive_fields"])
             doc.sensitive_fields = doc.sensitive_fields | frozenset(sf)
 
+    if value.get("labels") is not None:
+        doc.labels = _labels(value["labels"], file, value.key_lines["labels"])
     if value.get("budgets") is not None:
         doc.budgets = _budgets(value["budgets"], file, value.key_lines["budgets"])
 

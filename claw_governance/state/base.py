@@ -181,6 +181,13 @@ class StateStore(Protocol):
         window (the SQLite store keeps a running total per key and removes only what left the window).
         """
 
+    # ----------------------------------------------------------------------------- session data-flow labels
+    def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
+        """Attach ``add`` to the session ``key`` (each label kept until ``now + ttl_seconds``; attaching it again
+        extends that) and return every label of the session not yet expired, ``add`` included. Labels only
+        accumulate: nothing removes one before it expires. With ``add`` empty this is a read and writes
+        nothing. Atomic per call; safe for several processes and hosts."""
+
     def close(self) -> None:
         """Release connections."""
 

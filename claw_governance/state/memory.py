@@ -57,6 +57,7 @@ class MemoryStateStore:
         self._grants: list[_Grant] = []
         self._budgets: dict[str, deque[tuple[float, float, float]]] = {}  # key -> (at, amount, expires), oldest first
         self._budget_totals: dict[str, float] = {}  # key -> sum of its events' amounts
+        self._labels: dict[str, dict[str, float]] = {}  # session key -> {label: expires}
 
     # checkpoints
     def put_checkpoint(self, trail_id: str, seq: int, entry_hash: str, signature: str, created: float) -> None:
@@ -182,9 +183,21 @@ class MemoryStateStore:
             self._budget_totals[key] = total + amount
             return BudgetUse(True, total + amount)
 
+    def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
+        """See StateStore."""
+        with self._lock:
+            labels = self._labels.setdefault(key, {})
+            for label in add:
+                labels[label] = max(labels.get(label, 0.0), now + ttl_seconds)
+            return frozenset(label for label, expires in labels.items() if expires > now)
+
     def purge(self, now: float) -> int:
         """See StateStore."""
         with self._lock:
+            for key in list(self._labels):
+                self._labels[key] = {k: e for k, e in self._labels[key].items() if e > now}
+                if not self._labels[key]:
+                    del self._labels[key]
             for key in list(self._budgets):
                 kept = deque(e for e in self._budgets[key] if e[2] > now)
                 if kept:

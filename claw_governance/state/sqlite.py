@@ -69,6 +69,9 @@ MIGRATIONS += (
         # The running sum of a key's events still in the window: each call reads one row and removes only the
         # events that left the window since, so its cost does not grow with the number of events.
         """CREATE TABLE budget_totals (key TEXT PRIMARY KEY, total REAL NOT NULL) WITHOUT ROWID""",
+        """CREATE TABLE session_labels (
+               key TEXT NOT NULL, label TEXT NOT NULL, expires REAL NOT NULL,
+               PRIMARY KEY (key, label)) WITHOUT ROWID""",
     )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -295,10 +298,24 @@ class SQLiteStateStore:
                        (key, used + amount, used + amount))
             return BudgetUse(True, used + amount)
 
+    def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
+        """See StateStore."""
+        if add:
+            with self._write() as db:
+                db.executemany("INSERT INTO session_labels VALUES (?,?,?) ON CONFLICT(key, label) DO UPDATE SET "
+                               "expires = MAX(expires, excluded.expires)",
+                               [(key, label, now + ttl_seconds) for label in sorted(add)])
+                rows = db.execute("SELECT label FROM session_labels WHERE key = ? AND expires > ?",
+                                  (key, now)).fetchall()
+        else:
+            rows = self._read("SELECT label FROM session_labels WHERE key = ? AND expires > ?", (key, now))
+        return frozenset(str(r[0]) for r in rows)
+
     def purge(self, now: float) -> int:
         """See StateStore."""
         with self._write() as db:
-            n = db.execute("DELETE FROM nonces WHERE expires <= ?", (now,)).rowcount
+            n = db.execute("DELETE FROM session_labels WHERE expires <= ?", (now,)).rowcount
+            n += db.execute("DELETE FROM nonces WHERE expires <= ?", (now,)).rowcount
             gone = db.execute("DELETE FROM budget_events WHERE expires <= ?", (now,)).rowcount
             if gone:  # keep each running total equal to the sum of its remaining events
                 db.execute("UPDATE budget_totals SET total = (SELECT COALESCE(SUM(e.amount), 0) FROM budget_events e "
