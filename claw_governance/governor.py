@@ -380,9 +380,9 @@ class Governor:
     def before_call(self, call: ToolCall) -> Decision:
         """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
         policy = self.policies.current
-        if policy.uses_session:  # conditions name session.labels: give them this session's state
-            call = self.session_labels.attach(call)
         try:
+            if policy.uses_session:  # conditions name session.labels: give them this session's state
+                call = self.session_labels.attach(call)
             facts = self._facts(policy, call.agent_id)
             decision = self._decide(call, policy, facts)
             if policy.has_budgets and decision.outcome is Outcome.ALLOW:
@@ -444,7 +444,10 @@ class Governor:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
         policy = self.policies.current
         if outcome.success and policy.has_labels:  # its output is in the agent's context now: label the session
-            self.session_labels.record(call, policy)
+            try:
+                self.session_labels.record(call, policy)
+            except Exception as exc:  # reported; SessionLabels already keeps the labels in this process
+                self._fault("labels", redact_text(f"{type(exc).__name__}: {exc}"))
         facts = self._facts(policy, call.agent_id)
         delta = facts.settings.success if outcome.success else facts.settings.failure
         if delta:

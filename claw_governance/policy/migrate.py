@@ -184,6 +184,11 @@ def _meaning(docs: list[PolicyDocument]) -> list[tuple[Any, ...]]:
             ),
             sorted((rl.pattern, rl.limit, rl.period_seconds) for rl in d.rate_limits),
             sorted((el.limit, el.period_seconds) for el in d.escalation_limits),
+            d.shadow,
+            sorted(r.shadow for r in d.rules),
+            sorted((b.pattern, b.maximum, b.period_seconds, b.sum_field, b.scope, b.then.value, b.name or "")
+                   for b in d.budgets),
+            sorted((pattern, sorted(names)) for pattern, names, _ in d.labels),
         )
         for d in docs
     ]
