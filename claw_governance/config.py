@@ -41,6 +41,9 @@ class GovernorConfig:
     identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
     escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
     escalation_webhook_retries: int = 3  # attempts after the first one
+    # issue 20: count `rate_limits` (and `escalations_per_hour`) in the state store, shared by every process and
+    # host, instead of in each process's memory (exact fleet-wide; one state-store transaction per limited call)
+    fleet_rate_limits: bool = False
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -114,6 +117,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
+    ("RATE_LIMITS_FLEET", "fleet_rate_limits", _bool),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

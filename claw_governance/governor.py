@@ -139,6 +139,8 @@ class Governor:
             self.state.close()
             raise
         self._policy_plugin = PolicyPlugin()
+        if config.fleet_rate_limits:
+            self._policy_plugin.store = self.state
         self.budget_gate = BudgetGate(self.state)  # `budgets:` in the policy, counted in the state store
         self.session_labels = SessionLabels(self.state, config.state_sync_interval,
                                             lambda message: self._fault("labels", message))

@@ -279,3 +279,80 @@ def test_two_processes_share_one_budget_exactly(tmp_path: Path) -> None:
         counts.append(int(out.split()[-1]))
     assert sum(counts) == 200  # 200 x 10 = 2000 across both processes, never more
     assert min(counts) > 0  # both took part
+
+
+# ------------------------------------------------------------------------- fleet-wide rate limits
+
+LIMITED = """\
+agent: billing-bot
+permissions:
+  allow: ["payments:*"]
+  escalate: ["payments:dispute"]
+rate_limits:
+  "payments:*": 50/hour
+  escalations_per_hour: 3
+"""
+RATE_WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from claw_governance import Governor
+    root, index, n, fleet = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "fleet"
+    gov = Governor(root / "policies", root / f"audit-{index}", root / "identities", load_entry_points=False,
+                   fleet_rate_limits=fleet)
+    agent = gov.agent("billing-bot")
+    while not (root / "go").exists():
+        time.sleep(0.005)
+    allowed = sum(agent.check("payments:charge", {"n": i}).allowed for i in range(n))
+    gov.close()
+    print("allowed", allowed)
+""")
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("fleet", 50), ("process", 80)])
+def test_rate_limits_are_fleet_wide_when_configured(tmp_path: Path, mode: str, expected: int) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.yaml").write_text(LIMITED)
+    Governor(tmp_path / "policies", tmp_path / "audit-0", tmp_path / "identities", load_entry_points=False).close()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RATE_WORKER, str(tmp_path), str(i), "40", mode],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (1, 2)
+    ]
+    time.sleep(0.3)
+    (tmp_path / "go").touch()
+    counts = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        counts.append(int(out.split()[-1]))
+    assert sum(counts) == expected  # fleet: 50 per hour in all; per process: 40 + 40 (each under its own 50)
+
+
+def test_escalation_limits_are_fleet_wide_when_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from claw_governance.config import config_from_env
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.yaml").write_text(LIMITED)
+    monkeypatch.setenv("RATE_LIMITS_FLEET", "true")
+    assert config_from_env().fleet_rate_limits is True
+    govs = [
+        Governor(
+            tmp_path / "policies",
+            tmp_path / f"audit-{i}",
+            tmp_path / "identities",
+            load_entry_points=False,
+            fleet_rate_limits=True,
+        )
+        for i in (1, 2)
+    ]
+    try:
+        outcomes = [govs[i % 2].agent("billing-bot").check("payments:dispute", {"n": i}) for i in range(5)]
+        assert [d.outcome for d in outcomes] == [Outcome.ESCALATE] * 3 + [Outcome.DENY] * 2
+        assert "fleet-wide" in outcomes[3].reason and outcomes[3].stage == "rate_limit"
+    finally:
+        for gov in govs:
+            gov.close()
