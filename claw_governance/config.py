@@ -51,6 +51,9 @@ class GovernorConfig:
     # issue 13: what is stored of one string (tool output, error text, an argument) at most, in characters;
     # a longer value is cut, with its full size and SHA-256 recorded (docs/audit.md, "Redaction")
     max_stored_output: int = 65536
+    # issue 20: count `rate_limits` (and `escalations_per_hour`) in the state store, shared by every process and
+    # host, instead of in each process's memory (exact fleet-wide; one state-store transaction per limited call)
+    fleet_rate_limits: bool = False
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -140,6 +143,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("CONDITION_MAX_ITEMS", "condition_max_items", lambda n, v: _number(n, v, int)),
     ("CONDITION_MAX_STRING_CHARS", "condition_max_string_chars", lambda n, v: _number(n, v, int)),
     ("AUDIT_MAX_STORED_OUTPUT", "max_stored_output", lambda n, v: _number(n, v, int)),
+    ("RATE_LIMITS_FLEET", "fleet_rate_limits", _bool),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

@@ -50,6 +50,8 @@ from claw_governance.model import (
 )
 from claw_governance.plugins import ClawPluginManager, HookDispatch, plugins_from_env
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
+from claw_governance.policy.budgets import BudgetGate
+from claw_governance.policy.labels import SessionLabels
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, open_state_store
 from claw_governance.state.faults import StateStoreError
@@ -155,6 +157,11 @@ class Governor:
             self.state.close()
             raise
         self._policy_plugin = PolicyPlugin()
+        if config.fleet_rate_limits:
+            self._policy_plugin.store = self.state
+        self.budget_gate = BudgetGate(self.state)  # `budgets:` in the policy, counted in the state store
+        self.session_labels = SessionLabels(self.state, config.state_sync_interval,
+                                            lambda message: self._fault("labels", message))
         self._identity_plugin = IdentityPlugin(self.identities)
         self._trust_plugin = TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings)
         self.pm.register(self._policy_plugin, name="policy")
@@ -483,6 +490,9 @@ class Governor:
         if granted:
             return Decision(Outcome.ALLOW, f"Approved by a human (escalation {granted}); {decision.reason}", call,
                             decision.rule, policy.hash, escalation_id=granted, stage="escalation")
+        limited = self._policy_plugin.escalation_limited(call, decision, policy)  # escalations_per_hour
+        if limited is not None:
+            return limited
         timeout = (decision.rule.timeout_seconds if decision.rule and decision.rule.timeout_seconds
                    else self.config.escalation_timeout_hours * 3600.0)
         escalation = self._hook("claw_open_escalation", call, decision, timeout)
@@ -505,8 +515,12 @@ class Governor:
             return self._closed_decision(call)
         policy = self.policies.current
         try:
+            if policy.uses_session:  # conditions name session.labels: give them this session's state
+                call = self.session_labels.attach(call)
             facts = self._facts(policy, call.agent_id)
             decision = self._decide(call, policy, facts)
+            if policy.has_budgets and decision.outcome is Outcome.ALLOW:
+                decision = self._budget(call, policy, decision)
         except _Fault as fault:
             # The reason names the hook and the error's type only: an exception's text can quote the call's
             # arguments (pydantic does), and the reason is audited as is and shown to the model. The full
@@ -530,9 +544,14 @@ class Governor:
             meta["args_hash"] = call.args_hash
         if call.job_token is not None:
             meta.update(self.jobs.audit_fields(call))
+        form = _audit_form(decision)
+        if policy.has_shadow:  # `mode: shadow` rules: audit what they would change; they never decide
+            shadow = self._shadow(call, policy, decision)
+            if shadow is not None:
+                form["shadow"] = shadow
         try:
             self._record_call(
-                "policy_decision", call, _audit_form(decision), policy.hash,
+                "policy_decision", call, form, policy.hash,
                 None if facts.metadata_only else call.args, None, facts, meta)
         except Exception as exc:
             return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
@@ -542,6 +561,29 @@ class Governor:
     def _closed_decision(self, call: ToolCall) -> Decision:
         """The DENY of a closed governor: nothing is consulted (the stores and the trail are closed)."""
         return Decision(Outcome.DENY, CLOSED_REASON, call, policy_hash=self.policies.current.hash, stage="closed")
+
+    def _budget(self, call: ToolCall, policy: PolicySet, decision: Decision) -> Decision:
+        """``budgets:`` on an ALLOW (atomic in the state store); ``then: escalate`` goes through the escalation
+        step, whose approved grant (a human let this call pass the budget) is recorded without the limit."""
+        try:
+            decision = self.budget_gate.apply(call, policy, decision)
+            if decision.outcome is Outcome.ESCALATE:
+                decision = self._escalate(call, policy, decision)
+                if decision.outcome is Outcome.ALLOW:
+                    decision = self.budget_gate.apply(call, policy, decision)
+        except _Fault:
+            raise
+        except Exception as exc:
+            raise _Fault("budgets", exc) from exc
+        return decision
+
+    def _shadow(self, call: ToolCall, policy: PolicySet, decision: Decision) -> dict[str, Any] | None:
+        """The shadow comparison for a call's audit entry; an error here is reported, never decides."""
+        try:
+            return policy.shadow_decision(call, decision if decision.stage in ("policy", "default") else None)
+        except Exception as exc:
+            self._fault("shadow", redact_text(f"{type(exc).__name__}: {exc}"))
+            return {"error": type(exc).__name__}
 
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry.
@@ -554,6 +596,11 @@ class Governor:
             log.warning("outcome of %s %s not recorded: %s", call.agent_id, call.action, CLOSED_REASON)
             return
         policy = self.policies.current
+        if outcome.success and policy.has_labels:  # its output is in the agent's context now: label the session
+            try:
+                self.session_labels.record(call, policy)
+            except Exception as exc:  # reported; SessionLabels already keeps the labels in this process
+                self._fault("labels", redact_text(f"{type(exc).__name__}: {exc}"))
         facts = self._facts(policy, call.agent_id)
         error = outcome.error
         output = None if facts.metadata_only else outcome.output
@@ -733,13 +780,18 @@ class Governor:
         score = self._hooks["claw_trust_score"](agent_id)
         return int(score) if score is not None else 0
 
+    def minimum_trust(self, agent_id: str) -> int:
+        """The trust score below which every call of ``agent_id`` is denied (policy ``trust.min_score``, the
+        seed's ``minimum_score``, or the governor's ``min_trust_score``)."""
+        return self._facts(self.policy, agent_id).minimum
+
     def reload_policies(self) -> ReloadResult:
         """Re-read the policy files now; on error the last good policy stays in force (and it is audited)."""
         return self.policies.reload()
 
     def compliance_report(self, start: str | date | datetime, end: str | date | datetime) -> dict[str, Any]:
         """Totals by outcome, agent and action for ``start``..``end`` (both days included)."""
-        return compliance_report(self.audit, start, end)
+        return compliance_report(self.audit, start, end, self.policy.metadata_by_agent)
 
     def health_check(self) -> dict[str, Any]:
         """Status of every component, usable behind a /health endpoint. Never raises: a component that

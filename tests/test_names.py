@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claw_governance import Governor, Outcome
+from claw_governance.cli.policy import lint_path
 from claw_governance.errors import ConfigError, IdentityError
 from claw_governance.model import ToolCall
-from claw_governance.cli.policy import lint_path
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts, skeleton_key, skeleton_keys
 from claw_governance.policy.store import load_policy_set
 

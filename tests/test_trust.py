@@ -104,7 +104,7 @@ def test_reinstate_through_the_cli(make_governor: Callable[..., Governor], tmp_p
     assert out.exit_code == 0, out.output
     assert "trust score 80" in out.output
     again = CliRunner().invoke(build_cli(), ["identity", "reinstate", "bot", "--by", "alice", *args])
-    assert again.exit_code != 0 and again.output.strip() == "error: identity 'bot' is not revoked"
+    assert again.exit_code != 0 and again.output.strip().startswith("error: identity 'bot' is not revoked")
     after = make_governor(POLICY, **FAST)
     assert after.trust_score("bot") == 80 and after.agent("bot").check("read:x").allowed
 

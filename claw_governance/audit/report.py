@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
@@ -38,9 +39,13 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def compliance_report(trail: _Trail, start: str | date | datetime, end: str | date | datetime) -> dict[str, Any]:
+def compliance_report(trail: _Trail, start: str | date | datetime, end: str | date | datetime,
+                      policy_metadata: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Totals by outcome, agent and action; escalations and their resolution times; trust changes; the policy
-    versions in force; and the chain verification result, for ``start``..``end`` (both days included)."""
+    versions in force; and the chain verification result, for ``start``..``end`` (both days included).
+
+    ``policy_metadata`` (agent -> the policy's ``metadata:``, as ``PolicySet.metadata_by_agent``) is reported
+    as ``policy_metadata``: who owns each agent's policy and which version it says it is."""
     lo, hi = day_range(start, end)
     outcomes: Counter[str] = Counter()
     by_agent: dict[str, Counter[str]] = {}
@@ -97,6 +102,7 @@ def compliance_report(trail: _Trail, start: str | date | datetime, end: str | da
                         "max_resolution_seconds": max(times) if times else None},
         "trust_changes": trust,
         "policy_versions": sorted(policies.values(), key=lambda p: p["first_seen"]),
+        "policy_metadata": {str(k): dict(v) for k, v in sorted((policy_metadata or {}).items())},
         "chain": {"valid": verification.valid, "entries": verification.entries,
                   "errors": list(verification.errors), "warnings": list(getattr(verification, "warnings", ()))},
     }
@@ -123,6 +129,9 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         ("Policy versions in force", ["policy hash", "first seen", "last seen", "decisions"],
          [[p["policy_hash"], p["first_seen"], p["last_seen"], str(p["decisions"])]
           for p in report["policy_versions"]]),
+        ("Policy metadata", ["agent", "name", "version", "owner", "description"],
+         [[agent, *(str(meta.get(k, "")) for k in ("name", "version", "owner", "description"))]
+          for agent, meta in report.get("policy_metadata", {}).items()]),
     ]
 
 

@@ -262,14 +262,21 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="json", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option("--policies", "policy_path", type=click.Path(path_type=Path, exists=True), default=None,
+              help="Policy file or folder whose metadata (name, version, owner) the report shows.")
 @_guard
 def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-               start: str, end: str, fmt: str, output: Path | None) -> None:
+               start: str, end: str, fmt: str, output: Path | None, policy_path: Path | None) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
     from claw_governance.audit.report import compliance_report, render_html, render_markdown
 
+    metadata = None
+    if policy_path is not None:
+        from claw_governance.policy import load_policy_set
+
+        metadata = load_policy_set(policy_path).metadata_by_agent
     report = DEFAULT_REDACTOR(compliance_report(_reader(audit_path, state_path, identity_path, public_key), start,
-                                                end), echoes=False)
+                                                end, metadata), echoes=False)
     text = (safe_json(report) if fmt == "json"
             else safe_text(render_markdown(report) if fmt == "md" else render_html(report), keep_newlines=True))
     if output is not None:

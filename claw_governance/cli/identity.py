@@ -161,8 +161,16 @@ def claw_register_commands(cli: click.Group) -> None:
                   "trust.recovery_score, 80).")
     @governor_options
     def reinstate(agent_id: str, by: str, reason: str | None, score: int | None, **paths: Any) -> None:
-        """Reinstate a revoked AGENT_ID at the policy's recovery score."""
+        """Reinstate AGENT_ID at the policy's recovery score: a revoked identity, or one whose trust score fell
+        below the policy's minimum (every call denied until a human lets it resume)."""
         with _open(paths) as gov:
             recovery = score if score is not None else gov.policy.trust_settings(agent_id).recovery_score
-            gov.identities.reinstate(agent_id, by=by, reason=reason, recovery_score=recovery)
+            record = gov.identities.require(agent_id)
+            if record.revoked:
+                gov.identities.reinstate(agent_id, by=by, reason=reason, recovery_score=recovery)
+            else:
+                current, minimum = gov.trust_score(agent_id), gov.minimum_trust(agent_id)
+                if current >= minimum:
+                    fail(f"identity {agent_id!r} is not revoked (nor blocked: trust {current}, minimum {minimum})")
+                gov.trust.set(agent_id, recovery, f"resumed by {by}" + (f": {reason}" if reason else ""))
         echo(f"reinstated {agent_id} with trust score {recovery}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -14,7 +15,7 @@ from claw_governance.errors import PolicyError
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Outcome, ToolCall
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts
-from claw_governance.policy.schema import PolicyDocument
+from claw_governance.policy.schema import LABEL_USE, PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
 from claw_governance.policy.store import load_policy_set, parse_file, policy_files
 
@@ -30,7 +31,7 @@ RECOMMENDED_RETENTION_DAYS = 2555
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One lint result: ``level`` is "error" or "warning"."""
+    """One lint result: ``level`` is "error", "warning" or "info" (what a policy says about itself)."""
 
     level: str
     where: str
@@ -40,11 +41,39 @@ class Finding:
         return f"{self.where}: {self.level}: {self.message}"
 
 
+def describe_metadata(metadata: dict[str, Any]) -> str:
+    """One line for a policy's ``metadata:``: name, version, owner, description, then any other keys."""
+    shown = dict(metadata)
+    head = " ".join(part for part in (
+        json.dumps(shown.pop("name")) if "name" in shown else "",
+        f"v{shown.pop('version')}" if "version" in shown else "",
+        f"(owner {shown.pop('owner')})" if "owner" in shown else "") if part)
+    if "description" in shown:
+        head = f"{head}: {shown.pop('description')}" if head else str(shown.pop("description"))
+    rest = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in shown.items())
+    return " ".join("; ".join(part for part in (head, rest) if part).split())  # one line, whatever the YAML held
+
+
 def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
-    """The production red flags of the seed's deployment checklist, per document."""
+    """The production red flags of the seed's deployment checklist, per document (and its metadata, as info)."""
     found: list[Finding] = []
+    produced = {name for doc in docs for _, names, _ in doc.labels for name in names}
+    for doc in docs:
+        for rule in doc.rules:
+            for name in LABEL_USE.findall(rule.condition.source if rule.condition else ""):
+                if name not in produced:
+                    found.append(Finding("error", rule.source, f'label "{name}" is used but no labels: entry '
+                                         "produces it, so the condition can never see it (a typo?)"))
     for doc in docs:
         where = f"{doc.file}:{doc.line}"
+        if doc.metadata:
+            found.append(Finding("info", f"{doc.file}:{doc.metadata_line or doc.line}",
+                                 f'agent "{doc.agent}": {describe_metadata(doc.metadata)}'))
+        shadow = [r for r in doc.rules if r.shadow]
+        if shadow:
+            found.append(Finding("info", where if doc.shadow else shadow[0].source,
+                                 f'agent "{doc.agent}": {len(shadow)} shadow rule(s) (mode: shadow): audited as '
+                                 "would_deny / would_escalate / would_allow, never enforced"))
         deny = [r for r in doc.rules if r.effect is Outcome.DENY]
         allow = [r for r in doc.rules if r.effect is Outcome.ALLOW]
         escalate = [r for r in doc.rules if r.effect is Outcome.ESCALATE]
@@ -289,7 +318,7 @@ def lint(path: Path, strict: bool, against_running: bool, audit_path: Path) -> N
     for finding in findings:
         echo(str(finding), err=finding.level == "error")
     errors = sum(f.level == "error" for f in findings)
-    warnings = len(findings) - errors
+    warnings = sum(f.level == "warning" for f in findings)
     echo(f"{errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors or (strict and warnings) else 0)
 
@@ -321,6 +350,62 @@ def test_command(path: Path, cases_file: Path, verbose: bool) -> None:
     echo(f"policy test: {len(cases) - failures} of {len(cases)} cases as expected "
                f"(policy {policy_set.hash[:12]})")
     sys.exit(1 if failures else 0)
+
+
+@policy.command("migrate")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file would change (for CI).")
+def migrate_command(path: Path, check: bool) -> None:
+    """Rewrite seed-toolkit spellings (trust.minimum_score, audit.sensitive_fields, ...) into the canonical
+    form, keeping comments; print a diff. Exit 2 (nothing written) if any file cannot be migrated."""
+    from claw_governance.policy.migrate import migrate_file, write_migration
+
+    migrations = [migrate_file(file) for file in policy_files(path)]  # all checked before any is written
+    changed = [m for m in migrations if m.changed]
+    for migration in changed:
+        click.echo(migration.diff(), nl=False)
+        if not check:
+            write_migration(migration)
+    verb = "would change" if check else "rewritten"
+    click.echo(f"{len(changed)} of {len(migrations)} file(s) {verb}", err=bool(check and changed))
+    sys.exit(1 if check and changed else 0)
+
+
+@policy.command("replay")
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD) or ISO timestamp, included.")
+@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included; or an ISO timestamp, excluded.")
+@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH", default="logs/audit",
+              show_default=True, help="Audit trail folder.")
+@click.option("--agent", "agent_id", default=None, help="Only this agent's calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def replay_command(candidate: Path, start: str, end: str, audit_path: Path, agent_id: str | None,
+                   as_json: bool) -> None:
+    """Decide the recorded calls again with the CANDIDATE policy; report every decision that would flip,
+    grouped by rule. Exit 1 when any allow would become a deny or the reverse (a CI gate)."""
+    from claw_governance.audit.reader import TrailReader
+    from claw_governance.audit.report import day_range
+    from claw_governance.policy.replay import replay
+
+    candidate_set = load_policy_set(candidate)
+    lo, hi = day_range(start, end)
+    report = replay(TrailReader(audit_path).entries(), candidate_set, since=lo, until=hi, agent_id=agent_id)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        groups = report.groups()
+        if groups:
+            rows = [["rule (candidate)", "change", "calls", "first seen"]] + [
+                [g["rule"], f"{g['before']} -> {g['after']}", str(g["calls"]),
+                 f"{g['example']} (seq {g['first_seq']})"] for g in groups]
+            widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            for row in rows:
+                click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
+        click.echo(f"replayed {report.replayed} decision(s) against {candidate} (policy {candidate_set.hash[:12]}): "
+                   f"{len(report.flips)} would flip, {report.allow_deny_flips} between allow and deny"
+                   + (f"; skipped (not decided by the policy): {skipped}" if skipped else ""))
+    sys.exit(1 if report.allow_deny_flips else 0)
 
 
 @hookimpl

@@ -10,13 +10,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
 from claw_governance.policy.conditions import DEFAULT_LIMITS, ArgumentLimits, Condition
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts, skeleton_key, skeleton_keys
 from claw_governance.policy.patterns import PatternIndex, normalize
-from claw_governance.policy.schema import Contract, PolicyDocument, RateLimit, Rule, TrustSettings
+from claw_governance.policy.schema import (
+    Budget,
+    Contract,
+    EscalationLimit,
+    PolicyDocument,
+    RateLimit,
+    Rule,
+    TrustSettings,
+)
 
 _NAME_CACHE_LIMIT = 16384
 _UNKNOWN = " (its condition could not be evaluated for this call, which counts as a match)"
@@ -73,10 +82,10 @@ def _compile(rule: Rule) -> _Compiled:
 class AgentPolicy:
     """Every rule and setting that applies to one agent (its own documents merged with ``*``)."""
 
-    def __init__(self, agent: str, docs: Sequence[PolicyDocument]) -> None:
+    def __init__(self, agent: str, docs: Sequence[PolicyDocument], *, include_shadow: bool = False) -> None:
         self.agent = agent
         self.documents = tuple(docs)
-        rules = [r for d in docs for r in d.rules]
+        rules = [r for d in docs for r in d.rules if include_shadow or not r.shadow]
         self.rule_count = len(rules)
         self._deny = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.DENY)
         self._escalate = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.ESCALATE)
@@ -102,6 +111,11 @@ class AgentPolicy:
             (rl.pattern, rl) for d in docs for rl in d.rate_limits)
         contract = _single(own, "contract") or _single(shared, "contract")
         self.contract: Contract | None = contract if isinstance(contract, Contract) else None
+        self.escalation_limits: tuple[EscalationLimit, ...] = tuple(el for d in docs for el in d.escalation_limits)
+        self.budgets: PatternIndex[Budget] = PatternIndex((b.pattern, b) for d in docs for b in d.budgets)
+        self.labels: PatternIndex[frozenset[str]] = PatternIndex((p, names) for d in docs for p, names, _ in d.labels)
+        meta = _single(own, "metadata") if own else _single(shared, "metadata")
+        self.metadata: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
 
     def _compiled(self, rule: Rule) -> _Compiled:
         hit = self._prepared.get(id(rule))
@@ -156,6 +170,21 @@ class AgentPolicy:
         return hit
 
 
+SESSION_METADATA_KEY = "claw_session"  # set by the governor (never trusted from the caller): {"labels": [...]}
+
+
+def session_arguments(call: ToolCall) -> dict[str, Any]:
+    """The call's arguments with ``session`` bound to the session state the governor attached, replacing any
+    argument of that name (a tool argument cannot pose as session state); without one, ``session`` is
+    absent, so a condition naming it cannot be evaluated: deny and escalate rules match, allow rules do not."""
+    args = dict(call.args)
+    args.pop("session", None)
+    state = call.metadata.get(SESSION_METADATA_KEY) if call.metadata else None
+    if isinstance(state, dict):
+        args["session"] = state
+    return args
+
+
 def _single(docs: Sequence[PolicyDocument], attr: str) -> object:
     values = [(d, getattr(d, attr)) for d in docs if getattr(d, attr) is not None]
     if len(values) > 1:
@@ -174,23 +203,63 @@ class PolicySet:
     """All loaded policies, compiled. ``decide(call)`` is pure: no I/O, no mutation but memo caches."""
 
     def __init__(self, documents: Sequence[PolicyDocument], content_hash: str, files: Sequence[str] = (),
-                 warnings: Sequence[str] = (), limits: ArgumentLimits = DEFAULT_LIMITS) -> None:
+                 warnings: Sequence[str] = (), limits: ArgumentLimits = DEFAULT_LIMITS, *,
+                 include_shadow: bool = False) -> None:
         self.documents = tuple(documents)
         self.limits = limits  # what of a call's arguments conditions may see
         self.hash = content_hash
         self.files = tuple(files)
         self.warnings = tuple(warnings)
+        self.include_shadow = include_shadow
         by_agent: dict[str, list[PolicyDocument]] = {}
         for doc in self.documents:
+            if doc.shadow and not include_shadow:  # a shadow document is no part of what is enforced
+                continue
             by_agent.setdefault(doc.agent, []).append(doc)
         self._shared = by_agent.pop("*", [])
-        self._agents: dict[str, AgentPolicy] = {a: AgentPolicy(a, docs + self._shared)
+        self._agents: dict[str, AgentPolicy] = {a: AgentPolicy(a, docs + self._shared, include_shadow=include_shadow)
                                                 for a, docs in by_agent.items()}
-        self._wildcard = AgentPolicy("*", self._shared) if self._shared else None
+        self._wildcard = AgentPolicy("*", self._shared, include_shadow=include_shadow) if self._shared else None
+        self.has_shadow = any(r.shadow for d in self.documents for r in d.rules)
+        self.has_budgets = any(doc.budgets for doc in self.documents)
+        # Data-flow labels: a policy that names `session.labels` in a condition gets the call's session labels
+        # bound as `session` (see session_arguments); one that attaches labels has them recorded after calls.
+        self.uses_session = any(r.condition is not None and "session" in r.condition.source
+                                for d in self.documents for r in d.rules)
+        self.has_labels = any(doc.labels for doc in self.documents)
+        self._shadow_view: PolicySet | None = None
         self._names: dict[str, tuple[str, str | None]] = {}  # raw name -> (normalised, forbidden character)
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
         #: ``(name, exact text)`` of every file, for the policy archive (set by the loader).
         self.sources: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def shadow_view(self) -> PolicySet:
+        """The policy with every ``mode: shadow`` rule and document enforced: what shadow mode compares the
+        enforcing decision with (built once, on first use)."""
+        if self.include_shadow or not self.has_shadow:
+            return self
+        view = self._shadow_view
+        if view is None:
+            view = self._shadow_view = PolicySet(self.documents, self.hash, self.files, self.warnings, self.limits,
+                                                 include_shadow=True)
+        return view
+
+    def shadow_decision(self, call: ToolCall, enforced: Decision | None = None) -> dict[str, Any] | None:
+        """What the shadow rules would change for ``call``, for its audit entry, or None when nothing.
+
+        ``{"would": "would_deny" | "would_escalate" | "would_allow", "outcome", "reason", "rule", "enforced"}``,
+        comparing the shadow view's decision with the enforcing policy's (``enforced``, else decided here)."""
+        if not self.has_shadow or self.include_shadow:
+            return None
+        enforced = enforced if enforced is not None else self.decide(call)
+        candidate = self.shadow_view.decide(call)
+        if candidate.outcome is enforced.outcome:
+            return None
+        rule = candidate.rule
+        return {"would": f"would_{candidate.outcome.value}", "outcome": candidate.outcome.value,
+                "reason": candidate.reason, "rule": None if rule is None else dict(rule.audit_form),
+                "enforced": enforced.outcome.value}
 
     @classmethod
     def empty(cls, limits: ArgumentLimits = DEFAULT_LIMITS) -> PolicySet:
@@ -236,6 +305,26 @@ class PolicySet:
         policy = self.for_agent(agent_id)
         return policy.contract if policy is not None else None
 
+    def metadata(self, agent_id: str) -> dict[str, Any]:
+        """The ``metadata:`` of the agent's own policy (name, description, version, owner ...), or {}."""
+        policy = self.for_agent(agent_id)
+        return dict(policy.metadata) if policy is not None else {}
+
+    @property
+    def metadata_by_agent(self) -> dict[str, dict[str, Any]]:
+        """``metadata:`` of every agent whose policy has one (``"*"`` for the shared one), for reports."""
+        out = {agent: dict(p.metadata) for agent, p in sorted(self._agents.items()) if p.metadata}
+        if self._wildcard is not None and self._wildcard.metadata:
+            out["*"] = dict(self._wildcard.metadata)
+        return out
+
+    def labels_for(self, agent_id: str, action: str) -> frozenset[str]:
+        """The labels a successful call of ``action`` attaches to its session (``labels:``)."""
+        policy = self.for_agent(agent_id)
+        if policy is None or not len(policy.labels):
+            return frozenset()
+        return frozenset().union(*policy.labels.lookup(self._norm(action)))
+
     def sensitive_fields(self, agent_id: str) -> frozenset[str]:
         """Extra field names to redact for this agent."""
         policy = self.for_agent(agent_id)
@@ -255,7 +344,7 @@ class PolicySet:
             return Decision(Outcome.DENY, f'No policy for agent "{call.agent_id}" (default deny)', call,
                             policy_hash=self.hash, stage="default")
         found = policy.matches(action, call.action)
-        args = call.args
+        args = call.args if not self.uses_session else session_arguments(call)
         limits = self.limits
         for rule in found.deny:
             verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)

@@ -24,6 +24,10 @@ _UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min":
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day|s|m|h|d)\s*$", re.IGNORECASE)
 _RATE_SECONDS = {"second": 1, "s": 1, "minute": 60, "m": 60, "hour": 3600, "h": 3600, "day": 86400, "d": 86400}
 AUDIT_LEVELS = ("full", "metadata")
+MODES = ("enforce", "shadow")
+# What a `mode: shadow` document may hold: rules and what describes them. Settings (trust, rate limits, audit)
+# act on enforcement, so a shadow document holding one would either change enforcement or silently do nothing.
+SHADOW_DOCUMENT_KEYS = frozenset({"agent", "mode", "permissions", "metadata", "description", "version"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class Rule:
     condition: Condition | None = None
     reason: str | None = None
     timeout_seconds: float | None = None
+    shadow: bool = False  # `mode: shadow`: decided and audited (would_deny ...), never enforced
 
     @property
     def source(self) -> str:
@@ -96,6 +101,142 @@ class Contract:
 CONTRACT_KEYS = ("purpose", "models", "receipts", "token", "approvals")
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationLimit:
+    """At most ``limit`` escalations opened for one agent per ``period_seconds``, per process (the seed's
+    ``rate_limits.escalations_per_hour``). The call that would open one more is denied instead."""
+
+    limit: int
+    period_seconds: int
+    source: str
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# `"pii" in session.labels`: how lint finds the labels a condition needs (a label can only be named so).
+LABEL_USE = re.compile(r"""["']([A-Za-z0-9_.:-]{1,64})["']\s+in\s+session\.labels\b""")
+
+
+def _labels(value: Any, file: str, line: int) -> list[tuple[str, frozenset[str], str]]:
+    """``labels: {pattern: [label, ...]}`` -> [(pattern, labels, source)]."""
+    if not isinstance(value, LocDict):
+        raise PolicyError("'labels' must map action patterns to lists of labels, e.g. {\"read:customer_*\": [pii]}",
+                          file=file, line=line)
+    out = []
+    for key, names in value.items():
+        kline = value.key_lines[key]
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and _LABEL.match(n)
+                                                                for n in names):
+            raise PolicyError(f"labels[{key!r}] must be a list of labels (letters, digits, _ . : -), not {names!r}",
+                              file=file, line=kline)
+        out.append((_pattern(key, file, kline, "labels key"), frozenset(names), f"{file}:{kline}"))
+    return out
+
+
+BUDGET_SCOPES = ("agent", "session")
+BUDGET_THEN = (Outcome.DENY, Outcome.ESCALATE)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """``budgets:`` entry: calls matching ``pattern`` that would be allowed may use at most ``maximum`` in any
+    sliding ``period_seconds``: a count of calls, or the sum of the numeric argument ``sum_field`` (a dotted
+    path). Counted in the state store, so exact across every process and host sharing it. Over it: ``then``."""
+
+    pattern: str
+    raw_pattern: str
+    maximum: float
+    period_seconds: float
+    sum_field: str | None
+    scope: str  # "agent" (each agent its own budget) or "session" (each session of each agent)
+    then: Outcome
+    name: str | None
+    source: str
+
+    @property
+    def key(self) -> str:
+        """What names the budget in the state store: its ``name``, else what it counts (not where it is written,
+        so moving it in the file keeps its history)."""
+        return self.name if self.name else f"{self.pattern}|{self.sum_field or '#count'}|{self.period_seconds:g}"
+
+    @property
+    def label(self) -> str:
+        """How decisions name it."""
+        return self.name or (f"sum of {self.sum_field} for {self.raw_pattern}" if self.sum_field
+                             else f"calls of {self.raw_pattern}")
+
+
+def _budgets(items: Any, file: str, line: int) -> list[Budget]:
+    if not isinstance(items, list):
+        raise PolicyError("'budgets' must be a list of {action, max, per, [sum], [scope], [then], [name]}",
+                          file=file, line=line)
+    out: list[Budget] = []
+    for index, item in enumerate(items):
+        iline = _line(items, index, line)
+        what = f"budgets[{index}]"
+        if not isinstance(item, LocDict):
+            raise PolicyError(f"{what} must be a mapping with action, max and per", file=file, line=iline)
+        _check_keys(item, {"action", "max", "per", "sum", "scope", "then", "name"}, what, file)
+        for key in ("action", "max", "per"):
+            if key not in item:
+                raise PolicyError(f"{what} needs '{key}'", file=file, line=iline)
+        pattern = _pattern(item["action"], file, item.key_lines["action"], f"{what}.action")
+        maximum = item["max"]
+        if isinstance(maximum, bool) or not isinstance(maximum, int | float) or not math.isfinite(maximum) \
+                or maximum < 0:
+            raise PolicyError(f"{what}.max must be a number of at least 0, not {maximum!r}", file=file,
+                              line=item.key_lines["max"])
+        period = parse_duration(item["per"], file=file, line=item.key_lines["per"], what=f"{what}.per")
+        sum_field = item.get("sum")
+        if sum_field is not None and (not isinstance(sum_field, str) or not sum_field.strip()
+                                      or any(not part for part in sum_field.split("."))):
+            raise PolicyError(f"{what}.sum must name an argument (e.g. amount or payment.amount), not {sum_field!r}",
+                              file=file, line=item.key_lines["sum"])
+        scope = item.get("scope", "agent")
+        if scope not in BUDGET_SCOPES:
+            raise PolicyError(f"{what}.scope must be one of {', '.join(BUDGET_SCOPES)}, not {scope!r}", file=file,
+                              line=item.key_lines["scope"])
+        then = item.get("then", "deny")
+        if then not in ("deny", "escalate"):
+            raise PolicyError(f"{what}.then must be deny or escalate, not {then!r}", file=file,
+                              line=item.key_lines["then"])
+        name = item.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise PolicyError(f"{what}.name must be text", file=file, line=item.key_lines["name"])
+        out.append(Budget(pattern, str(item["action"]), float(maximum), period, sum_field, str(scope),
+                          Outcome(then), name, f"{file}:{iline}"))
+    return out
+
+
+# The seed toolkit's rate_limits keys (integers, never read by the seed). Two have one plain meaning and are
+# enforced; the others name a unit ("a review") that no tool call carries, so a file using them is refused
+# with what to write instead rather than loaded with a limit that means nothing.
+SEED_RATE_KEYS = ("actions_per_minute", "escalations_per_hour")
+SEED_RATE_REFUSED = {
+    "reviews_per_hour": 'a "review" is not something a tool call names; limit the actions a review makes, e.g. '
+                        'rate_limits: {"update:review_status": "50/hour"}',
+    "comments_per_review": 'a limit per review needs a review id no call carries; limit the comment action instead, '
+                           'e.g. rate_limits: {"create:review_comment": "100/hour"}',
+}
+# The seed's spellings of trust settings, accepted beside ours (and rewritten by `claw-gov policy migrate`).
+TRUST_ALIASES = {"minimum_score": "min_score", "recovery_threshold": "recovery_score"}
+
+
+def _plain(value: Any, file: str, line: int, where: str) -> Any:
+    """YAML metadata as JSON-ready values (dates become ISO text), so reports can carry it as is."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, file, _line(value, str(k), line), f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, file, _line(value, i, line), f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise PolicyError(f"{where} must hold text, numbers, lists or mappings, not {type(value).__name__}",
+                      file=file, line=line)
+
+
 @dataclass(slots=True)
 class PolicyDocument:
     """One validated document (one agent, or ``*``)."""
@@ -112,6 +253,12 @@ class PolicyDocument:
     rate_limits: list[RateLimit] = field(default_factory=list)
     description: str | None = None
     contract: Contract | None = None  # the work-contract fields (purpose, models, receipts, token, approvals)
+    metadata: dict[str, Any] | None = None  # the seed's `metadata:` (name, description, version, owner), kept as is
+    metadata_line: int | None = None
+    escalation_limits: list[EscalationLimit] = field(default_factory=list)
+    shadow: bool = False  # `mode: shadow`: every rule of the document is a shadow rule
+    budgets: list[Budget] = field(default_factory=list)
+    labels: list[tuple[str, frozenset[str], str]] = field(default_factory=list)  # (pattern, labels, file:line)
 
 
 def parse_duration(value: Any, *, file: str, line: int, what: str) -> float:
@@ -159,7 +306,14 @@ def _pattern(value: Any, file: str, line: int, what: str) -> str:
     return pattern
 
 
-def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int) -> list[Rule]:
+def _mode(value: Any, file: str, line: int, where: str) -> bool:
+    """``mode: shadow | enforce`` -> whether it is shadow."""
+    if value not in MODES:
+        raise PolicyError(f"{where} must be one of {', '.join(MODES)}, not {value!r}", file=file, line=line)
+    return bool(value == "shadow")
+
+
+def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int, shadow: bool = False) -> list[Rule]:
     name = effect.value
     if items is None:
         return []
@@ -173,7 +327,13 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int) -> lis
         iline = _line(items, index, line)
         what = f"permissions.{name}[{index}]"
         if isinstance(item, LocDict):
-            _check_keys(item, {"action", "condition", "reason", "timeout"}, what, file)
+            _check_keys(item, {"action", "condition", "reason", "timeout", "mode"}, what, file)
+            rule_shadow = shadow
+            if "mode" in item:
+                rule_shadow = _mode(item["mode"], file, item.key_lines["mode"], f"{what}.mode")
+                if shadow and not rule_shadow:
+                    raise PolicyError(f"{what}.mode: a rule of a 'mode: shadow' document cannot be enforced",
+                                      file=file, line=item.key_lines["mode"])
             if "action" not in item:
                 raise PolicyError(f"{what} needs an 'action' pattern", file=file, line=iline)
             pattern = _pattern(item["action"], file, iline, f"{what}.action")
@@ -200,10 +360,11 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int) -> lis
                                       file=file, line=item.key_lines["timeout"])
                 timeout = parse_duration(item["timeout"], file=file, line=item.key_lines["timeout"],
                                          what=f"{what}.timeout")
-            rules.append(Rule(effect, pattern, str(item["action"]), agent, file, iline, condition, reason, timeout))
+            rules.append(Rule(effect, pattern, str(item["action"]), agent, file, iline, condition, reason, timeout,
+                              shadow=rule_shadow))
         else:
             pattern = _pattern(item, file, iline, what)
-            rules.append(Rule(effect, pattern, str(item), agent, file, iline))
+            rules.append(Rule(effect, pattern, str(item), agent, file, iline, shadow=shadow))
     return rules
 
 
@@ -217,6 +378,25 @@ def _int_field(mapping: LocDict, key: str, file: str, lo: int, hi: int, where: s
     return value
 
 
+def _renamed(mapping: LocDict, old: str, new: str) -> LocDict:
+    """A copy of ``mapping`` with key ``old`` called ``new`` (same value, same line)."""
+    out = LocDict((new if k == old else k, v) for k, v in mapping.items())
+    out.line = mapping.line
+    out.key_lines = {(new if k == old else k): n for k, n in mapping.key_lines.items()}
+    return out
+
+
+def _seed_rate_limit(doc: PolicyDocument, key: str, spec: Any, file: str, kline: int) -> None:
+    """``actions_per_minute: N`` / ``escalations_per_hour: N`` (the seed's form); see SEED_RATE_KEYS."""
+    if isinstance(spec, bool) or not isinstance(spec, int) or spec < 1:
+        raise PolicyError(f"rate_limits.{key} must be a whole number of at least 1, not {spec!r}",
+                          file=file, line=kline)
+    if key == "actions_per_minute":  # every call the policy allows, whatever its action: the same as "*": N/minute
+        doc.rate_limits.append(RateLimit("*", spec, 60, f"{file}:{kline}"))
+    else:
+        doc.escalation_limits.append(EscalationLimit(spec, 3600, f"{file}:{kline}"))
+
+
 def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
     """Validate one YAML document. Raises PolicyError naming file and line."""
     if not isinstance(value, LocDict):
@@ -224,7 +404,8 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         raise PolicyError(f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}",
                           file=file, line=line)
     _check_keys(value, {"agent", "permissions", "sensitive_fields", "trust", "audit", "rate_limits",
-                        "description", "version", *CONTRACT_KEYS}, "the policy document", file)
+                        "description", "version", "metadata", "mode", "budgets", "labels", *CONTRACT_KEYS},
+                "the policy document", file)
     if "agent" not in value:
         raise PolicyError("missing 'agent' (an agent id, or \"*\" for every agent)", file=file, line=value.line)
     agent_raw = value["agent"]
@@ -233,8 +414,22 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
                           file=file, line=value.key_lines["agent"])
     agent = normalize(agent_raw)
     doc = PolicyDocument(agent=agent, file=file, line=value.line)
+    if "mode" in value:
+        doc.shadow = _mode(value["mode"], file, value.key_lines["mode"], "mode")
+        if doc.shadow:
+            for key in value:
+                if key not in SHADOW_DOCUMENT_KEYS and not key.startswith("x-"):
+                    raise PolicyError(f"a 'mode: shadow' document holds rules only; '{key}' acts on enforcement, so "
+                                      "set it in the enforcing policy", file=file, line=value.key_lines[key])
     description = value.get("description")
     doc.description = description if isinstance(description, str) else None
+    if value.get("metadata") is not None:
+        mline = value.key_lines["metadata"]
+        if not isinstance(value["metadata"], LocDict):
+            raise PolicyError("'metadata' must be a mapping (name, description, version, owner, ...)",
+                              file=file, line=mline)
+        doc.metadata = _plain(value["metadata"], file, mline, "metadata")
+        doc.metadata_line = mline
 
     perms = value.get("permissions")
     if perms is not None:
@@ -246,7 +441,7 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         for effect in (Outcome.DENY, Outcome.ESCALATE, Outcome.ALLOW):
             key = effect.value
             if key in perms:
-                doc.rules.extend(_rules(effect, perms[key], agent, file, perms.key_lines[key]))
+                doc.rules.extend(_rules(effect, perms[key], agent, file, perms.key_lines[key], doc.shadow))
 
     if any(value.get(k) is not None for k in CONTRACT_KEYS):
         doc.contract = _contract(value, agent, file, doc)
@@ -264,7 +459,13 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         if not isinstance(trust, LocDict):
             raise PolicyError("'trust' must be a mapping (min_score, recovery_score, ...)", file=file, line=tline)
         _check_keys(trust, {"min_score", "recovery_score", "success", "failure", "bad_signature", "initial",
-                            "max_score"}, "trust", file)
+                            "max_score", *TRUST_ALIASES}, "trust", file)
+        for alias, ours in TRUST_ALIASES.items():
+            if alias in trust:
+                if ours in trust:
+                    raise PolicyError(f"trust.{alias} and trust.{ours} are the same setting; keep one",
+                                      file=file, line=trust.key_lines[alias])
+                trust = _renamed(trust, alias, ours)
         base = TrustSettings()
         values = {k: _int_field(trust, k, file, lo, hi, "trust") for k, lo, hi in (
             ("min_score", 0, 1000), ("recovery_score", 1, 1000), ("initial", 1, 1000),
@@ -280,14 +481,25 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         audit = value["audit"]
         aline = value.key_lines["audit"]
         if not isinstance(audit, LocDict):
-            raise PolicyError("'audit' must be a mapping (level, retention)", file=file, line=aline)
-        _check_keys(audit, {"level", "retention"}, "audit", file)
+            raise PolicyError("'audit' must be a mapping (level, retention, sensitive_fields)", file=file, line=aline)
+        _check_keys(audit, {"level", "retention", "sensitive_fields"}, "audit", file)
         level = audit.get("level")
         if level is not None and level not in AUDIT_LEVELS:
             raise PolicyError(f"audit.level must be one of {', '.join(AUDIT_LEVELS)}, not {level!r}",
                               file=file, line=audit.key_lines["level"])
         doc.audit_level = level
         doc.audit_retention_days = _int_field(audit, "retention", file, 1, 36500, "audit")
+        if audit.get("sensitive_fields") is not None:  # the seed's place for them: they join the top-level list
+            sf = audit["sensitive_fields"]
+            if not isinstance(sf, list) or not all(isinstance(x, str) and x.strip() for x in sf):
+                raise PolicyError("'audit.sensitive_fields' must be a list of field names", file=file,
+                                  line=audit.key_lines["sensitive_fields"])
+            doc.sensitive_fields = doc.sensitive_fields | frozenset(sf)
+
+    if value.get("labels") is not None:
+        doc.labels = _labels(value["labels"], file, value.key_lines["labels"])
+    if value.get("budgets") is not None:
+        doc.budgets = _budgets(value["budgets"], file, value.key_lines["budgets"])
 
     if value.get("rate_limits") is not None:
         limits = value["rate_limits"]
@@ -297,6 +509,15 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
                               file=file, line=rline)
         for key, spec in limits.items():
             kline = limits.key_lines[key]
+            if key in SEED_RATE_KEYS:
+                _seed_rate_limit(doc, key, spec, file, kline)
+                continue
+            if key in SEED_RATE_REFUSED:
+                raise PolicyError(f"rate_limits.{key} is not supported: {SEED_RATE_REFUSED[key]}",
+                                  file=file, line=kline)
+            if isinstance(spec, int) and not isinstance(spec, bool):
+                raise PolicyError(f"rate_limits[{key!r}] must look like \"{spec}/minute\" (a bare number is only "
+                                  f"understood for {' and '.join(SEED_RATE_KEYS)})", file=file, line=kline)
             match = _RATE.match(str(spec))
             if not match or int(match.group(1)) < 1:
                 raise PolicyError(f"rate_limits[{key!r}] must look like \"10/minute\", not {spec!r}",

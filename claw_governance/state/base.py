@@ -96,6 +96,16 @@ class PolicyVersion:
     files: Mapping[str, str]
     first_seen: float
     last_seen: float
+#: Relative tolerance when a budget's sum is compared with its limit, so that 0.1 + 0.2 fits a limit of 0.3.
+BUDGET_SLACK = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetUse:
+    """The answer of ``StateStore.add_to_budget``."""
+
+    admitted: bool
+    used: float  # the window's total: including this amount when admitted, without it when refused
 
 
 @runtime_checkable
@@ -214,6 +224,33 @@ class StateStore(Protocol):
 
     def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
         """Archived policy sets, oldest first (by first_seen)."""
+    # ------------------------------------------------------------------------------------------- budgets
+    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
+                      force: bool = False) -> BudgetUse:
+        """Atomically admit ``amount`` into the budget ``key`` if it fits, across every process and host.
+
+        ``used`` is the sum of the amounts recorded under ``key`` with a time ``at > now - window_seconds``
+        (the sliding window; a record stamped after ``now`` by a host whose clock runs ahead counts too). If
+        ``used + amount <= limit`` (within ``BUDGET_SLACK``, relative), or ``force`` (a human approved the
+        call), record ``(key, at=now, amount)`` and return ``BudgetUse(True, used + amount)``; otherwise
+        record nothing and return ``BudgetUse(False, used)``. ``amount`` may be negative only to compensate an
+        amount recorded by this caller moments before (then it is always recorded, like ``force``).
+
+        The read and the write are one transaction serialised per ``key``: of any number of concurrent calls
+        (threads, processes, hosts), the admitted ones never sum past ``limit`` together (SQLite: one
+        ``BEGIN IMMEDIATE`` transaction; PostgreSQL: for example ``pg_advisory_xact_lock(hashtext(key))`` or
+        ``SELECT ... FOR UPDATE`` on a per-key row, then the sum and the insert, in one transaction).
+        Records older than the window may be dropped from then on (``purge`` drops those past the expiry
+        ``at + window_seconds`` stored with each). The cost must not grow with the number of records in the
+        window (the SQLite store keeps a running total per key and removes only what left the window).
+        """
+
+    # ----------------------------------------------------------------------------- session data-flow labels
+    def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
+        """Attach ``add`` to the session ``key`` (each label kept until ``now + ttl_seconds``; attaching it again
+        extends that) and return every label of the session not yet expired, ``add`` included. Labels only
+        accumulate: nothing removes one before it expires. With ``add`` empty this is a read and writes
+        nothing. Atomic per call; safe for several processes and hosts."""
 
     def close(self) -> None:
         """Release connections."""

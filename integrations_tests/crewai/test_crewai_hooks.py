@@ -102,3 +102,11 @@ def test_scoped_governance_covers_one_kickoff_only(hooks: dict[str, Any]) -> Non
     after = scoped["after_block"]
     assert after["effects"] == ["deleted-c"]  # no governance after the block: the tool ran
     assert outcomes(after, "tool:delete_records") == ["deny", "deny"]  # and nothing new was decided
+
+
+def test_data_flow_labels_deny_mailing_looked_up_data_outside(hooks: dict[str, Any]) -> None:
+    r = hooks["exfiltration"]
+    assert r["ran"] == ["lookup", "send_email"]  # the lookup, then only the mail to the team
+    assert [e for e in r["effects"]] == ["mail-2"]
+    assert outcomes(r, "tool:send_email") == ["deny", "allow"]
+    assert '"pii" in session.labels' in r["seen"]

@@ -106,7 +106,9 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
                 self._agent_for(metadata), action, args, framework=FRAMEWORK,
                 call_id=tool_call_id or str(run_id),
                 metadata={"tool": name, "run_id": str(run_id),
-                          "parent_run_id": str(parent_run_id) if parent_run_id else None},
+                          "parent_run_id": str(parent_run_id) if parent_run_id else None,
+                          # the session (claw_governance.session): a LangGraph thread, when the run has one
+                          "thread_id": (metadata or {}).get("thread_id")},
                 job_token=self.job_token)
             decision = self.governor.before_call(call)
             if decision.outcome is Outcome.ESCALATE and self.wait_for_approval:
