@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from claw_governance.policy.cli import lint_path
 
 from claw_governance import Governor, Outcome
+from claw_governance.cli.policy import lint_path
 from claw_governance.errors import PolicyError
 from claw_governance.policy import load_policy_set
 from claw_governance.state.memory import MemoryStateStore

@@ -35,6 +35,9 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield TestClient(create_app(gov, BridgeSettings(token=TOKEN)))
 
 
+RECEIPTS: dict[str, str] = {}  # tool call id -> the receipt its decision returned (reports must quote it)
+
+
 def hook(
     c: TestClient, name: str, tool: str, session: str, call_id: str, result: Any = None, **params: Any
 ) -> dict[str, Any]:
@@ -49,9 +52,15 @@ def hook(
     event: dict[str, Any] = {"toolName": tool, "params": params, "toolCallId": call_id, "runId": f"run-{session}"}
     if result is not None:
         event.update(result=result, durationMs=2)
-    response = c.post(f"/v1/openclaw/{name}", json={"event": event, "ctx": ctx}, headers=AUTH)
+    body: dict[str, Any] = {"event": event, "ctx": ctx}
+    if name == "after_tool_call":
+        body["receipt"] = RECEIPTS.get(call_id)
+    response = c.post(f"/v1/openclaw/{name}", json=body, headers=AUTH)
     assert response.status_code == 200, response.text
-    return dict(response.json())
+    answer = dict(response.json())
+    if name == "before_tool_call" and answer.get("receipt"):
+        RECEIPTS[call_id] = answer["receipt"]
+    return answer
 
 
 def test_read_then_exfiltrate_is_blocked_in_that_session_only(client: TestClient) -> None:
@@ -81,6 +90,7 @@ def test_a_failed_read_labels_nothing(client: TestClient) -> None:
                 "durationMs": 1,
             },
             "ctx": {"toolName": "read", "toolCallId": "r9", "runId": "run-s3", "agentId": "main", "sessionId": "s3"},
+            "receipt": RECEIPTS["r9"],
         },
     )
     assert response.status_code == 200

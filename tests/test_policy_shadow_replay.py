@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from claw_governance.policy.cli import lint_path
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claw_governance import Governor, Outcome
 from claw_governance.cli import build_cli
+from claw_governance.cli.policy import lint_path
 from claw_governance.errors import PolicyError
 from claw_governance.model import ToolCall
 from claw_governance.policy import load_policy_set

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from claw_governance.policy.cli import lint_path
 from click.testing import CliRunner
 
 from claw_governance import Governor, Outcome
 from claw_governance.cli import build_cli
+from claw_governance.cli.policy import lint_path
 from claw_governance.errors import PolicyError
 from claw_governance.identity import keys as K
 from claw_governance.policy import load_policy_set

@@ -187,6 +187,8 @@ class MemoryStateStore:
             total = self._budget_totals.get(key, 0.0)
             while events and events[0][0] <= now - window_seconds:  # oldest first: only what left the window
                 total -= events.popleft()[1]
+            if not events:
+                total = 0.0  # no float residue from the subtractions once the window is empty
             if not force and amount >= 0 and total + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
                 self._budget_totals[key] = total
                 return BudgetUse(False, total)

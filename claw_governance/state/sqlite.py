@@ -361,7 +361,8 @@ class SQLiteStateStore:
                                      "WHERE key = ? AND at <= ?", (key, start)).fetchone()
             if count:
                 db.execute("DELETE FROM budget_events WHERE key = ? AND at <= ?", (key, start))
-                db.execute("UPDATE budget_totals SET total = total - ? WHERE key = ?", (gone, key))
+                db.execute("UPDATE budget_totals SET total = CASE WHEN EXISTS (SELECT 1 FROM budget_events WHERE "
+                           "key = ?) THEN total - ? ELSE 0 END WHERE key = ?", (key, gone, key))
             row = db.execute("SELECT total FROM budget_totals WHERE key = ?", (key,)).fetchone()
             used = float(row[0]) if row else 0.0
             if not force and amount >= 0 and used + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
