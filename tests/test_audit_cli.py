@@ -32,7 +32,7 @@ def governed(tmp_path: Path) -> Path:
         agent.check("delete:orders")
         held = agent.check("refund", {"amount": 10})
         assert held.escalation_id
-        gov.resolve_escalation(held.escalation_id, "denied", resolver="bob")
+        gov.resolve_escalation(held.escalation_id, "denied", resolver=gov.reviewers.ensure("bob"), notes="ok")
     return tmp_path
 
 
