@@ -24,6 +24,7 @@ BUILTIN_COMMAND_MODULES = (
     "claw_governance.identity.cli",
     "claw_governance.escalation.cli",
     "claw_governance.escalation.reviewer_cli",
+    "claw_governance.console.cli",
 )
 
 

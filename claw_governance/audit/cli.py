@@ -142,11 +142,16 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
                start: str, end: str, fmt: str, output: Path | None) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
-    from claw_governance.audit.report import compliance_report, render_html, render_markdown
+    from claw_governance.audit.report import compliance_report, render_markdown
 
-    report = compliance_report(_reader(audit_path, state_path, identity_path, public_key), start, end)
-    text = (json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json"
-            else render_markdown(report) if fmt == "md" else render_html(report))
+    reader = _reader(audit_path, state_path, identity_path, public_key)
+    if fmt == "html":  # the styled, printable page (Jinja2, inline SVG charts)
+        from claw_governance.audit.html_report import build_report, render_report_html
+
+        text = render_report_html(build_report(reader, start, end, store=reader.store, origin=str(audit_path)))
+    else:
+        report = compliance_report(reader, start, end)
+        text = json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json" else render_markdown(report)
     if output is not None:
         output.write_text(text + "\n")
     else:
