@@ -13,6 +13,8 @@ STAMP  := $(VENV)/.installed
 # The benchmark's peers (benchmarks/requirements.txt) go into the project environment too, so the test suite
 # exercises the harness's peer code paths; they are never dependencies of the core distribution.
 $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
+	# The console's browser tests drive Debian's chromium through Playwright (never `playwright install`).
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
