@@ -41,6 +41,10 @@ class GovernorConfig:
     identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
     escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
     escalation_webhook_retries: int = 3  # attempts after the first one
+    # issue 16: signed notifications that link to the reviewer console
+    escalation_webhook_secret: str | None = field(default=None, repr=False)  # Standard Webhooks "whsec_<base64>"
+    escalation_webhook_format: str = "json"  # "json" (our document) | "slack" (blocks with an Open button)
+    console_url: str | None = None  # the reviewer console's public URL: notifications link to it
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -59,6 +63,11 @@ class GovernorConfig:
             raise ConfigError(f"identity_scrypt_log2_n must be 14..22, not {self.identity_scrypt_log2_n}")
         if self.escalation_webhook_timeout <= 0 or self.escalation_webhook_retries < 0:
             raise ConfigError("escalation_webhook_timeout must be positive and escalation_webhook_retries >= 0")
+        if self.escalation_webhook_format not in ("json", "slack"):
+            raise ConfigError(f"escalation_webhook_format must be json or slack, not "
+                              f"{self.escalation_webhook_format!r}")
+        if self.console_url is not None and not self.console_url.startswith(("http://", "https://")):
+            raise ConfigError(f"console_url must be an http(s) URL, not {self.console_url!r}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
@@ -114,6 +123,9 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
+    ("ESCALATION_WEBHOOK_SECRET", "escalation_webhook_secret", None),
+    ("ESCALATION_WEBHOOK_FORMAT", "escalation_webhook_format", None),
+    ("CONSOLE_URL", "console_url", None),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),
