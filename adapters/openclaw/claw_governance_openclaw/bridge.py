@@ -396,9 +396,9 @@ class Bridge:
             raise _Refused(404, f"unknown escalation {escalation_id} (not opened by this bridge)")
         if agent_id is None or agent_id.lower() != str(escalation.agent_id).lower():
             raise _Refused(403, f"escalation {escalation_id} belongs to another agent")
-        for key, meta in (("runId", "run_id"), ("toolCallId", "tool_call_id")):
-            if held.call.metadata.get(meta) is not None and _text(data.get(key)) != held.call.metadata.get(meta):
-                raise _Refused(403, f"escalation {escalation_id} was opened for another {key}")
+        for field_name, meta in (("runId", "run_id"), ("toolCallId", "tool_call_id")):
+            if held.call.metadata.get(meta) is not None and _text(data.get(field_name)) != held.call.metadata.get(meta):
+                raise _Refused(403, f"escalation {escalation_id} was opened for another {field_name}")
         approved = resolution in APPROVED
         where = ", ".join(f"{k}={v}" for k in ("approvalId", "sessionKey", "channelId", "runId", "toolCallId")
                           if (v := _text(data.get(k))) is not None)
