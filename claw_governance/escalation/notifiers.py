@@ -29,7 +29,6 @@ import urllib.request
 from typing import Any
 
 import orjson
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from claw_governance.config import GovernorConfig
 from claw_governance.hookspecs import hookimpl
@@ -174,6 +173,8 @@ class WebhookNotifier:
 
     def deliver(self, escalation: Escalation) -> bool:
         """POST one escalation with retries (runs in the background thread). True when delivered."""
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
         body = self.body(escalation)
         attempts = 0
 

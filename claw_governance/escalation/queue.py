@@ -1,10 +1,12 @@
 """The human-in-the-loop queue: escalations and one-shot approval grants, in the shared state store.
 
 Life of an escalation: ``pending -> approved | denied | expired``. Expiry denies. Escalations live in the
-state store, so any process (the agent, ``claw-gov escalations approve`` in a terminal, a web page) sees and
-resolves the same ones. An approval creates a grant bound to (agent, action, hash of the arguments) that
-the identical call consumes exactly once; it stays usable for as long as the escalation's own timeout,
-counted from the approval.
+state store, so any process (the agent, ``claw-gov escalations approve`` in a terminal, the console) sees and
+resolves the same ones. Only a registered reviewer resolves (``settle``: approvers, scope, separation of
+duties, required notes). An approval creates a grant bound to (agent, action, hash of the arguments, or of
+the reviewer's edited arguments) that the identical call consumes exactly once; it stays usable for as long
+as the escalation's own timeout, counted from the approval. "Approve for" creates a standing grant for the
+agent and action instead, until it expires or is revoked.
 """
 
 from __future__ import annotations
@@ -102,22 +104,6 @@ class EscalationQueue:
         """Escalations of any (or one) status, oldest first."""
         self.pending()  # apply expiry first
         return self.store.list_escalations(status, limit)
-
-    def resolve(self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str) -> Escalation:
-        """Approve or deny a pending escalation. EscalationError if unknown, already resolved or expired."""
-        if status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
-            raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
-        if not resolver or not resolver.strip():
-            raise EscalationError("a resolution needs the resolver's identity")
-        current = self.get(escalation_id)  # audits an expiry that happened meanwhile
-        if current is None:
-            raise EscalationError(f"no escalation with id {escalation_id!r}")
-        now = time.time()
-        grant_expires = now + max(current.expires - current.created, 1.0)
-        esc = self.store.resolve_escalation(escalation_id, status, resolver.strip(), notes or "", now, grant_expires)
-        with self._cond:
-            self._cond.notify_all()
-        return esc
 
     def settle(self, escalation_id: str, status: EscalationStatus, reviewer: Reviewer, notes: str,
                reviewers: ReviewerRegistry, *, args: Mapping[str, Any] | None = None,

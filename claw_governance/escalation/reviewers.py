@@ -21,6 +21,7 @@ with ``gov.reviewers.principal("alice")``; the credential id is then ``"in-proce
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -28,10 +29,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from typing import TYPE_CHECKING, Any
 
 from claw_governance.errors import ConfigError, ReviewerForbidden
 from claw_governance.model import Escalation
@@ -43,9 +41,23 @@ TOKEN_PREFIX = "cgr_"
 IN_PROCESS = "in-process"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}$")
 _TOKEN = re.compile(r"^cgr_([0-9a-f]{16})_([A-Za-z0-9_-]{20,128})$")
-_HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the name is unknown, so a login takes as long for an unknown name as for a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2id with the library's current recommended parameters (imported on first use)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a login takes as long as a wrong password (made on first
+    use: hashing costs tens of milliseconds, which importing the package must not pay)."""
+    return _hasher().hash(secrets.token_urlsafe(16))
 
 
 def _token_digest(token: str) -> str:
@@ -212,10 +224,12 @@ class ReviewerRegistry:
     def login(self, name: str, password: str) -> Reviewer | None:
         """The reviewer if ``password`` is theirs (argon2 verify), else None. Same cost for unknown names."""
         record = self.get(name) if isinstance(name, str) else None
-        stored = record.password_hash if record is not None and record.password_hash else _DUMMY_HASH
+        stored = record.password_hash if record is not None and record.password_hash else _dummy_hash()
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
-            _HASHER.verify(stored, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            _hasher().verify(stored, password)
+        except (VerificationError, InvalidHashError):  # VerifyMismatchError is a VerificationError
             return None
         if record is None or not record.password_hash:
             return None
@@ -284,4 +298,4 @@ class ReviewerRegistry:
     def _hash_password(password: str) -> str:
         if not isinstance(password, str) or len(password) < 8:
             raise ConfigError("a reviewer password needs at least 8 characters")
-        return _HASHER.hash(password)
+        return _hasher().hash(password)
