@@ -247,3 +247,24 @@ def test_openapi_document_is_valid_openapi_3_1(client: TestClient) -> None:
         "/api/escalations/{escalation_id}/approve",
         "/api/escalations/{escalation_id}/deny",
     } <= set(doc["paths"])
+
+
+def test_console_port_in_use_is_one_line(tmp_path: object) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from claw_governance.cli import build_cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            build_cli(), ["console", "--port", str(port), "--audit", f"{tmp_path}/a", "--identities", f"{tmp_path}/i"]
+        )
+    assert result.exit_code == 2
+    assert (
+        result.output.strip() == f"error: 127.0.0.1:{port} is already in use (another console or service?): "
+        "pick another --port"
+    )
