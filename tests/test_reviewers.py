@@ -201,7 +201,7 @@ def test_edit_and_approve_binds_the_grant_to_the_edited_args_and_audits_both(gov
     (entry,) = gov.audit.query(type="escalation_resolved")
     edit = entry["details"]["edit"]
     assert edit["original_args"]["amount"] == 900 and edit["edited_args"]["amount"] == 600
-    assert edit["diff"] == [{"path": "amount", "op": "changed", "old": 900, "new": 600}]
+    assert edit["diff"] == [{"path": "/amount", "op": "changed", "old": 900, "new": 600}]
     assert "1234" not in str(entry)
 
 

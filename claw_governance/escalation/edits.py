@@ -19,20 +19,25 @@ def contains_redaction(value: Any) -> bool:
     return False
 
 
+def _pointer_token(key: Any) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    # Paths are JSON Pointers (RFC 6901), so no two places share a path ({"a.b": 1} vs {"a": {"b": 1}}).
     if isinstance(value, Mapping) and value:
         for key in value:
-            _flatten(value[key], f"{prefix}.{key}" if prefix else str(key), out)
+            _flatten(value[key], f"{prefix}/{_pointer_token(key)}", out)
     elif isinstance(value, list | tuple) and value:
         for index, item in enumerate(value):
-            _flatten(item, f"{prefix}[{index}]", out)
+            _flatten(item, f"{prefix}/{index}", out)
     else:
-        out[prefix or "$"] = value
+        out[prefix] = value
 
 
 def args_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The leaf-level changes from ``old`` to ``new``: ``[{"path", "op": added|removed|changed, "old"?, "new"?}]``,
-    sorted by path (paths like ``items[0].sku``)."""
+    sorted by path; paths are JSON Pointers (``/items/0/sku``; ``""`` is the whole document)."""
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     _flatten(old, "", before)
