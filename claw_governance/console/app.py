@@ -308,7 +308,11 @@ class Console:
         allowed = q.get("allowed")
         if allowed not in (None, "", "true", "false"):
             raise EscalationInputError("allowed must be true or false")
-        filters: dict[str, Any] = {k: q.get(k) or None for k in ("agent_id", "type", "action", "since", "until")}
+        filters: dict[str, Any] = {
+            k: q.get(k) or None for k in ("agent_id", "type", "action", "outcome", "since", "until")
+        }
+        if filters["outcome"] not in (None, "allow", "deny", "escalate"):
+            raise EscalationInputError("outcome must be allow, deny or escalate")
         filters["allowed"] = None if not allowed else allowed == "true"
         try:
             filters["limit"] = min(int(q.get("limit") or 200), 5000)

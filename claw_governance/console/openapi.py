@@ -174,7 +174,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "queryAudit",
                     "parameters": [
                         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                        for n in ("agent_id", "type", "action", "allowed", "since", "until", "limit")
+                        for n in ("agent_id", "type", "action", "outcome", "allowed", "since", "until", "limit")
                     ],
                     "responses": {"200": {"description": "Entries"}, "401": _ERRORS["401"], "422": _ERRORS["422"]},
                 }
