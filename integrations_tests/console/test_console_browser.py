@@ -215,6 +215,8 @@ def test_an_edit_the_policy_denies_is_refused_in_the_browser(root: Path, console
         page.click("#inbox tbody tr[data-id] a")
         page.wait_for_selector("#edit-form")
         page.fill("#edit-args", json.dumps({"orderId": "A-7", "amount": 9000, "card_number": "4111 1111 1111 1111"}))
+        # the page shows the diff of the edit before anything is sent
+        assert "/amount" in page.inner_text("#edit-preview") and "9000" in page.inner_text("#edit-preview")
         page.fill("#edit-notes", "more than asked")
         page.click("#edit-form button[type=submit]")
         page.wait_for_selector("#error")
