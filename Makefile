@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 	# from Debian's golang.org/x/mod sources.
 	(command -v go >/dev/null && test -d /usr/share/gocode/src/golang.org/x/mod) || \
 		(apt-get update && apt-get install -y golang-go golang-golang-x-mod-dev)
+	# The console's browser tests drive Debian's chromium through Playwright (never `playwright install`).
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# PyICU (UTS #39 confusables) is built from source against the system ICU
 	command -v pkg-config >/dev/null && pkg-config --exists icu-i18n && command -v g++ >/dev/null || \

@@ -16,6 +16,7 @@ from claw_governance.errors import (
     PolicyError,
     ToolCallDenied,
 )
+from claw_governance.escalation.reviewers import Reviewer
 from claw_governance.governor import AgentHandle, Governor
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import (
@@ -53,6 +54,7 @@ __all__ = [
     "IdentityVerdict",
     "Outcome",
     "PolicyError",
+    "Reviewer",
     "RuleRef",
     "Signature",
     "ToolCall",

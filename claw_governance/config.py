@@ -54,6 +54,10 @@ class GovernorConfig:
     # issue 20: count `rate_limits` (and `escalations_per_hour`) in the state store, shared by every process and
     # host, instead of in each process's memory (exact fleet-wide; one state-store transaction per limited call)
     fleet_rate_limits: bool = False
+    # issue 16: signed notifications that link to the reviewer console
+    escalation_webhook_secret: str | None = field(default=None, repr=False)  # Standard Webhooks "whsec_<base64>"
+    escalation_webhook_format: str = "json"  # "json" (our document) | "slack" (blocks with an Open button)
+    console_url: str | None = None  # the reviewer console's public URL: notifications link to it
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -78,6 +82,11 @@ class GovernorConfig:
                 raise ConfigError(f"{name} must be a positive whole number, not {value!r}")
         if not 1024 <= self.max_stored_output <= 64 * 1024 * 1024:
             raise ConfigError(f"max_stored_output must be 1024..67108864 characters, not {self.max_stored_output}")
+        if self.escalation_webhook_format not in ("json", "slack"):
+            raise ConfigError(f"escalation_webhook_format must be json or slack, not "
+                              f"{self.escalation_webhook_format!r}")
+        if self.console_url is not None and not self.console_url.startswith(("http://", "https://")):
+            raise ConfigError(f"console_url must be an http(s) URL, not {self.console_url!r}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
@@ -144,6 +153,9 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("CONDITION_MAX_STRING_CHARS", "condition_max_string_chars", lambda n, v: _number(n, v, int)),
     ("AUDIT_MAX_STORED_OUTPUT", "max_stored_output", lambda n, v: _number(n, v, int)),
     ("RATE_LIMITS_FLEET", "fleet_rate_limits", _bool),
+    ("ESCALATION_WEBHOOK_SECRET", "escalation_webhook_secret", None),
+    ("ESCALATION_WEBHOOK_FORMAT", "escalation_webhook_format", None),
+    ("CONSOLE_URL", "console_url", None),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

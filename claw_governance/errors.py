@@ -51,3 +51,24 @@ class EscalationRequired(ClawGovernanceError):
         self.escalation_id = escalation_id
         self.decision = decision
         super().__init__(f"{reason} (escalation {escalation_id})")
+
+
+class EscalationNotFound(EscalationError):
+    """No escalation has this id (the console answers 404)."""
+
+
+class EscalationClosed(EscalationError):
+    """The escalation is already resolved or has expired (the console answers 409)."""
+
+
+class EscalationInputError(EscalationError):
+    """A resolution is malformed: missing notes, bad edited arguments, a grant longer than allowed (422)."""
+
+
+class ReviewerForbidden(EscalationError):
+    """This principal may not resolve this escalation: not a reviewer, an agent, outside the rule's
+    ``approvers`` or the reviewer's scope (the console answers 403)."""
+
+
+class AuthenticationError(ClawGovernanceError):
+    """No valid reviewer credential was presented (the console answers 401)."""

@@ -28,9 +28,10 @@ from claw_governance.audit.plugin import AuditPlugin
 from claw_governance.audit.redaction import DEFAULT_REDACTOR, MAX_TEXT, bound_text, redact_text
 from claw_governance.audit.report import compliance_report
 from claw_governance.config import GovernorConfig, config_from_env
-from claw_governance.errors import ConfigError, EscalationError
+from claw_governance.errors import ConfigError, EscalationInputError
 from claw_governance.escalation import EscalationQueue
 from claw_governance.escalation.plugin import EscalationPlugin, default_notifiers
+from claw_governance.escalation.reviewers import Reviewer, ReviewerRegistry
 from claw_governance.identity import IdentityRegistry, TrustLedger
 from claw_governance.identity.plugin import IdentityPlugin, TrustPlugin
 from claw_governance.identity.shared import SharedState
@@ -152,6 +153,7 @@ class Governor:
             self.jobs = JobRegistry(self.state, self.audit.key.private_key(), self.audit.key.public.key_id,
                                     self.record)
             SharedState.for_store(self.state, config.state_sync_interval).flushers.append(self.jobs.refresh)
+            self.reviewers = ReviewerRegistry(self.state, self._is_agent)
         except BaseException:
             self.audit.close()
             self.state.close()
@@ -344,6 +346,11 @@ class Governor:
         if component in self._faults:
             with self._health_lock:
                 self._faults.pop(component, None)
+
+    def _is_agent(self, name: str) -> bool:
+        """Whether ``name`` is a registered agent identity (such a name can never review)."""
+        return self.state.get_identity(name) is not None or (
+            name != name.lower() and self.state.get_identity(name.lower()) is not None)
 
     def _revoke_at_zero(self, agent_id: str) -> None:
         self.identities.revoke(agent_id, "trust score reached 0")
@@ -683,6 +690,7 @@ class Governor:
         decision = self.before_call(call)
         if decision.outcome is Outcome.ESCALATE and wait_for_approval:
             decision = self.wait_for_approval(decision, wait_for_approval)
+            call = decision.call  # a reviewer may have approved edited arguments
         if decision.outcome is not Outcome.ALLOW:
             return ExecutionResult(False, decision, error=decision.reason)
         started = time.perf_counter()
@@ -705,6 +713,7 @@ class Governor:
         decision = self.before_call(call)
         if decision.outcome is Outcome.ESCALATE and wait_for_approval:
             decision = await self.await_approval(decision, wait_for_approval)
+            call = decision.call  # a reviewer may have approved edited arguments
         if decision.outcome is not Outcome.ALLOW:
             return ExecutionResult(False, decision, error=decision.reason)
         started = time.perf_counter()
@@ -750,30 +759,43 @@ class Governor:
 
     def _after_wait(self, call: ToolCall, resolved: Escalation | None, pending: Decision) -> Decision:
         if resolved is not None and resolved.status is EscalationStatus.APPROVED:
-            if self.config.require_signature:  # a fresh nonce and timestamp: the approval may come hours later
-                call = self.make_call(call.agent_id, call.action, call.args, framework=call.framework,
+            args = call.args if resolved.edited_args is None else dict(resolved.edited_args)
+            if self.config.require_signature or resolved.edited_args is not None:
+                # a fresh nonce and timestamp (the approval may come hours later), and the reviewer's edit
+                call = self.make_call(call.agent_id, call.action, args, framework=call.framework,
                                       call_id=call.call_id, metadata=call.metadata, job_token=call.job_token)
-            return self.before_call(call)  # consumes the grant the approval created
+            return self.before_call(call)  # decided again (deny still wins); consumes the approval's grant
         status = "no answer in time" if resolved is None or resolved.status is EscalationStatus.PENDING \
             else resolved.status.value
+        if resolved is not None and resolved.status is EscalationStatus.DENIED and resolved.message:
+            return Decision(Outcome.DENY, f"Escalation {pending.escalation_id} denied by a reviewer: "
+                            f"{resolved.message}", call, pending.rule, pending.policy_hash,
+                            escalation_id=pending.escalation_id, stage="escalation")
         return Decision(Outcome.DENY, f"Escalation {pending.escalation_id} {status}: {pending.reason}", call,
                         pending.rule, pending.policy_hash, escalation_id=pending.escalation_id, stage="escalation")
 
-    def resolve_escalation(self, escalation_id: str, decision: str, notes: str = "", resolver: str = "") -> Escalation:
-        """Approve or deny a pending escalation. Raises EscalationError for unknown, resolved or expired ids."""
+    def resolve_escalation(self, escalation_id: str, decision: str, notes: str = "", resolver: str | Reviewer = "",
+                           *, args: Mapping[str, Any] | None = None, for_seconds: float | None = None,
+                           message: str | None = None) -> Escalation:
+        """Approve or deny a pending escalation as a reviewer principal; audited with the reviewer's name and
+        credential id.
+
+        ``resolver`` is a :class:`Reviewer` (``gov.reviewers.authenticate(token)`` or, for in-process code,
+        ``gov.reviewers.principal("alice")``) or the name of a registered reviewer. Never an agent. ``notes``
+        are required. ``args``: approve these edited arguments instead (decided by the policy again; deny
+        wins); ``for_seconds``: a standing grant for the same agent and action, bounded by the rule's
+        ``max_grant``; ``message``: with a denial, what the model is told. Raises EscalationNotFound,
+        EscalationClosed, ReviewerForbidden, EscalationInputError (all EscalationError).
+        """
         statuses = {"approved": EscalationStatus.APPROVED, "approve": EscalationStatus.APPROVED,
                     "denied": EscalationStatus.DENIED, "deny": EscalationStatus.DENIED}
         status = statuses.get(str(decision).strip().lower())
         if status is None:
-            raise EscalationError(f"decision must be 'approved' or 'denied', not {decision!r}")
-        if not resolver.strip():
-            raise EscalationError("a resolution needs the resolver's identity (resolver=...)")
-        escalation = self.escalations.resolve(escalation_id, status, resolver, notes)
-        self.record(AuditEvent("escalation_resolved", escalation.agent_id, escalation.action, details={
-            "escalation_id": escalation.id, "status": escalation.status.value, "resolver": resolver,
-            "notes": notes, "created": escalation.created, "resolved_at": escalation.resolved_at,
-            "rule": escalation.rule, "args_hash": escalation.args_hash}))
-        return escalation
+            raise EscalationInputError(f"decision must be 'approved' or 'denied', not {decision!r}")
+        reviewer = resolver if isinstance(resolver, Reviewer) else self.reviewers.principal(resolver)
+        return self.escalations.settle(escalation_id, status, reviewer, notes, self.reviewers, args=args,
+                                       for_seconds=for_seconds, message=message, decide=self.policy.decide,
+                                       redact=self.redact)
 
     def trust_score(self, agent_id: str) -> int:
         """The agent's current trust score."""

@@ -216,6 +216,8 @@ class RuleRef:
     condition: str | None = None
     reason: str | None = None
     timeout_seconds: float | None = None
+    approvers: tuple[str, ...] = ()  # escalate rules: reviewer names or groups who may resolve (empty: any)
+    max_grant_seconds: float | None = None  # escalate rules: longest "approve for N minutes" (None: not allowed)
     audit_form: Mapping[str, Any] = field(init=False, repr=False, compare=False, hash=False)
     """The rule as decisions write it to the audit trail (built once: a rule is named by every call it decides)."""
 
@@ -309,6 +311,15 @@ class Escalation:
     resolver: str | None = None
     notes: str | None = None
     resolved_at: float | None = None
+    # Added with reviewer principals (issue 16); every field has a default so older rows and callers still work.
+    approvers: tuple[str, ...] = ()  # the rule's ``approvers`` when it was opened (empty: any reviewer)
+    max_grant: float | None = None  # the rule's ``max_grant`` in seconds (None: no "approve for")
+    call_id: str | None = None  # the call that opened it (adapters match approvals to it)
+    credential_id: str | None = None  # which credential of the resolver was used (audited)
+    edited_args: Mapping[str, Any] | None = None  # a reviewer's edited arguments (in the clear: the agent runs them)
+    edited_args_hash: str | None = None  # what the grant is bound to after an edit
+    message: str | None = None  # "respond": a denial's message for the model
+    grant_until: float | None = None  # "approve for": when the standing grant ends
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,8 @@ def main(workdir: Path) -> int:
         agent.check("delete:customer", {"customerId": 12345})
         held = agent.check("refund_requests", {"amount": 900})
         if held.escalation_id:
-            gov.resolve_escalation(held.escalation_id, "approved", notes="verified", resolver="finance@example.com")
+            gov.resolve_escalation(held.escalation_id, "approved", notes="verified",
+                                   resolver=gov.reviewers.ensure("finance@example.com"))
         agent.execute("refund_requests", {"amount": 900}, lambda ctx: "refunded")
         today = datetime.now(UTC).date()
         report = gov.compliance_report(today, today)

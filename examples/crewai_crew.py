@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nrecords deleted: {DELETED or 'none'}; e-mails sent: {SENT or 'none'}; "
               f"escalations pending: {len(pending)}")
         for escalation in pending:
-            gov.resolve_escalation(escalation.id, "approved", notes="fine to send", resolver="alice@example.com")
+            gov.resolve_escalation(escalation.id, "approved", notes="fine to send",
+                                   resolver=gov.reviewers.ensure("alice@example.com"))
             print(f"a human approved escalation {escalation.id} ({escalation.action})")
         print("\nRun 2")
         run_crew(gov, args.native, [mail])

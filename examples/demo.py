@@ -51,7 +51,7 @@ def main() -> None:
              f"tool did not run; escalation {r.escalation_id} waits for a human")
 
         gov.resolve_escalation(r.escalation_id or "", "approved", notes="Customer verified by phone",
-                               resolver="alice@example.com")
+                               resolver=gov.reviewers.ensure("alice@example.com"))
         r = agent.execute("refund_requests", args, lambda ctx: refunds.append(float(ctx["amount"])))
         show("4. the same refund, retried after alice@example.com approved it", r.decision.outcome,
              r.decision.reason, f"tool ran once: refunds issued {refunds}")

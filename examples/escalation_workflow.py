@@ -5,7 +5,7 @@
 2. A human approves it (here through the API); the identical call retried runs exactly once; a third try,
    or the same refund with other arguments, needs a new approval.
 3. An agent waits for approval (``wait_for_approval=...``) while a reviewer in ANOTHER PROCESS approves it
-   with ``claw-gov escalations approve ID --resolver ... --notes ...``.
+   with ``claw-gov escalations approve ID --token ... --notes ...`` (a registered reviewer's API token).
 4. A denied request and an expired one: neither runs.
 
 Offline; writes into ./escalation-output (recreated on each run).
@@ -39,10 +39,10 @@ sensitive_fields: [card_number]
 """
 
 
-def reviewer_process(escalation_id: str) -> None:
+def reviewer_process(escalation_id: str, token: str) -> None:
     """What a human runs in a terminal: the CLI, in its own process, against the same state store."""
     cmd = [sys.executable, "-c", "from claw_governance.cli import main; main()", "escalations", "approve",
-           escalation_id, "--resolver", "finance@example.com", "--notes", "Order checked, refund is fine",
+           escalation_id, "--token", token, "--notes", "Order checked, refund is fine",
            "--policies", str(OUT / "policies"), "--audit", str(OUT / "reviewer-audit"),
            "--identities", str(OUT / "identities")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -73,7 +73,9 @@ def main() -> None:
               f"context={dict(esc.context)}")
 
         print("2. a human approves it; the same call is retried")
-        gov.resolve_escalation(r.escalation_id or "", "approved", resolver="alice@example.com",
+        # Reviewers are principals registered in the state store (`claw-gov reviewer add` does the same).
+        alice = gov.reviewers.ensure("alice@example.com")
+        gov.resolve_escalation(r.escalation_id or "", "approved", resolver=alice,
                                notes="Customer has a valid complaint")
         r = agent.execute("refund_requests", args, refund)
         print(f"   retried: {r.decision.outcome.value} -> {r.output}")
@@ -83,7 +85,8 @@ def main() -> None:
         print(f"   retried again: {r.decision.outcome.value} (an approval is good for one call)")
 
         print("3. an agent waits while a reviewer in another process approves")
-        reviewer = threading.Thread(target=lambda: reviewer_process(_first_pending(gov, "amount", 750.0)))
+        _, token = gov.reviewers.add("finance@example.com", groups=["finance"])  # the token is shown once
+        reviewer = threading.Thread(target=lambda: reviewer_process(_first_pending(gov, "amount", 750.0), token))
         reviewer.start()
         started = time.monotonic()
         r = agent.execute("refund_requests", {"orderId": 777, "amount": 750.0}, refund, wait_for_approval=120)
@@ -92,7 +95,8 @@ def main() -> None:
 
         print("4. denied, and expired")
         d = agent.check("refund_requests", {"orderId": 5, "amount": 5000})
-        gov.resolve_escalation(d.escalation_id or "", "denied", resolver="bob@example.com", notes="Too large")
+        gov.resolve_escalation(d.escalation_id or "", "denied", resolver=gov.reviewers.ensure("bob@example.com"),
+                               notes="Too large")
         denied = gov.escalations.get(d.escalation_id or "")
         print(f"   denied by {denied.resolver if denied else '?'}; the tool did not run; a retry needs a new "
               f"approval: {agent.check('refund_requests', {'orderId': 5, 'amount': 5000}).outcome.value}")

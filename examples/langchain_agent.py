@@ -82,7 +82,8 @@ def main(workdir: Path) -> None:
         print(f"  model: {messages[-1].content}")
         print(f"  deleted: {DELETED}  sent: {SENT}")
 
-        gov.resolve_escalation(escalation_id, "approved", notes="fine", resolver="alice@example.com")
+        gov.resolve_escalation(escalation_id, "approved", notes="fine",
+                               resolver=gov.reviewers.ensure("alice@example.com"))
         retry = tools[2].invoke(tool_call("send_email", {"to": "boss@example.com", "body": "summary"}, "call_4"))
         print(f"  approved {escalation_id}; retry: {retry.status}: {retry.content}; sent: {SENT}")
 

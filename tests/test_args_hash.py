@@ -70,6 +70,6 @@ def test_a_grant_for_key_1_does_not_cover_key_string_1(make_governor: Callable[.
     agent = gov.agent("bot")
     pending = agent.check("pay", {1: "acct-A"})
     assert pending.outcome is Outcome.ESCALATE
-    gov.resolve_escalation(pending.escalation_id or "", "approved", resolver="alice")
+    gov.resolve_escalation(pending.escalation_id or "", "approved", resolver=gov.reviewers.ensure("alice"), notes="ok")
     assert agent.check("pay", {"1": "acct-A"}).outcome is Outcome.ESCALATE  # other arguments: not covered
     assert agent.check("pay", {1: "acct-A"}).outcome is Outcome.ALLOW  # the approved call, once

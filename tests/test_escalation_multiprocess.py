@@ -83,7 +83,10 @@ def test_agent_waits_reviewer_approves_with_cli_tool_runs_once(tmp_path: Path,
         (listed,) = json.loads(shown.stdout)
         assert listed["id"] == escalation_id and listed["context"]["amount"] == 900
 
-        approved = cli(tmp_path, "escalations", "approve", escalation_id, "--resolver", "alice@example.com",
+        added = cli(tmp_path, "reviewer", "add", "alice@example.com", "--json")
+        assert added.returncode == 0, added.stderr
+        token = json.loads(added.stdout)["token"]
+        approved = cli(tmp_path, "escalations", "approve", escalation_id, "--token", token,
                        "--notes", "customer verified")
         assert approved.returncode == 0, approved.stderr
         assert f"approved {escalation_id}" in approved.stdout
@@ -99,6 +102,7 @@ def test_agent_waits_reviewer_approves_with_cli_tool_runs_once(tmp_path: Path,
     assert result["again"] == "escalate"  # the grant was used up
     assert (tmp_path / "runs.txt").read_text().splitlines() == ["refunded 900"]
 
+    assert invoke(tmp_path, "reviewer", "add", "bob").exit_code == 0
     twice = invoke(tmp_path, "escalations", "deny", escalation_id, "--resolver", "bob", "--notes", "too late")
     assert twice.exit_code != 0 and f"error: escalation {escalation_id} is already approved" in twice.output
 
@@ -117,6 +121,8 @@ def test_cli_deny_show_list_and_errors(tmp_path: Path, write_policy: Callable[..
                   load_entry_points=False) as gov:
         escalation_id = gov.agent("bot").check("refund", {"amount": 501, "ssn": "078-05-1120"}).escalation_id
     assert escalation_id
+    for name in ("alice", "bob"):
+        assert invoke(tmp_path, "reviewer", "add", name).exit_code == 0
     shown = invoke(tmp_path, "escalations", "show", escalation_id)
     assert shown.exit_code == 0 and "status:      pending" in shown.output and "078-05-1120" not in shown.output
     listed = invoke(tmp_path, "escalations", "list")

@@ -85,11 +85,12 @@ def test_escalation_lifecycle(make_governor: MakeGov) -> None:
     with pytest.raises(EscalationError):
         gov.resolve_escalation(first.escalation_id or "", "approved", notes="ok")  # resolver is required
     gov.resolve_escalation(first.escalation_id or "", "approved", notes="verified by phone",
-                           resolver="alice@example.com")
+                           resolver=gov.reviewers.ensure("alice@example.com"))
     with pytest.raises(EscalationError):
-        gov.resolve_escalation(first.escalation_id or "", "denied", resolver="bob@example.com")
+        gov.resolve_escalation(first.escalation_id or "", "denied",
+                               resolver=gov.reviewers.ensure("bob@example.com"), notes="ok")
     with pytest.raises(EscalationError):
-        gov.resolve_escalation("no-such-id", "approved", resolver="bob@example.com")
+        gov.resolve_escalation("no-such-id", "approved", resolver=gov.reviewers.ensure("bob@example.com"), notes="ok")
     other = agent.execute("account_deletion", {"accountId": 2}, lambda ctx: ran.append(ctx))
     assert other.requires_escalation                              # other arguments: not covered
     retry = agent.execute("account_deletion", {"accountId": 1}, lambda ctx: ran.append(ctx))
@@ -105,7 +106,7 @@ def test_denied_escalation_stays_denied(make_governor: MakeGov) -> None:
     gov = make_governor()
     agent = gov.agent("customer-service-agent")
     d = agent.check("legal_inquiries", {"case": 9})
-    gov.resolve_escalation(d.escalation_id or "", "denied", notes="no", resolver="carol")
+    gov.resolve_escalation(d.escalation_id or "", "denied", notes="no", resolver=gov.reviewers.ensure("carol"))
     assert agent.check("legal_inquiries", {"case": 9}).outcome is Outcome.ESCALATE  # a new request, not a grant
 
 
@@ -117,7 +118,7 @@ def test_wait_for_approval_sync_and_async(make_governor: MakeGov) -> None:
         for _ in range(200):
             pending = gov.escalations.pending()
             if pending:
-                gov.resolve_escalation(pending[0].id, decision, notes="n", resolver="r")
+                gov.resolve_escalation(pending[0].id, decision, notes="n", resolver=gov.reviewers.ensure("r"))
                 return
             time.sleep(0.01)
 

@@ -51,6 +51,12 @@ def payload(tool: str, agent: str | None = "coder", call_id: str = "c1", **param
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+def approver(gov: Governor, name: str = "oncall") -> dict[str, str]:
+    """The bridge token plus the approval credential: a registered reviewer's token."""
+    _, token = gov.reviewers.add(name)
+    return {**AUTH, "X-Claw-Approval-Token": token}
+
+
 def test_allow_runs_and_after_call_is_audited(gov: Governor) -> None:
     c = client(gov)
     r = c.post("/v1/openclaw/before_tool_call", json=payload("read", path="/tmp/x"), headers=AUTH)
@@ -114,8 +120,10 @@ def test_escalate_requires_approval_and_resolution_is_audited(gov: Governor) -> 
     assert "Messages leave the building" in approval["description"]
     esc = body["escalationId"]
     assert gov.escalations.get(esc).status.value == "pending"  # type: ignore[union-attr]
-    r = c.post("/v1/openclaw/approval", headers=AUTH, json={
-        "escalationId": esc, "resolution": "allow-once", "agentId": "coder", "sessionKey": "agent:coder:main"})
+    ok = approver(gov)
+    r = c.post("/v1/openclaw/approval", headers=ok, json={
+        "escalationId": esc, "resolution": "allow-once", "agentId": "coder", "sessionKey": "agent:coder:main",
+        "runId": "r1", "toolCallId": "m1"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "approved" and r.json()["decision"] == "allow"
     assert gov.escalations.get(esc).status.value == "approved"  # type: ignore[union-attr]
@@ -123,9 +131,9 @@ def test_escalate_requires_approval_and_resolution_is_audited(gov: Governor) -> 
     r = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="m2", text="hi"), headers=AUTH)
     assert r.json()["decision"] == "escalate"
     # resolving twice is a clear conflict
-    r = c.post("/v1/openclaw/approval", headers=AUTH,
-               json={"escalationId": esc, "resolution": "deny", "agentId": "coder"})
-    assert r.status_code == 409
+    r = c.post("/v1/openclaw/approval", headers=ok,
+               json={"escalationId": esc, "resolution": "deny", "agentId": "coder", "runId": "r1", "toolCallId": "m1"})
+    assert r.status_code in (404, 409)
     types = [(e.type if hasattr(e, "type") else e["type"]) for e in gov.audit.entries()]
     assert "escalation_resolved" in types
 
@@ -134,17 +142,84 @@ def test_approval_denied_timeout_and_wrong_agent(gov: Governor) -> None:
     c = client(gov)
     answer = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()
     esc = answer["escalationId"]
-    r = c.post("/v1/openclaw/approval", headers=AUTH,
+    ok = approver(gov)
+    r = c.post("/v1/openclaw/approval", headers=ok,
                json={"escalationId": esc, "resolution": "timeout", "agentId": "someone"})
     assert r.status_code == 403
-    r = c.post("/v1/openclaw/approval", headers=AUTH,
-               json={"escalationId": esc, "resolution": "timeout", "agentId": "coder"})
+    r = c.post("/v1/openclaw/approval", headers=ok,
+               json={"escalationId": esc, "resolution": "timeout", "agentId": "coder", "runId": "r1",
+                     "toolCallId": "c1"})
     assert r.json()["status"] == "denied"
-    r = c.post("/v1/openclaw/approval", headers=AUTH,
+    r = c.post("/v1/openclaw/approval", headers=ok,
                json={"escalationId": "nope", "resolution": "deny", "agentId": "coder"})
     assert r.status_code == 404
-    r = c.post("/v1/openclaw/approval", headers=AUTH, json={"escalationId": esc, "resolution": "maybe"})
+    r = c.post("/v1/openclaw/approval", headers=ok, json={"escalationId": esc, "resolution": "maybe"})
     assert r.status_code == 400
+
+
+def test_the_bridge_token_alone_resolves_nothing(gov: Governor) -> None:
+    c = client(gov)
+    esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()[
+        "escalationId"]
+    body = {"escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1", "toolCallId": "c1"}
+    for headers in (AUTH, {**AUTH, "X-Claw-Approval-Token": TOKEN}, {**AUTH, "X-Claw-Approval-Token": "cgr_x"}):
+        r = c.post("/v1/openclaw/approval", headers=headers, json=body)
+        assert r.status_code == 401 and "approval credential" in r.json()["error"]
+    assert gov.escalations.get(esc).status.value == "pending"  # type: ignore[union-attr]
+
+
+def test_only_the_escalation_this_bridge_opened_for_that_run_and_call(gov: Governor) -> None:
+    c = client(gov)
+    ok = approver(gov)
+    other = gov.agent("coder").check("tool:message", {"text": "from another process"}).escalation_id
+    r = c.post("/v1/openclaw/approval", headers=ok, json={"escalationId": other, "resolution": "allow-once",
+                                                          "agentId": "coder", "runId": "r1", "toolCallId": "c1"})
+    assert r.status_code == 404
+    esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="m7", text="a"),
+                 headers=AUTH).json()["escalationId"]
+    for run, call in (("r2", "m7"), ("r1", "m8"), (None, None)):
+        r = c.post("/v1/openclaw/approval", headers=ok, json={"escalationId": esc, "resolution": "allow-once",
+                                                              "agentId": "coder", "runId": run, "toolCallId": call})
+        assert r.status_code == 403, (run, call)
+    assert gov.escalations.get(esc).status.value == "pending"  # type: ignore[union-attr]
+    assert gov.escalations.get(other or "").status.value == "pending"  # type: ignore[union-attr]
+
+
+def test_rule_approvers_apply_to_openclaw_approvals(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "coder.yaml").write_text(textwrap.dedent(POLICY).replace(
+        "      timeout: 2m", "      timeout: 2m\n      approvers: [comms]"))
+    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
+                  identity_path=tmp_path / "ids") as g:
+        c = client(g)
+        esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()[
+            "escalationId"]
+        body = {"escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1",
+                "toolCallId": "c1"}
+        r = c.post("/v1/openclaw/approval", headers=approver(g, "outsider"), json=body)
+        assert r.status_code == 403 and "approvers" in r.json()["error"]
+
+
+def test_with_signatures_the_approval_is_consumed_exactly_once(tmp_path: Path) -> None:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "coder.yaml").write_text(textwrap.dedent(POLICY))
+    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids",
+                  require_signature=True) as g:
+        c = client(g)
+        esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="s1", text="a"),
+                     headers=AUTH).json()["escalationId"]
+        r = c.post("/v1/openclaw/approval", headers=approver(g), json={
+            "escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1", "toolCallId": "s1",
+            "approvalId": "plugin:abc123", "operator": {"id": "U42", "name": "Dana"}})
+        assert r.status_code == 200 and r.json()["decision"] == "allow", r.text  # re-signed: not a replay
+        # the tool runs (after_tool_call matches the ALLOW); a second run of the same call needs a new approval
+        done = c.post("/v1/openclaw/after_tool_call", json=payload("message", call_id="s1", text="a"), headers=AUTH)
+        assert done.json()["recorded"] == "agent_action"
+        again = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="s2", text="a"), headers=AUTH)
+        assert again.json()["decision"] == "escalate"
+        (entry,) = g.audit.query(type="escalation_resolved")
+        notes = entry["details"]["notes"]
+        assert "plugin:abc123" in notes and "Dana" in notes and entry["details"]["resolver"] == "oncall"
 
 
 def test_token_required(gov: Governor) -> None:

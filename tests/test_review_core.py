@@ -108,7 +108,7 @@ def test_an_escalation_that_cannot_be_audited_can_never_be_approved(make_governo
     assert esc.status is EscalationStatus.DENIED
     monkeypatch.undo()
     with pytest.raises(Exception, match="already denied"):
-        gov.resolve_escalation(esc.id, "approved", resolver="alice")
+        gov.resolve_escalation(esc.id, "approved", resolver=gov.reviewers.ensure("alice"), notes="ok")
     assert agent.check("refund", {"amount": 1}).outcome is Outcome.ESCALATE  # no grant: a new escalation
 
 

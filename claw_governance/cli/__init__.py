@@ -25,6 +25,8 @@ BUILTIN_COMMAND_MODULES = (
     "claw_governance.cli.audit",
     "claw_governance.cli.identity",
     "claw_governance.cli.escalations",
+    "claw_governance.escalation.reviewer_cli",
+    "claw_governance.console.cli",
     "claw_governance.cli.job",
     "claw_governance.cli.proof",
     "claw_governance.witness.cli",

@@ -268,17 +268,21 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
                start: str, end: str, fmt: str, output: Path | None, policy_path: Path | None) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
-    from claw_governance.audit.report import compliance_report, render_html, render_markdown
+    from claw_governance.audit.report import compliance_report, render_markdown
 
     metadata = None
     if policy_path is not None:
         from claw_governance.policy import load_policy_set
 
         metadata = load_policy_set(policy_path).metadata_by_agent
-    report = DEFAULT_REDACTOR(compliance_report(_reader(audit_path, state_path, identity_path, public_key), start,
-                                                end, metadata), echoes=False)
-    text = (safe_json(report) if fmt == "json"
-            else safe_text(render_markdown(report) if fmt == "md" else render_html(report), keep_newlines=True))
+    reader = _reader(audit_path, state_path, identity_path, public_key)
+    if fmt == "html":  # the styled, printable page (Jinja2 autoescapes every value; inline SVG charts)
+        from claw_governance.audit.html_report import build_report, render_report_html
+
+        text = render_report_html(build_report(reader, start, end, store=reader.store, origin=str(audit_path)))
+    else:
+        report = DEFAULT_REDACTOR(compliance_report(reader, start, end, metadata), echoes=False)
+        text = safe_json(report) if fmt == "json" else safe_text(render_markdown(report), keep_newlines=True)
     if output is not None:
         output.write_text(text + "\n")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -29,7 +30,9 @@ def escalation_dict(e: Escalation) -> dict[str, Any]:
     return {"id": e.id, "agent_id": e.agent_id, "action": e.action, "status": e.status.value,
             "reason": e.reason, "rule": e.rule, "context": dict(e.context), "args_hash": e.args_hash,
             "created": _iso(e.created), "expires": _iso(e.expires), "resolver": e.resolver, "notes": e.notes,
-            "resolved_at": _iso(e.resolved_at)}
+            "resolved_at": _iso(e.resolved_at), "approvers": list(e.approvers), "max_grant": e.max_grant,
+            "credential_id": e.credential_id, "edited_args_hash": e.edited_args_hash, "message": e.message,
+            "grant_until": _iso(e.grant_until), "call_id": e.call_id}
 
 
 def _open(paths: dict[str, Any]) -> Any:
@@ -86,36 +89,68 @@ def claw_register_commands(cli: click.Group) -> None:
             if value is not None:
                 echo(f"{key + ':':<13}{safe_text(value)}")
 
-    def _resolve(decision: str, escalation_id: str, resolver: str, notes: str, paths: dict[str, Any],
-                 as_json: bool) -> None:
-        if not resolver.strip():
-            fail("--resolver must name who resolves (e.g. alice@example.com)")
+    def _resolve(decision: str, escalation_id: str, resolver: str | None, token: str | None, notes: str,
+                 paths: dict[str, Any], as_json: bool, **extra: Any) -> None:
         if not notes.strip():
             fail("--notes must say why (it is recorded in the audit trail)")
         with _open(paths) as gov:
-            esc = gov.resolve_escalation(escalation_id, decision, notes=notes, resolver=resolver)
+            if token:
+                principal = gov.reviewers.authenticate(token)
+                if principal is None:
+                    fail("the reviewer token is not valid (see `claw-gov reviewer rotate-token`)", 3)
+            elif resolver and resolver.strip():
+                principal = gov.reviewers.principal(resolver)
+            else:
+                fail("say who resolves: --token (or CLAW_REVIEWER_TOKEN) or --resolver NAME of a registered "
+                     "reviewer")
+            esc = gov.resolve_escalation(escalation_id, decision, notes=notes, resolver=principal, **extra)
         if as_json:
             echo_json(escalation_dict(esc))
         else:
             echo(f"{esc.status.value} {esc.id} ({safe_text(esc.agent_id)} -> {safe_text(esc.action)}) by "
                  f"{safe_text(esc.resolver)}")
 
+    def _who(fn: Any) -> Any:
+        fn = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
+        fn = click.option("--notes", required=True, help="Why (audited; required).")(fn)
+        fn = click.option("--token", envvar="CLAW_REVIEWER_TOKEN", default=None,
+                          help="Reviewer API token (or CLAW_REVIEWER_TOKEN).")(fn)
+        return click.option("--resolver", envvar="CLAW_RESOLVER", default=None,
+                            help="Name of a registered reviewer (in-process trust: this shell can open the store).")(fn)
+
     @escalations.command("approve")
     @click.argument("escalation_id")
-    @click.option("--resolver", required=True, envvar="CLAW_RESOLVER", help="Who approves (audited).")
-    @click.option("--notes", required=True, help="Why (audited).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @_who
+    @click.option("--args", "args_json", default=None, help="Approve these edited arguments (a JSON object).")
+    @click.option("--for", "for_duration", default=None,
+                  help="A standing grant for this agent and action for a time (30m, 2h), up to the rule's max_grant.")
     @governor_options
-    def approve(escalation_id: str, resolver: str, notes: str, as_json: bool, **paths: Any) -> None:
-        """Approve: the identical call may run once."""
-        _resolve("approved", escalation_id, resolver, notes, paths, as_json)
+    def approve(escalation_id: str, resolver: str | None, token: str | None, notes: str, as_json: bool,
+                args_json: str | None, for_duration: str | None, **paths: Any) -> None:
+        """Approve: the identical (or edited) call may run once, or the action for a time with --for."""
+        extra: dict[str, Any] = {}
+        if args_json is not None:
+            try:
+                extra["args"] = json.loads(args_json)
+            except json.JSONDecodeError as exc:
+                fail(f"--args is not JSON: {exc}")
+        if for_duration is not None:
+            from claw_governance.errors import PolicyError
+            from claw_governance.policy.schema import parse_duration
+
+            try:
+                extra["for_seconds"] = parse_duration(for_duration, file="--for", line=0, what="--for")
+            except PolicyError as exc:
+                fail(exc.detail)
+        _resolve("approved", escalation_id, resolver, token, notes, paths, as_json, **extra)
 
     @escalations.command("deny")
     @click.argument("escalation_id")
-    @click.option("--resolver", required=True, envvar="CLAW_RESOLVER", help="Who denies (audited).")
-    @click.option("--notes", required=True, help="Why (audited).")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @_who
+    @click.option("--message", default=None, help="Respond: what the model is told instead of running the tool.")
     @governor_options
-    def deny(escalation_id: str, resolver: str, notes: str, as_json: bool, **paths: Any) -> None:
-        """Deny: the call does not run."""
-        _resolve("denied", escalation_id, resolver, notes, paths, as_json)
+    def deny(escalation_id: str, resolver: str | None, token: str | None, notes: str, as_json: bool,
+             message: str | None, **paths: Any) -> None:
+        """Deny: the call does not run (with --message, the model is told why)."""
+        _resolve("denied", escalation_id, resolver, token, notes, paths, as_json,
+                 **({"message": message} if message is not None else {}))

@@ -2,13 +2,23 @@
 
 A notifier never blocks or breaks the decision path: the escalation is already stored when it is called.
 The webhook notifier only puts the escalation on a bounded in-memory queue; one background thread POSTs
-it (JSON, ``timeout`` seconds per attempt, ``retries`` more attempts with exponential back-off). When the
-endpoint is down the notification is dropped after the last attempt and counted in ``claw_health``.
+it (``timeout`` seconds per attempt, ``retries`` more attempts with exponential back-off through
+``tenacity``). When the endpoint is down the notification is dropped after the last attempt and counted in
+``claw_health``.
+
+With a secret, each POST is signed as the Standard Webhooks specification says (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` keyed with the
+base64-decoded part of ``whsec_...``), so any Standard Webhooks library verifies it. The ``webhook-id`` is the
+escalation id: a receiver deduplicates retries by it. ``format="slack"`` sends Slack-compatible blocks (the
+reason and an "Open in console" button) instead of the JSON document.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import logging
 import queue
 import sys
@@ -31,16 +41,64 @@ log = logging.getLogger("claw_governance.escalation")
 QUEUE_SIZE = 1000
 
 
-def escalation_payload(escalation: Escalation) -> dict[str, Any]:
+def console_link(escalation: Escalation, console_url: str | None) -> str | None:
+    """The escalation's page in the reviewer console, or None without a console URL."""
+    return None if not console_url else f"{console_url.rstrip('/')}/escalations/{escalation.id}"
+
+
+def escalation_payload(escalation: Escalation, console_url: str | None = None) -> dict[str, Any]:
     """The JSON document a webhook receives (the context is the redacted one stored with the escalation)."""
     e = escalation
     payload: dict[str, Any] = DEFAULT_REDACTOR({
             "type": "escalation", "id": e.id, "agent_id": e.agent_id, "action": e.action,
             "args_hash": e.args_hash, "context": dict(e.context), "rule": e.rule, "reason": e.reason,
             "status": e.status.value, "created": e.created, "expires": e.expires,
-            "resolve": {"approve": f"claw-gov escalations approve {e.id} --resolver YOU --notes '...'",
-                        "deny": f"claw-gov escalations deny {e.id} --resolver YOU --notes '...'"}})
+            "approvers": list(e.approvers), "console_url": console_link(e, console_url),
+            "resolve": {"approve": f"claw-gov escalations approve {e.id} --token TOKEN --notes '...'",
+                        "deny": f"claw-gov escalations deny {e.id} --token TOKEN --notes '...'"}})
     return payload
+
+
+def slack_payload(escalation: Escalation, console_url: str | None = None) -> dict[str, Any]:
+    """Slack-compatible blocks (incoming webhooks, Block Kit): the reason and an "Open in console" button."""
+    e = escalation
+    link = console_link(e, console_url)
+    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(e.expires))
+    text = f"Escalation: {e.agent_id} wants {e.action}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": text[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason:* {e.reason}"[:3000]},
+         "fields": [{"type": "mrkdwn", "text": f"*Agent:* {e.agent_id}"[:2000]},
+                    {"type": "mrkdwn", "text": f"*Expires:* {expires}"},
+                    {"type": "mrkdwn", "text": f"*Rule:* {e.rule or 'none'}"[:2000]},
+                    {"type": "mrkdwn", "text": f"*Id:* `{e.id}`"}]}]
+    if link:
+        blocks.append({"type": "actions", "elements": [{"type": "button", "text": {
+            "type": "plain_text", "text": "Open in console"}, "url": link, "style": "primary",
+            "action_id": "open_console"}]})
+    redacted: dict[str, Any] = DEFAULT_REDACTOR({"text": f"{text}: {e.reason}"[:3000], "blocks": blocks})
+    return redacted
+
+
+def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks ``webhook-signature`` value: ``v1,<base64 HMAC-SHA256("id.timestamp.body")>``."""
+    raw = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except ValueError:
+        raise ValueError("the webhook secret must be 'whsec_' followed by base64") from None
+    if not key:
+        raise ValueError("the webhook secret is empty")
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+class _HTTPStatusError(OSError):
+    """A response outside 2xx (retried like a network error)."""
+
+
+class _Stopped(Exception):
+    """The notifier is closing: stop retrying."""
 
 
 class ConsoleNotifier:
@@ -52,17 +110,25 @@ class ConsoleNotifier:
         print(f"[claw-governance] escalation {escalation.id}: {safe_text(escalation.agent_id)} wants "
               f"{safe_text(repr(escalation.action))} - {safe_text(redact_text(escalation.reason))}\n"
               f"  resolve: claw-gov escalations approve "
-              f"{escalation.id} --resolver YOU --notes '...'", file=sys.stderr)
+              f"{escalation.id} --token TOKEN --notes '...'", file=sys.stderr)
 
 
 class WebhookNotifier:
     """POSTs each new escalation as JSON to ``url`` from a background thread, with retries and a timeout."""
 
     def __init__(self, url: str, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.5,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, secret: str | None = None, format: str = "json",
+                 console_url: str | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must be http(s), not {url!r}")
+        if format not in ("json", "slack"):
+            raise ValueError(f"webhook format must be json or slack, not {format!r}")
+        if secret is not None:
+            sign_webhook(secret, "check", 0, b"")  # a malformed secret fails here, not at the first escalation
         self.url = url
+        self.secret = secret
+        self.format = format
+        self.console_url = console_url
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -85,30 +151,62 @@ class WebhookNotifier:
             self.dropped += 1
             self.last_error = "queue full: notification dropped"
 
-    def _post(self, body: bytes) -> None:
-        request = urllib.request.Request(self.url, data=body, headers=self.headers, method="POST")
+    def body(self, escalation: Escalation) -> bytes:
+        """The bytes POSTed for ``escalation`` (JSON document or Slack blocks)."""
+        make = slack_payload if self.format == "slack" else escalation_payload
+        return orjson.dumps(make(escalation, self.console_url), default=str)
+
+    def signed_headers(self, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        """The request headers, with the Standard Webhooks signature headers when there is a secret."""
+        headers = dict(self.headers)
+        if self.secret is not None:
+            ts = int(time.time()) if timestamp is None else timestamp
+            headers.update({"webhook-id": msg_id, "webhook-timestamp": str(ts),
+                            "webhook-signature": sign_webhook(self.secret, msg_id, ts, body)})
+        return headers
+
+    def _post(self, msg_id: str, body: bytes) -> None:
+        # signed per attempt: the timestamp is fresh, so a receiver's tolerance window never rejects a retry
+        request = urllib.request.Request(self.url, data=body, headers=self.signed_headers(msg_id, body),
+                                         method="POST")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if not 200 <= response.status < 300:
-                raise urllib.error.HTTPError(self.url, response.status, "unexpected status", response.headers, None)
+                raise _HTTPStatusError(f"HTTP {response.status} from the webhook")
+
+    def _retry_wait(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise _Stopped
 
     def deliver(self, escalation: Escalation) -> bool:
         """POST one escalation with retries (runs in the background thread). True when delivered."""
-        body = orjson.dumps(escalation_payload(escalation), default=str)
-        for attempt in range(self.retries + 1):
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+        body = self.body(escalation)
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
             try:
-                self._post(body)
+                self._post(escalation.id, body)
             except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts are OSErrors
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                if attempt < self.retries and not self._stop.wait(self.backoff * (2 ** attempt)):
-                    continue
-                self.failed += 1
-                log.warning("escalation webhook failed for %s after %d attempts: %s", escalation.id,
-                            attempt + 1, self.last_error)
-                return False
-            self.sent += 1
-            self.last_error = None
-            return True
-        return False
+                raise
+
+        retrying = Retrying(stop=stop_after_attempt(self.retries + 1),
+                            wait=wait_exponential(multiplier=self.backoff, min=self.backoff, max=60),
+                            retry=retry_if_exception_type((OSError, ValueError)), sleep=self._retry_wait,
+                            reraise=False)
+        try:
+            retrying(attempt)
+        except (RetryError, _Stopped, OSError, ValueError):
+            self.failed += 1
+            log.warning("escalation webhook failed for %s after %d attempts: %s", escalation.id, attempts,
+                        self.last_error)
+            return False
+        self.sent += 1
+        self.last_error = None
+        return True
 
     def _run(self) -> None:
         while True:
@@ -157,5 +255,7 @@ def default_notifiers(config: GovernorConfig) -> list[object]:
         found.append(ConsoleNotifier())
     if config.escalation_webhook_url:
         found.append(WebhookNotifier(config.escalation_webhook_url, timeout=config.escalation_webhook_timeout,
-                                     retries=config.escalation_webhook_retries))
+                                     retries=config.escalation_webhook_retries,
+                                     secret=config.escalation_webhook_secret,
+                                     format=config.escalation_webhook_format, console_url=config.console_url))
     return found

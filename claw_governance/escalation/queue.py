@@ -1,23 +1,31 @@
 """The human-in-the-loop queue: escalations and one-shot approval grants, in the shared state store.
 
 Life of an escalation: ``pending -> approved | denied | expired``. Expiry denies. Escalations live in the
-state store, so any process (the agent, ``claw-gov escalations approve`` in a terminal, a web page) sees and
-resolves the same ones. An approval creates a grant bound to (agent, action, hash of the arguments) that
-the identical call consumes exactly once; it stays usable for as long as the escalation's own timeout,
-counted from the approval.
+state store, so any process (the agent, ``claw-gov escalations approve`` in a terminal, the console) sees and
+resolves the same ones. Only a registered reviewer resolves (``settle``: approvers, scope, separation of
+duties, required notes). An approval creates a grant bound to (agent, action, hash of the arguments, or of
+the reviewer's edited arguments) that the identical call consumes exactly once; it stays usable for as long
+as the escalation's own timeout, counted from the approval. "Approve for" creates a standing grant for the
+agent and action instead, until it expires or is revoked.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claw_governance.config import GovernorConfig
-from claw_governance.errors import EscalationError
-from claw_governance.model import AuditEvent, Decision, Escalation, EscalationStatus, ToolCall, new_id
-from claw_governance.state.base import StateStore
+from claw_governance.errors import EscalationError, EscalationInputError, EscalationNotFound
+from claw_governance.escalation.edits import args_diff, contains_redaction
+from claw_governance.model import AuditEvent, Decision, Escalation, EscalationStatus, Outcome, ToolCall, new_id
+from claw_governance.state.base import Resolution, StateStore
+from claw_governance.state.memory import check_resolvable
+
+if TYPE_CHECKING:
+    from claw_governance.escalation.reviewers import Reviewer, ReviewerRegistry
 
 #: Seconds between two looks at the store while waiting (the first looks come faster).
 POLL_INTERVAL = 0.25
@@ -40,9 +48,12 @@ class EscalationQueue:
         if timeout_seconds <= 0:
             raise EscalationError(f"escalation timeout must be positive, not {timeout_seconds}")
         now = time.time()
+        rule = decision.rule
         esc = Escalation(new_id(), call.agent_id, call.action, call.args_hash, dict(context),
-                         decision.rule.source if decision.rule else None, decision.reason,
-                         EscalationStatus.PENDING, now, now + timeout_seconds)
+                         rule.source if rule else None, decision.reason,
+                         EscalationStatus.PENDING, now, now + timeout_seconds,
+                         approvers=tuple(rule.approvers) if rule else (),
+                         max_grant=rule.max_grant_seconds if rule else None, call_id=call.call_id)
         self.store.put_escalation(esc)
         try:
             self._audit(AuditEvent("escalation", esc.agent_id, esc.action, context=esc.context, details={
@@ -57,8 +68,11 @@ class EscalationQueue:
         return esc
 
     def consume_grant(self, call: ToolCall) -> str | None:
-        """Use up the approval for exactly this call (agent, action, args hash), if there is one. Atomic."""
-        return self.store.consume_grant(call.agent_id, call.action, call.args_hash, time.time())
+        """Use up the approval for exactly this call (agent, action, args hash), if there is one (atomic);
+        else an unrevoked standing grant ("approve for N minutes") for the agent and action."""
+        now = time.time()
+        return (self.store.consume_grant(call.agent_id, call.action, call.args_hash, now)
+                or self.store.use_standing_grant(call.agent_id, call.action, now))
 
     def _expire(self, esc: Escalation | None) -> Escalation | None:
         if esc is None or esc.status is not EscalationStatus.PENDING or esc.expires > time.time():
@@ -91,21 +105,105 @@ class EscalationQueue:
         self.pending()  # apply expiry first
         return self.store.list_escalations(status, limit)
 
-    def resolve(self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str) -> Escalation:
-        """Approve or deny a pending escalation. EscalationError if unknown, already resolved or expired."""
+    def settle(self, escalation_id: str, status: EscalationStatus, reviewer: Reviewer, notes: str,
+               reviewers: ReviewerRegistry, *, args: Mapping[str, Any] | None = None,
+               for_seconds: float | None = None, message: str | None = None,
+               decide: Callable[[ToolCall], Decision] | None = None,
+               redact: Callable[[Any, str], Any] | None = None) -> Escalation:
+        """Resolve as an authenticated reviewer, with an edit, a time-bounded grant or a message; audited.
+
+        Raises EscalationNotFound (unknown id), EscalationClosed (resolved or expired), ReviewerForbidden
+        (separation of duties, approvers, scope) and EscalationInputError (no notes; an edit that is not a
+        mapping, keeps a redacted value or that ``decide`` denies; a grant longer than the rule's ``max_grant``).
+        """
         if status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
-            raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
-        if not resolver or not resolver.strip():
-            raise EscalationError("a resolution needs the resolver's identity")
-        current = self.get(escalation_id)  # audits an expiry that happened meanwhile
+            raise EscalationInputError(f"an escalation can only be approved or denied, not {status.value}")
+        if not isinstance(notes, str) or not notes.strip():
+            raise EscalationInputError("notes are required: say why (they are recorded in the audit trail)")
+        current = self.get(escalation_id)
         if current is None:
-            raise EscalationError(f"no escalation with id {escalation_id!r}")
+            raise EscalationNotFound(f"no escalation with id {escalation_id!r}")
+        check_resolvable(current, escalation_id, time.time())
+        reviewers.authorize(reviewer, current)
+        approving = status is EscalationStatus.APPROVED
+        if not approving and (args is not None or for_seconds is not None):
+            raise EscalationInputError("edited arguments and approve-for only apply to an approval")
+        if approving and message is not None:
+            raise EscalationInputError("a message for the model only applies to a denial (respond)")
+        if message is not None and (not isinstance(message, str) or not message.strip()):
+            raise EscalationInputError("message must be non-empty text")
+        if args is not None and for_seconds is not None:
+            raise EscalationInputError("approve with edits or approve for a time, not both")
+        edited: dict[str, Any] | None = None
+        new_hash: str | None = None
+        policy_says: str | None = None
+        if args is not None:
+            if not isinstance(args, Mapping):
+                raise EscalationInputError(f"args must be a JSON object, not {type(args).__name__}")
+            edited = dict(args)
+            if contains_redaction(edited):
+                raise EscalationInputError("the edited arguments still hold a [REDACTED] value: give every "
+                                           "value in full")
+            probe = ToolCall(current.agent_id, current.action, edited, "review")
+            new_hash = probe.args_hash
+            if decide is not None:
+                verdict = decide(probe)  # deny rules still win over a reviewer's edit
+                if verdict.outcome is Outcome.DENY:
+                    raise EscalationInputError(f"the edited call is denied by policy: {verdict.reason}")
+                policy_says = verdict.outcome.value
         now = time.time()
-        grant_expires = now + max(current.expires - current.created, 1.0)
-        esc = self.store.resolve_escalation(escalation_id, status, resolver.strip(), notes or "", now, grant_expires)
+        standing = for_seconds is not None
+        if standing:
+            if isinstance(for_seconds, bool) or not isinstance(for_seconds, int | float) \
+                    or not math.isfinite(for_seconds) or for_seconds <= 0:
+                raise EscalationInputError(f"for_seconds must be a positive number, not {for_seconds!r}")
+            if current.max_grant is None:
+                raise EscalationInputError(f"rule {current.rule or '?'} has no max_grant: it only allows one-shot "
+                                           "approvals")
+            if for_seconds > current.max_grant:
+                raise EscalationInputError(f"for_seconds {for_seconds:g} exceeds the rule's max_grant of "
+                                           f"{current.max_grant:g} seconds")
+            grant_expires = now + float(for_seconds)
+        else:
+            grant_expires = now + max(current.expires - current.created, 1.0)
+        resolution = Resolution(status, reviewer.name, notes.strip(), reviewer.credential_id, grant_expires,
+                                new_hash, standing, edited, message.strip() if message else None)
+        esc = self.store.settle_escalation(escalation_id, resolution, now)
+        details: dict[str, Any] = {
+            "escalation_id": esc.id, "status": esc.status.value, "resolver": reviewer.name,
+            "credential_id": reviewer.credential_id, "notes": resolution.notes, "created": esc.created,
+            "resolved_at": esc.resolved_at, "rule": esc.rule, "args_hash": esc.args_hash,
+            "approvers": list(esc.approvers)}
+        if edited is not None:
+            shown = redact(edited, esc.agent_id) if redact is not None else edited
+            details["edit"] = {"original_args": dict(esc.context), "edited_args": shown,
+                               "diff": args_diff(dict(esc.context), shown), "edited_args_hash": new_hash,
+                               "policy": policy_says}
+        if approving:
+            details["grant"] = {"kind": "standing" if standing else "one-shot", "expires": grant_expires,
+                                "args_hash": "*" if standing else (new_hash or esc.args_hash)}
+        if resolution.message:
+            details["message"] = resolution.message
+        self._audit(AuditEvent("escalation_resolved", esc.agent_id, esc.action, details=details))
         with self._cond:
             self._cond.notify_all()
         return esc
+
+    def revoke_grant(self, escalation_id: str, reviewer: Reviewer, notes: str,
+                     reviewers: ReviewerRegistry) -> bool:
+        """End an approval's grant early (a standing "approve for" grant above all); audited. True if one was."""
+        if not isinstance(notes, str) or not notes.strip():
+            raise EscalationInputError("notes are required: say why (they are recorded in the audit trail)")
+        esc = self.store.get_escalation(escalation_id)
+        if esc is None:
+            raise EscalationNotFound(f"no escalation with id {escalation_id!r}")
+        reviewers.authorize(reviewer, esc)
+        done = self.store.revoke_grant(escalation_id, time.time())
+        if done:
+            self._audit(AuditEvent("escalation", esc.agent_id, esc.action, details={
+                "event": "grant_revoked", "escalation_id": esc.id, "resolver": reviewer.name,
+                "credential_id": reviewer.credential_id, "notes": notes.strip()}))
+        return done
 
     def wait(self, escalation_id: str, timeout_seconds: float) -> Escalation | None:
         """Block until the escalation is resolved (by any process) or expires, or ``timeout_seconds`` pass.

@@ -196,7 +196,8 @@ def _single(docs: Sequence[PolicyDocument], attr: str) -> object:
 
 def _ref(rule: Rule) -> RuleRef:
     return RuleRef(rule.effect, rule.raw_pattern, rule.agent, rule.source,
-                   rule.condition.source if rule.condition else None, rule.reason, rule.timeout_seconds)
+                   rule.condition.source if rule.condition else None, rule.reason, rule.timeout_seconds,
+                   rule.approvers, rule.max_grant_seconds)
 
 
 class PolicySet:

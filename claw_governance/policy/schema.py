@@ -43,6 +43,8 @@ class Rule:
     condition: Condition | None = None
     reason: str | None = None
     timeout_seconds: float | None = None
+    approvers: tuple[str, ...] = ()
+    max_grant_seconds: float | None = None
     shadow: bool = False  # `mode: shadow`: decided and audited (would_deny ...), never enforced
 
     @property
@@ -306,6 +308,26 @@ def _pattern(value: Any, file: str, line: int, what: str) -> str:
     return pattern
 
 
+def _approval_keys(item: LocDict, effect: Outcome, what: str, file: str) -> tuple[tuple[str, ...], float | None]:
+    """An escalate rule's ``approvers`` (reviewer names or groups) and ``max_grant`` (a duration)."""
+    for key in ("approvers", "max_grant"):
+        if key in item and effect is not Outcome.ESCALATE:
+            raise PolicyError(f"{what}.{key} only applies to escalate rules", file=file, line=item.key_lines[key])
+    approvers: tuple[str, ...] = ()
+    if "approvers" in item:
+        value = item["approvers"]
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise PolicyError(f"{what}.approvers must be a non-empty list of reviewer names or groups",
+                              file=file, line=item.key_lines["approvers"])
+        approvers = tuple(v.strip().lower() for v in value)
+    max_grant = None
+    if item.get("max_grant") is not None:
+        max_grant = parse_duration(item["max_grant"], file=file, line=item.key_lines["max_grant"],
+                                   what=f"{what}.max_grant")
+    return approvers, max_grant
+
+
 def _mode(value: Any, file: str, line: int, where: str) -> bool:
     """``mode: shadow | enforce`` -> whether it is shadow."""
     if value not in MODES:
@@ -327,7 +349,8 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int, shadow
         iline = _line(items, index, line)
         what = f"permissions.{name}[{index}]"
         if isinstance(item, LocDict):
-            _check_keys(item, {"action", "condition", "reason", "timeout", "mode"}, what, file)
+            _check_keys(item, {"action", "condition", "reason", "timeout", "mode", "approvers",
+                               "max_grant"}, what, file)
             rule_shadow = shadow
             if "mode" in item:
                 rule_shadow = _mode(item["mode"], file, item.key_lines["mode"], f"{what}.mode")
@@ -360,8 +383,9 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int, shadow
                                       file=file, line=item.key_lines["timeout"])
                 timeout = parse_duration(item["timeout"], file=file, line=item.key_lines["timeout"],
                                          what=f"{what}.timeout")
+            approvers, max_grant = _approval_keys(item, effect, what, file)
             rules.append(Rule(effect, pattern, str(item["action"]), agent, file, iline, condition, reason, timeout,
-                              shadow=rule_shadow))
+                              approvers, max_grant, shadow=rule_shadow))
         else:
             pattern = _pattern(item, file, iline, what)
             rules.append(Rule(effect, pattern, str(item), agent, file, iline, shadow=shadow))

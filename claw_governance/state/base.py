@@ -108,6 +108,60 @@ class BudgetUse:
     used: float  # the window's total: including this amount when admitted, without it when refused
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewerRecord:
+    """A reviewer as the store keeps it: who may resolve escalations, and the hashes of their credentials.
+
+    ``token_hash`` is the SHA-256 (hex) of the whole API token; the token itself is shown once and never stored.
+    ``password_hash`` is an argon2id PHC string (or None: no web login). Names are lower case.
+    """
+
+    name: str
+    roles: tuple[str, ...] = ("approver",)  # "approver" (may resolve) and/or "admin" (may also revoke agents)
+    groups: tuple[str, ...] = ()  # matched against a rule's ``approvers`` like the name
+    scope_actions: tuple[str, ...] = ()  # action patterns this reviewer may resolve (empty: any)
+    scope_agents: tuple[str, ...] = ()  # agent id patterns (empty: any)
+    token_id: str | None = None  # public part of the API token (the credential id audited with a resolution)
+    token_hash: str | None = None
+    password_hash: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a reviewer decided about one escalation, as ``settle_escalation`` stores it in one transaction.
+
+    ``grant_args_hash`` is the args hash the one-shot grant binds to (the edited arguments' hash after an edit,
+    else the escalation's own). With ``standing=True`` the grant is instead a standing grant for the same agent
+    and action with ANY arguments, usable any number of times until ``grant_expires`` or its revocation.
+    """
+
+    status: EscalationStatus  # APPROVED | DENIED
+    resolver: str  # the reviewer's name
+    notes: str
+    credential_id: str | None = None
+    grant_expires: float = 0.0
+    grant_args_hash: str | None = None  # None: the escalation's args_hash
+    standing: bool = False
+    edited_args: Mapping[str, Any] | None = None  # in the clear: the waiting agent runs them
+    message: str | None = None  # a denial's message for the model
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """An approval grant: one-shot (bound to an args hash) or standing (``args_hash == "*"``)."""
+
+    escalation_id: str
+    agent_id: str
+    action: str
+    args_hash: str
+    expires: float
+    consumed: float | None = None
+    standing: bool = False
+    revoked: float | None = None
+
+
 @runtime_checkable
 class StateStore(Protocol):
     """Shared state. Every method is atomic on its own and safe for several threads and processes."""
@@ -251,6 +305,50 @@ class StateStore(Protocol):
         extends that) and return every label of the session not yet expired, ``add`` included. Labels only
         accumulate: nothing removes one before it expires. With ``add`` empty this is a read and writes
         nothing. Atomic per call; safe for several processes and hosts."""
+
+    # -------------------------------------------------------------- reviewers and their resolutions (issue 16)
+    def put_reviewer(self, record: ReviewerRecord) -> bool:
+        """Insert a reviewer; False (and no change) if the name exists. Names are unique, token ids too."""
+
+    def replace_reviewer(self, record: ReviewerRecord) -> bool:
+        """Overwrite the stored reviewer of ``record.name`` (token rotation, new password, new scope) in one
+        statement; False if there is no such reviewer. A rotated token's old ``token_id`` stops matching at once."""
+
+    def get_reviewer(self, name: str) -> ReviewerRecord | None:
+        """One reviewer by (lower-case) name, or None."""
+
+    def reviewer_by_token(self, token_id: str) -> ReviewerRecord | None:
+        """The reviewer whose current token has this public id, or None (the caller compares the hash)."""
+
+    def list_reviewers(self) -> list[ReviewerRecord]:
+        """Every reviewer, ordered by name."""
+
+    def delete_reviewer(self, name: str) -> bool:
+        """Remove a reviewer (their token and password stop working at once); False if unknown. Their past
+        resolutions stay in escalations and the audit trail."""
+
+    def settle_escalation(self, escalation_id: str, resolution: Resolution, now: float) -> Escalation:
+        """Approve or deny a pending, unexpired escalation with everything a reviewer decided, in ONE transaction:
+        status, resolver, notes, ``resolved_at=now``, ``credential_id``, ``edited_args`` (and their hash, the
+        grant's ``args_hash``), ``message``, and ``grant_until`` (set for a standing grant). An approval inserts
+        its grant (``GrantRecord``: one-shot bound to ``resolution.grant_args_hash`` or the escalation's own, or
+        standing with ``args_hash="*"``) expiring at ``resolution.grant_expires``.
+
+        Atomic: of two concurrent settlements exactly one succeeds. Raises ``EscalationNotFound`` for an unknown
+        id and ``EscalationClosed`` for one already resolved or whose time is up (which it marks EXPIRED).
+        Returns the escalation as stored after the change.
+        """
+
+    def use_standing_grant(self, agent_id: str, action: str, now: float) -> str | None:
+        """The escalation id of an unrevoked standing grant for (agent, action) with ``expires > now``, or None.
+        A standing grant is not consumed by use (it lasts until it expires or is revoked); the one expiring
+        last is returned."""
+
+    def revoke_grant(self, escalation_id: str, now: float) -> bool:
+        """Revoke the unexpired, unconsumed grant of an escalation (one-shot or standing); True if one was."""
+
+    def list_grants(self, now: float, active_only: bool = True) -> list[GrantRecord]:
+        """Grants ordered by expiry; ``active_only``: unconsumed, unrevoked, ``expires > now``."""
 
     def close(self) -> None:
         """Release connections."""

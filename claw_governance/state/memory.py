@@ -8,16 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from claw_governance.errors import ConfigError, EscalationError
-from claw_governance.model import Escalation, EscalationStatus
+from claw_governance.errors import ConfigError, EscalationClosed, EscalationError, EscalationNotFound
+from claw_governance.model import Escalation, EscalationStatus, args_hash
 from claw_governance.state.base import (
     ACTIVE,
     REVOKED,
     BudgetUse,
+    GrantRecord,
     IdentityRecord,
     JobRecord,
     KeyRecord,
     PolicyVersion,
+    Resolution,
+    ReviewerRecord,
     TrustChange,
 )
 from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
@@ -31,19 +34,37 @@ class _Grant:
     args_hash: str
     expires: float
     consumed: float | None = None
+    standing: bool = False
+    revoked: float | None = None
 
 
 def check_resolvable(esc: Escalation | None, escalation_id: str, now: float) -> None:
     """Raise EscalationError unless ``esc`` is pending and unexpired (shared by every store)."""
     if esc is None:
-        raise EscalationError(f"no escalation with id {escalation_id!r}")
+        raise EscalationNotFound(f"no escalation with id {escalation_id!r}")
     if esc.status is EscalationStatus.PENDING and esc.expires <= now:
-        raise EscalationError(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
+        raise EscalationClosed(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
     if esc.status is EscalationStatus.EXPIRED:
-        raise EscalationError(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
+        raise EscalationClosed(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
     if esc.status is not EscalationStatus.PENDING:
-        raise EscalationError(f"escalation {escalation_id} is already {esc.status.value} "
+        raise EscalationClosed(f"escalation {escalation_id} is already {esc.status.value} "
                               f"(by {esc.resolver or 'unknown'})")
+
+
+def settled(esc: Escalation, resolution: Resolution, now: float) -> Escalation:
+    """``esc`` after ``resolution`` (shared by every store, so they store the same fields)."""
+    edited = dict(resolution.edited_args) if resolution.edited_args is not None else None
+    return replace(esc, status=resolution.status, resolver=resolution.resolver, notes=resolution.notes,
+                   resolved_at=now, credential_id=resolution.credential_id, edited_args=edited,
+                   edited_args_hash=args_hash(edited) if edited is not None else None, message=resolution.message,
+                   grant_until=resolution.grant_expires if resolution.standing else None)
+
+
+def grant_for(esc: Escalation, resolution: Resolution) -> tuple[str, bool]:
+    """The (args hash, standing) of the grant an approval creates."""
+    if resolution.standing:
+        return "*", True
+    return resolution.grant_args_hash or esc.args_hash, False
 
 
 def _iso(ts: float) -> str:
@@ -69,6 +90,7 @@ class MemoryStateStore:
         self._budgets: dict[str, deque[tuple[float, float, float]]] = {}  # key -> (at, amount, expires), oldest first
         self._budget_totals: dict[str, float] = {}  # key -> sum of its events' amounts
         self._labels: dict[str, dict[str, float]] = {}  # session key -> {label: expires}
+        self._reviewers: dict[str, ReviewerRecord] = {}
 
     # checkpoints
     def put_checkpoint(self, trail_id: str, seq: int, entry_hash: str, signature: str, created: float) -> None:
@@ -223,7 +245,7 @@ class MemoryStateStore:
             for k in old:
                 del self._nonces[k]
             before = len(self._grants)
-            self._grants = [g for g in self._grants if g.consumed is None and g.expires > now]
+            self._grants = [g for g in self._grants if g.consumed is None and g.revoked is None and g.expires > now]
             return len(old) + before - len(self._grants)
 
     # escalations
@@ -276,8 +298,8 @@ class MemoryStateStore:
         """See StateStore."""
         with self._lock:
             for grant in self._grants:
-                if (grant.consumed is None and grant.expires > now and grant.agent_id == agent_id
-                        and grant.action == action and grant.args_hash == args_hash):
+                if (grant.consumed is None and grant.revoked is None and not grant.standing and grant.expires > now
+                        and grant.agent_id == agent_id and grant.action == action and grant.args_hash == args_hash):
                     grant.consumed = now
                     return grant.escalation_id
         return None
@@ -340,6 +362,87 @@ class MemoryStateStore:
         """See StateStore."""
         with self._lock:
             return sorted(self._policies.values(), key=lambda v: (v.first_seen, v.policy_hash))[:limit]
+
+    # reviewers
+    def put_reviewer(self, record: ReviewerRecord) -> bool:
+        """See StateStore."""
+        with self._lock:
+            if record.name in self._reviewers or (record.token_id and any(
+                    r.token_id == record.token_id for r in self._reviewers.values())):
+                return False
+            self._reviewers[record.name] = record
+            return True
+
+    def replace_reviewer(self, record: ReviewerRecord) -> bool:
+        """See StateStore."""
+        with self._lock:
+            if record.name not in self._reviewers:
+                return False
+            self._reviewers[record.name] = record
+            return True
+
+    def get_reviewer(self, name: str) -> ReviewerRecord | None:
+        """See StateStore."""
+        with self._lock:
+            return self._reviewers.get(name)
+
+    def reviewer_by_token(self, token_id: str) -> ReviewerRecord | None:
+        """See StateStore."""
+        with self._lock:
+            return next((r for r in self._reviewers.values() if r.token_id == token_id), None)
+
+    def list_reviewers(self) -> list[ReviewerRecord]:
+        """See StateStore."""
+        with self._lock:
+            return [self._reviewers[k] for k in sorted(self._reviewers)]
+
+    def delete_reviewer(self, name: str) -> bool:
+        """See StateStore."""
+        with self._lock:
+            return self._reviewers.pop(name, None) is not None
+
+    def settle_escalation(self, escalation_id: str, resolution: Resolution, now: float) -> Escalation:
+        """See StateStore."""
+        if resolution.status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
+            raise EscalationError(f"an escalation can only be approved or denied, not {resolution.status.value}")
+        with self._lock:
+            esc = self._escalations.get(escalation_id)
+            if esc is not None and esc.status is EscalationStatus.PENDING and esc.expires <= now:
+                self._escalations[escalation_id] = replace(esc, status=EscalationStatus.EXPIRED, resolved_at=now)
+            check_resolvable(esc, escalation_id, now)
+            assert esc is not None
+            esc = settled(esc, resolution, now)
+            self._escalations[escalation_id] = esc
+            if resolution.status is EscalationStatus.APPROVED:
+                bound, standing = grant_for(esc, resolution)
+                self._grants.append(_Grant(esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires,
+                                           standing=standing))
+            return esc
+
+    def use_standing_grant(self, agent_id: str, action: str, now: float) -> str | None:
+        """See StateStore."""
+        with self._lock:
+            found = [g for g in self._grants if g.standing and g.revoked is None and g.expires > now
+                     and g.agent_id == agent_id and g.action == action]
+        return max(found, key=lambda g: g.expires).escalation_id if found else None
+
+    def revoke_grant(self, escalation_id: str, now: float) -> bool:
+        """See StateStore."""
+        with self._lock:
+            for grant in self._grants:
+                if (grant.escalation_id == escalation_id and grant.revoked is None and grant.consumed is None
+                        and grant.expires > now):
+                    grant.revoked = now
+                    return True
+        return False
+
+    def list_grants(self, now: float, active_only: bool = True) -> list[GrantRecord]:
+        """See StateStore."""
+        with self._lock:
+            found = [GrantRecord(g.escalation_id, g.agent_id, g.action, g.args_hash, g.expires, g.consumed,
+                                 g.standing, g.revoked) for g in self._grants
+                     if not active_only or (g.consumed is None and g.revoked is None and g.expires > now)]
+        return sorted(found, key=lambda g: g.expires)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 import threading
@@ -26,15 +27,18 @@ from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state.base import (
     ACTIVE,
     BudgetUse,
+    GrantRecord,
     IdentityRecord,
     JobRecord,
     KeyRecord,
     PolicyVersion,
+    Resolution,
+    ReviewerRecord,
     TrustChange,
 )
 from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
 from claw_governance.state.faults import StateStoreError, describe, translatable
-from claw_governance.state.memory import check_resolvable
+from claw_governance.state.memory import check_resolvable, grant_for, settled
 
 
 def _busy_timeout_ms() -> int:
@@ -108,15 +112,54 @@ MIGRATIONS += (
                PRIMARY KEY (key, label)) WITHOUT ROWID""",
     )),
 )
+MIGRATIONS += (
+    (4, (  # reviewers as principals; what a reviewer decided (issue 16)
+        """CREATE TABLE reviewers (
+               name TEXT PRIMARY KEY, roles TEXT NOT NULL, groups_ TEXT NOT NULL, scope_actions TEXT NOT NULL,
+               scope_agents TEXT NOT NULL, token_id TEXT UNIQUE, token_hash TEXT, password_hash TEXT,
+               created REAL NOT NULL, updated REAL NOT NULL)""",
+        "ALTER TABLE escalations ADD COLUMN approvers TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE escalations ADD COLUMN max_grant REAL",
+        "ALTER TABLE escalations ADD COLUMN call_id TEXT",
+        "ALTER TABLE escalations ADD COLUMN credential_id TEXT",
+        "ALTER TABLE escalations ADD COLUMN edited_args TEXT",
+        "ALTER TABLE escalations ADD COLUMN edited_args_hash TEXT",
+        "ALTER TABLE escalations ADD COLUMN message TEXT",
+        "ALTER TABLE escalations ADD COLUMN grant_until REAL",
+        "ALTER TABLE grants ADD COLUMN standing INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE grants ADD COLUMN revoked REAL",
+        "CREATE INDEX grants_standing ON grants(agent_id, action) WHERE standing = 1",
+    )),
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _ESC_COLUMNS = ("id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, "
-                "notes, resolved_at")
+                "notes, resolved_at, approvers, max_grant, call_id, credential_id, edited_args, edited_args_hash, "
+                "message, grant_until")
+_REVIEWER_COLUMNS = ("name, roles, groups_, scope_actions, scope_agents, token_id, token_hash, password_hash, "
+                     "created, updated")
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _row_to_escalation(row: tuple[Any, ...]) -> Escalation:
     return Escalation(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[6],
-                      EscalationStatus(row[7]), row[8], row[9], row[10], row[11], row[12])
+                      EscalationStatus(row[7]), row[8], row[9], row[10], row[11], row[12],
+                      tuple(orjson.loads(row[13])), row[14], row[15], row[16],
+                      None if row[17] is None else orjson.loads(row[17]), row[18], row[19], row[20])
+
+
+def _row_to_reviewer(row: tuple[Any, ...]) -> ReviewerRecord:
+    return ReviewerRecord(row[0], tuple(orjson.loads(row[1])), tuple(orjson.loads(row[2])),
+                          tuple(orjson.loads(row[3])), tuple(orjson.loads(row[4])), row[5], row[6], row[7], row[8],
+                          row[9])
+
+
+def _reviewer_row(r: ReviewerRecord) -> tuple[Any, ...]:
+    return (r.name, _json(list(r.roles)), _json(list(r.groups)), _json(list(r.scope_actions)),
+            _json(list(r.scope_agents)), r.token_id, r.token_hash, r.password_hash, r.created, r.updated)
 
 
 def _row_to_identity(row: tuple[Any, ...]) -> IdentityRecord:
@@ -396,7 +439,8 @@ class SQLiteStateStore:
                            "WHERE e.key = budget_totals.key)")
                 db.execute("DELETE FROM budget_totals WHERE key NOT IN (SELECT DISTINCT key FROM budget_events)")
             n += gone
-            n += db.execute("DELETE FROM grants WHERE consumed IS NOT NULL OR expires <= ?", (now,)).rowcount
+            n += db.execute("DELETE FROM grants WHERE consumed IS NOT NULL OR revoked IS NOT NULL OR expires <= ?",
+                            (now,)).rowcount
         return int(n)
 
     # ---------------------------------------------------------------------------------- escalations
@@ -405,10 +449,13 @@ class SQLiteStateStore:
         """See StateStore."""
         e = escalation
         with self._write() as db:
-            db.execute(f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+            db.execute(f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES ({','.join('?' * 21)})", (
                 e.id, e.agent_id, e.action, e.args_hash,
                 orjson.dumps(dict(e.context), default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
-                e.rule, e.reason, e.status.value, e.created, e.expires, e.resolver, e.notes, e.resolved_at))
+                e.rule, e.reason, e.status.value, e.created, e.expires, e.resolver, e.notes, e.resolved_at,
+                _json(list(e.approvers)), e.max_grant, e.call_id, e.credential_id,
+                None if e.edited_args is None else _json(dict(e.edited_args)), e.edited_args_hash, e.message,
+                e.grant_until))
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         """See StateStore."""
@@ -452,20 +499,21 @@ class SQLiteStateStore:
                 db.execute("UPDATE escalations SET status=?, resolver=?, notes=?, resolved_at=? WHERE id=?",
                            (status.value, resolver, notes, now, escalation_id))
                 if status is EscalationStatus.APPROVED:
-                    db.execute("INSERT INTO grants VALUES (?,?,?,?,?,NULL)",
+                    db.execute("INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires) "
+                               "VALUES (?,?,?,?,?)",
                                (esc.id, esc.agent_id, esc.action, esc.args_hash, grant_expires))
         if error is not None:
             raise error
         assert esc is not None
-        return Escalation(esc.id, esc.agent_id, esc.action, esc.args_hash, esc.context, esc.rule, esc.reason,
-                          status, esc.created, esc.expires, resolver, notes, now)
+        return dataclasses.replace(esc, status=status, resolver=resolver, notes=notes, resolved_at=now)
 
     def consume_grant(self, agent_id: str, action: str, args_hash: str, now: float) -> str | None:
         """See StateStore. One UPDATE statement: atomic, so a grant is consumed at most once."""
         with self._write() as db:
             rows = db.execute(
                 "UPDATE grants SET consumed=? WHERE escalation_id=(SELECT escalation_id FROM grants WHERE "
-                "agent_id=? AND action=? AND args_hash=? AND consumed IS NULL AND expires > ? "
+                "agent_id=? AND action=? AND args_hash=? AND consumed IS NULL AND revoked IS NULL AND standing=0 "
+                "AND expires > ? "
                 "ORDER BY expires LIMIT 1) AND consumed IS NULL RETURNING escalation_id",
                 (now, agent_id, action, args_hash, now)).fetchall()
         return str(rows[0][0]) if rows else None
@@ -529,6 +577,94 @@ class SQLiteStateStore:
         return [PolicyVersion(h, orjson.loads(f), a, b) for h, f, a, b in self._read(
             "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
             "policy_hash LIMIT ?", (limit,))]
+
+    # ------------------------------------------------------------------------------------ reviewers
+
+    def put_reviewer(self, record: ReviewerRecord) -> bool:
+        """See StateStore."""
+        with self._write() as db:
+            cur = db.execute(f"INSERT OR IGNORE INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             _reviewer_row(record))
+            return cur.rowcount == 1
+
+    def replace_reviewer(self, record: ReviewerRecord) -> bool:
+        """See StateStore."""
+        row = _reviewer_row(record)
+        with self._write() as db:
+            cur = db.execute("UPDATE reviewers SET roles=?, groups_=?, scope_actions=?, scope_agents=?, token_id=?, "
+                             "token_hash=?, password_hash=?, created=?, updated=? WHERE name=?", (*row[1:], row[0]))
+            return cur.rowcount == 1
+
+    def get_reviewer(self, name: str) -> ReviewerRecord | None:
+        """See StateStore."""
+        rows = self._read(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE name=?", (name,))
+        return _row_to_reviewer(rows[0]) if rows else None
+
+    def reviewer_by_token(self, token_id: str) -> ReviewerRecord | None:
+        """See StateStore."""
+        rows = self._read(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE token_id=?", (token_id,))
+        return _row_to_reviewer(rows[0]) if rows else None
+
+    def list_reviewers(self) -> list[ReviewerRecord]:
+        """See StateStore."""
+        return [_row_to_reviewer(r) for r in self._read(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers ORDER BY name")]
+
+    def delete_reviewer(self, name: str) -> bool:
+        """See StateStore."""
+        with self._write() as db:
+            return db.execute("DELETE FROM reviewers WHERE name=?", (name,)).rowcount == 1
+
+    def settle_escalation(self, escalation_id: str, resolution: Resolution, now: float) -> Escalation:
+        """See StateStore. One BEGIN IMMEDIATE transaction: check, update, insert the grant."""
+        if resolution.status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
+            raise EscalationError(f"an escalation can only be approved or denied, not {resolution.status.value}")
+        error: EscalationError | None = None
+        done: Escalation | None = None
+        with self._write() as db:
+            rows = db.execute(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=?", (escalation_id,)).fetchall()
+            esc = _row_to_escalation(rows[0]) if rows else None
+            try:
+                check_resolvable(esc, escalation_id, now)
+            except EscalationError as exc:
+                error = exc
+                if esc is not None and esc.status is EscalationStatus.PENDING:  # time is up: record it
+                    db.execute("UPDATE escalations SET status='expired', resolved_at=? WHERE id=?",
+                               (now, escalation_id))
+            if error is None and esc is not None:
+                done = settled(esc, resolution, now)
+                db.execute("UPDATE escalations SET status=?, resolver=?, notes=?, resolved_at=?, credential_id=?, "
+                           "edited_args=?, edited_args_hash=?, message=?, grant_until=? WHERE id=?", (
+                               done.status.value, done.resolver, done.notes, now, done.credential_id,
+                               None if done.edited_args is None else _json(dict(done.edited_args)),
+                               done.edited_args_hash, done.message, done.grant_until, escalation_id))
+                if resolution.status is EscalationStatus.APPROVED:
+                    bound, standing = grant_for(esc, resolution)
+                    db.execute("INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires, consumed, "
+                               "standing, revoked) VALUES (?,?,?,?,?,NULL,?,NULL)",
+                               (esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires, int(standing)))
+        if error is not None:
+            raise error
+        assert done is not None
+        return done
+
+    def use_standing_grant(self, agent_id: str, action: str, now: float) -> str | None:
+        """See StateStore. A read: a standing grant is not consumed."""
+        rows = self._read("SELECT escalation_id FROM grants WHERE agent_id=? AND action=? AND standing=1 AND "
+                          "revoked IS NULL AND expires > ? ORDER BY expires DESC LIMIT 1", (agent_id, action, now))
+        return str(rows[0][0]) if rows else None
+
+    def revoke_grant(self, escalation_id: str, now: float) -> bool:
+        """See StateStore."""
+        with self._write() as db:
+            return db.execute("UPDATE grants SET revoked=? WHERE escalation_id=? AND revoked IS NULL AND "
+                              "consumed IS NULL AND expires > ?", (now, escalation_id, now)).rowcount == 1
+
+    def list_grants(self, now: float, active_only: bool = True) -> list[GrantRecord]:
+        """See StateStore."""
+        where = " WHERE consumed IS NULL AND revoked IS NULL AND expires > ?" if active_only else ""
+        rows = self._read("SELECT escalation_id, agent_id, action, args_hash, expires, consumed, standing, revoked "
+                          f"FROM grants{where} ORDER BY expires", (now,) if active_only else ())
+        return [GrantRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -174,7 +174,8 @@ def approve_when_pending(gov: Governor, seconds: float = 10.0) -> threading.Thre
         while time.monotonic() < deadline:
             pending = gov.escalations.pending()
             if pending:
-                gov.resolve_escalation(pending[0].id, "approved", notes="ok", resolver="alice@example.com")
+                gov.resolve_escalation(pending[0].id, "approved", notes="ok",
+                                       resolver=gov.reviewers.ensure("alice@example.com"))
                 return
             time.sleep(0.02)
 
@@ -207,7 +208,7 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
         first.update(s.summary())
         if first["pending"]:
             s.gov.resolve_escalation(first["pending"][0], "approved", notes="fine",
-                                     resolver="alice@example.com")
+                                     resolver=s.gov.reviewers.ensure("alice@example.com"))
         again = kickoff(path, [s.tools["send_email"]], mail)
         again.update(s.summary())
         third = kickoff(path, [s.tools["send_email"]], mail)
@@ -359,7 +360,8 @@ def task_scenarios(root: Path) -> dict[str, Any]:
         while time.monotonic() < deadline:
             pending = s.gov.escalations.pending()
             if pending:
-                s.gov.resolve_escalation(pending[0].id, "denied", notes="no", resolver="alice@example.com")
+                s.gov.resolve_escalation(pending[0].id, "denied", notes="no",
+                                         resolver=s.gov.reviewers.ensure("alice@example.com"))
                 return
             time.sleep(0.02)
 

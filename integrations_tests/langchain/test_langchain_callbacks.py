@@ -89,7 +89,8 @@ def test_handler_waits_for_approval(gov: Governor, tools: dict[str, BaseTool], e
         for _ in range(500):
             pending = gov.escalations.pending()
             if pending:
-                gov.resolve_escalation(pending[0].id, "approved", resolver="alice@example.com")
+                gov.resolve_escalation(pending[0].id, "approved",
+                                       resolver=gov.reviewers.ensure("alice@example.com"), notes="ok")
                 return
             time.sleep(0.02)
 

@@ -101,7 +101,8 @@ def test_escalation_approved_then_retried_runs_exactly_once(gov: Governor, tools
     escalation_id = first.response_metadata["claw_governance"]["escalation_id"]
     assert first.status == "error" and effects == []
 
-    gov.resolve_escalation(escalation_id, "approved", notes="ok to send", resolver="alice@example.com")
+    gov.resolve_escalation(escalation_id, "approved", notes="ok to send",
+                           resolver=gov.reviewers.ensure("alice@example.com"))
     retried = send.invoke(tc("send_email", args, "c2"))
     assert retried.status == "success" and retried.content == "sent to cfo@example.com"
     assert effects.names() == ["send_email"]
@@ -123,7 +124,8 @@ def test_wait_for_approval_runs_once_approved(gov: Governor, tools: dict[str, Ba
         while time.monotonic() < deadline:
             pending = gov.escalations.pending()
             if pending:
-                gov.resolve_escalation(pending[0].id, "approved", resolver="bob@example.com")
+                gov.resolve_escalation(pending[0].id, "approved",
+                                       resolver=gov.reviewers.ensure("bob@example.com"), notes="ok")
                 return
             time.sleep(0.02)
 
@@ -276,7 +278,8 @@ async def test_async_wait_for_approval_does_not_block_the_loop(gov: Governor, to
         if gov.escalations.pending():
             break
     assert not task.done() and effects == []
-    gov.resolve_escalation(gov.escalations.pending()[0].id, "approved", resolver="carol@example.com")
+    gov.resolve_escalation(gov.escalations.pending()[0].id, "approved",
+                           resolver=gov.reviewers.ensure("carol@example.com"), notes="ok")
     msg = await asyncio.wait_for(task, 10)
     assert msg.status == "success" and effects.names() == ["send_email"]
 

@@ -11,9 +11,14 @@ Endpoints (JSON in, JSON out; every one but ``/health`` needs ``Authorization: B
   must name the same agent, run and tool call id and carry the unguessable ``receipt`` the decision
   returned. Anything else (forged, repeated, unknown) is refused with 409 and audited as ``report_rejected``;
   it never changes trust.
-* ``POST /v1/openclaw/approval`` ``{"escalationId", "resolution", "agentId", ...}``: OpenClaw's approval
-  outcome (``allow-once``/``allow-always``/``deny``/``timeout``/``cancelled``) resolves our escalation
-  (audited); an approval is then consumed at once by a fresh decision, so the grant cannot be reused.
+* ``POST /v1/openclaw/approval`` ``{"escalationId", "resolution", "agentId", "runId", "toolCallId",
+  "approvalId"?, "operator"?}``: OpenClaw's approval outcome (``allow-once``/``allow-always``/``deny``/
+  ``timeout``/``cancelled``) resolves the escalation THIS bridge opened for that run and tool call id, and
+  only that one. Besides the bridge token it needs the approval credential, ``X-Claw-Approval-Token: <reviewer
+  token>`` (a reviewer registered with ``claw-gov reviewer add``, subject to the rule's ``approvers``): the
+  agent-facing bridge token alone resolves nothing. OpenClaw's approval id and operator identity, when
+  given, are recorded in the resolution's notes. An approval is consumed at once by a fresh, re-signed
+  decision, so the grant is used exactly once and a second run needs a new approval.
 * ``GET /health``: ``gov.health_check()`` (only ``{"status"}`` without a valid token).
 
 With ``require_signature``, every request must also carry a per-agent HMAC-SHA256 signature:
@@ -60,6 +65,7 @@ TITLE_MAX = 80          # OpenClaw's PLUGIN_APPROVAL_TITLE_MAX_LENGTH
 DESCRIPTION_MAX = 512   # OpenClaw's PLUGIN_APPROVAL_DESCRIPTION_MAX_LENGTH
 OPENCLAW_MAX_APPROVAL_MS = 600_000  # OpenClaw clamps plugin approval waits to 10 minutes
 APPROVED = ("allow-once", "allow-always")
+APPROVAL_TOKEN_HEADER = "x-claw-approval-token"
 RESOLUTIONS = ("allow-once", "allow-always", "deny", "timeout", "cancelled")
 
 
@@ -425,40 +431,55 @@ class Bridge:
             resolution = _text(data.get("resolution"))
             if escalation_id is None or resolution not in RESOLUTIONS:
                 raise _Refused(400, f"expected escalationId and resolution (one of {', '.join(RESOLUTIONS)})")
-            answer = await run_in_threadpool(self._resolve, escalation_id, resolution, agent_id, data)
+            answer = await run_in_threadpool(self._resolve, escalation_id, resolution, agent_id, data,
+                                             request.headers.get(APPROVAL_TOKEN_HEADER))
             return JSONResponse(answer)
         except _Refused as refused:
             return _refusal(refused)
 
     def _resolve(self, escalation_id: str, resolution: str, agent_id: str | None,
-                 data: Mapping[str, Any]) -> dict[str, Any]:
+                 data: Mapping[str, Any], approval_token: str | None = None) -> dict[str, Any]:
+        reviewer = self.gov.reviewers.authenticate(approval_token)
+        if reviewer is None:
+            raise _Refused(401, "approvals need the approval credential (X-Claw-Approval-Token: a reviewer token "
+                                "from `claw-gov reviewer add`), not the bridge token")
         held = self.escalations.get(escalation_id)
         escalation = self.gov.escalations.get(escalation_id)
-        if escalation is None:
-            raise _Refused(404, f"unknown escalation {escalation_id}")
+        if escalation is None or held is None:
+            # only escalations this bridge opened (and still holds) can be resolved here
+            raise _Refused(404, f"unknown escalation {escalation_id} (not opened by this bridge)")
         if agent_id is None or agent_id.lower() != str(escalation.agent_id).lower():
             raise _Refused(403, f"escalation {escalation_id} belongs to another agent")
+        for field_name, meta in (("runId", "run_id"), ("toolCallId", "tool_call_id")):
+            if held.call.metadata.get(meta) is not None and _text(data.get(field_name)) != held.call.metadata.get(meta):
+                raise _Refused(403, f"escalation {escalation_id} was opened for another {field_name}")
         approved = resolution in APPROVED
-        where = ", ".join(f"{k}={v}" for k in ("sessionKey", "channelId", "runId")
+        where = ", ".join(f"{k}={v}" for k in ("approvalId", "sessionKey", "channelId", "runId", "toolCallId")
                           if (v := _text(data.get(k))) is not None)
-        resolver = f"openclaw-approval:{agent_id}" + (f" ({where})" if where else "")
+        operator = data.get("operator")
+        who = _text(operator) or (json.dumps(operator, sort_keys=True, default=str)[:200]
+                                  if isinstance(operator, dict) and operator else None)
+        notes = f"OpenClaw approval outcome: {resolution}" + (f" by operator {who}" if who else "") + \
+            (f" ({where})" if where else "")
         try:
             resolved = self.gov.resolve_escalation(escalation_id, "approved" if approved else "denied",
-                                                   notes=f"OpenClaw approval outcome: {resolution}",
-                                                   resolver=resolver)
+                                                   notes=notes, resolver=reviewer)
         except ClawGovernanceError as exc:
-            raise _Refused(409, str(exc)) from None
+            status = 403 if type(exc).__name__ == "ReviewerForbidden" else 409
+            raise _Refused(status, str(exc)) from None
         self.escalations.pop(escalation_id)
-        answer: dict[str, Any] = {"ok": True, "status": resolved.status.value}
-        if approved and held is not None:
+        answer: dict[str, Any] = {"ok": True, "status": resolved.status.value, "resolver": resolved.resolver}
+        if approved:
             # OpenClaw runs the tool right after an approval without asking the hook again: take the
-            # one-shot grant now, so the ALLOW is audited and the grant cannot be replayed later.
-            decision = self.gov.before_call(held.call)
+            # one-shot grant now, so the ALLOW is audited and the grant cannot be replayed later. The call is
+            # made (and signed, with a fresh nonce) again: the held one's nonce was used by the first decision.
+            call = self.gov.make_call(held.call.agent_id, held.call.action, held.call.args, framework=FRAMEWORK,
+                                      call_id=held.call.call_id, metadata=held.call.metadata)
+            decision = self.gov.before_call(call)
             answer["decision"] = decision.outcome.value
-            key = _call_key(held.call.agent_id, held.call.metadata.get("run_id"),
-                            held.call.metadata.get("tool_call_id"))
+            key = _call_key(call.agent_id, call.metadata.get("run_id"), call.metadata.get("tool_call_id"))
             if decision.allowed and key is not None:
-                self.pending.put(key, _Pending(held.call, decision, time.monotonic(), held.receipt))
+                self.pending.put(key, _Pending(call, decision, time.monotonic(), held.receipt))
         return answer
 
     async def health(self, request: Request) -> JSONResponse:

@@ -38,11 +38,18 @@ export function resolveSettings(raw, env = process.env) {
   }
   const keys = {};
   for (const [agent, secret] of Object.entries(agentKeys)) if (typeof secret === "string") keys[agent.trim().toLowerCase()] = secret;
+  // The approval credential: a claw-governance reviewer token, separate from the agent-facing bridge token;
+  // only /v1/openclaw/approval receives it (the bridge refuses an approval without it).
+  let approvalToken = typeof cfg.approvalToken === "string" ? cfg.approvalToken.trim() : "";
+  if (!approvalToken && typeof cfg.approvalTokenFile === "string") {
+    try { approvalToken = readText(cfg.approvalTokenFile); } catch (err) { problems.push(`cannot read approvalTokenFile ${cfg.approvalTokenFile} (${err.code ?? err.message})`); }
+  }
+  if (!approvalToken) approvalToken = (env[typeof cfg.approvalTokenEnv === "string" ? cfg.approvalTokenEnv : "CLAW_APPROVAL_TOKEN"] ?? "").trim();
   const timeout = Number.isFinite(cfg.timeoutMs) ? Math.min(14000, Math.max(100, Math.floor(cfg.timeoutMs))) : DEFAULT_TIMEOUT_MS;
   let bridgeUrl = typeof cfg.bridgeUrl === "string" && cfg.bridgeUrl.trim() ? cfg.bridgeUrl.trim() : DEFAULT_URL;
   bridgeUrl = bridgeUrl.replace(/\/+$/, "");
   if (!token) problems.push("no bridge token: set plugins.entries.claw-governance.config.token (or tokenFile, or the CLAW_BRIDGE_TOKEN environment variable) to the token `claw-gov serve` uses");
-  return { bridgeUrl, token, timeoutMs: timeout, agentKeys: keys, problems };
+  return { bridgeUrl, token, approvalToken, timeoutMs: timeout, agentKeys: keys, problems };
 }
 
 function signatureHeaders(secret, agentId, path, body) {
@@ -61,10 +68,10 @@ class BridgeError extends Error {
 }
 
 /** POST JSON to the bridge; resolves to the parsed answer or throws a BridgeError with an actionable message. */
-export async function postBridge(settings, path, payload, agentId) {
+export async function postBridge(settings, path, payload, agentId, extraHeaders = {}) {
   const url = settings.bridgeUrl + path;
   const body = JSON.stringify(payload);
-  const headers = { "content-type": "application/json", authorization: `Bearer ${settings.token}` };
+  const headers = { "content-type": "application/json", authorization: `Bearer ${settings.token}`, ...extraHeaders };
   const secret = agentId ? settings.agentKeys[String(agentId).toLowerCase()] : undefined;
   if (secret) Object.assign(headers, signatureHeaders(secret, String(agentId), new URL(url).pathname, body));
   let response;
@@ -165,13 +172,19 @@ export function createHandlers(settings, log = { warn: console.warn, info: () =>
     try {
       answer = await postBridge(settings, "/v1/openclaw/before_tool_call", { event: sanitizeEvent(event), ctx: sanitizeCtx(ctx) }, agentId);
       remember(callKey(event, ctx), answer?.receipt);
-      const onResolution = async (resolution) => {
+      const onResolution = async (resolution, details) => {
         try {
+          if (!settings.approvalToken) throw new Error("no approval credential (config.approvalToken or CLAW_APPROVAL_TOKEN: a claw-gov reviewer token); the escalation stays pending and the call stays blocked");
+          // OpenClaw's own approval id and the operator who decided, when the host passes them along
+          const approvalId = details?.approvalId ?? details?.id;
+          const operator = details?.resolvedBy ?? details?.operator ?? details?.actor;
           await postBridge(settings, "/v1/openclaw/approval", {
             escalationId: answer.escalationId, resolution, agentId,
             toolCallId: event?.toolCallId ?? ctx?.toolCallId, runId: event?.runId ?? ctx?.runId,
             sessionKey: ctx?.sessionKey, channelId: ctx?.channelId,
-          }, agentId);
+            ...(typeof approvalId === "string" ? { approvalId } : {}),
+            ...(operator !== undefined && operator !== null ? { operator } : {}),
+          }, agentId, { "x-claw-approval-token": settings.approvalToken });
         } catch (err) {
           log.warn(`could not report approval ${resolution} for escalation ${answer.escalationId}: ${err.message}`);
         }
