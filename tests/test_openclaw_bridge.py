@@ -206,14 +206,17 @@ def test_with_signatures_the_approval_is_consumed_exactly_once(tmp_path: Path) -
     with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids",
                   require_signature=True) as g:
         c = client(g)
-        esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="s1", text="a"),
-                     headers=AUTH).json()["escalationId"]
+        held = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="s1", text="a"),
+                      headers=AUTH).json()
+        esc = held["escalationId"]
         r = c.post("/v1/openclaw/approval", headers=approver(g), json={
             "escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1", "toolCallId": "s1",
             "approvalId": "plugin:abc123", "operator": {"id": "U42", "name": "Dana"}})
         assert r.status_code == 200 and r.json()["decision"] == "allow", r.text  # re-signed: not a replay
-        # the tool runs (after_tool_call matches the ALLOW); a second run of the same call needs a new approval
-        done = c.post("/v1/openclaw/after_tool_call", json=payload("message", call_id="s1", text="a"), headers=AUTH)
+        # the tool runs (after_tool_call matches the ALLOW, quoting the receipt the plugin kept); a second run of
+        # the same call needs a new approval
+        done = c.post("/v1/openclaw/after_tool_call", json={**payload("message", call_id="s1", text="a"),
+                                                             "receipt": held["receipt"]}, headers=AUTH)
         assert done.json()["recorded"] == "agent_action"
         again = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="s2", text="a"), headers=AUTH)
         assert again.json()["decision"] == "escalate"

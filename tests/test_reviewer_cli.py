@@ -60,7 +60,7 @@ def test_reviewer_lifecycle_and_resolution_options(tmp_path: Path, write_policy:
     token = json.loads(added.output)["token"]
     listed = run(tmp_path, "reviewer", "list", "--json")
     (fred,) = json.loads(listed.output)
-    assert fred["name"] == "fred" and fred["groups"] == ["finance"] and fred["password"] is True
+    assert fred["name"] == "fred" and fred["groups"] == ["finance"] and fred["web_login"] is True
     assert token not in listed.output and "token" not in fred
     assert run(tmp_path, "reviewer", "add", "fred").output.startswith("error: reviewer 'fred' already exists")
     with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "ids", load_entry_points=False) as gov:

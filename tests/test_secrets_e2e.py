@@ -102,7 +102,7 @@ def governed(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
             decision = agent.check("pay:invoice", args)
             assert decision.escalation_id
             escalations.append(decision.escalation_id)
-        gov.resolve_escalation(escalations[0], "denied", notes="no", resolver="alice@example.com")
+        gov.resolve_escalation(escalations[0], "denied", notes="no", resolver=gov.reviewers.ensure("alice@example.com"))
     finally:
         gov.close()
     yield tmp_path, escalations

@@ -245,7 +245,7 @@ def test_integration_test(seed_governor: Callable[..., Governor], tmp_path: Path
     refund = {"customerId": 12345, "amount": 599.99, "reason": "Product defect"}
     r3 = agent.execute("refund_requests", refund, lambda ctx: "refunded")
     assert r3.requires_escalation and r3.escalation_id
-    gov.resolve_escalation(r3.escalation_id, "approved", notes="Refund approved by manager", resolver="test-manager")
+    gov.resolve_escalation(r3.escalation_id, "approved", notes="Refund approved by manager", resolver=gov.reviewers.ensure("test-manager"))
     retried = agent.execute("refund_requests", refund, lambda ctx: "refunded")
     assert retried.success and retried.output == "refunded"
     assert agent.execute("refund_requests", refund, lambda ctx: "again").requires_escalation  # used once
@@ -375,7 +375,7 @@ def test_escalations_per_hour_counts_escalations_opened(seed_governor: Callable[
     # An approved call retried consumes its grant: that opens no escalation, so the limit does not stop it.
     first = opened[0]
     assert first.escalation_id is not None
-    gov.resolve_escalation(first.escalation_id, "approved", resolver="manager")
+    gov.resolve_escalation(first.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("manager"))
     assert agent.check("refund_requests", {"customerId": 0, "amount": 10}).allowed
 
     clock.now += 3599

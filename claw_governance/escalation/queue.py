@@ -171,7 +171,7 @@ class EscalationQueue:
         esc = self.store.settle_escalation(escalation_id, resolution, now)
         details: dict[str, Any] = {
             "escalation_id": esc.id, "status": esc.status.value, "resolver": reviewer.name,
-            "credential_id": reviewer.credential_id, "notes": resolution.notes, "created": esc.created,
+            "notes": resolution.notes, "created": esc.created,
             "resolved_at": esc.resolved_at, "rule": esc.rule, "args_hash": esc.args_hash,
             "approvers": list(esc.approvers)}
         if edited is not None:
@@ -184,7 +184,9 @@ class EscalationQueue:
                                 "args_hash": "*" if standing else (new_hash or esc.args_hash)}
         if resolution.message:
             details["message"] = resolution.message
-        self._audit(AuditEvent("escalation_resolved", esc.agent_id, esc.action, details=details))
+        # The credential id goes in ``meta`` (governance's own scalars): a key named like a secret would be redacted.
+        self._audit(AuditEvent("escalation_resolved", esc.agent_id, esc.action, details=details,
+                               meta={"credential_id": reviewer.credential_id}))
         with self._cond:
             self._cond.notify_all()
         return esc
@@ -202,7 +204,7 @@ class EscalationQueue:
         if done:
             self._audit(AuditEvent("escalation", esc.agent_id, esc.action, details={
                 "event": "grant_revoked", "escalation_id": esc.id, "resolver": reviewer.name,
-                "credential_id": reviewer.credential_id, "notes": notes.strip()}))
+                "notes": notes.strip()}, meta={"credential_id": reviewer.credential_id}))
         return done
 
     def wait(self, escalation_id: str, timeout_seconds: float) -> Escalation | None:

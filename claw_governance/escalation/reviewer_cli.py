@@ -21,7 +21,7 @@ def reviewer_dict(r: ReviewerRecord) -> dict[str, Any]:
         "scope_actions": list(r.scope_actions),
         "scope_agents": list(r.scope_agents),
         "token_id": r.token_id,
-        "password": r.password_hash is not None,
+        "web_login": r.password_hash is not None,  # whether a password is set (a key naming it would be redacted)
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.created)),
     }
 
@@ -34,6 +34,7 @@ def _csv(values: tuple[str, ...]) -> list[str]:
 def claw_register_commands(cli: click.Group) -> None:
     """Add the ``reviewer`` group."""
     from claw_governance.cli import echo_json, fail, governor_options, open_governor
+    from claw_governance.terminal import safe_json
 
     @cli.group()
     def reviewer() -> None:
@@ -79,7 +80,8 @@ def claw_register_commands(cli: click.Group) -> None:
                 name, roles=roles, groups=_csv(groups), actions=_csv(actions), agents=_csv(agents), password=password
             )
         if as_json:
-            echo_json({**reviewer_dict(record), "token": token})
+            # printed as is: the one output meant to carry a secret (the CLI's echo_json would redact it)
+            click.echo(safe_json({**reviewer_dict(record), "token": token}))
             return
         click.echo(f"reviewer {record.name} added ({', '.join(record.roles)})")
         click.echo(f"token (shown once, store it now): {token}")
