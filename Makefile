@@ -15,8 +15,11 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
+	$(BIN)/python -m pip install -q -e '.[dev,serve,postgres]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
 		-r benchmarks/requirements.txt
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) || \
+		echo "warning: PostgreSQL binaries not installed; the PostgreSQL tests need a server" >&2
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,11 +27,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+# The PostgreSQL tests need a server: scripts/with_postgres.py uses the one at CLAW_TEST_POSTGRES_URL, or starts a
+# throwaway cluster from the installed PostgreSQL binaries (the install step installs them when missing).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks

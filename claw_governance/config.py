@@ -11,6 +11,7 @@ from typing import Any
 from claw_governance.errors import ConfigError
 
 DURABILITY_MODES = ("os", "fsync")
+STATE_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class GovernorConfig:
     identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
     escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
     escalation_webhook_retries: int = 3  # attempts after the first one
+    # issue 17: fleet mode
+    state_url: str | None = field(default=None, repr=False)  # postgresql://...: the fleet's shared state
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -59,6 +62,9 @@ class GovernorConfig:
             raise ConfigError(f"identity_scrypt_log2_n must be 14..22, not {self.identity_scrypt_log2_n}")
         if self.escalation_webhook_timeout <= 0 or self.escalation_webhook_retries < 0:
             raise ConfigError("escalation_webhook_timeout must be positive and escalation_webhook_retries >= 0")
+        if self.state_url is not None and not self.state_url.startswith(STATE_URL_SCHEMES):
+            raise ConfigError(f"state_url must start with {' or '.join(STATE_URL_SCHEMES)}, not "
+                              f"{self.state_url.split(':', 1)[0]!r}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
@@ -114,6 +120,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
+    ("STATE_URL", "state_url", None),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

@@ -45,7 +45,7 @@ from claw_governance.model import (
 from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.plugin import PolicyPlugin
-from claw_governance.state import StateStore, open_state_store
+from claw_governance.state import StateStore, describe_store, open_state_store
 
 log = logging.getLogger("claw_governance")
 
@@ -549,6 +549,7 @@ class Governor:
                        "files": len(self.policy.files), "rules": self.policy.rule_count,
                        "last_reload_error": self.policies.last_error},
             "audit": self.audit.health(),
+            "state": self._state_health(),
             "plugins": {"status": "degraded" if self.pm.load_failures else "ok",
                         "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
                         "failed": [f.__dict__ if hasattr(f, "__dict__") else {"name": f.name, "error": f.error}
@@ -565,6 +566,12 @@ class Governor:
         overall = "down" if "down" in statuses else ("degraded" if "degraded" in statuses or faults else "ok")
         return {"status": overall, "components": components, "faults": faults,
                 "escalations_pending": len(self.escalations.pending()), "closed": self._closed}
+
+    def _state_health(self) -> dict[str, Any]:
+        """The state store: which one, and whether the last sync with it worked (no extra round trip)."""
+        sync = self.identities.health()
+        return {"status": "degraded" if sync.get("last_error") else "ok", **describe_store(self.state),
+                "last_sync": sync.get("last_sync"), "last_error": sync.get("last_error")}
 
     def enable(self) -> None:
         """Switch on every installed adapter's framework-wide interception (``claw_enable``)."""

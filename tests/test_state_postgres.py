@@ -1,0 +1,87 @@
+"""What only the PostgreSQL store has: its migration table, concurrent start-up, selection by URL, errors.
+
+The shared contract (and its concurrency) is in test_state_conformance.py, run against every backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from claw_governance import Governor
+from claw_governance.config import GovernorConfig, config_from_env
+from claw_governance.errors import ConfigError
+from claw_governance.state import open_state_store
+from claw_governance.state.postgres import SCHEMA_VERSION, PostgresStateStore
+
+
+def test_schema_is_versioned_and_a_newer_database_is_refused(pg_url: str) -> None:
+    first = PostgresStateStore(pg_url)
+    again = PostgresStateStore(pg_url)  # re-opening applies nothing twice
+    try:
+        assert first.schema_version == again.schema_version == SCHEMA_VERSION
+    finally:
+        first.close()
+        again.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        applied = conn.execute("SELECT version FROM claw_schema_migrations ORDER BY version").fetchall()
+        assert [v for (v,) in applied] == list(range(1, SCHEMA_VERSION + 1))
+        conn.execute("INSERT INTO claw_schema_migrations VALUES (%s, 0)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(ConfigError, match="newer than this claw-governance"):
+        PostgresStateStore(pg_url)
+
+
+def test_hosts_starting_together_migrate_once(pg_url: str) -> None:
+    barrier = threading.Barrier(4)
+    opened: list[PostgresStateStore] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            opened.append(PostgresStateStore(pg_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert not errors and len(opened) == 4
+        assert all(s.schema_version == SCHEMA_VERSION for s in opened)
+    finally:
+        for s in opened:
+            s.close()
+
+
+def test_selected_by_state_url_and_state_url_env(pg_url: str, tmp_path: Path) -> None:
+    s = open_state_store(GovernorConfig(state_url=pg_url, identity_path=tmp_path / "ids"))
+    try:
+        assert isinstance(s, PostgresStateStore)
+    finally:
+        s.close()
+    assert config_from_env({"STATE_URL": pg_url}).state_url == pg_url
+    with Governor(None, tmp_path / "audit", tmp_path / "ids", state_url=pg_url, load_entry_points=False) as gov:
+        assert isinstance(gov.state, PostgresStateStore)
+        gov.agent("bot")
+        assert not (tmp_path / "ids" / ".state" / "state.db").exists()  # the shared state is not local
+    other = PostgresStateStore(pg_url)
+    try:
+        assert other.get_identity("bot") is not None
+    finally:
+        other.close()
+
+
+def test_unreachable_database_and_bad_urls_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        PostgresStateStore("postgresql://postgres:hunter2@127.0.0.1:1/none", connect_timeout=1)
+    message = str(info.value)
+    assert "\n" not in message and "hunter2" not in message
+    assert message.startswith("postgresql://postgres@127.0.0.1:1/none: cannot open the PostgreSQL state store")
+    with pytest.raises(ConfigError, match="state_url must start with postgresql://"):
+        GovernorConfig(state_url="mysql://x")
