@@ -44,6 +44,8 @@ class GovernorConfig:
     escalation_webhook_retries: int = 3  # attempts after the first one
     # issue 17: fleet mode
     state_url: str | None = field(default=None, repr=False)  # postgresql://...: the fleet's shared state
+    audit_sink: str | None = field(default=None, repr=False)  # postgresql://...: the fleet-wide audit copy
+    audit_sink_interval: float = 1.0  # seconds between copies of the local trail to the audit sink
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -65,6 +67,11 @@ class GovernorConfig:
         if self.state_url is not None and not self.state_url.startswith(STATE_URL_SCHEMES):
             raise ConfigError(f"state_url must start with {' or '.join(STATE_URL_SCHEMES)}, not "
                               f"{self.state_url.split(':', 1)[0]!r}")
+        if self.audit_sink is not None and not self.audit_sink.startswith(STATE_URL_SCHEMES):
+            raise ConfigError(f"audit_sink must start with {' or '.join(STATE_URL_SCHEMES)}, not "
+                              f"{self.audit_sink.split(':', 1)[0]!r}")
+        if not 0 < self.audit_sink_interval <= 3600:
+            raise ConfigError(f"audit_sink_interval must be in (0, 3600] seconds, not {self.audit_sink_interval}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
@@ -121,6 +128,8 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
     ("STATE_URL", "state_url", None),
+    ("AUDIT_SINK", "audit_sink", None),
+    ("AUDIT_SINK_INTERVAL", "audit_sink_interval", lambda n, v: _number(n, v, float)),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

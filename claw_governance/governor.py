@@ -124,6 +124,7 @@ class Governor:
         except BaseException:
             self.state.close()
             raise
+        self.audit_sink = self._start_audit_sink(config)
         self._audit_plugin = AuditPlugin(self.audit)
         self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
@@ -175,6 +176,15 @@ class Governor:
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
         """Add a plugin at run time (it joins the hooks immediately)."""
         self.pm.register(plugin, name=name)
+
+    @staticmethod
+    def _start_audit_sink(config: GovernorConfig) -> Any:
+        """The background copy of the local trail to ``config.audit_sink`` (None without one)."""
+        if config.audit_sink is None or config.audit_path is None:
+            return None
+        from claw_governance.audit.sink import AuditReplicator  # psycopg only when asked for
+
+        return AuditReplicator(config.audit_path, config.audit_sink, interval=config.audit_sink_interval).start()
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -550,6 +560,7 @@ class Governor:
                        "last_reload_error": self.policies.last_error},
             "audit": self.audit.health(),
             "state": self._state_health(),
+            **({"audit_sink": self.audit_sink.health()} if self.audit_sink is not None else {}),
             "plugins": {"status": "degraded" if self.pm.load_failures else "ok",
                         "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
                         "failed": [f.__dict__ if hasattr(f, "__dict__") else {"name": f.name, "error": f.error}
@@ -598,6 +609,8 @@ class Governor:
             self.trust.close()
             self.identities.close()
             self.audit.close()
+            if self.audit_sink is not None:
+                self.audit_sink.close()  # after the trail's last entries (bounded: a dead database never hangs)
             self.state.close()
 
     def __enter__(self) -> Governor:

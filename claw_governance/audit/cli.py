@@ -28,12 +28,16 @@ def _trail_options(fn: Any) -> Any:
                      default="identities", show_default=True, help="Identity folder (locates the state folder)."),
         click.option("--public-key", "public_key", type=click.Path(path_type=Path, dir_okay=False), default=None,
                      help="Trust only this Ed25519 public key (PEM or hex)."),
+        click.option("--store", "store_url", default=None, envvar="CLAW_AUDIT_STORE",
+                     help="Read the fleet's trails from this PostgreSQL audit sink (postgresql://...) instead of "
+                          "--audit."),
     ]):
         fn = option(fn)
     return fn
 
 
-def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None) -> Any:
+def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
+            store_url: str | None = None) -> Any:
     from claw_governance.audit.keys import PublicKey
     from claw_governance.audit.reader import TrailReader
 
@@ -43,6 +47,12 @@ def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | Non
             keys = [PublicKey.from_text(public_key.read_bytes())]
         except OSError as exc:
             _fail(f"{public_key}: {exc.strerror or exc}")
+    if store_url is not None:  # the fleet view (issue 17): every trail copied to the audit sink
+        from claw_governance.audit.sink import FleetReader
+
+        if not store_url.startswith(("postgresql://", "postgres://")):
+            _fail(f"--store must be a postgresql:// URL, not {store_url.split(':', 1)[0]!r}")
+        return FleetReader(store_url, public_keys=keys)
     state = state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
     store = None
     if state is not None and state.exists():
@@ -79,9 +89,9 @@ def audit_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_guard
 def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
-               as_json: bool) -> None:
+               as_json: bool, store_url: str | None = None) -> None:
     """Recompute the hash chain and check every signature. Exit 0 if intact, 1 if not."""
-    reader = _reader(audit_path, state_path, identity_path, public_key)
+    reader = _reader(audit_path, state_path, identity_path, public_key, store_url)
     report = reader.verify()
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -109,9 +119,9 @@ def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 @_guard
 def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
               agent_id: str | None, entry_type: str | None, action: str | None, outcome: str | None,
-              since: str | None, until: str | None, limit: int | None, fmt: str) -> None:
+              since: str | None, until: str | None, limit: int | None, fmt: str, store_url: str | None = None) -> None:
     """Print matching entries, oldest first."""
-    reader = _reader(audit_path, state_path, identity_path, None)
+    reader = _reader(audit_path, state_path, identity_path, None, store_url)
     found = reader.query(agent_id=agent_id, type=entry_type, action=action, outcome=outcome, since=since,
                          until=until, limit=limit)
     if fmt == "jsonl":
@@ -140,11 +150,11 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @_guard
 def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
-               start: str, end: str, fmt: str, output: Path | None) -> None:
+               start: str, end: str, fmt: str, output: Path | None, store_url: str | None = None) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
     from claw_governance.audit.report import compliance_report, render_html, render_markdown
 
-    report = compliance_report(_reader(audit_path, state_path, identity_path, public_key), start, end)
+    report = compliance_report(_reader(audit_path, state_path, identity_path, public_key, store_url), start, end)
     text = (json.dumps(report, indent=2, ensure_ascii=False) if fmt == "json"
             else render_markdown(report) if fmt == "md" else render_html(report))
     if output is not None:
@@ -160,9 +170,12 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
 @_guard
 def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: Path | None,
-               start: str, end: str, destination: Path) -> None:
+               start: str, end: str, destination: Path, store_url: str | None = None) -> None:
     """Write a self-contained evidence bundle (entries, checkpoints, public key, README) to DESTINATION."""
     from claw_governance.audit.export import export_bundle
+
+    if store_url is not None:
+        _fail("export reads one local trail: pass --audit, not --store")
 
     manifest = export_bundle(_reader(audit_path, state_path, identity_path, public_key), start, end, destination)
     click.echo(f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "

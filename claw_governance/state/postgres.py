@@ -144,7 +144,12 @@ class PostgresStateStore:
         # autocommit connections: every statement outside _write() is its own transaction, and _write()
         # opens an explicit one (conn.transaction()), so no connection returns to the pool mid-transaction.
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False, name="claw-governance-state"
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True, "application_name": "claw-governance-state"},
+            open=False,
+            name="claw-governance-state",
         )
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
@@ -175,26 +180,7 @@ class PostgresStateStore:
 
     def _migrate(self) -> None:
         with self._write() as cur:
-            # One host migrates at a time (per schema); the lock goes with the transaction.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('claw_governance_state:' || current_schema()))")
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS claw_schema_migrations ("
-                "version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
-            )
-            cur.execute("SELECT COALESCE(MAX(version), 0) FROM claw_schema_migrations")
-            row = cur.fetchone()
-            current = int(row[0]) if row else 0
-            if current > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"state store schema version {current} is newer than this claw-governance "
-                    f"understands ({SCHEMA_VERSION}); upgrade claw-governance"
-                )
-            for version, statements in MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    cur.execute(statement)
-                cur.execute("INSERT INTO claw_schema_migrations VALUES (%s, %s)", (version, time.time()))
+            apply_migrations(cur, MIGRATIONS, "claw_schema_migrations", "state store")
 
     @property
     def schema_version(self) -> int:
@@ -486,6 +472,32 @@ class PostgresStateStore:
         """Close the pool (idempotent)."""
         with contextlib.suppress(Exception):
             self._pool.close()
+
+
+def apply_migrations(cur: Any, migrations: tuple[tuple[int, tuple[str, ...]], ...], table: str, what: str) -> int:
+    """Apply the ``migrations`` newer than the versions recorded in ``table``, inside the caller's transaction.
+
+    A transaction-scoped advisory lock (per schema and table) makes hosts that start together migrate once.
+    A database newer than ``migrations`` raises ConfigError. Returns the schema version now in force.
+    """
+    newest = migrations[-1][0]
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s || current_schema()))", (f"claw_governance:{table}:",))
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)")
+    cur.execute(f"SELECT COALESCE(MAX(version), 0) FROM {table}")
+    row = cur.fetchone()
+    current = int(row[0]) if row else 0
+    if current > newest:
+        raise ConfigError(
+            f"{what} schema version {current} is newer than this claw-governance understands ({newest}); "
+            "upgrade claw-governance"
+        )
+    for version, statements in migrations:
+        if version <= current:
+            continue
+        for statement in statements:
+            cur.execute(statement)
+        cur.execute(f"INSERT INTO {table} VALUES (%s, %s)", (version, time.time()))
+    return max(current, newest)
 
 
 def _one_line(exc: BaseException) -> str:
