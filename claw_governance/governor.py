@@ -30,6 +30,7 @@ from claw_governance.escalation import EscalationQueue
 from claw_governance.escalation.plugin import EscalationPlugin, default_notifiers
 from claw_governance.identity import IdentityRegistry, TrustLedger
 from claw_governance.identity.plugin import IdentityPlugin, TrustPlugin
+from claw_governance.metrics import DecisionCounters
 from claw_governance.model import (
     AuditEvent,
     CallOutcome,
@@ -113,6 +114,8 @@ class Governor:
         self._enabled = False
         self._health_lock = threading.Lock()
         self._faults: dict[str, str] = {}
+        self.decision_counters = DecisionCounters()  # issue 17: what /metrics reports (cheap, see metrics.py)
+        self._metrics_registry: Any = None
         self.redactor = DEFAULT_REDACTOR
         self._facts_cache: dict[str, _AgentFacts] = {}
         self._facts_policy: PolicySet | None = None
@@ -228,6 +231,7 @@ class Governor:
     def _fault(self, component: str, message: str) -> None:
         with self._health_lock:
             self._faults[component] = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}"
+        self.decision_counters.fault(component)
         log.error("claw-governance %s fault: %s", component, message)
 
     def _clear_fault(self, component: str) -> None:
@@ -240,6 +244,7 @@ class Governor:
 
     def _policy_reloaded(self, result: ReloadResult) -> None:
         if result.error:
+            self.decision_counters.reload_failed()
             self._fault("policy", f"reload failed, previous policy {result.previous_hash[:12]} stays: {result.error}")
         else:
             self._clear_fault("policy")
@@ -399,6 +404,7 @@ class Governor:
             decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}); denied to fail closed "
                                 "(details in health_check)", call, policy_hash=policy.hash, stage="governor")
             facts = _NO_FACTS
+        started = time.perf_counter()
         try:
             self._record_call(
                 "policy_decision", call, _audit_form(decision), policy.hash,
@@ -406,8 +412,10 @@ class Governor:
                 {"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
                 if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework})
         except Exception as exc:
+            self.decision_counters.decided(call.agent_id, "deny", time.perf_counter() - started)
             return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
                             call, decision.rule, policy.hash, stage="audit")
+        self.decision_counters.decided(call.agent_id, decision.outcome._value_, time.perf_counter() - started)
         return decision
 
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
@@ -577,6 +585,21 @@ class Governor:
         overall = "down" if "down" in statuses else ("degraded" if "degraded" in statuses or faults else "ok")
         return {"status": overall, "components": components, "faults": faults,
                 "escalations_pending": len(self.escalations.pending()), "closed": self._closed}
+
+    @property
+    def metrics_registry(self) -> Any:
+        """A ``prometheus_client.CollectorRegistry`` with this governor's metrics (see ``claw_governance.metrics``)."""
+        if self._metrics_registry is None:
+            from claw_governance.metrics import registry_for
+
+            self._metrics_registry = registry_for(self)
+        return self._metrics_registry
+
+    def metrics(self) -> str:
+        """This governor's metrics in the Prometheus text format (what ``/metrics`` serves)."""
+        from claw_governance.metrics import render
+
+        return render(self.metrics_registry)
 
     def _state_health(self) -> dict[str, Any]:
         """The state store: which one, and whether the last sync with it worked (no extra round trip)."""

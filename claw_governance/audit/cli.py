@@ -93,6 +93,11 @@ def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
     """Recompute the hash chain and check every signature. Exit 0 if intact, 1 if not."""
     reader = _reader(audit_path, state_path, identity_path, public_key, store_url)
     report = reader.verify()
+    state = state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
+    if store_url is None and state is not None and state.is_dir():  # for /metrics and `claw-gov doctor`
+        from claw_governance.metrics import write_last_verify
+
+        write_last_verify(state, report.valid, report.entries, report.trail_id)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -231,6 +231,7 @@ class AuditReplicator:
         meta = self._read_meta()
         if meta is None:
             return 0  # no trail yet
+        self._observe_local_head()  # before the database: an outage must still show how far behind it is
         conn = self._connection()
         trail_id = meta["trail_id"]
         if trail_id != self.trail_id:
@@ -259,6 +260,26 @@ class AuditReplicator:
         if self.replicated_seq >= self.local_seq:
             self.oldest_unreplicated = None
         return copied
+
+    def _observe_local_head(self) -> None:
+        """The newest complete entry of the trail (read from the end of the newest segment): the lag's top."""
+        segments = list_segments(self.path)
+        if not segments:
+            return
+        try:
+            with open(segments[-1][1], "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - 65536))
+                tail = fh.read()
+        except OSError:
+            return
+        for line in reversed(tail.splitlines(keepends=True)):
+            row = _row(line) if line.endswith(b"\n") else None
+            if row is not None:
+                self.local_seq = max(self.local_seq, row.seq)
+                break
+        if self.local_seq > self.replicated_seq and self.oldest_unreplicated is None:
+            self.oldest_unreplicated = time.time()  # noticed now: the lag's age is at least this
 
     def _read_meta(self) -> dict[str, Any] | None:
         try:
