@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v apt-get >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) || \
 		echo "warning: PostgreSQL binaries not installed; the PostgreSQL tests need a server" >&2
+	command -v promtool >/dev/null || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) || \
+		echo "warning: promtool not installed; tests/test_alert_rules.py needs it" >&2
 	touch $(STAMP)
 
 install: $(STAMP)
