@@ -47,6 +47,7 @@ from claw_governance.plugins import ClawPluginManager, HookDispatch
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.plugin import PolicyPlugin
 from claw_governance.state import StateStore, describe_store, open_state_store
+from claw_governance.tracing import CallTracer
 
 log = logging.getLogger("claw_governance")
 
@@ -97,6 +98,7 @@ class Governor:
         *,
         config: GovernorConfig | None = None,
         plugins: tuple[object, ...] | list[object] = (),
+        tracer_provider: Any = None,
         **settings: Any,
     ) -> None:
         if config is None:
@@ -116,6 +118,7 @@ class Governor:
         self._faults: dict[str, str] = {}
         self.decision_counters = DecisionCounters()  # issue 17: what /metrics reports (cheap, see metrics.py)
         self._metrics_registry: Any = None
+        self.tracer = CallTracer(tracer_provider)  # OpenTelemetry spans (the global provider unless given)
         self.redactor = DEFAULT_REDACTOR
         self._facts_cache: dict[str, _AgentFacts] = {}
         self._facts_policy: PolicySet | None = None
@@ -386,6 +389,7 @@ class Governor:
 
     def before_call(self, call: ToolCall) -> Decision:
         """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
+        traced = time.time_ns() if self.tracer.enabled() else 0
         policy = self.policies.current
         try:
             facts = self._facts(policy, call.agent_id)
@@ -412,14 +416,22 @@ class Governor:
                 {"call_id": call.call_id, "framework": call.framework, "args_hash": call.args_hash}
                 if facts.metadata_only else {"call_id": call.call_id, "framework": call.framework})
         except Exception as exc:
-            self.decision_counters.decided(call.agent_id, "deny", time.perf_counter() - started)
-            return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
-                            call, decision.rule, policy.hash, stage="audit")
-        self.decision_counters.decided(call.agent_id, decision.outcome._value_, time.perf_counter() - started)
+            audit_seconds = time.perf_counter() - started
+            self.decision_counters.decided(call.agent_id, "deny", audit_seconds)
+            denied = Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
+                              call, decision.rule, policy.hash, stage="audit")
+            if traced:
+                self.tracer.decided(call, denied, traced, audit_seconds)
+            return denied
+        audit_seconds = time.perf_counter() - started
+        self.decision_counters.decided(call.agent_id, decision.outcome._value_, audit_seconds)
+        if traced:
+            self.tracer.decided(call, decision, traced, audit_seconds)
         return decision
 
     def after_call(self, call: ToolCall, decision: Decision, outcome: CallOutcome) -> None:
         """Record what happened when an allowed call ran: trust change and an ``agent_action`` entry."""
+        self.tracer.finished(call, outcome)
         policy = self.policies.current
         facts = self._facts(policy, call.agent_id)
         delta = facts.settings.success if outcome.success else facts.settings.failure
@@ -627,6 +639,7 @@ class Governor:
             self.disable()
             self.pm.hook.claw_shutdown(governor=self)
         finally:
+            self.tracer.close()
             self.policies.close()
             self.escalations.close()
             self.trust.close()
