@@ -23,6 +23,7 @@ BUILTIN_COMMAND_MODULES = (
     "claw_governance.audit.cli",
     "claw_governance.identity.cli",
     "claw_governance.escalation.cli",
+    "claw_governance.doctor.cli",
 )
 
 

@@ -33,6 +33,7 @@ Metric names (all prefixed ``claw_``):
 from __future__ import annotations
 
 import bisect
+import os
 import shutil
 import threading
 import time
@@ -111,12 +112,17 @@ def read_last_verify(state_path: Path | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def write_run_marker(state_path: Path, name: str, **fields: Any) -> None:
+    """Record that something ran (``{"time", **fields}`` in ``<state>/<name>``), atomically."""
+    state_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = state_path / f".{name}.{os.getpid()}.tmp"
+    tmp.write_bytes(orjson.dumps({"time": time.time(), **fields}, default=str))
+    tmp.replace(state_path / name)
+
+
 def write_last_verify(state_path: Path, valid: bool, entries: int, trail_id: str | None) -> None:
     """Record a verification run (for the metrics and ``claw-gov doctor``)."""
-    state_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = state_path / f".{LAST_VERIFY_FILE}.tmp"
-    tmp.write_bytes(orjson.dumps({"time": time.time(), "valid": valid, "entries": entries, "trail_id": trail_id}))
-    tmp.replace(state_path / LAST_VERIFY_FILE)
+    write_run_marker(state_path, LAST_VERIFY_FILE, valid=valid, entries=entries, trail_id=trail_id)
 
 
 class GovernorCollector(Collector):

@@ -183,6 +183,12 @@ def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
         _fail("export reads one local trail: pass --audit, not --store")
 
     manifest = export_bundle(_reader(audit_path, state_path, identity_path, public_key), start, end, destination)
+    state = state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
+    if state is not None and state.is_dir():  # for `claw-gov doctor` (last evidence export)
+        from claw_governance.metrics import write_run_marker
+
+        write_run_marker(state, "last-export.json", destination=str(destination), start=start, end=end,
+                         entries=manifest.get("entries_in_period"))
     click.echo(f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "
                f"{'valid' if manifest['chain_valid'] else 'INVALID'}; verify with: cd {destination} && "
                "claw-gov audit verify --audit trail --public-key governor_public_key.pem")
