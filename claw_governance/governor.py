@@ -668,8 +668,10 @@ class AgentHandle:
 
     def check(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
         """Decide (and audit) one call without running anything. ESCALATE opens an escalation."""
-        return self.governor.before_call(self.governor.make_call(self.agent_id, action, args,
-                                                                 framework=self.framework))
+        call = self.governor.make_call(self.agent_id, action, args, framework=self.framework)
+        decision = self.governor.before_call(call)
+        self.governor.tracer.decided_only(call)  # nothing will run: the call's span ends now
+        return decision
 
     def evaluate(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
         """What the policy alone says, with no identity, trust, escalation or audit (a dry run)."""

@@ -37,6 +37,7 @@ import os
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,10 +58,18 @@ LAST_VERIFY_FILE = "last-verify.json"  # in the state folder; written by `claw-g
 
 
 class DecisionCounters:
-    """What the hot path records: decisions by (agent, outcome), audit append latency, faults, reload failures."""
+    """What the hot path records: decisions by (agent, outcome), audit append latency, faults, reload failures.
+
+    ``decided`` only appends a tuple to a deque (atomic in CPython, ~0.1 us); the tuples are folded into the
+    counters under a lock when a scrape asks (``snapshot``) or when 4096 are waiting, so the memory stays
+    bounded and no count is lost between threads.
+    """
+
+    FOLD_AT = 4096
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._queue: deque[tuple[str, str, float]] = deque()
         self.decisions: dict[tuple[str, str], int] = {}
         self.buckets = [0] * (len(AUDIT_BUCKETS) + 1)
         self.audit_sum = 0.0
@@ -70,20 +79,27 @@ class DecisionCounters:
 
     def decided(self, agent_id: str, outcome: str, audit_seconds: float) -> None:
         """Count one decision and the time its audit entry took."""
-        index = bisect.bisect_left(AUDIT_BUCKETS, audit_seconds)
+        queue = self._queue
+        queue.append((agent_id, outcome, audit_seconds))
+        if len(queue) > self.FOLD_AT:
+            self._fold()
+
+    def _fold(self) -> None:
         with self._lock:
-            key = (agent_id, outcome)
-            count = self.decisions.get(key)
-            if count is None:
-                if agent_id not in self._agents:
-                    if len(self._agents) >= MAX_AGENT_SERIES:
-                        key = ("_other", outcome)
+            queue, decisions, buckets, agents = self._queue, self.decisions, self.buckets, self._agents
+            total = 0.0
+            for _ in range(len(queue)):
+                agent_id, outcome, seconds = queue.popleft()
+                if agent_id not in agents:
+                    if len(agents) >= MAX_AGENT_SERIES:
+                        agent_id = "_other"
                     else:
-                        self._agents.add(agent_id)
-                count = self.decisions.get(key, 0)
-            self.decisions[key] = count + 1
-            self.buckets[index] += 1
-            self.audit_sum += audit_seconds
+                        agents.add(agent_id)
+                key = (agent_id, outcome)
+                decisions[key] = decisions.get(key, 0) + 1
+                buckets[bisect.bisect_left(AUDIT_BUCKETS, seconds)] += 1
+                total += seconds
+            self.audit_sum += total
 
     def fault(self, component: str) -> None:
         """Count one fault of a component (cold path)."""
@@ -97,6 +113,7 @@ class DecisionCounters:
 
     def snapshot(self) -> tuple[dict[tuple[str, str], int], list[int], float, dict[str, int], int]:
         """A consistent copy for a scrape."""
+        self._fold()
         with self._lock:
             return dict(self.decisions), list(self.buckets), self.audit_sum, dict(self.faults), self.reload_failures
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -103,3 +104,39 @@ def test_open_spans_end_at_close_and_no_provider_means_no_spans(
     plain = make_governor(POLICY)  # no SDK provider anywhere: the API's no-op, nothing recorded
     assert not plain.tracer.enabled()
     assert plain.agent("bot").check("read:x").allowed
+
+
+GLOBAL_PROVIDER = """
+import sys
+from pathlib import Path
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from claw_governance import Governor
+root = Path(sys.argv[1])
+with Governor(root / "policies", root / "audit", root / "ids", load_entry_points=False) as gov:
+    agent = gov.agent("bot")
+    agent.check("read:before")                      # no SDK yet: nothing recorded
+    assert not gov.tracer.enabled()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)             # the application sets it up later, globally
+    assert gov.tracer.enabled()
+    agent.check("read:after")
+    print(",".join(s.name for s in exporter.get_finished_spans()))
+"""
+
+
+def test_the_global_provider_is_picked_up_when_the_application_sets_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "bot.yaml").write_text(POLICY)
+    done = subprocess.run(
+        [sys.executable, "-c", GLOBAL_PROVIDER, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "claw.govern read:after"
