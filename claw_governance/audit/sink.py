@@ -364,11 +364,16 @@ class AuditReplicator:
             self._position = (seg_first, pos)
 
     def _insert(self, conn: Any, trail_id: str, rows: list[_Row]) -> int:
+        # COPY into a session-local staging table, then one INSERT ... ON CONFLICT DO NOTHING: the bulk speed
+        # of COPY with the idempotence COPY alone does not have.
         with conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO claw_audit_entries VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                [(trail_id, r.seq, r.line, r.ts, r.type, r.agent_id, r.action, r.outcome) for r in rows],
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS claw_sink_batch (LIKE claw_audit_entries) ON COMMIT DELETE ROWS"
             )
+            with cur.copy("COPY claw_sink_batch FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row((trail_id, r.seq, r.line, r.ts, r.type, r.agent_id, r.action, r.outcome))
+            cur.execute("INSERT INTO claw_audit_entries SELECT * FROM claw_sink_batch ON CONFLICT DO NOTHING")
         self.replicated_seq = max(self.replicated_seq, rows[-1].seq)
         self.copied += len(rows)
         self.oldest_unreplicated = None
