@@ -85,3 +85,35 @@ def test_unreachable_database_and_bad_urls_are_one_line_errors() -> None:
     assert message.startswith("postgresql://postgres@127.0.0.1:1/none: cannot open the PostgreSQL state store")
     with pytest.raises(ConfigError, match="state_url must start with postgresql://"):
         GovernorConfig(state_url="mysql://x")
+
+
+def test_a_truncated_local_trail_is_caught_by_the_checkpoint_copy_in_postgres(pg_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from claw_governance.cli import build_cli
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "bot.yaml").write_text('agent: bot\npermissions:\n  allow: ["read:*"]\n')
+    with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "ids", state_url=pg_url,
+                  load_entry_points=False, audit_checkpoint_interval=5) as gov:
+        for i in range(12):
+            gov.agent("bot").check("read:x", {"i": i})
+        trail = gov.audit.trail_id
+    store = PostgresStateStore(pg_url)
+    try:
+        anchor = store.latest_checkpoint(trail)
+    finally:
+        store.close()
+    assert anchor is not None and anchor["seq"] > 10
+    args = ["audit", "verify", "--audit", str(tmp_path / "audit"), "--identities", str(tmp_path / "ids")]
+    assert CliRunner().invoke(build_cli(), args, env={"STATE_URL": pg_url}).exit_code == 0
+    # an intruder on the host cuts the newest entries and the local checkpoint copy
+    (segment,) = sorted((tmp_path / "audit").glob("segment-*.jsonl"))
+    lines = segment.read_bytes().splitlines(keepends=True)
+    segment.chmod(0o644)
+    segment.write_bytes(b"".join(lines[:5]))
+    (tmp_path / "audit" / "checkpoint.json").unlink()
+    local_only = CliRunner().invoke(build_cli(), args, env={"STATE_URL": ""})
+    fleet = CliRunner().invoke(build_cli(), args, env={"STATE_URL": pg_url})
+    assert fleet.exit_code == 1 and "truncated tail" in fleet.output and "the state store" in fleet.output
+    assert local_only.output.startswith("VALID")  # without the database's copy this cut is not seen

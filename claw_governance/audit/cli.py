@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,12 @@ def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | Non
         return FleetReader(store_url, public_keys=keys)
     state = state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
     store = None
-    if state is not None and state.exists():
+    state_url = os.environ.get("STATE_URL") or None  # a fleet keeps the checkpoint copies in PostgreSQL
+    if state_url is not None or (state is not None and state.exists()):
         from claw_governance.config import GovernorConfig
         from claw_governance.state import open_state_store
 
-        store = open_state_store(GovernorConfig(state_path=state))
+        store = open_state_store(GovernorConfig(state_path=state, state_url=state_url))
     return TrailReader(audit_path, public_keys=keys, state_path=state if state and state.exists() else None,
                        store=store)
 
