@@ -247,7 +247,7 @@ LOOPING_AGENT = (
     GOV
     + """
     started = time.time()
-    with governor(state_sync_interval=0.5) as gov:
+    with governor(state_sync_interval=float(sys.argv[2])) as gov:
         agent = gov.agent("bot")
         (root / "ready").write_text("1")
         allowed = 0
@@ -264,7 +264,7 @@ LOOPING_AGENT = (
 
 def test_a_revocation_on_b_stops_the_agent_on_a_within_the_sync_interval(tmp_path: Path, pg_url: str) -> None:
     a, b = host(tmp_path, "host-a"), host(tmp_path, "host-b")
-    agent = python(LOOPING_AGENT, str(a), url=pg_url)
+    agent = python(LOOPING_AGENT, str(a), "0.5", url=pg_url)
     try:
         deadline = time.monotonic() + 90
         while not (a / "ready").exists():
@@ -282,3 +282,23 @@ def test_a_revocation_on_b_stops_the_agent_on_a_within_the_sync_interval(tmp_pat
     # seen within one sync interval (0.5 s) of the commit, plus scheduling slack on a loaded 2-core machine
     assert float(result["denied_at"]) - revoked_at < 0.5 + 2.0
     shutil.rmtree(a / "audit", ignore_errors=True)
+
+
+def test_listen_notify_brings_a_revocation_long_before_the_next_sync(tmp_path: Path, pg_url: str) -> None:
+    a, b = host(tmp_path, "host-a"), host(tmp_path, "host-b")
+    agent = python(LOOPING_AGENT, str(a), "60", url=pg_url)  # the periodic sync would take up to a minute
+    try:
+        deadline = time.monotonic() + 90
+        while not (a / "ready").exists():
+            assert agent.poll() is None and time.monotonic() < deadline, agent.communicate()
+            time.sleep(0.05)
+        time.sleep(1.0)  # the listener is connected
+        revoked = cli(b, pg_url, "identity", "revoke", "bot", "--reason", "key leaked", "--by", "sec@example.com")
+        revoked_at = time.time()
+        assert revoked.returncode == 0, revoked.stderr
+        result = finish(agent)
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+    assert "revoked" in str(result["reason"]).lower()
+    assert float(result["denied_at"]) - revoked_at < 10  # NOTIFY at commit, not the 60 s sync

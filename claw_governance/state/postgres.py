@@ -30,8 +30,11 @@ with its tables, then write the method with ``self._write()`` (one transaction: 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +51,8 @@ try:  # the optional extra: a clear error at open when it is missing, never at i
 except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
     ConnectionPool = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger("claw_governance.state")
 
 CONNECT_TIMEOUT = 10.0  # seconds to wait for the first connection at open
 POOL_MAX = 4
@@ -151,9 +156,14 @@ class PostgresStateStore:
             open=False,
             name="claw-governance-state",
         )
+        self._closed = threading.Event()
+        self._listener: threading.Thread | None = None
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
             self._migrate()
+            # NOTIFY channels are per database, not per schema: the channel names the schema
+            schema = self._rows("SELECT current_schema()")[0][0]
+            self.channel = "claw_identity_" + hashlib.sha256(str(schema).encode()).hexdigest()[:16]
         except Exception as exc:
             self._pool.close()
             raise ConfigError(f"{self.display_url}: cannot open the PostgreSQL state store: {_one_line(exc)}") from None
@@ -252,13 +262,17 @@ class PostgresStateStore:
         return {a: (s, int(v)) for a, s, v in self._rows("SELECT agent_id, status, version FROM identities")}
 
     def set_identity_status(self, agent_id: str, status: str, reason: str | None, now: float) -> IdentityRecord | None:
-        """See StateStore."""
-        rows = self._rows(
-            f"UPDATE identities SET status=%s, reason=%s, updated=%s, version=version+1 "
-            f"WHERE agent_id=%s RETURNING {_ID_COLUMNS}",
-            (status, reason, now, agent_id),
-        )
-        return _row_to_identity(rows[0]) if rows else None
+        """See StateStore. Other hosts listening (``watch_identities``) hear of it at commit."""
+        with self._write() as cur:
+            cur.execute(
+                f"UPDATE identities SET status=%s, reason=%s, updated=%s, version=version+1 "
+                f"WHERE agent_id=%s RETURNING {_ID_COLUMNS}",
+                (status, reason, now, agent_id),
+            )
+            row = cur.fetchone()
+            if row is not None:
+                cur.execute("SELECT pg_notify(%s, %s)", (self.channel, agent_id))
+        return _row_to_identity(row) if row else None
 
     def add_key(self, key: KeyRecord) -> None:
         """See StateStore."""
@@ -286,6 +300,7 @@ class PostgresStateStore:
                 (key_id, now, agent_id),
             )
             row = cur.fetchone()
+            cur.execute("SELECT pg_notify(%s, %s)", (self.channel, agent_id))
         return _row_to_identity(row) if row else None
 
     def keys(self, agent_id: str) -> list[KeyRecord]:
@@ -468,8 +483,38 @@ class PostgresStateStore:
         )
         return str(rows[0][0]) if rows else None
 
+    def watch_identities(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(agent_id)`` as soon as any host revokes, reinstates or rotates an identity.
+
+        LISTEN/NOTIFY on a connection of its own, in a daemon thread that reconnects after errors. It only
+        makes changes arrive sooner: the periodic sync (``STATE_SYNC_INTERVAL``) stays the guarantee.
+        """
+        if self._listener is not None:
+            return
+        self._listener = threading.Thread(target=self._listen, args=(callback,), name="claw-state-listen", daemon=True)
+        self._listener.start()
+
+    def _listen(self, callback: Callable[[str], None]) -> None:
+        assert psycopg is not None
+        while not self._closed.is_set():
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=10, application_name="claw-governance-listen"
+                ) as conn:
+                    conn.execute(f'LISTEN "{self.channel}"')
+                    while not self._closed.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            with contextlib.suppress(Exception):
+                                callback(note.payload)
+            except Exception as exc:
+                log.warning("claw-governance state listener: %s; retrying", _one_line(exc))
+                self._closed.wait(2.0)
+
     def close(self) -> None:
-        """Close the pool (idempotent)."""
+        """Close the pool and stop the listener (idempotent)."""
+        self._closed.set()
+        if self._listener is not None and self._listener is not threading.current_thread():
+            self._listener.join(timeout=5)
         with contextlib.suppress(Exception):
             self._pool.close()
 
