@@ -13,7 +13,8 @@ The same contract as the SQLite store, with the same atomicity across hosts:
 - an escalation is resolved on its row locked ``FOR UPDATE``: of two concurrent resolutions one wins.
 
 The hot path never waits on this store: identities and trust scores are cached per process and refreshed
-every ``STATE_SYNC_INTERVAL`` seconds (``identity.shared``), exactly as with SQLite.
+every ``STATE_SYNC_INTERVAL`` seconds (``identity.shared``), exactly as with SQLite; identity changes also
+send a NOTIFY at commit, which ``watch_identities`` listeners turn into an immediate refresh.
 
 Schema: ``MIGRATIONS`` is the one ordered list of versioned migrations; the applied versions are rows of
 ``claw_schema_migrations``. They run at open under a transaction-scoped advisory lock, so hosts starting
