@@ -94,8 +94,14 @@ def test_a_truncated_local_trail_is_caught_by_the_checkpoint_copy_in_postgres(pg
 
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "bot.yaml").write_text('agent: bot\npermissions:\n  allow: ["read:*"]\n')
-    with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "ids", state_url=pg_url,
-                  load_entry_points=False, audit_checkpoint_interval=5) as gov:
+    with Governor(
+        tmp_path / "policies",
+        tmp_path / "audit",
+        tmp_path / "ids",
+        state_url=pg_url,
+        load_entry_points=False,
+        audit_checkpoint_interval=5,
+    ) as gov:
         for i in range(12):
             gov.agent("bot").check("read:x", {"i": i})
         trail = gov.audit.trail_id
@@ -117,3 +123,28 @@ def test_a_truncated_local_trail_is_caught_by_the_checkpoint_copy_in_postgres(pg
     fleet = CliRunner().invoke(build_cli(), args, env={"STATE_URL": pg_url})
     assert fleet.exit_code == 1 and "truncated tail" in fleet.output and "the state store" in fleet.output
     assert local_only.output.startswith("VALID")  # without the database's copy this cut is not seen
+
+
+def test_killed_database_connections_fail_closed_once_then_recover(pg_url: str, tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "bot.yaml").write_text('agent: bot\npermissions:\n  allow: ["read:*"]\n  escalate: [refund]\n')
+    with Governor(
+        tmp_path / "p",
+        tmp_path / "a",
+        tmp_path / "i",
+        state_url=pg_url,
+        load_entry_points=False,
+        state_sync_interval=0.2,
+    ) as gov:
+        agent = gov.agent("bot")
+        assert agent.check("refund", {"n": 0}).outcome.value == "escalate"
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # a database restart, as the pool sees it
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'claw-governance%'"
+            )
+        seen = [
+            (agent.check("read:x").outcome.value, agent.check("refund", {"n": i}).outcome.value) for i in range(1, 5)
+        ]
+    # the cached hot path never noticed; a call that needed the database was denied, never allowed; then back
+    assert all(allowed == "allow" for allowed, _ in seen)
+    assert all(esc in ("deny", "escalate") for _, esc in seen) and seen[-1][1] == "escalate"
