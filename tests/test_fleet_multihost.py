@@ -302,3 +302,68 @@ def test_listen_notify_brings_a_revocation_long_before_the_next_sync(tmp_path: P
             agent.kill()
     assert "revoked" in str(result["reason"]).lower()
     assert float(result["denied_at"]) - revoked_at < 10  # NOTIFY at commit, not the 60 s sync
+
+
+SINK_WORKER = (
+    GOV
+    + """
+    with governor(audit_sink=os.environ["STATE_URL"], audit_sink_interval=0.2) as gov:
+        agent = gov.agent("bot")
+        for i in range(int(sys.argv[2])):
+            agent.execute("read:file", {"i": i}, lambda ctx: "ok")
+            agent.check("refund", {"amount": 900 + i})
+        trail = gov.audit.trail_id
+    print(json.dumps({"trail": trail}))
+"""
+)
+
+
+def test_two_hosts_audit_sinks_make_one_verifiable_fleet_trail(tmp_path: Path, pg_url: str) -> None:
+    a, b = host(tmp_path, "host-a"), host(tmp_path, "host-b")
+    workers = [python(SINK_WORKER, str(a), "30", url=pg_url), python(SINK_WORKER, str(b), "20", url=pg_url)]
+    trails = [finish(w)["trail"] for w in workers]
+    local = {r: sum(len(p.read_bytes().splitlines()) for p in (r / "audit").glob("segment-*.jsonl")) for r in (a, b)}
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    verified = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from claw_governance.cli import main; main()",
+            "audit",
+            "verify",
+            "--store",
+            pg_url,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ops,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    report = json.loads(verified.stdout)
+    assert (
+        report["valid"]
+        and report["entries"] == local[a] + local[b]
+        and set(report["trail_id"].split(",")) == set(trails)
+    )
+    queued = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from claw_governance.cli import main; main()",
+            "audit",
+            "query",
+            "--store",
+            pg_url,
+            "--outcome",
+            "escalate",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ops,
+    )
+    assert queued.returncode == 0, queued.stderr
+    assert len(queued.stdout.splitlines()) == 50  # every escalation of both hosts, from one place
