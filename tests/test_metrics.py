@@ -174,3 +174,49 @@ def test_sink_lag_metrics(tmp_path: Path) -> None:
     assert value(text, "claw_audit_sink_ok") == 0
     assert value(text, "claw_audit_unreplicated_entries") > 0
     assert value(text, "claw_audit_replication_lag_seconds") >= 0
+
+
+def test_claw_gov_serve_process_serves_metrics(tmp_path: Path) -> None:
+    """The real `claw-gov serve` process, scraped over HTTP like Prometheus would."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "scrape-token-0123456789abcdef"
+    proc = subprocess.Popen([sys.executable, "-c", "from claw_governance.cli import main; main()", "serve", "--port",
+                             str(port), "--policies", str(tmp_path / "policies"), "--audit", str(tmp_path / "audit"),
+                             "--identities", str(tmp_path / "ids")],
+                            env={**os.environ, "CLAW_BRIDGE_TOKEN": token}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code in (200, 503):
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        auth = {"Authorization": f"Bearer {token}"}
+        hook = {"event": {"toolName": "read", "params": {}}, "ctx": {"agentId": "alpha", "toolName": "read",
+                                                                       "toolCallId": "c1", "runId": "r1"}}
+        httpx.post(f"{url}/v1/openclaw/before_tool_call", json=hook, headers=auth, timeout=10)
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 401
+        got = httpx.get(f"{url}/metrics", headers=auth, timeout=10)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/plain")
+    decisions = {labels: v for (name, labels), v in samples(got.text).items() if name == "claw_decisions_total"}
+    assert sum(decisions.values()) == 1, decisions
