@@ -130,7 +130,7 @@ class Governor:
         except BaseException:
             self.state.close()
             raise
-        self.audit_sink = self._start_audit_sink(config)
+        self.audit_sink: Any = None
         self._audit_plugin = AuditPlugin(self.audit)
         self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
@@ -139,6 +139,7 @@ class Governor:
             self.identities = IdentityRegistry(config, self.state, self.record)
             self.trust = TrustLedger(config, self.state, self.record, on_zero=self._revoke_at_zero)
             self.escalations = EscalationQueue(config, self.state, self.record)
+            self.audit_sink = self._start_audit_sink(config)
         except BaseException:
             self.audit.close()
             self.state.close()
