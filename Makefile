@@ -39,7 +39,7 @@ unit: $(STAMP)
 	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks
+	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/mypy --strict $(patsubst %/__init__.py,%,$(wildcard adapters/*/claw_governance_*/__init__.py))
 
