@@ -24,8 +24,14 @@ $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 	command -v pkg-config >/dev/null && pkg-config --exists icu-i18n && command -v g++ >/dev/null || \
 		(apt-get update && apt-get install -y libicu-dev pkg-config g++)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,serve]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
+	$(BIN)/python -m pip install -q -e '.[dev,serve,postgres]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
 		-r benchmarks/requirements.txt
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) || \
+		echo "warning: PostgreSQL binaries not installed; the PostgreSQL tests need a server" >&2
+	command -v promtool >/dev/null || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) || \
+		echo "warning: promtool not installed; tests/test_alert_rules.py needs it" >&2
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,19 +41,22 @@ demo: $(STAMP)
 
 # The suite runs twice: with the default plugins only (the governor calls its built-in steps directly), and
 # with a no-op plugin on every pipeline hook (every step through pluggy), which must not change any result.
+# The PostgreSQL tests need a server: scripts/with_postgres.py uses the one at CLAW_TEST_POSTGRES_URL, or starts a
+# throwaway cluster from the installed PostgreSQL binaries (the install step installs them when missing).
 test: test-defaults test-hooks
 
 test-defaults: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
 
 test-hooks: $(STAMP)
-	CLAW_PLUGINS=claw_governance.testing:NoopPlugin $(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
+	CLAW_PLUGINS=claw_governance.testing:NoopPlugin $(BIN)/python scripts/with_postgres.py -- \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests integrations_tests
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks
+	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/mypy --strict $(patsubst %/__init__.py,%,$(wildcard adapters/*/claw_governance_*/__init__.py))
 

@@ -12,6 +12,7 @@ from claw_governance.errors import ConfigError
 from claw_governance.policy.conditions import ArgumentLimits
 
 DURABILITY_MODES = ("os", "fsync")
+STATE_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,10 @@ class GovernorConfig:
     escalation_webhook_secret: str | None = field(default=None, repr=False)  # Standard Webhooks "whsec_<base64>"
     escalation_webhook_format: str = "json"  # "json" (our document) | "slack" (blocks with an Open button)
     console_url: str | None = None  # the reviewer console's public URL: notifications link to it
+    # issue 17: fleet mode
+    state_url: str | None = field(default=None, repr=False)  # postgresql://...: the fleet's shared state
+    audit_sink: str | None = field(default=None, repr=False)  # postgresql://...: the fleet-wide audit copy
+    audit_sink_interval: float = 1.0  # seconds between copies of the local trail to the audit sink
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -87,6 +92,14 @@ class GovernorConfig:
                               f"{self.escalation_webhook_format!r}")
         if self.console_url is not None and not self.console_url.startswith(("http://", "https://")):
             raise ConfigError(f"console_url must be an http(s) URL, not {self.console_url!r}")
+        if self.state_url is not None and not self.state_url.startswith(STATE_URL_SCHEMES):
+            raise ConfigError(f"state_url must start with {' or '.join(STATE_URL_SCHEMES)}, not "
+                              f"{self.state_url.split(':', 1)[0]!r}")
+        if self.audit_sink is not None and not self.audit_sink.startswith(STATE_URL_SCHEMES):
+            raise ConfigError(f"audit_sink must start with {' or '.join(STATE_URL_SCHEMES)}, not "
+                              f"{self.audit_sink.split(':', 1)[0]!r}")
+        if not 0 < self.audit_sink_interval <= 3600:
+            raise ConfigError(f"audit_sink_interval must be in (0, 3600] seconds, not {self.audit_sink_interval}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
                 ("http://", "https://")):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
@@ -156,6 +169,9 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("ESCALATION_WEBHOOK_SECRET", "escalation_webhook_secret", None),
     ("ESCALATION_WEBHOOK_FORMAT", "escalation_webhook_format", None),
     ("CONSOLE_URL", "console_url", None),
+    ("STATE_URL", "state_url", None),
+    ("AUDIT_SINK", "audit_sink", None),
+    ("AUDIT_SINK_INTERVAL", "audit_sink_interval", lambda n, v: _number(n, v, float)),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

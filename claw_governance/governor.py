@@ -37,6 +37,7 @@ from claw_governance.identity.plugin import IdentityPlugin, TrustPlugin
 from claw_governance.identity.shared import SharedState
 from claw_governance.jobs import Job, JobRegistry
 from claw_governance.jobs.receipts import ModelCall
+from claw_governance.metrics import DecisionCounters
 from claw_governance.model import (
     AuditEvent,
     CallOutcome,
@@ -54,8 +55,9 @@ from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSe
 from claw_governance.policy.budgets import BudgetGate
 from claw_governance.policy.labels import SessionLabels
 from claw_governance.policy.plugin import PolicyPlugin
-from claw_governance.state import StateStore, open_state_store
+from claw_governance.state import StateStore, describe_store, open_state_store
 from claw_governance.state.faults import StateStoreError
+from claw_governance.tracing import CallTracer
 
 log = logging.getLogger("claw_governance")
 
@@ -109,6 +111,7 @@ class Governor:
         *,
         config: GovernorConfig | None = None,
         plugins: tuple[object, ...] | list[object] = (),
+        tracer_provider: Any = None,
         **settings: Any,
     ) -> None:
         if config is None:
@@ -127,6 +130,9 @@ class Governor:
         self._enabled = False
         self._health_lock = threading.Lock()
         self._faults: dict[str, str] = {}
+        self.decision_counters = DecisionCounters()  # issue 17: what /metrics reports (cheap, see metrics.py)
+        self._metrics_registry: Any = None
+        self.tracer = CallTracer(tracer_provider)  # OpenTelemetry spans (the global provider unless given)
         # One redactor for every sink (trail, escalation context, faults); its bound is max_stored_output.
         self.redactor = DEFAULT_REDACTOR if config.max_stored_output == MAX_TEXT else \
             DEFAULT_REDACTOR.with_limits(max_text=config.max_stored_output)
@@ -141,6 +147,7 @@ class Governor:
             self.state.close()
             raise
         self.audit.redactor = self.redactor
+        self.audit_sink: Any = None
         self._audit_plugin = AuditPlugin(self.audit)
         self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
@@ -154,6 +161,7 @@ class Governor:
                                     self.record)
             SharedState.for_store(self.state, config.state_sync_interval).flushers.append(self.jobs.refresh)
             self.reviewers = ReviewerRegistry(self.state, self._is_agent)
+            self.audit_sink = self._start_audit_sink(config)
         except BaseException:
             self.audit.close()
             self.state.close()
@@ -297,6 +305,15 @@ class Governor:
         """Add a plugin at run time (it joins the hooks immediately)."""
         self.pm.register(plugin, name=name)
 
+    @staticmethod
+    def _start_audit_sink(config: GovernorConfig) -> Any:
+        """The background copy of the local trail to ``config.audit_sink`` (None without one)."""
+        if config.audit_sink is None or config.audit_path is None:
+            return None
+        from claw_governance.audit.sink import AuditReplicator  # psycopg only when asked for
+
+        return AuditReplicator(config.audit_path, config.audit_sink, interval=config.audit_sink_interval).start()
+
     # ------------------------------------------------------------------------------------------ helpers
 
     @property
@@ -340,6 +357,7 @@ class Governor:
         message = redact_text(message)  # faults reach health_check() (often behind /health) and the log
         with self._health_lock:
             self._faults[component] = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}"
+        self.decision_counters.fault(component)
         log.error("claw-governance %s fault: %s", component, message)
 
     def _clear_fault(self, component: str) -> None:
@@ -357,6 +375,7 @@ class Governor:
 
     def _policy_reloaded(self, result: ReloadResult) -> None:
         if result.error:
+            self.decision_counters.reload_failed()
             self._fault("policy", f"reload failed, previous policy {result.previous_hash[:12]} stays: {result.error}")
         else:
             self._clear_fault("policy")
@@ -520,6 +539,7 @@ class Governor:
         """Decide one call and audit the decision. Only an ALLOW lets the tool run. Never raises."""
         if self._closed:
             return self._closed_decision(call)
+        traced = time.time_ns() if self.tracer.enabled() else 0
         policy = self.policies.current
         try:
             if policy.uses_session:  # conditions name session.labels: give them this session's state
@@ -556,13 +576,23 @@ class Governor:
             shadow = self._shadow(call, policy, decision)
             if shadow is not None:
                 form["shadow"] = shadow
+        started = time.perf_counter()
         try:
             self._record_call(
                 "policy_decision", call, form, policy.hash,
                 None if facts.metadata_only else call.args, None, facts, meta)
         except Exception as exc:
-            return Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
-                            call, decision.rule, policy.hash, stage="audit")
+            audit_seconds = time.perf_counter() - started
+            self.decision_counters.decided(call.agent_id, "deny", audit_seconds)
+            denied = Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
+                              call, decision.rule, policy.hash, stage="audit")
+            if traced:
+                self.tracer.decided(call, denied, traced, audit_seconds)
+            return denied
+        audit_seconds = time.perf_counter() - started
+        self.decision_counters.decided(call.agent_id, decision.outcome._value_, audit_seconds)
+        if traced:
+            self.tracer.decided(call, decision, traced, audit_seconds)
         return decision
 
     def _closed_decision(self, call: ToolCall) -> Decision:
@@ -602,6 +632,7 @@ class Governor:
         if self._closed:  # a call allowed before close() that finished after it: the trail is closed
             log.warning("outcome of %s %s not recorded: %s", call.agent_id, call.action, CLOSED_REASON)
             return
+        self.tracer.finished(call, outcome)
         policy = self.policies.current
         if outcome.success and policy.has_labels:  # its output is in the agent's context now: label the session
             try:
@@ -834,6 +865,7 @@ class Governor:
             "audit": probe(self.audit.health),
             "state": probe(self._state_health),
             "keys": probe(self._keys_health),
+            **({"audit_sink": probe(self.audit_sink.health)} if self.audit_sink is not None else {}),
             "plugins": probe(lambda: {"status": "degraded" if self.pm.load_failures else "ok",
                                       "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
                                       "failed": [f.__dict__ if hasattr(f, "__dict__") else
@@ -860,10 +892,15 @@ class Governor:
                 "closed": self._closed}
 
     def _state_health(self) -> dict[str, Any]:
+        """The state store: which one, its own probe, and whether the last sync with it worked."""
         if self._closed:
             return {"status": "ok", "closed": True}
         probe = getattr(self.state, "health", None)
-        report: dict[str, Any] = probe() if callable(probe) else {"status": "ok"}
+        report: dict[str, Any] = {**describe_store(self.state), **(probe() if callable(probe) else {"status": "ok"})}
+        sync = self.identities.health()
+        report["last_sync"] = sync.get("last_sync")
+        if sync.get("last_error") and report.get("status") == "ok":
+            report = {**report, "status": "degraded", "last_error": sync.get("last_error")}
         with self._health_lock:
             last = self._faults.get("state")
         if report.get("status") == "ok" and last is not None:
@@ -879,6 +916,21 @@ class Governor:
             report["warnings"] = ["private keys (agent keys and the governor's audit-signing key) are stored "
                                   "unencrypted: set CLAW_IDENTITY_PASSPHRASE to encrypt them"]
         return report
+
+    @property
+    def metrics_registry(self) -> Any:
+        """A ``prometheus_client.CollectorRegistry`` with this governor's metrics (see ``claw_governance.metrics``)."""
+        if self._metrics_registry is None:
+            from claw_governance.metrics import registry_for
+
+            self._metrics_registry = registry_for(self)
+        return self._metrics_registry
+
+    def metrics(self) -> str:
+        """This governor's metrics in the Prometheus text format (what ``/metrics`` serves)."""
+        from claw_governance.metrics import render
+
+        return render(self.metrics_registry)
 
     def enable(self) -> None:
         """Switch on every installed adapter's framework-wide interception (``claw_enable``)."""
@@ -907,11 +959,14 @@ class Governor:
         try:
             self.pm.hook.claw_shutdown(governor=self)
         finally:
+            self.tracer.close()
             self.policies.close()
             self.escalations.close()
             self.trust.close()
             self.identities.close()
             self.audit.close()
+            if self.audit_sink is not None:
+                self.audit_sink.close()  # after the trail's last entries (bounded: a dead database never hangs)
             self.state.close()
 
     def __enter__(self) -> Governor:
@@ -936,9 +991,11 @@ class AgentHandle:
 
     def check(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
         """Decide (and audit) one call without running anything. ESCALATE opens an escalation."""
-        return self.governor.before_call(self.governor.make_call(self.agent_id, action, args,
-                                                                 framework=self.framework, job_token=self.job_token,
-                                                                 metadata=self._metadata))
+        call = self.governor.make_call(self.agent_id, action, args, framework=self.framework,
+                                       job_token=self.job_token, metadata=self._metadata)
+        decision = self.governor.before_call(call)
+        self.governor.tracer.decided_only(call)  # nothing will run: the call's span ends now
+        return decision
 
     def evaluate(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
         """What the policy alone says, with no identity, trust, escalation or audit (a dry run)."""

@@ -88,3 +88,7 @@ def make_governor(tmp_path: Path, write_policy: Callable[..., Path]) -> Iterator
     yield make
     for gov in made:
         gov.close()
+
+
+# issue 17: the PostgreSQL fixture (`pg_url`: a fresh schema per test) for every test module.
+from postgres_support import pg_url  # noqa: E402,F401

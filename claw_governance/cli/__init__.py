@@ -27,6 +27,7 @@ BUILTIN_COMMAND_MODULES = (
     "claw_governance.cli.escalations",
     "claw_governance.escalation.reviewer_cli",
     "claw_governance.console.cli",
+    "claw_governance.doctor.cli",
     "claw_governance.cli.job",
     "claw_governance.cli.proof",
     "claw_governance.witness.cli",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ def _trail_options(fn: Any) -> Any:
                      default="identities", show_default=True, help="Identity folder (locates the state folder)."),
         click.option("--public-key", "public_key", default=None,
                      help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key)."),
+        click.option("--store", "store_url", default=None, envvar="CLAW_AUDIT_STORE",
+                     help="Read the fleet's trails from this PostgreSQL audit sink (postgresql://...) instead of "
+                          "--audit."),
     ]):
         fn = option(fn)
     return fn
@@ -47,18 +51,25 @@ def _state_dir(state_path: Path | None, identity_path: Path | None) -> Path | No
 
 
 def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-            witnesses: Any = None) -> Any:
+            witnesses: Any = None, store_url: str | None = None) -> Any:
     from claw_governance.audit.reader import TrailReader
     from claw_governance.audit.trust import load_public_key
 
     keys = [load_public_key(public_key)] if public_key is not None else None
+    if store_url is not None:  # the fleet view (issue 17): every trail copied to the audit sink
+        from claw_governance.audit.sink import FleetReader
+
+        if not store_url.startswith(("postgresql://", "postgres://")):
+            _fail(f"--store must be a postgresql:// URL, not {store_url.split(':', 1)[0]!r}")
+        return FleetReader(store_url, public_keys=keys)
     state = _state_dir(state_path, identity_path)
     store = None
-    if state is not None and state.exists():
+    state_url = os.environ.get("STATE_URL") or None  # a fleet keeps the checkpoint copies in PostgreSQL
+    if state_url is not None or (state is not None and state.exists()):
         from claw_governance.config import GovernorConfig
         from claw_governance.state import open_state_store
 
-        store = open_state_store(GovernorConfig(state_path=state))
+        store = open_state_store(GovernorConfig(state_path=state, state_url=state_url))
     return TrailReader(audit_path, public_keys=keys, state_path=state if state and state.exists() else None,
                        store=store, witnesses=witnesses)
 
@@ -113,7 +124,7 @@ def _print_report(report: Any, as_json: bool) -> None:
 @_guard
 def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
                witness_specs: tuple[str, ...], min_witnesses: int, require_anchored: bool, bundle: Path | None,
-               as_json: bool) -> None:
+               as_json: bool, store_url: str | None = None) -> None:
     """Recompute the hash chain and Merkle tree and check every checkpoint against trusted keys only.
 
     Exit 0 if intact, 1 if not."""
@@ -137,10 +148,15 @@ def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
             from claw_governance.audit.witness_client import WitnessClient
 
             client = WitnessClient(specs)
-        reader = _reader(audit_path, state_path, identity_path, public_key, client)
+        reader = _reader(audit_path, state_path, identity_path, public_key, client, store_url)
         if not reader.public_keys:
             _fail("no trusted key: give --public-key, or --state/--identities where the governor's key is")
         report = reader.verify(witnesses=witnesses, min_witnesses=min_witnesses, require_anchored=require_anchored)
+        state = _state_dir(state_path, identity_path)
+        if store_url is None and state is not None and state.is_dir():  # for /metrics and `claw-gov doctor`
+            from claw_governance.metrics import write_last_verify
+
+            write_last_verify(state, report.valid, report.entries, report.trail_id)
     _print_report(report, as_json)
     sys.exit(0 if report.valid else 1)
 
@@ -230,9 +246,9 @@ def reset_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @_guard
 def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
               agent_id: str | None, entry_type: str | None, action: str | None, outcome: str | None,
-              since: str | None, until: str | None, limit: int | None, fmt: str) -> None:
+              since: str | None, until: str | None, limit: int | None, fmt: str, store_url: str | None = None) -> None:
     """Print matching entries, oldest first."""
-    reader = _reader(audit_path, state_path, identity_path, None)
+    reader = _reader(audit_path, state_path, identity_path, None, store_url=store_url)
     found = reader.query(agent_id=agent_id, type=entry_type, action=action, outcome=outcome, since=since,
                          until=until, limit=limit)
     # What was written before a redaction rule existed is redacted again on the way out; values are escaped.
@@ -266,7 +282,8 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
               help="Policy file or folder whose metadata (name, version, owner) the report shows.")
 @_guard
 def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-               start: str, end: str, fmt: str, output: Path | None, policy_path: Path | None) -> None:
+               start: str, end: str, fmt: str, output: Path | None, policy_path: Path | None,
+               store_url: str | None = None) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
     from claw_governance.audit.report import compliance_report, render_markdown
 
@@ -275,7 +292,7 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
         from claw_governance.policy import load_policy_set
 
         metadata = load_policy_set(policy_path).metadata_by_agent
-    reader = _reader(audit_path, state_path, identity_path, public_key)
+    reader = _reader(audit_path, state_path, identity_path, public_key, store_url=store_url)
     if fmt == "html":  # the styled, printable page (Jinja2 autoescapes every value; inline SVG charts)
         from claw_governance.audit.html_report import build_report, render_report_html
 
@@ -296,11 +313,20 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
 @_guard
 def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-               start: str, end: str, destination: Path) -> None:
+               start: str, end: str, destination: Path, store_url: str | None = None) -> None:
     """Write a self-contained evidence bundle (entries, checkpoints, public key, README) to DESTINATION."""
     from claw_governance.audit.export import export_bundle
 
+    if store_url is not None:
+        _fail("export reads one local trail: pass --audit, not --store")
+
     manifest = export_bundle(_reader(audit_path, state_path, identity_path, public_key), start, end, destination)
+    state = _state_dir(state_path, identity_path)
+    if state is not None and state.is_dir():  # for `claw-gov doctor` (last evidence export)
+        from claw_governance.metrics import write_run_marker
+
+        write_run_marker(state, "last-export.json", destination=str(destination), start=start, end=end,
+                         entries=manifest.get("entries_in_period"))
     _echo(f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "
                f"{'valid' if manifest['chain_valid'] else 'INVALID'}; verify with: cd {destination} && "
                "claw-gov audit verify --audit trail --public-key governor_public_key.pem")

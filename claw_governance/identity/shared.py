@@ -59,6 +59,9 @@ class SharedState:
         self.refresh_scores()
         self._thread = threading.Thread(target=self._run, name="claw-state-sync", daemon=True)
         self._thread.start()
+        watch = getattr(store, "watch_identities", None)
+        if watch is not None:  # PostgreSQL: a revocation on another host arrives now, not at the next sync
+            watch(lambda agent_id: self.refresh_identities())
 
     @classmethod
     def for_store(cls, store: StateStore, interval: float) -> SharedState:

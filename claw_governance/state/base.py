@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from claw_governance.config import GovernorConfig
 from claw_governance.model import Escalation, EscalationStatus
 
 #: Identity statuses.
@@ -353,14 +352,3 @@ class StateStore(Protocol):
     def close(self) -> None:
         """Release connections."""
 
-
-def open_state_store(config: GovernorConfig) -> StateStore:
-    """SQLite file ``state.db`` under ``config.resolved_state_path``; in memory when there is no path."""
-    path = config.resolved_state_path
-    if path is None:
-        from claw_governance.state.memory import MemoryStateStore
-
-        return MemoryStateStore()
-    from claw_governance.state.sqlite import SQLiteStateStore
-
-    return SQLiteStateStore(path / "state.db")

@@ -20,6 +20,8 @@ Endpoints (JSON in, JSON out; every one but ``/health`` needs ``Authorization: B
   given, are recorded in the resolution's notes. An approval is consumed at once by a fresh, re-signed
   decision, so the grant is used exactly once and a second run needs a new approval.
 * ``GET /health``: ``gov.health_check()`` (only ``{"status"}`` without a valid token).
+* ``GET /metrics``: ``gov.metrics()``, the Prometheus text format (needs the bearer token: scrape it with
+  ``authorization: {credentials: <token>}``).
 
 With ``require_signature``, every request must also carry a per-agent HMAC-SHA256 signature:
 ``X-Claw-Agent``, ``X-Claw-Timestamp`` (ms), ``X-Claw-Nonce`` and ``X-Claw-Signature`` = hex HMAC over
@@ -49,7 +51,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claw_governance.errors import ClawGovernanceError
@@ -491,11 +493,20 @@ class Bridge:
         return JSONResponse(json.loads(json.dumps(report, default=str)), status_code=status)
 
 
+    async def metrics(self, request: Request) -> Response:
+        """``gov.metrics()`` in the Prometheus text format, for an authenticated scraper."""
+        if not self._check_token(request):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+        text = await run_in_threadpool(self.gov.metrics)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
 def create_app(governor: Any, settings: BridgeSettings) -> Starlette:
     """The bridge as an ASGI app (serve it with uvicorn; ``claw-gov serve`` does)."""
     bridge = Bridge(governor, settings)
     app = Starlette(routes=[
         Route("/health", bridge.health, methods=["GET"]),
+        Route("/metrics", bridge.metrics, methods=["GET"]),
         Route("/v1/openclaw/before_tool_call", bridge.before_tool_call, methods=["POST"]),
         Route("/v1/openclaw/after_tool_call", bridge.after_tool_call, methods=["POST"]),
         Route("/v1/openclaw/approval", bridge.approval, methods=["POST"]),
