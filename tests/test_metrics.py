@@ -190,7 +190,7 @@ def test_claw_gov_serve_process_serves_metrics(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    token = "scrape-token-0123456789abcdef"
+    token = "scrape-token-7f3a9c1e5b2d8046a1c3e5f7b9d2"  # 32+ characters of some entropy (serve checks)
     proc = subprocess.Popen([sys.executable, "-c", "from claw_governance.cli import main; main()", "serve", "--port",
                              str(port), "--policies", str(tmp_path / "policies"), "--audit", str(tmp_path / "audit"),
                              "--identities", str(tmp_path / "ids")],

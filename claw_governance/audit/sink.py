@@ -582,8 +582,11 @@ class FleetReader:
             key_source,
         )
 
-    def verify(self) -> VerifyReport:
-        """Every trail verified; one combined report (errors name their trail), valid only if all are."""
+    def verify(self, **options: Any) -> VerifyReport:
+        """Every trail verified; one combined report (errors name their trail), valid only if all are.
+
+        (Witness options of ``TrailReader.verify`` are accepted for a uniform CLI; the fleet view checks the
+        signed checkpoints copied with each trail.)"""
         trails = self.trails()
         if not trails:
             return VerifyReport(False, 0, ({"segment": None, "seq": None, "message": "no trail in the database"},))

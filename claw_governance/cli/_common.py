@@ -42,6 +42,8 @@ class ErrorGuard(click.Group):
             fail(str(exc))
         except (OSError, ValueError) as exc:
             fail(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug of ours: still one line and a non-zero exit, never a traceback
+            fail(f"internal error ({type(exc).__name__}: {exc}); please report it", code=3)
 
 
 def governor_options(fn: Any) -> Any:

@@ -175,7 +175,7 @@ def checkpoint_cmd(audit_path: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["pem", "hex", "note"]), default="pem", show_default=True)
 @_guard
 def public_key_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-                   fmt: str) -> None:
+                   fmt: str, store_url: str | None = None) -> None:
     """Print the governor's public key; ``--format note``: the signed-note verifier key for this trail."""
     from claw_governance.audit.keys import KEY_FILE, PublicKey
     from claw_governance.audit.layout import origin_for
@@ -215,7 +215,7 @@ def prove_cmd(audit_path: Path, seq: int, size: int | None) -> None:
 @click.option("--reason", required=True, help="Why the old trail is abandoned (recorded forever).")
 @_guard
 def reset_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-              reason: str) -> None:
+              reason: str, store_url: str | None = None) -> None:
     """Start a new trail at AUDIT whose first entry records the old trail's origin and last checkpoint.
 
     An existing folder is moved aside (``<audit>.replaced-<time>``), never deleted."""
