@@ -41,6 +41,9 @@ class GovernorConfig:
     identity_scrypt_log2_n: int = 17  # scrypt cost N = 2**this for passphrase-encrypted keys (min 14)
     escalation_webhook_timeout: float = 5.0  # seconds per POST attempt
     escalation_webhook_retries: int = 3  # attempts after the first one
+    # issue 19: where reviewers open an escalation (``<console_url>/escalations/<id>``), shown in LangGraph
+    # interrupts and refusals; None: no link.
+    console_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITY_MODES:
@@ -114,6 +117,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("IDENTITY_SCRYPT_LOG2_N", "identity_scrypt_log2_n", lambda n, v: _number(n, v, int)),
     ("ESCALATION_WEBHOOK_TIMEOUT", "escalation_webhook_timeout", lambda n, v: _number(n, v, float)),
     ("ESCALATION_WEBHOOK_RETRIES", "escalation_webhook_retries", lambda n, v: _number(n, v, int)),
+    ("CLAW_CONSOLE_URL", "console_url", None),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

@@ -95,6 +95,19 @@ def refusal_text(tool_name: str, decision: Decision) -> str:
             "Continue without this action.")
 
 
+def naming_hint(decision: Decision, ways: str) -> str:
+    """For a call denied because its (defaulted) agent has no policy: how to name the agent; else "".
+
+    ``ways``: the ways this adapter offers (e.g. ``"GovernanceMiddleware(agent_id=...)"``); ``$CLAW_AGENT_ID``
+    is always one.
+    """
+    if decision.outcome is not Outcome.DENY or decision.rule is not None \
+            or not decision.reason.startswith("No policy for agent"):
+        return ""
+    return (f" (These calls are governed as agent {decision.call.agent_id!r}, which has no policy: name the "
+            f"agent with {ways} or $CLAW_AGENT_ID, and give it a policy file with `agent: <name>`.)")
+
+
 def governance_info(decision: Decision) -> dict[str, Any]:
     """Machine-readable governance details attached to a refusal ToolMessage's ``response_metadata``."""
     return {"claw_governance": {"outcome": decision.outcome.value, "reason": decision.reason,
