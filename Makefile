@@ -8,7 +8,7 @@ ADAPTER_PROJECTS := $(wildcard adapters/*/pyproject.toml)
 ADAPTER_DIRS     := $(patsubst %/pyproject.toml,%,$(ADAPTER_PROJECTS))
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit integration lint bench clean
+.PHONY: install demo test unit integration lint bench clean dist-check
 
 # The benchmark's peers (benchmarks/requirements.txt) go into the project environment too, so the test suite
 # exercises the harness's peer code paths; they are never dependencies of the core distribution.
@@ -34,6 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/mypy --strict $(patsubst %/__init__.py,%,$(wildcard adapters/*/claw_governance_*/__init__.py))
+
+# Build every distribution (python -m build), twine check --strict, license/version/README checks, and
+# npm pack of the OpenClaw plugin (scripts/dist_check.py). tests/test_packaging.py runs it under `make test`.
+dist-check: $(STAMP)
+	$(BIN)/python scripts/dist_check.py $(VENV)/dist-check
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
