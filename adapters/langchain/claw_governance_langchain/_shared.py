@@ -17,6 +17,7 @@ ACTION_PREFIX = "tool:"
 DEFAULT_AGENT_ENV = "CLAW_AGENT_ID"
 DEFAULT_AGENT_ID = "langchain-agent"
 AGENT_METADATA_KEY = "claw_agent_id"
+LC_AGENT_NAME_KEY = "lc_agent_name"  # what create_agent(name=...) puts in every run's metadata
 
 #: ``action=`` of a GovernedTool or handler: a fixed action name, or a function of the LangChain tool call
 #: (``{"name", "args", "id", "type": "tool_call"}``) returning one. ``None``: ``"tool:<name>"``.

@@ -38,6 +38,7 @@ from langgraph.types import Command, interrupt
 
 from claw_governance_langchain._shared import (
     FRAMEWORK,
+    LC_AGENT_NAME_KEY,
     ActionSpec,
     InnerRun,
     default_agent_id,
@@ -51,7 +52,6 @@ from claw_governance_langchain._shared import (
 )
 
 INTERRUPT_TYPE = "claw_governance.escalation"
-AGENT_NAME_METADATA_KEY = "lc_agent_name"  # what create_agent(name=...) puts in the run's metadata
 
 ToolResult = ToolMessage | Command[Any]
 
@@ -128,7 +128,7 @@ class GovernanceMiddleware(AgentMiddleware[Any, Any, Any]):
         if self.agent_id is not None:
             return self.agent_id
         config = getattr(runtime, "config", None) or {}
-        name = (config.get("metadata") or {}).get(AGENT_NAME_METADATA_KEY)
+        name = (config.get("metadata") or {}).get(LC_AGENT_NAME_KEY)
         agent_id = name if isinstance(name, str) and name.strip() else default_agent_id()
         if agent_id not in self._known:  # its identity, as for an explicit agent_id (once per name)
             self.governor.agent(agent_id, framework=FRAMEWORK)
