@@ -1,12 +1,13 @@
-# Two entry points (see README): `make demo` and `make test`. Both build one project environment in .venv
-# with the core and every distribution under adapters/ installed editable, so a new adapter is picked up
-# without changing the commands.
+# Two entry points (see README): `make demo` and `make test`. `make test` builds the project environment in
+# .venv with the core and every distribution under adapters/ installed editable, so a new adapter is picked up
+# without changing the commands; `make demo` needs only the core (it installs just that into a fresh .venv).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ADAPTER_PROJECTS := $(wildcard adapters/*/pyproject.toml)
 ADAPTER_DIRS     := $(patsubst %/pyproject.toml,%,$(ADAPTER_PROJECTS))
 STAMP  := $(VENV)/.installed
+CORE_STAMP := $(VENV)/.core-installed
 
 .PHONY: install demo test unit integration lint bench clean dist-check
 
@@ -21,7 +22,14 @@ $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the core: a fresh clone reaches it with one small install (no frameworks). Once
+# `make install` / `make test` has built the full environment, the demo uses that one as it is.
+$(CORE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) || $(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	touch $(CORE_STAMP)
+
+demo: $(CORE_STAMP)
 	$(BIN)/python examples/demo.py
 
 test: $(STAMP)

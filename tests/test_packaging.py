@@ -39,3 +39,14 @@ def test_every_distribution_has_the_license() -> None:
         assert (project.parent / "LICENSE").read_text(encoding="utf-8") == text, project.parent
         assert 'license = "MIT"' in project.read_text(encoding="utf-8")
     assert (ROOT / "adapters" / "openclaw" / "openclaw-plugin" / "LICENSE").read_text(encoding="utf-8") == text
+
+
+def test_make_demo_installs_only_the_core(tmp_path: Path) -> None:
+    # Dry run against an empty environment folder: what a fresh clone's `make demo` would do.
+    venv = tmp_path / "venv"
+    result = subprocess.run(["make", "-n", "demo", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    installs = [line for line in result.stdout.splitlines() if "pip install" in line]
+    assert installs and all(line.rstrip().endswith("-e .") for line in installs), result.stdout
+    assert "adapters/" not in result.stdout and "benchmarks/requirements" not in result.stdout
