@@ -26,7 +26,7 @@ install: $(STAMP)
 # `make install` / `make test` has built the full environment, the demo uses that one as it is.
 $(CORE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -f $(STAMP) || $(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	test -f $(STAMP) || $(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -e .
 	touch $(CORE_STAMP)
 
 demo: $(CORE_STAMP)

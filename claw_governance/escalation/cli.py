@@ -80,7 +80,7 @@ def claw_register_commands(cli: click.Group) -> None:
     def _resolve(decision: str, escalation_id: str, resolver: str, notes: str, paths: dict[str, Any],
                  as_json: bool) -> None:
         if not resolver.strip():
-            fail("--resolver must name who resolves (e.g. alice@example.com)")
+            fail("--by must name who resolves (e.g. alice@example.com)")
         if not notes.strip():
             fail("--notes must say why (it is recorded in the audit trail)")
         with _open(paths) as gov:
@@ -92,7 +92,8 @@ def claw_register_commands(cli: click.Group) -> None:
 
     @escalations.command("approve")
     @click.argument("escalation_id")
-    @click.option("--resolver", required=True, envvar="CLAW_RESOLVER", help="Who approves (audited).")
+    @click.option("--by", "--resolver", "resolver", required=True, envvar="CLAW_RESOLVER",
+                  help="Who approves (audited); --resolver is the old name.")
     @click.option("--notes", required=True, help="Why (audited).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @governor_options
@@ -102,7 +103,8 @@ def claw_register_commands(cli: click.Group) -> None:
 
     @escalations.command("deny")
     @click.argument("escalation_id")
-    @click.option("--resolver", required=True, envvar="CLAW_RESOLVER", help="Who denies (audited).")
+    @click.option("--by", "--resolver", "resolver", required=True, envvar="CLAW_RESOLVER",
+                  help="Who denies (audited); --resolver is the old name.")
     @click.option("--notes", required=True, help="Why (audited).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @governor_options

@@ -143,7 +143,7 @@ async def test_escalation_returns_its_id_and_runs_once_after_approval(env: Env) 
                 "escalations",
                 "approve",
                 meta["escalation_id"],
-                "--resolver",
+                "--by",
                 "alice",
                 "--notes",
                 "ok",

@@ -223,7 +223,7 @@ class GovernanceMiddleware(AgentMiddleware[Any, Any, Any]):
             "rule": rule,
             "reason": decision.reason,
             "args": self.governor.redact(dict(call.args), call.agent_id),
-            "approve": f"claw-gov escalations approve {escalation_id} --resolver YOU --notes WHY",
+            "approve": f"claw-gov escalations approve {escalation_id} --by YOU --notes WHY",
             "note": "Resuming the graph decides the call again: it runs only once a reviewer has approved it.",
         }
         if self.console_url:
