@@ -230,3 +230,18 @@ def test_missing_command_is_one_line(env: Env) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: no-such-mcp-server-xyz: command not found"
+
+
+def test_a_server_that_does_not_start_is_one_line(env: Env) -> None:
+    result = subprocess.run(
+        [CLAW_GOV, "mcp", "proxy", "--agent", AGENT, *env.governor_args, "--", "python3", "-c", "raise SystemExit(3)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: MCP proxy stopped: McpError: Connection closed (the MCP server exited or closed its stdout; "
+        "its own messages, if any, are above)"
+    ]

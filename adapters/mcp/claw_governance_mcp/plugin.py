@@ -119,7 +119,10 @@ def _describe(exc: BaseException) -> str:
     """One line for an error, looking inside anyio's exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    return f"{type(exc).__name__}: {exc}"
+    text = f"{type(exc).__name__}: {exc}"
+    if "Connection closed" in text:
+        text += " (the MCP server exited or closed its stdout; its own messages, if any, are above)"
+    return text
 
 
 @hookimpl
