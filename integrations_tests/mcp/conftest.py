@@ -16,7 +16,8 @@ AGENT = "mcp-agent"
 POLICY = """\
 agent: mcp-agent
 permissions:
-  allow: ["mcp:notes/add_note", "mcp:notes/list_notes", "mcp:notes/fail_note", "mcp:notes/crash"]
+  allow: ["mcp:notes/add_note", "mcp:notes/list_notes", "mcp:notes/fail_note", "mcp:notes/crash",
+          "mcp:notes/ask_model"]
   deny: ["mcp:notes/delete_notes"]
   escalate:
     - action: "mcp:notes/send_note"

@@ -10,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from mcp.server.fastmcp import FastMCP
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.types import SamplingMessage, TextContent
 from pydantic import BaseModel, Field
 
 FOLDER = Path(sys.argv[1])
@@ -56,6 +57,15 @@ def send_note(title: str, to: str) -> str:
 def fail_note() -> str:
     """A tool that fails."""
     raise RuntimeError("the disk is full")
+
+
+@server.tool()
+async def ask_model(question: str, ctx: Context) -> str:  # type: ignore[type-arg]
+    """Ask the client's model (MCP sampling: a request from the server to the client)."""
+    reply = await ctx.session.create_message(
+        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=question))], max_tokens=20
+    )
+    return f"the model says: {getattr(reply.content, 'text', reply.content)}"
 
 
 @server.tool()

@@ -21,10 +21,10 @@ from claw_governance import Governor
 
 
 @asynccontextmanager
-async def stdio_session(command: str, args: list[str]) -> AsyncIterator[ClientSession]:
+async def stdio_session(command: str, args: list[str], **callbacks: Any) -> AsyncIterator[ClientSession]:
     """A real MCP client session over stdio with the process ``command args``."""
     params = StdioServerParameters(command=command, args=args, env=dict(os.environ))
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    async with stdio_client(params) as (read, write), ClientSession(read, write, **callbacks) as session:
         await session.initialize()
         yield session
 
@@ -245,3 +245,19 @@ def test_a_server_that_does_not_start_is_one_line(env: Env) -> None:
         "error: MCP proxy stopped: McpError: Connection closed (the MCP server exited or closed its stdout; "
         "its own messages, if any, are above)"
     ]
+
+
+async def test_the_servers_sampling_requests_reach_the_client(env: Env) -> None:
+    asked: list[str] = []
+
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(params.messages[0].content.text)  # type: ignore[union-attr]
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="42"), model="client-model"
+        )
+
+    async with stdio_session(CLAW_GOV, env.proxy_args(), sampling_callback=sampling) as session:
+        result = await session.call_tool("ask_model", {"question": "meaning of life?"})
+        assert result.isError is False, text_of(result)
+        assert text_of(result) == "the model says: 42"
+    assert asked == ["meaning of life?"]

@@ -132,6 +132,7 @@ class GovernedProxy:
         self.lost: str | None = None
         """Why the real server is unusable (None while it is fine); once set, every tool call is refused."""
         self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+        self._last_session: weakref.ref[ServerSession] | None = None
         governor.agent(settings.agent_id, framework=FRAMEWORK)  # its identity exists before the first call
         self.server: Server[Any, Any] = self._build_server()
 
@@ -180,7 +181,41 @@ class GovernedProxy:
 
     def _remember_session(self) -> None:
         with contextlib.suppress(LookupError):  # outside a request (a notification): nothing to remember
-            self._sessions.add(self.server.request_context.session)
+            session = self.server.request_context.session
+            self._sessions.add(session)
+            self._last_session = weakref.ref(session)
+
+    # --------------------------------------------------------------- the real server's requests to the client
+
+    async def _to_client(self, request: Any, result_type: type) -> Any:
+        """Forward a request of the real server (sampling, elicitation, roots) to the client that spoke last."""
+        session = self._last_session() if self._last_session is not None else None
+        if session is None:
+            return types.ErrorData(code=types.INVALID_REQUEST, message="no MCP client is connected to the proxy")
+        from mcp.shared.exceptions import McpError
+
+        try:
+            return await session.send_request(types.ServerRequest(request), result_type)
+        except McpError as exc:
+            return exc.error
+        except Exception as exc:
+            return types.ErrorData(code=types.INTERNAL_ERROR, message=f"{type(exc).__name__}: {exc}")
+
+    async def sampling(self, context: Any, params: types.CreateMessageRequestParams) -> Any:
+        """``sampling/createMessage`` from the real server, answered by the client."""
+        return await self._to_client(
+            types.CreateMessageRequest(method="sampling/createMessage", params=params), types.CreateMessageResult
+        )
+
+    async def elicitation(self, context: Any, params: types.ElicitRequestParams) -> Any:
+        """``elicitation/create`` from the real server, answered by the client."""
+        return await self._to_client(
+            types.ElicitRequest(method="elicitation/create", params=params), types.ElicitResult
+        )
+
+    async def list_roots(self, context: Any) -> Any:
+        """``roots/list`` from the real server, answered by the client."""
+        return await self._to_client(types.ListRootsRequest(method="roots/list"), types.ListRootsResult)
 
     def _forwarder(self, result_type: type) -> Callable[[Any], Awaitable[types.ServerResult]]:
         async def forward(request: Any) -> types.ServerResult:
@@ -299,9 +334,26 @@ async def open_proxy(governor: Governor, settings: ProxySettings) -> AsyncIterat
         if holder:
             await holder[0].upstream_message(message)
 
+    # The real server's own requests (sampling, elicitation, roots) go on to the proxy's client.
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> Any:
+        return await holder[0].sampling(context, params)
+
+    async def elicitation(context: Any, params: types.ElicitRequestParams) -> Any:
+        return await holder[0].elicitation(context, params)
+
+    async def list_roots(context: Any) -> Any:
+        return await holder[0].list_roots(context)
+
     async with (
         stdio_client(params, errlog=sys.stderr) as (read, write),
-        ClientSession(read, write, message_handler=on_message) as upstream,
+        ClientSession(
+            read,
+            write,
+            message_handler=on_message,
+            sampling_callback=sampling,
+            elicitation_callback=elicitation,
+            list_roots_callback=list_roots,
+        ) as upstream,
     ):
         init = await upstream.initialize()
         proxy = GovernedProxy(governor, settings, upstream, init)
