@@ -1,14 +1,15 @@
-# Two entry points (see README): `make demo` and `make test`. Both build one project environment in .venv
-# with the core and every distribution under adapters/ installed editable, so a new adapter is picked up
-# without changing the commands.
+# Two entry points (see README): `make demo` and `make test`. `make test` builds the project environment in
+# .venv with the core and every distribution under adapters/ installed editable, so a new adapter is picked up
+# without changing the commands; `make demo` needs only the core (it installs just that into a fresh .venv).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ADAPTER_PROJECTS := $(wildcard adapters/*/pyproject.toml)
 ADAPTER_DIRS     := $(patsubst %/pyproject.toml,%,$(ADAPTER_PROJECTS))
 STAMP  := $(VENV)/.installed
+CORE_STAMP := $(VENV)/.core-installed
 
-.PHONY: install demo test test-defaults test-hooks unit lint bench clean
+.PHONY: install demo test test-defaults test-hooks unit lint bench clean dist-check
 
 # The benchmark's peers (benchmarks/requirements.txt) go into the project environment too, so the test suite
 # exercises the harness's peer code paths; they are never dependencies of the core distribution.
@@ -36,7 +37,17 @@ $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the core: a fresh clone reaches it with one small install (no frameworks). Once
+# `make install` / `make test` has built the full environment, the demo uses that one as it is.
+$(CORE_STAMP): pyproject.toml
+	# PyICU (UTS #39 confusables) is built from source against the system ICU
+	command -v pkg-config >/dev/null && pkg-config --exists icu-i18n && command -v g++ >/dev/null || \
+		(apt-get update && apt-get install -y libicu-dev pkg-config g++)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) || $(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -e .
+	touch $(CORE_STAMP)
+
+demo: $(CORE_STAMP)
 	$(BIN)/python examples/demo.py
 
 # The suite runs twice: with the default plugins only (the governor calls its built-in steps directly), and
@@ -59,6 +70,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/mypy --strict $(patsubst %/__init__.py,%,$(wildcard adapters/*/claw_governance_*/__init__.py))
+
+# Build every distribution (python -m build), twine check --strict, license/version/README checks, and
+# npm pack of the OpenClaw plugin (scripts/dist_check.py). tests/test_packaging.py runs it under `make test`.
+dist-check: $(STAMP)
+	$(BIN)/python scripts/dist_check.py $(VENV)/dist-check
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -172,6 +172,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("STATE_URL", "state_url", None),
     ("AUDIT_SINK", "audit_sink", None),
     ("AUDIT_SINK_INTERVAL", "audit_sink_interval", lambda n, v: _number(n, v, float)),
+    ("CLAW_CONSOLE_URL", "console_url", None),
 )
 
 SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),

@@ -109,7 +109,7 @@ def test_policy_test_reports_a_readable_diff(project: Path) -> None:
 def test_check_prints_decision_and_exit_code(project: Path) -> None:
     ok = run("check", "--agent", "customer-service-agent", "--action", "read:customer_data", cwd=project)
     assert ok.returncode == 0 and ok.stdout.startswith("ALLOW: Allowed by allow rule")
-    esc = run("check", "--agent", "customer-service-agent", "--action", "refund_requests",
+    esc = run("check", "--record", "--agent", "customer-service-agent", "--action", "refund_requests",
               "--context", '{"amount": 900}', "--json", cwd=project)
     assert esc.returncode == 1
     payload = json.loads(esc.stdout)

@@ -12,8 +12,10 @@ __all__ = ["glob_matcher", "query_entries"]
 def _when(value: float | str | date | datetime | None) -> float | None:
     if value is None or isinstance(value, int | float):
         return value
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if isinstance(value, str):  # ISO, Unix seconds, "7d", "yesterday": the one shared parser
+        from claw_governance.timeparse import parse_when
+
+        return parse_when(value)
     if isinstance(value, datetime):
         return value.timestamp() if value.tzinfo else value.replace(tzinfo=UTC).timestamp()
     return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()

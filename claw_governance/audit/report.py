@@ -20,11 +20,14 @@ def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple
     """Unix seconds [start of ``start`` day, end of ``end`` day); a datetime is taken as given."""
     def parse(value: str | date | datetime, *, is_end: bool) -> float:
         if isinstance(value, str):
+            text = value
             try:
                 value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value or " " in value.strip() \
                     else date.fromisoformat(value.strip())
-            except ValueError:
-                raise ConfigError(f"not a date (YYYY-MM-DD) or ISO timestamp: {value!r}") from None
+            except ValueError:  # "yesterday", "7d": the day that time falls on
+                from claw_governance.timeparse import parse_when
+
+                value = datetime.fromtimestamp(parse_when(text), UTC).date()
         if isinstance(value, datetime):
             return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
         day = value + timedelta(days=1) if is_end else value

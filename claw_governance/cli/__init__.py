@@ -8,6 +8,9 @@ One module per command group in this package (``check``, ``policy``, ``audit``, 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from typing import NoReturn
 
 import click
 
@@ -60,4 +63,19 @@ def build_cli() -> click.Group:
 
 def main() -> None:
     """Console entry point."""
-    build_cli()(prog_name="claw-gov")
+    try:
+        build_cli()(prog_name="claw-gov")
+    except BrokenPipeError:
+        _closed_pipe()
+
+
+def _closed_pipe() -> NoReturn:
+    """The reader of our output went away (``| head``): stop without a traceback or an error line.
+
+    Python would still try to flush stdout at exit and report that failure; pointing stdout at /dev/null
+    first (the recipe of the ``signal`` module's documentation) keeps the exit quiet. Exit 141 = 128+SIGPIPE,
+    what a shell reports for a producer stopped by a closed pipe.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)

@@ -38,6 +38,8 @@ class ErrorGuard(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
+        except BrokenPipeError:  # `claw-gov ... | head`: the reader left; end quietly (see main)
+            raise
         except ClawGovernanceError as exc:
             fail(str(exc))
         except (OSError, ValueError) as exc:

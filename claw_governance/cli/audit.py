@@ -79,6 +79,8 @@ def _guard(fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:  # `| head` closed our stdout: claw-gov's main ends quietly
+            raise
         except ClawGovernanceError as exc:
             _fail(str(exc))
         except (OSError, ValueError) as exc:
@@ -239,8 +241,8 @@ def reset_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--type", "entry_type", default=None, help="Entry type, e.g. policy_decision.")
 @click.option("--action", default=None, help="Action glob (* matches anything).")
 @click.option("--outcome", type=click.Choice(["allow", "deny", "escalate"]), default=None)
-@click.option("--since", default=None, help="ISO date or timestamp (inclusive).")
-@click.option("--until", default=None, help="ISO date or timestamp (exclusive).")
+@click.option("--since", default=None, help="From (inclusive): ISO date/timestamp, Unix seconds, 7d, 12h, yesterday.")
+@click.option("--until", default=None, help="Until (exclusive): same forms as --since.")
 @click.option("--limit", type=int, default=None)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @_guard
@@ -274,8 +276,8 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 
 @audit_group.command("report")
 @_trail_options
-@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD), included.")
-@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included.")
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD, yesterday, 7d), included.")
+@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD, today), included.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="json", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @click.option("--policies", "policy_path", type=click.Path(path_type=Path, exists=True), default=None,
@@ -308,8 +310,8 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 
 @audit_group.command("export")
 @_trail_options
-@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD), included.")
-@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included.")
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD, yesterday, 7d), included.")
+@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD, today), included.")
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
 @_guard
 def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,

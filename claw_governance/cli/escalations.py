@@ -115,8 +115,9 @@ def claw_register_commands(cli: click.Group) -> None:
         fn = click.option("--notes", required=True, help="Why (audited; required).")(fn)
         fn = click.option("--token", envvar="CLAW_REVIEWER_TOKEN", default=None,
                           help="Reviewer API token (or CLAW_REVIEWER_TOKEN).")(fn)
-        return click.option("--resolver", envvar="CLAW_RESOLVER", default=None,
-                            help="Name of a registered reviewer (in-process trust: this shell can open the store).")(fn)
+        return click.option("--by", "--resolver", "resolver", envvar="CLAW_RESOLVER", default=None,
+                            help="Name of a registered reviewer (in-process trust: this shell can open the store); "
+                                 "--resolver is the old name.")(fn)
 
     @escalations.command("approve")
     @click.argument("escalation_id")

@@ -17,7 +17,14 @@ from claw_governance.model import Outcome, ToolCall
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts
 from claw_governance.policy.schema import LABEL_USE, PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
-from claw_governance.policy.store import load_policy_set, parse_file, policy_files
+from claw_governance.policy.store import load_policy_set, policy_files
+
+
+def echo_json(value: Any) -> None:
+    """The CLI's shared JSON output (redacted, escaped): ``claw_governance.cli._common.echo_json``."""
+    from claw_governance.cli._common import echo_json as shared
+
+    shared(value)
 
 
 def echo(text: Any = "", *, err: bool = False) -> None:
@@ -39,6 +46,13 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.level}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """``--json`` form: level, file, line (None when the finding is about a whole file), message."""
+        file, _, line = self.where.rpartition(":")
+        if not file or not line.isdigit():
+            file, line = self.where, ""
+        return {"level": self.level, "file": file, "line": int(line) if line else None, "message": self.message}
 
 
 def describe_metadata(metadata: dict[str, Any]) -> str:
@@ -155,13 +169,15 @@ def lint_path(path: Path) -> list[Finding]:
         return [Finding("error", str(path), exc.detail)]
     if not files:
         return [Finding("error", str(path), "no policy files (*.yaml, *.yml) found")]
+    from claw_governance.policy.collect import parse_file_all
+
     docs: list[PolicyDocument] = []
     for file in files:
-        try:
-            docs.extend(parse_file(file, str(file))[0])
-        except PolicyError as exc:
-            where = f"{exc.file}:{exc.line}" if exc.line else str(exc.file or file)
-            findings.append(Finding("error", where, exc.detail))
+        parsed, errors = parse_file_all(file, str(file))  # every error of the file, not only the first
+        docs.extend(parsed)
+        for error in sorted(errors, key=lambda e: e.line or 0):
+            where = f"{error.file}:{error.line}" if error.line else str(error.file or file)
+            findings.append(Finding("error", where, error.detail))
     if not findings:
         try:
             load_policy_set(path)  # cross-file checks (e.g. trust set twice for one agent)
@@ -306,8 +322,9 @@ def policy() -> None:
               help="Compare with the policy in force, as the audit trail (--audit) records it.")
 @click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH", default="logs/audit",
               show_default=True, help="Audit trail folder of the running governor (with --against-running).")
-def lint(path: Path, strict: bool, against_running: bool, audit_path: Path) -> None:
-    """Report errors (file:line) and production red flags. Exit 1 on errors (or warnings with --strict).
+@click.option("--json", "as_json", is_flag=True, help="Print {errors, warnings, findings: [...]} as JSON.")
+def lint(path: Path, strict: bool, against_running: bool, audit_path: Path, as_json: bool) -> None:
+    """Report every error (file:line) and production red flags. Exit 1 on errors (or warnings with --strict).
 
     With --against-running, also compare the files with the policy the running governor last decided with,
     as its audit trail records it (--audit / AUDIT_PATH): a failed or pending reload, or deny rules lost with a
@@ -315,11 +332,14 @@ def lint(path: Path, strict: bool, against_running: bool, audit_path: Path) -> N
     findings = lint_path(path)
     if against_running:
         findings += running_findings(path, audit_path)
-    for finding in findings:
-        echo(str(finding), err=finding.level == "error")
     errors = sum(f.level == "error" for f in findings)
     warnings = sum(f.level == "warning" for f in findings)
-    echo(f"{errors} error(s), {warnings} warning(s)")
+    if as_json:
+        echo_json({"errors": errors, "warnings": warnings, "findings": [f.as_dict() for f in findings]})
+    else:
+        for finding in findings:
+            echo(str(finding), err=finding.level == "error")
+        echo(f"{errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors or (strict and warnings) else 0)
 
 
@@ -327,15 +347,24 @@ def lint(path: Path, strict: bool, against_running: bool, audit_path: Path) -> N
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("cases_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("-v", "--verbose", is_flag=True, help="Show passing cases too.")
-def test_command(path: Path, cases_file: Path, verbose: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print {passed, failed, total, cases: [...]} as JSON.")
+def test_command(path: Path, cases_file: Path, verbose: bool, as_json: bool) -> None:
     """Check expected decisions (table-driven, like `opa test`). Exit 1 on any mismatch."""
     policy_set = load_policy_set(path)
     cases = load_cases(cases_file)
     failures = 0
+    results: list[dict[str, Any]] = []
     for case in cases:
         decision = policy_set.decide(ToolCall(case.agent, case.action, case.args, "test"))
         rule_ok = case.rule is None or (decision.rule is not None and decision.rule.pattern == case.rule)
         ok = decision.outcome is case.expect and rule_ok
+        results.append({"name": case.name, "where": case.where, "ok": ok, "agent": case.agent,
+                        "action": case.action, "expected": case.expect.value, "expected_rule": case.rule,
+                        "actual": decision.outcome.value,
+                        "rule": decision.rule.source if decision.rule else None, "reason": decision.reason})
+        if as_json:
+            failures += not ok
+            continue
         if ok:
             if verbose:
                 echo(f"PASS {case.name} ({case.where})")
@@ -347,6 +376,10 @@ def test_command(path: Path, cases_file: Path, verbose: bool) -> None:
         actual_rule = f' by rule "{decision.rule.pattern}" ({decision.rule.source})' if decision.rule else ""
         echo(f"  + actual:   {decision.outcome.value}{actual_rule}")
         echo(f"    reason:   {decision.reason}")
+    if as_json:
+        echo_json({"passed": len(cases) - failures, "failed": failures, "total": len(cases),
+                   "policy_hash": policy_set.hash, "cases": results})
+        sys.exit(1 if failures else 0)
     echo(f"policy test: {len(cases) - failures} of {len(cases)} cases as expected "
                f"(policy {policy_set.hash[:12]})")
     sys.exit(1 if failures else 0)

@@ -18,7 +18,7 @@ def test_gov_enable_alone_governs_an_existing_crew(crew_results: dict[str, Any])
     assert counts["start"] == [0, 0]
     assert counts["enabled"] == [1, 1]  # enable() twice registers once
     assert counts["disabled"] == [0, 0] and counts["closed"] == [1, 1] and counts["disabled_after_close"] == [0, 0]
-    assert r["health"] == {"status": "ok", "installed": True, "hooks_enabled": True}
+    assert r["health"] == {"status": "ok", "installed": True, "hooks_enabled": True, "waiting_for_import": False}
     assert r["while_enabled"]["effects"] == [] and "denied by governance" in r["while_enabled"]["seen"]
     assert r["after_disable"]["ran"] == ["lookup"]  # after disable(), crewai runs tools on its own again
 

@@ -10,6 +10,7 @@ Nothing leaves 127.0.0.1: channels, update checks, the remote model catalog and 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import textwrap
@@ -95,6 +96,24 @@ def _tool_results(request: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def install_plugin(openclaw_install: OpenClawInstall, env: dict[str, str], home: Path, tmp_path: Path) -> None:
+    """``npm pack`` the plugin folder and install the archive with ``openclaw plugins install``."""
+    npm = shutil.which("npm")
+    assert npm is not None, "npm is needed (adapters/openclaw/scripts/install-openclaw.sh needs it too)"
+    packed = subprocess.run([npm, "pack", "--json", "--pack-destination", str(tmp_path)], cwd=PLUGIN_DIR,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert packed.returncode == 0, packed.stderr
+    archive = tmp_path / json.loads(packed.stdout)[0]["filename"]
+    # --force: a local archive is outside ClawHub review, so OpenClaw asks for confirmation first;
+    # --accept-capabilities: the plugin registers tool hooks, a capability OpenClaw asks consent for.
+    done = subprocess.run([str(openclaw_install.node), str(openclaw_install.cli), "plugins", "install", str(archive),
+                           "--force", "--accept-capabilities"], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=home, check=False)
+    assert done.returncode == 0 and "Installed plugin: claw-governance" in done.stdout, done.stdout + done.stderr
+    installed = home / ".openclaw" / "extensions" / "claw-governance"
+    assert (installed / "index.js").read_bytes() == (PLUGIN_DIR / "index.js").read_bytes()
+
+
 def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: Governor, tmp_path: Path) -> None:
     home = tmp_path / "home"
     state = home / ".openclaw"
@@ -120,12 +139,16 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
         "agents": {"defaults": {"model": {"primary": f"fake/{MODEL_ID}"}, "workspace": str(workspace),
                                 "sandbox": {"mode": "off"}}},
         "tools": {"profile": "coding"},
-        "plugins": {"load": {"paths": [str(PLUGIN_DIR)]}, "entries": {"claw-governance": {
-            "enabled": True, "config": {"bridgeUrl": f"http://127.0.0.1:{bridge.port}", "token": BRIDGE_TOKEN,
-                                        "timeoutMs": 5000}}}},
     }
     (state / "openclaw.json").write_text(json.dumps(config, indent=2))
     env = openclaw_install.env(home)
+    # Installed as a user installs it (docs/adapters/openclaw.md): `npm pack`, then `openclaw plugins install`.
+    install_plugin(openclaw_install, env, home, tmp_path)
+    config = json.loads((state / "openclaw.json").read_text())
+    assert config["plugins"]["entries"]["claw-governance"]["enabled"] is True
+    config["plugins"]["entries"]["claw-governance"]["config"] = {
+        "bridgeUrl": f"http://127.0.0.1:{bridge.port}", "token": BRIDGE_TOKEN, "timeoutMs": 5000}
+    (state / "openclaw.json").write_text(json.dumps(config, indent=2))
     env.update({"OPENCLAW_DISABLE_BONJOUR": "1", "OPENCLAW_NO_RESPAWN": "1", "OPENCLAW_SKIP_CHANNELS": "1",
                 "OPENCLAW_EXEC_SHELL_SNAPSHOT": "0", "OPENCLAW_NO_AUTO_UPDATE": "1"})
     log = tmp_path / "gateway.log"

@@ -1,6 +1,11 @@
 """LangChain adapter for claw-governance.
 
-Three ways to govern LangChain tool calls, from most to least explicit::
+Four ways to govern LangChain tool calls. For a LangChain v1 agent, the middleware::
+
+    from claw_governance_langchain import GovernanceMiddleware
+    agent = create_agent(model, tools, middleware=[GovernanceMiddleware(governor=gov, agent_id="research-agent")])
+
+and, for any tool anywhere, from most to least explicit::
 
     from claw_governance_langchain import GovernedTool, GovernanceCallbackHandler, govern_tools
 
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from claw_governance_langchain.callbacks import GovernanceCallbackHandler
+    from claw_governance_langchain.middleware import GovernanceMiddleware
     from claw_governance_langchain.models import ModelCallBlocked, ModelReceiptHandler
     from claw_governance_langchain.process_wide import (
         active_handler,
@@ -35,6 +41,7 @@ _EXPORTS = {
     "GovernanceCallbackHandler": "callbacks",
     "ModelCallBlocked": "models",
     "ModelReceiptHandler": "models",
+    "GovernanceMiddleware": "middleware",
     "active_handler": "process_wide",
     "disable_langchain_governance": "process_wide",
     "enable_langchain_governance": "process_wide",
@@ -56,6 +63,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GovernanceCallbackHandler",
+    "GovernanceMiddleware",
     "GovernedTool",
     "ModelCallBlocked",
     "ModelReceiptHandler",

@@ -17,6 +17,7 @@ ACTION_PREFIX = "tool:"
 DEFAULT_AGENT_ENV = "CLAW_AGENT_ID"
 DEFAULT_AGENT_ID = "langchain-agent"
 AGENT_METADATA_KEY = "claw_agent_id"
+LC_AGENT_NAME_KEY = "lc_agent_name"  # what create_agent(name=...) puts in every run's metadata
 
 #: ``action=`` of a GovernedTool or handler: a fixed action name, or a function of the LangChain tool call
 #: (``{"name", "args", "id", "type": "tool_call"}``) returning one. ``None``: ``"tool:<name>"``.
@@ -93,6 +94,19 @@ def refusal_text(tool_name: str, decision: Decision) -> str:
                 "It may be retried once a human has approved it.")
     return (f"Tool '{tool_name}' was not run: denied by governance policy. Reason: {decision.reason}. "
             "Continue without this action.")
+
+
+def naming_hint(decision: Decision, ways: str) -> str:
+    """For a call denied because its (defaulted) agent has no policy: how to name the agent; else "".
+
+    ``ways``: the ways this adapter offers (e.g. ``"GovernanceMiddleware(agent_id=...)"``); ``$CLAW_AGENT_ID``
+    is always one.
+    """
+    if decision.outcome is not Outcome.DENY or decision.rule is not None \
+            or not decision.reason.startswith("No policy for agent"):
+        return ""
+    return (f" (These calls are governed as agent {decision.call.agent_id!r}, which has no policy: name the "
+            f"agent with {ways} or $CLAW_AGENT_ID, and give it a policy file with `agent: <name>`.)")
 
 
 def governance_info(decision: Decision) -> dict[str, Any]:

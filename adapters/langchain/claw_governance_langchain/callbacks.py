@@ -19,16 +19,18 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from claw_governance import CallOutcome, Decision, Governor, Outcome, ToolCall
+from claw_governance import CallOutcome, Decision, Governor, Outcome, ToolCall, ToolCallDenied
 from langchain_core.callbacks import BaseCallbackHandler
 
 from claw_governance_langchain._shared import (
     AGENT_METADATA_KEY,
     FRAMEWORK,
+    LC_AGENT_NAME_KEY,
     ActionSpec,
     claim,
     error_outcome,
     inner_run,
+    naming_hint,
     outcome_of,
     refusal_error,
     release,
@@ -74,9 +76,14 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
         self._runs: dict[UUID, tuple[ToolCall, Decision, float] | None] = {}
         self._known_agents = {agent_id}
         self._lock = threading.Lock()
+        self.defaulted_agent = False
+        """Set by ``gov.enable()`` when no agent id was given: a run's ``create_agent(name=...)`` then names
+        the agent, and a denial for an agent without policy says how to name it."""
 
     def _agent_for(self, metadata: Mapping[str, Any] | None) -> str:
         agent_id = metadata.get(AGENT_METADATA_KEY) if metadata else None
+        if (not isinstance(agent_id, str) or not agent_id.strip()) and self.defaulted_agent and metadata:
+            agent_id = metadata.get(LC_AGENT_NAME_KEY)  # create_agent(name=...) names the agent
         if not isinstance(agent_id, str) or not agent_id.strip():
             return self.agent_id
         if agent_id not in self._known_agents:
@@ -114,7 +121,12 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
             if decision.outcome is Outcome.ESCALATE and self.wait_for_approval:
                 decision = self.governor.wait_for_approval(decision, self.wait_for_approval)
             if not decision.allowed:
-                raise refusal_error(decision)
+                error = refusal_error(decision)
+                hint = naming_hint(decision, 'create_agent(name=...), config={"metadata": {"claw_agent_id": ...}}') \
+                    if self.defaulted_agent else ""
+                if hint:
+                    error = ToolCallDenied(decision.reason + hint, decision)
+                raise error
         except BaseException:
             release(self.governor, run_id)
             raise

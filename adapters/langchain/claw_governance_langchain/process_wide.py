@@ -72,8 +72,9 @@ def enable_langchain_governance(governor: Governor, agent_id: str | None = None,
                                 wait_for_approval: float | None = None) -> GovernanceCallbackHandler:
     """Govern every LangChain tool run in this process with ``governor``; returns the handler in use.
 
-    ``agent_id`` defaults to ``$CLAW_AGENT_ID``, else ``"langchain-agent"``; a run may name its agent with
-    ``config={"metadata": {"claw_agent_id": "..."}}``. Idempotent per governor. ``gov.enable()`` calls this
+    ``agent_id`` defaults to the run's ``create_agent(name=...)``, else ``$CLAW_AGENT_ID``, else
+    ``"langchain-agent"``; a run may name its agent with ``config={"metadata": {"claw_agent_id": "..."}}``.
+    Idempotent per governor. ``gov.enable()`` calls this
     with the defaults.
     """
     existing = _SLOT.handler_for(governor)
@@ -81,6 +82,9 @@ def enable_langchain_governance(governor: Governor, agent_id: str | None = None,
         return existing
     handler = GovernanceCallbackHandler(governor, agent_id or default_agent_id(), action=action,
                                         wait_for_approval=wait_for_approval)
+    # No agent id given: a run's create_agent(name=...) names its agent, and the first denial for an agent
+    # without a policy says how to name it (a new user's most likely first surprise).
+    handler.defaulted_agent = agent_id is None
     return _SLOT.push(governor, handler)
 
 

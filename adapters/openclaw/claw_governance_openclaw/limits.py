@@ -169,9 +169,11 @@ def guarded_protocol(limits: ServerLimits) -> type[Any]:
 
 
 def server_config(
-    app: Any, host: str, port: int, limits: ServerLimits | None = None, *, log_level: str = "warning"
+    app: Any, host: str, port: int, limits: ServerLimits | None = None, *, log_level: str = "warning",
+    fd: int | None = None,
 ) -> Any:
-    """The ``uvicorn.Config`` of the bridge: the guarded protocol and the limits above."""
+    """The ``uvicorn.Config`` of the bridge: the guarded protocol and the limits above (on ``fd``, an already
+    bound socket, when given: then a port in use was reported before uvicorn starts)."""
     import uvicorn
 
     limits = limits or ServerLimits()
@@ -179,6 +181,7 @@ def server_config(
         app,
         host=host,
         port=port,
+        fd=fd,
         http=guarded_protocol(limits),
         log_level=log_level,
         access_log=False,

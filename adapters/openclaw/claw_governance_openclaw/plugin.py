@@ -208,12 +208,34 @@ def serve_command(host: str, port: int, token_file: Path | None, agent_keys: Pat
     app = create_app(gov, settings)
     import uvicorn
 
-    click.echo(f"claw-governance bridge on http://{host}:{port} (policy {gov.policy.hash[:12]}, "
+    sock = _listen(host, port, gov)  # bound here, so a port in use is one line, not uvicorn's log
+    click.echo(f"claw-governance bridge on http://{host}:{sock.getsockname()[1]} (policy {gov.policy.hash[:12]}, "
                f"signatures {'required' if signature else 'off'})", err=True)
     try:
-        uvicorn.Server(server_config(app, host, port, log_level=log_level)).run()
+        uvicorn.Server(server_config(app, host, port, log_level=log_level, fd=sock.fileno())).run()
     finally:
+        sock.close()
         gov.close()
+
+
+def _listen(host: str, port: int, gov: Any) -> Any:
+    """A listening socket on host:port; a port in use (or any bind error) is a one-line error, exit 2."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        gov.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use (another `claw-gov serve`? pick one with --port)")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    return sock
 
 
 @hookimpl
