@@ -47,7 +47,7 @@ def test_check_never_consumes_a_grant(project: Path) -> None:
     with Governor(**paths) as gov:
         agent = gov.agent("customer-service-agent")
         held = agent.check("refund_requests", {"amount": 900})
-        gov.resolve_escalation(held.escalation_id or "", "approved", notes="ok", resolver="alice")
+        gov.resolve_escalation(held.escalation_id or "", "approved", notes="ok", resolver=gov.reviewers.ensure("alice"))
     entries_before = (project / "logs" / "audit").stat().st_mtime_ns
     for _ in range(2):
         run("check", "--agent", "customer-service-agent", "--action", "refund_requests",
@@ -111,7 +111,7 @@ def test_serve_reports_a_port_in_use_in_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        env = {**os.environ, "CLAW_BRIDGE_TOKEN": "t" * 32}
+        env = {**os.environ, "CLAW_BRIDGE_TOKEN": "9f8e7d6c5b4a39281706f5e4d3c2b1a0ff"}  # strong enough for serve
         done = subprocess.run([CLAW, "serve", "--port", str(port), "--policies", str(tmp_path / "policies"),
                                "--audit", str(tmp_path / "audit"), "--identities", str(tmp_path / "ids")],
                               capture_output=True, text=True, timeout=60, env=env)

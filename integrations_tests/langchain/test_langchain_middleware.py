@@ -68,7 +68,7 @@ def test_parallel_calls_each_decided_escalation_pauses_and_runs_once_after_appro
     assert effects.names() == ["search"]
     assert len(gov.escalations.pending()) == 1  # no second escalation for the same call
 
-    gov.resolve_escalation(escalation_id, "approved", notes="ok", resolver="alice@example.com")
+    gov.resolve_escalation(escalation_id, "approved", notes="ok", resolver=gov.reviewers.ensure("alice@example.com"))
     state = agent.invoke(Command(resume="go on"), config)
     assert not interrupts(state)
     assert effects.names() == ["search", "send_email"]  # exactly once each
@@ -104,7 +104,7 @@ def test_denied_escalation_answers_with_an_error_message(
     config = thread()
     state = agent.invoke({"messages": [HumanMessage("go")]}, config)
     escalation_id = interrupts(state)[0].value["escalation_id"]
-    gov.resolve_escalation(escalation_id, "denied", notes="no", resolver="bob@example.com")
+    gov.resolve_escalation(escalation_id, "denied", notes="no", resolver=gov.reviewers.ensure("bob@example.com"))
     state = agent.invoke(Command(resume=True), config)
     message = results(state)["e2"]
     assert message.status == "error" and "denied" in str(message.content) and escalation_id in str(message.content)
@@ -144,7 +144,7 @@ async def test_async_agent_is_governed(gov: Governor, tools: dict[str, BaseTool]
     state = await agent.ainvoke({"messages": [HumanMessage("go")]}, config)
     escalation_id = interrupts(state)[0].value["escalation_id"]
     assert effects.names() == ["search"]
-    gov.resolve_escalation(escalation_id, "approved", notes="ok", resolver="alice@example.com")
+    gov.resolve_escalation(escalation_id, "approved", notes="ok", resolver=gov.reviewers.ensure("alice@example.com"))
     state = await agent.ainvoke(Command(resume="ok"), config)
     assert effects.names() == ["search", "send_email"]
     assert set(results(state)) == {"a1", "a2", "a3"}
@@ -221,6 +221,9 @@ def test_escalation_survives_a_process_restart(tmp_path: Any) -> None:
     again = step("resume")  # a new process resumes before anyone approved: pauses again, nothing sent
     assert [i["escalation_id"] for i in again["interrupts"]] == [value["escalation_id"]]
     assert sent() == 0
+    added = subprocess.run([claw_gov, "reviewer", "add", "alice@example.com", *dirs], capture_output=True,
+                           text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
     approve = subprocess.run(
         [
             claw_gov,
