@@ -642,9 +642,9 @@ class Governor:
         facts = self._facts(policy, call.agent_id)
         error = outcome.error
         output = None if facts.metadata_only else outcome.output
-        if (error is not None or output is not None) and call.args:
+        if call.args and (error is not None or output is not None):
             redactor = self.redactor.with_keys(facts.sensitive) if facts.sensitive else self.redactor
-            secrets = redactor.secrets_in(call.args)
+            secrets = redactor.secrets_in(call.args)  # (usually kept from the trail's walk of the same args)
             if secrets:
                 error = redactor.scrub(error, secrets)
                 output = redactor.scrub(output, secrets)
@@ -662,10 +662,13 @@ class Governor:
                 self._fault("trust", str(exc if isinstance(exc, _Fault) else _Fault("claw_update_trust", exc)))
         details: dict[str, Any] = {"error": error}
         if not facts.metadata_only:
-            output, truncated = self._bound_output(output)
-            details["output"] = output
-            if truncated is not None:
-                details["output_truncated"] = truncated
+            if output is None or (type(output) is str and len(output) <= self.config.max_stored_output):
+                details["output"] = output  # the common case, without a call
+            else:
+                output, truncated = self._bound_output(output)
+                details["output"] = output
+                if truncated is not None:
+                    details["output_truncated"] = truncated
         meta: dict[str, Any] = {"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
                                 "duration_ms": round(outcome.duration_ms, 3)}
         if call.job_token is not None:

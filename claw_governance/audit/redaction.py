@@ -30,7 +30,7 @@ import json
 import logging
 import math
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -47,6 +47,7 @@ MAX_ITEMS = 10_000  # items of one list or mapping kept
 MIN_ECHO = 6  # a hidden value shorter than this is not searched for elsewhere (too many false hits)
 MAX_ECHOES = 64  # distinct hidden values searched for in one value (longest first)
 _SHORT = 8  # no detector matches a string shorter than this
+_NONE: tuple[str, ...] = ()
 
 # Kept for callers of the old API: the names every key rule covers (see keynames for the rules themselves).
 BUILTIN_SENSITIVE_KEYS = frozenset(
@@ -310,14 +311,14 @@ class Redactor:
         if len(found) > 1:
             self._last = (value, tuple(found[1:]))
             return self._scrub_found(out, found)
-        self._last = (value, ())
+        self._last = (value, _NONE)
         return out
 
-    def secrets_in(self, value: Any) -> list[str]:
+    def secrets_in(self, value: Any) -> Sequence[str]:
         """The values ``value`` would have hidden (under sensitive keys, or matched by a detector)."""
         last = self._last
         if last[0] is value:  # the very object the last walk saw (held by it, so the id is not reused)
-            return list(last[1])
+            return last[1]
         found: list[Any] = [self.max_scan]
         with contextlib.suppress(Exception):  # never in a call's way: the trail reports what it cannot read
             self._walk(value, 0, False, False, found)
