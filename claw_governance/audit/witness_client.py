@@ -50,11 +50,11 @@ class WitnessClient:
         with self._lock:
             self._leaves = LeafHashes(tree.copy())
 
-    def add_lines(self, lines: list[bytes]) -> None:
-        """The writer folded these lines (each with its newline) into its tree."""
+    def add_leaves(self, leaves: list[bytes]) -> None:
+        """The writer merged these leaf hashes into its tree."""
         with self._lock:
-            for line in lines:
-                self._leaves.add_line(line[:-1])
+            for leaf in leaves:
+                self._leaves.add(leaf)
 
     # ------------------------------------------------------------------------------------ submission
 
