@@ -44,14 +44,16 @@ def write(tmp: Path, n: int, **extra: Any) -> None:
     store.close()
 
 
-def verify(tmp: Path, *, public_key: SigningKey | None = None, state: bool = True, witnesses: Any = None,
-           **kw: Any) -> Any:
+def verify(
+    tmp: Path, *, public_key: SigningKey | None = None, state: bool = True, witnesses: Any = None, **kw: Any
+) -> Any:
     cfg = config(tmp)
     store = open_state_store(cfg) if state and (tmp / "state").exists() else None
     keys = [public_key.public] if public_key else None
     try:
-        return TrailReader(tmp / "audit", public_keys=keys, state_path=tmp / "state", store=store,
-                           witnesses=witnesses).verify(**kw)
+        return TrailReader(
+            tmp / "audit", public_keys=keys, state_path=tmp / "state", store=store, witnesses=witnesses
+        ).verify(**kw)
     finally:
         if store is not None:
             store.close()
@@ -127,6 +129,7 @@ def test_edit_recompute_hashes_and_delete_checkpoints_is_invalid(tmp_path: Path)
     def edit(entry: dict[str, Any]) -> None:
         if entry["seq"] == 3:
             entry["context"] = {"i": 999}
+
     for _, path in list_segments(tmp_path / "audit"):
         rechain(path, edit, drop_checkpoints=True)
     (tmp_path / "audit" / "checkpoint.json").unlink()
@@ -155,13 +158,27 @@ def witness() -> Any:
     procs: list[subprocess.Popen[str]] = []
 
     def start(state: Path, log_key: Path) -> tuple[str, str]:
-        proc = subprocess.Popen([claw_gov(), "witness", "serve", "--state", str(state), "--log-key", str(log_key),
-                                 "--name", f"w.example/{state.name}"], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                claw_gov(),
+                "witness",
+                "serve",
+                "--state",
+                str(state),
+                "--log-key",
+                str(log_key),
+                "--name",
+                f"w.example/{state.name}",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         procs.append(proc)
         assert proc.stdout is not None
         url = proc.stdout.readline().strip().removeprefix("listening on ")
         key = proc.stdout.readline().strip().removeprefix("verifier key: ")
         return url, key
+
     yield start
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
@@ -174,7 +191,8 @@ def governor_key(tmp: Path) -> Path:
 
 
 def test_cut_tail_after_deleting_checkpoint_json_and_the_state_row_is_caught_by_a_witness(
-        tmp_path: Path, witness: Any) -> None:
+    tmp_path: Path, witness: Any
+) -> None:
     url, wkey = witness(tmp_path / "w1", governor_key(tmp_path))
     spec = f"{url} {wkey}"
     write(tmp_path, 23, audit_witnesses=spec)
@@ -224,7 +242,7 @@ def test_a_witness_refuses_a_rollback_and_a_fork(tmp_path: Path, witness: Any) -
     spec = f"{url} {wkey}"
     write(tmp_path, 12, audit_witnesses=spec)
     client = WitnessClient([parse_witness(spec)])
-    (_, latest), = client.latest(TrailReader(tmp_path / "audit").origin)
+    ((_, latest),) = client.latest(TrailReader(tmp_path / "audit").origin)
     from claw_governance.audit.bundle import trail_leaves
     from claw_governance.audit.note import Checkpoint, format_checkpoint, sign_note
 
@@ -236,19 +254,26 @@ def test_a_witness_refuses_a_rollback_and_a_fork(tmp_path: Path, witness: Any) -
 
     def post(body: str) -> int:
         try:
-            with urllib.request.urlopen(urllib.request.Request(url + "/add-checkpoint", body.encode()),
-                                        timeout=5) as r:
+            with urllib.request.urlopen(urllib.request.Request(url + "/add-checkpoint", body.encode()), timeout=5) as r:
                 return int(r.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
+
     assert post(f"old {latest.size}\n\n" + cp.note()) == 400  # smaller than what it cosigned
     assert post("old 0\n\n" + cp.note()) == 409  # not the size it holds
     forged = format_checkpoint(latest.origin, latest.size, bytes(32))
     fork = Checkpoint(latest.origin, latest.size, bytes(32), forged, (sign_note(forged, latest.origin, key),))
     assert post(f"old {latest.size}\n\n" + fork.note()) == 409  # same size, other root
     stranger = SigningKey.generate()
-    assert post(f"old {latest.size}\n\n" + Checkpoint(latest.origin, latest.size, latest.root, latest.text,
-                (sign_note(latest.text, latest.origin, stranger),)).note()) == 403
+    assert (
+        post(
+            f"old {latest.size}\n\n"
+            + Checkpoint(
+                latest.origin, latest.size, latest.root, latest.text, (sign_note(latest.text, latest.origin, stranger),)
+            ).note()
+        )
+        == 403
+    )
 
 
 def test_a_down_witness_never_blocks_a_call_and_shows_in_health_and_verify(tmp_path: Path) -> None:

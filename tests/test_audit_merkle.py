@@ -78,7 +78,7 @@ def test_compact_range_root_and_proofs_match_the_definition(lines: list[bytes], 
     cproof = consistency_proof(m, n, store)
     assert verify_consistency(m, n, mth(leaves[:m]), mth(leaves), cproof)
     if m < n:
-        assert not verify_consistency(m, n, mth(leaves[:m]), mth(leaves[:-1] + [leaf_hash(b"forged")]), cproof)
+        assert not verify_consistency(m, n, mth(leaves[:m]), mth([*leaves[:-1], leaf_hash(b"forged")]), cproof)
     # A writer that opened the trail at size m (only the compact range before it) proves the same.
     base = CompactRange()
     base.extend_lines(lines[:m])
@@ -115,12 +115,14 @@ def test_verify_entries_checks_lines_and_outside_checkpoints_without_files() -> 
     trail.checkpoint()
     lines = [line.rstrip(b"\n") for line in trail._memory or []]
     note = trail.signed_checkpoint().note()
-    ok = verify_entries(lines, trail_id=trail.trail_id, trusted_keys=[trail.key.public], checkpoints=[note],
-                        require_anchored=True)
+    ok = verify_entries(
+        lines, trail_id=trail.trail_id, trusted_keys=[trail.key.public], checkpoints=[note], require_anchored=True
+    )
     assert ok.valid and ok.unanchored == 0 and ok.entry_status(3) == "anchored"
     # A row deleted from the copy, a changed byte, a stranger's key, or no key: all INVALID.
-    assert not verify_entries(lines[:-1], trail_id=trail.trail_id, trusted_keys=[trail.key.public],
-                              checkpoints=[note]).valid
+    assert not verify_entries(
+        lines[:-1], trail_id=trail.trail_id, trusted_keys=[trail.key.public], checkpoints=[note]
+    ).valid
     changed = [*lines[:2], lines[2].replace(b"read:2", b"read:X"), *lines[3:]]
     assert not verify_entries(changed, trail_id=trail.trail_id, trusted_keys=[trail.key.public]).valid
     assert not verify_entries(lines, trail_id=trail.trail_id, trusted_keys=[SigningKey.generate().public]).valid
@@ -132,6 +134,7 @@ def test_verify_entries_checks_lines_and_outside_checkpoints_without_files() -> 
     tail = verify_entries(more, trail_id=trail.trail_id, trusted_keys=[trail.key.public])
     # (the last checkpoint entry itself is covered only by the copy outside the log: 1 + 3)
     assert tail.valid and tail.unanchored == 4 and tail.entry_status(tail.last_seq) == "unanchored"
-    assert not verify_entries(more, trail_id=trail.trail_id, trusted_keys=[trail.key.public],
-                              require_anchored=True).valid
+    assert not verify_entries(
+        more, trail_id=trail.trail_id, trusted_keys=[trail.key.public], require_anchored=True
+    ).valid
     trail.close()

@@ -40,8 +40,9 @@ class WitnessClient:
         self._leaves = LeafHashes()
         self._sizes: dict[str, int] = {}
         self._status: dict[str, dict[str, Any]] = {
-            s.witness.name: {"name": s.witness.name, "url": s.url, "status": "unknown", "size": 0,
-                             "last_error": None} for s in specs}
+            s.witness.name: {"name": s.witness.name, "url": s.url, "status": "unknown", "size": 0, "last_error": None}
+            for s in specs
+        }
 
     # ------------------------------------------------------------------------------------ tree feed
 
@@ -59,8 +60,9 @@ class WitnessClient:
     # ------------------------------------------------------------------------------------ submission
 
     def _post(self, url: str, body: bytes) -> tuple[int, bytes]:
-        request = urllib.request.Request(url + "/add-checkpoint", data=body, method="POST",
-                                         headers={"Content-Type": "text/plain"})
+        request = urllib.request.Request(
+            url + "/add-checkpoint", data=body, method="POST", headers={"Content-Type": "text/plain"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return response.status, response.read()
@@ -98,8 +100,9 @@ class WitnessClient:
                 except (ValueError, IndexError):
                     status.update(status="behind", last_error=f"cannot prove consistency from size {old}")
                     return None
-            body = (f"old {old}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof) + "\n"
-                    + cp.note()).encode()
+            body = (
+                f"old {old}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof) + "\n" + cp.note()
+            ).encode()
             code, reply = self._post(spec.url, body)
             if code == 200:
                 _body, sigs = parse_note(cp.text + "\n" + reply.decode())
@@ -112,10 +115,15 @@ class WitnessClient:
             if code == 409 and reply.strip().isdigit():
                 seen = int(reply.strip())
                 if seen > cp.size or seen == old:
-                    status.update(status="conflict", last_error=(
-                        f"witness {spec.witness.name} has cosigned {seen} entries of this trail, more than the "
-                        f"{cp.size} it holds now: the trail was cut or rolled back" if seen > cp.size else
-                        f"witness {spec.witness.name} holds a different tree of size {seen}: the trail forked"))
+                    status.update(
+                        status="conflict",
+                        last_error=(
+                            f"witness {spec.witness.name} has cosigned {seen} entries of this trail, more than the "
+                            f"{cp.size} it holds now: the trail was cut or rolled back"
+                            if seen > cp.size
+                            else f"witness {spec.witness.name} holds a different tree of size {seen}: the trail forked"
+                        ),
+                    )
                     return None
                 old = seen
                 continue
@@ -153,7 +161,7 @@ class WitnessClient:
             for i in range(leaves.first, keep):
                 base.append(leaves.leaf(i))
             fresh = LeafHashes(base)
-            fresh.data = leaves.data[(keep - leaves.first) * 32:]
+            fresh.data = leaves.data[(keep - leaves.first) * 32 :]
             self._leaves = fresh
 
     # ------------------------------------------------------------------------------------ reading
@@ -216,8 +224,13 @@ class WitnessClient:
                 data = self._get(spec.url + "/origins")
                 items = orjson.loads(data or b"[]")
             except (OSError, ValueError):
-                errors.append({"segment": None, "seq": None,
-                               "message": f"witness {spec.witness.name} cannot be reached to compare trails"})
+                errors.append(
+                    {
+                        "segment": None,
+                        "seq": None,
+                        "message": f"witness {spec.witness.name} cannot be reached to compare trails",
+                    }
+                )
                 continue
             for item in items if isinstance(items, list) else []:
                 origin = item.get("origin") if isinstance(item, dict) else None
@@ -228,9 +241,16 @@ class WitnessClient:
                 except (KeyError, ValueError):
                     continue
                 if any(cp.signed_by(k) for k in keys):
-                    errors.append({"segment": None, "seq": None, "message": (
-                        f"witness {spec.witness.name} holds trail {origin} ({cp.size} entries) signed by the "
-                        f"same key, which this trail does not account for: the trail was deleted or replaced")})
+                    errors.append(
+                        {
+                            "segment": None,
+                            "seq": None,
+                            "message": (
+                                f"witness {spec.witness.name} holds trail {origin} ({cp.size} entries) signed by the "
+                                f"same key, which this trail does not account for: the trail was deleted or replaced"
+                            ),
+                        }
+                    )
         if len(errors) == len(report.errors):
             return report
         return dataclasses.replace(report, valid=False, errors=tuple(errors))
