@@ -153,11 +153,13 @@ def claw_gov() -> str:
     return str(Path(sys.executable).with_name("claw-gov"))
 
 
-@pytest.fixture
-def witness() -> Any:
-    procs: list[subprocess.Popen[str]] = []
+class _Witnesses:
+    """Real ``claw-gov witness serve`` processes on 127.0.0.1 (port 0)."""
 
-    def start(state: Path, log_key: Path) -> tuple[str, str]:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def __call__(self, state: Path, log_key: Path) -> tuple[str, str]:
         proc = subprocess.Popen(
             [
                 claw_gov(),
@@ -173,16 +175,24 @@ def witness() -> Any:
             stdout=subprocess.PIPE,
             text=True,
         )
-        procs.append(proc)
+        self.procs.append(proc)
         assert proc.stdout is not None
         url = proc.stdout.readline().strip().removeprefix("listening on ")
         key = proc.stdout.readline().strip().removeprefix("verifier key: ")
         return url, key
 
-    yield start
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture
+def witness() -> Any:
+    started = _Witnesses()
+    yield started
+    started.stop_all()
 
 
 def governor_key(tmp: Path) -> Path:
@@ -326,3 +336,38 @@ def test_deleting_audit_while_running_denies_every_call_and_health_is_down(tmp_p
         shutil.rmtree(tmp_path / "audit")
         assert gov.audit.health()["status"] == "down"
         assert [agent.check(f"read:{i}").allowed for i in range(5)] == [False] * 5
+
+
+def test_deleting_audit_and_the_state_store_is_still_refused_when_a_witness_knows_the_trail(
+    tmp_path: Path, witness: Any
+) -> None:
+    url, wkey = witness(tmp_path / "w1", governor_key(tmp_path))
+    spec = f"{url} {wkey}"
+    write(tmp_path, 12, audit_witnesses=spec)
+    shutil.rmtree(tmp_path / "audit")
+    (tmp_path / "state" / "state.db").unlink()  # the key file stays: the attacker needs it to sign anyway
+    with pytest.raises(TrailRefused, match="signed by this governor's key"):
+        Governor(config=config(tmp_path, audit_witnesses=spec))
+
+
+def test_a_witness_process_that_dies_leaves_an_unwitnessed_tail(tmp_path: Path, witness: Any) -> None:
+    state = tmp_path / "w1"
+    url, wkey = witness(state, governor_key(tmp_path))
+    spec = f"{url} {wkey}"
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    with Governor(config=config(tmp_path, policy_path=tmp_path / "policies", audit_witnesses=spec)) as gov:
+        agent = gov.agent("a")
+        for i in range(6):
+            assert agent.check(f"read:{i}").allowed
+        gov.audit.checkpoint()
+        witnessed = gov.audit.verify(min_witnesses=1).witnessed_size
+        assert witnessed > 0 and gov.audit.health()["witnesses"][0]["status"] == "ok"
+        witness.stop_all()
+        for i in range(12):
+            assert agent.check(f"read:{i}").allowed  # never blocked by the dead witness
+        gov.audit.checkpoint()
+        report = gov.audit.verify(min_witnesses=1)
+        assert report.valid and report.witnessed_size == witnessed and report.unwitnessed > 0
+        assert gov.audit.health()["status"] == "degraded"
+        assert not gov.audit.verify(min_witnesses=1, require_anchored=True).valid

@@ -763,6 +763,20 @@ class AuditTrail:
         except (OSError, ValueError) as exc:  # a witness that is down must not stop the governor
             self._last_error = f"witness not reachable at start: {type(exc).__name__}: {exc}"
             return
+        if self._head.seq == 0 and self._reset is None:
+            # A fresh trail: if a witness holds another trail signed by this governor's key, the folder was
+            # deleted (and the state store with it): starting over silently would hide that.
+            try:
+                others = self.witnesses.origins_signed_by(self.key.public)
+            except (OSError, ValueError):
+                others = []
+            others = [(name, cp) for name, cp in others if cp.origin != self.origin]
+            if others:
+                name, cp = others[0]
+                raise TrailRefused(f"{self.path}: witness {name} holds trail {cp.origin} ({cp.size} entries) signed "
+                                   "by this governor's key, but the folder holds a new, empty trail: it was deleted "
+                                   "or replaced; refusing to start (restore it, or run `claw-gov audit reset "
+                                   "--reason TEXT`)")
         for spec, cp in latest:
             if cp.size > self._head.seq:
                 raise TrailRefused(f"{self.path}: witness {spec.witness.name} has cosigned {cp.size} entries of "

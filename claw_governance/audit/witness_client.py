@@ -213,6 +213,22 @@ class WitnessClient:
                 anchors.append(Anchor(0, None, f"witness {spec.witness.name}", data.decode()))
         return anchors
 
+    def origins_signed_by(self, key: PublicKey) -> list[tuple[str, Checkpoint]]:
+        """(witness name, checkpoint) of every trail a reachable witness holds that ``key`` signed."""
+        found = []
+        for spec in self.specs:
+            if spec.url is None:
+                continue
+            items = orjson.loads(self._get(spec.url + "/origins") or b"[]")
+            for item in items if isinstance(items, list) else []:
+                try:
+                    cp = parse_checkpoint(item["note"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if cp.signed_by(key):
+                    found.append((spec.witness.name, cp))
+        return found
+
     def check_origins(self, report: VerifyReport, keys: list[PublicKey], accounted: set[str]) -> VerifyReport:
         """INVALID if a witness holds another trail signed by a trusted key that this trail does not account
         for (its reset entry names the trails it replaced): the folder was swapped for a fresh trail."""
