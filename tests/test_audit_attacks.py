@@ -139,14 +139,23 @@ def test_edit_recompute_hashes_and_delete_checkpoints_is_invalid(tmp_path: Path)
 
 
 def test_trail_json_key_substitution_is_invalid(tmp_path: Path) -> None:
+    # Before: the running governor's own verify() trusted every key listed in trail.json.
     write(tmp_path, 12)
-    assert verify(tmp_path, state=False).valid  # trusted: the governor key in the state folder
-    # The attacker fabricates a trail signed by their own key and lists that key in trail.json.
+    with Governor(config=config(tmp_path)) as gov:
+        assert gov.audit.verify().valid
+    # The attacker fabricates a trail signed by their own key (listed in its trail.json), puts it in place
+    # and deletes the state store's rows; the governor's key file is left where it was.
     write(tmp_path / "attacker", 12)
+    meta = orjson.loads((tmp_path / "attacker" / "audit" / "trail.json").read_bytes())
+    attacker_key = SigningKey.load(tmp_path / "attacker" / "state" / "governor_ed25519.pem")
+    assert [k["key_id"] for k in meta["keys"]] == [attacker_key.public.key_id]
     shutil.rmtree(tmp_path / "audit")
     shutil.copytree(tmp_path / "attacker" / "audit", tmp_path / "audit")
-    report = verify(tmp_path, state=False)
+    (tmp_path / "state" / "state.db").unlink()
+    with Governor(config=config(tmp_path)) as gov:
+        report = gov.audit.verify()
     assert not report.valid and "not signed by a trusted key" in " ".join(e["message"] for e in report.errors)
+    assert not verify(tmp_path, state=False).valid  # the CLI's reader: the governor key from the state folder
 
 
 def claw_gov() -> str:
