@@ -16,7 +16,7 @@ from pathlib import Path
 from claw_governance.audit.keys import PublicKey
 from claw_governance.audit.layout import list_segments
 from claw_governance.audit.merkle import CompactRange, LeafHashes, inclusion_proof, leaf_hash, verify_inclusion
-from claw_governance.audit.note import Checkpoint, parse_checkpoint
+from claw_governance.audit.note import Checkpoint, NoteSignature, parse_checkpoint
 from claw_governance.audit.verify import VerifyReport, Witness, load_retention_records, verify_directory
 from claw_governance.errors import AuditError
 
@@ -44,6 +44,27 @@ def trail_leaves(directory: Path) -> tuple[LeafHashes, dict[int, bytes]]:
                 leaves.add_line(line[:-1])
                 lines[seq] = line[:-1]
     return leaves, lines
+
+
+def latest_checkpoint(directory: Path) -> Checkpoint:
+    """The trail's newest checkpoint (``checkpoint.json``) with every cosignature ``witnessed.jsonl`` has for it."""
+    from claw_governance.audit.layout import CHECKPOINT_FILE, read_json_file
+    from claw_governance.audit.verify import load_witnessed
+
+    try:
+        record = read_json_file(directory / CHECKPOINT_FILE)
+        cp = parse_checkpoint(record["note"])
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise AuditError(f"{directory / CHECKPOINT_FILE}: no checkpoint ({type(exc).__name__}: {exc})") from None
+    extra: list[NoteSignature] = []
+    for note in load_witnessed(directory):
+        try:
+            other = parse_checkpoint(note)
+        except ValueError:
+            continue
+        if other.size == cp.size and other.root == cp.root and other.text == cp.text:
+            extra.extend(other.signatures)
+    return cp.with_signatures(extra)
 
 
 def make_proof(leaves: LeafHashes, cp: Checkpoint, seq: int) -> str:

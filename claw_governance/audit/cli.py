@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from claw_governance.errors import AuditError, ClawGovernanceError
+from claw_governance.errors import ClawGovernanceError
 from claw_governance.hookspecs import hookimpl
 
 
@@ -137,24 +137,9 @@ def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 
 
 def _latest_checkpoint(audit_path: Path) -> Any:
-    from claw_governance.audit.layout import CHECKPOINT_FILE, read_json_file
-    from claw_governance.audit.note import parse_checkpoint
-    from claw_governance.audit.verify import load_witnessed
+    from claw_governance.audit.bundle import latest_checkpoint
 
-    try:
-        record = read_json_file(audit_path / CHECKPOINT_FILE)
-        cp = parse_checkpoint(record["note"])
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise AuditError(f"{audit_path / CHECKPOINT_FILE}: no checkpoint ({type(exc).__name__}: {exc})") from None
-    extra: list[Any] = []
-    for note in load_witnessed(audit_path):
-        try:
-            other = parse_checkpoint(note)
-        except ValueError:
-            continue
-        if other.size == cp.size and other.root == cp.root and other.text == cp.text:
-            extra.extend(other.signatures)
-    return cp.with_signatures(extra)
+    return latest_checkpoint(audit_path)
 
 
 @audit_group.command("checkpoint")

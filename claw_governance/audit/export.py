@@ -82,13 +82,12 @@ def export_bundle(reader: TrailReader, start: str | date | datetime, end: str | 
                 out.write(orjson.dumps(entry) + b"\n")
                 count += 1
     (destination / "governor_public_key.pem").write_bytes(key.pem())
-    from claw_governance.audit.bundle import make_proof, trail_leaves
-    from claw_governance.audit.cli import _latest_checkpoint
+    from claw_governance.audit.bundle import latest_checkpoint, make_proof, trail_leaves
     from claw_governance.audit.note import vkey
 
     (destination / "verifier_key.txt").write_text(vkey(reader.origin, key) + "\n")
     try:
-        cp = _latest_checkpoint(reader.path)
+        cp = latest_checkpoint(reader.path)
     except AuditError:
         cp = None
     if cp is not None:
