@@ -44,14 +44,16 @@ def write(tmp: Path, n: int, **extra: Any) -> None:
     store.close()
 
 
-def verify(tmp: Path, *, public_key: SigningKey | None = None, state: bool = True, witnesses: Any = None,
-           **kw: Any) -> Any:
+def verify(
+    tmp: Path, *, public_key: SigningKey | None = None, state: bool = True, witnesses: Any = None, **kw: Any
+) -> Any:
     cfg = config(tmp)
     store = open_state_store(cfg) if state and (tmp / "state").exists() else None
     keys = [public_key.public] if public_key else None
     try:
-        return TrailReader(tmp / "audit", public_keys=keys, state_path=tmp / "state", store=store,
-                           witnesses=witnesses).verify(**kw)
+        return TrailReader(
+            tmp / "audit", public_keys=keys, state_path=tmp / "state", store=store, witnesses=witnesses
+        ).verify(**kw)
     finally:
         if store is not None:
             store.close()
@@ -127,6 +129,7 @@ def test_edit_recompute_hashes_and_delete_checkpoints_is_invalid(tmp_path: Path)
     def edit(entry: dict[str, Any]) -> None:
         if entry["seq"] == 3:
             entry["context"] = {"i": 999}
+
     for _, path in list_segments(tmp_path / "audit"):
         rechain(path, edit, drop_checkpoints=True)
     (tmp_path / "audit" / "checkpoint.json").unlink()
@@ -136,36 +139,69 @@ def test_edit_recompute_hashes_and_delete_checkpoints_is_invalid(tmp_path: Path)
 
 
 def test_trail_json_key_substitution_is_invalid(tmp_path: Path) -> None:
+    # Before: the running governor's own verify() trusted every key listed in trail.json.
     write(tmp_path, 12)
-    assert verify(tmp_path, state=False).valid  # trusted: the governor key in the state folder
-    # The attacker fabricates a trail signed by their own key and lists that key in trail.json.
+    with Governor(config=config(tmp_path)) as gov:
+        assert gov.audit.verify().valid
+    # The attacker fabricates a trail signed by their own key (listed in its trail.json), puts it in place
+    # and deletes the state store's rows; the governor's key file is left where it was.
     write(tmp_path / "attacker", 12)
+    meta = orjson.loads((tmp_path / "attacker" / "audit" / "trail.json").read_bytes())
+    attacker_key = SigningKey.load(tmp_path / "attacker" / "state" / "governor_ed25519.pem")
+    assert [k["key_id"] for k in meta["keys"]] == [attacker_key.public.key_id]
     shutil.rmtree(tmp_path / "audit")
     shutil.copytree(tmp_path / "attacker" / "audit", tmp_path / "audit")
-    report = verify(tmp_path, state=False)
+    (tmp_path / "state" / "state.db").unlink()
+    with Governor(config=config(tmp_path)) as gov:
+        report = gov.audit.verify()
     assert not report.valid and "not signed by a trusted key" in " ".join(e["message"] for e in report.errors)
+    assert not verify(tmp_path, state=False).valid  # the CLI's reader: the governor key from the state folder
 
 
 def claw_gov() -> str:
     return str(Path(sys.executable).with_name("claw-gov"))
 
 
-@pytest.fixture
-def witness() -> Any:
-    procs: list[subprocess.Popen[str]] = []
+class _Witnesses:
+    """Real ``claw-gov witness serve`` processes on 127.0.0.1 (port 0)."""
 
-    def start(state: Path, log_key: Path) -> tuple[str, str]:
-        proc = subprocess.Popen([claw_gov(), "witness", "serve", "--state", str(state), "--log-key", str(log_key),
-                                 "--name", f"w.example/{state.name}"], stdout=subprocess.PIPE, text=True)
-        procs.append(proc)
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def __call__(self, state: Path, log_key: Path) -> tuple[str, str]:
+        proc = subprocess.Popen(
+            [
+                claw_gov(),
+                "witness",
+                "serve",
+                "--state",
+                str(state),
+                "--log-key",
+                str(log_key),
+                "--name",
+                f"w.example/{state.name}",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.procs.append(proc)
         assert proc.stdout is not None
         url = proc.stdout.readline().strip().removeprefix("listening on ")
         key = proc.stdout.readline().strip().removeprefix("verifier key: ")
         return url, key
-    yield start
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture
+def witness() -> Any:
+    started = _Witnesses()
+    yield started
+    started.stop_all()
 
 
 def governor_key(tmp: Path) -> Path:
@@ -174,7 +210,8 @@ def governor_key(tmp: Path) -> Path:
 
 
 def test_cut_tail_after_deleting_checkpoint_json_and_the_state_row_is_caught_by_a_witness(
-        tmp_path: Path, witness: Any) -> None:
+    tmp_path: Path, witness: Any
+) -> None:
     url, wkey = witness(tmp_path / "w1", governor_key(tmp_path))
     spec = f"{url} {wkey}"
     write(tmp_path, 23, audit_witnesses=spec)
@@ -224,7 +261,7 @@ def test_a_witness_refuses_a_rollback_and_a_fork(tmp_path: Path, witness: Any) -
     spec = f"{url} {wkey}"
     write(tmp_path, 12, audit_witnesses=spec)
     client = WitnessClient([parse_witness(spec)])
-    (_, latest), = client.latest(TrailReader(tmp_path / "audit").origin)
+    ((_, latest),) = client.latest(TrailReader(tmp_path / "audit").origin)
     from claw_governance.audit.bundle import trail_leaves
     from claw_governance.audit.note import Checkpoint, format_checkpoint, sign_note
 
@@ -236,19 +273,26 @@ def test_a_witness_refuses_a_rollback_and_a_fork(tmp_path: Path, witness: Any) -
 
     def post(body: str) -> int:
         try:
-            with urllib.request.urlopen(urllib.request.Request(url + "/add-checkpoint", body.encode()),
-                                        timeout=5) as r:
+            with urllib.request.urlopen(urllib.request.Request(url + "/add-checkpoint", body.encode()), timeout=5) as r:
                 return int(r.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
+
     assert post(f"old {latest.size}\n\n" + cp.note()) == 400  # smaller than what it cosigned
     assert post("old 0\n\n" + cp.note()) == 409  # not the size it holds
     forged = format_checkpoint(latest.origin, latest.size, bytes(32))
     fork = Checkpoint(latest.origin, latest.size, bytes(32), forged, (sign_note(forged, latest.origin, key),))
     assert post(f"old {latest.size}\n\n" + fork.note()) == 409  # same size, other root
     stranger = SigningKey.generate()
-    assert post(f"old {latest.size}\n\n" + Checkpoint(latest.origin, latest.size, latest.root, latest.text,
-                (sign_note(latest.text, latest.origin, stranger),)).note()) == 403
+    assert (
+        post(
+            f"old {latest.size}\n\n"
+            + Checkpoint(
+                latest.origin, latest.size, latest.root, latest.text, (sign_note(latest.text, latest.origin, stranger),)
+            ).note()
+        )
+        == 403
+    )
 
 
 def test_a_down_witness_never_blocks_a_call_and_shows_in_health_and_verify(tmp_path: Path) -> None:
@@ -301,3 +345,38 @@ def test_deleting_audit_while_running_denies_every_call_and_health_is_down(tmp_p
         shutil.rmtree(tmp_path / "audit")
         assert gov.audit.health()["status"] == "down"
         assert [agent.check(f"read:{i}").allowed for i in range(5)] == [False] * 5
+
+
+def test_deleting_audit_and_the_state_store_is_still_refused_when_a_witness_knows_the_trail(
+    tmp_path: Path, witness: Any
+) -> None:
+    url, wkey = witness(tmp_path / "w1", governor_key(tmp_path))
+    spec = f"{url} {wkey}"
+    write(tmp_path, 12, audit_witnesses=spec)
+    shutil.rmtree(tmp_path / "audit")
+    (tmp_path / "state" / "state.db").unlink()  # the key file stays: the attacker needs it to sign anyway
+    with pytest.raises(TrailRefused, match="signed by this governor's key"):
+        Governor(config=config(tmp_path, audit_witnesses=spec))
+
+
+def test_a_witness_process_that_dies_leaves_an_unwitnessed_tail(tmp_path: Path, witness: Any) -> None:
+    state = tmp_path / "w1"
+    url, wkey = witness(state, governor_key(tmp_path))
+    spec = f"{url} {wkey}"
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    with Governor(config=config(tmp_path, policy_path=tmp_path / "policies", audit_witnesses=spec)) as gov:
+        agent = gov.agent("a")
+        for i in range(6):
+            assert agent.check(f"read:{i}").allowed
+        gov.audit.checkpoint()
+        witnessed = gov.audit.verify(min_witnesses=1).witnessed_size
+        assert witnessed > 0 and gov.audit.health()["witnesses"][0]["status"] == "ok"
+        witness.stop_all()
+        for i in range(12):
+            assert agent.check(f"read:{i}").allowed  # never blocked by the dead witness
+        gov.audit.checkpoint()
+        report = gov.audit.verify(min_witnesses=1)
+        assert report.valid and report.witnessed_size == witnessed and report.unwitnessed > 0
+        assert gov.audit.health()["status"] == "degraded"
+        assert not gov.audit.verify(min_witnesses=1, require_anchored=True).valid

@@ -146,3 +146,68 @@ def test_compliance_report_example_runs_offline(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Chain verification: VALID" in proc.stdout and "| total decisions | 4 |" in proc.stdout
+
+
+def test_checkpoint_public_key_prove_and_bundle(governed: Path, tmp_path: Path) -> None:
+    from claw_governance.audit.bundle import check_proof, trail_leaves
+    from claw_governance.audit.note import parse_checkpoint, parse_vkey
+
+    audit, ids = str(governed / "audit"), str(governed / "ids")
+    code, note, _ = run("audit", "checkpoint", "--audit", audit)
+    cp = parse_checkpoint(note)
+    code, vkey, _ = run("audit", "public-key", "--format", "note", "--audit", audit, "--identities", ids)
+    name, key, _alg = parse_vkey(vkey)
+    assert code == 0 and name == cp.origin and cp.signed_by(key)
+    code, proof, err = run("audit", "prove", "--seq", "2", "--audit", audit)
+    assert code == 0 and proof.startswith("c2sp.org/tlog-proof@v1\nindex 1\n"), err
+    _, lines = trail_leaves(governed / "audit")
+    assert check_proof(proof, lines[2], [key], cp.origin) is None
+    assert check_proof(proof, lines[3], [key], cp.origin) is not None
+    code, _, err = run("audit", "prove", "--seq", str(cp.size + 5), "--audit", audit)
+    assert code == 2 and "not covered" in err and err.count("\n") == 1
+
+    today = datetime.now(UTC).date().isoformat()
+    bundle = tmp_path / "b"
+    code, _, err = run("audit", "export", "--audit", audit, "--identities", ids, "--from", today, "--to", today,
+                       str(bundle))
+    assert code == 0, err
+    assert (bundle / "checkpoints" / "latest.note").exists() and list((bundle / "proofs").glob("*.tlog-proof"))
+    assert "tlogverify" in (bundle / "README.md").read_text()
+    pem = str(bundle / "governor_public_key.pem")
+    code, out, _ = run("audit", "verify", "--bundle", str(bundle), "--public-key", pem)
+    assert code == 0 and out.startswith("VALID"), out
+    code, out, _ = run("audit", "verify", "--bundle", str(bundle), "--public-key", vkey.strip())
+    assert code == 0
+    # one byte of one proof changed: INVALID, naming the proof
+    victim = sorted((bundle / "proofs").glob("*.tlog-proof"))[0]
+    text = victim.read_text()
+    at = text.index("\n", text.index("index ")) + 1
+    victim.write_text(text[:at] + ("B" if text[at] == "A" else "A") + text[at + 1:])
+    code, out, _ = run("audit", "verify", "--bundle", str(bundle), "--public-key", pem)
+    assert code == 1 and victim.name in out
+    code, _, err = run("audit", "verify", "--bundle", str(bundle))
+    assert code == 2 and "--public-key" in err
+
+
+def test_verify_require_anchored_and_reset_from_the_cli(governed: Path) -> None:
+    audit, ids = str(governed / "audit"), str(governed / "ids")
+    code, out, _ = run("audit", "verify", "--audit", audit, "--identities", ids, "--require-anchored", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["unanchored"] == 0 and report["anchored_size"] == report["last_seq"]
+    code, _, err = run("audit", "reset", "--audit", audit, "--identities", ids)
+    assert code == 2 and "--reason" in err
+    code, out, err = run("audit", "reset", "--audit", audit, "--identities", ids, "--reason", "test reset")
+    assert code == 0 and "new trail" in out and "replaced-" in out, err
+    code, out, _ = run("audit", "query", "--audit", audit, "--type", "reset")
+    assert json.loads(out)["details"]["reason"] == "test reset"
+    code, out, _ = run("audit", "verify", "--audit", audit, "--identities", ids)
+    assert code == 0, out
+
+
+def test_witness_public_key_and_bad_witness_arguments(tmp_path: Path) -> None:
+    code, out, _ = run("witness", "public-key", "--state", str(tmp_path / "w"))
+    assert code == 0 and out.count("+") >= 2
+    code, _, err = run("audit", "verify", "--audit", str(tmp_path), "--witness", "not-a-key")
+    assert code == 2 and err.startswith("error: witness") and err.count("\n") == 1
+    code, _, err = run("audit", "verify", "--audit", str(tmp_path), "--min-witnesses", "1")
+    assert code == 2 and "--min-witnesses" in err

@@ -32,10 +32,21 @@ GOSRC = Path("/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog")
 def tlogverify(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert shutil.which("go") and GOSRC.is_dir(), "make install puts golang-go and golang-golang-x-mod-dev here"
     out = tmp_path_factory.mktemp("go") / "tlogverify"
-    env = {**os.environ, "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOFLAGS": "",
-           "GOCACHE": str(out.parent / "cache")}
-    subprocess.run(["go", "build", "-o", str(out), "./tools/tlogverify"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=300)
+    env = {
+        **os.environ,
+        "GOPATH": "/usr/share/gocode",
+        "GO111MODULE": "off",
+        "GOFLAGS": "",
+        "GOCACHE": str(out.parent / "cache"),
+    }
+    subprocess.run(
+        ["go", "build", "-o", str(out), "./tools/tlogverify"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return out
 
 
@@ -50,16 +61,27 @@ def flip(path: Path, at: int) -> None:
 
 
 def test_go_reference_accepts_our_checkpoints_and_proofs_and_rejects_a_changed_byte(
-        tlogverify: Path, tmp_path: Path) -> None:
-    config = GovernorConfig(audit_path=tmp_path / "audit", state_path=tmp_path / "state",
-                            audit_checkpoint_interval=7)
+    tlogverify: Path, tmp_path: Path
+) -> None:
+    config = GovernorConfig(audit_path=tmp_path / "audit", state_path=tmp_path / "state", audit_checkpoint_interval=7)
     trail = open_trail(config, MemoryStateStore())
     for i in range(41):
         trail.append(AuditEvent("policy_decision", "a", f"read:{i}", context={"i": i}))
     trail.close()
     runner = CliRunner()
-    key = runner.invoke(build_cli(), ["audit", "public-key", "--format", "note", "--audit", str(config.audit_path),
-                                      "--state", str(config.state_path)]).stdout.strip()
+    key = runner.invoke(
+        build_cli(),
+        [
+            "audit",
+            "public-key",
+            "--format",
+            "note",
+            "--audit",
+            str(config.audit_path),
+            "--state",
+            str(config.state_path),
+        ],
+    ).stdout.strip()
     cp_text = runner.invoke(build_cli(), ["audit", "checkpoint", "--audit", str(config.audit_path)]).stdout
     cp_file = tmp_path / "cp.note"
     cp_file.write_text(cp_text)
@@ -92,13 +114,16 @@ def test_go_reference_accepts_our_checkpoints_and_proofs_and_rejects_a_changed_b
         old_cp = old_cp.with_signatures([sign_note(old_cp.text, origin, trail.key)])
         (tmp_path / "old.note").write_text(old_cp.note())
         proof_file = tmp_path / "consistency.txt"
-        proof_file.write_text("".join(base64.b64encode(h).decode() + "\n"
-                                      for h in consistency_proof(old, size, leaves)))
+        proof_file.write_text(
+            "".join(base64.b64encode(h).decode() + "\n" for h in consistency_proof(old, size, leaves))
+        )
         (tmp_path / "new.note").write_text(cp_text)
         ok = go(tlogverify, "consistency", key, tmp_path / "old.note", tmp_path / "new.note", proof_file)
         assert ok.returncode == 0, (old, ok.stderr)
         if proof_file.read_text():
             flip(proof_file, 1)
-            assert go(tlogverify, "consistency", key, tmp_path / "old.note", tmp_path / "new.note",
-                      proof_file).returncode == 1
+            assert (
+                go(tlogverify, "consistency", key, tmp_path / "old.note", tmp_path / "new.note", proof_file).returncode
+                == 1
+            )
     assert vkey(origin, trail.key.public) == key

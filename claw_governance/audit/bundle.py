@@ -46,16 +46,40 @@ def trail_leaves(directory: Path) -> tuple[LeafHashes, dict[int, bytes]]:
     return leaves, lines
 
 
+def latest_checkpoint(directory: Path) -> Checkpoint:
+    """The trail's newest checkpoint (``checkpoint.json``) with every cosignature ``witnessed.jsonl`` has for it."""
+    from claw_governance.audit.layout import CHECKPOINT_FILE, read_json_file
+    from claw_governance.audit.verify import load_witnessed
+
+    try:
+        record = read_json_file(directory / CHECKPOINT_FILE)
+        cp = parse_checkpoint(record["note"])
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise AuditError(f"{directory / CHECKPOINT_FILE}: no checkpoint ({type(exc).__name__}: {exc})") from None
+    extra: list[NoteSignature] = []
+    for note in load_witnessed(directory):
+        try:
+            other = parse_checkpoint(note)
+        except ValueError:
+            continue
+        if other.size == cp.size and other.root == cp.root and other.text == cp.text:
+            extra.extend(other.signatures)
+    return cp.with_signatures(extra)
+
+
 def make_proof(leaves: LeafHashes, cp: Checkpoint, seq: int) -> str:
     """The tlog-proof text for entry ``seq`` in the tree of ``cp``."""
     if not 1 <= seq <= cp.size:
-        raise AuditError(f"entry {seq} is not covered by the checkpoint (tree size {cp.size}): wait for the next "
-                         "checkpoint or run `claw-gov audit checkpoint` after the governor wrote one")
+        raise AuditError(
+            f"entry {seq} is not covered by the checkpoint (tree size {cp.size}): wait for the next "
+            "checkpoint or run `claw-gov audit checkpoint` after the governor wrote one"
+        )
     if leaves.root(cp.size) != cp.root:
         raise AuditError(f"the trail does not match its own checkpoint at size {cp.size}: run `claw-gov audit verify`")
     proof = inclusion_proof(seq - 1, cp.size, leaves)
-    return (f"{HEADER}\nindex {seq - 1}\n" + "".join(base64.b64encode(h).decode() + "\n" for h in proof)
-            + "\n" + cp.note())
+    return (
+        f"{HEADER}\nindex {seq - 1}\n" + "".join(base64.b64encode(h).decode() + "\n" for h in proof) + "\n" + cp.note()
+    )
 
 
 def tlog_proof(directory: Path, cp: Checkpoint, seq: int) -> str:
@@ -100,20 +124,35 @@ def check_proof(text: str, line: bytes, keys: Sequence[PublicKey], origin: str) 
     return None
 
 
-def verify_bundle(directory: Path, keys: list[PublicKey], *, witnesses: Sequence[Witness] = (),
-                  min_witnesses: int = 0, require_anchored: bool = False) -> VerifyReport:
+def verify_bundle(
+    directory: Path,
+    keys: list[PublicKey],
+    *,
+    witnesses: Sequence[Witness] = (),
+    min_witnesses: int = 0,
+    require_anchored: bool = False,
+) -> VerifyReport:
     """Verify an evidence bundle: its trail copy (chain, tree, checkpoints) and every proof file in it."""
     trail = directory / "trail"
     if not trail.is_dir():
         raise AuditError(f"{directory}: not an evidence bundle (no trail/ folder)")
-    extra = [str(p.read_text()) for p in sorted((directory / "checkpoints").glob("*.note"))] \
-        if (directory / "checkpoints").is_dir() else []
+    extra = (
+        [str(p.read_text()) for p in sorted((directory / "checkpoints").glob("*.note"))]
+        if (directory / "checkpoints").is_dir()
+        else []
+    )
     from claw_governance.audit.verify import Anchor
 
     anchors = [Anchor(0, None, f"checkpoints/{i}", note) for i, note in enumerate(extra)]
-    report = verify_directory(trail, trusted_keys=keys, anchors=anchors, witnesses=witnesses,
-                              min_witnesses=min_witnesses, require_anchored=require_anchored,
-                              key_source="given")
+    report = verify_directory(
+        trail,
+        trusted_keys=keys,
+        anchors=anchors,
+        witnesses=witnesses,
+        min_witnesses=min_witnesses,
+        require_anchored=require_anchored,
+        key_source="given",
+    )
     errors = list(report.errors)
     proofs = sorted((directory / "proofs").glob("*.tlog-proof")) if (directory / "proofs").is_dir() else []
     if proofs:
@@ -125,8 +164,11 @@ def verify_bundle(directory: Path, keys: list[PublicKey], *, witnesses: Sequence
                 errors.append({"segment": "proofs", "seq": None, "message": f"{path.name}: unexpected file name"})
                 continue
             line = lines.get(seq)
-            problem = "the entry is missing from trail/" if line is None else check_proof(
-                path.read_text(), line, keys, report.origin or "")
+            problem = (
+                "the entry is missing from trail/"
+                if line is None
+                else check_proof(path.read_text(), line, keys, report.origin or "")
+            )
             if problem is not None:
                 errors.append({"segment": "proofs", "seq": seq, "message": f"{path.name}: {problem}"})
     if len(errors) == len(report.errors):

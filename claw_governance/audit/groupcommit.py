@@ -21,8 +21,9 @@ class GroupCommit:
     """Owns the syncer thread and its counters. ``fd()`` is the descriptor to sync, ``written()`` the seq
     written so far; ``on_error`` is told about a failed fsync (the trail then reports it in its health)."""
 
-    def __init__(self, fd: Callable[[], int], written: Callable[[], int],
-                 on_error: Callable[[BaseException], None]) -> None:
+    def __init__(
+        self, fd: Callable[[], int], written: Callable[[], int], on_error: Callable[[BaseException], None]
+    ) -> None:
         self._fd = fd
         self._written = written
         self._on_error = on_error

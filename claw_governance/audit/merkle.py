@@ -141,7 +141,7 @@ class LeafHashes:
         if index < self.first or index >= len(self):
             raise IndexError(f"leaf {index} is not available")
         off = (index - self.first) * 32
-        return bytes(self.data[off:off + 32])
+        return bytes(self.data[off : off + 32])
 
     def _base_nodes(self, lo: int, hi: int) -> list[bytes]:
         """The base's perfect subtrees that exactly tile ``[lo, hi)`` (hi <= first); IndexError if none do."""
@@ -181,7 +181,7 @@ class LeafHashes:
         data = self.data
         off = (start - first) * 32
         for i in range(hi - start):
-            rng.append(bytes(data[off + 32 * i:off + 32 * i + 32]))
+            rng.append(bytes(data[off + 32 * i : off + 32 * i + 32]))
         return rng.root()
 
     def root(self, size: int | None = None) -> bytes:

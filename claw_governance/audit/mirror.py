@@ -52,15 +52,22 @@ class CheckpointMirror:
                 return
             cp = trail.signed_checkpoint(tree)
             note = cp.note()
-            record: dict[str, Any] = {"trail_id": trail.trail_id, "origin": trail.origin, "seq": seq,
-                                      "hash": digest, "note": note, "key_id": trail.key.public.key_id,
-                                      "created": created}
+            record: dict[str, Any] = {
+                "trail_id": trail.trail_id,
+                "origin": trail.origin,
+                "seq": seq,
+                "hash": digest,
+                "note": note,
+                "key_id": trail.key.public.key_id,
+                "created": created,
+            }
             try:
                 if trail.store is not None:
                     trail.store.put_checkpoint(trail.trail_id, seq, digest, note, created)
                     if trail.path is not None:
-                        trail.store.put_checkpoint(path_key(trail.path), (trail.generation << GENERATION_SHIFT) | seq,
-                                                   digest, note, created)
+                        trail.store.put_checkpoint(
+                            path_key(trail.path), (trail.generation << GENERATION_SHIFT) | seq, digest, note, created
+                        )
                 if trail.path is not None:
                     write_json_atomic(trail.path / CHECKPOINT_FILE, record, sync=trail.durability == "fsync")
                 self.written = seq

@@ -114,7 +114,7 @@ def parse_note(data: str | bytes) -> tuple[str, list[NoteSignature]]:
     cut = text.rfind("\n\n")
     if cut < 0:
         raise ValueError("a signed note needs a blank line before its signatures")
-    body, sigs = text[:cut + 1], text[cut + 2:]
+    body, sigs = text[: cut + 1], text[cut + 2 :]
     out: list[NoteSignature] = []
     for line in sigs.split("\n")[:-1]:
         if not line.startswith(DASH + " "):
@@ -152,8 +152,12 @@ def _ed25519_ok(key: PublicKey, sig: bytes, message: bytes) -> bool:
 
 def verify_note_signature(text: str, signature: NoteSignature, name: str, key: PublicKey) -> bool:
     """True if ``signature`` is a valid Ed25519 note signature of ``text`` by (``name``, ``key``)."""
-    return (signature.name == name and signature.key_id == note_key_id(name, key) and len(signature.sig) == 64
-            and _ed25519_ok(key, signature.sig, text.encode()))
+    return (
+        signature.name == name
+        and signature.key_id == note_key_id(name, key)
+        and len(signature.sig) == 64
+        and _ed25519_ok(key, signature.sig, text.encode())
+    )
 
 
 def cosign(text: str, name: str, key: SigningKey, timestamp: int) -> NoteSignature:

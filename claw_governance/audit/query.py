@@ -29,11 +29,18 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
     return lambda text: regex.fullmatch(text) is not None
 
 
-def query_entries(entries: Iterator[dict[str, Any]], *, agent_id: str | None = None, type: str | None = None,
-                  action: str | None = None, allowed: bool | None = None, outcome: str | None = None,
-                  since: float | str | date | datetime | None = None,
-                  until: float | str | date | datetime | None = None,
-                  limit: int | None = None) -> Iterator[dict[str, Any]]:
+def query_entries(
+    entries: Iterator[dict[str, Any]],
+    *,
+    agent_id: str | None = None,
+    type: str | None = None,
+    action: str | None = None,
+    allowed: bool | None = None,
+    outcome: str | None = None,
+    since: float | str | date | datetime | None = None,
+    until: float | str | date | datetime | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
     """Filter a stream of entries (see ``AuditTrail.query``)."""
     lo, hi = _when(since), _when(until)
     match_action = glob_matcher(action) if action is not None else None

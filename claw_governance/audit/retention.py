@@ -48,8 +48,14 @@ class RetentionRule:
 
 def summarise(path: Path) -> dict[str, Any] | None:
     """First/last seq, last hash and timestamps of a sealed segment, and each agent's newest timestamp."""
-    summary: dict[str, Any] = {"first_seq": None, "last_seq": None, "last_hash": None, "last_ts": 0.0,
-                               "agents": {}, "range": None}
+    summary: dict[str, Any] = {
+        "first_seq": None,
+        "last_seq": None,
+        "last_hash": None,
+        "last_ts": 0.0,
+        "agents": {},
+        "range": None,
+    }
     agents: dict[str | None, float] = summary["agents"]
     last: dict[str, Any] = {}
     last_line = b""
@@ -69,7 +75,7 @@ def summarise(path: Path) -> dict[str, Any] | None:
         summary["last_seq"], summary["last_hash"] = entry.get("seq"), entry.get("hash")
         summary["last_ts"] = max(summary["last_ts"], ts)
         if entry.get("type") != "checkpoint":  # a checkpoint vouches for the entries before it: it has no
-            agent = entry.get("agent_id")       # retention of its own (else it would pin every segment)
+            agent = entry.get("agent_id")  # retention of its own (else it would pin every segment)
             agents[agent] = max(agents.get(agent, 0.0), ts)
     details = last.get("details")
     if last.get("type") == "checkpoint" and isinstance(details, dict) and last_line.endswith(b"\n"):

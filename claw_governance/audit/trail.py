@@ -90,6 +90,7 @@ class TrailTampered(AuditError):
     """The running writer saw its trail go back (cut, unlinked, replaced): every append is denied."""
 
 _TAIL_CHUNK = 65536
+_sha256 = hashlib.sha256
 
 
 @dataclass(slots=True)
@@ -124,8 +125,8 @@ class AuditTrail:
         self.generation = 0
         self._reset = reset
         self.witnesses = witnesses  # a WitnessClient (or None): gets each checkpoint in the background
-        # The Merkle tree over every entry line: ``_tree`` plus ``_pending`` (lines not folded in yet: the
-        # append path only remembers the line; hashing is done in batches at checkpoint time).
+        # The Merkle tree over every entry line: ``_tree`` plus ``_pending`` (leaf hashes not merged in yet:
+        # the append path hashes its leaf; the node hashes are done in a batch at checkpoint time).
         self._tree = CompactRange()
         self._pending: list[bytes] = []
         self._tampered: str | None = None
@@ -141,6 +142,7 @@ class AuditTrail:
         self._end = 0
         self._commit = GroupCommit(lambda: self._fd, lambda: self._written_seq, self._fail)
         self._last_cp_seq = 0
+        self._time_check_seq = 0
         self._last_cp_time = time.monotonic()
         self._mirror = CheckpointMirror(self)
         self._failing: str | None = None
@@ -471,9 +473,13 @@ class AuditTrail:
             raise AuditError(f"cannot prepare the audit entry: {type(exc).__name__}: {exc}") from exc
         if meta:
             details = {**(details or {}), **meta}
-        kind = _text(entry_type) or "unknown"
-        head = {"action": _text(action), "agent_id": _text(agent_id), "context": context,
-                "decision": decision, "details": details, "policy_hash": _text(policy_hash)}
+        # (str fields are the common case: no call for them on the hot path)
+        kind = (entry_type if entry_type.__class__ is str else _text(entry_type)) or "unknown"
+        head = {"action": action if action is None or action.__class__ is str else str(action),
+                "agent_id": agent_id if agent_id is None or agent_id.__class__ is str else str(agent_id),
+                "context": context, "decision": decision, "details": details,
+                "policy_hash": policy_hash if policy_hash is None or policy_hash.__class__ is str
+                else str(policy_hash)}
         prefix = None
         if not exact:
             # Serialise everything but the chain fields now, outside the lock: in sorted order the chain's
@@ -532,7 +538,8 @@ class AuditTrail:
                     rotated = True
                 seq = (self._write_locked(fields, exact) if fields is not None
                        else self._write_prefix_locked(prefix, type_json))
-                self._maybe_checkpoint_locked()
+                if seq - self._last_cp_seq >= self.checkpoint_interval or seq >= self._time_check_seq:
+                    self._maybe_checkpoint_locked()
             except OSError as exc:
                 self._fail(exc)
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
@@ -633,7 +640,7 @@ class AuditTrail:
                 raise self._tamper(f"{self._segment.name if self._segment else '?'}: an entry appended by another "
                                    f"writer does not continue the chain at seq {head.seq} (the trail was rewritten)")
             head.seq, head.prev = seq, str(entry.get("hash"))
-            self._pending.append(line)
+            self._pending.append(_sha256(b"\x00" + line[:-1]).digest())
         self._end += cut
         if cut < len(data):
             torn = data[cut:]
@@ -698,10 +705,17 @@ class AuditTrail:
         body = b"".join((prefix, b',"prev_hash":"', head.prev.encode(), b'","seq":', str(seq).encode(),
                          b',"timestamp":', orjson.dumps(int(now) if now.is_integer() else now),
                          b',"type":', type_json))
-        digest = hashlib.sha256(body + b"}").hexdigest()
-        return self._emit_locked(body + b',"hash":"' + digest.encode() + b'"}\n', digest, seq)
+        h = _sha256(body)
+        h.update(b"}")
+        digest = h.hexdigest()
+        tail = b''.join((b',"hash":"', digest.encode(), b'"}'))
+        # The Merkle leaf is the line without its newline: hashed here, while the body is in the cache.
+        leaf = _sha256(b"\x00")
+        leaf.update(body)
+        leaf.update(tail)
+        return self._emit_locked(b"".join((body, tail, b"\n")), digest, seq, leaf.digest())
 
-    def _emit_locked(self, line: bytes, digest: str, seq: int) -> int:
+    def _emit_locked(self, line: bytes, digest: str, seq: int, leaf: bytes | None = None) -> int:
         head = self._head
         if self._memory is not None:
             self._memory.append(line)
@@ -712,7 +726,7 @@ class AuditTrail:
                 os.ftruncate(self._fd, self._end)
                 raise OSError(errno.ENOSPC, f"short write to {self._segment} ({written} of {len(line)} bytes)")
             self._end += written
-        self._pending.append(line)
+        self._pending.append(leaf if leaf is not None else _sha256(b"\x00" + line[:-1]).digest())
         head.seq = seq
         head.prev = digest
         self._written_seq = seq
@@ -720,6 +734,8 @@ class AuditTrail:
         return seq
 
     def _maybe_checkpoint_locked(self) -> None:
+        # The clock is read every 16 entries, not every entry (a time-based checkpoint may come 15 entries late).
+        self._time_check_seq = self._head.seq + 16
         due = self._head.seq - self._last_cp_seq
         if due >= self.checkpoint_interval or (due and time.monotonic() - self._last_cp_time
                                                >= self.checkpoint_seconds):
@@ -729,9 +745,11 @@ class AuditTrail:
         """Hash the pending lines into the tree (under the lock); return the tree at the head."""
         pending = self._pending
         if pending:
-            self._tree.extend_lines([line[:-1] for line in pending])
+            tree = self._tree
+            for leaf in pending:
+                tree.append(leaf)
             if self.witnesses is not None:
-                self.witnesses.add_lines(pending)
+                self.witnesses.add_leaves(pending)
             pending.clear()
         return self._tree
 
@@ -745,6 +763,20 @@ class AuditTrail:
         except (OSError, ValueError) as exc:  # a witness that is down must not stop the governor
             self._last_error = f"witness not reachable at start: {type(exc).__name__}: {exc}"
             return
+        if self._head.seq == 0 and self._reset is None:
+            # A fresh trail: if a witness holds another trail signed by this governor's key, the folder was
+            # deleted (and the state store with it): starting over silently would hide that.
+            try:
+                others = self.witnesses.origins_signed_by(self.key.public)
+            except (OSError, ValueError):
+                others = []
+            others = [(name, cp) for name, cp in others if cp.origin != self.origin]
+            if others:
+                name, cp = others[0]
+                raise TrailRefused(f"{self.path}: witness {name} holds trail {cp.origin} ({cp.size} entries) signed "
+                                   "by this governor's key, but the folder holds a new, empty trail: it was deleted "
+                                   "or replaced; refusing to start (restore it, or run `claw-gov audit reset "
+                                   "--reason TEXT`)")
         for spec, cp in latest:
             if cp.size > self._head.seq:
                 raise TrailRefused(f"{self.path}: witness {spec.witness.name} has cosigned {cp.size} entries of "

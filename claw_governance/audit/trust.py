@@ -19,7 +19,7 @@ from claw_governance.errors import AuditError
 def load_public_key(text: str) -> PublicKey:
     """A log public key from a file path, hex, PEM or signed-note verifier key; AuditError if none of those."""
     value = text.strip()
-    if value.count("+") == 2 and "\n" not in value and not value.startswith("-----"):
+    if value.count("+") >= 2 and "\n" not in value and not value.startswith("-----") and not Path(value).exists():
         try:
             return parse_vkey(value)[1]
         except ValueError as exc:

@@ -40,8 +40,9 @@ class WitnessClient:
         self._leaves = LeafHashes()
         self._sizes: dict[str, int] = {}
         self._status: dict[str, dict[str, Any]] = {
-            s.witness.name: {"name": s.witness.name, "url": s.url, "status": "unknown", "size": 0,
-                             "last_error": None} for s in specs}
+            s.witness.name: {"name": s.witness.name, "url": s.url, "status": "unknown", "size": 0, "last_error": None}
+            for s in specs
+        }
 
     # ------------------------------------------------------------------------------------ tree feed
 
@@ -50,17 +51,18 @@ class WitnessClient:
         with self._lock:
             self._leaves = LeafHashes(tree.copy())
 
-    def add_lines(self, lines: list[bytes]) -> None:
-        """The writer folded these lines (each with its newline) into its tree."""
+    def add_leaves(self, leaves: list[bytes]) -> None:
+        """The writer merged these leaf hashes into its tree."""
         with self._lock:
-            for line in lines:
-                self._leaves.add_line(line[:-1])
+            for leaf in leaves:
+                self._leaves.add(leaf)
 
     # ------------------------------------------------------------------------------------ submission
 
     def _post(self, url: str, body: bytes) -> tuple[int, bytes]:
-        request = urllib.request.Request(url + "/add-checkpoint", data=body, method="POST",
-                                         headers={"Content-Type": "text/plain"})
+        request = urllib.request.Request(
+            url + "/add-checkpoint", data=body, method="POST", headers={"Content-Type": "text/plain"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return response.status, response.read()
@@ -98,8 +100,9 @@ class WitnessClient:
                 except (ValueError, IndexError):
                     status.update(status="behind", last_error=f"cannot prove consistency from size {old}")
                     return None
-            body = (f"old {old}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof) + "\n"
-                    + cp.note()).encode()
+            body = (
+                f"old {old}\n" + "".join(base64.b64encode(p).decode() + "\n" for p in proof) + "\n" + cp.note()
+            ).encode()
             code, reply = self._post(spec.url, body)
             if code == 200:
                 _body, sigs = parse_note(cp.text + "\n" + reply.decode())
@@ -112,10 +115,15 @@ class WitnessClient:
             if code == 409 and reply.strip().isdigit():
                 seen = int(reply.strip())
                 if seen > cp.size or seen == old:
-                    status.update(status="conflict", last_error=(
-                        f"witness {spec.witness.name} has cosigned {seen} entries of this trail, more than the "
-                        f"{cp.size} it holds now: the trail was cut or rolled back" if seen > cp.size else
-                        f"witness {spec.witness.name} holds a different tree of size {seen}: the trail forked"))
+                    status.update(
+                        status="conflict",
+                        last_error=(
+                            f"witness {spec.witness.name} has cosigned {seen} entries of this trail, more than the "
+                            f"{cp.size} it holds now: the trail was cut or rolled back"
+                            if seen > cp.size
+                            else f"witness {spec.witness.name} holds a different tree of size {seen}: the trail forked"
+                        ),
+                    )
                     return None
                 old = seen
                 continue
@@ -153,7 +161,7 @@ class WitnessClient:
             for i in range(leaves.first, keep):
                 base.append(leaves.leaf(i))
             fresh = LeafHashes(base)
-            fresh.data = leaves.data[(keep - leaves.first) * 32:]
+            fresh.data = leaves.data[(keep - leaves.first) * 32 :]
             self._leaves = fresh
 
     # ------------------------------------------------------------------------------------ reading
@@ -205,6 +213,22 @@ class WitnessClient:
                 anchors.append(Anchor(0, None, f"witness {spec.witness.name}", data.decode()))
         return anchors
 
+    def origins_signed_by(self, key: PublicKey) -> list[tuple[str, Checkpoint]]:
+        """(witness name, checkpoint) of every trail a reachable witness holds that ``key`` signed."""
+        found = []
+        for spec in self.specs:
+            if spec.url is None:
+                continue
+            items = orjson.loads(self._get(spec.url + "/origins") or b"[]")
+            for item in items if isinstance(items, list) else []:
+                try:
+                    cp = parse_checkpoint(item["note"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                if cp.signed_by(key):
+                    found.append((spec.witness.name, cp))
+        return found
+
     def check_origins(self, report: VerifyReport, keys: list[PublicKey], accounted: set[str]) -> VerifyReport:
         """INVALID if a witness holds another trail signed by a trusted key that this trail does not account
         for (its reset entry names the trails it replaced): the folder was swapped for a fresh trail."""
@@ -216,8 +240,13 @@ class WitnessClient:
                 data = self._get(spec.url + "/origins")
                 items = orjson.loads(data or b"[]")
             except (OSError, ValueError):
-                errors.append({"segment": None, "seq": None,
-                               "message": f"witness {spec.witness.name} cannot be reached to compare trails"})
+                errors.append(
+                    {
+                        "segment": None,
+                        "seq": None,
+                        "message": f"witness {spec.witness.name} cannot be reached to compare trails",
+                    }
+                )
                 continue
             for item in items if isinstance(items, list) else []:
                 origin = item.get("origin") if isinstance(item, dict) else None
@@ -228,9 +257,16 @@ class WitnessClient:
                 except (KeyError, ValueError):
                     continue
                 if any(cp.signed_by(k) for k in keys):
-                    errors.append({"segment": None, "seq": None, "message": (
-                        f"witness {spec.witness.name} holds trail {origin} ({cp.size} entries) signed by the "
-                        f"same key, which this trail does not account for: the trail was deleted or replaced")})
+                    errors.append(
+                        {
+                            "segment": None,
+                            "seq": None,
+                            "message": (
+                                f"witness {spec.witness.name} holds trail {origin} ({cp.size} entries) signed by the "
+                                f"same key, which this trail does not account for: the trail was deleted or replaced"
+                            ),
+                        }
+                    )
         if len(errors) == len(report.errors):
             return report
         return dataclasses.replace(report, valid=False, errors=tuple(errors))

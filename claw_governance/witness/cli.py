@@ -33,11 +33,21 @@ def witness_group() -> None:
 
 @witness_group.command("serve")
 @click.option("--listen", default="127.0.0.1:0", show_default=True, help="host:port (port 0: any free port).")
-@click.option("--state", "state_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder for the witness key and the latest checkpoint of every log.")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for the witness key and the latest checkpoint of every log.",
+)
 @click.option("--name", default="claw-governance.local/witness", show_default=True, help="Cosigner name.")
-@click.option("--log-key", "log_keys", multiple=True, required=True,
-              help="A log's public key (PEM file, 64 hex digits or signed-note verifier key). Repeatable.")
+@click.option(
+    "--log-key",
+    "log_keys",
+    multiple=True,
+    required=True,
+    help="A log's public key (PEM file, 64 hex digits or signed-note verifier key). Repeatable.",
+)
 @click.option("--origin-prefix", default="", help="Accept only origins starting with this.")
 def serve_cmd(listen: str, state_dir: Path, name: str, log_keys: tuple[str, ...], origin_prefix: str) -> None:
     """Serve add-checkpoint. Prints the URL and the verifier key, then runs until killed."""

@@ -35,8 +35,9 @@ MAX_BODY = 64 * 1024
 class WitnessState:
     """The latest cosigned checkpoint per origin, in ``directory`` (or in memory when None)."""
 
-    def __init__(self, directory: Path | None, key: SigningKey, name: str, log_keys: list[PublicKey],
-                 origin_prefix: str = "") -> None:
+    def __init__(
+        self, directory: Path | None, key: SigningKey, name: str, log_keys: list[PublicKey], origin_prefix: str = ""
+    ) -> None:
         self.directory = directory
         self.key = key
         self.name = name
@@ -129,8 +130,15 @@ class WitnessState:
                 return 422, "text/plain", "the proof must be empty when the old size is 0\n"
             sig = cosign(cp.text, self.name, self.key, int(time.time()))
             signed = Checkpoint(cp.origin, cp.size, cp.root, cp.text, (*cp.signatures, sig))
-            self._put({"origin": cp.origin, "size": cp.size, "root": base64.b64encode(cp.root).decode(),
-                       "note": signed.note(), "time": time.time()})
+            self._put(
+                {
+                    "origin": cp.origin,
+                    "size": cp.size,
+                    "root": base64.b64encode(cp.root).decode(),
+                    "note": signed.note(),
+                    "time": time.time(),
+                }
+            )
         return 200, "text/plain; charset=utf-8", sig.line()
 
 
