@@ -174,24 +174,3 @@ def verify_bundle(
     if len(errors) == len(report.errors):
         return report
     return dataclasses.replace(report, valid=False, errors=tuple(errors))
-
-
-def latest_checkpoint(audit_path: Path) -> Checkpoint:
-    """The newest checkpoint in ``checkpoint.json`` with every witness cosignature recorded for it."""
-    from claw_governance.audit.layout import CHECKPOINT_FILE, read_json_file
-    from claw_governance.audit.verify import load_witnessed
-
-    try:
-        record = read_json_file(audit_path / CHECKPOINT_FILE)
-        cp = parse_checkpoint(record["note"])
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise AuditError(f"{audit_path / CHECKPOINT_FILE}: no checkpoint ({type(exc).__name__}: {exc})") from None
-    extra: list[NoteSignature] = []
-    for note in load_witnessed(audit_path):
-        try:
-            other = parse_checkpoint(note)
-        except ValueError:
-            continue
-        if other.size == cp.size and other.root == cp.root and other.text == cp.text:
-            extra.extend(other.signatures)
-    return cp.with_signatures(extra)
