@@ -334,6 +334,8 @@ def test_two_hosts_audit_sinks_make_one_verifiable_fleet_trail(tmp_path: Path, p
             "verify",
             "--store",
             pg_url,
+            "--public-key",  # the keys of the hosts, obtained from them (never from the database)
+            f"{a}/identities/.state/governor_ed25519.pem,{b}/identities/.state/governor_ed25519.pem",
             "--json",
         ],
         capture_output=True,

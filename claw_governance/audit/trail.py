@@ -693,8 +693,8 @@ class AuditTrail:
             line, digest = exact_entry_line(fields) if exact else entry_line(fields)
         except (TypeError, orjson.JSONEncodeError):
             # Something the fast walk let through (e.g. a lone surrogate): redo it the slow, exact way.
-            fields = {k: (DEFAULT_REDACTOR.for_audit(v, strict=True) if isinstance(v, dict) else v)
-                      for k, v in fields.items()}
+            fields = {k: (DEFAULT_REDACTOR.for_audit(v, strict=True) if isinstance(v, dict)
+                          else _text(v) if isinstance(v, str) else v) for k, v in fields.items()}
             line, digest = exact_entry_line(fields)
         return self._emit_locked(line, digest, seq)
 

@@ -37,7 +37,8 @@ def _trail_options(fn: Any) -> Any:
         click.option("--identities", "identity_path", type=click.Path(path_type=Path), envvar="IDENTITY_PATH",
                      default="identities", show_default=True, help="Identity folder (locates the state folder)."),
         click.option("--public-key", "public_key", default=None,
-                     help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key)."),
+                     help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key); "
+                          "several comma-separated (a fleet: one per host)."),
         click.option("--store", "store_url", default=None, envvar="CLAW_AUDIT_STORE",
                      help="Read the fleet's trails from this PostgreSQL audit sink (postgresql://...) instead of "
                           "--audit."),
@@ -55,7 +56,9 @@ def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | Non
     from claw_governance.audit.reader import TrailReader
     from claw_governance.audit.trust import load_public_key
 
-    keys = [load_public_key(public_key)] if public_key is not None else None
+    # several keys (a fleet, one per host) are given comma-separated: no key format contains a comma
+    keys = [load_public_key(part.strip()) for part in public_key.split(",") if part.strip()] \
+        if public_key is not None else None
     if store_url is not None:  # the fleet view (issue 17): every trail copied to the audit sink
         from claw_governance.audit.sink import FleetReader
 
