@@ -24,20 +24,38 @@ from claw_governance.model import AuditEvent
 from claw_governance.state import MemoryStateStore
 
 EVENT = AuditEvent(
-    "policy_decision", "customer-service-agent", "payments:create",
+    "policy_decision",
+    "customer-service-agent",
+    "payments:create",
     context={"amount": 742.5, "currency": "USD", "invoice": "INV-2025-00042", "vendor": "acme-corp"},
-    decision={"outcome": "allow", "allowed": True, "reason": 'Allowed by allow rule "payments:*" (policies/cs.yaml:4)',
-              "rule": {"effect": "allow", "pattern": "payments:*", "agent": "customer-service-agent",
-                       "source": "policies/cs.yaml:4", "condition": None},
-              "stage": "policy", "escalation_id": None},
-    policy_hash="9f" * 32, details={"call_id": "5be1c0ffee5be1c0ffee5be1c0ffee00", "framework": "langchain"})
+    decision={
+        "outcome": "allow",
+        "allowed": True,
+        "reason": 'Allowed by allow rule "payments:*" (policies/cs.yaml:4)',
+        "rule": {
+            "effect": "allow",
+            "pattern": "payments:*",
+            "agent": "customer-service-agent",
+            "source": "policies/cs.yaml:4",
+            "condition": None,
+        },
+        "stage": "policy",
+        "escalation_id": None,
+    },
+    policy_hash="9f" * 32,
+    details={"call_id": "5be1c0ffee5be1c0ffee5be1c0ffee00", "framework": "langchain"},
+)
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
     samples.sort()
     n = len(samples)
-    return {"p50_us": round(samples[n // 2] * 1e6, 2), "p99_us": round(samples[int(n * 0.99)] * 1e6, 2),
-            "mean_us": round(statistics.fmean(samples) * 1e6, 2), "n": n}
+    return {
+        "p50_us": round(samples[n // 2] * 1e6, 2),
+        "p99_us": round(samples[int(n * 0.99)] * 1e6, 2),
+        "mean_us": round(statistics.fmean(samples) * 1e6, 2),
+        "n": n,
+    }
 
 
 def bench_append(folder: Path, durability: str, count: int) -> dict[str, Any]:
@@ -65,6 +83,7 @@ def bench_group_commit(folder: Path, threads: int, seconds: float) -> dict[str, 
         while time.perf_counter() < stop:
             trail.append(EVENT)
             counts[n] += 1
+
     started = time.perf_counter()
     pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
     for t in pool:
@@ -74,10 +93,15 @@ def bench_group_commit(folder: Path, threads: int, seconds: float) -> dict[str, 
     elapsed = time.perf_counter() - started
     fsyncs = trail.health()["fsyncs"]
     trail.close()
-    return {"threads": threads, "entries": sum(counts), "seconds": round(elapsed, 2),
-            "entries_per_s": round(sum(counts) / elapsed), "fsyncs": fsyncs,
-            "entries_per_fsync": round(sum(counts) / max(1, fsyncs), 1),
-            "us_per_fsync": round(elapsed / max(1, fsyncs) * 1e6, 1)}
+    return {
+        "threads": threads,
+        "entries": sum(counts),
+        "seconds": round(elapsed, 2),
+        "entries_per_s": round(sum(counts) / elapsed),
+        "fsyncs": fsyncs,
+        "entries_per_fsync": round(sum(counts) / max(1, fsyncs), 1),
+        "us_per_fsync": round(elapsed / max(1, fsyncs) * 1e6, 1),
+    }
 
 
 def bench_verify(folder: Path, entries: int) -> dict[str, Any]:
@@ -90,8 +114,14 @@ def bench_verify(folder: Path, entries: int) -> dict[str, Any]:
     started = time.perf_counter()
     report = verify_directory(folder, trusted_keys=[trail.key.public])
     elapsed = time.perf_counter() - started
-    return {"entries": report.entries, "valid": report.valid, "bytes": size, "segments": report.segments,
-            "seconds": round(elapsed, 2), "us_per_entry": round(elapsed / max(1, report.entries) * 1e6, 2)}
+    return {
+        "entries": report.entries,
+        "valid": report.valid,
+        "bytes": size,
+        "segments": report.segments,
+        "seconds": round(elapsed, 2),
+        "us_per_entry": round(elapsed / max(1, report.entries) * 1e6, 2),
+    }
 
 
 def main() -> None:

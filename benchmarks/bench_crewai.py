@@ -30,9 +30,15 @@ from pathlib import Path
 from typing import Any
 
 _TMP = Path(tempfile.mkdtemp(prefix="bench-crewai-"))
-os.environ.update({"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true",
-                   "CREWAI_TRACING_ENABLED": "false", "CREWAI_STORAGE_DIR": "claw-bench",
-                   "XDG_DATA_HOME": str(_TMP / "xdg")})
+os.environ.update(
+    {
+        "CREWAI_DISABLE_TELEMETRY": "true",
+        "OTEL_SDK_DISABLED": "true",
+        "CREWAI_TRACING_ENABLED": "false",
+        "CREWAI_STORAGE_DIR": "claw-bench",
+        "XDG_DATA_HOME": str(_TMP / "xdg"),
+    }
+)
 
 from claw_governance_crewai import disable_crewai_governance, enable_crewai_governance
 from crewai import Agent, Crew, Task
@@ -73,8 +79,14 @@ def one_call(structured: Any) -> Any:
     if run_before_tool_call_hooks(before):
         return None
     result = lookup.run(**args)
-    after = ToolCallHookContext(tool_name="lookup", tool_input=args, tool=structured, agent=_Role(),  # type: ignore[arg-type]
-                                tool_result=str(result), raw_tool_result=result)
+    after = ToolCallHookContext(
+        tool_name="lookup",
+        tool_input=args,
+        tool=structured,
+        agent=_Role(),  # type: ignore[arg-type]
+        tool_result=str(result),
+        raw_tool_result=result,
+    )
     return run_after_tool_call_hooks(after)
 
 
@@ -95,8 +107,16 @@ class BenchLLM(BaseLLM):
     n: int = 10
     _i: int = PrivateAttr(default=0)
 
-    def call(self, messages: Any, tools: Any = None, callbacks: Any = None, available_functions: Any = None,
-             from_task: Any = None, from_agent: Any = None, response_model: Any = None) -> Any:
+    def call(
+        self,
+        messages: Any,
+        tools: Any = None,
+        callbacks: Any = None,
+        available_functions: Any = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: Any = None,
+    ) -> Any:
         """The next scripted step."""
         self._i += 1
         if self._i <= self.n:
@@ -114,10 +134,18 @@ class BenchLLM(BaseLLM):
 
 def kickoff_ms(n: int) -> float:
     """Wall time of one kickoff making ``n`` tool calls, in milliseconds."""
-    agent = Agent(role="Bench Agent", goal="g", backstory="b", llm=BenchLLM(model="bench", n=n), tools=[lookup],
-                  verbose=False, max_iter=n + 5)
-    crew = Crew(agents=[agent], tasks=[Task(description="d", expected_output="e", agent=agent)], verbose=False,
-                cache=False)
+    agent = Agent(
+        role="Bench Agent",
+        goal="g",
+        backstory="b",
+        llm=BenchLLM(model="bench", n=n),
+        tools=[lookup],
+        verbose=False,
+        max_iter=n + 5,
+    )
+    crew = Crew(
+        agents=[agent], tasks=[Task(description="d", expected_output="e", agent=agent)], verbose=False, cache=False
+    )
     started = time.perf_counter()
     crew.kickoff()
     return (time.perf_counter() - started) * 1000
@@ -135,8 +163,14 @@ def main() -> int:
     (_TMP / "policies" / "bench.yaml").write_text(POLICY)
     structured = lookup.to_structured_tool()
 
-    with Governor(policy_path=_TMP / "policies", audit_path=_TMP / "audit", identity_path=_TMP / "ids",
-                  state_path=_TMP / "state", load_entry_points=False) as gov:
+    with Governor(
+        policy_path=_TMP / "policies",
+        audit_path=_TMP / "audit",
+        identity_path=_TMP / "ids",
+        state_path=_TMP / "state",
+        load_entry_points=False,
+    ) as gov:
+
         def core_only() -> None:
             call = gov.make_call("bench-agent", "tool:lookup", {"query": "x"}, framework="crewai")
             decision = gov.before_call(call)
@@ -165,13 +199,17 @@ def main() -> int:
             for variant in variants:
                 samples[variant].append(measure(variant))
         bare, noop, governed, core = (statistics.median(samples[v]) for v in variants)
-        print(f"hook dispatch + tool run: ungoverned {bare:7.1f} us/call, governed {governed:7.1f} us/call, "
-              f"overhead {governed - bare:7.1f} us/call ({args.rounds} interleaved rounds x {args.calls} calls, "
-              "median)")
+        print(
+            f"hook dispatch + tool run: ungoverned {bare:7.1f} us/call, governed {governed:7.1f} us/call, "
+            f"overhead {governed - bare:7.1f} us/call ({args.rounds} interleaved rounds x {args.calls} calls, "
+            "median)"
+        )
         print(f"  crewai's own cost of having any tool hook (no-op before+after hooks): {noop - bare:7.1f} us/call")
         print(f"  claw-governance on top of that:                                       {governed - noop:7.1f} us/call")
-        print(f"  the core pipeline alone (before_call + after_call: identity, trust, policy, 2 audit entries,"
-              f" trust update): {core:7.1f} us/call")
+        print(
+            f"  the core pipeline alone (before_call + after_call: identity, trust, policy, 2 audit entries,"
+            f" trust update): {core:7.1f} us/call"
+        )
 
         n = args.calls_per_kickoff
         kickoff_ms(n)  # warm up crewai
@@ -180,9 +218,11 @@ def main() -> int:
         kickoff_ms(n)
         gov_ms = statistics.median(kickoff_ms(n) for _ in range(args.kickoffs))
         disable_crewai_governance(gov)
-        print(f"through a crew (ReAct, {n} tool calls per kickoff): ungoverned {plain:7.1f} ms/kickoff, "
-              f"governed {gov_ms:7.1f} ms/kickoff, overhead {(gov_ms - plain) * 1000 / n:8.1f} us/call "
-              f"({args.kickoffs} kickoffs each, median)")
+        print(
+            f"through a crew (ReAct, {n} tool calls per kickoff): ungoverned {plain:7.1f} ms/kickoff, "
+            f"governed {gov_ms:7.1f} ms/kickoff, overhead {(gov_ms - plain) * 1000 / n:8.1f} us/call "
+            f"({args.kickoffs} kickoffs each, median)"
+        )
         entries = sum(1 for _ in gov.audit.entries())
         print(f"audit entries written: {entries}; trust of bench-agent: {gov.trust_score('bench-agent')}")
     return 0

@@ -40,8 +40,11 @@ def measure(fn: Callable[[], object], n: int, warmup: int = 500) -> tuple[float,
         fn()
         samples.append(clock() - t0)
     samples.sort()
-    return (samples[len(samples) // 2] / 1000, samples[int(len(samples) * 0.99)] / 1000,
-            statistics.fmean(samples) / 1000)
+    return (
+        samples[len(samples) // 2] / 1000,
+        samples[int(len(samples) * 0.99)] / 1000,
+        statistics.fmean(samples) / 1000,
+    )
 
 
 def report(name: str, result: tuple[float, float, float]) -> None:
@@ -74,21 +77,34 @@ def main() -> None:
         report("  IdentityRegistry.verify (no signature)", measure(lambda: registry.verify(call, policy), n))
         report("  TrustLedger.score", measure(lambda: ledger.score("bench"), n))
         report("  TrustLedger.adjust(+1)", measure(lambda: ledger.adjust("bench", 1, "ok", settings), n))
-        report("  TrustLedger.flush (one agent, batched deltas -> SQLite)",
-               measure(lambda: (ledger.adjust("bench", 1, "ok", settings), ledger.flush()), n // 10, 50))
-        report("governed execute, signatures off (policy + audit included)",
-               measure(lambda: gov.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4))
+        report(
+            "  TrustLedger.flush (one agent, batched deltas -> SQLite)",
+            measure(lambda: (ledger.adjust("bench", 1, "ok", settings), ledger.flush()), n // 10, 50),
+        )
+        report(
+            "governed execute, signatures off (policy + audit included)",
+            measure(lambda: gov.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4),
+        )
         gov.close()
 
-        signed = Governor(root / "policies", root / "audit-signed", root / "identities", load_entry_points=False,
-                          require_signature=True)
+        signed = Governor(
+            root / "policies",
+            root / "audit-signed",
+            root / "identities",
+            load_entry_points=False,
+            require_signature=True,
+        )
         signed.agent("bench")
         sreg = signed.identities
         report("sign_call (Ed25519 sign)", measure(lambda: sreg.sign_call(call), n // 4))
-        report("sign_call + verify (Ed25519 verify + nonce insert in SQLite)",
-               measure(lambda: sreg.verify(sreg.sign_call(call), policy), n // 4))
-        report("governed execute, signatures on",
-               measure(lambda: signed.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4))
+        report(
+            "sign_call + verify (Ed25519 verify + nonce insert in SQLite)",
+            measure(lambda: sreg.verify(sreg.sign_call(call), policy), n // 4),
+        )
+        report(
+            "governed execute, signatures on",
+            measure(lambda: signed.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4),
+        )
         # every +1 above reached the store exactly once: 100 + the number of successful calls
         expected = 100 + 2 * (n + 500) + (n // 10 + 50) + 2 * (n // 4 + 500)
         print(f"trust score after the runs: {signed.trust_score('bench')} (expected {expected}: no update lost)")

@@ -73,8 +73,9 @@ def _timings(invoke: Callable[[int], Any], calls: int) -> list[float]:
     return out
 
 
-def _interleaved(runners: dict[str, Callable[[int], Any]], calls: int, rounds: int,
-                 warmup: int) -> dict[str, list[float]]:
+def _interleaved(
+    runners: dict[str, Callable[[int], Any]], calls: int, rounds: int, warmup: int
+) -> dict[str, list[float]]:
     """Warm every side up, then time them in interleaved rounds, so drift on a shared machine hits all alike."""
     for runner in runners.values():
         _timings(runner, warmup)
@@ -97,8 +98,9 @@ def _bench_governor() -> Iterator[Governor]:
         base = Path(tmp)
         (base / "policies").mkdir()
         (base / "policies" / "bench.yaml").write_text(POLICY)
-        with Governor(policy_path=base / "policies", audit_path=base / "audit",
-                      identity_path=base / "identities") as gov:
+        with Governor(
+            policy_path=base / "policies", audit_path=base / "audit", identity_path=base / "identities"
+        ) as gov:
             yield gov
 
 
@@ -148,12 +150,32 @@ def _chained_appends(fd: int, lock_fd: int) -> Callable[[int], None]:
 
     def entries(i: int) -> None:
         base = {"agent_id": "bench-agent", "action": "tool:lookup", "policy_hash": "0" * 64}
-        append({**base, "type": "policy_decision", "context": {"customer_id": i, "fields": ["name", "email"]},
+        append(
+            {
+                **base,
+                "type": "policy_decision",
+                "context": {"customer_id": i, "fields": ["name", "email"]},
                 "decision": {"outcome": "allow", "allowed": True, "reason": "Allowed by rule tool:lookup"},
-                "details": {"call_id": f"call_{i}", "framework": "langchain"}})
-        append({**base, "type": "agent_action", "context": None, "decision": {"outcome": "allow", "allowed": True},
-                "details": {"call_id": f"call_{i}", "framework": "langchain", "output": "customer", "error": None,
-                            "success": True, "duration_ms": 0.01}})
+                "details": {"call_id": f"call_{i}", "framework": "langchain"},
+            }
+        )
+        append(
+            {
+                **base,
+                "type": "agent_action",
+                "context": None,
+                "decision": {"outcome": "allow", "allowed": True},
+                "details": {
+                    "call_id": f"call_{i}",
+                    "framework": "langchain",
+                    "output": "customer",
+                    "error": None,
+                    "success": True,
+                    "duration_ms": 0.01,
+                },
+            }
+        )
+
     return entries
 
 
@@ -165,15 +187,28 @@ def run(calls: int, rounds: int) -> dict[str, float]:
 
         def caller(t: BaseTool) -> Callable[[int], Any]:
             def call(i: int) -> Any:
-                msg = t.invoke({"type": "tool_call", "name": "lookup", "id": f"call_{i}",
-                                "args": {"customer_id": i, "fields": ["name", "email"]}})
+                msg = t.invoke(
+                    {
+                        "type": "tool_call",
+                        "name": "lookup",
+                        "id": f"call_{i}",
+                        "args": {"customer_id": i, "fields": ["name", "email"]},
+                    }
+                )
                 assert isinstance(msg, ToolMessage) and msg.status == "success", msg
                 return msg
+
             return call
 
         def core(i: int) -> None:  # the governor alone, same call shape: decision, run, outcome
-            call = gov.make_call("bench-agent", "tool:lookup", {"customer_id": i, "fields": ["name", "email"]},
-                                 framework="langchain", call_id=f"call_{i}", metadata={"tool": "lookup"})
+            call = gov.make_call(
+                "bench-agent",
+                "tool:lookup",
+                {"customer_id": i, "fields": ["name", "email"]},
+                framework="langchain",
+                call_id=f"call_{i}",
+                metadata={"tool": "lookup"},
+            )
             decision = gov.before_call(call)
             assert decision.allowed, decision.reason
             gov.after_call(call, decision, CallOutcome(True, "customer", None, 0.01))
@@ -199,8 +234,11 @@ def run(calls: int, rounds: int) -> dict[str, float]:
             runners["langchain_plus_floor"] = langchain_plus_floor
             samples = _interleaved(runners, calls, rounds, warmup=200)  # warm-up: schemas, identity, segment
         entries = sum(1 for _ in gov.audit.entries())
-    result = {f"{name}_{stat}": fn(values) for name, values in samples.items()
-              for stat, fn in (("p50", statistics.median), ("p99", lambda v: _pct(v, 0.99)))}
+    result = {
+        f"{name}_{stat}": fn(values)
+        for name, values in samples.items()
+        for stat, fn in (("p50", statistics.median), ("p99", lambda v: _pct(v, 0.99)))
+    }
     result["ratio_p50"] = result["governed_p50"] / result["ungoverned_p50"]
     result["added_p50_us"] = result["governed_p50"] - result["ungoverned_p50"]
     result["adapter_p50_us"] = result["governed_p50"] - result["langchain_plus_governor_p50"]
@@ -222,20 +260,33 @@ def run_agent(calls: int, rounds: int) -> dict[str, float]:
     def reply(messages: list[BaseMessage]) -> AIMessage:  # ask for the tool once, then answer
         if isinstance(messages[-1], HumanMessage):
             i = next(ids)
-            return AIMessage("", tool_calls=[{"name": "lookup", "id": f"call_{i}", "type": "tool_call",
-                                              "args": {"customer_id": i, "fields": ["name", "email"]}}])
+            return AIMessage(
+                "",
+                tool_calls=[
+                    {
+                        "name": "lookup",
+                        "id": f"call_{i}",
+                        "type": "tool_call",
+                        "args": {"customer_id": i, "fields": ["name", "email"]},
+                    }
+                ],
+            )
         return AIMessage("done")
 
     with _bench_governor() as gov:
-        agents = {"ungoverned": create_agent(ScriptedChatModel(replies=[reply]), [lookup]),
-                  "governed": create_agent(ScriptedChatModel(replies=[reply]),
-                                           [GovernedTool(lookup, governor=gov, agent_id="bench-agent")])}
+        agents = {
+            "ungoverned": create_agent(ScriptedChatModel(replies=[reply]), [lookup]),
+            "governed": create_agent(
+                ScriptedChatModel(replies=[reply]), [GovernedTool(lookup, governor=gov, agent_id="bench-agent")]
+            ),
+        }
 
         def turn(agent: Any) -> Callable[[int], Any]:
             def call(_i: int) -> Any:
                 out = agent.invoke({"messages": [HumanMessage("look up a customer")]})
                 assert out["messages"][2].status == "success", out["messages"][2]
                 return out
+
             return call
 
         samples = _interleaved({name: turn(agent) for name, agent in agents.items()}, calls, rounds, warmup=50)
@@ -258,24 +309,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LangChain tool.invoke(ToolCall), {n} calls per side ({args.rounds} interleaved rounds)")
     print(f"  ungoverned  p50 {r['ungoverned_p50']:8.1f} us   p99 {r['ungoverned_p99']:8.1f} us")
     print(f"  governed    p50 {r['governed_p50']:8.1f} us   p99 {r['governed_p99']:8.1f} us")
-    print(f"  governance adds {r['added_p50_us']:.1f} us at p50: ratio {r['ratio_p50']:.3f} "
-          f"({(r['ratio_p50'] - 1) * 100:+.1f}%), {int(r['audit_entries'])} audit entries written")
-    print(f"  the governor alone (before_call + after_call, same call): p50 {r['governor_only_p50']:.1f} us, "
-          f"p99 {r['governor_only_p99']:.1f} us")
-    print(f"  LangChain call then governor calls, no adapter: p50 {r['langchain_plus_governor_p50']:.1f} us "
-          f"-> the adapter's own share ~{r['adapter_p50_us']:.1f} us "
-          f"({r['adapter_p50_us'] / r['ungoverned_p50'] * 100:+.1f}% of LangChain's cost)")
+    print(
+        f"  governance adds {r['added_p50_us']:.1f} us at p50: ratio {r['ratio_p50']:.3f} "
+        f"({(r['ratio_p50'] - 1) * 100:+.1f}%), {int(r['audit_entries'])} audit entries written"
+    )
+    print(
+        f"  the governor alone (before_call + after_call, same call): p50 {r['governor_only_p50']:.1f} us, "
+        f"p99 {r['governor_only_p99']:.1f} us"
+    )
+    print(
+        f"  LangChain call then governor calls, no adapter: p50 {r['langchain_plus_governor_p50']:.1f} us "
+        f"-> the adapter's own share ~{r['adapter_p50_us']:.1f} us "
+        f"({r['adapter_p50_us'] / r['ungoverned_p50'] * 100:+.1f}% of LangChain's cost)"
+    )
     budget = r["ungoverned_p50"] * 0.10
-    print(f"  floor: the adapter over a no-op governor adds {r['floor_adapter_us']:.1f} us; the least audit work "
-          f"DESIGN asks for (two chained entries to the OS) adds {r['floor_audit_us']:.1f} us after a LangChain call")
-    print(f"  -> floor {r['floor_p50_us']:.1f} us = {r['floor_p50_us'] / r['ungoverned_p50'] * 100:.1f}% of "
-          f"LangChain's cost (the 10% budget is {budget:.1f} us)")
+    print(
+        f"  floor: the adapter over a no-op governor adds {r['floor_adapter_us']:.1f} us; the least audit work "
+        f"DESIGN asks for (two chained entries to the OS) adds {r['floor_audit_us']:.1f} us after a LangChain call"
+    )
+    print(
+        f"  -> floor {r['floor_p50_us']:.1f} us = {r['floor_p50_us'] / r['ungoverned_p50'] * 100:.1f}% of "
+        f"LangChain's cost (the 10% budget is {budget:.1f} us)"
+    )
     a = run_agent(args.agent_calls, args.rounds)
     print(f"create_agent turn calling the tool once, {args.agent_calls * args.rounds} turns per side")
     print(f"  ungoverned  p50 {a['agent_ungoverned_p50']:8.1f} us")
     print(f"  governed    p50 {a['agent_governed_p50']:8.1f} us")
-    print(f"  governance adds {a['agent_added_p50_us']:.1f} us at p50: ratio {a['agent_ratio_p50']:.3f} "
-          f"({(a['agent_ratio_p50'] - 1) * 100:+.1f}%)")
+    print(
+        f"  governance adds {a['agent_added_p50_us']:.1f} us at p50: ratio {a['agent_ratio_p50']:.3f} "
+        f"({(a['agent_ratio_p50'] - 1) * 100:+.1f}%)"
+    )
     if args.check and r["ratio_p50"] >= 1.10:
         print("FAIL: governance adds 10% or more to LangChain's own per-call cost")
         return 1

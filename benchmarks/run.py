@@ -87,16 +87,40 @@ class Config:
     @classmethod
     def full(cls) -> Config:
         """The published configuration."""
-        return cls("full", RULE_COUNTS, budget_s=2.5, min_samples=200, max_samples=30_000, rounds=5,
-                   warmup=300, fsync_rule_count=100, fsync_budget_s=4.0, verify_entries=1_000_000,
-                   mp_processes=(1, 2, 4), mp_calls=10_000, mp_calls_fsync=1_000)
+        return cls(
+            "full",
+            RULE_COUNTS,
+            budget_s=2.5,
+            min_samples=200,
+            max_samples=30_000,
+            rounds=5,
+            warmup=300,
+            fsync_rule_count=100,
+            fsync_budget_s=4.0,
+            verify_entries=1_000_000,
+            mp_processes=(1, 2, 4),
+            mp_calls=10_000,
+            mp_calls_fsync=1_000,
+        )
 
     @classmethod
     def quick(cls) -> Config:
         """Seconds, for the test-suite: 2 and 100 rules, tiny samples, 2,000-entry verify, no fsync writers."""
-        return cls("quick", (2, 100), budget_s=0.02, min_samples=20, max_samples=200, rounds=2,
-                   warmup=10, fsync_rule_count=10, fsync_budget_s=0.05, verify_entries=2_000,
-                   mp_processes=(1, 2), mp_calls=100, mp_calls_fsync=0)
+        return cls(
+            "quick",
+            (2, 100),
+            budget_s=0.02,
+            min_samples=20,
+            max_samples=200,
+            rounds=2,
+            warmup=10,
+            fsync_rule_count=10,
+            fsync_budget_s=0.05,
+            verify_entries=2_000,
+            mp_processes=(1, 2),
+            mp_calls=100,
+            mp_calls_fsync=0,
+        )
 
 
 # Stable keys of the measured series: (key, label, table group).
@@ -183,8 +207,13 @@ def percentile(sorted_ns: Sequence[int], q: float) -> float:
 def summarize(samples: Sequence[int]) -> dict[str, float | int]:
     """p50, p99, mean, min (us) and the sample count."""
     s = sorted(samples)
-    return {"samples": len(s), "p50_us": percentile(s, 0.50), "p99_us": percentile(s, 0.99),
-            "mean_us": sum(s) / len(s) / 1000.0, "min_us": s[0] / 1000.0}
+    return {
+        "samples": len(s),
+        "p50_us": percentile(s, 0.50),
+        "p99_us": percentile(s, 0.99),
+        "mean_us": sum(s) / len(s) / 1000.0,
+        "min_us": s[0] / 1000.0,
+    }
 
 
 def timer_overhead_us() -> float:
@@ -205,16 +234,16 @@ def claw_governor(workload: Workload, root: Path, **settings: Any) -> Iterator[A
     policy_dir = root / "policies"
     policy_dir.mkdir(exist_ok=True)
     (policy_dir / "bench.yaml").write_text(claw_policy_yaml(workload.rules), encoding="utf-8")
-    gov = Governor(policy_path=policy_dir, audit_path=root / "audit", identity_path=root / "identities",
-                   **settings)
+    gov = Governor(policy_path=policy_dir, audit_path=root / "audit", identity_path=root / "identities", **settings)
     try:
         yield gov
     finally:
         gov.close()
 
 
-def crosscheck(name: str, decide: Callable[[Query], str], queries: Sequence[Query], *,
-               allow_bit_only: bool = False) -> int:
+def crosscheck(
+    name: str, decide: Callable[[Query], str], queries: Sequence[Query], *, allow_bit_only: bool = False
+) -> int:
     """Assert ``decide`` gives each query its expected outcome; return the number of queries checked."""
     wrong = []
     for q in queries:
@@ -273,8 +302,9 @@ class Results:
     def add(self, s: Series, rule_count: int, **extra: Any) -> None:
         """Record one measured series."""
         label, group = SERIES[s.key]
-        self.latency.append({"series": s.key, "label": label, "group": group, "rule_count": rule_count,
-                             **summarize(s.samples), **extra})
+        self.latency.append(
+            {"series": s.key, "label": label, "group": group, "rule_count": rule_count, **summarize(s.samples), **extra}
+        )
 
     def get(self, key: str, rule_count: int) -> dict[str, Any] | None:
         """The latency row of a series at a rule count, if measured."""
@@ -291,31 +321,45 @@ def run_rule_count(n: int, cfg: Config, res: Results, tmp: Path, peers: dict[str
     _log(f"[{n} rules] {len(w.timed)} timed queries ({len(w.allowed)} allowed), {len(w.checked)} cross-checked")
     with claw_governor(w, tmp / f"claw-{n}") as gov:
         agent = gov.agent(AGENT_ID)
-        checked = crosscheck("claw-governance evaluate()", lambda q: _claw_outcome(agent.evaluate(q.action, q.args)),
-                             w.checked)
+        checked = crosscheck(
+            "claw-governance evaluate()", lambda q: _claw_outcome(agent.evaluate(q.action, q.args)), w.checked
+        )
         # check() on the same queries (ESCALATE opens an escalation; done once here, never in timing loops)
         crosscheck("claw-governance check()", lambda q: _claw_outcome(agent.check(q.action, q.args)), w.checked)
         res.crosscheck.append({"rule_count": n, "system": "claw-governance", "queries": checked, "agree": True})
         unseen = unseen_queries(w, cfg.max_samples * 2 + cfg.warmup * 2)
-        crosscheck("claw-governance evaluate() on new names",
-                   lambda q: _claw_outcome(agent.evaluate(q.action, q.args)), unseen[-50:])
+        crosscheck(
+            "claw-governance evaluate() on new names",
+            lambda q: _claw_outcome(agent.evaluate(q.action, q.args)),
+            unseen[-50:],
+        )
 
         def noop(_context: dict[str, Any]) -> None:
             return None
 
-        decision = [Series("claw_evaluate", lambda q: agent.evaluate(q.action, q.args), w.timed),
-                    Series("claw_evaluate_unseen", lambda q: agent.evaluate(q.action, q.args), unseen)]
+        decision = [
+            Series("claw_evaluate", lambda q: agent.evaluate(q.action, q.args), w.timed),
+            Series("claw_evaluate_unseen", lambda q: agent.evaluate(q.action, q.args), unseen),
+        ]
         governed = [Series("claw_check", lambda q: agent.check(q.action, q.args), w.timed)]
-        allowed = ([Series("claw_execute", lambda q: agent.execute(q.action, q.args, noop), w.allowed)]
-                   if w.allowed else [])
+        allowed = (
+            [Series("claw_execute", lambda q: agent.execute(q.action, q.args, noop), w.allowed)] if w.allowed else []
+        )
         closers: list[Callable[[], None]] = []
         try:
             if peers.get("cedarpy"):
                 ced = cedar_peer.CedarDecisions(w)
                 closers.append(ced.close)
                 k = crosscheck("Cedar", ced.decide, w.checked, allow_bit_only=True)
-                res.crosscheck.append({"rule_count": n, "system": "cedarpy", "queries": k, "agree": True,
-                                       "note": "allow/deny only (Cedar has no escalate; ESCALATE = Deny)"})
+                res.crosscheck.append(
+                    {
+                        "rule_count": n,
+                        "system": "cedarpy",
+                        "queries": k,
+                        "agree": True,
+                        "note": "allow/deny only (Cedar has no escalate; ESCALATE = Deny)",
+                    }
+                )
                 decision.append(Series("cedarpy", ced.call, w.timed))
             if peers.get("agt"):
                 off = agt_peer.AGTGovern(w, audit=False)
@@ -327,11 +371,19 @@ def run_rule_count(n: int, cfg: Config, res: Results, tmp: Path, peers: dict[str
                 before = on.approvals
                 for q in escalations:
                     on.decide(q)
-                assert on.approvals - before == len(escalations) > 0, \
+                assert on.approvals - before == len(escalations) > 0, (
                     "AGT's conditional rule (amount.value > 500) did not fire"
-                res.crosscheck.append({"rule_count": n, "system": "agt", "queries": k, "agree": True,
-                                       "note": f"conditional rule fired for {len(escalations)} of "
-                                               f"{len(escalations)} refunds over 500 (require_approval)"})
+                )
+                res.crosscheck.append(
+                    {
+                        "rule_count": n,
+                        "system": "agt",
+                        "queries": k,
+                        "agree": True,
+                        "note": f"conditional rule fired for {len(escalations)} of "
+                        f"{len(escalations)} refunds over 500 (require_approval)",
+                    }
+                )
                 decision.append(Series("agt_govern_audit_off", off.call, w.timed))
                 governed.append(Series("agt_govern_audit_on", on.call, w.timed))
                 if w.allowed:
@@ -345,26 +397,43 @@ def run_rule_count(n: int, cfg: Config, res: Results, tmp: Path, peers: dict[str
             for close in closers:
                 close()
     _pairs(res, n)
-    for key in ("claw_evaluate", "claw_evaluate_unseen", "cedarpy", "agt_govern_audit_off", "claw_check",
-                "agt_govern_audit_on", "claw_execute", "agt_govern_audit_on_allowed"):
+    for key in (
+        "claw_evaluate",
+        "claw_evaluate_unseen",
+        "cedarpy",
+        "agt_govern_audit_off",
+        "claw_check",
+        "agt_govern_audit_on",
+        "claw_execute",
+        "agt_govern_audit_on_allowed",
+    ):
         row = res.get(key, n)
         if row:
             _log(f"  {key:30s} p50 {row['p50_us']:10.2f} us  p99 {row['p99_us']:10.2f} us  n={row['samples']}")
 
 
 def _pairs(res: Results, n: int) -> None:
-    pairs = [("decision only", "claw_evaluate", "cedarpy"),
-             ("decision only", "claw_evaluate", "agt_govern_audit_off"),
-             ("decision only, new names", "claw_evaluate_unseen", "cedarpy"),
-             ("decision only, new names", "claw_evaluate_unseen", "agt_govern_audit_off"),
-             ("check with audit vs govern() with audit", "claw_check", "agt_govern_audit_on"),
-             ("governed call: execute vs govern() with audit", "claw_execute", "agt_govern_audit_on_allowed")]
+    pairs = [
+        ("decision only", "claw_evaluate", "cedarpy"),
+        ("decision only", "claw_evaluate", "agt_govern_audit_off"),
+        ("decision only, new names", "claw_evaluate_unseen", "cedarpy"),
+        ("decision only, new names", "claw_evaluate_unseen", "agt_govern_audit_off"),
+        ("check with audit vs govern() with audit", "claw_check", "agt_govern_audit_on"),
+        ("governed call: execute vs govern() with audit", "claw_execute", "agt_govern_audit_on_allowed"),
+    ]
     for what, ours_key, peer_key in pairs:
         ours, peer = res.get(ours_key, n), res.get(peer_key, n)
         if ours and peer:
-            res.ratios.append({"rule_count": n, "comparison": what, "ours": ours_key, "peer": peer_key,
-                               "p50_ratio": peer["p50_us"] / ours["p50_us"],
-                               "p99_ratio": peer["p99_us"] / ours["p99_us"]})
+            res.ratios.append(
+                {
+                    "rule_count": n,
+                    "comparison": what,
+                    "ours": ours_key,
+                    "peer": peer_key,
+                    "p50_ratio": peer["p50_us"] / ours["p50_us"],
+                    "p99_ratio": peer["p99_us"] / ours["p99_us"],
+                }
+            )
 
 
 def run_fsync(cfg: Config, res: Results, tmp: Path) -> None:
@@ -379,11 +448,15 @@ def run_fsync(cfg: Config, res: Results, tmp: Path) -> None:
         def noop(_context: dict[str, Any]) -> None:
             return None
 
-        group = [Series("claw_check_os", lambda q: a_os.check(q.action, q.args), w.timed),
-                 Series("claw_check_fsync", lambda q: a_fs.check(q.action, q.args), w.timed)]
+        group = [
+            Series("claw_check_os", lambda q: a_os.check(q.action, q.args), w.timed),
+            Series("claw_check_fsync", lambda q: a_fs.check(q.action, q.args), w.timed),
+        ]
         if w.allowed:
-            group += [Series("claw_execute_os", lambda q: a_os.execute(q.action, q.args, noop), w.allowed),
-                      Series("claw_execute_fsync", lambda q: a_fs.execute(q.action, q.args, noop), w.allowed)]
+            group += [
+                Series("claw_execute_os", lambda q: a_os.execute(q.action, q.args, noop), w.allowed),
+                Series("claw_execute_fsync", lambda q: a_fs.execute(q.action, q.args, noop), w.allowed),
+            ]
         measure(group, cfg, cfg.fsync_budget_s)
         for s in group:
             res.add(s, n)
@@ -414,13 +487,20 @@ def run_audit_verify(cfg: Config, res: Results, tmp: Path) -> None:
         t0 = time.perf_counter()
         report = gov.audit.verify()
         verify_s = time.perf_counter() - t0
-    res.audit_verify = {"entries_written": n, "entries_verified": int(report.entries), "valid": bool(report.valid),
-                        "write_seconds": write_s, "verify_seconds": verify_s,
-                        "verify_us_per_entry": verify_s * 1e6 / max(1, int(report.entries)),
-                        "entries_per_second": int(report.entries) / verify_s if verify_s else 0.0,
-                        "trail_bytes": size}
-    _log(f"  wrote {n:,} in {write_s:.1f} s; verify {report.entries:,} entries in {verify_s:.2f} s "
-         f"({res.audit_verify['verify_us_per_entry']:.2f} us/entry), valid={report.valid}")
+    res.audit_verify = {
+        "entries_written": n,
+        "entries_verified": int(report.entries),
+        "valid": bool(report.valid),
+        "write_seconds": write_s,
+        "verify_seconds": verify_s,
+        "verify_us_per_entry": verify_s * 1e6 / max(1, int(report.entries)),
+        "entries_per_second": int(report.entries) / verify_s if verify_s else 0.0,
+        "trail_bytes": size,
+    }
+    _log(
+        f"  wrote {n:,} in {write_s:.1f} s; verify {report.entries:,} entries in {verify_s:.2f} s "
+        f"({res.audit_verify['verify_us_per_entry']:.2f} us/entry), valid={report.valid}"
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -431,8 +511,12 @@ def _mp_worker(root: str, durability: str, calls: int, barrier: Any, out: Any) -
 
         w = build_workload(100)
         base = Path(root)
-        gov = Governor(policy_path=base / "policies", audit_path=base / "audit", identity_path=base / "identities",
-                       durability=durability)
+        gov = Governor(
+            policy_path=base / "policies",
+            audit_path=base / "audit",
+            identity_path=base / "identities",
+            durability=durability,
+        )
         try:
             agent = gov.agent(AGENT_ID)
             for q in w.timed[:10]:  # warm-up
@@ -461,8 +545,9 @@ def run_multiprocess(cfg: Config, res: Results, tmp: Path) -> None:
             (root / "policies" / "bench.yaml").write_text(claw_policy_yaml(w.rules), encoding="utf-8")
             barrier = ctx.Barrier(procs)
             out = ctx.Queue()
-            workers = [ctx.Process(target=_mp_worker, args=(str(root), durability, calls, barrier, out))
-                       for _ in range(procs)]
+            workers = [
+                ctx.Process(target=_mp_worker, args=(str(root), durability, calls, barrier, out)) for _ in range(procs)
+            ]
             for p in workers:
                 p.start()
             reports = [out.get(timeout=600) for _ in workers]
@@ -470,23 +555,34 @@ def run_multiprocess(cfg: Config, res: Results, tmp: Path) -> None:
                 p.join(timeout=60)
             failed = [r for r in reports if not r["ok"]]
             if failed:
-                raise RuntimeError(f"{len(failed)} writer process(es) failed: {failed[0]['error']}\n"
-                                   f"{failed[0]['trace']}")
+                raise RuntimeError(
+                    f"{len(failed)} writer process(es) failed: {failed[0]['error']}\n{failed[0]['trace']}"
+                )
             samples = [s for r in reports for s in r["samples"]]
             wall = (max(r["end"] for r in reports) - min(r["start"] for r in reports)) / 1e9
             from claw_governance import Governor
 
-            with Governor(policy_path=root / "policies", audit_path=root / "audit",
-                          identity_path=root / "identities") as gov:
+            with Governor(
+                policy_path=root / "policies", audit_path=root / "audit", identity_path=root / "identities"
+            ) as gov:
                 report = gov.audit.verify()
-            row = {"processes": procs, "durability": durability, "calls_per_process": calls,
-                   "throughput_per_s": len(samples) / wall, "wall_seconds": wall, **summarize(samples),
-                   "trail_entries": int(report.entries), "trail_valid": bool(report.valid),
-                   "trail_errors": [str(e) for e in list(report.errors)[:3]]}
+            row = {
+                "processes": procs,
+                "durability": durability,
+                "calls_per_process": calls,
+                "throughput_per_s": len(samples) / wall,
+                "wall_seconds": wall,
+                **summarize(samples),
+                "trail_entries": int(report.entries),
+                "trail_valid": bool(report.valid),
+                "trail_errors": [str(e) for e in list(report.errors)[:3]],
+            }
             res.multiprocess.append(row)
-            _log(f"  {procs} proc(s) {durability:5s}: {row['throughput_per_s']:9.0f} calls/s, "
-                 f"p50 {row['p50_us']:.1f} us, p99 {row['p99_us']:.1f} us; trail {report.entries} entries "
-                 f"valid={report.valid}")
+            _log(
+                f"  {procs} proc(s) {durability:5s}: {row['throughput_per_s']:9.0f} calls/s, "
+                f"p50 {row['p50_us']:.1f} us, p99 {row['p99_us']:.1f} us; trail {report.entries} entries "
+                f"valid={report.valid}"
+            )
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -506,17 +602,20 @@ def run_profile(cfg: Config, tmp: Path, out: Path) -> None:
 
         calls = 20_000 if cfg.name == "full" else 500
         for title, fn, queries in (
-                ("evaluate()", lambda q: agent.evaluate(q.action, q.args), w.timed),
-                ("check()", lambda q: agent.check(q.action, q.args), w.timed),
-                ("execute() no-op", lambda q: agent.execute(q.action, q.args, noop), w.allowed)):
+            ("evaluate()", lambda q: agent.evaluate(q.action, q.args), w.timed),
+            ("check()", lambda q: agent.check(q.action, q.args), w.timed),
+            ("execute() no-op", lambda q: agent.execute(q.action, q.args, noop), w.allowed),
+        ):
             _chunk(fn, queries, cfg.warmup, 0)
             prof = cProfile.Profile()
             prof.enable()
             for i in range(calls):
                 fn(queries[i % len(queries)])
             prof.disable()
-            report.write(f"==== {title}, {w.rule_count} rules, {calls} calls (cProfile adds overhead: compare "
-                         "shares, not absolute times)\n")
+            report.write(
+                f"==== {title}, {w.rule_count} rules, {calls} calls (cProfile adds overhead: compare "
+                "shares, not absolute times)\n"
+            )
             stats = pstats.Stats(prof, stream=report)
             stats.sort_stats("cumulative").print_stats(25)
             stats.sort_stats("tottime").print_stats(12)
@@ -544,8 +643,11 @@ def evaluate_goals(res: Results, cfg: Config) -> None:
         if ours is None or peer is None:
             goal(text, None, "not measured in this run" if ours is None else "AGT not installed")
         else:
-            extra = (f"; execute() vs govern() on allowed calls: {peer_ex / ex:.1f}x"
-                     if ex is not None and peer_ex is not None else "")
+            extra = (
+                f"; execute() vs govern() on allowed calls: {peer_ex / ex:.1f}x"
+                if ex is not None and peer_ex is not None
+                else ""
+            )
             goal(text, peer / ours >= 5, f"{peer / ours:.1f}x ({ours:.1f} us vs {peer:.1f} us){extra}")
     ours, peer = p50("claw_evaluate", 1000), p50("cedarpy", 1000)
     text = "decision >= 3x faster than cedarpy, 1,000 policies (p50)"
@@ -565,18 +667,25 @@ def evaluate_goals(res: Results, cfg: Config) -> None:
     hi = p50("claw_evaluate", 10_000)
     chk = p50("claw_check", 10_000)
     text = "issue 2: decision (check) at 10,000 rules <= 5 us p50"
-    goal(text, None if hi is None else hi <= 5,
-         "not measured in this run" if hi is None else
-         f"evaluate() {hi:.2f} us; the full check() with its audit entry: {chk:.1f} us")
+    goal(
+        text,
+        None if hi is None else hi <= 5,
+        "not measured in this run"
+        if hi is None
+        else f"evaluate() {hi:.2f} us; the full check() with its audit entry: {chk:.1f} us",
+    )
     rows = [r for r in res.latency if r["series"] == "claw_execute" and r["rule_count"] >= 10]
     text = "issue 2: execute() with the default plugins <= 15 us p50 (every rule count from 10)"
     if not rows:
         goal(text, None, "not measured in this run")
     else:
         worst = max(rows, key=lambda r: r["p50_us"])
-        goal(text, all(r["p50_us"] <= 15 for r in rows),
-             ", ".join(f"{r['rule_count']:,}: {r['p50_us']:.1f} us" for r in rows) +
-             f" (worst {worst['p50_us']:.1f} us)")
+        goal(
+            text,
+            all(r["p50_us"] <= 15 for r in rows),
+            ", ".join(f"{r['rule_count']:,}: {r['p50_us']:.1f} us" for r in rows)
+            + f" (worst {worst['p50_us']:.1f} us)",
+        )
 
 
 # ----------------------------------------------------------------------------------------------- output
@@ -592,16 +701,29 @@ def machine_info() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "claw_governance"],
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(ROOT), "status", "--porcelain", "--", "claw_governance"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "", False
-    return {"cpu_model": model, "cpus": os.cpu_count(), "python": platform.python_version(),
-            "implementation": platform.python_implementation(), "os": platform.platform(),
-            "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "loadavg_start": list(os.getloadavg()), "git_commit": commit + ("+dirty core" if dirty else "")}
+    return {
+        "cpu_model": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "os": platform.platform(),
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "loadavg_start": list(os.getloadavg()),
+        "git_commit": commit + ("+dirty core" if dirty else ""),
+    }
 
 
 def _fmt(v: float) -> str:
@@ -644,10 +766,12 @@ def markdown(res: Results) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in counts:
-        lines.append(f"| {n:,} | {_cell(res, 'claw_evaluate', n)} | {_cell(res, 'claw_evaluate_unseen', n)} | "
-                     f"{_cell(res, 'cedarpy', n)} | {_cell(res, 'agt_govern_audit_off', n)} | "
-                     f"{_ratio(res, n, 'claw_evaluate', 'cedarpy')} | "
-                     f"{_ratio(res, n, 'claw_evaluate', 'agt_govern_audit_off')} |")
+        lines.append(
+            f"| {n:,} | {_cell(res, 'claw_evaluate', n)} | {_cell(res, 'claw_evaluate_unseen', n)} | "
+            f"{_cell(res, 'cedarpy', n)} | {_cell(res, 'agt_govern_audit_off', n)} | "
+            f"{_ratio(res, n, 'claw_evaluate', 'cedarpy')} | "
+            f"{_ratio(res, n, 'claw_evaluate', 'agt_govern_audit_off')} |"
+        )
     lines += [
         "",
         "**Governed call with audit**: our `check()` (identity, trust gate, policy, escalation, an audit entry "
@@ -660,38 +784,67 @@ def markdown(res: Results) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in counts:
-        lines.append(f"| {n:,} | {_cell(res, 'claw_check', n)} | {_cell(res, 'agt_govern_audit_on', n)} | "
-                     f"{_ratio(res, n, 'claw_check', 'agt_govern_audit_on')} | {_cell(res, 'claw_execute', n)} | "
-                     f"{_cell(res, 'agt_govern_audit_on_allowed', n)} | "
-                     f"{_ratio(res, n, 'claw_execute', 'agt_govern_audit_on_allowed')} |")
+        lines.append(
+            f"| {n:,} | {_cell(res, 'claw_check', n)} | {_cell(res, 'agt_govern_audit_on', n)} | "
+            f"{_ratio(res, n, 'claw_check', 'agt_govern_audit_on')} | {_cell(res, 'claw_execute', n)} | "
+            f"{_cell(res, 'agt_govern_audit_on_allowed', n)} | "
+            f"{_ratio(res, n, 'claw_execute', 'agt_govern_audit_on_allowed')} |"
+        )
     fs = [r for r in res.latency if r["group"] == "fsync"]
     if fs:
         n = fs[0]["rule_count"]
-        lines += ["", f"**Durability** ({n:,} rules, one thread): default (`os`: the entry reaches the OS before "
-                  "the call returns) vs `durability=\"fsync\"` (the call waits for its group's fsync).", "",
-                  "| operation | durability=os | durability=fsync |", "|---|---:|---:|",
-                  f"| check() | {_cell(res, 'claw_check_os', n)} | {_cell(res, 'claw_check_fsync', n)} |",
-                  f"| execute() no-op | {_cell(res, 'claw_execute_os', n)} | {_cell(res, 'claw_execute_fsync', n)} |"]
+        lines += [
+            "",
+            f"**Durability** ({n:,} rules, one thread): default (`os`: the entry reaches the OS before "
+            'the call returns) vs `durability="fsync"` (the call waits for its group\'s fsync).',
+            "",
+            "| operation | durability=os | durability=fsync |",
+            "|---|---:|---:|",
+            f"| check() | {_cell(res, 'claw_check_os', n)} | {_cell(res, 'claw_check_fsync', n)} |",
+            f"| execute() no-op | {_cell(res, 'claw_execute_os', n)} | {_cell(res, 'claw_execute_fsync', n)} |",
+        ]
     if res.multiprocess:
-        lines += ["", "**Several processes writing one trail** (each its own Governor on the same audit path, "
-                  "check() in a loop, 100 rules); the trail is verified afterwards.", "",
-                  "| processes | durability | calls/s (all) | p50 | p99 | trail entries | chain valid |",
-                  "|---:|---|---:|---:|---:|---:|---|"]
+        lines += [
+            "",
+            "**Several processes writing one trail** (each its own Governor on the same audit path, "
+            "check() in a loop, 100 rules); the trail is verified afterwards.",
+            "",
+            "| processes | durability | calls/s (all) | p50 | p99 | trail entries | chain valid |",
+            "|---:|---|---:|---:|---:|---:|---|",
+        ]
         for r in res.multiprocess:
-            lines.append(f"| {r['processes']} | {r['durability']} | {r['throughput_per_s']:,.0f} | "
-                         f"{_fmt(r['p50_us'])} | {_fmt(r['p99_us'])} | {r['trail_entries']:,} | "
-                         f"{'yes' if r['trail_valid'] else 'NO'} |")
+            lines.append(
+                f"| {r['processes']} | {r['durability']} | {r['throughput_per_s']:,.0f} | "
+                f"{_fmt(r['p50_us'])} | {_fmt(r['p99_us'])} | {r['trail_entries']:,} | "
+                f"{'yes' if r['trail_valid'] else 'NO'} |"
+            )
     av = res.audit_verify
     if av:
-        lines += ["", f"**Audit verification**: {av['entries_verified']:,} entries ({av['trail_bytes'] / 1e6:,.0f} MB) "
-                  f"verified in {av['verify_seconds']:.2f} s = {av['verify_us_per_entry']:.2f} µs/entry "
-                  f"({av['entries_per_second']:,.0f} entries/s), valid: {av['valid']}; writing them through "
-                  f"check() took {av['write_seconds']:.1f} s."]
-    lines += ["", "**Cross-check** (asserted before timing): "
-              + "; ".join(sorted({f"{c['system']} agrees on all {c['queries']} queries"
-                                  + (f" ({c['note']})" if c.get("note") else "") for c in res.crosscheck
-                                  if c["rule_count"] == max(counts)})) if res.crosscheck else "",
-              "", "**Goals**", ""]
+        lines += [
+            "",
+            f"**Audit verification**: {av['entries_verified']:,} entries ({av['trail_bytes'] / 1e6:,.0f} MB) "
+            f"verified in {av['verify_seconds']:.2f} s = {av['verify_us_per_entry']:.2f} µs/entry "
+            f"({av['entries_per_second']:,.0f} entries/s), valid: {av['valid']}; writing them through "
+            f"check() took {av['write_seconds']:.1f} s.",
+        ]
+    lines += [
+        "",
+        "**Cross-check** (asserted before timing): "
+        + "; ".join(
+            sorted(
+                {
+                    f"{c['system']} agrees on all {c['queries']} queries" + (f" ({c['note']})" if c.get("note") else "")
+                    for c in res.crosscheck
+                    if c["rule_count"] == max(counts)
+                }
+            )
+        )
+        if res.crosscheck
+        else "",
+        "",
+        "**Goals**",
+        "",
+    ]
     for g in res.goals:
         mark = {True: "met", False: "NOT met", None: "not measured"}[g["met"]]
         lines.append(f"- {g['goal']}: **{mark}**: {g['detail']}")
@@ -718,10 +871,13 @@ def plot(res: Results, path: Path) -> None:
         "agt_govern_audit_on": ("tab:red", "v", "AGT govern(), audit on"),
         "agt_govern_audit_on_allowed": ("tab:orange", "<", "AGT govern(), audit on, allowed calls"),
     }
-    panels = [("Decision only (no audit)", ["claw_evaluate", "claw_evaluate_unseen", "cedarpy",
-                                            "agt_govern_audit_off"]),
-              ("Governed call with audit", ["claw_check", "claw_execute", "agt_govern_audit_on",
-                                            "agt_govern_audit_on_allowed"])]
+    panels = [
+        ("Decision only (no audit)", ["claw_evaluate", "claw_evaluate_unseen", "cedarpy", "agt_govern_audit_off"]),
+        (
+            "Governed call with audit",
+            ["claw_check", "claw_execute", "agt_govern_audit_on", "agt_govern_audit_on_allowed"],
+        ),
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
     for ax, (title, keys) in zip(axes, panels, strict=True):
         for key in keys:
@@ -731,8 +887,7 @@ def plot(res: Results, path: Path) -> None:
             color, marker, label = styles[key]
             xs = [r["rule_count"] for r in rows]
             ax.plot(xs, [r["p50_us"] for r in rows], color=color, marker=marker, lw=2, label=f"{label} p50")
-            ax.plot(xs, [r["p99_us"] for r in rows], color=color, marker=marker, lw=1, ls=":", alpha=0.6,
-                    markersize=4)
+            ax.plot(xs, [r["p99_us"] for r in rows], color=color, marker=marker, lw=1, ls=":", alpha=0.6, markersize=4)
         ax.set_xscale("log")
         ax.set_yscale("log")
         counts = sorted({r["rule_count"] for r in res.latency if r["group"] != "fsync"})
@@ -747,8 +902,11 @@ def plot(res: Results, path: Path) -> None:
         ax.legend(fontsize=8, loc="upper left")
     axes[0].set_ylabel("latency per call, µs (solid p50, dotted p99)")
     m = res.meta
-    fig.suptitle(f"claw-governance vs peers, same workloads, same run: {m['cpu_model']}, {m['cpus']} CPUs, "
-                 f"Python {m['python']}, {m['date_utc']}", fontsize=10)
+    fig.suptitle(
+        f"claw-governance vs peers, same workloads, same run: {m['cpu_model']}, {m['cpus']} CPUs, "
+        f"Python {m['python']}, {m['date_utc']}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -793,36 +951,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default benchmarks/results)")
     ap.add_argument("--no-install", action="store_true", help="do not pip-install missing peers")
     ap.add_argument("--no-peers", action="store_true", help="measure claw-governance only")
-    ap.add_argument("--rules", type=lambda s: tuple(int(x) for x in s.split(",")), default=None,
-                    help="comma-separated rule counts (default: the configuration's)")
-    ap.add_argument("--skip", default="",
-                    help="comma-separated sections to skip: fsync,verify,multiprocess,profile")
+    ap.add_argument(
+        "--rules",
+        type=lambda s: tuple(int(x) for x in s.split(",")),
+        default=None,
+        help="comma-separated rule counts (default: the configuration's)",
+    )
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: fsync,verify,multiprocess,profile")
     args = ap.parse_args(argv)
     cfg = Config.quick() if args.quick else Config.full()
     if args.rules:
         cfg = Config(**{**cfg.__dict__, "rule_counts": args.rules})
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     started = time.perf_counter()
-    peers = {"agt": None, "cedarpy": None} if args.no_peers else setup_peers(
-        install=not (args.quick or args.no_install))
+    peers = (
+        {"agt": None, "cedarpy": None} if args.no_peers else setup_peers(install=not (args.quick or args.no_install))
+    )
     res = Results()
-    res.meta = {**machine_info(), "config": cfg.name, "peers": peers, "timer_overhead_us": timer_overhead_us(),
-                "method": "per-call perf_counter_ns samples; warm-up; gc.collect()+gc.freeze() before each "
-                          "group, gc disabled inside timing chunks; systems compared at one rule count sampled "
-                          "in interleaved rounds; nearest-rank percentiles",
-                "settings": dict(cfg.__dict__)}
-    _log(f"claw-governance benchmarks ({cfg.name}): {res.meta['cpu_model']}, {res.meta['cpus']} CPUs, "
-         f"Python {res.meta['python']}; peers {peers}")
+    res.meta = {
+        **machine_info(),
+        "config": cfg.name,
+        "peers": peers,
+        "timer_overhead_us": timer_overhead_us(),
+        "method": "per-call perf_counter_ns samples; warm-up; gc.collect()+gc.freeze() before each "
+        "group, gc disabled inside timing chunks; systems compared at one rule count sampled "
+        "in interleaved rounds; nearest-rank percentiles",
+        "settings": dict(cfg.__dict__),
+    }
+    _log(
+        f"claw-governance benchmarks ({cfg.name}): {res.meta['cpu_model']}, {res.meta['cpus']} CPUs, "
+        f"Python {res.meta['python']}; peers {peers}"
+    )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="claw-bench-") as tmp_name:
         tmp = Path(tmp_name)
         sections: list[tuple[str, Callable[[], None]]] = [
-            (f"rules={n}", lambda n=n: run_rule_count(n, cfg, res, tmp, peers)) for n in cfg.rule_counts]
-        sections += [("fsync", lambda: run_fsync(cfg, res, tmp)),
-                     ("verify", lambda: run_audit_verify(cfg, res, tmp)),
-                     ("multiprocess", lambda: run_multiprocess(cfg, res, tmp)),
-                     ("profile", lambda: run_profile(cfg, tmp, out))]
+            (f"rules={n}", lambda n=n: run_rule_count(n, cfg, res, tmp, peers)) for n in cfg.rule_counts
+        ]
+        sections += [
+            ("fsync", lambda: run_fsync(cfg, res, tmp)),
+            ("verify", lambda: run_audit_verify(cfg, res, tmp)),
+            ("multiprocess", lambda: run_multiprocess(cfg, res, tmp)),
+            ("profile", lambda: run_profile(cfg, tmp, out)),
+        ]
         for name, section in sections:
             if name in skip:
                 continue
@@ -830,16 +1002,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 section()
             except Exception as exc:
-                res.errors.append({"where": name, "error": f"{type(exc).__name__}: {exc}",
-                                   "trace": traceback.format_exc()})
+                res.errors.append(
+                    {"where": name, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+                )
                 _log(f"!! {name} failed: {type(exc).__name__}: {exc}")
             res.meta.setdefault("section_seconds", {})[name] = round(time.perf_counter() - t0, 2)
     evaluate_goals(res, cfg)
     res.meta["loadavg_end"] = list(os.getloadavg())
     res.meta["duration_s"] = time.perf_counter() - started
-    data = {"meta": res.meta, "latency": res.latency, "ratios": res.ratios, "crosscheck": res.crosscheck,
-            "audit_verify": res.audit_verify, "multiprocess": res.multiprocess, "goals": res.goals,
-            "errors": res.errors}
+    data = {
+        "meta": res.meta,
+        "latency": res.latency,
+        "ratios": res.ratios,
+        "crosscheck": res.crosscheck,
+        "audit_verify": res.audit_verify,
+        "multiprocess": res.multiprocess,
+        "goals": res.goals,
+        "errors": res.errors,
+    }
     (out / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     md = markdown(res)
     (out / "results.md").write_text("# claw-governance benchmark results\n\n" + md, encoding="utf-8")
@@ -847,8 +1027,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quick and out.resolve() == DEFAULT_OUT.resolve() and update_doc(md):
         _log(f"updated {DOC.relative_to(ROOT)}")
     _log("\n" + md)
-    _log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'latency.png'} "
-         f"in {res.meta['duration_s']:.0f} s")
+    _log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'latency.png'} in {res.meta['duration_s']:.0f} s")
     return 1 if res.errors else 0
 
 

@@ -54,8 +54,11 @@ class AbstractRule:
         """Reference semantics: pattern match, then the condition (missing amount counts as a match)."""
         verb, _, _ = action.partition(":")
         resource = action.rpartition(":")[2]
-        hit = {"exact": action == self.value, "prefix": ":" in action and verb == self.value,
-               "suffix": ":" in action and resource == self.value}[self.kind]
+        hit = {
+            "exact": action == self.value,
+            "prefix": ":" in action and verb == self.value,
+            "suffix": ":" in action and resource == self.value,
+        }[self.kind]
         if not hit or not self.conditional:
             return hit
         amount = args.get("amount")
@@ -101,8 +104,7 @@ def build_rules(n: int) -> list[AbstractRule]:
     """The N-rule policy (N >= 2)."""
     if n < 2:
         raise ValueError("a workload policy has at least 2 rules")
-    rules = [AbstractRule("deny", "prefix", "delete"),
-             AbstractRule("escalate", "exact", REFUND, conditional=True)]
+    rules = [AbstractRule("deny", "prefix", "delete"), AbstractRule("escalate", "exact", REFUND, conditional=True)]
     if n >= 3:
         rules.append(AbstractRule("allow", "exact", REFUND))
     if n >= 10:
@@ -143,8 +145,11 @@ def build_workload(n: int, *, queries: int = 64, seed: int = 8) -> Workload:
     """The workload for an N-rule policy: ``queries`` distinct timed calls (a fixed mix) plus escalations."""
     rng = random.Random(seed * 100_003 + n)
     rules = build_rules(n)
-    by = {(e, k): [r for r in rules if r.effect == e and r.kind == k and not r.conditional]
-          for e in ("deny", "allow") for k in ("exact", "prefix", "suffix")}
+    by = {
+        (e, k): [r for r in rules if r.effect == e and r.kind == k and not r.conditional]
+        for e in ("deny", "allow")
+        for k in ("exact", "prefix", "suffix")
+    }
     raw: list[tuple[str, dict[str, Any], str]] = []
     per = max(1, queries // 8)
     for r in _spread(by[("allow", "exact")], per, rng):
@@ -166,8 +171,10 @@ def build_workload(n: int, *, queries: int = 64, seed: int = 8) -> Workload:
     for j in range(per):
         raw.append((f"unknown{j}:thing", {"id": j}, "default deny"))
     timed = [Query(a, args, expected(rules, a, args), label) for a, args, label in raw]
-    escalations = [Query(REFUND, {"amount": THRESHOLD + 1 + 97 * j, "currency": "USD"}, "escalate", "refund > 500")
-                   for j in range(4)]
+    escalations = [
+        Query(REFUND, {"amount": THRESHOLD + 1 + 97 * j, "currency": "USD"}, "escalate", "refund > 500")
+        for j in range(4)
+    ]
     for q in escalations:
         assert expected(rules, q.action, q.args) == "escalate"
     rng.shuffle(timed)
@@ -182,8 +189,10 @@ def claw_policy_yaml(rules: list[AbstractRule], agent: str = AGENT_ID) -> str:
     lists: dict[str, list[str]] = {"deny": [], "escalate": [], "allow": []}
     for r in rules:
         if r.conditional:
-            lists[r.effect].append(f'{{action: "{r.glob}", condition: "amount > {THRESHOLD}", '
-                                   f'reason: "refunds over {THRESHOLD} need finance approval"}}')
+            lists[r.effect].append(
+                f'{{action: "{r.glob}", condition: "amount > {THRESHOLD}", '
+                f'reason: "refunds over {THRESHOLD} need finance approval"}}'
+            )
         else:
             lists[r.effect].append(f'"{r.glob}"')
     lines = [f"agent: {agent}", "permissions:"]
@@ -196,8 +205,11 @@ def claw_policy_yaml(rules: list[AbstractRule], agent: str = AGENT_ID) -> str:
 
 def agt_condition(r: AbstractRule) -> str:
     """The rule's match as an AGT condition expression."""
-    match = {"exact": f"action.type == '{r.value}'", "prefix": f"action.verb == '{r.value}'",
-             "suffix": f"action.resource == '{r.value}'"}[r.kind]
+    match = {
+        "exact": f"action.type == '{r.value}'",
+        "prefix": f"action.verb == '{r.value}'",
+        "suffix": f"action.resource == '{r.value}'",
+    }[r.kind]
     return f"{match} and amount.value > {THRESHOLD}" if r.conditional else match
 
 
@@ -209,11 +221,14 @@ def agt_policy_yaml(rules: list[AbstractRule], name: str = "bench") -> str:
     """
     action = {"deny": "deny", "escalate": "require_approval", "allow": "allow"}
     priority = {"deny": 100, "escalate": 10, "allow": 0}
-    lines = ["apiVersion: governance.toolkit/v1", f"name: {name}", 'agents: ["*"]', "default_action: deny",
-             "rules:"]
+    lines = ["apiVersion: governance.toolkit/v1", f"name: {name}", 'agents: ["*"]', "default_action: deny", "rules:"]
     for i, r in enumerate(rules):
-        lines += [f"  - name: r{i}", f'    condition: "{agt_condition(r)}"', f"    action: {action[r.effect]}",
-                  f"    priority: {priority[r.effect]}"]
+        lines += [
+            f"  - name: r{i}",
+            f'    condition: "{agt_condition(r)}"',
+            f"    action: {action[r.effect]}",
+            f"    priority: {priority[r.effect]}",
+        ]
     return "\n".join(lines) + "\n"
 
 

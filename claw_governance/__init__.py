@@ -1,8 +1,8 @@
 """claw-governance: identity, policy, trust, tamper-evident audit and human escalation for agent tool calls.
 
-    from claw_governance import Governor
-    with Governor(policy_path="policies", audit_path="logs/audit", identity_path="identities") as gov:
-        decision = gov.agent("customer-service-agent").check("read:customer_data", {"customerId": 1})
+from claw_governance import Governor
+with Governor(policy_path="policies", audit_path="logs/audit", identity_path="identities") as gov:
+    decision = gov.agent("customer-service-agent").check("read:customer_data", {"customerId": 1})
 """
 
 from claw_governance.config import GovernorConfig

@@ -88,20 +88,24 @@ class GovernorConfig:
         if not 1024 <= self.max_stored_output <= 64 * 1024 * 1024:
             raise ConfigError(f"max_stored_output must be 1024..67108864 characters, not {self.max_stored_output}")
         if self.escalation_webhook_format not in ("json", "slack"):
-            raise ConfigError(f"escalation_webhook_format must be json or slack, not "
-                              f"{self.escalation_webhook_format!r}")
+            raise ConfigError(
+                f"escalation_webhook_format must be json or slack, not {self.escalation_webhook_format!r}"
+            )
         if self.console_url is not None and not self.console_url.startswith(("http://", "https://")):
             raise ConfigError(f"console_url must be an http(s) URL, not {self.console_url!r}")
         if self.state_url is not None and not self.state_url.startswith(STATE_URL_SCHEMES):
-            raise ConfigError(f"state_url must start with {' or '.join(STATE_URL_SCHEMES)}, not "
-                              f"{self.state_url.split(':', 1)[0]!r}")
+            raise ConfigError(
+                f"state_url must start with {' or '.join(STATE_URL_SCHEMES)}, not {self.state_url.split(':', 1)[0]!r}"
+            )
         if self.audit_sink is not None and not self.audit_sink.startswith(STATE_URL_SCHEMES):
-            raise ConfigError(f"audit_sink must start with {' or '.join(STATE_URL_SCHEMES)}, not "
-                              f"{self.audit_sink.split(':', 1)[0]!r}")
+            raise ConfigError(
+                f"audit_sink must start with {' or '.join(STATE_URL_SCHEMES)}, not {self.audit_sink.split(':', 1)[0]!r}"
+            )
         if not 0 < self.audit_sink_interval <= 3600:
             raise ConfigError(f"audit_sink_interval must be in (0, 3600] seconds, not {self.audit_sink_interval}")
         if self.escalation_webhook_url is not None and not self.escalation_webhook_url.startswith(
-                ("http://", "https://")):
+            ("http://", "https://")
+        ):
             raise ConfigError(f"escalation_webhook_url must be an http(s) URL, not {self.escalation_webhook_url!r}")
 
     @property
@@ -175,8 +179,7 @@ _ENV: tuple[tuple[str, str, Any], ...] = (
     ("CLAW_CONSOLE_URL", "console_url", None),
 )
 
-SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"),
-                 "identity_path": Path("identities")}
+SEED_DEFAULTS = {"policy_path": Path("policies"), "audit_path": Path("logs/audit"), "identity_path": Path("identities")}
 
 
 def config_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> GovernorConfig:

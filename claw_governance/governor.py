@@ -64,8 +64,16 @@ log = logging.getLogger("claw_governance")
 _PRECEDENCE = {Outcome.DENY: 0, Outcome.ESCALATE: 1, Outcome.ALLOW: 2}
 #: The reason of every decision a closed governor gives (its hooks and wrapped tools stay in place and deny).
 CLOSED_REASON = "governor is closed"
-_PIPELINE_HOOKS = ("claw_verify_identity", "claw_trust_score", "claw_decide", "claw_consume_grant",
-                   "claw_open_escalation", "claw_notify_escalation", "claw_record_audit", "claw_update_trust")
+_PIPELINE_HOOKS = (
+    "claw_verify_identity",
+    "claw_trust_score",
+    "claw_decide",
+    "claw_consume_grant",
+    "claw_open_escalation",
+    "claw_notify_escalation",
+    "claw_record_audit",
+    "claw_update_trust",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +94,14 @@ _NO_METADATA: Mapping[str, Any] = MappingProxyType({})  # shared, read-only: mos
 def _audit_form(decision: Decision) -> dict[str, Any]:
     """``decision.as_dict()`` sharing the rule's prebuilt dict (only serialised, never changed, on this path)."""
     rule = decision.rule
-    return {"outcome": decision.outcome._value_, "allowed": decision.outcome is Outcome.ALLOW,
-            "reason": decision.reason, "rule": None if rule is None else rule.audit_form, "stage": decision.stage,
-            "escalation_id": decision.escalation_id}
+    return {
+        "outcome": decision.outcome._value_,
+        "allowed": decision.outcome is Outcome.ALLOW,
+        "reason": decision.reason,
+        "rule": None if rule is None else rule.audit_form,
+        "stage": decision.stage,
+        "escalation_id": decision.escalation_id,
+    }
 
 
 class _Fault(Exception):
@@ -115,8 +128,12 @@ class Governor:
         **settings: Any,
     ) -> None:
         if config is None:
-            paths = {"policy_path": policy_path, "audit_path": audit_path, "identity_path": identity_path,
-                     "state_path": settings.pop("state_path", None)}
+            paths = {
+                "policy_path": policy_path,
+                "audit_path": audit_path,
+                "identity_path": identity_path,
+                "state_path": settings.pop("state_path", None),
+            }
             try:
                 given: dict[str, Any] = {k: Path(v) for k, v in paths.items() if v is not None}
                 config = GovernorConfig(**given, **settings)
@@ -134,8 +151,11 @@ class Governor:
         self._metrics_registry: Any = None
         self.tracer = CallTracer(tracer_provider)  # OpenTelemetry spans (the global provider unless given)
         # One redactor for every sink (trail, escalation context, faults); its bound is max_stored_output.
-        self.redactor = DEFAULT_REDACTOR if config.max_stored_output == MAX_TEXT else \
-            DEFAULT_REDACTOR.with_limits(max_text=config.max_stored_output)
+        self.redactor = (
+            DEFAULT_REDACTOR
+            if config.max_stored_output == MAX_TEXT
+            else DEFAULT_REDACTOR.with_limits(max_text=config.max_stored_output)
+        )
         self._facts_cache: dict[str, _AgentFacts] = {}
         self._facts_policy: PolicySet | None = None
 
@@ -152,13 +172,13 @@ class Governor:
         self.pm.register(self._audit_plugin, name="audit")
         self._record_hook = HookDispatch(self.pm, "claw_record_audit")
         try:
-            self.policies = PolicyStore(config.policy_path, on_reload=self._policy_reloaded,
-                                        limits=config.argument_limits)
+            self.policies = PolicyStore(
+                config.policy_path, on_reload=self._policy_reloaded, limits=config.argument_limits
+            )
             self.identities = IdentityRegistry(config, self.state, self.record)
             self.trust = TrustLedger(config, self.state, self.record, on_zero=self._revoke_at_zero)
             self.escalations = EscalationQueue(config, self.state, self.record)
-            self.jobs = JobRegistry(self.state, self.audit.key.private_key(), self.audit.key.public.key_id,
-                                    self.record)
+            self.jobs = JobRegistry(self.state, self.audit.key.private_key(), self.audit.key.public.key_id, self.record)
             SharedState.for_store(self.state, config.state_sync_interval).flushers.append(self.jobs.refresh)
             self.reviewers = ReviewerRegistry(self.state, self._is_agent)
             self.audit_sink = self._start_audit_sink(config)
@@ -170,8 +190,9 @@ class Governor:
         if config.fleet_rate_limits:
             self._policy_plugin.store = self.state
         self.budget_gate = BudgetGate(self.state)  # `budgets:` in the policy, counted in the state store
-        self.session_labels = SessionLabels(self.state, config.state_sync_interval,
-                                            lambda message: self._fault("labels", message))
+        self.session_labels = SessionLabels(
+            self.state, config.state_sync_interval, lambda message: self._fault("labels", message)
+        )
         self._identity_plugin = IdentityPlugin(self.identities)
         self._trust_plugin = TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings)
         self.pm.register(self._policy_plugin, name="policy")
@@ -203,8 +224,9 @@ class Governor:
         """A governor configured from POLICY_PATH, AUDIT_PATH, IDENTITY_PATH ... (the seed's variables)."""
         return cls(config=config_from_env(**overrides))
 
-    def agent(self, agent_id: str, *, framework: str = "python", job_token: str | None = None,
-              job_id: str | None = None) -> AgentHandle:
+    def agent(
+        self, agent_id: str, *, framework: str = "python", job_token: str | None = None, job_id: str | None = None
+    ) -> AgentHandle:
         """The handle through which one agent's calls are governed; creates its identity if allowed.
 
         With ``job_token`` every call carries that token and is checked against it before the policy
@@ -219,8 +241,14 @@ class Governor:
 
     # ------------------------------------------------------------------------------ work contracts
 
-    def start_job(self, job_id: str, agent_id: str, scope: list[str] | tuple[str, ...] | str, ttl: float = 1800,
-                  pin_policy: bool = True) -> Job:
+    def start_job(
+        self,
+        job_id: str,
+        agent_id: str,
+        scope: list[str] | tuple[str, ...] | str,
+        ttl: float = 1800,
+        pin_policy: bool = True,
+    ) -> Job:
         """Start a job (or retry one: a new token, the old one refused) and return it with its ``.token``.
 
         The token is a JWT (EdDSA) naming the job, the agent, the scope (action patterns), the policy hash
@@ -234,8 +262,9 @@ class Governor:
         """Revoke a job: its tokens are refused at once here and within ``state_sync_interval`` elsewhere."""
         self.jobs.revoke(job_id, reason, by=by)
 
-    def check_model(self, agent_id: str, model: str, provider: str | None = None, *,
-                    job_token: str | None = None) -> Decision:
+    def check_model(
+        self, agent_id: str, model: str, provider: str | None = None, *, job_token: str | None = None
+    ) -> Decision:
         """May ``agent_id`` call this model route (``provider/model``)? Checked against the work contract's
         ``models`` and, with a job token, the token's validity. Call it before sending the request; a DENY is
         also written to the trail as a ``model_call`` violation (the adapter must not send the request)."""
@@ -253,14 +282,21 @@ class Governor:
         except Exception as exc:  # fail closed
             reason = f"Governance error in the model check ({type(exc).__name__})"
         if reason is None:
-            return Decision(Outcome.ALLOW, f'Model route "{route}" is allowed', call, policy_hash=policy.hash,
-                            stage="model")
-        decision = Decision(Outcome.DENY, reason[0].upper() + reason[1:], call, policy_hash=policy.hash,
-                            stage="model")
+            return Decision(
+                Outcome.ALLOW, f'Model route "{route}" is allowed', call, policy_hash=policy.hash, stage="model"
+            )
+        decision = Decision(Outcome.DENY, reason[0].upper() + reason[1:], call, policy_hash=policy.hash, stage="model")
         with contextlib.suppress(Exception):  # the caller blocks the call anyway; an audit fault shows in health
-            self.record(AuditEvent("model_call", agent_id, call.action, policy_hash=policy.hash,
-                                   details={"violation": decision.reason},
-                                   meta={"route": route, "blocked": True, **self.jobs.audit_fields(call)}))
+            self.record(
+                AuditEvent(
+                    "model_call",
+                    agent_id,
+                    call.action,
+                    policy_hash=policy.hash,
+                    details={"violation": decision.reason},
+                    meta={"route": route, "blocked": True, **self.jobs.audit_fields(call)},
+                )
+            )
         return decision
 
     def record_model_call(self, receipt: ModelCall, *, job_token: str | None = None) -> None:
@@ -276,19 +312,37 @@ class Governor:
         route = receipt.route
         violation = route_violation(policy.contract(receipt.agent_id), route)
         call = ToolCall(receipt.agent_id, f"model:{route}", {}, receipt.framework, job_token=job_token)
-        usage = {str(k): v for k, v in (receipt.usage or {}).items() if isinstance(v, int | float)
-                 and not isinstance(v, bool)}
+        usage = {
+            str(k): v
+            for k, v in (receipt.usage or {}).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
         try:
-            self.record(AuditEvent("model_call", receipt.agent_id, call.action, policy_hash=policy.hash,
-                                   details={"usage": usage, "tool_call_ids": [str(t) for t in receipt.tool_call_ids],
-                                            "violation": violation},
-                                   meta={"route": route, "model": str(receipt.model), "provider": receipt.provider,
-                                         "request_hash": content_hash(receipt.request),
-                                         "response_hash": content_hash(receipt.response),
-                                         "duration_ms": None if receipt.duration_ms is None
-                                         else round(receipt.duration_ms, 3),
-                                         "framework": receipt.framework, "run_id": receipt.run_id,
-                                         "blocked": False, **self.jobs.audit_fields(call)}))
+            self.record(
+                AuditEvent(
+                    "model_call",
+                    receipt.agent_id,
+                    call.action,
+                    policy_hash=policy.hash,
+                    details={
+                        "usage": usage,
+                        "tool_call_ids": [str(t) for t in receipt.tool_call_ids],
+                        "violation": violation,
+                    },
+                    meta={
+                        "route": route,
+                        "model": str(receipt.model),
+                        "provider": receipt.provider,
+                        "request_hash": content_hash(receipt.request),
+                        "response_hash": content_hash(receipt.response),
+                        "duration_ms": None if receipt.duration_ms is None else round(receipt.duration_ms, 3),
+                        "framework": receipt.framework,
+                        "run_id": receipt.run_id,
+                        "blocked": False,
+                        **self.jobs.audit_fields(call),
+                    },
+                )
+            )
         except Exception as exc:
             log.error("could not record the model call of %s: %s", receipt.agent_id, exc)
 
@@ -334,9 +388,17 @@ class Governor:
             self._fault("audit", f"{type(exc).__name__}: {exc}")
             raise
 
-    def _record_call(self, entry_type: str, call: ToolCall, decision: Mapping[str, Any], policy_hash: str,
-                     context: Any, details: Mapping[str, Any] | None, facts: _AgentFacts,
-                     meta: Mapping[str, Any]) -> None:
+    def _record_call(
+        self,
+        entry_type: str,
+        call: ToolCall,
+        decision: Mapping[str, Any],
+        policy_hash: str,
+        context: Any,
+        details: Mapping[str, Any] | None,
+        facts: _AgentFacts,
+        meta: Mapping[str, Any],
+    ) -> None:
         """Audit one of a call's two entries. When the built-in trail is the only ``claw_record_audit``
         implementation (the usual case) its fields go straight to it, without building an AuditEvent or
         dispatching; any other audit plugin gets the AuditEvent through the hook."""
@@ -344,14 +406,36 @@ class Governor:
             self._refresh_lane()
         if self._direct_audit:
             try:
-                self.audit.append_parts(entry_type, call.agent_id, call.action, context, decision, policy_hash, details,
-                                        facts.sensitive, True, meta)
+                self.audit.append_parts(
+                    entry_type,
+                    call.agent_id,
+                    call.action,
+                    context,
+                    decision,
+                    policy_hash,
+                    details,
+                    facts.sensitive,
+                    True,
+                    meta,
+                )
             except Exception as exc:
                 self._fault("audit", f"{exc.__class__.__name__}: {exc}")
                 raise
         else:
-            self.record(AuditEvent(entry_type, call.agent_id, call.action, context, decision, policy_hash, details,
-                                   facts.sensitive, trusted_decision=True, meta=meta))
+            self.record(
+                AuditEvent(
+                    entry_type,
+                    call.agent_id,
+                    call.action,
+                    context,
+                    decision,
+                    policy_hash,
+                    details,
+                    facts.sensitive,
+                    trusted_decision=True,
+                    meta=meta,
+                )
+            )
 
     def _fault(self, component: str, message: str) -> None:
         message = redact_text(message)  # faults reach health_check() (often behind /health) and the log
@@ -368,7 +452,8 @@ class Governor:
     def _is_agent(self, name: str) -> bool:
         """Whether ``name`` is a registered agent identity (such a name can never review)."""
         return self.state.get_identity(name) is not None or (
-            name != name.lower() and self.state.get_identity(name.lower()) is not None)
+            name != name.lower() and self.state.get_identity(name.lower()) is not None
+        )
 
     def _revoke_at_zero(self, agent_id: str) -> None:
         self.identities.revoke(agent_id, "trust score reached 0")
@@ -382,17 +467,43 @@ class Governor:
             if result.changed:
                 self._archive_policy(self.policy)
         with contextlib.suppress(Exception):  # a failed write is already reported as an audit fault
-            self.record(AuditEvent("policy_reload", policy_hash=result.policy_hash, details={
-                "ok": result.error is None, "changed": result.changed, "previous_hash": result.previous_hash,
-                "error": result.error, "files": list(self.policy.files),
-                "removed_deny_files": list(result.removed_deny), "explicit": result.explicit}))
+            self.record(
+                AuditEvent(
+                    "policy_reload",
+                    policy_hash=result.policy_hash,
+                    details={
+                        "ok": result.error is None,
+                        "changed": result.changed,
+                        "previous_hash": result.previous_hash,
+                        "error": result.error,
+                        "files": list(self.policy.files),
+                        "removed_deny_files": list(result.removed_deny),
+                        "explicit": result.explicit,
+                    },
+                )
+            )
 
-    def make_call(self, agent_id: str, action: str, args: Mapping[str, Any] | None = None, *,
-                  framework: str = "python", call_id: str | None = None,
-                  metadata: Mapping[str, Any] | None = None, job_token: str | None = None) -> ToolCall:
+    def make_call(
+        self,
+        agent_id: str,
+        action: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        framework: str = "python",
+        call_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        job_token: str | None = None,
+    ) -> ToolCall:
         """Build a ToolCall; signs it on the agent's behalf when signatures are required."""
-        call = ToolCall(agent_id, action, dict(args) if args else {}, framework, call_id or new_call_id(),
-                        metadata=dict(metadata) if metadata else _NO_METADATA, job_token=job_token)
+        call = ToolCall(
+            agent_id,
+            action,
+            dict(args) if args else {},
+            framework,
+            call_id or new_call_id(),
+            metadata=dict(metadata) if metadata else _NO_METADATA,
+            job_token=job_token,
+        )
         if self.config.require_signature and not self._closed:
             sign = getattr(self.identities, "sign_call", None)
             if sign is not None:
@@ -425,8 +536,10 @@ class Governor:
                 settings.min_score if policy.trust_configured(agent_id) else self.config.min_trust_score,
                 agent_policy.sensitive_fields if agent_policy is not None else frozenset(),
                 agent_policy is not None and agent_policy.audit_level == "metadata",
-                agent_policy is not None and agent_policy.contract is not None
-                and agent_policy.contract.token_require_scope)
+                agent_policy is not None
+                and agent_policy.contract is not None
+                and agent_policy.contract.token_require_scope,
+            )
             if len(self._facts_cache) >= 65536:
                 self._facts_cache = {}  # bounded: a flood of invented agent ids cannot grow it
             self._facts_cache[agent_id] = facts
@@ -435,9 +548,11 @@ class Governor:
     def _refresh_lane(self) -> None:
         """Which pipeline steps only the built-in plugins implement (they are then called directly)."""
         hooks = self._hooks
-        self._direct_decide = (hooks["claw_verify_identity"].sole_plugin() is self._identity_plugin
-                               and hooks["claw_trust_score"].sole_plugin() is self._trust_plugin
-                               and hooks["claw_decide"].sole_plugin() is self._policy_plugin)
+        self._direct_decide = (
+            hooks["claw_verify_identity"].sole_plugin() is self._identity_plugin
+            and hooks["claw_trust_score"].sole_plugin() is self._trust_plugin
+            and hooks["claw_decide"].sole_plugin() is self._policy_plugin
+        )
         self._direct_trust = hooks["claw_update_trust"].sole_plugin() is self._trust_plugin
         self._direct_audit = self._record_hook.sole_plugin() is self._audit_plugin
         self._lane_generation = self.pm.generation
@@ -471,18 +586,25 @@ class Governor:
             return decision
         return self._escalate(call, policy, decision)
 
-    def _identity_denied(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts,
-                         verdict: IdentityVerdict | None) -> Decision:
+    def _identity_denied(
+        self, call: ToolCall, policy: PolicySet, facts: _AgentFacts, verdict: IdentityVerdict | None
+    ) -> Decision:
         reason = verdict.reason if verdict is not None else f'No identity plugin vouches for "{call.agent_id}"'
         if verdict is not None and verdict.trust_penalty:
-            self._hook("claw_update_trust", call.agent_id, facts.settings.bad_signature,
-                       f"bad signature: {reason}", policy)
+            self._hook(
+                "claw_update_trust", call.agent_id, facts.settings.bad_signature, f"bad signature: {reason}", policy
+            )
         return Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="identity")
 
     @staticmethod
     def _trust_denied(call: ToolCall, policy: PolicySet, facts: _AgentFacts, score: int | None) -> Decision:
-        return Decision(Outcome.DENY, f'Trust score of "{call.agent_id}" is {score}, below the minimum '
-                        f"{facts.minimum}", call, policy_hash=policy.hash, stage="trust")
+        return Decision(
+            Outcome.DENY,
+            f'Trust score of "{call.agent_id}" is {score}, below the minimum {facts.minimum}',
+            call,
+            policy_hash=policy.hash,
+            stage="trust",
+        )
 
     def _decide_through_hooks(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts) -> Decision:
         verdict = self._hook("claw_verify_identity", call, policy)
@@ -500,12 +622,16 @@ class Governor:
                 return Decision(Outcome.DENY, refused, call, policy_hash=policy.hash, stage="job")
         answers = self._hook("claw_decide", call, policy)
         if not answers:
-            return Decision(Outcome.DENY, "No policy plugin gave a decision (default deny)", call,
-                            policy_hash=policy.hash)
+            return Decision(
+                Outcome.DENY, "No policy plugin gave a decision (default deny)", call, policy_hash=policy.hash
+            )
         # Explicit answers rank deny > escalate > allow; a default deny (no rule matched) ranks below them all,
         # so a plugin may allow what the policy does not mention but can never overturn a rule's deny.
-        decision: Decision = answers[0] if len(answers) == 1 else \
-            min(answers, key=lambda d: 3 if d.stage == "default" else _PRECEDENCE[d.outcome])
+        decision: Decision = (
+            answers[0]
+            if len(answers) == 1
+            else min(answers, key=lambda d: 3 if d.stage == "default" else _PRECEDENCE[d.outcome])
+        )
         if decision.outcome is not Outcome.ESCALATE:
             return decision
         return self._escalate(call, policy, decision)
@@ -514,20 +640,43 @@ class Governor:
         """An ESCALATE: consume a matching approved grant (ALLOW) or open an escalation (through the hooks)."""
         granted = self._hook("claw_consume_grant", call, decision)
         if granted:
-            return Decision(Outcome.ALLOW, f"Approved by a human (escalation {granted}); {decision.reason}", call,
-                            decision.rule, policy.hash, escalation_id=granted, stage="escalation")
+            return Decision(
+                Outcome.ALLOW,
+                f"Approved by a human (escalation {granted}); {decision.reason}",
+                call,
+                decision.rule,
+                policy.hash,
+                escalation_id=granted,
+                stage="escalation",
+            )
         limited = self._policy_plugin.escalation_limited(call, decision, policy)  # escalations_per_hour
         if limited is not None:
             return limited
-        timeout = (decision.rule.timeout_seconds if decision.rule and decision.rule.timeout_seconds
-                   else self.config.escalation_timeout_hours * 3600.0)
+        timeout = (
+            decision.rule.timeout_seconds
+            if decision.rule and decision.rule.timeout_seconds
+            else self.config.escalation_timeout_hours * 3600.0
+        )
         escalation = self._hook("claw_open_escalation", call, decision, timeout)
         if escalation is None:
-            return Decision(Outcome.DENY, "Needs human approval but no escalation store accepted it; "
-                            f"denied. ({decision.reason})", call, decision.rule, policy.hash, stage="escalation")
+            return Decision(
+                Outcome.DENY,
+                f"Needs human approval but no escalation store accepted it; denied. ({decision.reason})",
+                call,
+                decision.rule,
+                policy.hash,
+                stage="escalation",
+            )
         self._notify(escalation)
-        return Decision(Outcome.ESCALATE, decision.reason, call, decision.rule, policy.hash,
-                        escalation_id=escalation.id, stage=decision.stage)
+        return Decision(
+            Outcome.ESCALATE,
+            decision.reason,
+            call,
+            decision.rule,
+            policy.hash,
+            escalation_id=escalation.id,
+            stage=decision.stage,
+        )
 
     def _notify(self, escalation: Escalation) -> None:
         try:
@@ -557,14 +706,21 @@ class Governor:
                 self._fault("state", str(fault.error))
                 reason = f"{fault.error}: denied"
             else:
-                reason = (f"Governance error in {fault.hook} ({type(fault.error).__name__}); denied to fail "
-                          "closed (details in health_check)")
+                reason = (
+                    f"Governance error in {fault.hook} ({type(fault.error).__name__}); denied to fail "
+                    "closed (details in health_check)"
+                )
             decision = Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="plugin")
             facts = _NO_FACTS
         except Exception as exc:  # a bug of ours is still a DENY, never an ALLOW
             self._fault("governor", redact_text(f"{type(exc).__name__}: {exc}"))
-            decision = Decision(Outcome.DENY, f"Governance error ({type(exc).__name__}); denied to fail closed "
-                                "(details in health_check)", call, policy_hash=policy.hash, stage="governor")
+            decision = Decision(
+                Outcome.DENY,
+                f"Governance error ({type(exc).__name__}); denied to fail closed (details in health_check)",
+                call,
+                policy_hash=policy.hash,
+                stage="governor",
+            )
             facts = _NO_FACTS
         meta: dict[str, Any] = {"call_id": call.call_id, "framework": call.framework}
         if facts.metadata_only:
@@ -579,13 +735,26 @@ class Governor:
         started = time.perf_counter()
         try:
             self._record_call(
-                "policy_decision", call, form, policy.hash,
-                None if facts.metadata_only else call.args, None, facts, meta)
+                "policy_decision",
+                call,
+                form,
+                policy.hash,
+                None if facts.metadata_only else call.args,
+                None,
+                facts,
+                meta,
+            )
         except Exception as exc:
             audit_seconds = time.perf_counter() - started
             self.decision_counters.decided(call.agent_id, "deny", audit_seconds)
-            denied = Decision(Outcome.DENY, f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
-                              call, decision.rule, policy.hash, stage="audit")
+            denied = Decision(
+                Outcome.DENY,
+                f"Audit trail cannot be written ({type(exc).__name__}: {exc}); denied",
+                call,
+                decision.rule,
+                policy.hash,
+                stage="audit",
+            )
             if traced:
                 self.tracer.decided(call, denied, traced, audit_seconds)
             return denied
@@ -669,21 +838,33 @@ class Governor:
                 details["output"] = output
                 if truncated is not None:
                     details["output_truncated"] = truncated
-        meta: dict[str, Any] = {"call_id": call.call_id, "framework": call.framework, "success": outcome.success,
-                                "duration_ms": round(outcome.duration_ms, 3)}
+        meta: dict[str, Any] = {
+            "call_id": call.call_id,
+            "framework": call.framework,
+            "success": outcome.success,
+            "duration_ms": round(outcome.duration_ms, 3),
+        }
         if call.job_token is not None:
             meta.update(self.jobs.audit_fields(call))
         try:
             # The arguments are in this call's policy_decision entry (same call_id), written before the tool
             # ran; repeating them here would redact and hash them twice.
             self._record_call(
-                "agent_action", call,
-                {"outcome": decision.outcome._value_, "allowed": decision.outcome is Outcome.ALLOW,
-                 "escalation_id": decision.escalation_id},
-                decision.policy_hash, None, details, facts, meta)
+                "agent_action",
+                call,
+                {
+                    "outcome": decision.outcome._value_,
+                    "allowed": decision.outcome is Outcome.ALLOW,
+                    "escalation_id": decision.escalation_id,
+                },
+                decision.policy_hash,
+                None,
+                details,
+                facts,
+                meta,
+            )
         except Exception as exc:
-            log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action,
-                      redact_text(str(exc)))
+            log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, redact_text(str(exc)))
 
     def _bound_output(self, output: Any) -> tuple[Any, dict[str, Any] | None]:
         """The part of a tool's output that is stored, and (when cut) the full value's size and SHA-256.
@@ -699,8 +880,11 @@ class Governor:
             if len(output) <= limit:
                 return output, None
             data = output.encode("utf-8", "surrogatepass")
-            return bound_text(output, limit), {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                                               "kept_chars": limit}
+            return bound_text(output, limit), {
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "kept_chars": limit,
+            }
         if isinstance(output, bytes | bytearray | memoryview):
             return output, None  # stored as "[bytes:N]"
         try:
@@ -710,15 +894,27 @@ class Governor:
         if len(data) <= limit:
             return output, None
         text = data[:limit].decode("utf-8", "ignore")
-        return text, {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "kept_chars": limit,
-                      "format": "json"}
+        return text, {
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "kept_chars": limit,
+            "format": "json",
+        }
 
     # ------------------------------------------------------------------------------------ the public API
 
-    def execute(self, agent_id: str, action: str, args: Mapping[str, Any] | None,
-                fn: Callable[[dict[str, Any]], Any], *, wait_for_approval: float | None = None,
-                framework: str = "python", job_token: str | None = None,
-                metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def execute(
+        self,
+        agent_id: str,
+        action: str,
+        args: Mapping[str, Any] | None,
+        fn: Callable[[dict[str, Any]], Any],
+        *,
+        wait_for_approval: float | None = None,
+        framework: str = "python",
+        job_token: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ExecutionResult:
         """Decide, then run ``fn(args)`` only on ALLOW, then record the outcome."""
         call = self.make_call(agent_id, action, args, framework=framework, job_token=job_token, metadata=metadata)
         decision = self.before_call(call)
@@ -738,10 +934,18 @@ class Governor:
             return self._finish(call, decision, started, error=exc)
         return self._finish(call, decision, started, output=output)
 
-    async def aexecute(self, agent_id: str, action: str, args: Mapping[str, Any] | None,
-                       fn: Callable[[dict[str, Any]], Any | Awaitable[Any]], *,
-                       wait_for_approval: float | None = None, framework: str = "python",
-                       job_token: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def aexecute(
+        self,
+        agent_id: str,
+        action: str,
+        args: Mapping[str, Any] | None,
+        fn: Callable[[dict[str, Any]], Any | Awaitable[Any]],
+        *,
+        wait_for_approval: float | None = None,
+        framework: str = "python",
+        job_token: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ExecutionResult:
         """``execute`` for async code: ``fn`` may be sync or async; waiting for approval does not block."""
         call = self.make_call(agent_id, action, args, framework=framework, job_token=job_token, metadata=metadata)
         decision = self.before_call(call)
@@ -759,8 +963,9 @@ class Governor:
             return self._finish(call, decision, started, error=exc)
         return self._finish(call, decision, started, output=output)
 
-    def _finish(self, call: ToolCall, decision: Decision, started: float, *, output: Any = None,
-                error: Exception | None = None) -> ExecutionResult:
+    def _finish(
+        self, call: ToolCall, decision: Decision, started: float, *, output: Any = None, error: Exception | None = None
+    ) -> ExecutionResult:
         """Record the outcome of a call that ran (``after_call``) and build the result."""
         elapsed_ms = (time.perf_counter() - started) * 1000
         if error is not None:
@@ -796,21 +1001,52 @@ class Governor:
             args = call.args if resolved.edited_args is None else dict(resolved.edited_args)
             if self.config.require_signature or resolved.edited_args is not None:
                 # a fresh nonce and timestamp (the approval may come hours later), and the reviewer's edit
-                call = self.make_call(call.agent_id, call.action, args, framework=call.framework,
-                                      call_id=call.call_id, metadata=call.metadata, job_token=call.job_token)
+                call = self.make_call(
+                    call.agent_id,
+                    call.action,
+                    args,
+                    framework=call.framework,
+                    call_id=call.call_id,
+                    metadata=call.metadata,
+                    job_token=call.job_token,
+                )
             return self.before_call(call)  # decided again (deny still wins); consumes the approval's grant
-        status = "no answer in time" if resolved is None or resolved.status is EscalationStatus.PENDING \
+        status = (
+            "no answer in time"
+            if resolved is None or resolved.status is EscalationStatus.PENDING
             else resolved.status.value
+        )
         if resolved is not None and resolved.status is EscalationStatus.DENIED and resolved.message:
-            return Decision(Outcome.DENY, f"Escalation {pending.escalation_id} denied by a reviewer: "
-                            f"{resolved.message}", call, pending.rule, pending.policy_hash,
-                            escalation_id=pending.escalation_id, stage="escalation")
-        return Decision(Outcome.DENY, f"Escalation {pending.escalation_id} {status}: {pending.reason}", call,
-                        pending.rule, pending.policy_hash, escalation_id=pending.escalation_id, stage="escalation")
+            return Decision(
+                Outcome.DENY,
+                f"Escalation {pending.escalation_id} denied by a reviewer: {resolved.message}",
+                call,
+                pending.rule,
+                pending.policy_hash,
+                escalation_id=pending.escalation_id,
+                stage="escalation",
+            )
+        return Decision(
+            Outcome.DENY,
+            f"Escalation {pending.escalation_id} {status}: {pending.reason}",
+            call,
+            pending.rule,
+            pending.policy_hash,
+            escalation_id=pending.escalation_id,
+            stage="escalation",
+        )
 
-    def resolve_escalation(self, escalation_id: str, decision: str, notes: str = "", resolver: str | Reviewer = "",
-                           *, args: Mapping[str, Any] | None = None, for_seconds: float | None = None,
-                           message: str | None = None) -> Escalation:
+    def resolve_escalation(
+        self,
+        escalation_id: str,
+        decision: str,
+        notes: str = "",
+        resolver: str | Reviewer = "",
+        *,
+        args: Mapping[str, Any] | None = None,
+        for_seconds: float | None = None,
+        message: str | None = None,
+    ) -> Escalation:
         """Approve or deny a pending escalation as a reviewer principal; audited with the reviewer's name and
         credential id.
 
@@ -821,15 +1057,28 @@ class Governor:
         ``max_grant``; ``message``: with a denial, what the model is told. Raises EscalationNotFound,
         EscalationClosed, ReviewerForbidden, EscalationInputError (all EscalationError).
         """
-        statuses = {"approved": EscalationStatus.APPROVED, "approve": EscalationStatus.APPROVED,
-                    "denied": EscalationStatus.DENIED, "deny": EscalationStatus.DENIED}
+        statuses = {
+            "approved": EscalationStatus.APPROVED,
+            "approve": EscalationStatus.APPROVED,
+            "denied": EscalationStatus.DENIED,
+            "deny": EscalationStatus.DENIED,
+        }
         status = statuses.get(str(decision).strip().lower())
         if status is None:
             raise EscalationInputError(f"decision must be 'approved' or 'denied', not {decision!r}")
         reviewer = resolver if isinstance(resolver, Reviewer) else self.reviewers.principal(resolver)
-        return self.escalations.settle(escalation_id, status, reviewer, notes, self.reviewers, args=args,
-                                       for_seconds=for_seconds, message=message, decide=self.policy.decide,
-                                       redact=self.redact)
+        return self.escalations.settle(
+            escalation_id,
+            status,
+            reviewer,
+            notes,
+            self.reviewers,
+            args=args,
+            for_seconds=for_seconds,
+            message=message,
+            decide=self.policy.decide,
+            redact=self.redact,
+        )
 
     def trust_score(self, agent_id: str) -> int:
         """The agent's current trust score."""
@@ -861,18 +1110,30 @@ class Governor:
                 return {"status": "down", "error": redact_text(text)}
 
         components: dict[str, Any] = {
-            "policy": probe(lambda: {"status": "degraded" if self.policies.last_error or self.policies.degraded
-                                     else "ok", "hash": self.policy.hash, "files": len(self.policy.files),
-                                     "rules": self.policy.rule_count, "last_reload_error": self.policies.last_error,
-                                     "deny_rules_lost": self.policies.degraded}),
+            "policy": probe(
+                lambda: {
+                    "status": "degraded" if self.policies.last_error or self.policies.degraded else "ok",
+                    "hash": self.policy.hash,
+                    "files": len(self.policy.files),
+                    "rules": self.policy.rule_count,
+                    "last_reload_error": self.policies.last_error,
+                    "deny_rules_lost": self.policies.degraded,
+                }
+            ),
             "audit": probe(self.audit.health),
             "state": probe(self._state_health),
             "keys": probe(self._keys_health),
             **({"audit_sink": probe(self.audit_sink.health)} if self.audit_sink is not None else {}),
-            "plugins": probe(lambda: {"status": "degraded" if self.pm.load_failures else "ok",
-                                      "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
-                                      "failed": [f.__dict__ if hasattr(f, "__dict__") else
-                                                 {"name": f.name, "error": f.error} for f in self.pm.load_failures]}),
+            "plugins": probe(
+                lambda: {
+                    "status": "degraded" if self.pm.load_failures else "ok",
+                    "loaded": sorted(name for name, _ in self.pm.list_name_plugin()),
+                    "failed": [
+                        f.__dict__ if hasattr(f, "__dict__") else {"name": f.name, "error": f.error}
+                        for f in self.pm.load_failures
+                    ],
+                }
+            ),
         }
         try:
             extras = self.pm.hook.claw_health(governor=self)
@@ -890,9 +1151,14 @@ class Governor:
         overall = "down" if "down" in statuses else ("degraded" if "degraded" in statuses or faults else "ok")
         pending = probe(lambda: len(self.escalations.pending())) if not self._closed else 0
         warnings = [w for c in components.values() if isinstance(c, dict) for w in c.get("warnings", ())]
-        return {"status": overall, "components": components, "faults": faults,
-                "escalations_pending": pending if isinstance(pending, int) else None, "warnings": warnings,
-                "closed": self._closed}
+        return {
+            "status": overall,
+            "components": components,
+            "faults": faults,
+            "escalations_pending": pending if isinstance(pending, int) else None,
+            "warnings": warnings,
+            "closed": self._closed,
+        }
 
     def _state_health(self) -> dict[str, Any]:
         """The state store: which one, its own probe, and whether the last sync with it worked."""
@@ -916,8 +1182,10 @@ class Governor:
         encrypted = bool(self.config.identity_passphrase)
         report: dict[str, Any] = {"status": "ok", "encrypted": encrypted, "on_disk": on_disk}
         if on_disk and not encrypted:
-            report["warnings"] = ["private keys (agent keys and the governor's audit-signing key) are stored "
-                                  "unencrypted: set CLAW_IDENTITY_PASSPHRASE to encrypt them"]
+            report["warnings"] = [
+                "private keys (agent keys and the governor's audit-signing key) are stored "
+                "unencrypted: set CLAW_IDENTITY_PASSPHRASE to encrypt them"
+            ]
         return report
 
     @property
@@ -984,8 +1252,14 @@ class AgentHandle:
 
     __slots__ = ("_metadata", "agent_id", "framework", "governor", "job_token")
 
-    def __init__(self, governor: Governor, agent_id: str, framework: str = "python", job_token: str | None = None,
-                 job_id: str | None = None) -> None:
+    def __init__(
+        self,
+        governor: Governor,
+        agent_id: str,
+        framework: str = "python",
+        job_token: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
         self.governor = governor
         self.agent_id = agent_id
         self.framework = framework
@@ -994,8 +1268,9 @@ class AgentHandle:
 
     def check(self, action: str, args: Mapping[str, Any] | None = None) -> Decision:
         """Decide (and audit) one call without running anything. ESCALATE opens an escalation."""
-        call = self.governor.make_call(self.agent_id, action, args, framework=self.framework,
-                                       job_token=self.job_token, metadata=self._metadata)
+        call = self.governor.make_call(
+            self.agent_id, action, args, framework=self.framework, job_token=self.job_token, metadata=self._metadata
+        )
         decision = self.governor.before_call(call)
         self.governor.tracer.decided_only(call)  # nothing will run: the call's span ends now
         return decision
@@ -1004,19 +1279,45 @@ class AgentHandle:
         """What the policy alone says, with no identity, trust, escalation or audit (a dry run)."""
         return self.governor.policy.decide(ToolCall(self.agent_id, action, dict(args or {}), self.framework))
 
-    def execute(self, action: str, args: Mapping[str, Any] | None, fn: Callable[[dict[str, Any]], Any], *,
-                wait_for_approval: float | None = None) -> ExecutionResult:
+    def execute(
+        self,
+        action: str,
+        args: Mapping[str, Any] | None,
+        fn: Callable[[dict[str, Any]], Any],
+        *,
+        wait_for_approval: float | None = None,
+    ) -> ExecutionResult:
         """Run ``fn(args)`` if and only if the governor allows it."""
-        return self.governor.execute(self.agent_id, action, args, fn, wait_for_approval=wait_for_approval,
-                                     framework=self.framework, job_token=self.job_token, metadata=self._metadata)
+        return self.governor.execute(
+            self.agent_id,
+            action,
+            args,
+            fn,
+            wait_for_approval=wait_for_approval,
+            framework=self.framework,
+            job_token=self.job_token,
+            metadata=self._metadata,
+        )
 
-    async def aexecute(self, action: str, args: Mapping[str, Any] | None,
-                       fn: Callable[[dict[str, Any]], Any | Awaitable[Any]], *,
-                       wait_for_approval: float | None = None) -> ExecutionResult:
+    async def aexecute(
+        self,
+        action: str,
+        args: Mapping[str, Any] | None,
+        fn: Callable[[dict[str, Any]], Any | Awaitable[Any]],
+        *,
+        wait_for_approval: float | None = None,
+    ) -> ExecutionResult:
         """Async ``execute``; ``fn`` may be a coroutine function."""
-        return await self.governor.aexecute(self.agent_id, action, args, fn, wait_for_approval=wait_for_approval,
-                                            framework=self.framework, job_token=self.job_token,
-                                            metadata=self._metadata)
+        return await self.governor.aexecute(
+            self.agent_id,
+            action,
+            args,
+            fn,
+            wait_for_approval=wait_for_approval,
+            framework=self.framework,
+            job_token=self.job_token,
+            metadata=self._metadata,
+        )
 
     @property
     def trust_score(self) -> int:

@@ -124,8 +124,10 @@ def _streamed(args: Any) -> bytes:
         if type(item) is _Token:
             out.append(item)
         elif isinstance(item, Mapping):
-            pairs = sorted((((_scalar_bytes(k) if not isinstance(k, tuple) else _streamed(k)), v)
-                            for k, v in item.items()), key=lambda pair: pair[0])
+            pairs = sorted(
+                (((_scalar_bytes(k) if not isinstance(k, tuple) else _streamed(k)), v) for k, v in item.items()),
+                key=lambda pair: pair[0],
+            )
             out.append(b"{")
             stack.append(_Token(b"}"))
             for key, value in reversed(pairs):
@@ -223,9 +225,17 @@ class RuleRef:
 
     def __post_init__(self) -> None:
         # A plain dict (picklable, deep-copyable); read-only by convention: Decision.as_dict copies it.
-        object.__setattr__(self, "audit_form", {
-            "effect": self.effect._value_, "pattern": self.pattern, "agent": self.agent, "source": self.source,
-            "condition": self.condition})
+        object.__setattr__(
+            self,
+            "audit_form",
+            {
+                "effect": self.effect._value_,
+                "pattern": self.pattern,
+                "agent": self.agent,
+                "source": self.source,
+                "condition": self.condition,
+            },
+        )
 
     def describe(self) -> str:
         """`deny rule "delete:*" (policies/cs.yaml:9)`, with the condition when there is one."""

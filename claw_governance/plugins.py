@@ -143,6 +143,7 @@ class HookDispatch:
         if self.firstresult:
             self._call = bound
         else:
+
             def listed(*args: Any) -> Any:
                 result = bound(*args)
                 return [] if result is None else [result]
@@ -159,7 +160,7 @@ class HookDispatch:
         if self._generation != self._pm.generation:
             self._rebuild()
         if kwargs:
-            args = (*args, *(kwargs[a] for a in self.argnames[len(args):]))
+            args = (*args, *(kwargs[a] for a in self.argnames[len(args) :]))
         return self._call(*args)
 
     @property

@@ -18,8 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from claw_governance.errors import ConfigError
 
-ACCEPTED = ("an ISO date (2026-12-01), an ISO timestamp (2026-12-01T10:30Z), Unix seconds, an age "
-            "(90s, 30m, 12h, 7d, 2w) or now / today / yesterday")
+ACCEPTED = (
+    "an ISO date (2026-12-01), an ISO timestamp (2026-12-01T10:30Z), Unix seconds, an age "
+    "(90s, 30m, 12h, 7d, 2w) or now / today / yesterday"
+)
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|wk|wks|weeks?)(?:\s+ago)?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -19,13 +19,15 @@ def fetch_customer_data(customer_id: int) -> dict[str, object]:
 
 
 def main(workdir: Path) -> None:
-    with Governor(policy_path=HERE / "policies", audit_path=workdir / "logs" / "audit",
-                  identity_path=workdir / "identities") as gov:
+    with Governor(
+        policy_path=HERE / "policies", audit_path=workdir / "logs" / "audit", identity_path=workdir / "identities"
+    ) as gov:
         agent = gov.agent("customer-service-agent")
 
         # Execute an action with full governance: fn runs only if the governor allows it.
-        result = agent.execute("read:customer_data", {"customerId": 12345},
-                               lambda context: fetch_customer_data(int(context["customerId"])))
+        result = agent.execute(
+            "read:customer_data", {"customerId": 12345}, lambda context: fetch_customer_data(int(context["customerId"]))
+        )
 
         if result.success:
             print("Action completed:", result.output)
@@ -35,8 +37,9 @@ def main(workdir: Path) -> None:
             print("Action denied:", result.error)
 
         # The same pattern for an action the policy forbids: the function never runs.
-        result = agent.execute("delete:customer_record", {"customerId": 12345},
-                               lambda context: print("this never prints"))
+        result = agent.execute(
+            "delete:customer_record", {"customerId": 12345}, lambda context: print("this never prints")
+        )
         print("Action denied:", result.error)
 
         print("Trust score:", gov.trust_score("customer-service-agent"))

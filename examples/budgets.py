@@ -45,7 +45,9 @@ def main(workdir: Path) -> None:
             )
         held = decision
         assert held.escalation_id is not None
-        gov.resolve_escalation(held.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("finance@example.com"))
+        gov.resolve_escalation(
+            held.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("finance@example.com")
+        )
         again = agent.execute("payments:refund", {"amount": 400, "order": 103}, lambda args: "refunded")
         print("after a human approved it:", again.output)
 

@@ -35,22 +35,29 @@ def main(workdir: Path) -> int:
     """Run the scenario in ``workdir``; return 0 if the trail verifies."""
     (workdir / "policies").mkdir(parents=True, exist_ok=True)
     (workdir / "policies" / "customer-service.yaml").write_text(POLICY)
-    with Governor(policy_path=workdir / "policies", audit_path=workdir / "audit",
-                  identity_path=workdir / "identities") as gov:
+    with Governor(
+        policy_path=workdir / "policies", audit_path=workdir / "audit", identity_path=workdir / "identities"
+    ) as gov:
         agent = gov.agent("customer-service-agent")
-        agent.execute("read:customer_data", {"customerId": 12345, "customer_ssn": "123-45-6789"},
-                      lambda ctx: {"name": "Ada", "card": "4111 1111 1111 1111"})
+        agent.execute(
+            "read:customer_data",
+            {"customerId": 12345, "customer_ssn": "123-45-6789"},
+            lambda ctx: {"name": "Ada", "card": "4111 1111 1111 1111"},
+        )
         agent.check("delete:customer", {"customerId": 12345})
         held = agent.check("refund_requests", {"amount": 900})
         if held.escalation_id:
-            gov.resolve_escalation(held.escalation_id, "approved", notes="verified",
-                                   resolver=gov.reviewers.ensure("finance@example.com"))
+            gov.resolve_escalation(
+                held.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("finance@example.com")
+            )
         agent.execute("refund_requests", {"amount": 900}, lambda ctx: "refunded")
         today = datetime.now(UTC).date()
         report = gov.compliance_report(today, today)
     print(render_markdown(report))
-    print(f"\nVerify from the shell:\n  claw-gov audit verify --audit {workdir / 'audit'} "
-          f"--identities {workdir / 'identities'}")
+    print(
+        f"\nVerify from the shell:\n  claw-gov audit verify --audit {workdir / 'audit'} "
+        f"--identities {workdir / 'identities'}"
+    )
     return 0 if report["chain"]["valid"] and report["summary"]["total_decisions"] == 4 else 1
 
 

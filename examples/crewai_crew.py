@@ -74,8 +74,16 @@ class NarratedModel(ScriptedLLM):
 
     plan: list[tuple[str, dict[str, Any]]] = Field(default_factory=list)
 
-    def call(self, messages: Any, tools: Any = None, callbacks: Any = None, available_functions: Any = None,
-             from_task: Any = None, from_agent: Any = None, response_model: Any = None) -> Any:
+    def call(
+        self,
+        messages: Any,
+        tools: Any = None,
+        callbacks: Any = None,
+        available_functions: Any = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: Any = None,
+    ) -> Any:
         """Narrate, then play the next scripted step."""
         step = len(self.seen)
         if step:
@@ -88,8 +96,10 @@ class NarratedModel(ScriptedLLM):
 
 def demo_model(native: bool, plan: list[tuple[str, dict[str, Any]]]) -> NarratedModel:
     """A model that calls the tools of ``plan`` in order, then answers "Done."."""
-    steps = [native_call(name, args, f"call_{i}") if native else react_action(name, args)
-             for i, (name, args) in enumerate(plan, 1)]
+    steps = [
+        native_call(name, args, f"call_{i}") if native else react_action(name, args)
+        for i, (name, args) in enumerate(plan, 1)
+    ]
     return NarratedModel(model="demo-model", native=native, plan=plan, steps=steps, fallback="Done.")
 
 
@@ -105,12 +115,22 @@ def _last_observation(messages: Any) -> str:
 
 def run_crew(gov: Governor, native: bool, plan: list[tuple[str, dict[str, Any]]]) -> str:
     """An ordinary crew: one agent, one task. Nothing in it mentions governance except the guardrail."""
-    agent = Agent(role="Researcher", goal="Answer questions and report", backstory="Careful and brief.",
-                  llm=demo_model(native, plan),
-                  tools=[lookup, delete_records, send_email],
-                  verbose=False, max_iter=6)
-    task = Task(name="answer", description="Answer the question and tell the team.",
-                expected_output="A short answer", agent=agent, guardrail=governance_guardrail(gov))
+    agent = Agent(
+        role="Researcher",
+        goal="Answer questions and report",
+        backstory="Careful and brief.",
+        llm=demo_model(native, plan),
+        tools=[lookup, delete_records, send_email],
+        verbose=False,
+        max_iter=6,
+    )
+    task = Task(
+        name="answer",
+        description="Answer the question and tell the team.",
+        expected_output="A short answer",
+        agent=agent,
+        guardrail=governance_guardrail(gov),
+    )
     crew = Crew(agents=[agent], tasks=[task], verbose=False, task_callback=task_audit_callback(gov))
     return str(crew.kickoff().raw)
 
@@ -127,18 +147,25 @@ def main(argv: list[str] | None = None) -> int:
     path = "native function calling" if args.native else "text/ReAct"
     print(f"claw-governance + CrewAI ({path}); files in {work}")
 
-    with Governor(policy_path=work / "policies", audit_path=work / "audit",
-                  identity_path=work / "identities", state_path=work / "state") as gov:
+    with Governor(
+        policy_path=work / "policies",
+        audit_path=work / "audit",
+        identity_path=work / "identities",
+        state_path=work / "state",
+    ) as gov:
         gov.enable()  # the installed CrewAI adapter now governs every crewai tool call in this process
         mail = ("send_email", {"to": "team@example.com", "body": "The answer is 42."})
         print("\nRun 1")
         run_crew(gov, args.native, [("lookup", {"query": "life"}), ("delete_records", {"table": "users"}), mail])
         pending = gov.escalations.pending()
-        print(f"\nrecords deleted: {DELETED or 'none'}; e-mails sent: {SENT or 'none'}; "
-              f"escalations pending: {len(pending)}")
+        print(
+            f"\nrecords deleted: {DELETED or 'none'}; e-mails sent: {SENT or 'none'}; "
+            f"escalations pending: {len(pending)}"
+        )
         for escalation in pending:
-            gov.resolve_escalation(escalation.id, "approved", notes="fine to send",
-                                   resolver=gov.reviewers.ensure("alice@example.com"))
+            gov.resolve_escalation(
+                escalation.id, "approved", notes="fine to send", resolver=gov.reviewers.ensure("alice@example.com")
+            )
             print(f"a human approved escalation {escalation.id} ({escalation.action})")
         print("\nRun 2")
         run_crew(gov, args.native, [mail])

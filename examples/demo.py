@@ -17,8 +17,11 @@ OUT = Path.cwd() / "demo-output"
 
 _TTY = sys.stdout.isatty()
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if _TTY else ("", "", "")
-COLOUR = {Outcome.ALLOW: "\033[32m", Outcome.DENY: "\033[31m", Outcome.ESCALATE: "\033[33m"} if _TTY else \
-    {o: "" for o in Outcome}
+COLOUR = (
+    {Outcome.ALLOW: "\033[32m", Outcome.DENY: "\033[31m", Outcome.ESCALATE: "\033[33m"}
+    if _TTY
+    else {o: "" for o in Outcome}
+)
 
 
 def show(title: str, outcome: Outcome, reason: str, extra: str = "") -> None:
@@ -31,30 +34,57 @@ def show(title: str, outcome: Outcome, reason: str, extra: str = "") -> None:
 def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     print(f"claw-governance demo - policies: {HERE / 'policies'}, audit trail: {OUT / 'audit'}\n")
-    with Governor(policy_path=HERE / "policies", audit_path=OUT / "audit", identity_path=OUT / "identities",
-                  load_entry_points=False) as gov:
+    with Governor(
+        policy_path=HERE / "policies",
+        audit_path=OUT / "audit",
+        identity_path=OUT / "identities",
+        load_entry_points=False,
+    ) as gov:
         agent = gov.agent("customer-service-agent")
         refunds: list[float] = []
 
-        r = agent.execute("read:customer_data", {"customerId": 12345, "customer_ssn": "078-05-1120"},
-                          lambda ctx: {"customerId": ctx["customerId"], "name": "Jane Roe"})
-        show("1. read:customer_data (customerId 12345)", r.decision.outcome, r.decision.reason,
-             f"tool ran -> {r.output}; the SSN argument is redacted in the audit trail")
+        r = agent.execute(
+            "read:customer_data",
+            {"customerId": 12345, "customer_ssn": "078-05-1120"},
+            lambda ctx: {"customerId": ctx["customerId"], "name": "Jane Roe"},
+        )
+        show(
+            "1. read:customer_data (customerId 12345)",
+            r.decision.outcome,
+            r.decision.reason,
+            f"tool ran -> {r.output}; the SSN argument is redacted in the audit trail",
+        )
 
         r = agent.execute("Delete:Customer_Records ", {"customerId": 12345}, lambda ctx: refunds.append(-1))
-        show("2. 'Delete:Customer_Records ' (odd case and spacing do not help)", r.decision.outcome,
-             r.decision.reason, "tool did not run")
+        show(
+            "2. 'Delete:Customer_Records ' (odd case and spacing do not help)",
+            r.decision.outcome,
+            r.decision.reason,
+            "tool did not run",
+        )
 
         args = {"orderId": "A-1001", "amount": 750.0}
         r = agent.execute("refund_requests", args, lambda ctx: refunds.append(float(ctx["amount"])))
-        show("3. refund_requests (amount 750)", r.decision.outcome, r.decision.reason,
-             f"tool did not run; escalation {r.escalation_id} waits for a human")
+        show(
+            "3. refund_requests (amount 750)",
+            r.decision.outcome,
+            r.decision.reason,
+            f"tool did not run; escalation {r.escalation_id} waits for a human",
+        )
 
-        gov.resolve_escalation(r.escalation_id or "", "approved", notes="Customer verified by phone",
-                               resolver=gov.reviewers.ensure("alice@example.com"))
+        gov.resolve_escalation(
+            r.escalation_id or "",
+            "approved",
+            notes="Customer verified by phone",
+            resolver=gov.reviewers.ensure("alice@example.com"),
+        )
         r = agent.execute("refund_requests", args, lambda ctx: refunds.append(float(ctx["amount"])))
-        show("4. the same refund, retried after alice@example.com approved it", r.decision.outcome,
-             r.decision.reason, f"tool ran once: refunds issued {refunds}")
+        show(
+            "4. the same refund, retried after alice@example.com approved it",
+            r.decision.outcome,
+            r.decision.reason,
+            f"tool ran once: refunds issued {refunds}",
+        )
 
         r = agent.execute("refund_requests", args, lambda ctx: refunds.append(float(ctx["amount"])))
         show("5. retried again (an approval is good for one call)", r.decision.outcome, r.decision.reason)
@@ -65,8 +95,10 @@ def main() -> None:
         print(f"Compliance summary for today: {summary}")
         print(f"Trust score of customer-service-agent: {gov.trust_score('customer-service-agent')}")
         cli = Path(sys.executable).parent / "claw-gov"
-        print(f"\nNext: {cli} audit verify --audit {OUT / 'audit'} --identities {OUT / 'identities'}\n"
-              f"      {cli} policy lint {HERE / 'policies'}")
+        print(
+            f"\nNext: {cli} audit verify --audit {OUT / 'audit'} --identities {OUT / 'identities'}\n"
+            f"      {cli} policy lint {HERE / 'policies'}"
+        )
         if refunds != [750.0]:
             raise SystemExit(f"demo failed: expected exactly one refund, got {refunds}")
 

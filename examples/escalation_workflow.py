@@ -41,13 +41,29 @@ sensitive_fields: [card_number]
 
 def reviewer_process(escalation_id: str, token: str) -> None:
     """What a human runs in a terminal: the CLI, in its own process, against the same state store."""
-    cmd = [sys.executable, "-c", "from claw_governance.cli import main; main()", "escalations", "approve",
-           escalation_id, "--token", token, "--notes", "Order checked, refund is fine",
-           "--policies", str(OUT / "policies"), "--audit", str(OUT / "reviewer-audit"),
-           "--identities", str(OUT / "identities")]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from claw_governance.cli import main; main()",
+        "escalations",
+        "approve",
+        escalation_id,
+        "--token",
+        token,
+        "--notes",
+        "Order checked, refund is fine",
+        "--policies",
+        str(OUT / "policies"),
+        "--audit",
+        str(OUT / "reviewer-audit"),
+        "--identities",
+        str(OUT / "identities"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    print(f"   [reviewer process] $ claw-gov escalations approve {escalation_id[:8]}... -> "
-          f"{done.stdout.strip() or done.stderr.strip().splitlines()[-1]}")
+    print(
+        f"   [reviewer process] $ claw-gov escalations approve {escalation_id[:8]}... -> "
+        f"{done.stdout.strip() or done.stderr.strip().splitlines()[-1]}"
+    )
 
 
 def main() -> None:
@@ -69,14 +85,17 @@ def main() -> None:
         print(f"   requires escalation: {r.requires_escalation}  id: {r.escalation_id}")
         esc = gov.escalations.get(r.escalation_id or "")
         assert esc is not None
-        print(f"   stored: status={esc.status.value} expires in {esc.expires - esc.created:.0f}s, "
-              f"context={dict(esc.context)}")
+        print(
+            f"   stored: status={esc.status.value} expires in {esc.expires - esc.created:.0f}s, "
+            f"context={dict(esc.context)}"
+        )
 
         print("2. a human approves it; the same call is retried")
         # Reviewers are principals registered in the state store (`claw-gov reviewer add` does the same).
         alice = gov.reviewers.ensure("alice@example.com")
-        gov.resolve_escalation(r.escalation_id or "", "approved", resolver=alice,
-                               notes="Customer has a valid complaint")
+        gov.resolve_escalation(
+            r.escalation_id or "", "approved", resolver=alice, notes="Customer has a valid complaint"
+        )
         r = agent.execute("refund_requests", args, refund)
         print(f"   retried: {r.decision.outcome.value} -> {r.output}")
         r = agent.execute("refund_requests", {**args, "amount": 999.0}, refund)
@@ -95,11 +114,14 @@ def main() -> None:
 
         print("4. denied, and expired")
         d = agent.check("refund_requests", {"orderId": 5, "amount": 5000})
-        gov.resolve_escalation(d.escalation_id or "", "denied", resolver=gov.reviewers.ensure("bob@example.com"),
-                               notes="Too large")
+        gov.resolve_escalation(
+            d.escalation_id or "", "denied", resolver=gov.reviewers.ensure("bob@example.com"), notes="Too large"
+        )
         denied = gov.escalations.get(d.escalation_id or "")
-        print(f"   denied by {denied.resolver if denied else '?'}; the tool did not run; a retry needs a new "
-              f"approval: {agent.check('refund_requests', {'orderId': 5, 'amount': 5000}).outcome.value}")
+        print(
+            f"   denied by {denied.resolver if denied else '?'}; the tool did not run; a retry needs a new "
+            f"approval: {agent.check('refund_requests', {'orderId': 5, 'amount': 5000}).outcome.value}"
+        )
         r = agent.execute("account_deletion", {"accountId": 9}, lambda c: "deleted", wait_for_approval=10)
         print(f"   nobody answered within the rule's 2s timeout: {r.decision.outcome.value} - {r.decision.reason}")
 

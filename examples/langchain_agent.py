@@ -57,19 +57,27 @@ def delete_files(pattern: str) -> str:
 
 def scripted_model() -> ScriptedChatModel:
     """Stands in for a real chat model: asks for one search, one deletion and one email, then answers."""
-    return ScriptedChatModel(replies=[
-        AIMessage("", tool_calls=[tool_call("web_search", {"query": "AI governance"}, "call_1"),
-                                  tool_call("delete_files", {"pattern": "*.log"}, "call_2"),
-                                  tool_call("send_email", {"to": "boss@example.com", "body": "summary"}, "call_3")]),
-        AIMessage("Summary ready. I could not delete the logs, and the email waits for approval."),
-    ])
+    return ScriptedChatModel(
+        replies=[
+            AIMessage(
+                "",
+                tool_calls=[
+                    tool_call("web_search", {"query": "AI governance"}, "call_1"),
+                    tool_call("delete_files", {"pattern": "*.log"}, "call_2"),
+                    tool_call("send_email", {"to": "boss@example.com", "body": "summary"}, "call_3"),
+                ],
+            ),
+            AIMessage("Summary ready. I could not delete the logs, and the email waits for approval."),
+        ]
+    )
 
 
 def main(workdir: Path) -> None:
     (workdir / "policies").mkdir()
     (workdir / "policies" / "research-agent.yaml").write_text(POLICY)
-    with Governor(policy_path=workdir / "policies", audit_path=workdir / "audit",
-                  identity_path=workdir / "identities") as gov:
+    with Governor(
+        policy_path=workdir / "policies", audit_path=workdir / "audit", identity_path=workdir / "identities"
+    ) as gov:
         print("== 1. GovernedTool: swap BaseTool for GovernedTool")
         tools = govern_tools([web_search, delete_files, send_email], governor=gov, agent_id="research-agent")
         messages = run_tool_loop(scripted_model(), tools, "Research AI governance, tidy up, email my boss")
@@ -82,8 +90,9 @@ def main(workdir: Path) -> None:
         print(f"  model: {messages[-1].content}")
         print(f"  deleted: {DELETED}  sent: {SENT}")
 
-        gov.resolve_escalation(escalation_id, "approved", notes="fine",
-                               resolver=gov.reviewers.ensure("alice@example.com"))
+        gov.resolve_escalation(
+            escalation_id, "approved", notes="fine", resolver=gov.reviewers.ensure("alice@example.com")
+        )
         retry = tools[2].invoke(tool_call("send_email", {"to": "boss@example.com", "body": "summary"}, "call_4"))
         print(f"  approved {escalation_id}; retry: {retry.status}: {retry.content}; sent: {SENT}")
 
@@ -110,8 +119,10 @@ def main(workdir: Path) -> None:
             outcome = entry["decision"]["outcome"]
             counts[outcome] = counts.get(outcome, 0) + 1
         report = gov.audit.verify()
-        print(f"== audit: decisions {dict(sorted(counts.items()))}, "
-              f"{len(gov.audit.query(type='agent_action'))} actions, chain valid: {report.valid}")
+        print(
+            f"== audit: decisions {dict(sorted(counts.items()))}, "
+            f"{len(gov.audit.query(type='agent_action'))} actions, chain valid: {report.valid}"
+        )
 
 
 if __name__ == "__main__":

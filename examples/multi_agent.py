@@ -50,14 +50,26 @@ def main() -> None:
     (OUT / "policies").mkdir(parents=True)
     for name, text in POLICIES.items():
         (OUT / "policies" / name).write_text(textwrap.dedent(text))
-    with Governor(OUT / "policies", OUT / "audit", OUT / "identities", require_signature=True,
-                  identity_passphrase="example-only-passphrase", identity_scrypt_log2_n=15,
-                  load_entry_points=False) as gov:
+    with Governor(
+        OUT / "policies",
+        OUT / "audit",
+        OUT / "identities",
+        require_signature=True,
+        identity_passphrase="example-only-passphrase",
+        identity_scrypt_log2_n=15,
+        load_entry_points=False,
+    ) as gov:
         agents = {a: gov.agent(a) for a in ("support-agent", "analyst-agent", "ops-agent")}
 
         print("Who may do what (the same actions, three policies):")
-        actions = ["read:customer_data", "delete:customer_records", "run:report", "restart:service",
-                   "deploy:production", "refund_requests"]
+        actions = [
+            "read:customer_data",
+            "delete:customer_records",
+            "run:report",
+            "restart:service",
+            "deploy:production",
+            "refund_requests",
+        ]
         print(f"   {'':<25}" + "".join(f"{a.split('-')[0]:<10}" for a in agents))
         for action in actions:
             row = "".join(f"{agents[a].check(action, {}).outcome.value:<10}" for a in agents)
@@ -69,8 +81,10 @@ def main() -> None:
         assert sig is not None
         print(f"   signed by key {sig.key_id[:12] if sig.key_id else '?'}: {gov.before_call(call).outcome.value}")
         print(f"   the same call replayed: {gov.before_call(call).reason}")
-        forged = dataclasses.replace(gov.make_call("analyst-agent", "run:report", {"quarter": "Q1"}),
-                                     args={"quarter": "Q1", "include": "salaries"})
+        forged = dataclasses.replace(
+            gov.make_call("analyst-agent", "run:report", {"quarter": "Q1"}),
+            args={"quarter": "Q1", "include": "salaries"},
+        )
         print(f"   arguments changed after signing: {gov.before_call(forged).reason}")
         unsigned = dataclasses.replace(call, signature=None)
         print(f"   unsigned: {gov.before_call(unsigned).reason}")
@@ -95,22 +109,32 @@ def main() -> None:
         gov.trust.set("ops-agent", 20, "demo: fast-forward to a nearly exhausted score")
         gov.trust.adjust("ops-agent", -25, "one more failure", gov.policy.trust_settings("ops-agent"))
         record = gov.identities.get("ops-agent")
-        print(f"   at 0 the identity is revoked: {record.revoked if record else '?'} "
-              f"({record.reason if record else ''})")
+        print(
+            f"   at 0 the identity is revoked: {record.revoked if record else '?'} ({record.reason if record else ''})"
+        )
         print(f"   {ops.check('read:metrics', {}).reason}")
-        gov.identities.reinstate("ops-agent", by="sre-lead@example.com", reason="root cause fixed",
-                                 recovery_score=gov.policy.trust_settings("ops-agent").recovery_score)
-        print(f"   reinstated by a human at {ops.trust_score}: read:metrics -> "
-              f"{ops.check('read:metrics', {}).outcome.value}")
+        gov.identities.reinstate(
+            "ops-agent",
+            by="sre-lead@example.com",
+            reason="root cause fixed",
+            recovery_score=gov.policy.trust_settings("ops-agent").recovery_score,
+        )
+        print(
+            f"   reinstated by a human at {ops.trust_score}: read:metrics -> "
+            f"{ops.check('read:metrics', {}).outcome.value}"
+        )
 
         print("\nIdentities (claw-gov identity list):")
         for rec in gov.identities.list_identities():
-            print(f"   {rec.agent_id:<15} {rec.status:<8} trust {gov.trust_score(rec.agent_id):>4}  "
-                  f"key {rec.key_id[:12]}")
+            print(
+                f"   {rec.agent_id:<15} {rec.status:<8} trust {gov.trust_score(rec.agent_id):>4}  key {rec.key_id[:12]}"
+            )
         key_file = gov.identities.key_path("ops-agent")
         assert key_file is not None
-        print(f"   key files are 0600 and encrypted: {oct(key_file.stat().st_mode & 0o777)}, "
-              f"{gov.identities.load_private_key('ops-agent').encrypted}")
+        print(
+            f"   key files are 0600 and encrypted: {oct(key_file.stat().st_mode & 0o777)}, "
+            f"{gov.identities.load_private_key('ops-agent').encrypted}"
+        )
         events = [(e["agent_id"], e["details"]["event"]) for e in gov.audit.query(type="identity")]
         print(f"   identity changes in the audit trail: {events}")
 

@@ -30,8 +30,13 @@ class ChangeWindow:
     @hookimpl
     def claw_decide(self, call: Any, policy: Any) -> Decision | None:
         if call.action.startswith("deploy:") and not str(call.args.get("ticket", "")).startswith("CHG-"):
-            return Decision(Outcome.DENY, "deploys need a change ticket (ticket: CHG-...)", call,
-                            policy_hash=policy.hash, stage="plugin")
+            return Decision(
+                Outcome.DENY,
+                "deploys need a change ticket (ticket: CHG-...)",
+                call,
+                policy_hash=policy.hash,
+                stage="plugin",
+            )
         return None
 
 
@@ -50,12 +55,20 @@ def main(workdir: Path) -> None:
     (workdir / "policies").mkdir()
     (workdir / "policies" / "release.yaml").write_text(POLICY)
     counter = EntryCounter()
-    with Governor(workdir / "policies", workdir / "audit", workdir / "identities",
-                  plugins=[ChangeWindow(), counter], load_entry_points=False) as gov:
+    with Governor(
+        workdir / "policies",
+        workdir / "audit",
+        workdir / "identities",
+        plugins=[ChangeWindow(), counter],
+        load_entry_points=False,
+    ) as gov:
         agent = gov.agent("release-agent")
-        for action, args in [("deploy:web", {"version": "1.4.2"}),
-                             ("deploy:web", {"version": "1.4.2", "ticket": "CHG-1042"}),
-                             ("read:status", {}), ("delete:web", {"ticket": "CHG-1042"})]:
+        for action, args in [
+            ("deploy:web", {"version": "1.4.2"}),
+            ("deploy:web", {"version": "1.4.2", "ticket": "CHG-1042"}),
+            ("read:status", {}),
+            ("delete:web", {"ticket": "CHG-1042"}),
+        ]:
             d = agent.check(action, args)
             print(f"{d.outcome.value.upper():8} {action:12} {d.reason}")
         print("audit entries seen by the plugin:", dict(sorted(counter.by_type.items())))

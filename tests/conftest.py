@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_example(name: str, cwd: Path, timeout: float = 180) -> str:
     """Run ``examples/<name>`` in a real process from ``cwd``; assert it succeeds; return its stdout."""
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=cwd, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -80,8 +81,12 @@ def make_governor(tmp_path: Path, write_policy: Callable[..., Path]) -> Iterator
         if policy is not None:
             write_policy(policy)
         settings.setdefault("load_entry_points", False)
-        gov = Governor(tmp_path / "policies" if policy is not None else None, tmp_path / "logs" / "audit",
-                       tmp_path / "identities", **settings)
+        gov = Governor(
+            tmp_path / "policies" if policy is not None else None,
+            tmp_path / "logs" / "audit",
+            tmp_path / "identities",
+            **settings,
+        )
         made.append(gov)
         return gov
 

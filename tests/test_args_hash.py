@@ -13,11 +13,17 @@ from hypothesis import strategies as st
 from claw_governance import Governor
 from claw_governance.model import Outcome, args_hash
 
-keys = st.one_of(st.text(max_size=4), st.integers(-3, 3), st.booleans(), st.none(),
-                 st.floats(allow_nan=False, allow_infinity=False, width=16))
+keys = st.one_of(
+    st.text(max_size=4),
+    st.integers(-3, 3),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False, width=16),
+)
 leaves = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=4))
-values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
-                      max_leaves=8)
+values = st.recursive(
+    leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3), max_leaves=8
+)
 
 
 def typed(value: Any) -> Any:
@@ -42,9 +48,17 @@ def test_key_order_does_not_matter(a: dict[Any, Any]) -> None:
     assert args_hash(a) == args_hash(dict(reversed(list(a.items()))))
 
 
-@given(st.dictionaries(st.text(max_size=6), st.recursive(
-    leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=8), max_size=4))
+@given(
+    st.dictionaries(
+        st.text(max_size=6),
+        st.recursive(
+            leaves,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+            max_leaves=8,
+        ),
+        max_size=4,
+    )
+)
 def test_string_keyed_arguments_hash_as_documented(a: dict[str, Any]) -> None:
     # docs/identity.md: an external signer computes sha256 of the JSON with sorted keys.
     assert args_hash(a) == hashlib.sha256(orjson.dumps(a, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -25,8 +25,9 @@ POLICY = "agent: cs\npermissions:\n  allow: ['read:*']\n  deny: ['delete:*']\n  
 def governed(tmp_path: Path) -> Path:
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "cs.yaml").write_text(POLICY)
-    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
-                  identity_path=tmp_path / "ids") as gov:
+    with Governor(
+        policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids"
+    ) as gov:
         agent = gov.agent("cs")
         agent.execute("read:orders", {"id": 1, "password": "pw"}, lambda ctx: {"token": "secret-output"})
         agent.check("delete:orders")
@@ -44,8 +45,9 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_verify_ok_and_json(governed: Path) -> None:
     code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--identities", str(governed / "ids"))
     assert code == 0 and out.startswith("VALID")
-    code, out, _ = run("audit", "verify", "--audit", str(governed / "audit"), "--identities", str(governed / "ids"),
-                       "--json")
+    code, out, _ = run(
+        "audit", "verify", "--audit", str(governed / "audit"), "--identities", str(governed / "ids"), "--json"
+    )
     assert code == 0 and json.loads(out)["valid"] is True
 
 
@@ -86,8 +88,20 @@ def test_query_filters_and_formats(governed: Path) -> None:
 def test_report_formats_include_the_end_day(governed: Path) -> None:
     today = datetime.now(UTC).date().isoformat()
     for fmt in ("json", "md", "html"):
-        code, out, _ = run("audit", "report", "--audit", str(governed / "audit"), "--from", today, "--to", today,
-                           "--format", fmt, "--identities", str(governed / "ids"))
+        code, out, _ = run(
+            "audit",
+            "report",
+            "--audit",
+            str(governed / "audit"),
+            "--from",
+            today,
+            "--to",
+            today,
+            "--format",
+            fmt,
+            "--identities",
+            str(governed / "ids"),
+        )
         assert code == 0
         if fmt == "json":
             report = json.loads(out)
@@ -104,10 +118,16 @@ def test_report_formats_include_the_end_day(governed: Path) -> None:
 
 
 def test_report_escapes_html_and_rejects_bad_ranges(governed: Path) -> None:
-    report = {"period": {"start": "2026-01-01", "end": "2026-01-02"},
-              "summary": {"total_decisions": 0}, "by_agent": {"<script>": {"allow": 1}}, "by_action": {},
-              "escalations": {"resolved": []}, "trust_changes": [], "policy_versions": [],
-              "chain": {"valid": True, "entries": 0, "errors": []}}
+    report = {
+        "period": {"start": "2026-01-01", "end": "2026-01-02"},
+        "summary": {"total_decisions": 0},
+        "by_agent": {"<script>": {"allow": 1}},
+        "by_action": {},
+        "escalations": {"resolved": []},
+        "trust_changes": [],
+        "policy_versions": [],
+        "chain": {"valid": True, "entries": 0, "errors": []},
+    }
     assert "<script>" not in render_html(report) and "&lt;script&gt;" in render_html(report)
     with pytest.raises(ConfigError):
         day_range("2026-02-02", "2026-02-01")
@@ -116,8 +136,9 @@ def test_report_escapes_html_and_rejects_bad_ranges(governed: Path) -> None:
 
 
 def test_report_counts_only_the_period(governed: Path) -> None:
-    with Governor(policy_path=governed / "policies", audit_path=governed / "audit",
-                  identity_path=governed / "ids") as gov:
+    with Governor(
+        policy_path=governed / "policies", audit_path=governed / "audit", identity_path=governed / "ids"
+    ) as gov:
         old = (datetime.now(UTC) - timedelta(days=3)).date()
         assert compliance_report(gov.audit, old, old)["summary"]["total_decisions"] == 0
 
@@ -125,25 +146,42 @@ def test_report_counts_only_the_period(governed: Path) -> None:
 def test_export_bundle_verifies_with_its_own_command(governed: Path, tmp_path: Path) -> None:
     today = datetime.now(UTC).date().isoformat()
     bundle = tmp_path / "bundle"
-    code, out, err = run("audit", "export", "--audit", str(governed / "audit"), "--identities",
-                         str(governed / "ids"), "--from", today, "--to", today, str(bundle))
+    code, out, err = run(
+        "audit",
+        "export",
+        "--audit",
+        str(governed / "audit"),
+        "--identities",
+        str(governed / "ids"),
+        "--from",
+        today,
+        "--to",
+        today,
+        str(bundle),
+    )
     assert code == 0, err
     readme = (bundle / "README.md").read_text()
     assert "claw-gov audit verify --audit trail --public-key governor_public_key.pem" in readme
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["chain_valid"] and "governor_public_key.pem" in manifest["files"]
     assert b"secret-output" not in (bundle / "entries.jsonl").read_bytes()
-    code, out, _ = run("audit", "verify", "--audit", str(bundle / "trail"), "--public-key",
-                       str(bundle / "governor_public_key.pem"))
+    code, out, _ = run(
+        "audit", "verify", "--audit", str(bundle / "trail"), "--public-key", str(bundle / "governor_public_key.pem")
+    )
     assert code == 0 and "keys: given" in out
-    code, _, err = run("audit", "export", "--audit", str(governed / "audit"), "--from", today, "--to", today,
-                       str(bundle))
+    code, _, err = run(
+        "audit", "export", "--audit", str(governed / "audit"), "--from", today, "--to", today, str(bundle)
+    )
     assert code == 2 and "not empty" in err
 
 
 def test_compliance_report_example_runs_offline(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "compliance_report.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "compliance_report.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Chain verification: VALID" in proc.stdout and "| total decisions | 4 |" in proc.stdout
 
@@ -168,8 +206,9 @@ def test_checkpoint_public_key_prove_and_bundle(governed: Path, tmp_path: Path) 
 
     today = datetime.now(UTC).date().isoformat()
     bundle = tmp_path / "b"
-    code, _, err = run("audit", "export", "--audit", audit, "--identities", ids, "--from", today, "--to", today,
-                       str(bundle))
+    code, _, err = run(
+        "audit", "export", "--audit", audit, "--identities", ids, "--from", today, "--to", today, str(bundle)
+    )
     assert code == 0, err
     assert (bundle / "checkpoints" / "latest.note").exists() and list((bundle / "proofs").glob("*.tlog-proof"))
     assert "tlogverify" in (bundle / "README.md").read_text()
@@ -182,7 +221,7 @@ def test_checkpoint_public_key_prove_and_bundle(governed: Path, tmp_path: Path) 
     victim = sorted((bundle / "proofs").glob("*.tlog-proof"))[0]
     text = victim.read_text()
     at = text.index("\n", text.index("index ")) + 1
-    victim.write_text(text[:at] + ("B" if text[at] == "A" else "A") + text[at + 1:])
+    victim.write_text(text[:at] + ("B" if text[at] == "A" else "A") + text[at + 1 :])
     code, out, _ = run("audit", "verify", "--bundle", str(bundle), "--public-key", pem)
     assert code == 1 and victim.name in out
     code, _, err = run("audit", "verify", "--bundle", str(bundle))

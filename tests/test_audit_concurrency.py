@@ -41,8 +41,11 @@ WRITER = textwrap.dedent("""
 
 
 def spawn(folder: Path, state: Path, count: int, rotation: float, tag: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(state), str(count), str(rotation), tag],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(folder), str(state), str(count), str(rotation), tag],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_four_processes_times_5000_entries_give_one_valid_chain(tmp_path: Path) -> None:
@@ -67,11 +70,12 @@ def test_four_processes_times_5000_entries_give_one_valid_chain(tmp_path: Path) 
 
 
 def test_threads_share_one_chain(tmp_path: Path) -> None:
-    trail = open_trail(GovernorConfig(audit_path=tmp_path / "audit", audit_rotation_size_mb=0.05),
-                       MemoryStateStore())
+    trail = open_trail(GovernorConfig(audit_path=tmp_path / "audit", audit_rotation_size_mb=0.05), MemoryStateStore())
+
     def worker(n: int) -> None:
         for i in range(300):
             trail.append(AuditEvent("agent_action", f"t{n}", "x", context={"i": i}))
+
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
     for t in threads:
         t.start()

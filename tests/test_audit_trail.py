@@ -26,15 +26,33 @@ from claw_governance.state import MemoryStateStore
 
 
 def event(i: int, agent: str = "agent-1", **extra: Any) -> AuditEvent:
-    return AuditEvent("policy_decision", agent, f"read:item{i}", context={"i": i, "password": "hunter2", **extra},
-                      decision={"outcome": "allow", "allowed": True}, policy_hash="p" * 64,
-                      details={"call_id": f"c{i}", "output": {"token": "t", "rows": [i]}})
+    return AuditEvent(
+        "policy_decision",
+        agent,
+        f"read:item{i}",
+        context={"i": i, "password": "hunter2", **extra},
+        decision={"outcome": "allow", "allowed": True},
+        policy_hash="p" * 64,
+        details={"call_id": f"c{i}", "output": {"token": "t", "rows": [i]}},
+    )
 
 
-def make(tmp: Path, n: int = 0, *, rotation_mb: float = 100.0, interval: int = 1000,
-         store: MemoryStateStore | None = None, **cfg: Any) -> AuditTrail:
-    config = GovernorConfig(audit_path=tmp / "audit", state_path=tmp / "state", audit_rotation_size_mb=rotation_mb,
-                            audit_checkpoint_interval=interval, **cfg)
+def make(
+    tmp: Path,
+    n: int = 0,
+    *,
+    rotation_mb: float = 100.0,
+    interval: int = 1000,
+    store: MemoryStateStore | None = None,
+    **cfg: Any,
+) -> AuditTrail:
+    config = GovernorConfig(
+        audit_path=tmp / "audit",
+        state_path=tmp / "state",
+        audit_rotation_size_mb=rotation_mb,
+        audit_checkpoint_interval=interval,
+        **cfg,
+    )
     trail = open_trail(config, store if store is not None else MemoryStateStore())
     for i in range(n):
         trail.append(event(i))
@@ -65,8 +83,18 @@ def test_entries_chain_and_hash_is_rfc8785_over_every_other_field(tmp_path: Path
         assert entry["prev_hash"] == prev["hash"]
     for entry in entries:
         body = {k: v for k, v in entry.items() if k != "hash"}
-        assert set(body) == {"action", "agent_id", "context", "decision", "details", "policy_hash", "prev_hash",
-                             "seq", "timestamp", "type"}
+        assert set(body) == {
+            "action",
+            "agent_id",
+            "context",
+            "decision",
+            "details",
+            "policy_hash",
+            "prev_hash",
+            "seq",
+            "timestamp",
+            "type",
+        }
         assert hashlib.sha256(rfc8785.dumps(body)).hexdigest() == entry["hash"]
     report = trail.verify()
     assert report.valid and report.entries == 5
@@ -75,9 +103,16 @@ def test_entries_chain_and_hash_is_rfc8785_over_every_other_field(tmp_path: Path
 
 def test_context_and_output_are_redacted_before_hashing(tmp_path: Path) -> None:
     trail = make(tmp_path)
-    trail.append(AuditEvent("agent_action", "a", "x", context={"Customer_SSN": "1", "nested": [{"API-Key": "k"}]},
-                            details={"output": "card 4111 1111 1111 1111 and Bearer abcdefghijklmnop"},
-                            sensitive_fields=frozenset({"customerSsn"})))
+    trail.append(
+        AuditEvent(
+            "agent_action",
+            "a",
+            "x",
+            context={"Customer_SSN": "1", "nested": [{"API-Key": "k"}]},
+            details={"output": "card 4111 1111 1111 1111 and Bearer abcdefghijklmnop"},
+            sensitive_fields=frozenset({"customerSsn"}),
+        )
+    )
     raw = next(iter(list_segments(tmp_path / "audit")))[1].read_bytes()
     assert b"4111" not in raw and b"abcdefghijklmnop" not in raw and b'"k"' not in raw
     entry = next(trail.entries())
@@ -156,8 +191,11 @@ def event_seq(folder: Path, near: int) -> int:
     """The seq of the first event entry (not a checkpoint) at or after ``near``, in the middle of a segment."""
     entries = list(TrailReader(folder).entries())
     starts = {s for s, _ in list_segments(folder)}
-    return next(e["seq"] for e in entries if e["seq"] >= near and e["type"] != "checkpoint"
-                and e["seq"] not in starts and e["seq"] + 1 not in starts)
+    return next(
+        e["seq"]
+        for e in entries
+        if e["seq"] >= near and e["type"] != "checkpoint" and e["seq"] not in starts and e["seq"] + 1 not in starts
+    )
 
 
 def test_untouched_trail_verifies(closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
@@ -184,7 +222,8 @@ def test_changed_field_is_detected_with_segment_and_seq(closed_trail: tuple[Path
 
 
 def test_changed_field_with_recomputed_hash_breaks_the_next_link(
-        closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
+    closed_trail: tuple[Path, MemoryStateStore, str],
+) -> None:
     folder, store, _ = closed_trail
     seq = event_seq(folder, 30)
     path = segment_holding(folder, seq)
@@ -273,8 +312,9 @@ def test_deleted_middle_and_oldest_segments_are_detected(closed_trail: tuple[Pat
     assert "no signed retention record" in err["message"]
 
 
-def test_replaced_segment_from_another_trail_is_detected(tmp_path: Path,
-                                                          closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
+def test_replaced_segment_from_another_trail_is_detected(
+    tmp_path: Path, closed_trail: tuple[Path, MemoryStateStore, str]
+) -> None:
     folder, store, _ = closed_trail
     other = make(tmp_path / "other", 60, rotation_mb=0.004, interval=25)
     other.close()
@@ -296,7 +336,8 @@ def test_forged_checkpoint_and_wrong_key_are_reported(closed_trail: tuple[Path, 
 
 
 def test_garbage_lines_missing_files_and_foreign_input_give_verdicts(
-        tmp_path: Path, closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
+    tmp_path: Path, closed_trail: tuple[Path, MemoryStateStore, str]
+) -> None:
     folder, store, _ = closed_trail
     path = segment_holding(folder, 10)
     data = path.read_bytes()
@@ -309,7 +350,8 @@ def test_garbage_lines_missing_files_and_foreign_input_give_verdicts(
 
 
 def test_missing_checkpoint_file_is_a_warning_when_the_store_still_anchors(
-        closed_trail: tuple[Path, MemoryStateStore, str]) -> None:
+    closed_trail: tuple[Path, MemoryStateStore, str],
+) -> None:
     folder, store, _ = closed_trail
     (folder / "checkpoint.json").unlink()
     report = reverify(folder, store)
@@ -340,9 +382,11 @@ def test_fsync_mode_group_commit_from_threads(tmp_path: Path) -> None:
     import threading
 
     trail = make(tmp_path, durability="fsync")
+
     def worker() -> None:
         for i in range(50):
             trail.append(event(i))
+
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
         t.start()
@@ -376,6 +420,7 @@ def test_read_only_filesystem_error_denies(tmp_path: Path, monkeypatch: pytest.M
         if flags & (os.O_WRONLY | os.O_RDWR):
             raise OSError(30, "Read-only file system")
         return real_open(path, flags, *args)
+
     monkeypatch.setattr(os, "open", read_only)
     trail = open_trail(GovernorConfig(audit_path=tmp_path / "audit"), MemoryStateStore())
     with pytest.raises(AuditError, match="Read-only"):
@@ -389,6 +434,7 @@ def test_write_failure_raises_and_keeps_the_chain(tmp_path: Path, monkeypatch: p
 
     def full(fd: int, data: bytes) -> int:
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "write", full)
     with pytest.raises(AuditError, match="No space"):
         trail.append(event(9))
@@ -412,8 +458,7 @@ def test_short_write_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     trail.close()
 
 
-def test_governor_denies_when_the_trail_cannot_be_written(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_governor_denies_when_the_trail_cannot_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from claw_governance import Governor
 
     policies = tmp_path / "p.yaml"
@@ -468,8 +513,11 @@ def test_deleting_the_retention_record_is_detected(tmp_path: Path) -> None:
 
 def test_entries_needing_the_exact_serialiser_verify_and_match_rfc8785(tmp_path: Path) -> None:
     trail = make(tmp_path)
-    trail.append(AuditEvent("agent_action", "a", "x", context={"\U0001F600": 1, "\uffff": 2, "tiny": 3e-6,
-                                                               "whole": 2.0, "big": 2**60}))
+    trail.append(
+        AuditEvent(
+            "agent_action", "a", "x", context={"\U0001f600": 1, "\uffff": 2, "tiny": 3e-6, "whole": 2.0, "big": 2**60}
+        )
+    )
     entry = next(trail.entries())
     body = {k: v for k, v in entry.items() if k != "hash"}
     assert hashlib.sha256(rfc8785.dumps(body)).hexdigest() == entry["hash"]

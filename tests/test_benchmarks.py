@@ -28,15 +28,22 @@ PEERS_IMPORTABLE = {
     "cedarpy": importlib.util.find_spec("cedarpy") is not None,
 }
 OURS = ("claw_evaluate", "claw_evaluate_unseen", "claw_check", "claw_execute")
-PEER_SERIES = {"agt": ("agt_govern_audit_off", "agt_govern_audit_on", "agt_govern_audit_on_allowed"),
-               "cedarpy": ("cedarpy",)}
+PEER_SERIES = {
+    "agt": ("agt_govern_audit_off", "agt_govern_audit_on", "agt_govern_audit_on_allowed"),
+    "cedarpy": ("cedarpy",),
+}
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
     out = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run([sys.executable, str(BENCH / "run.py"), "--quick", "--no-install", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--quick", "--no-install", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:] + "\n--- stdout ---\n" + proc.stdout[-1500:]
     return out, json.loads((out / "results.json").read_text()), proc.stdout
 
@@ -48,8 +55,7 @@ def test_files_written(quick_run: tuple[Path, dict[str, Any], str]) -> None:
     assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "results.md").read_text()
     assert "Decision only" in md and "Goals" in md and "| rules |" in md
-    assert set(data) >= {"meta", "latency", "ratios", "crosscheck", "audit_verify", "multiprocess", "goals",
-                         "errors"}
+    assert set(data) >= {"meta", "latency", "ratios", "crosscheck", "audit_verify", "multiprocess", "goals", "errors"}
     assert data["errors"] == []
 
 
@@ -57,8 +63,17 @@ def test_numbers_well_formed(quick_run: tuple[Path, dict[str, Any], str]) -> Non
     _, data, _ = quick_run
     assert data["latency"]
     for row in data["latency"]:
-        assert set(row) >= {"series", "label", "group", "rule_count", "samples", "p50_us", "p99_us", "mean_us",
-                            "min_us"}, row
+        assert set(row) >= {
+            "series",
+            "label",
+            "group",
+            "rule_count",
+            "samples",
+            "p50_us",
+            "p99_us",
+            "mean_us",
+            "min_us",
+        }, row
         assert row["samples"] > 0
         assert 0 < row["min_us"] <= row["p50_us"] <= row["p99_us"], row
         assert row["mean_us"] > 0
@@ -86,8 +101,7 @@ def test_our_workloads_measured(quick_run: tuple[Path, dict[str, Any], str]) -> 
     assert ("claw_execute", 100) in measured  # the 2-rule policy allows nothing
     groups = {r["group"] for r in data["latency"]}
     assert "fsync" in groups
-    assert {r["series"] for r in data["latency"] if r["group"] == "fsync"} >= {"claw_check_fsync",
-                                                                               "claw_execute_fsync"}
+    assert {r["series"] for r in data["latency"] if r["group"] == "fsync"} >= {"claw_check_fsync", "claw_execute_fsync"}
     assert any(c["system"] == "claw-governance" for c in data["crosscheck"])
 
 

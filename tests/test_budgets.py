@@ -103,7 +103,9 @@ def test_then_escalate_and_an_approval_passes_the_budget_once(governor: Callable
     held = agent.check("payments:refund", {"amount": 300, "ticket": 7})
     assert held.outcome is Outcome.ESCALATE and held.escalation_id and "needs human approval" in held.reason
     assert agent.check("payments:refund", {"amount": 300, "ticket": 7}).outcome is Outcome.ESCALATE  # still held
-    gov.resolve_escalation(held.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("finance@example.com"))
+    gov.resolve_escalation(
+        held.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("finance@example.com")
+    )
     ran: list[int] = []
     result = agent.execute("payments:refund", {"amount": 300, "ticket": 7}, lambda a: ran.append(a["amount"]))
     assert result.success and ran == [300]

@@ -40,8 +40,14 @@ def run(*args: str, cwd: Path) -> Ran:
 
 def test_real_process(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("POLICY_PATH", "AUDIT_PATH", "IDENTITY_PATH")}
-    done = subprocess.run([*CLAW_GOV, "check", "--agent", "a", "--action", "b", "--context", "{bad"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [*CLAW_GOV, "check", "--agent", "a", "--action", "b", "--context", "{bad"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().startswith("error: --context is not valid JSON") and "Traceback" not in done.stderr
     done = subprocess.run([*CLAW_GOV, "init"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
@@ -81,24 +87,27 @@ def test_lint_warns_about_red_flags(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "wide.yaml").write_text(
         "agent: a\npermissions:\n  allow: ['*', 'delete:users']\n  deny: ['delete:*']\n"
-        "  escalate: [refund]\naudit: {retention: 30}\n")
+        "  escalate: [refund]\naudit: {retention: 30}\n"
+    )
     (folder / "open.yaml").write_text("agent: b\npermissions:\n  allow: ['*']\n")
     result = run("policy", "lint", "p", cwd=tmp_path)
     out = result.stdout
     assert result.returncode == 0
-    assert "p/open.yaml:3: warning: allow \"*\" permits every action and no deny rule restricts it" in out
-    assert "p/open.yaml:1: warning: agent \"b\" has no deny rules" in out
+    assert 'p/open.yaml:3: warning: allow "*" permits every action and no deny rule restricts it' in out
+    assert 'p/open.yaml:1: warning: agent "b" has no deny rules' in out
     assert "no escalate rules" in out
-    assert "p/wide.yaml:5: warning: escalate \"refund\" has no timeout" in out
-    assert "allow \"delete:users\" can never apply" in out
+    assert 'p/wide.yaml:5: warning: escalate "refund" has no timeout' in out
+    assert 'allow "delete:users" can never apply' in out
     assert "retention 30 days" in out
     assert run("policy", "lint", "--strict", "p", cwd=tmp_path).returncode == 1
 
 
 def test_policy_test_reports_a_readable_diff(project: Path) -> None:
     cases = project / "cases_test.yaml"
-    cases.write_text("cases:\n  - name: deletes are fine\n    agent: customer-service-agent\n"
-                     "    action: delete:users\n    expect: allow\n")
+    cases.write_text(
+        "cases:\n  - name: deletes are fine\n    agent: customer-service-agent\n"
+        "    action: delete:users\n    expect: allow\n"
+    )
     result = run("policy", "test", "policies", str(cases), cwd=project)
     assert result.returncode == 1
     assert "FAIL deletes are fine" in result.stdout
@@ -109,8 +118,18 @@ def test_policy_test_reports_a_readable_diff(project: Path) -> None:
 def test_check_prints_decision_and_exit_code(project: Path) -> None:
     ok = run("check", "--agent", "customer-service-agent", "--action", "read:customer_data", cwd=project)
     assert ok.returncode == 0 and ok.stdout.startswith("ALLOW: Allowed by allow rule")
-    esc = run("check", "--record", "--agent", "customer-service-agent", "--action", "refund_requests",
-              "--context", '{"amount": 900}', "--json", cwd=project)
+    esc = run(
+        "check",
+        "--record",
+        "--agent",
+        "customer-service-agent",
+        "--action",
+        "refund_requests",
+        "--context",
+        '{"amount": 900}',
+        "--json",
+        cwd=project,
+    )
     assert esc.returncode == 1
     payload = json.loads(esc.stdout)
     assert payload["outcome"] == "escalate" and payload["escalation_id"]
@@ -119,13 +138,16 @@ def test_check_prints_decision_and_exit_code(project: Path) -> None:
     assert dry.returncode == 1 and "default deny" in dry.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["check", "--agent", "a", "--action", "b", "--context", "{bad"],
-    ["check", "--agent", "a", "--action", "b", "--context", "[1]"],
-    ["check", "--agent", "a", "--action", "b", "--policies", "nowhere"],
-    ["policy", "test", "policies", "policies/customer-service-agent.yaml"],
-    ["policy", "lint", "nowhere"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--agent", "a", "--action", "b", "--context", "{bad"],
+        ["check", "--agent", "a", "--action", "b", "--context", "[1]"],
+        ["check", "--agent", "a", "--action", "b", "--policies", "nowhere"],
+        ["policy", "test", "policies", "policies/customer-service-agent.yaml"],
+        ["policy", "lint", "nowhere"],
+    ],
+)
 def test_bad_input_is_one_line_and_non_zero(project: Path, args: list[str]) -> None:
     result = run(*args, cwd=project)
     assert result.returncode != 0

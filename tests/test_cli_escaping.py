@@ -43,8 +43,9 @@ def root(tmp_path: Path) -> Path:
         denied = agent.check(HOSTILE, {"note": "line1\rline2\x1b[1A"})
         assert denied.outcome is Outcome.DENY
         call = ToolCall("bot", HOSTILE, {"note": "line1\rline2\x1b[1A"})
-        escalation = gov.escalations.open(call, Decision(Outcome.ESCALATE, f"needs approval: {HOSTILE}", call), 3600,
-                                          dict(call.args))
+        escalation = gov.escalations.open(
+            call, Decision(Outcome.ESCALATE, f"needs approval: {HOSTILE}", call), 3600, dict(call.args)
+        )
         (tmp_path / "esc_id").write_text(escalation.id)
         gov.identities.create("ops-bot", metadata={"owner": "team\x1b]8;;http://evil\x07@example.com\r"})
         gov.identities.revoke("ops-bot", "compromised\x1b[2K\rall good")

@@ -26,8 +26,17 @@ def project(tmp_path: Path) -> Path:
 
 def test_check_is_side_effect_free_by_default(project: Path) -> None:
     for _ in range(2):
-        esc = run("check", "--agent", "customer-service-agent", "--action", "refund_requests",
-                  "--context", '{"amount": 900}', "--json", cwd=project)
+        esc = run(
+            "check",
+            "--agent",
+            "customer-service-agent",
+            "--action",
+            "refund_requests",
+            "--context",
+            '{"amount": 900}',
+            "--json",
+            cwd=project,
+        )
         assert esc.returncode == 1
         payload = json.loads(esc.stdout)
         assert payload["outcome"] == "escalate" and payload["escalation_id"] is None
@@ -36,22 +45,43 @@ def test_check_is_side_effect_free_by_default(project: Path) -> None:
     assert unknown.returncode == 1 and "(policy only; --record runs the full pipeline)" in unknown.stdout
     assert not (project / "identities").exists() and not (project / "logs").exists()  # nothing created
 
-    recorded = run("check", "--record", "--agent", "customer-service-agent", "--action", "refund_requests",
-                   "--context", '{"amount": 900}', "--json", cwd=project)
+    recorded = run(
+        "check",
+        "--record",
+        "--agent",
+        "customer-service-agent",
+        "--action",
+        "refund_requests",
+        "--context",
+        '{"amount": 900}',
+        "--json",
+        cwd=project,
+    )
     assert json.loads(recorded.stdout)["escalation_id"] and (project / "identities").exists()
 
 
 def test_check_never_consumes_a_grant(project: Path) -> None:
-    paths = {"policy_path": project / "policies", "audit_path": project / "logs" / "audit",
-             "identity_path": project / "identities"}
+    paths = {
+        "policy_path": project / "policies",
+        "audit_path": project / "logs" / "audit",
+        "identity_path": project / "identities",
+    }
     with Governor(**paths) as gov:
         agent = gov.agent("customer-service-agent")
         held = agent.check("refund_requests", {"amount": 900})
         gov.resolve_escalation(held.escalation_id or "", "approved", notes="ok", resolver=gov.reviewers.ensure("alice"))
     entries_before = (project / "logs" / "audit").stat().st_mtime_ns
     for _ in range(2):
-        run("check", "--agent", "customer-service-agent", "--action", "refund_requests",
-            "--context", '{"amount": 900}', cwd=project)
+        run(
+            "check",
+            "--agent",
+            "customer-service-agent",
+            "--action",
+            "refund_requests",
+            "--context",
+            '{"amount": 900}',
+            cwd=project,
+        )
     with Governor(**paths) as gov:
         assert gov.agent("customer-service-agent").check("refund_requests", {"amount": 900}).allowed  # still there
     assert entries_before
@@ -60,17 +90,18 @@ def test_check_never_consumes_a_grant(project: Path) -> None:
 def test_policy_lint_reports_every_error_and_json(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "bad.yaml").write_text(
-        "agent: a\n"                                  # 1
-        "permissions:\n"                              # 2
-        "  allow: [read:x]\n"                         # 3
-        "  escalate:\n"                               # 4
-        "    - action: refund\n"                      # 5
-        "      condition: 'amount >'\n"               # 6  bad expression
-        "    - action: pay\n"                         # 7
-        "      timeout: forever\n"                    # 8  bad duration
-        "  deny: [delete:*]\n"                        # 9
-        "trust: {min_score: 500}\n"                   # 10 out of range
-        "colour: blue\n")                             # 11 unknown key
+        "agent: a\n"  # 1
+        "permissions:\n"  # 2
+        "  allow: [read:x]\n"  # 3
+        "  escalate:\n"  # 4
+        "    - action: refund\n"  # 5
+        "      condition: 'amount >'\n"  # 6  bad expression
+        "    - action: pay\n"  # 7
+        "      timeout: forever\n"  # 8  bad duration
+        "  deny: [delete:*]\n"  # 9
+        "trust: {min_score: 500}\n"  # 10 out of range
+        "colour: blue\n"
+    )  # 11 unknown key
     result = run("policy", "lint", "p", "--json", cwd=tmp_path)
     assert result.returncode == 1
     payload = json.loads(result.stdout)
@@ -94,8 +125,11 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         agent = gov.agent("a")
         for i in range(2000):
             agent.check("x:y", {"i": i})
-    proc = subprocess.Popen([CLAW, "audit", "query", "--audit", str(tmp_path / "audit"), "--identities",
-                             str(tmp_path / "ids")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [CLAW, "audit", "query", "--audit", str(tmp_path / "audit"), "--identities", str(tmp_path / "ids")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.readline()
     proc.stdout.close()  # what `| head -1` does
@@ -112,12 +146,28 @@ def test_serve_reports_a_port_in_use_in_one_line(tmp_path: Path) -> None:
         taken.listen(1)
         port = taken.getsockname()[1]
         env = {**os.environ, "CLAW_BRIDGE_TOKEN": "9f8e7d6c5b4a39281706f5e4d3c2b1a0ff"}  # strong enough for serve
-        done = subprocess.run([CLAW, "serve", "--port", str(port), "--policies", str(tmp_path / "policies"),
-                               "--audit", str(tmp_path / "audit"), "--identities", str(tmp_path / "ids")],
-                              capture_output=True, text=True, timeout=60, env=env)
+        done = subprocess.run(
+            [
+                CLAW,
+                "serve",
+                "--port",
+                str(port),
+                "--policies",
+                str(tmp_path / "policies"),
+                "--audit",
+                str(tmp_path / "audit"),
+                "--identities",
+                str(tmp_path / "ids"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"error: port {port} on 127.0.0.1 is already in use (another `claw-gov serve`? pick one with --port)"]
+        f"error: port {port} on 127.0.0.1 is already in use (another `claw-gov serve`? pick one with --port)"
+    ]
 
 
 def test_shell_completion_as_documented() -> None:

@@ -215,7 +215,9 @@ def test_grants_for_awkward_values(tmp_path: Path, policy_dir: Path, value: Any)
         agent = gov.agent("bot")
         first = agent.check("pay", {"amount": value})
         assert first.outcome is Outcome.ESCALATE and first.escalation_id, first.reason
-        gov.resolve_escalation(first.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("alice"))
+        gov.resolve_escalation(
+            first.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("alice")
+        )
         assert agent.check("pay", {"amount": value}).outcome is Outcome.ALLOW
         assert agent.check("pay", {"amount": value}).outcome is Outcome.ESCALATE  # the grant is used once
         assert gov.health_check()["faults"] == {}

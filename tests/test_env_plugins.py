@@ -12,8 +12,9 @@ from claw_governance.plugins import plugins_from_env
 from claw_governance.testing import NoopPlugin
 
 
-def test_a_bad_plugin_path_stops_the_governor(monkeypatch: pytest.MonkeyPatch,
-                                               make_governor: Callable[..., Governor]) -> None:
+def test_a_bad_plugin_path_stops_the_governor(
+    monkeypatch: pytest.MonkeyPatch, make_governor: Callable[..., Governor]
+) -> None:
     monkeypatch.setenv("CLAW_PLUGINS", "no_such_module_anywhere:Plugin")
     with pytest.raises(ConfigError, match="CLAW_PLUGINS: cannot load plugin 'no_such_module_anywhere:Plugin'"):
         make_governor()

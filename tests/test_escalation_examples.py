@@ -22,15 +22,14 @@ def test_escalation_workflow(tmp_path: Path) -> None:
 def test_multi_agent(tmp_path: Path) -> None:
     out = run_example("multi_agent.py", tmp_path)
     outcomes = {"allow", "deny", "escalate"}
-    lines = {w[0]: w[1:] for w in (line.split() for line in out.splitlines())
-             if len(w) == 4 and set(w[1:]) <= outcomes}
+    lines = {w[0]: w[1:] for w in (line.split() for line in out.splitlines()) if len(w) == 4 and set(w[1:]) <= outcomes}
     assert lines["read:customer_data"] == ["allow", "allow", "deny"]
     assert lines["deploy:production"] == ["deny", "deny", "escalate"]
     assert lines["refund_requests"] == ["escalate", "deny", "deny"]
     assert "the same call replayed: Replayed signature" in out
     assert "arguments changed after signing: Invalid signature" in out
     assert "analyst-agent trust after three bad signatures: 70" in out
-    assert 'below the minimum 60' in out
+    assert "below the minimum 60" in out
     assert "at 0 the identity is revoked: True (trust score reached 0)" in out
     assert "reinstated by a human at 75: read:metrics -> allow" in out
     assert "key files are 0600 and encrypted: 0o600, True" in out

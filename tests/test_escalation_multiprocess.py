@@ -46,10 +46,23 @@ AGENT = textwrap.dedent("""
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from claw_governance.cli import main; main()", *args,
-                           "--policies", str(tmp_path / "policies"), "--audit", str(tmp_path / "audit-cli"),
-                           "--identities", str(tmp_path / "identities")],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from claw_governance.cli import main; main()",
+            *args,
+            "--policies",
+            str(tmp_path / "policies"),
+            "--audit",
+            str(tmp_path / "audit-cli"),
+            "--identities",
+            str(tmp_path / "identities"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def wait_for_pending(tmp_path: Path, agent: subprocess.Popen[str]) -> str:
@@ -69,11 +82,13 @@ def wait_for_pending(tmp_path: Path, agent: subprocess.Popen[str]) -> str:
     raise AssertionError("the agent never opened an escalation")
 
 
-def test_agent_waits_reviewer_approves_with_cli_tool_runs_once(tmp_path: Path,
-                                                                write_policy: Callable[..., Path]) -> None:
+def test_agent_waits_reviewer_approves_with_cli_tool_runs_once(
+    tmp_path: Path, write_policy: Callable[..., Path]
+) -> None:
     write_policy(POLICY)
-    agent = subprocess.Popen([sys.executable, "-c", AGENT, str(tmp_path)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    agent = subprocess.Popen(
+        [sys.executable, "-c", AGENT, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         escalation_id = wait_for_pending(tmp_path, agent)
         assert not (tmp_path / "runs.txt").exists()  # nothing ran while waiting
@@ -86,8 +101,9 @@ def test_agent_waits_reviewer_approves_with_cli_tool_runs_once(tmp_path: Path,
         added = cli(tmp_path, "reviewer", "add", "alice@example.com", "--json")
         assert added.returncode == 0, added.stderr
         token = json.loads(added.stdout)["token"]
-        approved = cli(tmp_path, "escalations", "approve", escalation_id, "--token", token,
-                       "--notes", "customer verified")
+        approved = cli(
+            tmp_path, "escalations", "approve", escalation_id, "--token", token, "--notes", "customer verified"
+        )
         assert approved.returncode == 0, approved.stderr
         assert f"approved {escalation_id}" in approved.stdout
 
@@ -109,16 +125,27 @@ def test_agent_waits_reviewer_approves_with_cli_tool_runs_once(tmp_path: Path,
 
 def invoke(tmp_path: Path, *args: str) -> Result:
     """The CLI in this process (same code path as `claw-gov`, without a process start)."""
-    return CliRunner().invoke(build_cli(), [*args, "--policies", str(tmp_path / "policies"), "--audit",
-                                            str(tmp_path / "audit-cli"), "--identities", str(tmp_path / "identities")])
+    return CliRunner().invoke(
+        build_cli(),
+        [
+            *args,
+            "--policies",
+            str(tmp_path / "policies"),
+            "--audit",
+            str(tmp_path / "audit-cli"),
+            "--identities",
+            str(tmp_path / "identities"),
+        ],
+    )
 
 
 def test_cli_deny_show_list_and_errors(tmp_path: Path, write_policy: Callable[..., Path]) -> None:
     write_policy(POLICY)
     from claw_governance import Governor
 
-    with Governor(tmp_path / "policies", tmp_path / "audit-agent", tmp_path / "identities",
-                  load_entry_points=False) as gov:
+    with Governor(
+        tmp_path / "policies", tmp_path / "audit-agent", tmp_path / "identities", load_entry_points=False
+    ) as gov:
         escalation_id = gov.agent("bot").check("refund", {"amount": 501, "ssn": "078-05-1120"}).escalation_id
     assert escalation_id
     for name in ("alice", "bob"):

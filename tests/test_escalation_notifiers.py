@@ -70,8 +70,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def governor_with(make_governor: Callable[..., Governor], url: str,
-                  **settings: Any) -> tuple[Governor, WebhookNotifier]:
+def governor_with(
+    make_governor: Callable[..., Governor], url: str, **settings: Any
+) -> tuple[Governor, WebhookNotifier]:
     gov = make_governor(POLICY, escalation_webhook_url=url, **settings)  # the Governor registers the notifier
     (webhook,) = [p for p in gov.pm.get_plugins() if isinstance(p, WebhookNotifier)]
     return gov, webhook
@@ -112,8 +113,12 @@ def test_webhook_retries_server_errors(make_governor: Callable[..., Governor]) -
 
 
 def test_endpoint_down_never_blocks_or_breaks_decisions(make_governor: Callable[..., Governor]) -> None:
-    gov, webhook = governor_with(make_governor, f"http://127.0.0.1:{free_port()}/nobody",
-                                 escalation_webhook_retries=1, escalation_webhook_timeout=0.5)
+    gov, webhook = governor_with(
+        make_governor,
+        f"http://127.0.0.1:{free_port()}/nobody",
+        escalation_webhook_retries=1,
+        escalation_webhook_timeout=0.5,
+    )
     webhook.backoff = 0.01
     started = time.perf_counter()
     decisions = [gov.agent("bot").check("wipe", {"n": i}) for i in range(5)]
@@ -130,8 +135,9 @@ def test_endpoint_down_never_blocks_or_breaks_decisions(make_governor: Callable[
 def test_slow_endpoint_times_out_without_blocking(make_governor: Callable[..., Governor]) -> None:
     slow = Hook(delay=1.0)
     try:
-        gov, webhook = governor_with(make_governor, slow.url, escalation_webhook_retries=0,
-                                     escalation_webhook_timeout=0.2)
+        gov, webhook = governor_with(
+            make_governor, slow.url, escalation_webhook_retries=0, escalation_webhook_timeout=0.2
+        )
         started = time.perf_counter()
         assert gov.agent("bot").check("wipe").outcome is Outcome.ESCALATE
         assert time.perf_counter() - started < 0.3
@@ -140,8 +146,9 @@ def test_slow_endpoint_times_out_without_blocking(make_governor: Callable[..., G
         slow.close()
 
 
-def test_console_notifier_prints_the_resolve_command(make_governor: Callable[..., Governor],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_console_notifier_prints_the_resolve_command(
+    make_governor: Callable[..., Governor], capsys: pytest.CaptureFixture[str]
+) -> None:
     gov = make_governor(POLICY, escalation_console=True)
     d = gov.agent("bot").check("wipe")
     err = capsys.readouterr().err

@@ -63,8 +63,9 @@ def test_approval_allows_the_identical_call_once(gov: Governor) -> None:
     args = {"orderId": "A-1", "amount": 750}
     first = agent.execute("refund", args, lambda c: runs.append(c["amount"]))
     assert first.requires_escalation and runs == []
-    resolved = gov.resolve_escalation(first.escalation_id or "", "approved", notes="verified",
-                                      resolver=gov.reviewers.ensure("alice"))
+    resolved = gov.resolve_escalation(
+        first.escalation_id or "", "approved", notes="verified", resolver=gov.reviewers.ensure("alice")
+    )
     assert (resolved.status, resolved.resolver, resolved.notes) == (EscalationStatus.APPROVED, "alice", "verified")
     other = agent.execute("refund", {"orderId": "A-1", "amount": 751}, lambda c: runs.append(c["amount"]))
     assert other.requires_escalation and runs == []  # different arguments: not covered
@@ -88,8 +89,9 @@ def test_second_resolution_unknown_and_expired_ids_are_clear_errors(gov: Governo
     d = agent.check("wipe")
     gov.resolve_escalation(d.escalation_id or "", "approved", notes="ok", resolver=gov.reviewers.ensure("alice"))
     with pytest.raises(EscalationError, match="already approved"):
-        gov.resolve_escalation(d.escalation_id or "", "denied", notes="changed my mind",
-                               resolver=gov.reviewers.ensure("bob"))
+        gov.resolve_escalation(
+            d.escalation_id or "", "denied", notes="changed my mind", resolver=gov.reviewers.ensure("bob")
+        )
     with pytest.raises(EscalationError, match="no escalation with id"):
         gov.resolve_escalation("0" * 32, "approved", notes="ok", resolver=gov.reviewers.ensure("alice"))
     with pytest.raises(EscalationError, match="resolver"):
@@ -97,8 +99,9 @@ def test_second_resolution_unknown_and_expired_ids_are_clear_errors(gov: Governo
     quick = agent.check("quick")
     time.sleep(0.35)
     with pytest.raises(EscalationError, match="expired"):
-        gov.resolve_escalation(quick.escalation_id or "", "approved", notes="late",
-                               resolver=gov.reviewers.ensure("alice"))
+        gov.resolve_escalation(
+            quick.escalation_id or "", "approved", notes="late", resolver=gov.reviewers.ensure("alice")
+        )
     assert agent.check("quick").outcome is Outcome.ESCALATE  # no grant came of it
 
 
@@ -120,8 +123,9 @@ def test_waiting_caller_runs_once_after_approval_in_another_thread(gov: Governor
     def approve_when_pending() -> None:
         while not gov.escalations.pending():
             time.sleep(0.01)
-        gov.resolve_escalation(gov.escalations.pending()[0].id, "approved", notes="ok",
-                               resolver=gov.reviewers.ensure("alice"))
+        gov.resolve_escalation(
+            gov.escalations.pending()[0].id, "approved", notes="ok", resolver=gov.reviewers.ensure("alice")
+        )
 
     t = threading.Thread(target=approve_when_pending)
     t.start()
@@ -141,8 +145,9 @@ def test_denied_while_waiting(gov: Governor) -> None:
     def deny_when_pending() -> None:
         while not gov.escalations.pending():
             time.sleep(0.01)
-        gov.resolve_escalation(gov.escalations.pending()[0].id, "denied", notes="no",
-                               resolver=gov.reviewers.ensure("bob"))
+        gov.resolve_escalation(
+            gov.escalations.pending()[0].id, "denied", notes="no", resolver=gov.reviewers.ensure("bob")
+        )
 
     threading.Thread(target=deny_when_pending).start()
     r = gov.agent("bot").execute("wipe", {}, lambda c: pytest.fail("must not run"), wait_for_approval=10)
@@ -160,8 +165,9 @@ def test_async_caller_awaits_approval(gov: Governor) -> None:
         task = asyncio.create_task(gov.agent("bot").aexecute("wipe", {"x": 1}, tool, wait_for_approval=10))
         while not gov.escalations.pending():
             await asyncio.sleep(0.01)
-        gov.resolve_escalation(gov.escalations.pending()[0].id, "approved", notes="ok",
-                               resolver=gov.reviewers.ensure("alice"))
+        gov.resolve_escalation(
+            gov.escalations.pending()[0].id, "approved", notes="ok", resolver=gov.reviewers.ensure("alice")
+        )
         result = await task
         assert result.success
         return runs

@@ -11,7 +11,7 @@ def test_demo_shows_allowed_denied_escalated_with_reasons(tmp_path: Path) -> Non
     out = run_example("demo.py", tmp_path)
     assert 'ALLOW  Allowed by allow rule "read:customer_data"' in out
     assert 'DENY  Denied by deny rule "delete:*"' in out
-    assert "ESCALATE  Needs human approval under escalate rule \"refund_requests\" when amount > 500" in out
+    assert 'ESCALATE  Needs human approval under escalate rule "refund_requests" when amount > 500' in out
     assert "tool ran once: refunds issued [750.0]" in out
     assert "chain valid: True" in out
     assert "'total_decisions': 5" in out
@@ -22,7 +22,7 @@ def test_demo_shows_allowed_denied_escalated_with_reasons(tmp_path: Path) -> Non
 def test_basic_usage(tmp_path: Path) -> None:
     out = run_example("basic_usage.py", tmp_path)
     assert "Action completed: {'id': 12345" in out
-    assert "Action denied: Denied by deny rule \"delete:*\"" in out
+    assert 'Action denied: Denied by deny rule "delete:*"' in out
     assert "this never prints" not in out
     assert "Audit chain valid: True" in out
 
@@ -34,11 +34,14 @@ def test_plugin_change_window(tmp_path: Path) -> None:
     assert lines[1].startswith('ALLOW    deploy:web   Allowed by allow rule "deploy:*"')
     assert lines[3].startswith('DENY     delete:web   Denied by deny rule "delete:*"')  # the plugin cannot widen
     assert "'policy_decision': 4" in out and "chain valid: True" in out
+
+
 def test_shadow_and_replay(tmp_path: Path) -> None:
     out = run_example("shadow_and_replay.py", tmp_path)
     assert "ALLOW    http:post {'url': 'https://paste.example.net/upload'}" in out  # the shadow rule did not decide
-    assert ("http:post {'url': 'https://paste.example.net/upload'}: enforced allow, would_deny "
-            "(support-bot.yaml:12)") in out
+    assert (
+        "http:post {'url': 'https://paste.example.net/upload'}: enforced allow, would_deny (support-bot.yaml:12)"
+    ) in out
     assert out.count("would_deny") == 1  # the internal post would not change
     assert "allow -> deny      1" in out and "allow -> escalate  1" in out
     assert "replayed 6 decision(s)" in out and "2 would flip, 1 between allow and deny" in out

@@ -84,19 +84,24 @@ def test_escalation_lifecycle(make_governor: MakeGov) -> None:
     assert [e.id for e in pending] == [first.escalation_id]
     with pytest.raises(EscalationError):
         gov.resolve_escalation(first.escalation_id or "", "approved", notes="ok")  # resolver is required
-    gov.resolve_escalation(first.escalation_id or "", "approved", notes="verified by phone",
-                           resolver=gov.reviewers.ensure("alice@example.com"))
+    gov.resolve_escalation(
+        first.escalation_id or "",
+        "approved",
+        notes="verified by phone",
+        resolver=gov.reviewers.ensure("alice@example.com"),
+    )
     with pytest.raises(EscalationError):
-        gov.resolve_escalation(first.escalation_id or "", "denied",
-                               resolver=gov.reviewers.ensure("bob@example.com"), notes="ok")
+        gov.resolve_escalation(
+            first.escalation_id or "", "denied", resolver=gov.reviewers.ensure("bob@example.com"), notes="ok"
+        )
     with pytest.raises(EscalationError):
         gov.resolve_escalation("no-such-id", "approved", resolver=gov.reviewers.ensure("bob@example.com"), notes="ok")
     other = agent.execute("account_deletion", {"accountId": 2}, lambda ctx: ran.append(ctx))
-    assert other.requires_escalation                              # other arguments: not covered
+    assert other.requires_escalation  # other arguments: not covered
     retry = agent.execute("account_deletion", {"accountId": 1}, lambda ctx: ran.append(ctx))
     assert retry.success and retry.decision.escalation_id == first.escalation_id
     again = agent.execute("account_deletion", {"accountId": 1}, lambda ctx: ran.append(ctx))
-    assert again.requires_escalation                              # the grant was used once
+    assert again.requires_escalation  # the grant was used once
     assert ran == [{"accountId": 1}]
     resolved = [e for e in gov.audit.entries() if e["type"] == "escalation_resolved"]
     assert resolved[0]["details"]["resolver"] == "alice@example.com"
@@ -177,7 +182,7 @@ def test_trust_gate_uses_policy_min_score(make_governor: MakeGov) -> None:
     def boom(ctx: dict[str, object]) -> None:
         raise RuntimeError("x")
 
-    assert agent.execute("t", {}, boom).decision.allowed                 # 100 -> 80
+    assert agent.execute("t", {}, boom).decision.allowed  # 100 -> 80
     denied = agent.check("t")
     assert denied.outcome is Outcome.DENY and denied.stage == "trust" and "below the minimum 90" in denied.reason
 
@@ -185,8 +190,10 @@ def test_trust_gate_uses_policy_min_score(make_governor: MakeGov) -> None:
 def test_sensitive_fields_are_redacted_in_the_trail(make_governor: MakeGov) -> None:
     gov = make_governor(SEED_POLICY.replace("audit:", "sensitive_fields: [customer_ssn]\naudit:"))
     gov.agent("customer-service-agent").execute(
-        "read:customer_data", {"customer_ssn": "078-05-1120", "Api-Key": "k", "nested": [{"password": "p"}]},
-        lambda ctx: {"token": "t", "note": "card 4111 1111 1111 1111"})
+        "read:customer_data",
+        {"customer_ssn": "078-05-1120", "Api-Key": "k", "nested": [{"password": "p"}]},
+        lambda ctx: {"token": "t", "note": "card 4111 1111 1111 1111"},
+    )
     text = "\n".join(str(e) for e in gov.audit.entries())
     for secret in ("078-05-1120", "hunter", "'k'", "'p'", "'t'", "4111 1111 1111 1111"):
         assert secret not in text, secret
@@ -207,8 +214,9 @@ def test_audit_level_metadata_keeps_arguments_out(make_governor: MakeGov) -> Non
     assert "Jane" not in text and "args_hash" in text
 
 
-def test_from_env_reads_the_seed_variables(tmp_path: Path, write_policy: Callable[..., Path],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_env_reads_the_seed_variables(
+    tmp_path: Path, write_policy: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_policy("agent: a\npermissions: {allow: [x]}\n")
     monkeypatch.setenv("POLICY_PATH", str(tmp_path / "policies"))
     monkeypatch.setenv("AUDIT_PATH", str(tmp_path / "audit"))

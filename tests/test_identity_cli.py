@@ -24,25 +24,43 @@ trust: {min_score: 50, recovery_score: 70}
 
 
 @pytest.fixture
-def invoke(tmp_path: Path, write_policy: Callable[..., Path],
-           monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+def invoke(tmp_path: Path, write_policy: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     write_policy(POLICY)
     monkeypatch.setenv("IDENTITY_SCRYPT_LOG2_N", "14")
     monkeypatch.delenv("CLAW_IDENTITY_PASSPHRASE", raising=False)
 
     def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        return CliRunner().invoke(build_cli(), [*args, "--policies", str(tmp_path / "policies"), "--audit",
-                                                str(tmp_path / "audit"), "--identities", str(tmp_path / "ids")],
-                                  env=env)
+        return CliRunner().invoke(
+            build_cli(),
+            [
+                *args,
+                "--policies",
+                str(tmp_path / "policies"),
+                "--audit",
+                str(tmp_path / "audit"),
+                "--identities",
+                str(tmp_path / "ids"),
+            ],
+            env=env,
+        )
 
     return run
 
 
 def audit_events(tmp_path: Path, passphrase: str | None = None) -> list[tuple[str, str]]:
-    with Governor(tmp_path / "policies", tmp_path / "audit", tmp_path / "ids", load_entry_points=False,
-                  identity_passphrase=passphrase, identity_scrypt_log2_n=14) as gov:
-        return [(e["type"], (e.get("details") or {}).get("event", "")) for e in gov.audit.entries()
-                if e["type"] in ("identity", "trust_change")]
+    with Governor(
+        tmp_path / "policies",
+        tmp_path / "audit",
+        tmp_path / "ids",
+        load_entry_points=False,
+        identity_passphrase=passphrase,
+        identity_scrypt_log2_n=14,
+    ) as gov:
+        return [
+            (e["type"], (e.get("details") or {}).get("event", ""))
+            for e in gov.audit.entries()
+            if e["type"] in ("identity", "trust_change")
+        ]
 
 
 def test_full_identity_lifecycle(invoke: Callable[..., Result], tmp_path: Path) -> None:
@@ -79,16 +97,21 @@ def test_full_identity_lifecycle(invoke: Callable[..., Result], tmp_path: Path) 
     assert back.exit_code == 0 and "trust score 70" in back.output  # the policy's recovery_score
     assert json.loads(invoke("identity", "list", "--json", env=env).output)[0]["trust_score"] == 70
 
-    assert audit_events(tmp_path, "pw-123") == [("identity", "created"), ("identity", "rotated"),
-                                                ("identity", "revoked"), ("trust_change", ""),
-                                                ("identity", "reinstated")]
+    assert audit_events(tmp_path, "pw-123") == [
+        ("identity", "created"),
+        ("identity", "rotated"),
+        ("identity", "revoked"),
+        ("trust_change", ""),
+        ("identity", "reinstated"),
+    ]
 
 
 def test_import_an_existing_key(invoke: Callable[..., Result], tmp_path: Path) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     pem = tmp_path / "existing.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     done = invoke("identity", "create", "bot", "--import-key", str(pem))
     assert done.exit_code == 0, done.output
     assert "imported" in done.output and "NOT encrypted" in done.output
@@ -104,8 +127,12 @@ def test_import_an_existing_key(invoke: Callable[..., Result], tmp_path: Path) -
 
 
 def test_unknown_agents_are_one_line_errors(invoke: Callable[..., Result]) -> None:
-    for args in (("show", "ghost"), ("rotate", "ghost"), ("revoke", "ghost", "--reason", "x", "--by", "y"),
-                 ("reinstate", "ghost", "--by", "y")):
+    for args in (
+        ("show", "ghost"),
+        ("rotate", "ghost"),
+        ("revoke", "ghost", "--reason", "x", "--by", "y"),
+        ("reinstate", "ghost", "--by", "y"),
+    ):
         result = invoke("identity", *args)
         assert result.exit_code != 0 and "ghost" in result.output
         assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

@@ -44,7 +44,7 @@ def test_plain_and_encrypted_key_files_round_trip() -> None:
 def test_encrypted_file_uses_scrypt_and_holds_no_plain_key() -> None:
     data, key, _ = sealed("pw", 14)
     doc = orjson.loads(data)
-    assert doc["encryption"]["kdf"] == "scrypt" and doc["encryption"]["n"] == 2 ** 14
+    assert doc["encryption"]["kdf"] == "scrypt" and doc["encryption"]["n"] == 2**14
     assert doc["encryption"]["cipher"] == "aes-256-gcm" and "private_key" not in doc
     raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     assert raw not in data and base64.b64encode(raw) not in data
@@ -89,8 +89,9 @@ def test_a_key_file_cannot_be_moved_to_another_agent() -> None:
 def test_tampered_plain_key_file_is_detected() -> None:
     data, _, _ = sealed(None)
     doc = orjson.loads(data)
-    other = K.generate_key().private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
+    other = K.generate_key().private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     doc["private_key"] = base64.b64encode(other).decode()
     with pytest.raises(IdentityError, match="does not match its id"):
         K.open_key(orjson.dumps(doc), "bot", None, "bot.key")
@@ -126,24 +127,28 @@ def test_unsafe_agent_ids_get_safe_unique_file_names() -> None:
 
 def test_rsa_keys_can_be_imported_and_sign(make_governor: Callable[..., Governor], tmp_path: Path) -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.BestAvailableEncryption(b"import-pw"))
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(b"import-pw"),
+    )
     imported = K.import_private_key(pem, b"import-pw")
     gov = make_governor(POLICY, require_signature=True, auto_create_identity=False, **FAST)
     record = gov.identities.create("legacy", private_key=imported)
     assert gov.identities.keys("legacy")[0].algorithm == "rsa" and record.key_id
     assert gov.agent("legacy").check("read:x").allowed
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with pytest.raises(IdentityError, match="too small"):
         K.import_private_key(small)
     with pytest.raises(IdentityError, match="cannot read"):
         K.import_private_key(b"-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
 
 
-def test_secrets_never_reach_logs_reprs_or_the_audit_trail(make_governor: Callable[..., Governor],
-                                                           caplog: pytest.LogCaptureFixture,
-                                                           tmp_path: Path) -> None:
+def test_secrets_never_reach_logs_reprs_or_the_audit_trail(
+    make_governor: Callable[..., Governor], caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     passphrase = "very-secret-passphrase-1234"
     caplog.set_level(logging.DEBUG)
     gov = make_governor(POLICY, identity_passphrase=passphrase, require_signature=True, **FAST)
@@ -152,8 +157,9 @@ def test_secrets_never_reach_logs_reprs_or_the_audit_trail(make_governor: Callab
     gov.identities.rotate("bot", by="ops")
     assert agent.check("read:y").allowed
     loaded = gov.identities.load_private_key("bot")
-    raw = loaded.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption())
+    raw = loaded.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     secrets = [passphrase, base64.b64encode(raw).decode(), raw.hex()]
     gov.close()
     key_path = gov.identities.key_path("bot")

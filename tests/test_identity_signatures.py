@@ -33,8 +33,9 @@ def gov(make_governor: Callable[..., Governor]) -> Governor:
     return g
 
 
-def sign_as(gov: Governor, call: ToolCall, timestamp: float, key: K.PrivateKey | None = None,
-            key_id: str | None = None) -> ToolCall:
+def sign_as(
+    gov: Governor, call: ToolCall, timestamp: float, key: K.PrivateKey | None = None, key_id: str | None = None
+) -> ToolCall:
     loaded = gov.identities.load_private_key(call.agent_id)
     nonce = os.urandom(16).hex()
     value = K.sign(key or loaded.key, signing_payload(call.agent_id, call.action, call.args_hash, nonce, timestamp))
@@ -54,12 +55,15 @@ def test_missing_signature_is_denied_and_costs_trust(gov: Governor) -> None:
     assert gov.trust_score("bot") == 90
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda s: dataclasses.replace(s, value="%%% not base64"),
-    lambda s: dataclasses.replace(s, nonce="short"),
-    lambda s: dataclasses.replace(s, timestamp=float("nan")),
-    lambda s: dataclasses.replace(s, value=123),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: dataclasses.replace(s, value="%%% not base64"),
+        lambda s: dataclasses.replace(s, nonce="short"),
+        lambda s: dataclasses.replace(s, timestamp=float("nan")),
+        lambda s: dataclasses.replace(s, value=123),
+    ],
+)
 def test_malformed_signature_is_denied_and_costs_trust(gov: Governor, mutate: Callable[[Signature], Signature]) -> None:
     call = gov.make_call("bot", "read:x", {})
     assert call.signature is not None
@@ -81,7 +85,8 @@ def test_wrong_signature_is_denied_and_costs_trust(gov: Governor) -> None:
 
 
 def test_replayed_nonce_is_denied_without_penalty_even_in_another_governor(
-        gov: Governor, make_governor: Callable[..., Governor]) -> None:
+    gov: Governor, make_governor: Callable[..., Governor]
+) -> None:
     call = gov.make_call("bot", "read:x", {})
     assert gov.before_call(call).allowed
     again = gov.before_call(call)
@@ -131,16 +136,36 @@ def test_identity_created_elsewhere_is_known_at_once(make_governor: Callable[...
 
 
 def test_revocation_by_another_process_takes_effect_within_the_sync_interval(
-        make_governor: Callable[..., Governor], tmp_path: Path) -> None:
+    make_governor: Callable[..., Governor], tmp_path: Path
+) -> None:
     interval = 0.2
     g = make_governor(POLICY, state_sync_interval=interval)
     agent = g.agent("bot")
     assert agent.check("read:x").allowed
-    cmd = [sys.executable, "-m", "claw_governance.cli", "identity", "revoke", "bot", "--reason", "leaked key",
-           "--by", "sec@example.com", "--policies", str(tmp_path / "policies"), "--audit",
-           str(tmp_path / "cli-audit"), "--identities", str(tmp_path / "identities")]
-    done = subprocess.run([sys.executable, "-c", "from claw_governance.cli import main; main()", *cmd[3:]],
-                          capture_output=True, text=True, timeout=60)
+    cmd = [
+        sys.executable,
+        "-m",
+        "claw_governance.cli",
+        "identity",
+        "revoke",
+        "bot",
+        "--reason",
+        "leaked key",
+        "--by",
+        "sec@example.com",
+        "--policies",
+        str(tmp_path / "policies"),
+        "--audit",
+        str(tmp_path / "cli-audit"),
+        "--identities",
+        str(tmp_path / "identities"),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", "from claw_governance.cli import main; main()", *cmd[3:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     revoked_at = time.monotonic()
     while agent.check("read:x").allowed:

@@ -34,19 +34,27 @@ def _cli(tmp_path: Path, *args: str) -> Result:
 
 
 def _paths(tmp_path: Path) -> list[str]:
-    return ["--policies", str(tmp_path / "policies"), "--audit", str(tmp_path / "logs" / "audit"),
-            "--identities", str(tmp_path / "identities")]
+    return [
+        "--policies",
+        str(tmp_path / "policies"),
+        "--audit",
+        str(tmp_path / "logs" / "audit"),
+        "--identities",
+        str(tmp_path / "identities"),
+    ]
 
 
 @pytest.fixture
 def bundle(tmp_path: Path, write_policy: Callable[..., Path]) -> Path:
     write_policy(CONTRACT)
-    with Governor(tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities",
-                  load_entry_points=False) as gov:
+    with Governor(
+        tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities", load_entry_points=False
+    ) as gov:
         job = gov.start_job("inv-7", agent_id="billing-agent", scope=["read:*", "send:*"])
         agent = gov.agent("billing-agent", job_token=job.token)
-        gov.record_model_call(ModelCall("billing-agent", "gpt-5", "openai", request="q", response="a"),
-                              job_token=job.token)
+        gov.record_model_call(
+            ModelCall("billing-agent", "gpt-5", "openai", request="q", response="a"), job_token=job.token
+        )
         agent.execute("read:invoice", {"n": 1}, lambda ctx: "ok")
         agent.check("write:ledger")  # outside the scope: denied, and part of the evidence
         agent.check("send:email")  # escalates
@@ -85,8 +93,11 @@ def test_another_key_is_refused(bundle: Path, tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     other = tmp_path / "other.pem"
-    other.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    other.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     result = _verify(bundle, other)
     assert result.exit_code == 1 and "not signed by a trusted key" in result.stdout
 
@@ -95,8 +106,18 @@ def _every_file(bundle: Path) -> list[Path]:
     return sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != "README.md")
 
 
-@pytest.mark.parametrize("target", ["entries.jsonl", "token.json", "contract/policy.yaml", "checkpoint.note",
-                                    "contract.json", "manifest.json", "proofs/"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "entries.jsonl",
+        "token.json",
+        "contract/policy.yaml",
+        "checkpoint.note",
+        "contract.json",
+        "manifest.json",
+        "proofs/",
+    ],
+)
 def test_one_changed_byte_makes_it_invalid(bundle: Path, tmp_path: Path, target: str) -> None:
     path = next(p for p in _every_file(bundle) if p.relative_to(bundle).as_posix().startswith(target))
     data = bytearray(path.read_bytes())
@@ -133,18 +154,37 @@ def test_export_refuses_unknown_jobs_and_full_folders(bundle: Path, tmp_path: Pa
 def test_the_go_reference_checks_an_entry_of_the_bundle(bundle: Path, tmp_path: Path) -> None:
     assert shutil.which("go"), "make install puts golang-go and golang-golang-x-mod-dev here"
     binary = tmp_path / "tlogverify"
-    env = {**os.environ, "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOFLAGS": "",
-           "GOCACHE": str(tmp_path / "gocache")}
-    subprocess.run(["go", "build", "-o", str(binary), "./tools/tlogverify"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=300)
+    env = {
+        **os.environ,
+        "GOPATH": "/usr/share/gocode",
+        "GO111MODULE": "off",
+        "GOFLAGS": "",
+        "GOCACHE": str(tmp_path / "gocache"),
+    }
+    subprocess.run(
+        ["go", "build", "-o", str(binary), "./tools/tlogverify"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     line = (bundle / "entries.jsonl").read_bytes().splitlines()[0]
     seq = json.loads(line)["seq"]
     (tmp_path / "entry").write_bytes(line)
     vkey = (bundle / "verifier_key.txt").read_text().strip()
-    ok = subprocess.run([str(binary), "proof", vkey, str(bundle / "proofs" / f"seq-{seq}.tlog-proof"),
-                         str(tmp_path / "entry")], capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [str(binary), "proof", vkey, str(bundle / "proofs" / f"seq-{seq}.tlog-proof"), str(tmp_path / "entry")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     (tmp_path / "entry").write_bytes(line.replace(b'"job"', b'"jo b"', 1))
-    bad = subprocess.run([str(binary), "proof", vkey, str(bundle / "proofs" / f"seq-{seq}.tlog-proof"),
-                          str(tmp_path / "entry")], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [str(binary), "proof", vkey, str(bundle / "proofs" / f"seq-{seq}.tlog-proof"), str(tmp_path / "entry")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode != 0

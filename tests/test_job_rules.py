@@ -22,18 +22,25 @@ receipts: required
 
 
 def _entries(tmp_path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for p in sorted((tmp_path / "logs" / "audit").rglob("*.jsonl"))
-            for line in p.read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for p in sorted((tmp_path / "logs" / "audit").rglob("*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
 
 
-def _run(make_governor: Callable[..., Governor], tmp_path: Path, *, receipt: bool = True,
-         stray_model: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
+def _run(
+    make_governor: Callable[..., Governor], tmp_path: Path, *, receipt: bool = True, stray_model: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
     gov = make_governor(CONTRACT)
     job = gov.start_job("job-7", agent_id="billing-agent", scope=["read:*", "send:*"])
     agent = gov.agent("billing-agent", job_token=job.token)
     if receipt:
-        gov.record_model_call(ModelCall("billing-agent", "gpt-5", "openai", request="q", response="a",
-                                        tool_call_ids=["t1"]), job_token=job.token)
+        gov.record_model_call(
+            ModelCall("billing-agent", "gpt-5", "openai", request="q", response="a", tool_call_ids=["t1"]),
+            job_token=job.token,
+        )
     if stray_model:
         gov.record_model_call(ModelCall("billing-agent", "gpt-4o", "openai"), job_token=job.token)
     agent.execute("read:invoice", {"n": 1}, lambda ctx: "ok")

@@ -79,12 +79,15 @@ def test_expired_token_is_refused(make_governor: Callable[..., Governor]) -> Non
 
 
 def test_token_of_one_agent_is_refused_for_another(make_governor: Callable[..., Governor]) -> None:
-    gov = make_governor(PLAIN + textwrap.dedent("""\
+    gov = make_governor(
+        PLAIN
+        + textwrap.dedent("""\
         ---
         agent: other-agent
         permissions:
           allow: ["read:*"]
-        """))
+        """)
+    )
     job = gov.start_job("j1", agent_id="billing-agent", scope=["read:*"])
     d = gov.agent("other-agent", job_token=job.token).check("read:invoice")
     assert d.outcome is Outcome.DENY and 'is for agent "billing-agent"' in d.reason
@@ -124,8 +127,9 @@ def test_revoked_job_is_refused_and_stays_revoked(make_governor: Callable[..., G
     assert "was revoked" in _reason(gov, retry.token)
 
 
-def test_policy_drift_after_a_hot_reload_is_denied(make_governor: Callable[..., Governor],
-                                                    write_policy: Callable[..., Path]) -> None:
+def test_policy_drift_after_a_hot_reload_is_denied(
+    make_governor: Callable[..., Governor], write_policy: Callable[..., Path]
+) -> None:
     gov = make_governor(PLAIN)
     pinned = gov.start_job("job-p", agent_id="billing-agent", scope=["read:*"])
     unpinned = gov.start_job("job-u", agent_id="billing-agent", scope=["read:*"], pin_policy=False)
@@ -143,7 +147,7 @@ def test_ttl_above_the_contract_maximum_is_refused(make_governor: Callable[..., 
         gov.start_job("j-long", agent_id="billing-agent", scope=["read:*"], ttl=7200)
 
 
-@pytest.mark.parametrize("bad", [["" ], [], "   ", [1]])
+@pytest.mark.parametrize("bad", [[""], [], "   ", [1]])
 def test_start_job_validates_the_scope(make_governor: Callable[..., Governor], bad: object) -> None:
     gov = make_governor(PLAIN)
     with pytest.raises(ConfigError, match="scope"):
@@ -175,8 +179,12 @@ def test_forged_tokens_are_refused(make_governor: Callable[..., Governor]) -> No
     none_alg = _tamper(job.token, 0, lambda h: h.update(alg="none")).rsplit(".", 1)[0] + "."
     assert "Job token refused" in _reason(gov, none_alg)
     # a token minted by someone else's key, even with the governor's key id in its header
-    other = jwt.encode(job.claims.as_dict() | {"iss": "claw-governance"}, Ed25519PrivateKey.generate(),
-                       algorithm="EdDSA", headers={"kid": job.claims.key_id})
+    other = jwt.encode(
+        job.claims.as_dict() | {"iss": "claw-governance"},
+        Ed25519PrivateKey.generate(),
+        algorithm="EdDSA",
+        headers={"kid": job.claims.key_id},
+    )
     assert "Job token refused" in _reason(gov, other)
     assert "Job token refused" in _reason(gov, "not-a-token")
     # and the real one still works
@@ -222,12 +230,14 @@ def test_a_token_verifies_with_another_jose_implementation(make_governor: Callab
     assert token.claims["scope_hash"] == scope_hash(["read:*", "write:draft"])
     assert token.claims["policy_hash"] == gov.policy.hash
     with pytest.raises(Exception):  # noqa: B017 - joserfc's own error type for a bad signature
-        jose_jwt.decode(job.token[:-3] + ("AAA" if not job.token.endswith("AAA") else "BBB"), public,
-                        algorithms=["EdDSA"])
+        jose_jwt.decode(
+            job.token[:-3] + ("AAA" if not job.token.endswith("AAA") else "BBB"), public, algorithms=["EdDSA"]
+        )
 
 
-def test_the_token_never_reaches_disk_but_the_job_id_does(make_governor: Callable[..., Governor],
-                                                          tmp_path: Path) -> None:
+def test_the_token_never_reaches_disk_but_the_job_id_does(
+    make_governor: Callable[..., Governor], tmp_path: Path
+) -> None:
     gov = make_governor(PLAIN)
     job = gov.start_job("job-d", agent_id="billing-agent", scope=["read:*"])
     agent = gov.agent("billing-agent", job_token=job.token)
@@ -238,25 +248,45 @@ def test_the_token_never_reaches_disk_but_the_job_id_does(make_governor: Callabl
         if path.is_file():
             data = path.read_bytes()
             assert signature.encode() not in data, path
-    entries = [json.loads(line) for p in sorted((tmp_path / "logs" / "audit").rglob("*.jsonl"))
-               for line in p.read_text().splitlines() if line.strip()]
+    entries = [
+        json.loads(line)
+        for p in sorted((tmp_path / "logs" / "audit").rglob("*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
     decisions = [e for e in entries if e["type"] in ("policy_decision", "agent_action")]
     assert decisions and all(e["details"]["job_id"] == "job-d" for e in decisions)
     assert any(e["type"] == "job" and e["details"]["event"] == "started" for e in entries)
 
 
-def test_revocation_in_another_process_reaches_a_running_agent(tmp_path: Path,
-                                                               write_policy: Callable[..., Path]) -> None:
+def test_revocation_in_another_process_reaches_a_running_agent(
+    tmp_path: Path, write_policy: Callable[..., Path]
+) -> None:
     write_policy(PLAIN)
-    paths = ["--policies", str(tmp_path / "policies"), "--audit", str(tmp_path / "logs" / "audit"),
-             "--identities", str(tmp_path / "identities")]
-    with Governor(tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities",
-                  load_entry_points=False, state_sync_interval=0.2) as gov:
+    paths = [
+        "--policies",
+        str(tmp_path / "policies"),
+        "--audit",
+        str(tmp_path / "logs" / "audit"),
+        "--identities",
+        str(tmp_path / "identities"),
+    ]
+    with Governor(
+        tmp_path / "policies",
+        tmp_path / "logs" / "audit",
+        tmp_path / "identities",
+        load_entry_points=False,
+        state_sync_interval=0.2,
+    ) as gov:
         job = gov.start_job("job-m", agent_id="billing-agent", scope=["read:*"])
         agent = gov.agent("billing-agent", job_token=job.token)
         assert agent.check("read:a").allowed
-        out = subprocess.run([str(Path(sys.executable).parent / "claw-gov"), "job", "revoke", "job-m", *paths],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "claw-gov"), "job", "revoke", "job-m", *paths],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0 and "revoked" in out.stdout, out.stderr
         deadline = time.monotonic() + 5
         while agent.check("read:a").allowed and time.monotonic() < deadline:
@@ -269,29 +299,40 @@ def test_revocation_in_another_process_reaches_a_running_agent(tmp_path: Path,
 
 
 def _cli(tmp_path: Path, *args: str) -> Result:
-    return CliRunner().invoke(build_cli(), [*args, "--policies", str(tmp_path / "policies"), "--audit",
-                                            str(tmp_path / "logs" / "audit"), "--identities",
-                                            str(tmp_path / "identities")], prog_name="claw-gov")
+    return CliRunner().invoke(
+        build_cli(),
+        [
+            *args,
+            "--policies",
+            str(tmp_path / "policies"),
+            "--audit",
+            str(tmp_path / "logs" / "audit"),
+            "--identities",
+            str(tmp_path / "identities"),
+        ],
+        prog_name="claw-gov",
+    )
 
 
 def test_job_cli_lifecycle(tmp_path: Path, write_policy: Callable[..., Path]) -> None:
     write_policy(PLAIN)
-    started = _cli(tmp_path, "job", "start", "job-c", "--agent", "billing-agent", "--scope", "read:*",
-                   "--ttl", "10m")
+    started = _cli(tmp_path, "job", "start", "job-c", "--agent", "billing-agent", "--scope", "read:*", "--ttl", "10m")
     assert started.exit_code == 0, started.output
     token = started.stdout.strip().splitlines()[-1]
     assert token.count(".") == 2
     listed = _cli(tmp_path, "job", "list", "--json")
     assert json.loads(listed.stdout)[0]["job_id"] == "job-c"
     assert token not in listed.stdout
-    with Governor(tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities",
-                  load_entry_points=False) as gov:
+    with Governor(
+        tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities", load_entry_points=False
+    ) as gov:
         assert gov.agent("billing-agent", job_token=token).check("read:x").allowed
     assert _cli(tmp_path, "job", "revoke", "job-c", "--reason", "done").exit_code == 0
     shown = json.loads(_cli(tmp_path, "job", "show", "job-c").stdout)
     assert shown["status"] == "revoked" and shown["reason"] == "done"
-    with Governor(tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities",
-                  load_entry_points=False) as gov:
+    with Governor(
+        tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities", load_entry_points=False
+    ) as gov:
         assert not gov.agent("billing-agent", job_token=token).check("read:x").allowed
     bad = _cli(tmp_path, "job", "start", "job-d", "--agent", "billing-agent", "--scope", "read:*", "--ttl", "soon")
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --ttl") and "Traceback" not in bad.output
@@ -300,8 +341,9 @@ def test_job_cli_lifecycle(tmp_path: Path, write_policy: Callable[..., Path]) ->
 
 def test_policy_archive_history_show_diff(tmp_path: Path, write_policy: Callable[..., Path]) -> None:
     write_policy(PLAIN)
-    with Governor(tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities",
-                  load_entry_points=False) as gov:
+    with Governor(
+        tmp_path / "policies", tmp_path / "logs" / "audit", tmp_path / "identities", load_entry_points=False
+    ) as gov:
         first = gov.policy.hash
         write_policy(PLAIN.replace('"write:*"', '"write:*", "exec:*"'))
         gov.reload_policies()
@@ -325,14 +367,17 @@ def test_policy_archive_history_show_diff(tmp_path: Path, write_policy: Callable
     assert {r[0] for r in rows} == {first, second}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("agent: a\ntoken: {max_ttl: 1h, require: true}\n", "unknown key 'require' in token"),
-    ("agent: a\ntoken: {require_scope: yes please}\n", "token.require_scope must be true or false"),
-    ("agent: a\nreceipts: sometimes\n", "'receipts' must be required or optional"),
-    ("agent: a\nmodels: 5\n", "'models' must be a list"),
-    ("agent: a\napprovals: {needed_for: [x]}\n", "unknown key 'needed_for' in approvals"),
-    ("agent: a\ntoken: {max_ttl: forever}\n", "token.max_ttl must be a duration"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("agent: a\ntoken: {max_ttl: 1h, require: true}\n", "unknown key 'require' in token"),
+        ("agent: a\ntoken: {require_scope: yes please}\n", "token.require_scope must be true or false"),
+        ("agent: a\nreceipts: sometimes\n", "'receipts' must be required or optional"),
+        ("agent: a\nmodels: 5\n", "'models' must be a list"),
+        ("agent: a\napprovals: {needed_for: [x]}\n", "unknown key 'needed_for' in approvals"),
+        ("agent: a\ntoken: {max_ttl: forever}\n", "token.max_ttl must be a duration"),
+    ],
+)
 def test_contract_fields_are_validated(compile_policy: Callable[..., object], text: str, message: str) -> None:
     with pytest.raises(PolicyError, match=message.replace("(", r"\(").replace(")", r"\)")):
         compile_policy(text)

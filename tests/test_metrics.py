@@ -191,11 +191,26 @@ def test_claw_gov_serve_process_serves_metrics(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     token = "scrape-token-7f3a9c1e5b2d8046a1c3e5f7b9d2"  # 32+ characters of some entropy (serve checks)
-    proc = subprocess.Popen([sys.executable, "-c", "from claw_governance.cli import main; main()", "serve", "--port",
-                             str(port), "--policies", str(tmp_path / "policies"), "--audit", str(tmp_path / "audit"),
-                             "--identities", str(tmp_path / "ids")],
-                            env={**os.environ, "CLAW_BRIDGE_TOKEN": token}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from claw_governance.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+            "--policies",
+            str(tmp_path / "policies"),
+            "--audit",
+            str(tmp_path / "audit"),
+            "--identities",
+            str(tmp_path / "ids"),
+        ],
+        env={**os.environ, "CLAW_BRIDGE_TOKEN": token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -209,8 +224,10 @@ def test_claw_gov_serve_process_serves_metrics(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.1)
         auth = {"Authorization": f"Bearer {token}"}
-        hook = {"event": {"toolName": "read", "params": {}}, "ctx": {"agentId": "alpha", "toolName": "read",
-                                                                       "toolCallId": "c1", "runId": "r1"}}
+        hook = {
+            "event": {"toolName": "read", "params": {}},
+            "ctx": {"agentId": "alpha", "toolName": "read", "toolCallId": "c1", "runId": "r1"},
+        }
         httpx.post(f"{url}/v1/openclaw/before_tool_call", json=hook, headers=auth, timeout=10)
         assert httpx.get(f"{url}/metrics", timeout=10).status_code == 401
         got = httpx.get(f"{url}/metrics", headers=auth, timeout=10)

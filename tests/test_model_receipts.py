@@ -21,8 +21,12 @@ receipts: required
 
 
 def _entries(tmp_path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for p in sorted((tmp_path / "logs" / "audit").rglob("*.jsonl"))
-            for line in p.read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for p in sorted((tmp_path / "logs" / "audit").rglob("*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
 
 
 def test_model_routes_follow_the_contract(make_governor: Callable[..., Governor], tmp_path: Path) -> None:
@@ -50,10 +54,20 @@ def test_a_receipt_holds_hashes_not_prompts(make_governor: Callable[..., Governo
     gov = make_governor(CONTRACT)
     job = gov.start_job("job-r", agent_id="billing-agent", scope=["read:*"])
     request = [{"role": "user", "content": "the secret plan is hunter2-plan"}]
-    gov.record_model_call(ModelCall("billing-agent", "gpt-5", "openai", request=request, response="ok, calling",
-                                    usage={"input_tokens": 12, "output_tokens": 3, "bogus": "x"},  # type: ignore[dict-item]
-                                    duration_ms=41.5, tool_call_ids=["call_1"], framework="langchain"),
-                          job_token=job.token)
+    gov.record_model_call(
+        ModelCall(
+            "billing-agent",
+            "gpt-5",
+            "openai",
+            request=request,
+            response="ok, calling",
+            usage={"input_tokens": 12, "output_tokens": 3, "bogus": "x"},  # type: ignore[dict-item]
+            duration_ms=41.5,
+            tool_call_ids=["call_1"],
+            framework="langchain",
+        ),
+        job_token=job.token,
+    )
     gov.record_model_call(ModelCall("billing-agent", "gpt-4o", "openai"))  # outside the contract: a violation
     gov.close()
     raw = b"".join(p.read_bytes() for p in (tmp_path / "logs" / "audit").rglob("*.jsonl"))

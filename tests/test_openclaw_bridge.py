@@ -32,8 +32,9 @@ permissions:
 def gov(tmp_path: Path) -> Iterator[Governor]:
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "coder.yaml").write_text(textwrap.dedent(POLICY))
-    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
-                  identity_path=tmp_path / "ids") as g:
+    with Governor(
+        policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids"
+    ) as g:
         yield g
 
 
@@ -82,15 +83,17 @@ def test_deny_is_a_block_with_reason(gov: Governor) -> None:
 
 def test_a_blocked_call_reported_as_run_is_audited(gov: Governor) -> None:
     c = client(gov)
-    first = c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b1", command="ls"),
-                   headers=AUTH).json()
+    first = c.post(
+        "/v1/openclaw/before_tool_call", json=payload("exec", call_id="b1", command="ls"), headers=AUTH
+    ).json()
     assert first["decision"] == "deny"
     blocked = payload("exec", call_id="b1", command="ls")
     blocked["receipt"] = first["receipt"]
     blocked["event"]["error"] = "blocked by plugin claw-governance"  # what OpenClaw sends for a blocked call
     assert c.post("/v1/openclaw/after_tool_call", json=blocked, headers=AUTH).json()["recorded"] == "blocked"
-    second = c.post("/v1/openclaw/before_tool_call", json=payload("exec", call_id="b2", command="ls"),
-                    headers=AUTH).json()
+    second = c.post(
+        "/v1/openclaw/before_tool_call", json=payload("exec", call_id="b2", command="ls"), headers=AUTH
+    ).json()
     assert second["decision"] == "deny"
     ran = payload("exec", call_id="b2", command="ls")
     ran["receipt"] = second["receipt"]
@@ -121,9 +124,18 @@ def test_escalate_requires_approval_and_resolution_is_audited(gov: Governor) -> 
     esc = body["escalationId"]
     assert gov.escalations.get(esc).status.value == "pending"  # type: ignore[union-attr]
     ok = approver(gov)
-    r = c.post("/v1/openclaw/approval", headers=ok, json={
-        "escalationId": esc, "resolution": "allow-once", "agentId": "coder", "sessionKey": "agent:coder:main",
-        "runId": "r1", "toolCallId": "m1"})
+    r = c.post(
+        "/v1/openclaw/approval",
+        headers=ok,
+        json={
+            "escalationId": esc,
+            "resolution": "allow-once",
+            "agentId": "coder",
+            "sessionKey": "agent:coder:main",
+            "runId": "r1",
+            "toolCallId": "m1",
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "approved" and r.json()["decision"] == "allow"
     assert gov.escalations.get(esc).status.value == "approved"  # type: ignore[union-attr]
@@ -131,8 +143,11 @@ def test_escalate_requires_approval_and_resolution_is_audited(gov: Governor) -> 
     r = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="m2", text="hi"), headers=AUTH)
     assert r.json()["decision"] == "escalate"
     # resolving twice is a clear conflict
-    r = c.post("/v1/openclaw/approval", headers=ok,
-               json={"escalationId": esc, "resolution": "deny", "agentId": "coder", "runId": "r1", "toolCallId": "m1"})
+    r = c.post(
+        "/v1/openclaw/approval",
+        headers=ok,
+        json={"escalationId": esc, "resolution": "deny", "agentId": "coder", "runId": "r1", "toolCallId": "m1"},
+    )
     assert r.status_code in (404, 409)
     types = [(e.type if hasattr(e, "type") else e["type"]) for e in gov.audit.entries()]
     assert "escalation_resolved" in types
@@ -143,15 +158,19 @@ def test_approval_denied_timeout_and_wrong_agent(gov: Governor) -> None:
     answer = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()
     esc = answer["escalationId"]
     ok = approver(gov)
-    r = c.post("/v1/openclaw/approval", headers=ok,
-               json={"escalationId": esc, "resolution": "timeout", "agentId": "someone"})
+    r = c.post(
+        "/v1/openclaw/approval", headers=ok, json={"escalationId": esc, "resolution": "timeout", "agentId": "someone"}
+    )
     assert r.status_code == 403
-    r = c.post("/v1/openclaw/approval", headers=ok,
-               json={"escalationId": esc, "resolution": "timeout", "agentId": "coder", "runId": "r1",
-                     "toolCallId": "c1"})
+    r = c.post(
+        "/v1/openclaw/approval",
+        headers=ok,
+        json={"escalationId": esc, "resolution": "timeout", "agentId": "coder", "runId": "r1", "toolCallId": "c1"},
+    )
     assert r.json()["status"] == "denied"
-    r = c.post("/v1/openclaw/approval", headers=ok,
-               json={"escalationId": "nope", "resolution": "deny", "agentId": "coder"})
+    r = c.post(
+        "/v1/openclaw/approval", headers=ok, json={"escalationId": "nope", "resolution": "deny", "agentId": "coder"}
+    )
     assert r.status_code == 404
     r = c.post("/v1/openclaw/approval", headers=ok, json={"escalationId": esc, "resolution": "maybe"})
     assert r.status_code == 400
@@ -160,7 +179,8 @@ def test_approval_denied_timeout_and_wrong_agent(gov: Governor) -> None:
 def test_the_bridge_token_alone_resolves_nothing(gov: Governor) -> None:
     c = client(gov)
     esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()[
-        "escalationId"]
+        "escalationId"
+    ]
     body = {"escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1", "toolCallId": "c1"}
     for headers in (AUTH, {**AUTH, "X-Claw-Approval-Token": TOKEN}, {**AUTH, "X-Claw-Approval-Token": "cgr_x"}):
         r = c.post("/v1/openclaw/approval", headers=headers, json=body)
@@ -172,14 +192,27 @@ def test_only_the_escalation_this_bridge_opened_for_that_run_and_call(gov: Gover
     c = client(gov)
     ok = approver(gov)
     other = gov.agent("coder").check("tool:message", {"text": "from another process"}).escalation_id
-    r = c.post("/v1/openclaw/approval", headers=ok, json={"escalationId": other, "resolution": "allow-once",
-                                                          "agentId": "coder", "runId": "r1", "toolCallId": "c1"})
+    r = c.post(
+        "/v1/openclaw/approval",
+        headers=ok,
+        json={"escalationId": other, "resolution": "allow-once", "agentId": "coder", "runId": "r1", "toolCallId": "c1"},
+    )
     assert r.status_code == 404
-    esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="m7", text="a"),
-                 headers=AUTH).json()["escalationId"]
+    esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="m7", text="a"), headers=AUTH).json()[
+        "escalationId"
+    ]
     for run, call in (("r2", "m7"), ("r1", "m8"), (None, None)):
-        r = c.post("/v1/openclaw/approval", headers=ok, json={"escalationId": esc, "resolution": "allow-once",
-                                                              "agentId": "coder", "runId": run, "toolCallId": call})
+        r = c.post(
+            "/v1/openclaw/approval",
+            headers=ok,
+            json={
+                "escalationId": esc,
+                "resolution": "allow-once",
+                "agentId": "coder",
+                "runId": run,
+                "toolCallId": call,
+            },
+        )
         assert r.status_code == 403, (run, call)
     assert gov.escalations.get(esc).status.value == "pending"  # type: ignore[union-attr]
     assert gov.escalations.get(other or "").status.value == "pending"  # type: ignore[union-attr]
@@ -187,15 +220,17 @@ def test_only_the_escalation_this_bridge_opened_for_that_run_and_call(gov: Gover
 
 def test_rule_approvers_apply_to_openclaw_approvals(tmp_path: Path) -> None:
     (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "coder.yaml").write_text(textwrap.dedent(POLICY).replace(
-        "      timeout: 2m", "      timeout: 2m\n      approvers: [comms]"))
-    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
-                  identity_path=tmp_path / "ids") as g:
+    (tmp_path / "policies" / "coder.yaml").write_text(
+        textwrap.dedent(POLICY).replace("      timeout: 2m", "      timeout: 2m\n      approvers: [comms]")
+    )
+    with Governor(
+        policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids"
+    ) as g:
         c = client(g)
         esc = c.post("/v1/openclaw/before_tool_call", json=payload("message", text="a"), headers=AUTH).json()[
-            "escalationId"]
-        body = {"escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1",
-                "toolCallId": "c1"}
+            "escalationId"
+        ]
+        body = {"escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1", "toolCallId": "c1"}
         r = c.post("/v1/openclaw/approval", headers=approver(g, "outsider"), json=body)
         assert r.status_code == 403 and "approvers" in r.json()["error"]
 
@@ -203,20 +238,38 @@ def test_rule_approvers_apply_to_openclaw_approvals(tmp_path: Path) -> None:
 def test_with_signatures_the_approval_is_consumed_exactly_once(tmp_path: Path) -> None:
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "coder.yaml").write_text(textwrap.dedent(POLICY))
-    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids",
-                  require_signature=True) as g:
+    with Governor(
+        policy_path=tmp_path / "policies",
+        audit_path=tmp_path / "audit",
+        identity_path=tmp_path / "ids",
+        require_signature=True,
+    ) as g:
         c = client(g)
-        held = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="s1", text="a"),
-                      headers=AUTH).json()
+        held = c.post(
+            "/v1/openclaw/before_tool_call", json=payload("message", call_id="s1", text="a"), headers=AUTH
+        ).json()
         esc = held["escalationId"]
-        r = c.post("/v1/openclaw/approval", headers=approver(g), json={
-            "escalationId": esc, "resolution": "allow-once", "agentId": "coder", "runId": "r1", "toolCallId": "s1",
-            "approvalId": "plugin:abc123", "operator": {"id": "U42", "name": "Dana"}})
+        r = c.post(
+            "/v1/openclaw/approval",
+            headers=approver(g),
+            json={
+                "escalationId": esc,
+                "resolution": "allow-once",
+                "agentId": "coder",
+                "runId": "r1",
+                "toolCallId": "s1",
+                "approvalId": "plugin:abc123",
+                "operator": {"id": "U42", "name": "Dana"},
+            },
+        )
         assert r.status_code == 200 and r.json()["decision"] == "allow", r.text  # re-signed: not a replay
         # the tool runs (after_tool_call matches the ALLOW, quoting the receipt the plugin kept); a second run of
         # the same call needs a new approval
-        done = c.post("/v1/openclaw/after_tool_call", json={**payload("message", call_id="s1", text="a"),
-                                                             "receipt": held["receipt"]}, headers=AUTH)
+        done = c.post(
+            "/v1/openclaw/after_tool_call",
+            json={**payload("message", call_id="s1", text="a"), "receipt": held["receipt"]},
+            headers=AUTH,
+        )
         assert done.json()["recorded"] == "agent_action"
         again = c.post("/v1/openclaw/before_tool_call", json=payload("message", call_id="s2", text="a"), headers=AUTH)
         assert again.json()["decision"] == "escalate"
@@ -245,8 +298,12 @@ def test_health(gov: Governor) -> None:
 
 def _signed(c: TestClient, path: str, data: dict[str, Any], agent: str, secret: str, **kw: Any) -> Any:
     body = json.dumps(data).encode()
-    headers = {**AUTH, "Content-Type": "application/json", "X-Claw-Agent": agent,
-               **sign_request(secret, path, body, **kw)}
+    headers = {
+        **AUTH,
+        "Content-Type": "application/json",
+        "X-Claw-Agent": agent,
+        **sign_request(secret, path, body, **kw),
+    }
     return c.post(path, content=body, headers=headers), headers, body
 
 

@@ -40,17 +40,34 @@ def test_unknown_catalog_version() -> None:
         load_catalog("1999.1.1")
 
 
-@pytest.mark.parametrize(("raw", "norm"), [
-    ("Bash", "exec"), ("  EXEC ", "exec"), ("apply-patch", "apply_patch"), ("CRON", "automations"),
-    ("read", "read"), ("", ""), (None, ""), (42, ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("Bash", "exec"),
+        ("  EXEC ", "exec"),
+        ("apply-patch", "apply_patch"),
+        ("CRON", "automations"),
+        ("read", "read"),
+        ("", ""),
+        (None, ""),
+        (42, ""),
+    ],
+)
 def test_normalize_tool_name(raw: object, norm: str) -> None:
     assert normalize_tool_name(raw) == norm
 
 
-@pytest.mark.parametrize(("raw", "norm"), [
-    ("Ops", "ops"), ("ops team", "ops-team"), ("--x--", "x"), ("", "main"), (None, "main"), ("***", "main"),
-])
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("Ops", "ops"),
+        ("ops team", "ops-team"),
+        ("--x--", "x"),
+        ("", "main"),
+        (None, "main"),
+        ("***", "main"),
+    ],
+)
 def test_normalize_agent_id(raw: object, norm: str) -> None:
     assert normalize_agent_id(raw) == norm
 
@@ -117,8 +134,16 @@ def test_also_allow_without_allow_is_star_plus() -> None:
 
 def test_global_allow_and_deny() -> None:
     assert effective_tools({"tools": {"allow": ["read", "exec"]}}, "main") == {"read", "exec"}
-    assert effective_tools({"tools": {"deny": ["group:openclaw"]}}, "main") == \
-        {"ls", "read", "write", "edit", "apply_patch", "exec", "process", "canvas"}
+    assert effective_tools({"tools": {"deny": ["group:openclaw"]}}, "main") == {
+        "ls",
+        "read",
+        "write",
+        "edit",
+        "apply_patch",
+        "exec",
+        "process",
+        "canvas",
+    }
     assert effective_tools({"tools": {"allow": []}}, "main") == ALL
 
 
@@ -130,15 +155,19 @@ def test_layers_only_narrow() -> None:
 
 
 def test_agent_profile_overrides_global_profile() -> None:
-    config = {"tools": {"profile": "minimal"},
-              "agents": {"entries": {"dev": {"tools": {"profile": "coding"}}, "ops": {}}}}
+    config = {
+        "tools": {"profile": "minimal"},
+        "agents": {"entries": {"dev": {"tools": {"profile": "coding"}}, "ops": {}}},
+    }
     assert "exec" in effective_tools(config, "dev")
     assert effective_tools(config, "ops") == {"session_status", "gateway"}
 
 
 def test_agent_also_allow_overrides_global_also_allow() -> None:
-    config = {"tools": {"profile": "minimal", "alsoAllow": ["read"]},
-              "agents": {"entries": {"a": {"tools": {"alsoAllow": ["write"]}}}}}
+    config = {
+        "tools": {"profile": "minimal", "alsoAllow": ["read"]},
+        "agents": {"entries": {"a": {"tools": {"alsoAllow": ["write"]}}}},
+    }
     # agent alsoAllow replaces the global one for the profile merge; the global layer ("*", read) admits all
     assert effective_tools(config, "a") == {"session_status", "gateway", "write", "apply_patch"}
 
@@ -152,8 +181,9 @@ def test_agent_ids_entries_and_legacy_list() -> None:
 
 
 def test_legacy_agents_list() -> None:
-    config = {"agents": {"list": [{"id": "main", "tools": {"deny": ["exec"]}},
-                                  {"id": "ro", "tools": {"allow": ["read"]}}]}}
+    config = {
+        "agents": {"list": [{"id": "main", "tools": {"deny": ["exec"]}}, {"id": "ro", "tools": {"allow": ["read"]}}]}
+    }
     assert effective_tools(config, "ro") == {"read"}
     assert effective_tools(config, "main") == ALL - {"exec"}
 
@@ -171,8 +201,16 @@ def test_unknown_agent_gets_global_layers_only() -> None:
 
 
 def test_by_provider() -> None:
-    config = {"tools": {"profile": "coding", "byProvider": {
-        "OpenAI": {"deny": ["exec"]}, "openai/gpt-5": {"profile": "minimal"}, "anthropic": {"allow": ["read"]}}}}
+    config = {
+        "tools": {
+            "profile": "coding",
+            "byProvider": {
+                "OpenAI": {"deny": ["exec"]},
+                "openai/gpt-5": {"profile": "minimal"},
+                "anthropic": {"allow": ["read"]},
+            },
+        }
+    }
     assert "exec" in effective_tools(config, "main")
     assert "exec" not in effective_tools(config, "main", "openai")
     assert effective_tools(config, "main", "openai", model="GPT-5") == {"session_status", "gateway"}
@@ -183,8 +221,10 @@ def test_by_provider() -> None:
 
 
 def test_blocking_layer_names_the_layer() -> None:
-    config = {"tools": {"profile": "coding", "deny": ["exec"]},
-              "agents": {"entries": {"ops": {"tools": {"deny": ["read"]}}}}}
+    config = {
+        "tools": {"profile": "coding", "deny": ["exec"]},
+        "agents": {"entries": {"ops": {"tools": {"deny": ["read"]}}}},
+    }
     resolved = resolve_tool_policy(config, "ops")
     assert resolved.blocking_layer("exec").label == "tools.allow"  # type: ignore[union-attr]
     assert resolved.blocking_layer("read").label == "agents.ops.tools.allow"  # type: ignore[union-attr]

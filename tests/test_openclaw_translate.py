@@ -27,11 +27,13 @@ CAT = load_catalog()
 
 CONFIG: dict[str, Any] = {
     "tools": {"profile": "coding", "deny": ["group:runtime", "mcp_danger_*"]},
-    "agents": {"entries": {
-        "ops": {"tools": {"allow": ["read", "write", "mcp_*"], "deny": ["edit"]}},
-        "chat": {"tools": {"profile": "messaging"}},
-        "open": {"tools": {"profile": "full"}},
-    }},
+    "agents": {
+        "entries": {
+            "ops": {"tools": {"allow": ["read", "write", "mcp_*"], "deny": ["edit"]}},
+            "chat": {"tools": {"profile": "messaging"}},
+            "open": {"tools": {"profile": "full"}},
+        }
+    },
 }
 
 
@@ -68,8 +70,10 @@ def test_imported_policies_load_and_agree_with_openclaw(tmp_path: Path) -> None:
 
 
 def test_noncore_allow_entries_are_kept_when_every_layer_admits_them() -> None:
-    config = {"tools": {"allow": ["read", "mcp_fs_*", "myplugin_tool"]},
-              "agents": {"entries": {"a": {"tools": {"allow": ["mcp_fs_read", "read", "myplugin_tool"]}}}}}
+    config = {
+        "tools": {"allow": ["read", "mcp_fs_*", "myplugin_tool"]},
+        "agents": {"entries": {"a": {"tools": {"allow": ["mcp_fs_read", "read", "myplugin_tool"]}}}},
+    }
     allow = policy_from_openclaw_config(config)[0]["permissions"]["allow"]
     assert allow == ["tool:read", "tool:myplugin_tool", "tool:mcp_fs_read"]
 
@@ -87,12 +91,21 @@ def test_provider_specific_import() -> None:
 
 
 GOV = [
-    {"agent": "ops", "permissions": {"allow": ["tool:read", "tool:write", "tool:mcp_*"],
-                                     "deny": ["tool:exec"],
-                                     "escalate": ["tool:message",
-                                                  {"action": "tool:web_fetch", "condition": 'url == "x"'}]}},
-    {"agent": "*", "permissions": {"allow": ["tool:session_status"],
-                                   "deny": [{"action": "tool:read", "condition": 'path == "/etc/shadow"'}]}},
+    {
+        "agent": "ops",
+        "permissions": {
+            "allow": ["tool:read", "tool:write", "tool:mcp_*"],
+            "deny": ["tool:exec"],
+            "escalate": ["tool:message", {"action": "tool:web_fetch", "condition": 'url == "x"'}],
+        },
+    },
+    {
+        "agent": "*",
+        "permissions": {
+            "allow": ["tool:session_status"],
+            "deny": [{"action": "tool:read", "condition": 'path == "/etc/shadow"'}],
+        },
+    },
 ]
 
 

@@ -44,8 +44,9 @@ def test_every_distribution_has_the_license() -> None:
 def test_make_demo_installs_only_the_core(tmp_path: Path) -> None:
     # Dry run against an empty environment folder: what a fresh clone's `make demo` would do.
     venv = tmp_path / "venv"
-    result = subprocess.run(["make", "-n", "demo", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        ["make", "-n", "demo", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     installs = [line for line in result.stdout.splitlines() if "pip install" in line]
     assert installs and all(line.rstrip().endswith("-e .") for line in installs), result.stdout

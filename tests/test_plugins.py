@@ -34,13 +34,16 @@ def _raising(hook: str) -> object:
     return type(f"Raising_{hook}", (), {hook: hookimpl(explode)})()
 
 
-@pytest.mark.parametrize(("hook", "action"), [
-    ("claw_verify_identity", "read:x"),
-    ("claw_trust_score", "read:x"),
-    ("claw_decide", "read:x"),
-    ("claw_consume_grant", "refund"),
-    ("claw_open_escalation", "refund"),
-])
+@pytest.mark.parametrize(
+    ("hook", "action"),
+    [
+        ("claw_verify_identity", "read:x"),
+        ("claw_trust_score", "read:x"),
+        ("claw_decide", "read:x"),
+        ("claw_consume_grant", "refund"),
+        ("claw_open_escalation", "refund"),
+    ],
+)
 def test_a_raising_pipeline_plugin_denies(make_governor: MakeGov, hook: str, action: str) -> None:
     gov = make_governor(POLICY, plugins=[_raising(hook)])
     ran = []
@@ -66,7 +69,7 @@ def test_an_audit_failure_denies(make_governor: MakeGov) -> None:
     assert ran == []
     health = gov.health_check()
     assert health["status"] == "degraded" and "audit" in health["faults"]
-    with pytest.raises(RuntimeError):   # creating an identity that cannot be audited is refused, not hidden
+    with pytest.raises(RuntimeError):  # creating an identity that cannot be audited is refused, not hidden
         gov.agent("b")
 
 
@@ -95,9 +98,9 @@ def test_plugin_decisions_combine_deny_first(make_governor: MakeGov) -> None:
     gov = make_governor(POLICY, plugins=[Veto(), AllowEverything()])
     agent = gov.agent("a")
     assert agent.check("read:file", {"path": "/etc/passwd"}).reason == "no /etc"
-    assert agent.check("delete:everything").outcome is Outcome.DENY     # policy deny beats a plugin allow
-    assert agent.check("refund").outcome is Outcome.ESCALATE            # escalate beats a plugin allow
-    assert agent.check("something:new").outcome is Outcome.ALLOW        # a plugin may allow what policy omits
+    assert agent.check("delete:everything").outcome is Outcome.DENY  # policy deny beats a plugin allow
+    assert agent.check("refund").outcome is Outcome.ESCALATE  # escalate beats a plugin allow
+    assert agent.check("something:new").outcome is Outcome.ALLOW  # a plugin may allow what policy omits
 
 
 def test_plugins_registered_later_take_effect(make_governor: MakeGov) -> None:
@@ -163,21 +166,25 @@ def fake_distribution(tmp_path: Path) -> Iterator[Path]:
     info = site / "claw_fake_plugins-1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: claw-fake-plugins\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent(f"""\
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(f"""\
         [{PROJECT}]
         a_broken = claw_fake_missing_module_xyz
         b_raises = claw_fake_raises
         c_works = claw_fake_works
-    """))
+    """)
+    )
     (site / "claw_fake_raises.py").write_text("raise RuntimeError('import-time failure')\n")
-    (site / "claw_fake_works.py").write_text(textwrap.dedent("""\
+    (site / "claw_fake_works.py").write_text(
+        textwrap.dedent("""\
         from claw_governance import hookimpl, Decision, Outcome
 
         @hookimpl
         def claw_decide(call, policy):
             if call.action == "fake:veto":
                 return Decision(Outcome.DENY, "vetoed by the installed plugin", call, stage="plugin")
-    """))
+    """)
+    )
     sys.path.insert(0, str(site))
     yield site
     sys.path.remove(str(site))
@@ -190,7 +197,7 @@ def test_broken_entry_points_are_reported_and_skipped(fake_distribution: Path, m
     failed = {f.name: f.error for f in gov.pm.load_failures}
     assert set(failed) >= {"a_broken", "b_raises"}
     assert "import-time failure" in failed["b_raises"]
-    assert gov.pm.get_plugin("c_works") is not None             # loaded although earlier ones broke
+    assert gov.pm.get_plugin("c_works") is not None  # loaded although earlier ones broke
     agent = gov.agent("a")
     assert agent.check("fake:veto").reason == "vetoed by the installed plugin"
     assert agent.check("fake:other").allowed
@@ -202,8 +209,8 @@ def test_broken_entry_points_are_reported_and_skipped(fake_distribution: Path, m
 def test_a_failing_trust_update_is_reported_and_never_undoes_the_call(make_governor: MakeGov) -> None:
     gov = make_governor(POLICY)
     agent = gov.agent("a")
-    assert agent.execute("read:x", {}, lambda args: "ok").success   # the built-in ledger, called directly
-    gov.register_plugin(_raising("claw_update_trust"))                # now through the hooks, and it raises
+    assert agent.execute("read:x", {}, lambda args: "ok").success  # the built-in ledger, called directly
+    gov.register_plugin(_raising("claw_update_trust"))  # now through the hooks, and it raises
     ran = []
     result = agent.execute("read:x", {}, lambda args: ran.append(1) or "ok")
     assert result.success and ran == [1]

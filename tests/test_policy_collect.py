@@ -14,18 +14,38 @@ from claw_governance.policy.collect import parse_file_all
 from claw_governance.policy.store import parse_file
 
 patterns = st.one_of(st.sampled_from(["read:*", "delete:*", "x", "", "*"]), st.integers(), st.none())
-rule = st.one_of(patterns, st.fixed_dictionaries({"action": patterns}, optional={
-    "condition": st.sampled_from(["amount > 5", "amount >", "", 3]),
-    "timeout": st.sampled_from(["4h", "forever", -1, "30m"]), "reason": st.sampled_from(["why", 7]),
-    "colour": st.just("blue")}))
-document = st.fixed_dictionaries({}, optional={
-    "agent": st.sampled_from(["a", "", 5, "*"]),
-    "permissions": st.one_of(st.fixed_dictionaries({}, optional={
-        "allow": st.lists(rule, max_size=3), "deny": st.lists(rule, max_size=3),
-        "escalate": st.one_of(st.lists(rule, max_size=3), st.just("oops"))}), st.just([1])),
-    "trust": st.one_of(st.fixed_dictionaries({}, optional={"min_score": st.integers(-5, 500)}), st.just(3)),
-    "audit": st.fixed_dictionaries({}, optional={"level": st.sampled_from(["full", "loud"])}),
-    "extra": st.just(1)})
+rule = st.one_of(
+    patterns,
+    st.fixed_dictionaries(
+        {"action": patterns},
+        optional={
+            "condition": st.sampled_from(["amount > 5", "amount >", "", 3]),
+            "timeout": st.sampled_from(["4h", "forever", -1, "30m"]),
+            "reason": st.sampled_from(["why", 7]),
+            "colour": st.just("blue"),
+        },
+    ),
+)
+document = st.fixed_dictionaries(
+    {},
+    optional={
+        "agent": st.sampled_from(["a", "", 5, "*"]),
+        "permissions": st.one_of(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "allow": st.lists(rule, max_size=3),
+                    "deny": st.lists(rule, max_size=3),
+                    "escalate": st.one_of(st.lists(rule, max_size=3), st.just("oops")),
+                },
+            ),
+            st.just([1]),
+        ),
+        "trust": st.one_of(st.fixed_dictionaries({}, optional={"min_score": st.integers(-5, 500)}), st.just(3)),
+        "audit": st.fixed_dictionaries({}, optional={"level": st.sampled_from(["full", "loud"])}),
+        "extra": st.just(1),
+    },
+)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])

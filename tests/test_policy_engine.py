@@ -13,25 +13,29 @@ from tests.conftest import SEED_POLICY
 Compile = Callable[..., PolicySet]
 
 
-def decide(policy: PolicySet, action: str, args: dict[str, object] | None = None,
-           agent: str = "customer-service-agent") -> Outcome:
+def decide(
+    policy: PolicySet, action: str, args: dict[str, object] | None = None, agent: str = "customer-service-agent"
+) -> Outcome:
     return policy.decide(ToolCall(agent, action, args or {})).outcome
 
 
 # The seed README's own policy, decided exactly as its comments say.
-@pytest.mark.parametrize(("action", "expected"), [
-    ("read:customer_data", Outcome.ALLOW),
-    ("update:ticket_status", Outcome.ALLOW),
-    ("create:ticket_response", Outcome.ALLOW),
-    ("delete:customer", Outcome.DENY),
-    ("delete:*", Outcome.DENY),
-    ("update:payment_info", Outcome.DENY),
-    ("refund_requests", Outcome.ESCALATE),
-    ("account_deletion", Outcome.ESCALATE),
-    ("legal_inquiries", Outcome.ESCALATE),
-    ("read:orders", Outcome.DENY),            # not allowed: default deny
-    ("", Outcome.DENY),
-])
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("read:customer_data", Outcome.ALLOW),
+        ("update:ticket_status", Outcome.ALLOW),
+        ("create:ticket_response", Outcome.ALLOW),
+        ("delete:customer", Outcome.DENY),
+        ("delete:*", Outcome.DENY),
+        ("update:payment_info", Outcome.DENY),
+        ("refund_requests", Outcome.ESCALATE),
+        ("account_deletion", Outcome.ESCALATE),
+        ("legal_inquiries", Outcome.ESCALATE),
+        ("read:orders", Outcome.DENY),  # not allowed: default deny
+        ("", Outcome.DENY),
+    ],
+)
 def test_seed_readme_policy(compile_policy: Compile, action: str, expected: Outcome) -> None:
     assert decide(compile_policy(SEED_POLICY), action) is expected
 
@@ -92,18 +96,31 @@ def test_star_anywhere_and_nothing_else_special(compile_policy: Compile) -> None
     assert decide(policy, "my_secret_file", agent="a") is Outcome.DENY
     assert decide(policy, "tool:rm -rf", agent="a") is Outcome.DENY
     assert decide(policy, "tool:rm --no-preserve -rf", agent="a") is Outcome.DENY
-    only_literal = compile_policy("""
+    only_literal = compile_policy(
+        """
         agent: b
         permissions:
           allow: ["a.b?c[d]"]
-    """, "b.yaml")
+    """,
+        "b.yaml",
+    )
     assert decide(only_literal, "a.b?c[d]", agent="b") is Outcome.ALLOW
     assert decide(only_literal, "aXb?c[d]", agent="b") is Outcome.DENY  # "." is not a regex here
-    assert decide(only_literal, "a.bXcd", agent="b") is Outcome.DENY   # nor "?" nor "[...]"
+    assert decide(only_literal, "a.bXcd", agent="b") is Outcome.DENY  # nor "?" nor "[...]"
 
 
-@pytest.mark.parametrize("variant", ["Delete:Users", "DELETE:USERS", "  delete:users  ", "\tdelete:users\n",
-                                     "ｄｅｌｅｔｅ:users", "Ｄelete：users", "delete:uſers"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "Delete:Users",
+        "DELETE:USERS",
+        "  delete:users  ",
+        "\tdelete:users\n",
+        "ｄｅｌｅｔｅ:users",
+        "Ｄelete：users",
+        "delete:uſers",
+    ],
+)
 def test_normalised_names_cannot_slip_past_deny(compile_policy: Compile, variant: str) -> None:
     policy = compile_policy("""
         agent: a
@@ -119,21 +136,28 @@ def test_agent_ids_are_normalised_too(compile_policy: Compile) -> None:
     assert decide(policy, "x", agent=" support-bot") is Outcome.ALLOW
 
 
-def test_wildcard_agent_rules_merge_with_the_agents_own(write_policy: Callable[..., object],
-                                                         compile_policy: Compile) -> None:
-    write_policy("""
+def test_wildcard_agent_rules_merge_with_the_agents_own(
+    write_policy: Callable[..., object], compile_policy: Compile
+) -> None:
+    write_policy(
+        """
         agent: "*"
         permissions:
           deny: ["exec:*"]
           allow: ["status:read"]
-    """, "all.yaml")
-    policy = compile_policy("""
+    """,
+        "all.yaml",
+    )
+    policy = compile_policy(
+        """
         agent: a
         permissions:
           allow: ["exec:ls", "own:thing"]
-    """, "a.yaml")
-    assert decide(policy, "exec:ls", agent="a") is Outcome.DENY        # shared deny beats own allow
-    assert decide(policy, "status:read", agent="a") is Outcome.ALLOW   # shared allow applies
+    """,
+        "a.yaml",
+    )
+    assert decide(policy, "exec:ls", agent="a") is Outcome.DENY  # shared deny beats own allow
+    assert decide(policy, "status:read", agent="a") is Outcome.ALLOW  # shared allow applies
     assert decide(policy, "own:thing", agent="a") is Outcome.ALLOW
     assert decide(policy, "status:read", agent="someone-else") is Outcome.ALLOW  # "*" covers every agent
     assert decide(policy, "own:thing", agent="someone-else") is Outcome.DENY
@@ -147,16 +171,20 @@ def test_agent_without_policy_is_denied_everything(compile_policy: Compile) -> N
     assert PolicySet.empty().decide(ToolCall("a", "x")).outcome is Outcome.DENY
 
 
-@pytest.mark.parametrize(("args", "deny", "escalate", "allow"), [
-    ({"amount": 600}, Outcome.DENY, Outcome.ESCALATE, Outcome.ALLOW),
-    ({"amount": 10}, Outcome.DENY, Outcome.DENY, Outcome.DENY),          # false: rule does not apply
-    ({}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),                  # missing field: unknown
-    ({"amount": "600"}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),   # wrong type: unknown
-    ({"amount": None}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),
-    ({"amount": [1, 2]}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),
-])
-def test_conditions_fail_closed(compile_policy: Compile, args: dict[str, object], deny: Outcome,
-                                escalate: Outcome, allow: Outcome) -> None:
+@pytest.mark.parametrize(
+    ("args", "deny", "escalate", "allow"),
+    [
+        ({"amount": 600}, Outcome.DENY, Outcome.ESCALATE, Outcome.ALLOW),
+        ({"amount": 10}, Outcome.DENY, Outcome.DENY, Outcome.DENY),  # false: rule does not apply
+        ({}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),  # missing field: unknown
+        ({"amount": "600"}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),  # wrong type: unknown
+        ({"amount": None}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),
+        ({"amount": [1, 2]}, Outcome.DENY, Outcome.ESCALATE, Outcome.DENY),
+    ],
+)
+def test_conditions_fail_closed(
+    compile_policy: Compile, args: dict[str, object], deny: Outcome, escalate: Outcome, allow: Outcome
+) -> None:
     template = "agent: a\npermissions:\n  {effect}:\n    - action: pay\n      condition: amount > 500\n"
     for effect, expected in (("deny", deny), ("escalate", escalate), ("allow", allow)):
         policy = compile_policy(template.format(effect=effect))
@@ -217,22 +245,23 @@ def test_policy_hash_is_on_every_decision_and_tracks_content(compile_policy: Com
 def test_documents_in_one_file_and_lists_of_documents(compile_policy: Compile) -> None:
     multi = compile_policy("agent: a\npermissions: {allow: [x]}\n---\nagent: b\npermissions: {allow: [y]}\n")
     assert decide(multi, "x", agent="a") is Outcome.ALLOW and decide(multi, "y", agent="b") is Outcome.ALLOW
-    listed = compile_policy("- agent: c\n  permissions: {allow: [x]}\n- agent: d\n  permissions: {deny: [x]}\n",
-                            "list.yaml")
+    listed = compile_policy(
+        "- agent: c\n  permissions: {allow: [x]}\n- agent: d\n  permissions: {deny: [x]}\n", "list.yaml"
+    )
     assert decide(listed, "x", agent="c") is Outcome.ALLOW and decide(listed, "x", agent="d") is Outcome.DENY
 
 
 def test_ten_thousand_rules_decide_correctly(compile_policy: Compile) -> None:
     lines = ["agent: big", "permissions:", "  allow:"]
     lines += [f"    - svc{i}:read" for i in range(4000)]
-    lines += [f"    - \"svc{i}:list:*\"" for i in range(3000)]
-    lines += ["  deny:"] + [f"    - \"*:drop{i}\"" for i in range(2000)]
-    lines += [f"    - \"admin{i}:*:delete\"" for i in range(1000)]
+    lines += [f'    - "svc{i}:list:*"' for i in range(3000)]
+    lines += ["  deny:"] + [f'    - "*:drop{i}"' for i in range(2000)]
+    lines += [f'    - "admin{i}:*:delete"' for i in range(1000)]
     policy = compile_policy("\n".join(lines) + "\n")
     assert policy.rule_count == 10000
     assert decide(policy, "svc3999:read", agent="big") is Outcome.ALLOW
     assert decide(policy, "svc2999:list:all", agent="big") is Outcome.ALLOW
     assert decide(policy, "svc1:drop7", agent="big") is Outcome.DENY
     assert decide(policy, "admin999:users:delete", agent="big") is Outcome.DENY
-    assert decide(policy, "admin999:users:read", agent="big") is Outcome.DENY   # default
+    assert decide(policy, "admin999:users:read", agent="big") is Outcome.DENY  # default
     assert decide(policy, "svc4000:read", agent="big") is Outcome.DENY

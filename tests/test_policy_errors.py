@@ -22,30 +22,33 @@ def error_of(write_policy: Write, text: str) -> PolicyError:
     return info.value
 
 
-@pytest.mark.parametrize(("text", "line", "fragment"), [
-    ("agent: a\npermissions:\n  allow: [x\n", 4, "invalid YAML"),
-    ("agent: a\npermissions:\n\tallow: [x]\n", 3, "invalid YAML"),
-    ("agent: a\npermissions:\n  allow: 5\n", 3, "must be a list"),
-    ("agent: a\npermissions:\n  allow: [{action: 5}]\n", 3, "must be a string pattern"),
-    ("agent: a\npermissions: [allow]\n", 2, "must be a mapping"),
-    ("agent: [a]\n", 1, "'agent' must be a non-empty string"),
-    ("permissions: {allow: [x]}\n", 1, "missing 'agent'"),
-    ("agent: a\npermisions:\n  allow: [x]\n", 2, "unknown key 'permisions'"),
-    ("agent: a\npermissions:\n  allow: [x]\n  denny: [y]\n", 4, "unknown key 'denny'"),
-    ("agent: a\npermissions:\n  escalate:\n    - action: x\n      timout: 4h\n", 5, "unknown key 'timout'"),
-    ("agent: a\npermissions:\n  escalate:\n    - action: x\n      timeout: soon\n", 5, "duration"),
-    ("agent: a\npermissions:\n  deny:\n    - action: x\n      timeout: 4h\n", 5, "only applies to escalate"),
-    ("agent: a\npermissions:\n  allow:\n    - action: x\n      condition: amount >\n", 5, "invalid condition"),
-    ("agent: a\npermissions:\n  allow:\n    - condition: amount > 1\n", 4, "needs an 'action'"),
-    ("agent: a\ntrust: {min_score: high}\n", 2, "trust.min_score"),
-    ("agent: a\naudit: {level: verbose}\n", 2, "audit.level"),
-    ("agent: a\nrate_limits: {x: lots}\n", 2, "rate_limits"),
-    ("agent: a\nsensitive_fields: ssn\n", 2, "sensitive_fields"),
-    ("agent: a\nagent: b\n", 2, "duplicate key"),
-    ("- 1\n- 2\n", 1, "must be a mapping"),
-    ("just a string\n", 1, "must be a mapping"),
-    ("agent: a\npermissions:\n  allow: [\"\"]\n", 3, "is empty"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("agent: a\npermissions:\n  allow: [x\n", 4, "invalid YAML"),
+        ("agent: a\npermissions:\n\tallow: [x]\n", 3, "invalid YAML"),
+        ("agent: a\npermissions:\n  allow: 5\n", 3, "must be a list"),
+        ("agent: a\npermissions:\n  allow: [{action: 5}]\n", 3, "must be a string pattern"),
+        ("agent: a\npermissions: [allow]\n", 2, "must be a mapping"),
+        ("agent: [a]\n", 1, "'agent' must be a non-empty string"),
+        ("permissions: {allow: [x]}\n", 1, "missing 'agent'"),
+        ("agent: a\npermisions:\n  allow: [x]\n", 2, "unknown key 'permisions'"),
+        ("agent: a\npermissions:\n  allow: [x]\n  denny: [y]\n", 4, "unknown key 'denny'"),
+        ("agent: a\npermissions:\n  escalate:\n    - action: x\n      timout: 4h\n", 5, "unknown key 'timout'"),
+        ("agent: a\npermissions:\n  escalate:\n    - action: x\n      timeout: soon\n", 5, "duration"),
+        ("agent: a\npermissions:\n  deny:\n    - action: x\n      timeout: 4h\n", 5, "only applies to escalate"),
+        ("agent: a\npermissions:\n  allow:\n    - action: x\n      condition: amount >\n", 5, "invalid condition"),
+        ("agent: a\npermissions:\n  allow:\n    - condition: amount > 1\n", 4, "needs an 'action'"),
+        ("agent: a\ntrust: {min_score: high}\n", 2, "trust.min_score"),
+        ("agent: a\naudit: {level: verbose}\n", 2, "audit.level"),
+        ("agent: a\nrate_limits: {x: lots}\n", 2, "rate_limits"),
+        ("agent: a\nsensitive_fields: ssn\n", 2, "sensitive_fields"),
+        ("agent: a\nagent: b\n", 2, "duplicate key"),
+        ("- 1\n- 2\n", 1, "must be a mapping"),
+        ("just a string\n", 1, "must be a mapping"),
+        ('agent: a\npermissions:\n  allow: [""]\n', 3, "is empty"),
+    ],
+)
 def test_bad_documents_name_file_and_line(write_policy: Write, text: str, line: int, fragment: str) -> None:
     err = error_of(write_policy, text)
     assert err.line == line, str(err)
@@ -79,11 +82,14 @@ def test_a_50_mb_file_is_refused_quickly(write_policy: Write) -> None:
     assert "MB limit" in str(info.value) and info.value.line == 1
 
 
-@pytest.mark.parametrize("text", [
-    "agent: a\nx-deep: " + "[" * 5000 + "]" * 5000 + "\n",
-    "agent: a\nx-deep: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n",
-    "agent: a\nx-deep:\n" + "".join("  " * i + "- \n" for i in range(1, 400)),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agent: a\nx-deep: " + "[" * 5000 + "]" * 5000 + "\n",
+        "agent: a\nx-deep: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n",
+        "agent: a\nx-deep:\n" + "".join("  " * i + "- \n" for i in range(1, 400)),
+    ],
+)
 def test_deep_nesting(write_policy: Write, text: str) -> None:
     err = error_of(write_policy, text)
     assert err.line is not None and err.line >= 1
@@ -98,15 +104,18 @@ def test_alias_bomb(write_policy: Write) -> None:
     assert "nodes" in str(err) or "unknown key" in str(err)
 
 
-@pytest.mark.parametrize("expression", [
-    "(" * 100000 + "amount" + ")" * 100000 + " > 1",     # makes the CEL parser panic if not bounded first
-    "(" * 30 + "amount" + ")" * 30 + " > 1",
-    "amount > 1 && " * 400 + "true",
-    "amount >",
-    "import os",
-    "__import__('os').system('true')",
-    "not amount > 1",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "(" * 100000 + "amount" + ")" * 100000 + " > 1",  # makes the CEL parser panic if not bounded first
+        "(" * 30 + "amount" + ")" * 30 + " > 1",
+        "amount > 1 && " * 400 + "true",
+        "amount >",
+        "import os",
+        "__import__('os').system('true')",
+        "not amount > 1",
+    ],
+)
 def test_conditions_that_cannot_compile_are_policy_errors(write_policy: Write, expression: str) -> None:
     text = f"agent: a\npermissions:\n  allow:\n    - action: x\n      condition: '{expression}'\n"
     err = error_of(write_policy, text)
@@ -118,15 +127,15 @@ def test_conditions_evaluate_safely_at_run_time() -> None:
     cond = Condition("size(items) > 2 && items.all(i, i > 0)")
     assert cond.evaluate({"items": [1, 2, 3]}) is True
     assert cond.evaluate({"items": [1, -2, 3]}) is False
-    assert cond.evaluate({"items": "abc"}) is None          # wrong type: unknown
-    assert cond.evaluate({}) is None                         # missing: unknown
-    assert Condition("amount + 1").evaluate({"amount": 1}) is None   # not a boolean: unknown
+    assert cond.evaluate({"items": "abc"}) is None  # wrong type: unknown
+    assert cond.evaluate({}) is None  # missing: unknown
+    assert Condition("amount + 1").evaluate({"amount": 1}) is None  # not a boolean: unknown
     assert Condition("amount.__class__ == 1").evaluate({"amount": 1}) is None  # no Python objects exposed
     big = {"items": list(range(1, 200_000))}
     assert cond.evaluate(big) is None  # over the default 10,000-value bound: unknown, never evaluated
     started = time.perf_counter()
     assert cond.evaluate(big, ArgumentLimits(max_items=300_000)) is True
-    assert time.perf_counter() - started < 2                # bounded by the input's size
+    assert time.perf_counter() - started < 2  # bounded by the input's size
     with pytest.raises(ConditionSyntaxError):
         Condition("")
 

@@ -25,8 +25,7 @@ _FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthC
 def _rule(effect: Outcome, pattern: str, condition: str | None, line: int) -> Rule:
     from claw_governance.policy.conditions import Condition
 
-    return Rule(effect, normalize(pattern), pattern, "a", "gen.yaml", line,
-                Condition(condition) if condition else None)
+    return Rule(effect, normalize(pattern), pattern, "a", "gen.yaml", line, Condition(condition) if condition else None)
 
 
 rules_strategy = st.lists(st.tuples(effects, pattern_text, conditions), max_size=12)
@@ -51,8 +50,9 @@ def test_index_finds_exactly_what_a_full_scan_finds(patterns: list[str], name: s
 
 @_FAST
 @given(rules_strategy, pattern_text, name_text, args_strategy)
-def test_a_matching_deny_is_never_overridden(rules: list[tuple[Outcome, str, str | None]], deny: str,
-                                              name: str, args: dict[str, object]) -> None:
+def test_a_matching_deny_is_never_overridden(
+    rules: list[tuple[Outcome, str, str | None]], deny: str, name: str, args: dict[str, object]
+) -> None:
     if not glob_match(normalize(deny), name):
         name = normalize(deny).replace("*", "")
     decision = _policy([*rules, (Outcome.DENY, deny, None)]).decide(ToolCall("a", name, args))
@@ -60,11 +60,13 @@ def test_a_matching_deny_is_never_overridden(rules: list[tuple[Outcome, str, str
 
 
 @_FAST
-@given(rules_strategy, st.lists(st.tuples(pattern_text, conditions), min_size=1, max_size=5), name_text,
-       args_strategy)
-def test_adding_an_allow_never_turns_a_rule_deny_into_allow(rules: list[tuple[Outcome, str, str | None]],
-                                                             extra: list[tuple[str, str | None]], name: str,
-                                                             args: dict[str, object]) -> None:
+@given(rules_strategy, st.lists(st.tuples(pattern_text, conditions), min_size=1, max_size=5), name_text, args_strategy)
+def test_adding_an_allow_never_turns_a_rule_deny_into_allow(
+    rules: list[tuple[Outcome, str, str | None]],
+    extra: list[tuple[str, str | None]],
+    name: str,
+    args: dict[str, object],
+) -> None:
     before = _policy(rules).decide(ToolCall("a", name, args))
     after = _policy(rules + [(Outcome.ALLOW, p, c) for p, c in extra]).decide(ToolCall("a", name, args))
     if before.outcome is Outcome.DENY and before.rule is not None:
@@ -77,8 +79,9 @@ def test_adding_an_allow_never_turns_a_rule_deny_into_allow(rules: list[tuple[Ou
 
 @_FAST
 @given(rules_strategy, st.randoms(use_true_random=False), name_text, args_strategy)
-def test_reordering_rules_never_changes_a_decision(rules: list[tuple[Outcome, str, str | None]],
-                                                   rnd: object, name: str, args: dict[str, object]) -> None:
+def test_reordering_rules_never_changes_a_decision(
+    rules: list[tuple[Outcome, str, str | None]], rnd: object, name: str, args: dict[str, object]
+) -> None:
     shuffled = list(rules)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     a = _policy(rules).decide(ToolCall("a", name, args))
@@ -92,8 +95,11 @@ variants = st.sampled_from(["upper", "title", "pad", "fullwidth", "nfd", "mixed"
 
 
 @_FAST
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8), variants,
-       st.sampled_from(["delete:*", "*:users", "drop_*_now"]))
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8),
+    variants,
+    st.sampled_from(["delete:*", "*:users", "drop_*_now"]),
+)
 def test_normalisation_variants_of_a_denied_name_stay_denied(word: str, variant: str, deny: str) -> None:
     name = deny.replace("*", word)
     transformed = {

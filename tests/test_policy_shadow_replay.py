@@ -365,7 +365,9 @@ def test_replay_reads_budget_stops_as_the_policys_allow(tmp_path: Path) -> None:
         assert agent.check("pay", {"amount": 80}).allowed
         held = agent.check("pay", {"amount": 80})
         assert held.stage == "budget" and held.escalation_id
-        gov.resolve_escalation(held.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("finance"))
+        gov.resolve_escalation(
+            held.escalation_id, "approved", notes="verified", resolver=gov.reviewers.ensure("finance")
+        )
         assert agent.check("pay", {"amount": 80}).stage == "escalation"
     candidate = tmp_path / "c.yaml"
     candidate.write_text("agent: bot\npermissions: {allow: [pay]}\n")

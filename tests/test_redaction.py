@@ -20,34 +20,57 @@ CARD = "4111 1111 1111 1111"
 KEY_BLOCK = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
 
 
-@pytest.mark.parametrize("key", ["password", "PASSWORD", "Pass_Word", "api_key", "API-KEY", "apiKey", "ssn",
-                                 "creditCard", "credit_card", "Authorization", "client-secret", "cvv"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "PASSWORD",
+        "Pass_Word",
+        "api_key",
+        "API-KEY",
+        "apiKey",
+        "ssn",
+        "creditCard",
+        "credit_card",
+        "Authorization",
+        "client-secret",
+        "cvv",
+    ],
+)
 def test_sensitive_key_forms(key: str) -> None:
     assert DEFAULT_REDACTOR({key: "value"}) == {key: REDACTED}
 
 
 def test_nested_dicts_lists_and_tuples() -> None:
     data = {"a": [{"b": {"token": "x", "ok": 1}}, ("c", {"Secret": 2})], "keep": "plain"}
-    assert DEFAULT_REDACTOR(data) == {"a": [{"b": {"token": REDACTED, "ok": 1}}, ["c", {"Secret": REDACTED}]],
-                                      "keep": "plain"}
+    assert DEFAULT_REDACTOR(data) == {
+        "a": [{"b": {"token": REDACTED, "ok": 1}}, ["c", {"Secret": REDACTED}]],
+        "keep": "plain",
+    }
 
 
 def test_policy_sensitive_fields_are_compared_in_key_form() -> None:
     redactor = DEFAULT_REDACTOR.with_keys(frozenset({"customer_ssn", "Account-Number"}))
-    assert redactor({"customerSSN": 1, "accountnumber": 2, "other": 3}) == \
-        {"customerSSN": REDACTED, "accountnumber": REDACTED, "other": 3}
+    assert redactor({"customerSSN": 1, "accountnumber": 2, "other": 3}) == {
+        "customerSSN": REDACTED,
+        "accountnumber": REDACTED,
+        "other": 3,
+    }
     assert DEFAULT_REDACTOR({"accountnumber": 2}) == {"accountnumber": 2}
     assert DEFAULT_REDACTOR.with_keys(frozenset({"customer_ssn", "Account-Number"})) is redactor  # cached
 
 
-@pytest.mark.parametrize("text,marker", [
-    (f"pay with {CARD} today", "[REDACTED:card]"),
-    ("card 4111-1111-1111-1111", "[REDACTED:card]"),
-    ("ssn 123-45-6789 on file", "[REDACTED:ssn]"),
-    ("Authorization: Bearer abcdefghijklmnop.qrstu", "Bearer [REDACTED:bearer]"),
-    (f"key:\n{KEY_BLOCK}\nend", "[REDACTED:private-key]"),
-    ("jwt eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4", "[REDACTED:jwt]"),
-])
+@pytest.mark.parametrize(
+    "text,marker",
+    [
+        (f"pay with {CARD} today", "[REDACTED:card]"),
+        ("card 4111-1111-1111-1111", "[REDACTED:card]"),
+        ("ssn 123-45-6789 on file", "[REDACTED:ssn]"),
+        ("Authorization: Bearer abcdefghijklmnop.qrstu", "Bearer [REDACTED:bearer]"),
+        (f"key:\n{KEY_BLOCK}\nend", "[REDACTED:private-key]"),
+        ("jwt eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2QT4", "[REDACTED:jwt]"),
+    ],
+)
 def test_value_detectors(text: str, marker: str) -> None:
     out = redact_text(text)
     assert marker in out
@@ -62,8 +85,9 @@ def test_numbers_that_fail_luhn_are_kept() -> None:
 
 def test_tool_outputs_are_redacted_like_inputs() -> None:
     output = {"rows": [{"email": "a@b.c", "password": "pw"}], "log": f"charged {CARD}"}
-    assert DEFAULT_REDACTOR.for_audit({"output": output}) == \
-        {"output": {"rows": [{"email": "a@b.c", "password": REDACTED}], "log": "charged [REDACTED:card]"}}
+    assert DEFAULT_REDACTOR.for_audit({"output": output}) == {
+        "output": {"rows": [{"email": "a@b.c", "password": REDACTED}], "log": "charged [REDACTED:card]"}
+    }
 
 
 def test_depth_limit_and_odd_values_never_raise() -> None:
@@ -87,10 +111,16 @@ def test_luhn_agrees_with_the_definition(digits: str) -> None:
 
 
 json_keys = st.text(max_size=8)
-leaves = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-          | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30))
-json_values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(json_keys, inner, max_size=4), max_leaves=20)
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(json_keys, inner, max_size=4), max_leaves=20
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -126,10 +156,17 @@ def test_jcs_number_matches_rfc8785(value: float) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers(-MAX_SAFE_INT, MAX_SAFE_INT)
-                    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-                    max_leaves=15))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-MAX_SAFE_INT, MAX_SAFE_INT)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=15,
+    )
+)
 def test_jcs_dumps_matches_rfc8785(value: Any) -> None:
     try:
         expected = rfc8785.dumps(value)
@@ -139,8 +176,16 @@ def test_jcs_dumps_matches_rfc8785(value: Any) -> None:
 
 
 def test_cases_where_orjson_differs_are_normalised() -> None:
-    data = {"one": 1.0, "negzero": -0.0, "tiny": 1.5e-6, "huge_int": 2**60, "big_float": 2.0**60,
-            "small_float": 3.0e-7, "nan": math.nan, "inf": -math.inf}
+    data = {
+        "one": 1.0,
+        "negzero": -0.0,
+        "tiny": 1.5e-6,
+        "huge_int": 2**60,
+        "big_float": 2.0**60,
+        "small_float": 3.0e-7,
+        "nan": math.nan,
+        "inf": -math.inf,
+    }
     out = DEFAULT_REDACTOR.for_audit(data)
     body = orjson.dumps(out, option=orjson.OPT_SORT_KEYS)
     assert out["huge_int"] == str(2**60) and out["big_float"] == "1152921504606847000"
@@ -149,13 +194,13 @@ def test_cases_where_orjson_differs_are_normalised() -> None:
     assert body == rfc8785.dumps(reparsed) or jcs_dumps(reparsed) == rfc8785.dumps(reparsed)
     assert b'"one":1,' in body and b'"negzero":0,' in body and b'"tiny":0.0000015' in body
     with pytest.raises(Exception):  # noqa: B017 - orjson would sort this key differently: the exact path is used
-        DEFAULT_REDACTOR.for_audit({"\U0001F600": 1, "\uffff": 2})
-    exact = exact_entry_line({"context": DEFAULT_REDACTOR.for_audit({"\U0001F600": 1, "\uffff": 2}, strict=True)})
-    assert exact[0].index("\U0001F600".encode()) < exact[0].index("\uffff".encode())
+        DEFAULT_REDACTOR.for_audit({"\U0001f600": 1, "\uffff": 2})
+    exact = exact_entry_line({"context": DEFAULT_REDACTOR.for_audit({"\U0001f600": 1, "\uffff": 2}, strict=True)})
+    assert exact[0].index("\U0001f600".encode()) < exact[0].index("\uffff".encode())
 
 
 def test_a_cached_non_bmp_key_still_takes_the_exact_path() -> None:
     redactor = Redactor()
-    redactor({"\U0001F600": 1})  # the general walk sees (and caches) the key first
+    redactor({"\U0001f600": 1})  # the general walk sees (and caches) the key first
     with pytest.raises(Exception):  # noqa: B017 - NonCanonicalKey: orjson would sort it wrongly
-        redactor.for_audit({"\U0001F600": 1, "\uffff": 2})
+        redactor.for_audit({"\U0001f600": 1, "\uffff": 2})

@@ -40,8 +40,9 @@ ALLOW_ALL = "agent: a\npermissions:\n  allow: ['*']\n  escalate: [refund]\n"
 def test_a_deny_condition_that_cannot_be_evaluated_denies_even_when_an_allow_matches(compile_policy: Compile) -> None:
     # test_conditions_fail_closed checks the deny case with nothing else allowing "pay", so a deny that
     # wrongly failed open would still end in the default deny there. Here an allow rule matches too.
-    policy = compile_policy("agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: pay\n"
-                            "      condition: amount > 500\n")
+    policy = compile_policy(
+        "agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: pay\n      condition: amount > 500\n"
+    )
     for args in ({}, {"amount": "600"}, {"amount": None}, {"amount": [1]}):
         decision = policy.decide(ToolCall("a", "pay", args))
         assert decision.outcome is Outcome.DENY, args
@@ -53,12 +54,12 @@ def test_a_deny_condition_that_cannot_be_evaluated_denies_even_when_an_allow_mat
 def test_pattern_text_around_a_star_is_literal_not_regex(compile_policy: Compile) -> None:
     policy = compile_policy("agent: a\npermissions:\n  allow: ['read:*.txt', 'f(*)+', 'x*a?b', '*[ab]']\n")
     assert policy.decide(ToolCall("a", "read:notes.txt")).outcome is Outcome.ALLOW
-    assert policy.decide(ToolCall("a", "read:passwd_txt")).outcome is Outcome.DENY    # "." is not "any"
+    assert policy.decide(ToolCall("a", "read:passwd_txt")).outcome is Outcome.DENY  # "." is not "any"
     assert policy.decide(ToolCall("a", "f(1)+")).outcome is Outcome.ALLOW
     assert policy.decide(ToolCall("a", "f(1)))")).outcome is Outcome.DENY
-    assert policy.decide(ToolCall("a", "xyzab")).outcome is Outcome.DENY             # "?" is not optional
+    assert policy.decide(ToolCall("a", "xyzab")).outcome is Outcome.DENY  # "?" is not optional
     assert policy.decide(ToolCall("a", "xyza?b")).outcome is Outcome.ALLOW
-    assert policy.decide(ToolCall("a", "zzza")).outcome is Outcome.DENY              # "[ab]" is no class
+    assert policy.decide(ToolCall("a", "zzza")).outcome is Outcome.DENY  # "[ab]" is no class
 
 
 def test_an_internal_error_of_the_governor_denies(make_governor: MakeGov, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,8 +77,9 @@ def test_an_internal_error_of_the_governor_denies(make_governor: MakeGov, monkey
     assert not agent.execute("read:x", {}, lambda ctx: ran.append(1)).success and not ran
 
 
-@pytest.mark.parametrize(("plugin", "stage"), [("identity", "identity"), ("policy", "policy"),
-                                               ("escalation", "escalation")])
+@pytest.mark.parametrize(
+    ("plugin", "stage"), [("identity", "identity"), ("policy", "policy"), ("escalation", "escalation")]
+)
 def test_a_missing_pipeline_plugin_denies(make_governor: MakeGov, plugin: str, stage: str) -> None:
     gov = make_governor(ALLOW_ALL)
     agent = gov.agent("a")
@@ -90,8 +92,9 @@ def test_a_missing_pipeline_plugin_denies(make_governor: MakeGov, plugin: str, s
         assert gov.escalations.pending() == []
 
 
-def test_an_escalation_that_cannot_be_audited_can_never_be_approved(make_governor: MakeGov,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_escalation_that_cannot_be_audited_can_never_be_approved(
+    make_governor: MakeGov, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gov = make_governor(ALLOW_ALL)
     agent = gov.agent("a")
     real = gov.escalations._audit
@@ -118,8 +121,11 @@ def test_an_escalation_that_cannot_be_audited_can_never_be_approved(make_governo
 def test_policy_sensitive_fields_are_redacted_even_when_the_value_looks_harmless(make_governor: MakeGov) -> None:
     # The existing test used an SSN as the value, which the SSN detector hides with or without the policy.
     gov = make_governor("agent: a\npermissions: {allow: ['*']}\nsensitive_fields: [favourite_colour]\n")
-    gov.agent("a").execute("read:x", {"Favourite-Colour": "mauve-harmless", "nested": [{"favourite_colour": "teal"}]},
-                           lambda ctx: {"favouriteColour": "ochre"})
+    gov.agent("a").execute(
+        "read:x",
+        {"Favourite-Colour": "mauve-harmless", "nested": [{"favourite_colour": "teal"}]},
+        lambda ctx: {"favouriteColour": "ochre"},
+    )
     text = "\n".join(str(e) for e in gov.audit.entries())
     for secret in ("mauve-harmless", "teal", "ochre"):
         assert secret not in text, secret
@@ -140,13 +146,17 @@ def _trail(tmp: Path, n: int, **cfg: Any) -> Any:
     config = GovernorConfig(audit_path=tmp / "audit", state_path=tmp / "state", **cfg)
     trail = open_trail(config, MemoryStateStore())
     for i in range(n):
-        trail.append(AuditEvent("policy_decision", "a", f"read:{i}", context={"i": i},
-                                decision={"outcome": "allow", "allowed": True}))
+        trail.append(
+            AuditEvent(
+                "policy_decision", "a", f"read:{i}", context={"i": i}, decision={"outcome": "allow", "allowed": True}
+            )
+        )
     return trail
 
 
-def _rewrite(path: Path, edit: Callable[[dict[str, Any]], None], *, rehash: bool = True,
-             prev: str | None = None) -> str | None:
+def _rewrite(
+    path: Path, edit: Callable[[dict[str, Any]], None], *, rehash: bool = True, prev: str | None = None
+) -> str | None:
     """Apply ``edit`` to every entry of a segment, re-chaining with recomputed hashes (as an attacker
     without the governor's key would). Returns the last hash."""
     out = []
@@ -235,9 +245,16 @@ def test_a_forged_retention_record_does_not_excuse_a_deleted_oldest_segment(tmp_
     segments = list_segments(folder)
     assert len(segments) > 2
     last_of_first = orjson.loads(segments[0][1].read_bytes().splitlines()[-1])
-    record = {"trail_id": trail.trail_id, "created": time.time(), "key_id": trail.key.public.key_id,
-              "resume_seq": segments[1][0], "resume_prev_hash": last_of_first["hash"], "retention_days": 1,
-              "removed": [], "signature": "AAAA"}
+    record = {
+        "trail_id": trail.trail_id,
+        "created": time.time(),
+        "key_id": trail.key.public.key_id,
+        "resume_seq": segments[1][0],
+        "resume_prev_hash": last_of_first["hash"],
+        "retention_days": 1,
+        "removed": [],
+        "signature": "AAAA",
+    }
     (folder / "retention.jsonl").write_bytes(orjson.dumps(record) + b"\n")
     segments[0][1].unlink()
     assert "not validly signed" in _errors(_verify(folder, trail))
@@ -273,8 +290,10 @@ def test_an_empty_condition_is_an_error_not_an_unconditional_rule(compile_policy
 
 
 def test_or_inside_a_string_literal_with_an_escaped_quote_is_left_alone(compile_policy: Compile) -> None:
-    policy = compile_policy("agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: sql\n"
-                            "      condition: 'query.contains(\"\\\" or 1=1\")'\n")
+    policy = compile_policy(
+        "agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: sql\n"
+        '      condition: \'query.contains("\\" or 1=1")\'\n'
+    )
     assert policy.decide(ToolCall("a", "sql", {"query": 'x" or 1=1'})).outcome is Outcome.DENY
     assert policy.decide(ToolCall("a", "sql", {"query": "select 1"})).outcome is Outcome.ALLOW
 
@@ -312,18 +331,37 @@ def test_records_tuples_and_models_are_redacted_by_their_field_names() -> None:
         def __repr__(self) -> str:
             return f"Model({self.fields!r})"
 
-    value = {"a": Creds("u", "hunter2"), "b": Login("u", "sk-live-1", Creds("v", "pw2")),
-             "c": [Model(token="tok-9", n=1)]}
-    for redacted in (DEFAULT_REDACTOR(value), DEFAULT_REDACTOR.for_audit(value),
-                     DEFAULT_REDACTOR.for_audit(value, strict=True), Redactor(["user"]).for_audit(value)):
+    value = {
+        "a": Creds("u", "hunter2"),
+        "b": Login("u", "sk-live-1", Creds("v", "pw2")),
+        "c": [Model(token="tok-9", n=1)],
+    }
+    for redacted in (
+        DEFAULT_REDACTOR(value),
+        DEFAULT_REDACTOR.for_audit(value),
+        DEFAULT_REDACTOR.for_audit(value, strict=True),
+        Redactor(["user"]).for_audit(value),
+    ):
         text = str(redacted)
         for secret in ("hunter2", "sk-live-1", "pw2", "tok-9"):
             assert secret not in text, (secret, redacted)
     assert DEFAULT_REDACTOR.for_audit(value)["a"] == {"user": "u", "password": "[REDACTED]"}
 
 
-@pytest.mark.parametrize("key", ["db_password", "OPENAI_API_KEY", "github_token", "webhookSecret", "AWS_SECRET_KEY",
-                                 "user-passphrase", "ssh_private_key", "session_cookie", "csrfToken"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "db_password",
+        "OPENAI_API_KEY",
+        "github_token",
+        "webhookSecret",
+        "AWS_SECRET_KEY",
+        "user-passphrase",
+        "ssh_private_key",
+        "session_cookie",
+        "csrfToken",
+    ],
+)
 def test_keys_ending_in_a_secret_name_are_redacted(key: str) -> None:
     # Exact names only let the most common real-world spellings through (db_password, OPENAI_API_KEY ...).
     assert DEFAULT_REDACTOR.for_audit({key: "s3cr3t-value"}) == {key: "[REDACTED]"}
@@ -335,16 +373,26 @@ def test_keys_that_only_contain_a_secret_word_are_kept(key: str) -> None:
     assert DEFAULT_REDACTOR({key: 7}) == {key: 7}
 
 
-@pytest.mark.parametrize("edit", [
-    # a duplicated key: orjson (last wins) still reads the original, a first-wins reader sees "allowed"
-    (b'{"action":', b'{"decision":{"allowed":true,"outcome":"allow"},"action":'),
-    (b'"seq":', b' "seq" : '),                      # whitespace: same content, other bytes
-    (b'"type":"policy_decision"', b'"type":"policy_\\u0064ecision"'),  # an escape that reads the same
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # a duplicated key: orjson (last wins) still reads the original, a first-wins reader sees "allowed"
+        (b'{"action":', b'{"decision":{"allowed":true,"outcome":"allow"},"action":'),
+        (b'"seq":', b' "seq" : '),  # whitespace: same content, other bytes
+        (b'"type":"policy_decision"', b'"type":"policy_\\u0064ecision"'),  # an escape that reads the same
+    ],
+)
 def test_a_line_whose_bytes_are_not_what_was_hashed_is_reported(tmp_path: Path, edit: tuple[bytes, bytes]) -> None:
     trail = _trail(tmp_path, 3)
-    trail.append(AuditEvent("policy_decision", "a", "delete:users", decision={"outcome": "deny", "allowed": False},
-                            context={"big": 2**60}))
+    trail.append(
+        AuditEvent(
+            "policy_decision",
+            "a",
+            "delete:users",
+            decision={"outcome": "deny", "allowed": False},
+            context={"big": 2**60},
+        )
+    )
     trail.close()
     (path,) = [p for _, p in list_segments(tmp_path / "audit")]
     lines = path.read_bytes().splitlines(keepends=True)

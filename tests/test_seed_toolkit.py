@@ -245,7 +245,9 @@ def test_integration_test(seed_governor: Callable[..., Governor], tmp_path: Path
     refund = {"customerId": 12345, "amount": 599.99, "reason": "Product defect"}
     r3 = agent.execute("refund_requests", refund, lambda ctx: "refunded")
     assert r3.requires_escalation and r3.escalation_id
-    gov.resolve_escalation(r3.escalation_id, "approved", notes="Refund approved by manager", resolver=gov.reviewers.ensure("test-manager"))
+    gov.resolve_escalation(
+        r3.escalation_id, "approved", notes="Refund approved by manager", resolver=gov.reviewers.ensure("test-manager")
+    )
     retried = agent.execute("refund_requests", refund, lambda ctx: "refunded")
     assert retried.success and retried.output == "refunded"
     assert agent.execute("refund_requests", refund, lambda ctx: "again").requires_escalation  # used once

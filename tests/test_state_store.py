@@ -32,9 +32,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
 
 def esc(id_: str = "e1", expires_in: float = 60.0, args_hash: str = "h1") -> Escalation:
     now = time.time()
-    return Escalation(id_, "bot", "refund", args_hash, {"amount": 600, "card": "[REDACTED]"}, "p.yaml:3",
-                      "needs approval", EscalationStatus.PENDING, now, now + expires_in)
-
+    return Escalation(
+        id_,
+        "bot",
+        "refund",
+        args_hash,
+        {"amount": 600, "card": "[REDACTED]"},
+        "p.yaml:3",
+        "needs approval",
+        EscalationStatus.PENDING,
+        now,
+        now + expires_in,
+    )
 
 
 def test_open_state_store_picks_sqlite_under_the_state_path(tmp_path: Path) -> None:
@@ -47,14 +56,6 @@ def test_open_state_store_picks_sqlite_under_the_state_path(tmp_path: Path) -> N
     finally:
         s.close()
     assert isinstance(open_state_store(GovernorConfig()), MemoryStateStore)
-
-
-
-
-
-
-
-
 
 
 def test_sqlite_schema_is_versioned_and_a_newer_file_is_refused(tmp_path: Path) -> None:

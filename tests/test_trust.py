@@ -86,8 +86,9 @@ def test_revoked_at_zero_until_a_human_reinstates(make_governor: Callable[..., G
     assert record is not None and record.revoked and record.reason == "trust score reached 0"
     events = [e["details"]["event"] for e in gov.audit.query(type="identity")]
     assert events == ["created", "revoked"]
-    gov.identities.reinstate("bot", by="alice@example.com", reason="reviewed",
-                             recovery_score=gov.policy.trust_settings("bot").recovery_score)
+    gov.identities.reinstate(
+        "bot", by="alice@example.com", reason="reviewed", recovery_score=gov.policy.trust_settings("bot").recovery_score
+    )
     assert agent.trust_score == 80
     assert agent.check("read:x").allowed
     assert [e["details"]["event"] for e in gov.audit.query(type="identity")][-1] == "reinstated"
@@ -98,8 +99,14 @@ def test_reinstate_through_the_cli(make_governor: Callable[..., Governor], tmp_p
     gov.agent("bot")
     gov.identities.revoke("bot", "manual", by="ops")
     gov.close()
-    args = ["--policies", str(tmp_path / "policies"), "--audit", str(tmp_path / "logs" / "audit"),
-            "--identities", str(tmp_path / "identities")]
+    args = [
+        "--policies",
+        str(tmp_path / "policies"),
+        "--audit",
+        str(tmp_path / "logs" / "audit"),
+        "--identities",
+        str(tmp_path / "identities"),
+    ]
     out = CliRunner().invoke(build_cli(), ["identity", "reinstate", "bot", "--by", "alice", *args])
     assert out.exit_code == 0, out.output
     assert "trust score 80" in out.output
@@ -129,8 +136,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_four_processes_updating_one_score_lose_nothing(tmp_path: Path,
-                                                        write_policy: Callable[..., Path]) -> None:
+def test_four_processes_updating_one_score_lose_nothing(tmp_path: Path, write_policy: Callable[..., Path]) -> None:
     write_policy("""\
         agent: bot
         permissions:
@@ -139,15 +145,21 @@ def test_four_processes_updating_one_score_lose_nothing(tmp_path: Path,
     """)
     Governor(tmp_path / "policies", tmp_path / "audit-0", tmp_path / "identities", load_entry_points=False).close()
     n_ok, n_fail = 190, 10
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(i), str(n_ok), str(n_fail)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(tmp_path), str(i), str(n_ok), str(n_fail)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
     time.sleep(0.3)
     (tmp_path / "go").touch()
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0 and "done" in out, err
-    with Governor(tmp_path / "policies", tmp_path / "audit-x", tmp_path / "identities",
-                  load_entry_points=False) as gov:
+    with Governor(tmp_path / "policies", tmp_path / "audit-x", tmp_path / "identities", load_entry_points=False) as gov:
         assert gov.state.get_trust("bot") == 100 + 4 * (n_ok * 1 - n_fail * 5)  # 100 + 4 * 140 = 660
         assert gov.trust_score("bot") == 660
 
@@ -166,29 +178,29 @@ def test_scores_stop_at_the_ceiling(make_governor: Callable[..., Governor]) -> N
     agent = gov.agent("bot")
     for _ in range(50):
         agent.execute("work", {}, ok)
-    assert agent.trust_score == 100                      # 50 successes bank nothing above the ceiling
+    assert agent.trust_score == 100  # 50 successes bank nothing above the ceiling
     agent.execute("work", {}, boom)
-    assert agent.trust_score == 95                       # so one failure costs what the policy says
+    assert agent.trust_score == 95  # so one failure costs what the policy says
     gov.trust.flush()
     assert gov.state.get_trust("bot") == 95
     default = make_governor("agent: other\npermissions: {allow: [work]}\n", **FAST)
     for _ in range(5):
         default.agent("other").execute("work", {}, ok)
-    assert default.trust_score("other") == 100           # the default ceiling is 100, as in the seed's 0-100
+    assert default.trust_score("other") == 100  # the default ceiling is 100, as in the seed's 0-100
 
 
 def test_successes_at_the_ceiling_are_neither_banked_nor_counted(make_governor: Callable[..., Governor]) -> None:
     gov = make_governor("agent: bot\npermissions: {allow: [work]}\ntrust: {max_score: 100, failure: -5}\n", **FAST)
     agent = gov.agent("bot")
     for _ in range(20):
-        agent.execute("work", {}, ok)                    # at the ceiling: worth nothing, so nothing to report
-    agent.execute("work", {}, boom)                      # 95, written and audited at once
+        agent.execute("work", {}, ok)  # at the ceiling: worth nothing, so nothing to report
+    agent.execute("work", {}, boom)  # 95, written and audited at once
     for _ in range(13):
-        agent.execute("work", {}, ok)                    # 5 successes climb back to 100, 8 more are at the ceiling
+        agent.execute("work", {}, ok)  # 5 successes climb back to 100, 8 more are at the ceiling
     assert agent.trust_score == 100
     gov.trust.flush()
     changes = [e["details"] for e in gov.audit.query(type="trust_change")]
     failure = next(i for i, d in enumerate(changes) if d["delta"] == -5)
-    after = changes[failure + 1:]                        # (the sync thread may have split them into several)
+    after = changes[failure + 1 :]  # (the sync thread may have split them into several)
     assert sum(d["delta"] for d in after) == 5 and sum(d.get("count", 1) for d in after) == 5
-    assert all(d["delta"] == -5 for d in changes[:failure + 1])
+    assert all(d["delta"] == -5 for d in changes[: failure + 1])

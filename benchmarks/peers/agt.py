@@ -59,15 +59,19 @@ class AGTGovern:
         self.label = f"AGT govern() audit {'on' if audit else 'off'}"
         self.approvals = 0
         self._audit = audit
-        self._governed = govern(_tool, policy=agt_policy_yaml(workload.rules), audit=audit,
-                                on_deny=lambda decision: decision, approval_handler=_RecordAndReject())
+        self._governed = govern(
+            _tool,
+            policy=agt_policy_yaml(workload.rules),
+            audit=audit,
+            on_deny=lambda decision: decision,
+            approval_handler=_RecordAndReject(),
+        )
         self._actions: dict[str, dict[str, str]] = {}
 
     def _action(self, query: Query) -> dict[str, str]:
         hit = self._actions.get(query.action)
         if hit is None:
-            hit = self._actions[query.action] = {"type": query.action, "verb": query.verb,
-                                                 "resource": query.resource}
+            hit = self._actions[query.action] = {"type": query.action, "verb": query.verb, "resource": query.resource}
         return hit
 
     def decide(self, query: Query) -> str:

@@ -46,8 +46,11 @@ class CedarDecisions:
         hit = self._requests.get(key)
         if hit is None:
             hit = self._requests[key] = {
-                "principal": self._principal, "action": {"type": "Action", "id": query.action},
-                "resource": {"type": "Tool", "id": query.action}, "context": {"name": query.action, **query.args}}
+                "principal": self._principal,
+                "action": {"type": "Action", "id": query.action},
+                "resource": {"type": "Tool", "id": query.action},
+                "context": {"name": query.action, **query.args},
+            }
         return hit
 
     def decide(self, query: Query) -> str:

@@ -7,5 +7,12 @@ See docs/audit.md for the format, the threat model and what verification detects
 from claw_governance.audit.trail import AuditTrail, RetentionRule, TrailRefused, TrailTampered, open_trail
 from claw_governance.audit.verify import VerifyReport, verify_entries
 
-__all__ = ["AuditTrail", "RetentionRule", "TrailRefused", "TrailTampered", "VerifyReport", "open_trail",
-           "verify_entries"]
+__all__ = [
+    "AuditTrail",
+    "RetentionRule",
+    "TrailRefused",
+    "TrailTampered",
+    "VerifyReport",
+    "open_trail",
+    "verify_entries",
+]

@@ -56,8 +56,13 @@ Contents:
 """
 
 
-def export_bundle(reader: TrailReader, start: str | date | datetime, end: str | date | datetime,
-                  destination: Path, public_key: PublicKey | None = None) -> dict[str, Any]:
+def export_bundle(
+    reader: TrailReader,
+    start: str | date | datetime,
+    end: str | date | datetime,
+    destination: Path,
+    public_key: PublicKey | None = None,
+) -> dict[str, Any]:
     """Write the bundle into ``destination`` (must be empty or missing); return its manifest."""
     lo, hi = day_range(start, end)
     if destination.exists() and any(destination.iterdir()):
@@ -105,11 +110,26 @@ def export_bundle(reader: TrailReader, start: str | date | datetime, end: str | 
     report = compliance_report(TrailReader(trail_dir, public_keys=[key]), start, end)
     (destination / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     (destination / "report.md").write_text(render_markdown(report))
-    (destination / "README.md").write_text(README.format(
-        trail_id=reader.trail_id, start=report["period"]["start"], end=report["period"]["end"],
-        segments=len(segments), count=count, key_id=key.key_id, origin=reader.origin))
-    manifest = {"trail_id": reader.trail_id, "entries_in_period": count, "chain_valid": report["chain"]["valid"],
-                "files": {str(p.relative_to(destination)): hashlib.sha256(p.read_bytes()).hexdigest()
-                          for p in sorted(destination.rglob("*")) if p.is_file()}}
+    (destination / "README.md").write_text(
+        README.format(
+            trail_id=reader.trail_id,
+            start=report["period"]["start"],
+            end=report["period"]["end"],
+            segments=len(segments),
+            count=count,
+            key_id=key.key_id,
+            origin=reader.origin,
+        )
+    )
+    manifest = {
+        "trail_id": reader.trail_id,
+        "entries_in_period": count,
+        "chain_valid": report["chain"]["valid"],
+        "files": {
+            str(p.relative_to(destination)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(destination.rglob("*"))
+            if p.is_file()
+        },
+    }
     (destination / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest

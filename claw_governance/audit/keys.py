@@ -53,8 +53,7 @@ class PublicKey:
     def verify(self, signature_b64: str, message: bytes) -> bool:
         """True if ``signature_b64`` is this key's signature over ``message``; never raises."""
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(base64.b64decode(signature_b64, validate=True),
-                                                                message)
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(base64.b64decode(signature_b64, validate=True), message)
         except (InvalidSignature, ValueError, TypeError):
             return False
         return True
@@ -62,7 +61,8 @@ class PublicKey:
     def pem(self) -> bytes:
         """SubjectPublicKeyInfo PEM (for evidence bundles and ``--public-key``)."""
         return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     @classmethod
     def from_text(cls, text: str | bytes) -> PublicKey:
@@ -99,8 +99,9 @@ class SigningKey:
         self._private = private
         self.path = path
         self.encrypted = encrypted  # stored encrypted on disk (an in-memory key is never written)
-        self.public = PublicKey(private.public_key().public_bytes(serialization.Encoding.Raw,
-                                                                  serialization.PublicFormat.Raw))
+        self.public = PublicKey(
+            private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
 
     def sign(self, message: bytes) -> str:
         """Base64 of the Ed25519 signature over ``message``."""
@@ -119,8 +120,9 @@ class SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def load_or_create(cls, directory: Path | None, passphrase: str | None = None,
-                       scrypt_log2_n: int = 17) -> SigningKey:
+    def load_or_create(
+        cls, directory: Path | None, passphrase: str | None = None, scrypt_log2_n: int = 17
+    ) -> SigningKey:
         """The key in ``directory`` (created 0600 if missing), or an in-memory key when ``directory`` is None.
 
         With ``passphrase`` the key is kept encrypted (see the module docstring), a plaintext one migrated.
@@ -133,8 +135,9 @@ class SigningKey:
         if not path.exists():
             directory.mkdir(parents=True, exist_ok=True)
             private = Ed25519PrivateKey.generate()
-            pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
+            pem = private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
             tmp = directory / f".{KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
@@ -180,21 +183,27 @@ def _link_new(directory: Path, name: str, data: bytes) -> None:
         os.unlink(tmp)
 
 
-def _load_or_create_sealed(cls: type[SigningKey], directory: Path, passphrase: str | None,
-                           scrypt_log2_n: int) -> SigningKey:
+def _load_or_create_sealed(
+    cls: type[SigningKey], directory: Path, passphrase: str | None, scrypt_log2_n: int
+) -> SigningKey:
     """The encrypted key: created (or migrated from the plaintext PEM) when missing, then opened."""
     from claw_governance.errors import IdentityError
     from claw_governance.identity import keys as agent_keys
 
     sealed, plain = directory / SEALED_KEY_FILE, directory / KEY_FILE
     if not passphrase:
-        raise AuditError(f"{sealed}: the governor's audit key is encrypted; set CLAW_IDENTITY_PASSPHRASE "
-                         "(identity_passphrase) to use it")
+        raise AuditError(
+            f"{sealed}: the governor's audit key is encrypted; set CLAW_IDENTITY_PASSPHRASE "
+            "(identity_passphrase) to use it"
+        )
     if not sealed.exists():
         private = cls.load(plain)._private if plain.exists() else Ed25519PrivateKey.generate()
         file_key_id = agent_keys.key_id_for(agent_keys.public_der(private))  # claw-key/1's own key id
-        _link_new(directory, SEALED_KEY_FILE, agent_keys.seal_key(SEALED_KEY_OWNER, file_key_id, private,
-                                                                   passphrase, scrypt_log2_n))
+        _link_new(
+            directory,
+            SEALED_KEY_FILE,
+            agent_keys.seal_key(SEALED_KEY_OWNER, file_key_id, private, passphrase, scrypt_log2_n),
+        )
     try:
         loaded = agent_keys.read_key_file(sealed, SEALED_KEY_OWNER, passphrase)
     except IdentityError as exc:

@@ -46,8 +46,18 @@ LOCK_FILE = ".lock"
 SEGMENT_RE = re.compile(r"^segment-(\d{12})\.jsonl$")
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 
-ENTRY_FIELDS = ("action", "agent_id", "context", "decision", "details", "policy_hash", "prev_hash", "seq",
-                "timestamp", "type")
+ENTRY_FIELDS = (
+    "action",
+    "agent_id",
+    "context",
+    "decision",
+    "details",
+    "policy_hash",
+    "prev_hash",
+    "seq",
+    "timestamp",
+    "type",
+)
 
 
 def segment_name(first_seq: int) -> str:

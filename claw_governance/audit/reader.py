@@ -31,8 +31,15 @@ class TrailReader:
     checkpoints for this trail's origin are fetched and checked.
     """
 
-    def __init__(self, path: Path, *, public_keys: list[PublicKey] | None = None, state_path: Path | None = None,
-                 store: Any = None, witnesses: Any = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        public_keys: list[PublicKey] | None = None,
+        state_path: Path | None = None,
+        store: Any = None,
+        witnesses: Any = None,
+    ) -> None:
         self.path = path
         if not path.is_dir():
             raise AuditError(f"{path}: no such audit trail folder")
@@ -71,13 +78,31 @@ class TrailReader:
                 if line.endswith(b"\n"):
                     yield line
 
-    def query(self, agent_id: str | None = None, type: str | None = None, action: str | None = None,
-              allowed: bool | None = None, outcome: str | None = None,
-              since: float | str | date | datetime | None = None,
-              until: float | str | date | datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def query(
+        self,
+        agent_id: str | None = None,
+        type: str | None = None,
+        action: str | None = None,
+        allowed: bool | None = None,
+        outcome: str | None = None,
+        since: float | str | date | datetime | None = None,
+        until: float | str | date | datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """See ``AuditTrail.query``."""
-        return list(query_entries(self.entries(), agent_id=agent_id, type=type, action=action, allowed=allowed,
-                                  outcome=outcome, since=since, until=until, limit=limit))
+        return list(
+            query_entries(
+                self.entries(),
+                agent_id=agent_id,
+                type=type,
+                action=action,
+                allowed=allowed,
+                outcome=outcome,
+                since=since,
+                until=until,
+                limit=limit,
+            )
+        )
 
     def known_origin(self) -> str | None:
         """The origin the state store knows for this folder (None if it knows none)."""
@@ -98,23 +123,32 @@ class TrailReader:
             for key in (self.trail_id, path_key(self.path)):
                 anchor = anchor_from_dict(self.store.latest_checkpoint(key), "the state store")
                 if anchor is not None:
-                    anchors.append(Anchor(anchor.seq & ((1 << GENERATION_SHIFT) - 1), anchor.hash, anchor.source,
-                                          anchor.note))
+                    anchors.append(
+                        Anchor(anchor.seq & ((1 << GENERATION_SHIFT) - 1), anchor.hash, anchor.source, anchor.note)
+                    )
         if self.witnesses is not None:
             anchors.extend(self.witnesses.latest_anchors(self.origin))
         return anchors
 
-    def verify(self, *, witnesses: list[Witness] | None = None, min_witnesses: int = 0,
-               require_anchored: bool = False) -> VerifyReport:
+    def verify(
+        self, *, witnesses: list[Witness] | None = None, min_witnesses: int = 0, require_anchored: bool = False
+    ) -> VerifyReport:
         """Verify the folder with the trusted keys, the state store's checkpoints and the witnesses'."""
         known = self.known_origin()
         anchors = self.outside_anchors()
         if known is not None and known != self.origin:
             anchors = [a for a in anchors if a.source != "the state store" or self.origin in (a.note or "")]
         wit = witnesses if witnesses is not None else (self.witnesses.trusted() if self.witnesses else [])
-        report = verify_directory(self.path, trusted_keys=self.public_keys, anchors=anchors, witnesses=wit,
-                                  min_witnesses=min_witnesses, require_anchored=require_anchored,
-                                  key_source=self.key_note, expected_origin=known)
+        report = verify_directory(
+            self.path,
+            trusted_keys=self.public_keys,
+            anchors=anchors,
+            witnesses=wit,
+            min_witnesses=min_witnesses,
+            require_anchored=require_anchored,
+            key_source=self.key_note,
+            expected_origin=known,
+        )
         if self.witnesses is not None:
             report = self.witnesses.check_origins(report, self.public_keys, self.replaced_origins())
         return report

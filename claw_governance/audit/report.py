@@ -18,12 +18,16 @@ class _Trail(Protocol):
 
 def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple[float, float]:
     """Unix seconds [start of ``start`` day, end of ``end`` day); a datetime is taken as given."""
+
     def parse(value: str | date | datetime, *, is_end: bool) -> float:
         if isinstance(value, str):
             text = value
             try:
-                value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value or " " in value.strip() \
+                value = (
+                    datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    if "T" in value or " " in value.strip()
                     else date.fromisoformat(value.strip())
+                )
             except ValueError:  # "yesterday", "7d": the day that time falls on
                 from claw_governance.timeparse import parse_when
 
@@ -32,6 +36,7 @@ def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple
             return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
         day = value + timedelta(days=1) if is_end else value
         return datetime.combine(day, time.min, tzinfo=UTC).timestamp()
+
     lo, hi = parse(start, is_end=False), parse(end, is_end=True)
     if hi <= lo:
         raise ConfigError("the report's end is before its start")
@@ -42,8 +47,12 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def compliance_report(trail: _Trail, start: str | date | datetime, end: str | date | datetime,
-                      policy_metadata: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def compliance_report(
+    trail: _Trail,
+    start: str | date | datetime,
+    end: str | date | datetime,
+    policy_metadata: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Totals by outcome, agent and action; escalations and their resolution times; trust changes; the policy
     versions in force; and the chain verification result, for ``start``..``end`` (both days included).
 
@@ -79,41 +88,71 @@ def compliance_report(trail: _Trail, start: str | date | datetime, end: str | da
             actions["succeeded" if details.get("success") else "failed"] += 1
         elif kind == "escalation_resolved":
             created, resolved = details.get("created"), details.get("resolved_at")
-            seconds = (resolved - created) if isinstance(created, int | float) and \
-                isinstance(resolved, int | float) else None
-            escalations.append({"escalation_id": details.get("escalation_id"), "agent_id": entry.get("agent_id"),
-                                "action": entry.get("action"), "status": details.get("status"),
-                                "resolver": details.get("resolver"), "resolved_at": _iso(ts),
-                                "resolution_seconds": None if seconds is None else round(seconds, 3)})
+            seconds = (
+                (resolved - created) if isinstance(created, int | float) and isinstance(resolved, int | float) else None
+            )
+            escalations.append(
+                {
+                    "escalation_id": details.get("escalation_id"),
+                    "agent_id": entry.get("agent_id"),
+                    "action": entry.get("action"),
+                    "status": details.get("status"),
+                    "resolver": details.get("resolver"),
+                    "resolved_at": _iso(ts),
+                    "resolution_seconds": None if seconds is None else round(seconds, 3),
+                }
+            )
         elif kind == "trust_change":
-            trust.append({"agent_id": entry.get("agent_id"), "at": _iso(ts), "old": details.get("old"),
-                          "new": details.get("new"), "reason": details.get("reason")})
+            trust.append(
+                {
+                    "agent_id": entry.get("agent_id"),
+                    "at": _iso(ts),
+                    "old": details.get("old"),
+                    "new": details.get("new"),
+                    "reason": details.get("reason"),
+                }
+            )
         elif kind == "policy_reload":
             reloads += 1
     times = [e["resolution_seconds"] for e in escalations if e["resolution_seconds"] is not None]
     verification = trail.verify()
     return {
         "period": {"start": _iso(lo), "end": _iso(hi)},
-        "summary": {"total_decisions": sum(outcomes.values()), "allowed": outcomes["allow"],
-                    "denied": outcomes["deny"], "escalations": outcomes["escalate"],
-                    "escalations_resolved": len(escalations), "actions_succeeded": actions["succeeded"],
-                    "actions_failed": actions["failed"], "trust_changes": len(trust), "policy_reloads": reloads},
+        "summary": {
+            "total_decisions": sum(outcomes.values()),
+            "allowed": outcomes["allow"],
+            "denied": outcomes["deny"],
+            "escalations": outcomes["escalate"],
+            "escalations_resolved": len(escalations),
+            "actions_succeeded": actions["succeeded"],
+            "actions_failed": actions["failed"],
+            "trust_changes": len(trust),
+            "policy_reloads": reloads,
+        },
         "by_agent": {k: dict(v) for k, v in sorted(by_agent.items())},
         "by_action": {k: dict(v) for k, v in sorted(by_action.items())},
-        "escalations": {"resolved": escalations,
-                        "mean_resolution_seconds": round(sum(times) / len(times), 3) if times else None,
-                        "max_resolution_seconds": max(times) if times else None},
+        "escalations": {
+            "resolved": escalations,
+            "mean_resolution_seconds": round(sum(times) / len(times), 3) if times else None,
+            "max_resolution_seconds": max(times) if times else None,
+        },
         "trust_changes": trust,
         "policy_versions": sorted(policies.values(), key=lambda p: p["first_seen"]),
         "policy_metadata": {str(k): dict(v) for k, v in sorted((policy_metadata or {}).items())},
-        "chain": {"valid": verification.valid, "entries": verification.entries,
-                  "errors": list(verification.errors), "warnings": list(getattr(verification, "warnings", ()))},
+        "chain": {
+            "valid": verification.valid,
+            "entries": verification.entries,
+            "errors": list(verification.errors),
+            "warnings": list(getattr(verification, "warnings", ())),
+        },
     }
 
 
 def _rows(counter_map: dict[str, dict[str, int]]) -> list[list[str]]:
-    return [[name, str(c.get("allow", 0)), str(c.get("deny", 0)), str(c.get("escalate", 0))]
-            for name, c in counter_map.items()]
+    return [
+        [name, str(c.get("allow", 0)), str(c.get("deny", 0)), str(c.get("escalate", 0))]
+        for name, c in counter_map.items()
+    ]
 
 
 def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -123,18 +162,45 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         ("Summary", ["measure", "value"], [[k.replace("_", " "), str(v)] for k, v in s.items()]),
         ("By agent", ["agent", "allowed", "denied", "escalated"], _rows(report["by_agent"])),
         ("By action", ["action", "allowed", "denied", "escalated"], _rows(report["by_action"])),
-        ("Escalations resolved", ["id", "agent", "action", "status", "resolver", "seconds"],
-         [[str(e["escalation_id"]), str(e["agent_id"]), str(e["action"]), str(e["status"]), str(e["resolver"]),
-           str(e["resolution_seconds"])] for e in esc["resolved"]]),
-        ("Trust changes", ["agent", "at", "old", "new", "reason"],
-         [[str(t["agent_id"]), t["at"], str(t["old"]), str(t["new"]), str(t["reason"])]
-          for t in report["trust_changes"]]),
-        ("Policy versions in force", ["policy hash", "first seen", "last seen", "decisions"],
-         [[p["policy_hash"], p["first_seen"], p["last_seen"], str(p["decisions"])]
-          for p in report["policy_versions"]]),
-        ("Policy metadata", ["agent", "name", "version", "owner", "description"],
-         [[agent, *(str(meta.get(k, "")) for k in ("name", "version", "owner", "description"))]
-          for agent, meta in report.get("policy_metadata", {}).items()]),
+        (
+            "Escalations resolved",
+            ["id", "agent", "action", "status", "resolver", "seconds"],
+            [
+                [
+                    str(e["escalation_id"]),
+                    str(e["agent_id"]),
+                    str(e["action"]),
+                    str(e["status"]),
+                    str(e["resolver"]),
+                    str(e["resolution_seconds"]),
+                ]
+                for e in esc["resolved"]
+            ],
+        ),
+        (
+            "Trust changes",
+            ["agent", "at", "old", "new", "reason"],
+            [
+                [str(t["agent_id"]), t["at"], str(t["old"]), str(t["new"]), str(t["reason"])]
+                for t in report["trust_changes"]
+            ],
+        ),
+        (
+            "Policy versions in force",
+            ["policy hash", "first seen", "last seen", "decisions"],
+            [
+                [p["policy_hash"], p["first_seen"], p["last_seen"], str(p["decisions"])]
+                for p in report["policy_versions"]
+            ],
+        ),
+        (
+            "Policy metadata",
+            ["agent", "name", "version", "owner", "description"],
+            [
+                [agent, *(str(meta.get(k, "")) for k in ("name", "version", "owner", "description"))]
+                for agent, meta in report.get("policy_metadata", {}).items()
+            ],
+        ),
     ]
 
 
@@ -143,15 +209,21 @@ def _chain_line(report: dict[str, Any]) -> str:
     if chain["valid"]:
         return f"Chain verification: VALID ({chain['entries']} entries)"
     first = chain["errors"][0] if chain["errors"] else {}
-    return (f"Chain verification: INVALID ({len(chain['errors'])} errors; first at segment "
-            f"{first.get('segment')} seq {first.get('seq')}: {first.get('message')})")
+    return (
+        f"Chain verification: INVALID ({len(chain['errors'])} errors; first at segment "
+        f"{first.get('segment')} seq {first.get('seq')}: {first.get('message')})"
+    )
 
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown."""
     period = report["period"]
-    lines = [f"# Compliance report {period['start'][:10]} .. {period['end'][:10]} (end exclusive)", "",
-             _chain_line(report), ""]
+    lines = [
+        f"# Compliance report {period['start'][:10]} .. {period['end'][:10]} (end exclusive)",
+        "",
+        _chain_line(report),
+        "",
+    ]
     for title, header, rows in _sections(report):
         lines += [f"## {title}", ""]
         if not rows:
@@ -168,10 +240,13 @@ def render_html(report: dict[str, Any]) -> str:
     """The report as a self-contained HTML page (every value escaped)."""
     period = report["period"]
     title = html.escape(f"Compliance report {period['start'][:10]} .. {period['end'][:10]}")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
-             "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;"
-             "padding:2px 6px}</style></head><body>", f"<h1>{title}</h1>",
-             f"<p><strong>{html.escape(_chain_line(report))}</strong></p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>",
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;"
+        "padding:2px 6px}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f"<p><strong>{html.escape(_chain_line(report))}</strong></p>",
+    ]
     for name, header, rows in _sections(report):
         parts.append(f"<h2>{html.escape(name)}</h2>")
         if not rows:

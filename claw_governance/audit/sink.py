@@ -445,9 +445,14 @@ def verify_trail_rows(
     """Verify one trail's rows (complete lines, oldest first): hash chain, seq, RFC 6962 tree, signed in-log
     checkpoints, signed retention records and the outside checkpoints (signed notes) in ``anchors``, trusting
     only ``keys``. The one function through which the fleet view uses the verifier (``verify_entries``)."""
-    return verify_entries(lines, trail_id=trail_id, trusted_keys=keys,
-                          checkpoints=[a.note for a in anchors if a.note], retention_records=retention or (),
-                          source=source)
+    return verify_entries(
+        lines,
+        trail_id=trail_id,
+        trusted_keys=keys,
+        checkpoints=[a.note for a in anchors if a.note],
+        retention_records=retention or (),
+        source=source,
+    )
 
 
 class FleetReader:
@@ -552,7 +557,7 @@ class FleetReader:
         ).fetchone()
         if row is None:
             return VerifyReport(False, 0, ({"segment": None, "seq": None, "message": f"no trail {trail_id}"},))
-        meta, retention = orjson.loads(row[0]), orjson.loads(row[1])
+        retention = orjson.loads(row[1])
         # Only keys given by the caller vouch for a trail, never a key copied from its trail.json.
         keys, key_source = list(self.public_keys or []), "given" if self.public_keys else "none"
         anchors = []

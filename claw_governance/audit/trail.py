@@ -78,8 +78,16 @@ from claw_governance.config import GovernorConfig
 from claw_governance.errors import AuditError
 from claw_governance.model import AuditEvent, new_id
 
-__all__ = ["AuditTrail", "RetentionRule", "TrailRefused", "TrailTampered", "VerifyReport", "glob_matcher",
-           "open_trail", "query_entries"]
+__all__ = [
+    "AuditTrail",
+    "RetentionRule",
+    "TrailRefused",
+    "TrailTampered",
+    "VerifyReport",
+    "glob_matcher",
+    "open_trail",
+    "query_entries",
+]
 
 
 class TrailRefused(AuditError):
@@ -88,6 +96,7 @@ class TrailRefused(AuditError):
 
 class TrailTampered(AuditError):
     """The running writer saw its trail go back (cut, unlinked, replaced): every append is denied."""
+
 
 _TAIL_CHUNK = 65536
 _sha256 = hashlib.sha256
@@ -106,11 +115,21 @@ class AuditTrail:
     be written (the governor then denies the call).
     """
 
-    def __init__(self, path: Path | None, *, key: SigningKey | None = None, store: Any = None,
-                 retention_days: int = 2555, rotation_size_mb: float = 100.0, checkpoint_interval: int = 1000,
-                 checkpoint_seconds: float = 60.0, durability: str = "os",
-                 redactor: Redactor = DEFAULT_REDACTOR, reset: dict[str, Any] | None = None,
-                 witnesses: Any = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        key: SigningKey | None = None,
+        store: Any = None,
+        retention_days: int = 2555,
+        rotation_size_mb: float = 100.0,
+        checkpoint_interval: int = 1000,
+        checkpoint_seconds: float = 60.0,
+        durability: str = "os",
+        redactor: Redactor = DEFAULT_REDACTOR,
+        reset: dict[str, Any] | None = None,
+        witnesses: Any = None,
+    ) -> None:
         self.path = path
         self.key = key or SigningKey.generate()
         self.store = store
@@ -177,9 +196,18 @@ class AuditTrail:
             self._attach_witnesses()
             self._last_cp_seq = self._head.seq  # the interval counts what this writer adds
             if self._reset is not None and self._head.seq == 0:
-                self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
-                                    "details": DEFAULT_REDACTOR.for_audit(self._reset, strict=True),
-                                    "policy_hash": None, "type": "reset"}, True)
+                self._write_locked(
+                    {
+                        "action": None,
+                        "agent_id": None,
+                        "context": None,
+                        "decision": None,
+                        "details": DEFAULT_REDACTOR.for_audit(self._reset, strict=True),
+                        "policy_hash": None,
+                        "type": "reset",
+                    },
+                    True,
+                )
                 self._checkpoint_locked(defer=False)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -218,25 +246,37 @@ class AuditTrail:
             # A newer generation (``audit reset``): its first entry must name the trail it replaced.
             first = self._first_entry()
             details = first.get("details") if first else None
-            if not (first and first.get("type") == "reset" and isinstance(details, dict)
-                    and details.get("old_origin") == cp.origin):
-                raise TrailRefused(f"{self.path}: trail {self.origin} claims to replace {cp.origin} but does not "
-                                   "start with a reset entry naming it: refusing to start")
+            if not (
+                first
+                and first.get("type") == "reset"
+                and isinstance(details, dict)
+                and details.get("old_origin") == cp.origin
+            ):
+                raise TrailRefused(
+                    f"{self.path}: trail {self.origin} claims to replace {cp.origin} but does not "
+                    "start with a reset entry naming it: refusing to start"
+                )
             return
         where = f"{self.path}"
         fix = "restore the folder, or start a new trail with `claw-gov audit reset --reason TEXT`"
         if cp.origin != self.origin:
-            raise TrailRefused(f"{where}: the state store knows trail {cp.origin} (generation {generation}, "
-                               f"{size} entries) here but the folder holds {self.origin}: it was deleted or "
-                               f"replaced; refusing to start ({fix})")
+            raise TrailRefused(
+                f"{where}: the state store knows trail {cp.origin} (generation {generation}, "
+                f"{size} entries) here but the folder holds {self.origin}: it was deleted or "
+                f"replaced; refusing to start ({fix})"
+            )
         if self._head.seq < size:
-            raise TrailRefused(f"{where}: trail {self.origin} has {self._head.seq} entries but the state store "
-                               f"knows {size}: entries were removed or the folder was rolled back; refusing to "
-                               f"start ({fix})")
+            raise TrailRefused(
+                f"{where}: trail {self.origin} has {self._head.seq} entries but the state store "
+                f"knows {size}: entries were removed or the folder was rolled back; refusing to "
+                f"start ({fix})"
+            )
         found = self._entry_hash(size)
         if digest is not None and found is not None and found != digest:
-            raise TrailRefused(f"{where}: entry {size} of trail {self.origin} is not the one the state store "
-                               f"knows: the trail was rewritten; refusing to start ({fix})")
+            raise TrailRefused(
+                f"{where}: entry {size} of trail {self.origin} is not the one the state store "
+                f"knows: the trail was rewritten; refusing to start ({fix})"
+            )
 
     def _first_entry(self) -> dict[str, Any] | None:
         assert self.path is not None
@@ -280,8 +320,12 @@ class AuditTrail:
                     continue
                 entry = parse_entry(line + b"\n")
                 details = entry.get("details") if entry else None
-                if (entry is not None and isinstance(details, dict) and isinstance(details.get("range"), list)
-                        and details.get("size") == entry.get("seq", 0) - 1):
+                if (
+                    entry is not None
+                    and isinstance(details, dict)
+                    and isinstance(details.get("range"), list)
+                    and details.get("size") == entry.get("seq", 0) - 1
+                ):
                     try:
                         base = CompactRange.from_hex(details["size"], details["range"])
                     except (ValueError, TypeError):
@@ -300,8 +344,10 @@ class AuditTrail:
         for chunk in reversed(after):
             base.extend_lines(chunk)
         if base.size != self._head.seq:
-            raise AuditError(f"{self.path}: the Merkle tree covers {base.size} entries but the trail has "
-                             f"{self._head.seq} (damaged trail: run `claw-gov audit verify`)")
+            raise AuditError(
+                f"{self.path}: the Merkle tree covers {base.size} entries but the trail has "
+                f"{self._head.seq} (damaged trail: run `claw-gov audit verify`)"
+            )
         self._tree = base
 
     def _retention_base(self, segments: list[tuple[int, Path]]) -> CompactRange | None:
@@ -326,17 +372,26 @@ class AuditTrail:
         key_entry = {"key_id": self.key.public.key_id, "public_key": self.key.public.hex, "added": time.time()}
         if not meta_path.exists():
             if list_segments(self.path):
-                raise TrailRefused(f"{meta_path} is missing but the folder holds segments: refusing to start a "
-                                   "new chain over an existing one")
+                raise TrailRefused(
+                    f"{meta_path} is missing but the folder holds segments: refusing to start a "
+                    "new chain over an existing one"
+                )
             generation, size, known, _digest = self._known()
             if known is not None and self._reset is None:
-                raise TrailRefused(f"{self.path}: the state store knows trail {known.origin} here ({size} entries) "
-                                   "but the folder is missing or empty: refusing to start a new trail (restore "
-                                   "it, or run `claw-gov audit reset --reason TEXT`)")
+                raise TrailRefused(
+                    f"{self.path}: the state store knows trail {known.origin} here ({size} entries) "
+                    "but the folder is missing or empty: refusing to start a new trail (restore "
+                    "it, or run `claw-gov audit reset --reason TEXT`)"
+                )
             trail_id = new_id()
-            meta: dict[str, Any] = {"format": FORMAT, "trail_id": trail_id, "origin": origin_for(trail_id),
-                                    "generation": generation + 1 if known is not None else 0,
-                                    "created": time.time(), "keys": [key_entry]}
+            meta: dict[str, Any] = {
+                "format": FORMAT,
+                "trail_id": trail_id,
+                "origin": origin_for(trail_id),
+                "generation": generation + 1 if known is not None else 0,
+                "created": time.time(),
+                "keys": [key_entry],
+            }
             write_json_atomic(meta_path, meta, sync=True)
         else:
             try:
@@ -409,9 +464,16 @@ class AuditTrail:
             with open(quarantine, "wb") as fh:
                 fh.write(torn)
             os.ftruncate(self._fd, offset)
-            self._repairs.append({"event": "torn_tail_repaired", "segment": self._segment.name, "offset": offset,
-                                  "bytes": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
-                                  "quarantine": quarantine.name})
+            self._repairs.append(
+                {
+                    "event": "torn_tail_repaired",
+                    "segment": self._segment.name,
+                    "offset": offset,
+                    "bytes": len(torn),
+                    "sha256": hashlib.sha256(torn).hexdigest(),
+                    "quarantine": quarantine.name,
+                }
+            )
             tail = tail[:cut]
             size = offset
         self._end = size
@@ -447,13 +509,32 @@ class AuditTrail:
 
     def append(self, event: AuditEvent) -> int:
         """Redact, chain and write one entry; return its seq. Raises AuditError if it cannot be written."""
-        return self.append_parts(event.type, event.agent_id, event.action, event.context, event.decision,
-                                 event.policy_hash, event.details, event.sensitive_fields, event.trusted_decision,
-                                 event.meta)
+        return self.append_parts(
+            event.type,
+            event.agent_id,
+            event.action,
+            event.context,
+            event.decision,
+            event.policy_hash,
+            event.details,
+            event.sensitive_fields,
+            event.trusted_decision,
+            event.meta,
+        )
 
-    def append_parts(self, entry_type: str, agent_id: str | None, action: str | None, context: Any, decision: Any,
-                     policy_hash: str | None, details: Any, sensitive_fields: frozenset[str] = frozenset(),
-                     trusted_decision: bool = False, meta: Any = None) -> int:
+    def append_parts(
+        self,
+        entry_type: str,
+        agent_id: str | None,
+        action: str | None,
+        context: Any,
+        decision: Any,
+        policy_hash: str | None,
+        details: Any,
+        sensitive_fields: frozenset[str] = frozenset(),
+        trusted_decision: bool = False,
+        meta: Any = None,
+    ) -> int:
         """``append`` with the AuditEvent's fields given one by one (the governor's fast path: no event
         object is built when the built-in trail is the only audit plugin)."""
         redactor = self.redactor.with_keys(sensitive_fields) if sensitive_fields else self.redactor
@@ -462,8 +543,9 @@ class AuditTrail:
             try:
                 context = None if context is None else redactor.for_audit(context)
                 details = None if details is None else redactor.for_audit(details)
-                decision = None if decision is None else (
-                    decision if trusted_decision else redactor.for_audit(decision))
+                decision = (
+                    None if decision is None else (decision if trusted_decision else redactor.for_audit(decision))
+                )
             except NonCanonicalKey:
                 exact = True
                 context = None if context is None else redactor.for_audit(context, strict=True)
@@ -475,11 +557,14 @@ class AuditTrail:
             details = {**(details or {}), **meta}
         # (str fields are the common case: no call for them on the hot path)
         kind = (entry_type if entry_type.__class__ is str else _text(entry_type)) or "unknown"
-        head = {"action": action if action is None or action.__class__ is str else str(action),
-                "agent_id": agent_id if agent_id is None or agent_id.__class__ is str else str(agent_id),
-                "context": context, "decision": decision, "details": details,
-                "policy_hash": policy_hash if policy_hash is None or policy_hash.__class__ is str
-                else str(policy_hash)}
+        head = {
+            "action": action if action is None or action.__class__ is str else str(action),
+            "agent_id": agent_id if agent_id is None or agent_id.__class__ is str else str(agent_id),
+            "context": context,
+            "decision": decision,
+            "details": details,
+            "policy_hash": policy_hash if policy_hash is None or policy_hash.__class__ is str else str(policy_hash),
+        }
         prefix = None
         if not exact:
             # Serialise everything but the chain fields now, outside the lock: in sorted order the chain's
@@ -509,8 +594,9 @@ class AuditTrail:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _append_fields(self, fields: dict[str, Any] | None, exact: bool, prefix: bytes = b"",
-                       type_json: bytes = b"") -> int:
+    def _append_fields(
+        self, fields: dict[str, Any] | None, exact: bool, prefix: bytes = b"", type_json: bytes = b""
+    ) -> int:
         """Append one entry: ``fields`` (a whole entry but the chain fields), or else the serialised
         ``prefix`` and ``type_json`` of ``append_parts``."""
         rotated = False
@@ -520,8 +606,11 @@ class AuditTrail:
             if self._tampered is not None:
                 raise TrailTampered(self._tampered)
             if self._memory is not None:
-                seq = (self._write_locked(fields, exact) if fields is not None
-                       else self._write_prefix_locked(prefix, type_json))
+                seq = (
+                    self._write_locked(fields, exact)
+                    if fields is not None
+                    else self._write_prefix_locked(prefix, type_json)
+                )
                 self._maybe_checkpoint_locked()
                 return seq
             if self._fd < 0:
@@ -536,8 +625,11 @@ class AuditTrail:
                 if self._end >= self.rotation_bytes:
                     self._rotate_locked()
                     rotated = True
-                seq = (self._write_locked(fields, exact) if fields is not None
-                       else self._write_prefix_locked(prefix, type_json))
+                seq = (
+                    self._write_locked(fields, exact)
+                    if fields is not None
+                    else self._write_prefix_locked(prefix, type_json)
+                )
                 if seq - self._last_cp_seq >= self.checkpoint_interval or seq >= self._time_check_seq:
                     self._maybe_checkpoint_locked()
             except OSError as exc:
@@ -598,8 +690,10 @@ class AuditTrail:
         assert self.path is not None and self._segment is not None
         name = self._segment.name
         if st.st_size < self._end:
-            raise self._tamper(f"{name} shrank from {self._end} to {st.st_size} bytes under the writer: entries "
-                               "were cut from the trail")
+            raise self._tamper(
+                f"{name} shrank from {self._end} to {st.st_size} bytes under the writer: entries "
+                "were cut from the trail"
+            )
         sealed = not st.st_mode & 0o200
         if not st.st_nlink and not sealed:
             raise self._tamper(f"{name} was deleted or replaced under the writer (the audit folder was removed?)")
@@ -637,8 +731,10 @@ class AuditTrail:
             entry = parse_entry(line)
             seq = entry.get("seq") if entry else None
             if entry is None or seq != head.seq + 1 or entry.get("prev_hash") != head.prev:
-                raise self._tamper(f"{self._segment.name if self._segment else '?'}: an entry appended by another "
-                                   f"writer does not continue the chain at seq {head.seq} (the trail was rewritten)")
+                raise self._tamper(
+                    f"{self._segment.name if self._segment else '?'}: an entry appended by another "
+                    f"writer does not continue the chain at seq {head.seq} (the trail was rewritten)"
+                )
             head.seq, head.prev = seq, str(entry.get("hash"))
             self._pending.append(_sha256(b"\x00" + line[:-1]).digest())
         self._end += cut
@@ -652,15 +748,32 @@ class AuditTrail:
             with open(quarantine, "wb") as fh:
                 fh.write(torn)
             os.ftruncate(self._fd, offset)
-            self._repairs.append({"event": "torn_tail_repaired", "segment": self._segment.name, "offset": offset,
-                                  "bytes": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
-                                  "quarantine": quarantine.name})
+            self._repairs.append(
+                {
+                    "event": "torn_tail_repaired",
+                    "segment": self._segment.name,
+                    "offset": offset,
+                    "bytes": len(torn),
+                    "sha256": hashlib.sha256(torn).hexdigest(),
+                    "quarantine": quarantine.name,
+                }
+            )
 
     def _write_repairs_locked(self) -> None:
         while self._repairs:
             repair = self._repairs.pop(0)
-            self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
-                                "details": repair, "policy_hash": None, "type": "repair"}, False)
+            self._write_locked(
+                {
+                    "action": None,
+                    "agent_id": None,
+                    "context": None,
+                    "decision": None,
+                    "details": repair,
+                    "policy_hash": None,
+                    "type": "repair",
+                },
+                False,
+            )
 
     def _rotate_locked(self) -> None:
         # The closing checkpoint signs the old segment's last entry and, by growing the file, tells every other
@@ -693,8 +806,16 @@ class AuditTrail:
             line, digest = exact_entry_line(fields) if exact else entry_line(fields)
         except (TypeError, orjson.JSONEncodeError):
             # Something the fast walk let through (e.g. a lone surrogate): redo it the slow, exact way.
-            fields = {k: (DEFAULT_REDACTOR.for_audit(v, strict=True) if isinstance(v, dict)
-                          else _text(v) if isinstance(v, str) else v) for k, v in fields.items()}
+            fields = {
+                k: (
+                    DEFAULT_REDACTOR.for_audit(v, strict=True)
+                    if isinstance(v, dict)
+                    else _text(v)
+                    if isinstance(v, str)
+                    else v
+                )
+                for k, v in fields.items()
+            }
             line, digest = exact_entry_line(fields)
         return self._emit_locked(line, digest, seq)
 
@@ -702,13 +823,23 @@ class AuditTrail:
         head = self._head
         seq = head.seq + 1
         now = time.time()
-        body = b"".join((prefix, b',"prev_hash":"', head.prev.encode(), b'","seq":', str(seq).encode(),
-                         b',"timestamp":', orjson.dumps(int(now) if now.is_integer() else now),
-                         b',"type":', type_json))
+        body = b"".join(
+            (
+                prefix,
+                b',"prev_hash":"',
+                head.prev.encode(),
+                b'","seq":',
+                str(seq).encode(),
+                b',"timestamp":',
+                orjson.dumps(int(now) if now.is_integer() else now),
+                b',"type":',
+                type_json,
+            )
+        )
         h = _sha256(body)
         h.update(b"}")
         digest = h.hexdigest()
-        tail = b''.join((b',"hash":"', digest.encode(), b'"}'))
+        tail = b"".join((b',"hash":"', digest.encode(), b'"}'))
         # The Merkle leaf is the line without its newline: hashed here, while the body is in the cache.
         leaf = _sha256(b"\x00")
         leaf.update(body)
@@ -737,8 +868,9 @@ class AuditTrail:
         # The clock is read every 16 entries, not every entry (a time-based checkpoint may come 15 entries late).
         self._time_check_seq = self._head.seq + 16
         due = self._head.seq - self._last_cp_seq
-        if due >= self.checkpoint_interval or (due and time.monotonic() - self._last_cp_time
-                                               >= self.checkpoint_seconds):
+        if due >= self.checkpoint_interval or (
+            due and time.monotonic() - self._last_cp_time >= self.checkpoint_seconds
+        ):
             self._checkpoint_locked()
 
     def _fold(self) -> CompactRange:
@@ -773,16 +905,20 @@ class AuditTrail:
             others = [(name, cp) for name, cp in others if cp.origin != self.origin]
             if others:
                 name, cp = others[0]
-                raise TrailRefused(f"{self.path}: witness {name} holds trail {cp.origin} ({cp.size} entries) signed "
-                                   "by this governor's key, but the folder holds a new, empty trail: it was deleted "
-                                   "or replaced; refusing to start (restore it, or run `claw-gov audit reset "
-                                   "--reason TEXT`)")
+                raise TrailRefused(
+                    f"{self.path}: witness {name} holds trail {cp.origin} ({cp.size} entries) signed "
+                    "by this governor's key, but the folder holds a new, empty trail: it was deleted "
+                    "or replaced; refusing to start (restore it, or run `claw-gov audit reset "
+                    "--reason TEXT`)"
+                )
         for spec, cp in latest:
             if cp.size > self._head.seq:
-                raise TrailRefused(f"{self.path}: witness {spec.witness.name} has cosigned {cp.size} entries of "
-                                   f"trail {self.origin} but the folder holds {self._head.seq}: entries were "
-                                   "removed or the folder was rolled back; refusing to start (restore it, or run "
-                                   "`claw-gov audit reset --reason TEXT`)")
+                raise TrailRefused(
+                    f"{self.path}: witness {spec.witness.name} has cosigned {cp.size} entries of "
+                    f"trail {self.origin} but the folder holds {self._head.seq}: entries were "
+                    "removed or the folder was rolled back; refusing to start (restore it, or run "
+                    "`claw-gov audit reset --reason TEXT`)"
+                )
 
     def signed_checkpoint(self, tree: CompactRange | None = None) -> Checkpoint:
         """A C2SP checkpoint of the tree (default: the head, under the caller's lock), signed by this writer."""
@@ -801,11 +937,29 @@ class AuditTrail:
         tree = self._fold()
         cp = self.signed_checkpoint(tree)
         created = time.time()
-        details = {"checkpoint": cp.note(), "size": tree.size, "range": tree.to_hex(), "origin": self.origin,
-                   "trail_id": self.trail_id, "key_id": self.key.public.key_id, "created": created,
-                   "checkpoint_seq": self._head.seq, "checkpoint_hash": self._head.prev}
-        self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
-                            "details": details, "policy_hash": None, "type": "checkpoint"}, False)
+        details = {
+            "checkpoint": cp.note(),
+            "size": tree.size,
+            "range": tree.to_hex(),
+            "origin": self.origin,
+            "trail_id": self.trail_id,
+            "key_id": self.key.public.key_id,
+            "created": created,
+            "checkpoint_seq": self._head.seq,
+            "checkpoint_hash": self._head.prev,
+        }
+        self._write_locked(
+            {
+                "action": None,
+                "agent_id": None,
+                "context": None,
+                "decision": None,
+                "details": details,
+                "policy_hash": None,
+                "type": "checkpoint",
+            },
+            False,
+        )
         self._last_cp_seq = self._head.seq
         self._last_cp_time = time.monotonic()
         # The tree including the checkpoint entry is signed and stored outside the log by the mirror (in the
@@ -889,8 +1043,14 @@ class AuditTrail:
                     found.append(Anchor(seq, anchor.hash, anchor.source, anchor.note))
         return found
 
-    def verify(self, public_keys: list[PublicKey] | None = None, *, witnesses: list[Witness] | None = None,
-               min_witnesses: int = 0, require_anchored: bool = False) -> VerifyReport:
+    def verify(
+        self,
+        public_keys: list[PublicKey] | None = None,
+        *,
+        witnesses: list[Witness] | None = None,
+        min_witnesses: int = 0,
+        require_anchored: bool = False,
+    ) -> VerifyReport:
         """Recompute the whole chain and Merkle tree (streaming) and check every checkpoint against the keys
         this process trusts: its own signing key and ``public_keys`` (never a key read from the audit folder).
 
@@ -910,12 +1070,26 @@ class AuditTrail:
             anchors.extend(self.witnesses.latest_anchors(self.origin))
         wit = witnesses if witnesses is not None else (self.witnesses.trusted() if self.witnesses else [])
         if lines is not None:
-            return verify_entries(lines, trail_id=self.trail_id, trusted_keys=keys, anchors=anchors,
-                                  witnesses=wit, min_witnesses=min_witnesses, require_anchored=require_anchored)
+            return verify_entries(
+                lines,
+                trail_id=self.trail_id,
+                trusted_keys=keys,
+                anchors=anchors,
+                witnesses=wit,
+                min_witnesses=min_witnesses,
+                require_anchored=require_anchored,
+            )
         assert self.path is not None
-        report = verify_directory(self.path, trusted_keys=keys, anchors=anchors, snapshot=snapshot,
-                                  witnesses=wit, min_witnesses=min_witnesses, require_anchored=require_anchored,
-                                  key_source="the governor's key")
+        report = verify_directory(
+            self.path,
+            trusted_keys=keys,
+            anchors=anchors,
+            snapshot=snapshot,
+            witnesses=wit,
+            min_witnesses=min_witnesses,
+            require_anchored=require_anchored,
+            key_source="the governor's key",
+        )
         if self._tampered is not None:
             import dataclasses
 
@@ -932,17 +1106,35 @@ class AuditTrail:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def query(self, agent_id: str | None = None, type: str | None = None, action: str | None = None,
-              allowed: bool | None = None, outcome: str | None = None,
-              since: float | str | date | datetime | None = None,
-              until: float | str | date | datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def query(
+        self,
+        agent_id: str | None = None,
+        type: str | None = None,
+        action: str | None = None,
+        allowed: bool | None = None,
+        outcome: str | None = None,
+        since: float | str | date | datetime | None = None,
+        until: float | str | date | datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Entries matching every given filter, oldest first.
 
         ``action`` is a glob (``*`` only); ``since``/``until`` are Unix seconds, ISO strings, dates or datetimes
         (``until`` is exclusive); ``limit`` keeps the first ``limit`` matches.
         """
-        return list(query_entries(self.entries(), agent_id=agent_id, type=type, action=action, allowed=allowed,
-                                  outcome=outcome, since=since, until=until, limit=limit))
+        return list(
+            query_entries(
+                self.entries(),
+                agent_id=agent_id,
+                type=type,
+                action=action,
+                allowed=allowed,
+                outcome=outcome,
+                since=since,
+                until=until,
+                limit=limit,
+            )
+        )
 
     # ---------------------------------------------------------------------------------------- retention
 
@@ -972,13 +1164,25 @@ class AuditTrail:
                 resume_seq = segments[len(removable)][0]
                 resume_prev = removable[-1][2]["last_hash"]
                 record: dict[str, Any] = {
-                    "trail_id": self.trail_id, "created": now, "key_id": self.key.public.key_id,
-                    "resume_seq": resume_seq, "resume_prev_hash": resume_prev,
-                    "resume_range": removable[-1][2]["range"], "origin": self.origin,
+                    "trail_id": self.trail_id,
+                    "created": now,
+                    "key_id": self.key.public.key_id,
+                    "resume_seq": resume_seq,
+                    "resume_prev_hash": resume_prev,
+                    "resume_range": removable[-1][2]["range"],
+                    "origin": self.origin,
                     "retention_days": rule.default_days,
-                    "removed": [{"segment": p.name, "first_seq": s["first_seq"], "last_seq": s["last_seq"],
-                                 "last_hash": s["last_hash"], "last_timestamp": s["last_ts"]}
-                                for _, p, s in removable]}
+                    "removed": [
+                        {
+                            "segment": p.name,
+                            "first_seq": s["first_seq"],
+                            "last_seq": s["last_seq"],
+                            "last_hash": s["last_hash"],
+                            "last_timestamp": s["last_ts"],
+                        }
+                        for _, p, s in removable
+                    ],
+                }
                 record = DEFAULT_REDACTOR.for_audit(record, strict=True)
                 record["signature"] = self.key.sign(record_message(record))
                 fd = os.open(self.path / RETENTION_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -987,8 +1191,18 @@ class AuditTrail:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                self._write_locked({"action": None, "agent_id": None, "context": None, "decision": None,
-                                    "details": record, "policy_hash": None, "type": "retention"}, True)
+                self._write_locked(
+                    {
+                        "action": None,
+                        "agent_id": None,
+                        "context": None,
+                        "decision": None,
+                        "details": record,
+                        "policy_hash": None,
+                        "type": "retention",
+                    },
+                    True,
+                )
                 for _, path, _ in removable:
                     path.unlink()
                 return [p.name for _, p, _ in removable]
@@ -1013,13 +1227,23 @@ class AuditTrail:
                 status = "down"
         if status == "ok" and self.witnesses is not None and self.witnesses.any_down():
             status = "degraded"
-        return {"status": status, "path": None if self.path is None else str(self.path),
-                "trail_id": self.trail_id, "last_seq": self._head.seq, "appended": self._appended,
-                "durability": self.durability, "segment": None if self._segment is None else self._segment.name,
-                "last_checkpoint_seq": self._last_cp_seq, "last_error": self._last_error,
-                "repairs": list(self._repairs_done()), "key_id": self.key.public.key_id,
-                "fsyncs": self._commit.fsyncs, "origin": self.origin, "tampered": self._tampered,
-                **({"witnesses": self.witnesses.health()} if self.witnesses is not None else {})}
+        return {
+            "status": status,
+            "path": None if self.path is None else str(self.path),
+            "trail_id": self.trail_id,
+            "last_seq": self._head.seq,
+            "appended": self._appended,
+            "durability": self.durability,
+            "segment": None if self._segment is None else self._segment.name,
+            "last_checkpoint_seq": self._last_cp_seq,
+            "last_error": self._last_error,
+            "repairs": list(self._repairs_done()),
+            "key_id": self.key.public.key_id,
+            "fsyncs": self._commit.fsyncs,
+            "origin": self.origin,
+            "tampered": self._tampered,
+            **({"witnesses": self.witnesses.health()} if self.witnesses is not None else {}),
+        }
 
     def _repairs_done(self) -> Iterator[str]:
         if self._memory is not None or self.path is None:
@@ -1115,8 +1339,9 @@ def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
     path it is kept in memory, and its public half is listed in the trail's ``trail.json`` either way.
     """
     try:
-        key = SigningKey.load_or_create(config.resolved_state_path, config.identity_passphrase,
-                                        config.identity_scrypt_log2_n)
+        key = SigningKey.load_or_create(
+            config.resolved_state_path, config.identity_passphrase, config.identity_scrypt_log2_n
+        )
     except OSError as exc:
         raise AuditError(f"cannot create the governor's audit key in {config.resolved_state_path}: {exc}") from None
     witnesses = None
@@ -1125,10 +1350,16 @@ def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:
         from claw_governance.audit.witness_client import WitnessClient
 
         witnesses = WitnessClient(parse_witness_list(config.audit_witnesses))
-    trail = AuditTrail(config.audit_path, key=key, store=store, retention_days=config.audit_retention_days,
-                       rotation_size_mb=config.audit_rotation_size_mb,
-                       checkpoint_interval=config.audit_checkpoint_interval, durability=config.durability,
-                       witnesses=witnesses)
+    trail = AuditTrail(
+        config.audit_path,
+        key=key,
+        store=store,
+        retention_days=config.audit_retention_days,
+        rotation_size_mb=config.audit_rotation_size_mb,
+        checkpoint_interval=config.audit_checkpoint_interval,
+        durability=config.durability,
+        witnesses=witnesses,
+    )
     if config.audit_path is not None and trail.health()["status"] != "down":
         try:
             trail.apply_retention()
@@ -1189,10 +1420,16 @@ def reset_trail(config: GovernorConfig, store: Any, reason: str) -> tuple[Path |
         path.rename(moved)
     if old_origin is None and moved is None:
         raise AuditError(f"{path}: no trail is known here; nothing to reset (just start the governor)")
-    record = {"reason": reason, "old_origin": old_origin, "old_checkpoint": old_note,
-              "previous_origins": previous, "moved_to": None if moved is None else str(moved)}
-    key = SigningKey.load_or_create(config.resolved_state_path, config.identity_passphrase,
-                                    config.identity_scrypt_log2_n)
+    record = {
+        "reason": reason,
+        "old_origin": old_origin,
+        "old_checkpoint": old_note,
+        "previous_origins": previous,
+        "moved_to": None if moved is None else str(moved),
+    }
+    key = SigningKey.load_or_create(
+        config.resolved_state_path, config.identity_passphrase, config.identity_scrypt_log2_n
+    )
     trail = AuditTrail(path, key=key, store=store, durability=config.durability, reset=record)
     origin = trail.origin
     trail.close()

@@ -123,13 +123,27 @@ class VerifyReport:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (for the CLI and reports)."""
-        return {"valid": self.valid, "entries": self.entries, "errors": list(self.errors),
-                "warnings": list(self.warnings), "trail_id": self.trail_id, "origin": self.origin,
-                "first_seq": self.first_seq, "last_seq": self.last_seq, "last_hash": self.last_hash,
-                "segments": self.segments, "checkpoints": self.checkpoints, "key_source": self.key_source,
-                "tree_size": self.tree_size, "root_hash": self.root_hash, "anchored_size": self.anchored_size,
-                "unanchored": self.unanchored, "witnessed_size": self.witnessed_size,
-                "unwitnessed": self.unwitnessed, "min_witnesses": self.min_witnesses}
+        return {
+            "valid": self.valid,
+            "entries": self.entries,
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+            "trail_id": self.trail_id,
+            "origin": self.origin,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "segments": self.segments,
+            "checkpoints": self.checkpoints,
+            "key_source": self.key_source,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "anchored_size": self.anchored_size,
+            "unanchored": self.unanchored,
+            "witnessed_size": self.witnessed_size,
+            "unwitnessed": self.unwitnessed,
+            "min_witnesses": self.min_witnesses,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +163,17 @@ class Anchor:
 class _Check:
     """One verification run; feed it segments, then call ``finish``."""
 
-    def __init__(self, trail_id: str, keys: dict[str, PublicKey], anchors: Iterable[Anchor],
-                 retention: list[dict[str, Any]], *, origin: str | None = None,
-                 witnesses: Sequence[Witness] = (), min_witnesses: int = 0) -> None:
+    def __init__(
+        self,
+        trail_id: str,
+        keys: dict[str, PublicKey],
+        anchors: Iterable[Anchor],
+        retention: list[dict[str, Any]],
+        *,
+        origin: str | None = None,
+        witnesses: Sequence[Witness] = (),
+        min_witnesses: int = 0,
+    ) -> None:
         self.trail_id = trail_id
         self.origin = origin if origin is not None else origin_for(trail_id)
         self.keys = keys
@@ -199,12 +221,20 @@ class _Check:
             self.error(None, f"the checkpoint in {anchor.source} is malformed: {exc}", anchor.source)
             return
         if cp.origin != self.origin:
-            self.error(None, f"the checkpoint in {anchor.source} is for {cp.origin!r}, not this trail "
-                       f"({self.origin!r}): the trail was replaced or deleted and started again", anchor.source)
+            self.error(
+                None,
+                f"the checkpoint in {anchor.source} is for {cp.origin!r}, not this trail "
+                f"({self.origin!r}): the trail was replaced or deleted and started again",
+                anchor.source,
+            )
             return
         if not self.trusted_note(cp):
-            self.error(cp.size, f"the checkpoint in {anchor.source} is not signed by a trusted key (wrong public "
-                       "key, or a forged checkpoint)", anchor.source)
+            self.error(
+                cp.size,
+                f"the checkpoint in {anchor.source} is not signed by a trusted key (wrong public "
+                "key, or a forged checkpoint)",
+                anchor.source,
+            )
             return
         self.notes.setdefault(cp.size, []).append((anchor.source, cp))
         if anchor.hash is not None:
@@ -236,15 +266,19 @@ class _Check:
         root = self.tree.root()
         for source, cp in self.notes.pop(size):
             if cp.root != root:
-                self.error(size, f"the checkpoint in {source} (tree size {size}) does not match the trail: the "
-                           "entries up to it were changed, or the trail was replaced or rolled back")
+                self.error(
+                    size,
+                    f"the checkpoint in {source} (tree size {size}) does not match the trail: the "
+                    "entries up to it were changed, or the trail was replaced or rolled back",
+                )
             else:
                 self.covered(size, cp)
 
     def error(self, seq: int | None, message: str, segment: str | None = None) -> None:
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append({"segment": segment if segment is not None else self.segment, "seq": seq,
-                                "message": message})
+            self.errors.append(
+                {"segment": segment if segment is not None else self.segment, "seq": seq, "message": message}
+            )
 
     def start(self, first_seq: int, prev_hash: str | None) -> None:
         """Where the chain must start: seq 1 at genesis, or a retention record's resume point."""
@@ -262,8 +296,11 @@ class _Check:
                 # in place: the feeding loop holds a reference to this tree
                 self.tree.size, self.tree.nodes[:] = base.size, base.nodes
                 return
-        self.error(first_seq, f"the trail starts at seq {first_seq}: entries 1..{first_seq - 1} are missing and "
-                   "no signed retention record accounts for them (deleted or replaced oldest segment?)")
+        self.error(
+            first_seq,
+            f"the trail starts at seq {first_seq}: entries 1..{first_seq - 1} are missing and "
+            "no signed retention record accounts for them (deleted or replaced oldest segment?)",
+        )
         self.expected_seq, self.prev = first_seq, prev_hash
 
     def segment_start(self, name: str, name_seq: int) -> None:
@@ -287,7 +324,7 @@ class _Check:
                 cut = body.rfind(_PREV_KEY)
                 if cut > 0:
                     try:
-                        tail = _loads(b"{" + body[cut + 1:])
+                        tail = _loads(b"{" + body[cut + 1 :])
                     except orjson.JSONDecodeError:
                         tail = None
                     if type(tail) is dict and self._fast_link(tail, claimed_b.decode(), raw):
@@ -296,8 +333,12 @@ class _Check:
 
     def _fast_link(self, tail: dict[str, Any], claimed: str, raw: bytes) -> bool:
         seq = tail.get("seq")
-        if (seq != self.expected_seq or tail.get("prev_hash") != self.prev or self.at_segment_start
-                or type(seq) is not int):
+        if (
+            seq != self.expected_seq
+            or tail.get("prev_hash") != self.prev
+            or self.at_segment_start
+            or type(seq) is not int
+        ):
             return False
         kind = tail.get("type")
         if kind == "checkpoint" or kind == "retention" or type(kind) is not str:
@@ -322,10 +363,15 @@ class _Check:
         seq = entry.get("seq")
         prev = entry.get("prev_hash")
         # The common case, kept short: one more link of an intact chain (a million of these must take < 10 s).
-        if (seq == self.expected_seq and prev == self.prev and not self.at_segment_start
-                and type(seq) is int and type(claimed) is str
-                and _sha256(body := _dumps(entry, option=SORTED)).hexdigest() == claimed
-                and raw == _line(body, claimed)):
+        if (
+            seq == self.expected_seq
+            and prev == self.prev
+            and not self.at_segment_start
+            and type(seq) is int
+            and type(claimed) is str
+            and _sha256(body := _dumps(entry, option=SORTED)).hexdigest() == claimed
+            and raw == _line(body, claimed)
+        ):
             self.entries += 1
             kind = entry.get("type")
             if kind == "checkpoint":
@@ -339,8 +385,13 @@ class _Check:
             self.expected_seq = seq + 1
             self.prev = claimed
             return
-        if not (isinstance(claimed, str) and isinstance(seq, int) and not isinstance(seq, bool)
-                and isinstance(prev, str) and isinstance(entry.get("type"), str)):
+        if not (
+            isinstance(claimed, str)
+            and isinstance(seq, int)
+            and not isinstance(seq, bool)
+            and isinstance(prev, str)
+            and isinstance(entry.get("type"), str)
+        ):
             self.garbage("missing seq, type, prev_hash or hash")
             return
         self.entries += 1
@@ -350,23 +401,34 @@ class _Check:
         if self.at_segment_start:
             self.at_segment_start = False
             if seq != self.name_seq:
-                self.error(seq, f"segment {self.segment} should start at seq {self.name_seq} but starts at {seq} "
-                           "(renamed or replaced segment)")
+                self.error(
+                    seq,
+                    f"segment {self.segment} should start at seq {self.name_seq} but starts at {seq} "
+                    "(renamed or replaced segment)",
+                )
         ok = True
         if seq != self.expected_seq:
             ok = False
             if isinstance(self.expected_seq, int) and seq > self.expected_seq:
-                missing = f"{self.expected_seq}" if seq == self.expected_seq + 1 else \
-                    f"{self.expected_seq}..{seq - 1}"
-                self.error(self.expected_seq, f"entry {missing} is missing (found seq {seq} where "
-                           f"{self.expected_seq} was expected): deleted entry or segment")
+                missing = f"{self.expected_seq}" if seq == self.expected_seq + 1 else f"{self.expected_seq}..{seq - 1}"
+                self.error(
+                    self.expected_seq,
+                    f"entry {missing} is missing (found seq {seq} where "
+                    f"{self.expected_seq} was expected): deleted entry or segment",
+                )
             else:
-                self.error(seq, f"seq {seq} appears where {self.expected_seq} was expected: entries inserted, "
-                           "duplicated or out of order")
+                self.error(
+                    seq,
+                    f"seq {seq} appears where {self.expected_seq} was expected: entries inserted, "
+                    "duplicated or out of order",
+                )
         elif prev != self.prev:
             ok = False
-            self.error(seq, "prev_hash does not match the previous entry's hash: an entry before it was changed, "
-                       "inserted or replaced")
+            self.error(
+                seq,
+                "prev_hash does not match the previous entry's hash: an entry before it was changed, "
+                "inserted or replaced",
+            )
         body = orjson.dumps(entry, option=SORTED)
         actual = hashlib.sha256(body).hexdigest()
         if actual != claimed and exact_hash(entry) != claimed:
@@ -376,8 +438,11 @@ class _Check:
             # The parsed content hashes right but the stored bytes are not what was hashed: a duplicated key
             # (which readers that keep the first occurrence would show instead), extra whitespace or escapes.
             ok = False
-            self.error(seq, "the line is not the canonical form of its entry (duplicate key, extra whitespace or "
-                       "other bytes added): it was edited")
+            self.error(
+                seq,
+                "the line is not the canonical form of its entry (duplicate key, extra whitespace or "
+                "other bytes added): it was edited",
+            )
         if ok:
             kind = entry["type"]
             if kind == "checkpoint":
@@ -392,8 +457,11 @@ class _Check:
     def check_anchors(self, seq: int, claimed: str) -> None:
         for anchor in self.anchors[seq]:
             if anchor.hash != claimed:
-                self.error(seq, f"the checkpoint in {anchor.source} names seq {seq} with a different hash: "
-                           "the entry or the trail was replaced")
+                self.error(
+                    seq,
+                    f"the checkpoint in {anchor.source} names seq {seq} with a different hash: "
+                    "the entry or the trail was replaced",
+                )
 
     def _key(self, key_id: Any) -> PublicKey | None:
         return self.keys.get(key_id) if isinstance(key_id, str) else None
@@ -416,8 +484,9 @@ class _Check:
             self.error(seq, f"checkpoint covers tree size {cp.size}, not the {seq - 1} entries before it")
             return
         if cp.root != self.tree.root():
-            self.error(seq, "checkpoint root hash does not match the recomputed Merkle tree: entries before it "
-                       "were changed")
+            self.error(
+                seq, "checkpoint root hash does not match the recomputed Merkle tree: entries before it were changed"
+            )
             return
         if not self.trusted_note(cp):
             self.error(seq, "checkpoint is not signed by a trusted key (forged checkpoint or wrong public key)")
@@ -431,45 +500,87 @@ class _Check:
 
     def record_ok(self, record: dict[str, Any]) -> bool:
         key = self._key(record.get("key_id"))
-        return (key is not None and record.get("trail_id") == self.trail_id
-                and key.verify(str(record.get("signature")), record_message(record)))
+        return (
+            key is not None
+            and record.get("trail_id") == self.trail_id
+            and key.verify(str(record.get("signature")), record_message(record))
+        )
 
     def finish(self, last_segment: str, key_source: str = "given") -> VerifyReport:
         last_seq = (self.expected_seq - 1) if self.expected_seq is not None else 0
         for seq in sorted(self.anchors):
             if seq > last_seq:
                 for anchor in self.anchors[seq]:
-                    self.error(last_seq + 1, f"the checkpoint in {anchor.source} covers seq {seq} but the trail ends "
-                               f"at seq {last_seq}: truncated tail or deleted newest segment", last_segment)
+                    self.error(
+                        last_seq + 1,
+                        f"the checkpoint in {anchor.source} covers seq {seq} but the trail ends "
+                        f"at seq {last_seq}: truncated tail or deleted newest segment",
+                        last_segment,
+                    )
             elif seq < self.first_seq:
-                self.warnings.append(f"the checkpoint in {self.anchors[seq][0].source} (seq {seq}) is older than "
-                                     "the oldest retained entry")
+                self.warnings.append(
+                    f"the checkpoint in {self.anchors[seq][0].source} (seq {seq}) is older than "
+                    "the oldest retained entry"
+                )
         for size in sorted(self.notes):
             for source, _cp in self.notes[size]:
                 if size > self.tree.size:
-                    self.error(self.tree.size + 1, f"the checkpoint in {source} covers {size} entries but the trail "
-                               f"has {self.tree.size}: truncated, rolled back or deleted entries", last_segment)
+                    self.error(
+                        self.tree.size + 1,
+                        f"the checkpoint in {source} covers {size} entries but the trail "
+                        f"has {self.tree.size}: truncated, rolled back or deleted entries",
+                        last_segment,
+                    )
                 else:
-                    self.warnings.append(f"the checkpoint in {source} (tree size {size}) is older than the oldest "
-                                         "retained entry")
+                    self.warnings.append(
+                        f"the checkpoint in {source} (tree size {size}) is older than the oldest retained entry"
+                    )
         self.notes.clear()
         if last_seq and self.anchored < max(1, self.first_seq):
-            who = (f"signed by a trusted key and cosigned by {self.min_witnesses} trusted witness(es)"
-                   if self.min_witnesses else "signed by a trusted key")
-            self.error(None, f"no checkpoint {who} covers any entry: nothing vouches for this trail "
-                       "(fabricated, re-signed, or its checkpoints were deleted)", last_segment)
-        return VerifyReport(not self.errors, self.entries, tuple(self.errors), tuple(self.warnings),
-                            self.trail_id, self.first_seq, last_seq, self.prev, self.segments, self.checkpoints,
-                            key_source, self.origin, self.tree.size, self.tree.root().hex(), self.anchored,
-                            self.witnessed, self.min_witnesses)
+            who = (
+                f"signed by a trusted key and cosigned by {self.min_witnesses} trusted witness(es)"
+                if self.min_witnesses
+                else "signed by a trusted key"
+            )
+            self.error(
+                None,
+                f"no checkpoint {who} covers any entry: nothing vouches for this trail "
+                "(fabricated, re-signed, or its checkpoints were deleted)",
+                last_segment,
+            )
+        return VerifyReport(
+            not self.errors,
+            self.entries,
+            tuple(self.errors),
+            tuple(self.warnings),
+            self.trail_id,
+            self.first_seq,
+            last_seq,
+            self.prev,
+            self.segments,
+            self.checkpoints,
+            key_source,
+            self.origin,
+            self.tree.size,
+            self.tree.root().hex(),
+            self.anchored,
+            self.witnessed,
+            self.min_witnesses,
+        )
 
     def require_anchored(self, report: VerifyReport) -> VerifyReport:
         """INVALID if any entry is unanchored (``--require-anchored``)."""
         if not report.unanchored:
             return report
-        errors = (*report.errors, {"segment": None, "seq": report.last_seq - report.unanchored + 1,
-                                   "message": f"{report.unanchored} entries after the last trusted checkpoint "
-                                   "are not anchored (--require-anchored)"})
+        errors = (
+            *report.errors,
+            {
+                "segment": None,
+                "seq": report.last_seq - report.unanchored + 1,
+                "message": f"{report.unanchored} entries after the last trusted checkpoint "
+                "are not anchored (--require-anchored)",
+            },
+        )
         return _replace(report, valid=False, errors=errors)
 
 
@@ -500,8 +611,13 @@ def anchor_from_dict(data: Any, source: str) -> Anchor | None:
         return None
     seq, digest = data.get("seq"), data.get("hash")
     note = data.get("note", data.get("signature"))
-    if not (isinstance(seq, int) and isinstance(digest, str) and HASH_RE.match(digest) and isinstance(note, str)
-            and "\n" in note):
+    if not (
+        isinstance(seq, int)
+        and isinstance(digest, str)
+        and HASH_RE.match(digest)
+        and isinstance(note, str)
+        and "\n" in note
+    ):
         return None
     return Anchor(seq, digest, source, note)
 
@@ -571,10 +687,19 @@ def load_witnessed(directory: Path) -> list[str]:
     return notes
 
 
-def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] = (), anchors: Iterable[Anchor] = (),
-                     snapshot: dict[str, int] | None = None, use_checkpoint_file: bool = True,
-                     witnesses: Sequence[Witness] = (), min_witnesses: int = 0, require_anchored: bool = False,
-                     key_source: str = "given", expected_origin: str | None = None) -> VerifyReport:
+def verify_directory(
+    directory: Path,
+    *,
+    trusted_keys: Iterable[PublicKey] = (),
+    anchors: Iterable[Anchor] = (),
+    snapshot: dict[str, int] | None = None,
+    use_checkpoint_file: bool = True,
+    witnesses: Sequence[Witness] = (),
+    min_witnesses: int = 0,
+    require_anchored: bool = False,
+    key_source: str = "given",
+    expected_origin: str | None = None,
+) -> VerifyReport:
     """Verify the trail in ``directory`` trusting only ``trusted_keys`` (never the keys in trail.json).
 
     ``anchors``: checkpoints kept outside the log (state store, a witness's latest, a running writer's head).
@@ -590,16 +715,23 @@ def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] = (),
     trail_id = meta["trail_id"]
     check = _Check(trail_id, keys, (), [], witnesses=witnesses, min_witnesses=min_witnesses)
     if expected_origin is not None and expected_origin != check.origin:
-        check.error(None, f"{directory} should hold trail {expected_origin!r} but holds {check.origin!r}: the "
-                    "trail was deleted or replaced and a new one started", TRAIL_FILE)
+        check.error(
+            None,
+            f"{directory} should hold trail {expected_origin!r} but holds {check.origin!r}: the "
+            "trail was deleted or replaced and a new one started",
+            TRAIL_FILE,
+        )
     if not keys:
         check.error(None, "no trusted public key was given: nothing can vouch for the trail (give --public-key)")
     records, problems = load_retention_records(directory)
     good_records = [r for r in records if check.record_ok(r)]
     for record in records:
         if record not in good_records:
-            check.error(record.get("resume_seq") if isinstance(record.get("resume_seq"), int) else None,
-                        "a retention record is not validly signed by a trusted key", RETENTION_FILE)
+            check.error(
+                record.get("resume_seq") if isinstance(record.get("resume_seq"), int) else None,
+                "a retention record is not validly signed by a trusted key",
+                RETENTION_FILE,
+            )
     for problem in problems:
         check.error(None, problem, RETENTION_FILE)
     check.retention = good_records
@@ -640,8 +772,9 @@ def verify_directory(directory: Path, *, trusted_keys: Iterable[PublicKey] = (),
         except OSError as exc:
             check.error(check.expected_seq, f"cannot read {path.name}: {exc}")
     if cp_missing and check.checkpoints:
-        check.warnings.append(f"{CHECKPOINT_FILE} is missing although the log holds checkpoints: the copy outside "
-                              "the log was deleted")
+        check.warnings.append(
+            f"{CHECKPOINT_FILE} is missing although the log holds checkpoints: the copy outside the log was deleted"
+        )
     report = check.finish(last_name, key_source)
     return check.require_anchored(report) if require_anchored else report
 
@@ -675,17 +808,28 @@ def _feed(check: _Check, lines: Iterator[bytes], is_last: bool) -> None:
         entry(pending)
         check.leaf(pending)
     elif is_last:
-        check.warnings.append(f"{check.segment}: incomplete last line ({len(pending)} bytes) after seq "
-                              f"{(check.expected_seq or 1) - 1}: a writer stopped mid-write; the entry was never "
-                              "acknowledged and the next writer to open the trail moves it aside")
+        check.warnings.append(
+            f"{check.segment}: incomplete last line ({len(pending)} bytes) after seq "
+            f"{(check.expected_seq or 1) - 1}: a writer stopped mid-write; the entry was never "
+            "acknowledged and the next writer to open the trail moves it aside"
+        )
     else:
         check.error(check.expected_seq, f"incomplete line inside a sealed segment ({len(pending)} bytes)")
 
 
-def verify_entries(lines: Iterable[bytes], *, trail_id: str, trusted_keys: Iterable[PublicKey],
-                   checkpoints: Iterable[str] = (), retention_records: Iterable[dict[str, Any]] = (),
-                   witnesses: Sequence[Witness] = (), min_witnesses: int = 0, require_anchored: bool = False,
-                   anchors: Iterable[Anchor] = (), source: str = "memory") -> VerifyReport:
+def verify_entries(
+    lines: Iterable[bytes],
+    *,
+    trail_id: str,
+    trusted_keys: Iterable[PublicKey],
+    checkpoints: Iterable[str] = (),
+    retention_records: Iterable[dict[str, Any]] = (),
+    witnesses: Sequence[Witness] = (),
+    min_witnesses: int = 0,
+    require_anchored: bool = False,
+    anchors: Iterable[Anchor] = (),
+    source: str = "memory",
+) -> VerifyReport:
     """Verify a trail handed over in memory: its entry lines in order, plus checkpoints kept elsewhere.
 
     ``lines``: the exact line bytes (with or without the final newline), oldest first; after retention the
@@ -711,7 +855,8 @@ def verify_entries(lines: Iterable[bytes], *, trail_id: str, trusted_keys: Itera
     return check.require_anchored(report) if require_anchored else report
 
 
-def verify_lines(trail_id: str, lines: Iterable[bytes], keys: Iterable[PublicKey],
-                 anchors: Iterable[Anchor] = ()) -> VerifyReport:
+def verify_lines(
+    trail_id: str, lines: Iterable[bytes], keys: Iterable[PublicKey], anchors: Iterable[Anchor] = ()
+) -> VerifyReport:
     """Verify an in-memory trail (one segment called ``memory``)."""
     return verify_entries(lines, trail_id=trail_id, trusted_keys=keys, anchors=anchors)

@@ -17,8 +17,17 @@ import click
 from claw_governance.cli._common import ErrorGuard, echo, echo_json, fail, governor_options, open_governor
 from claw_governance.plugins import ClawPluginManager
 
-__all__ = ["BUILTIN_COMMAND_MODULES", "build_cli", "cli", "echo", "echo_json", "fail", "governor_options", "main",
-           "open_governor"]
+__all__ = [
+    "BUILTIN_COMMAND_MODULES",
+    "build_cli",
+    "cli",
+    "echo",
+    "echo_json",
+    "fail",
+    "governor_options",
+    "main",
+    "open_governor",
+]
 
 # Modules of this package that add command groups through `claw_register_commands`.
 BUILTIN_COMMAND_MODULES = (

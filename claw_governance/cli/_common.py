@@ -50,22 +50,52 @@ class ErrorGuard(click.Group):
 
 def governor_options(fn: Any) -> Any:
     """The options every command that opens a Governor shares (defaults: the seed's environment)."""
-    for option in reversed([
-        click.option("--policies", "policy_path", type=click.Path(path_type=Path), envvar="POLICY_PATH",
-                     default="policies", show_default=True, help="Policy file or folder."),
-        click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH",
-                     default="logs/audit", show_default=True, help="Audit trail folder."),
-        click.option("--identities", "identity_path", type=click.Path(path_type=Path), envvar="IDENTITY_PATH",
-                     default="identities", show_default=True, help="Identity folder."),
-        click.option("--state", "state_path", type=click.Path(path_type=Path), envvar="STATE_PATH",
-                     default=None, help="State store folder (default: <identities>/.state)."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--policies",
+                "policy_path",
+                type=click.Path(path_type=Path),
+                envvar="POLICY_PATH",
+                default="policies",
+                show_default=True,
+                help="Policy file or folder.",
+            ),
+            click.option(
+                "--audit",
+                "audit_path",
+                type=click.Path(path_type=Path),
+                envvar="AUDIT_PATH",
+                default="logs/audit",
+                show_default=True,
+                help="Audit trail folder.",
+            ),
+            click.option(
+                "--identities",
+                "identity_path",
+                type=click.Path(path_type=Path),
+                envvar="IDENTITY_PATH",
+                default="identities",
+                show_default=True,
+                help="Identity folder.",
+            ),
+            click.option(
+                "--state",
+                "state_path",
+                type=click.Path(path_type=Path),
+                envvar="STATE_PATH",
+                default=None,
+                help="State store folder (default: <identities>/.state).",
+            ),
+        ]
+    ):
         fn = option(fn)
     return fn
 
 
-def open_governor(policy_path: Path | None, audit_path: Path, identity_path: Path, state_path: Path | None,
-                  **settings: Any) -> Any:
+def open_governor(
+    policy_path: Path | None, audit_path: Path, identity_path: Path, state_path: Path | None, **settings: Any
+) -> Any:
     """A Governor for a CLI command (entry-point plugins loaded, adapters not enabled)."""
     from claw_governance.config import config_from_env
     from claw_governance.governor import Governor

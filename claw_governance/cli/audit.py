@@ -29,20 +29,50 @@ def _echo(text: str) -> None:
 
 
 def _trail_options(fn: Any) -> Any:
-    for option in reversed([
-        click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH",
-                     default="logs/audit", show_default=True, help="Audit trail folder."),
-        click.option("--state", "state_path", type=click.Path(path_type=Path), envvar="STATE_PATH", default=None,
-                     help="State folder: its checkpoint and governor key are used (default <identities>/.state)."),
-        click.option("--identities", "identity_path", type=click.Path(path_type=Path), envvar="IDENTITY_PATH",
-                     default="identities", show_default=True, help="Identity folder (locates the state folder)."),
-        click.option("--public-key", "public_key", default=None,
-                     help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key); "
-                          "several comma-separated (a fleet: one per host)."),
-        click.option("--store", "store_url", default=None, envvar="CLAW_AUDIT_STORE",
-                     help="Read the fleet's trails from this PostgreSQL audit sink (postgresql://...) instead of "
-                          "--audit."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--audit",
+                "audit_path",
+                type=click.Path(path_type=Path),
+                envvar="AUDIT_PATH",
+                default="logs/audit",
+                show_default=True,
+                help="Audit trail folder.",
+            ),
+            click.option(
+                "--state",
+                "state_path",
+                type=click.Path(path_type=Path),
+                envvar="STATE_PATH",
+                default=None,
+                help="State folder: its checkpoint and governor key are used (default <identities>/.state).",
+            ),
+            click.option(
+                "--identities",
+                "identity_path",
+                type=click.Path(path_type=Path),
+                envvar="IDENTITY_PATH",
+                default="identities",
+                show_default=True,
+                help="Identity folder (locates the state folder).",
+            ),
+            click.option(
+                "--public-key",
+                "public_key",
+                default=None,
+                help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key); "
+                "several comma-separated (a fleet: one per host).",
+            ),
+            click.option(
+                "--store",
+                "store_url",
+                default=None,
+                envvar="CLAW_AUDIT_STORE",
+                help="Read the fleet's trails from this PostgreSQL audit sink (postgresql://...) instead of --audit.",
+            ),
+        ]
+    ):
         fn = option(fn)
     return fn
 
@@ -51,14 +81,23 @@ def _state_dir(state_path: Path | None, identity_path: Path | None) -> Path | No
     return state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
 
 
-def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-            witnesses: Any = None, store_url: str | None = None) -> Any:
+def _reader(
+    audit_path: Path,
+    state_path: Path | None,
+    identity_path: Path | None,
+    public_key: str | None,
+    witnesses: Any = None,
+    store_url: str | None = None,
+) -> Any:
     from claw_governance.audit.reader import TrailReader
     from claw_governance.audit.trust import load_public_key
 
     # several keys (a fleet, one per host) are given comma-separated: no key format contains a comma
-    keys = [load_public_key(part.strip()) for part in public_key.split(",") if part.strip()] \
-        if public_key is not None else None
+    keys = (
+        [load_public_key(part.strip()) for part in public_key.split(",") if part.strip()]
+        if public_key is not None
+        else None
+    )
     if store_url is not None:  # the fleet view (issue 17): every trail copied to the audit sink
         from claw_governance.audit.sink import FleetReader
 
@@ -73,12 +112,18 @@ def _reader(audit_path: Path, state_path: Path | None, identity_path: Path | Non
         from claw_governance.state import open_state_store
 
         store = open_state_store(GovernorConfig(state_path=state, state_url=state_url))
-    return TrailReader(audit_path, public_keys=keys, state_path=state if state and state.exists() else None,
-                       store=store, witnesses=witnesses)
+    return TrailReader(
+        audit_path,
+        public_keys=keys,
+        state_path=state if state and state.exists() else None,
+        store=store,
+        witnesses=witnesses,
+    )
 
 
 def _guard(fn: Any) -> Any:
     """One line on stderr and exit 2 for any error a user can act on (never a traceback)."""
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
@@ -89,6 +134,7 @@ def _guard(fn: Any) -> Any:
         except (OSError, ValueError) as exc:
             _fail(f"{type(exc).__name__}: {exc}")
         return None
+
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
@@ -104,10 +150,14 @@ def _print_report(report: Any, as_json: bool) -> None:
         click.echo(safe_json(report.as_dict()))
         return
     status = "VALID" if report.valid else "INVALID"
-    _echo(f"{status}: {report.entries} entries, seq {report.first_seq}..{report.last_seq}, "
-          f"{report.segments} segments, {report.checkpoints} checkpoints (keys: {report.key_source})")
-    _echo(f"  origin {report.origin}; anchored by trusted checkpoints up to seq {report.anchored_size}; "
-          f"unanchored tail: {report.unanchored} entries")
+    _echo(
+        f"{status}: {report.entries} entries, seq {report.first_seq}..{report.last_seq}, "
+        f"{report.segments} segments, {report.checkpoints} checkpoints (keys: {report.key_source})"
+    )
+    _echo(
+        f"  origin {report.origin}; anchored by trusted checkpoints up to seq {report.anchored_size}; "
+        f"unanchored tail: {report.unanchored} entries"
+    )
     if report.min_witnesses or report.witnessed_size:
         _echo(f"  witnessed up to seq {report.witnessed_size}; unwitnessed tail: {report.unwitnessed} entries")
     for err in report.errors:
@@ -118,18 +168,40 @@ def _print_report(report: Any, as_json: bool) -> None:
 
 @audit_group.command("verify")
 @_trail_options
-@click.option("--witness", "witness_specs", multiple=True,
-              help="A trusted witness: its verifier key, optionally @URL to compare with its latest checkpoint.")
-@click.option("--min-witnesses", type=int, default=0, show_default=True,
-              help="A checkpoint anchors entries only if this many trusted witnesses cosigned it.")
+@click.option(
+    "--witness",
+    "witness_specs",
+    multiple=True,
+    help="A trusted witness: its verifier key, optionally @URL to compare with its latest checkpoint.",
+)
+@click.option(
+    "--min-witnesses",
+    type=int,
+    default=0,
+    show_default=True,
+    help="A checkpoint anchors entries only if this many trusted witnesses cosigned it.",
+)
 @click.option("--require-anchored", is_flag=True, help="INVALID if any entry is after the last trusted checkpoint.")
-@click.option("--bundle", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Verify an evidence bundle (from `audit export`) offline instead of a trail folder.")
+@click.option(
+    "--bundle",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Verify an evidence bundle (from `audit export`) offline instead of a trail folder.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_guard
-def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-               witness_specs: tuple[str, ...], min_witnesses: int, require_anchored: bool, bundle: Path | None,
-               as_json: bool, store_url: str | None = None) -> None:
+def verify_cmd(
+    audit_path: Path,
+    state_path: Path | None,
+    identity_path: Path | None,
+    public_key: str | None,
+    witness_specs: tuple[str, ...],
+    min_witnesses: int,
+    require_anchored: bool,
+    bundle: Path | None,
+    as_json: bool,
+    store_url: str | None = None,
+) -> None:
     """Recompute the hash chain and Merkle tree and check every checkpoint against trusted keys only.
 
     Exit 0 if intact, 1 if not."""
@@ -145,8 +217,13 @@ def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 
         if public_key is None:
             _fail("--bundle needs --public-key (the governor's key, obtained independently)")
-        report = verify_bundle(bundle, [load_public_key(str(public_key))], witnesses=witnesses,
-                               min_witnesses=min_witnesses, require_anchored=require_anchored)
+        report = verify_bundle(
+            bundle,
+            [load_public_key(str(public_key))],
+            witnesses=witnesses,
+            min_witnesses=min_witnesses,
+            require_anchored=require_anchored,
+        )
     else:
         client = None
         if any(s.url for s in specs):
@@ -167,8 +244,15 @@ def verify_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 
 
 @audit_group.command("checkpoint")
-@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH",
-              default="logs/audit", show_default=True, help="Audit trail folder.")
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path),
+    envvar="AUDIT_PATH",
+    default="logs/audit",
+    show_default=True,
+    help="Audit trail folder.",
+)
 @_guard
 def checkpoint_cmd(audit_path: Path) -> None:
     """Print the latest checkpoint (a C2SP signed note, with every cosignature it has)."""
@@ -179,8 +263,14 @@ def checkpoint_cmd(audit_path: Path) -> None:
 @_trail_options
 @click.option("--format", "fmt", type=click.Choice(["pem", "hex", "note"]), default="pem", show_default=True)
 @_guard
-def public_key_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-                   fmt: str, store_url: str | None = None) -> None:
+def public_key_cmd(
+    audit_path: Path,
+    state_path: Path | None,
+    identity_path: Path | None,
+    public_key: str | None,
+    fmt: str,
+    store_url: str | None = None,
+) -> None:
     """Print the governor's public key; ``--format note``: the signed-note verifier key for this trail."""
     from claw_governance.audit.keys import KEY_FILE, PublicKey
     from claw_governance.audit.layout import origin_for
@@ -202,8 +292,15 @@ def public_key_cmd(audit_path: Path, state_path: Path | None, identity_path: Pat
 
 
 @audit_group.command("prove")
-@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH",
-              default="logs/audit", show_default=True, help="Audit trail folder.")
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path),
+    envvar="AUDIT_PATH",
+    default="logs/audit",
+    show_default=True,
+    help="Audit trail folder.",
+)
 @click.option("--seq", type=int, required=True, help="The entry to prove.")
 @click.option("--size", type=int, default=None, help="Prove against an older checkpoint size (default: latest).")
 @_guard
@@ -219,8 +316,14 @@ def prove_cmd(audit_path: Path, seq: int, size: int | None) -> None:
 @_trail_options
 @click.option("--reason", required=True, help="Why the old trail is abandoned (recorded forever).")
 @_guard
-def reset_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-              reason: str, store_url: str | None = None) -> None:
+def reset_cmd(
+    audit_path: Path,
+    state_path: Path | None,
+    identity_path: Path | None,
+    public_key: str | None,
+    reason: str,
+    store_url: str | None = None,
+) -> None:
     """Start a new trail at AUDIT whose first entry records the old trail's origin and last checkpoint.
 
     An existing folder is moved aside (``<audit>.replaced-<time>``), never deleted."""
@@ -249,13 +352,26 @@ def reset_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--limit", type=int, default=None)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
 @_guard
-def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-              agent_id: str | None, entry_type: str | None, action: str | None, outcome: str | None,
-              since: str | None, until: str | None, limit: int | None, fmt: str, store_url: str | None = None) -> None:
+def query_cmd(
+    audit_path: Path,
+    state_path: Path | None,
+    identity_path: Path | None,
+    public_key: str | None,
+    agent_id: str | None,
+    entry_type: str | None,
+    action: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    fmt: str,
+    store_url: str | None = None,
+) -> None:
     """Print matching entries, oldest first."""
     reader = _reader(audit_path, state_path, identity_path, None, store_url=store_url)
-    found = reader.query(agent_id=agent_id, type=entry_type, action=action, outcome=outcome, since=since,
-                         until=until, limit=limit)
+    found = reader.query(
+        agent_id=agent_id, type=entry_type, action=action, outcome=outcome, since=since, until=until, limit=limit
+    )
     # What was written before a redaction rule existed is redacted again on the way out; values are escaped.
     if fmt == "jsonl":
         for entry in found:
@@ -269,9 +385,16 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
         decision = entry.get("decision") if isinstance(entry.get("decision"), dict) else {}
         ts = entry.get("timestamp")
         when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(ts, int | float) else "?"
-        rows.append((safe_text(entry.get("seq")), when, safe_text(entry.get("type")),
-                     safe_text(entry.get("agent_id") or "-"), safe_text(entry.get("action") or "-"),
-                     safe_text(decision.get("outcome") or "-")))
+        rows.append(
+            (
+                safe_text(entry.get("seq")),
+                when,
+                safe_text(entry.get("type")),
+                safe_text(entry.get("agent_id") or "-"),
+                safe_text(entry.get("action") or "-"),
+                safe_text(decision.get("outcome") or "-"),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -283,12 +406,26 @@ def query_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | N
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD, today), included.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="json", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None)
-@click.option("--policies", "policy_path", type=click.Path(path_type=Path, exists=True), default=None,
-              help="Policy file or folder whose metadata (name, version, owner) the report shows.")
+@click.option(
+    "--policies",
+    "policy_path",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Policy file or folder whose metadata (name, version, owner) the report shows.",
+)
 @_guard
-def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-               start: str, end: str, fmt: str, output: Path | None, policy_path: Path | None,
-               store_url: str | None = None) -> None:
+def report_cmd(
+    audit_path: Path,
+    state_path: Path | None,
+    identity_path: Path | None,
+    public_key: str | None,
+    start: str,
+    end: str,
+    fmt: str,
+    output: Path | None,
+    policy_path: Path | None,
+    store_url: str | None = None,
+) -> None:
     """Compliance report for a period: totals, escalations, trust changes, policy versions, chain result."""
     from claw_governance.audit.report import compliance_report, render_markdown
 
@@ -317,8 +454,16 @@ def report_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD, today), included.")
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
 @_guard
-def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | None, public_key: str | None,
-               start: str, end: str, destination: Path, store_url: str | None = None) -> None:
+def export_cmd(
+    audit_path: Path,
+    state_path: Path | None,
+    identity_path: Path | None,
+    public_key: str | None,
+    start: str,
+    end: str,
+    destination: Path,
+    store_url: str | None = None,
+) -> None:
     """Write a self-contained evidence bundle (entries, checkpoints, public key, README) to DESTINATION."""
     from claw_governance.audit.export import export_bundle
 
@@ -330,11 +475,19 @@ def export_cmd(audit_path: Path, state_path: Path | None, identity_path: Path | 
     if state is not None and state.is_dir():  # for `claw-gov doctor` (last evidence export)
         from claw_governance.metrics import write_run_marker
 
-        write_run_marker(state, "last-export.json", destination=str(destination), start=start, end=end,
-                         entries=manifest.get("entries_in_period"))
-    _echo(f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "
-               f"{'valid' if manifest['chain_valid'] else 'INVALID'}; verify with: cd {destination} && "
-               "claw-gov audit verify --audit trail --public-key governor_public_key.pem")
+        write_run_marker(
+            state,
+            "last-export.json",
+            destination=str(destination),
+            start=start,
+            end=end,
+            entries=manifest.get("entries_in_period"),
+        )
+    _echo(
+        f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "
+        f"{'valid' if manifest['chain_valid'] else 'INVALID'}; verify with: cd {destination} && "
+        "claw-gov audit verify --audit trail --public-key governor_public_key.pem"
+    )
 
 
 @hookimpl

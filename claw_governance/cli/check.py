@@ -17,14 +17,18 @@ from claw_governance.terminal import safe_text
 @click.option("--agent", "agent_id", required=True, help="Agent id.")
 @click.option("--action", required=True, help="Action name, e.g. read:customer_data.")
 @click.option("--context", "context_json", default="{}", help="Arguments as a JSON object.")
-@click.option("--record", is_flag=True,
-              help="Run the full pipeline: identity (created if missing), trust, escalation (opened, or an "
-                   "approval's grant consumed) and an audit entry.")
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Run the full pipeline: identity (created if missing), trust, escalation (opened, or an "
+    "approval's grant consumed) and an audit entry.",
+)
 @click.option("--dry-run", is_flag=True, hidden=True, help="The default (kept for old scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @governor_options
-def check(agent_id: str, action: str, context_json: str, record: bool, dry_run: bool, as_json: bool,
-          **paths: Any) -> None:
+def check(
+    agent_id: str, action: str, context_json: str, record: bool, dry_run: bool, as_json: bool, **paths: Any
+) -> None:
     """What the policy decides for one call, and why. Exit 0 ALLOW, 1 otherwise.
 
     Side-effect free by default: only the policy files are read (no identity, trust, escalation, grant or
@@ -49,15 +53,25 @@ def check(agent_id: str, action: str, context_json: str, record: bool, dry_run: 
 
         decision = load_policy_set(paths["policy_path"]).decide(ToolCall(agent_id, action, args, "cli"))
     if as_json:
-        echo_json({"outcome": decision.outcome.value, "allowed": decision.allowed, "reason": decision.reason,
-                   "rule": decision.rule.source if decision.rule else None, "policy_hash": decision.policy_hash,
-                   "escalation_id": decision.escalation_id, "recorded": record})
+        echo_json(
+            {
+                "outcome": decision.outcome.value,
+                "allowed": decision.allowed,
+                "reason": decision.reason,
+                "rule": decision.rule.source if decision.rule else None,
+                "policy_hash": decision.policy_hash,
+                "escalation_id": decision.escalation_id,
+                "recorded": record,
+            }
+        )
     else:
         echo(f"{decision.outcome.value.upper()}: {safe_text(decision.reason)}")
         if decision.escalation_id:
             echo(f"escalation: {decision.escalation_id}")
-        echo(f"policy: {decision.policy_hash[:16]}" + ("" if record else " (policy only; --record runs "
-                                                                         "the full pipeline)"))
+        echo(
+            f"policy: {decision.policy_hash[:16]}"
+            + ("" if record else " (policy only; --record runs the full pipeline)")
+        )
     sys.exit(0 if decision.allowed else 1)
 
 

@@ -26,17 +26,30 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _record_dict(gov: Any, record: IdentityRecord, with_keys: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"agent_id": record.agent_id, "status": record.status, "key_id": record.key_id,
-                           "trust_score": gov.trust.score(record.agent_id,
-                                                          gov.policy.trust_settings(record.agent_id)),
-                           "created": _iso(record.created), "updated": _iso(record.updated),
-                           "reason": record.reason, "metadata": dict(record.metadata)}
+    out: dict[str, Any] = {
+        "agent_id": record.agent_id,
+        "status": record.status,
+        "key_id": record.key_id,
+        "trust_score": gov.trust.score(record.agent_id, gov.policy.trust_settings(record.agent_id)),
+        "created": _iso(record.created),
+        "updated": _iso(record.updated),
+        "reason": record.reason,
+        "metadata": dict(record.metadata),
+    }
     if with_keys:
         path = gov.identities.key_path(record.agent_id)
         out["key_file"] = str(path) if path is not None else None
-        out["keys"] = [{"key_id": k.key_id, "algorithm": k.algorithm, "public_key": k.public_key,
-                        "created": _iso(k.created), "retired": _iso(k.retired),
-                        "current": k.key_id == record.key_id} for k in gov.identities.keys(record.agent_id)]
+        out["keys"] = [
+            {
+                "key_id": k.key_id,
+                "algorithm": k.algorithm,
+                "public_key": k.public_key,
+                "created": _iso(k.created),
+                "retired": _iso(k.retired),
+                "current": k.key_id == record.key_id,
+            }
+            for k in gov.identities.keys(record.agent_id)
+        ]
     return out
 
 
@@ -60,13 +73,26 @@ def claw_register_commands(cli: click.Group) -> None:
     @click.option("--name", default=None, help="Display name (metadata).")
     @click.option("--role", default=None, help="Role (metadata).")
     @click.option("--owner", default=None, help="Owner, e.g. team@example.com (metadata).")
-    @click.option("--import-key", "import_key", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-                  default=None, help="Import an existing PEM/DER private key (Ed25519 or RSA >= 2048 bits).")
+    @click.option(
+        "--import-key",
+        "import_key",
+        type=click.Path(path_type=Path, exists=True, dir_okay=False),
+        default=None,
+        help="Import an existing PEM/DER private key (Ed25519 or RSA >= 2048 bits).",
+    )
     @click.option("--by", default=None, envvar="CLAW_OPERATOR", help="Who makes the change (audited).")
     @click.option("--json", "as_json", is_flag=True, help="Print the identity as JSON.")
     @governor_options
-    def create(agent_id: str, name: str | None, role: str | None, owner: str | None, import_key: Path | None,
-               by: str | None, as_json: bool, **paths: Any) -> None:
+    def create(
+        agent_id: str,
+        name: str | None,
+        role: str | None,
+        owner: str | None,
+        import_key: Path | None,
+        by: str | None,
+        as_json: bool,
+        **paths: Any,
+    ) -> None:
         """Create AGENT_ID's identity and key (the key file is written with mode 0600)."""
         from claw_governance.identity.keys import import_private_key
 
@@ -81,10 +107,15 @@ def claw_register_commands(cli: click.Group) -> None:
                 echo_json(_record_dict(gov, record, with_keys=True))
             else:
                 path = gov.identities.key_path(agent_id)
-                protection = (" (encrypted)" if gov.config.identity_passphrase
-                              else " (NOT encrypted: set CLAW_IDENTITY_PASSPHRASE)")
-                echo(f"created {agent_id}: key {record.key_id} ({'imported' if key else 'ed25519'})"
-                           f"{f', key file {path}' if path else ''}{protection}")
+                protection = (
+                    " (encrypted)"
+                    if gov.config.identity_passphrase
+                    else " (NOT encrypted: set CLAW_IDENTITY_PASSPHRASE)"
+                )
+                echo(
+                    f"created {agent_id}: key {record.key_id} ({'imported' if key else 'ed25519'})"
+                    f"{f', key file {path}' if path else ''}{protection}"
+                )
 
     @identity.command("list")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -99,8 +130,10 @@ def claw_register_commands(cli: click.Group) -> None:
         if not rows:
             echo("no identities")
         for row in rows:
-            echo(f"{safe_text(row['agent_id']):<32} {safe_text(row['status']):<8} trust {row['trust_score']:>4}  "
-                       f"key {row['key_id'][:16]}  created {row['created']}")
+            echo(
+                f"{safe_text(row['agent_id']):<32} {safe_text(row['status']):<8} trust {row['trust_score']:>4}  "
+                f"key {row['key_id'][:16]}  created {row['created']}"
+            )
 
     @identity.command("show")
     @click.argument("agent_id")
@@ -120,8 +153,18 @@ def claw_register_commands(cli: click.Group) -> None:
         if as_json:
             echo_json(out)
             return
-        for field in ("agent_id", "status", "reason", "trust_score", "key_id", "key_file", "created", "updated",
-                      "metadata", "key_check"):
+        for field in (
+            "agent_id",
+            "status",
+            "reason",
+            "trust_score",
+            "key_id",
+            "key_file",
+            "created",
+            "updated",
+            "metadata",
+            "key_check",
+        ):
             if out.get(field) not in (None, {}):
                 echo(f"{field + ':':<14}{safe_text(out[field])}")
         for k in out["keys"]:
@@ -157,8 +200,9 @@ def claw_register_commands(cli: click.Group) -> None:
     @click.argument("agent_id")
     @click.option("--by", required=True, envvar="CLAW_OPERATOR", help="Who reinstates (audited).")
     @click.option("--reason", default=None, help="Why (audited).")
-    @click.option("--score", type=int, default=None, help="Trust score to restart at (default: policy "
-                  "trust.recovery_score, 80).")
+    @click.option(
+        "--score", type=int, default=None, help="Trust score to restart at (default: policy trust.recovery_score, 80)."
+    )
     @governor_options
     def reinstate(agent_id: str, by: str, reason: str | None, score: int | None, **paths: Any) -> None:
         """Reinstate AGENT_ID at the policy's recovery score: a revoked identity, or one whose trust score fell

@@ -19,10 +19,20 @@ def job_dict(job: JobRecord, now: float | None = None) -> dict[str, Any]:
     """A job record as the CLI and the console show it (never a token)."""
     now = time.time() if now is None else now
     state = job.status if job.revoked or job.expires > now else "expired"
-    return {"job_id": job.job_id, "agent_id": job.agent_id, "status": state, "scope": list(job.scope),
-            "scope_hash": job.scope_hash, "pinned_policy_hash": job.policy_hash, "current_token_id": job.token_id,
-            "tokens_issued": job.tokens_issued, "issued": _iso(job.issued), "expires": _iso(job.expires),
-            "revoked_at": _iso(job.revoked_at), "reason": job.reason}
+    return {
+        "job_id": job.job_id,
+        "agent_id": job.agent_id,
+        "status": state,
+        "scope": list(job.scope),
+        "scope_hash": job.scope_hash,
+        "pinned_policy_hash": job.policy_hash,
+        "current_token_id": job.token_id,
+        "tokens_issued": job.tokens_issued,
+        "issued": _iso(job.issued),
+        "expires": _iso(job.expires),
+        "revoked_at": _iso(job.revoked_at),
+        "reason": job.reason,
+    }
 
 
 @hookimpl
@@ -39,14 +49,20 @@ def claw_register_commands(cli: click.Group) -> None:
     @job.command("start")
     @click.argument("job_id")
     @click.option("--agent", "agent_id", required=True, help="The agent the job runs as.")
-    @click.option("--scope", "scope", multiple=True, required=True,
-                  help="An action pattern the job may use (repeat for several), e.g. 'read:*'.")
+    @click.option(
+        "--scope",
+        "scope",
+        multiple=True,
+        required=True,
+        help="An action pattern the job may use (repeat for several), e.g. 'read:*'.",
+    )
     @click.option("--ttl", default="30m", show_default=True, help="Token lifetime: 90s, 30m, 4h ...")
     @click.option("--no-pin", is_flag=True, help="Do not pin the policy in force (no drift protection).")
     @click.option("--json", "as_json", is_flag=True, help="Print the job and its token as JSON.")
     @governor_options
-    def start(job_id: str, agent_id: str, scope: tuple[str, ...], ttl: str, no_pin: bool, as_json: bool,
-              **paths: Any) -> None:
+    def start(
+        job_id: str, agent_id: str, scope: tuple[str, ...], ttl: str, no_pin: bool, as_json: bool, **paths: Any
+    ) -> None:
         """Start JOB_ID (or retry it: a new token; the old one is refused from now on) and print the token.
 
         Only the token goes to standard output, so `TOKEN=$(claw-gov job start ...)` works; the summary
@@ -57,15 +73,19 @@ def claw_register_commands(cli: click.Group) -> None:
         except ClawGovernanceError:
             fail(f"--ttl must be a duration like 90s, 30m or 4h, not {ttl!r}")
         with open_governor(**paths) as gov:
-            started, existed = gov.jobs.start(job_id, agent_id, list(scope), seconds, policy=gov.policy,
-                                              pin_policy=not no_pin)
+            started, existed = gov.jobs.start(
+                job_id, agent_id, list(scope), seconds, policy=gov.policy, pin_policy=not no_pin
+            )
         if as_json:
             echo_json({**job_dict(started.record), "token": started.token, "claims": started.claims.as_dict()})
             return
         verb = "retried (new token; the previous one is now refused)" if existed else "started"
-        click.echo(f"job {job_id} {verb}: agent {agent_id}, scope {', '.join(started.claims.scope)}, "
-                   f"expires {_iso(started.expires_at)}, policy "
-                   f"{(started.claims.policy_hash or 'not pinned')[:16]}", err=True)
+        click.echo(
+            f"job {job_id} {verb}: agent {agent_id}, scope {', '.join(started.claims.scope)}, "
+            f"expires {_iso(started.expires_at)}, policy "
+            f"{(started.claims.policy_hash or 'not pinned')[:16]}",
+            err=True,
+        )
         click.echo(started.token)
 
     @job.command("list")
@@ -81,8 +101,10 @@ def claw_register_commands(cli: click.Group) -> None:
         if not jobs:
             click.echo("no jobs")
         for j in jobs:
-            click.echo(f"{j['job_id']}  {j['status']:<8} {j['agent_id']}  scope={','.join(j['scope'])}  "
-                       f"expires={j['expires']}  tokens={j['tokens_issued']}")
+            click.echo(
+                f"{j['job_id']}  {j['status']:<8} {j['agent_id']}  scope={','.join(j['scope'])}  "
+                f"expires={j['expires']}  tokens={j['tokens_issued']}"
+            )
 
     @job.command("show")
     @click.argument("job_id")

@@ -33,6 +33,7 @@ def echo(text: Any = "", *, err: bool = False) -> None:
 
     shared_echo(text, err=err)
 
+
 RECOMMENDED_RETENTION_DAYS = 2555
 
 
@@ -58,10 +59,15 @@ class Finding:
 def describe_metadata(metadata: dict[str, Any]) -> str:
     """One line for a policy's ``metadata:``: name, version, owner, description, then any other keys."""
     shown = dict(metadata)
-    head = " ".join(part for part in (
-        json.dumps(shown.pop("name")) if "name" in shown else "",
-        f"v{shown.pop('version')}" if "version" in shown else "",
-        f"(owner {shown.pop('owner')})" if "owner" in shown else "") if part)
+    head = " ".join(
+        part
+        for part in (
+            json.dumps(shown.pop("name")) if "name" in shown else "",
+            f"v{shown.pop('version')}" if "version" in shown else "",
+            f"(owner {shown.pop('owner')})" if "owner" in shown else "",
+        )
+        if part
+    )
     if "description" in shown:
         head = f"{head}: {shown.pop('description')}" if head else str(shown.pop("description"))
     rest = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in shown.items())
@@ -76,50 +82,100 @@ def lint_documents(docs: list[PolicyDocument]) -> list[Finding]:
         for rule in doc.rules:
             for name in LABEL_USE.findall(rule.condition.source if rule.condition else ""):
                 if name not in produced:
-                    found.append(Finding("error", rule.source, f'label "{name}" is used but no labels: entry '
-                                         "produces it, so the condition can never see it (a typo?)"))
+                    found.append(
+                        Finding(
+                            "error",
+                            rule.source,
+                            f'label "{name}" is used but no labels: entry '
+                            "produces it, so the condition can never see it (a typo?)",
+                        )
+                    )
     for doc in docs:
         where = f"{doc.file}:{doc.line}"
         if doc.metadata:
-            found.append(Finding("info", f"{doc.file}:{doc.metadata_line or doc.line}",
-                                 f'agent "{doc.agent}": {describe_metadata(doc.metadata)}'))
+            found.append(
+                Finding(
+                    "info",
+                    f"{doc.file}:{doc.metadata_line or doc.line}",
+                    f'agent "{doc.agent}": {describe_metadata(doc.metadata)}',
+                )
+            )
         shadow = [r for r in doc.rules if r.shadow]
         if shadow:
-            found.append(Finding("info", where if doc.shadow else shadow[0].source,
-                                 f'agent "{doc.agent}": {len(shadow)} shadow rule(s) (mode: shadow): audited as '
-                                 "would_deny / would_escalate / would_allow, never enforced"))
+            found.append(
+                Finding(
+                    "info",
+                    where if doc.shadow else shadow[0].source,
+                    f'agent "{doc.agent}": {len(shadow)} shadow rule(s) (mode: shadow): audited as '
+                    "would_deny / would_escalate / would_allow, never enforced",
+                )
+            )
         deny = [r for r in doc.rules if r.effect is Outcome.DENY]
         allow = [r for r in doc.rules if r.effect is Outcome.ALLOW]
         escalate = [r for r in doc.rules if r.effect is Outcome.ESCALATE]
         found.extend(_name_findings(doc))
         for rule in allow:
             if rule.pattern.strip("*") == "" and rule.condition is None:
-                found.append(Finding("warning", rule.source, f'allow "{rule.raw_pattern}" permits every action'
-                                     + ("" if deny else " and no deny rule restricts it")))
+                found.append(
+                    Finding(
+                        "warning",
+                        rule.source,
+                        f'allow "{rule.raw_pattern}" permits every action'
+                        + ("" if deny else " and no deny rule restricts it"),
+                    )
+                )
         if not deny and doc.agent != "*":
             found.append(Finding("warning", where, f'agent "{doc.agent}" has no deny rules (e.g. "delete:*")'))
         if not escalate and doc.agent != "*":
-            found.append(Finding("warning", where, f'agent "{doc.agent}" has no escalate rules: no human-in-the-'
-                                 "loop path for sensitive operations"))
+            found.append(
+                Finding(
+                    "warning",
+                    where,
+                    f'agent "{doc.agent}" has no escalate rules: no human-in-the-loop path for sensitive operations',
+                )
+            )
         for rule in escalate:
             if rule.timeout_seconds is None:
-                found.append(Finding("warning", rule.source, f'escalate "{rule.raw_pattern}" has no timeout '
-                                     "(the 24 h default applies); set one, e.g. timeout: 4h"))
+                found.append(
+                    Finding(
+                        "warning",
+                        rule.source,
+                        f'escalate "{rule.raw_pattern}" has no timeout '
+                        "(the 24 h default applies); set one, e.g. timeout: 4h",
+                    )
+                )
         for rule in allow:
             for d in deny:
                 if d.condition is None and pattern_covers(d.pattern, rule.pattern):
-                    found.append(Finding("warning", rule.source, f'allow "{rule.raw_pattern}" can never apply: '
-                                         f'deny "{d.raw_pattern}" ({d.source}) always wins'))
+                    found.append(
+                        Finding(
+                            "warning",
+                            rule.source,
+                            f'allow "{rule.raw_pattern}" can never apply: '
+                            f'deny "{d.raw_pattern}" ({d.source}) always wins',
+                        )
+                    )
                     break
         if doc.audit_retention_days is not None and doc.audit_retention_days < RECOMMENDED_RETENTION_DAYS:
-            found.append(Finding("warning", where, f"audit retention {doc.audit_retention_days} days is below the "
-                                 f"{RECOMMENDED_RETENTION_DAYS} days (7 years) SOC2/HIPAA programmes expect"))
+            found.append(
+                Finding(
+                    "warning",
+                    where,
+                    f"audit retention {doc.audit_retention_days} days is below the "
+                    f"{RECOMMENDED_RETENTION_DAYS} days (7 years) SOC2/HIPAA programmes expect",
+                )
+            )
         seen: dict[tuple[Outcome, str, str | None], str] = {}
         for rule in doc.rules:
             key = (rule.effect, rule.pattern, rule.condition.source if rule.condition else None)
             if key in seen:
-                found.append(Finding("warning", rule.source, f'duplicate {rule.effect.value} rule '
-                                     f'"{rule.raw_pattern}" (first at {seen[key]})'))
+                found.append(
+                    Finding(
+                        "warning",
+                        rule.source,
+                        f'duplicate {rule.effect.value} rule "{rule.raw_pattern}" (first at {seen[key]})',
+                    )
+                )
             else:
                 seen[key] = rule.source
     return found
@@ -130,20 +186,43 @@ def _name_findings(doc: PolicyDocument) -> list[Finding]:
     found: list[Finding] = []
     bad = forbidden_character(doc.agent)
     if bad is not None:
-        found.append(Finding("error", f"{doc.file}:{doc.line}", f"agent id {doc.agent!r} contains {bad}: no "
-                             "agent can have such an id"))
+        found.append(
+            Finding(
+                "error",
+                f"{doc.file}:{doc.line}",
+                f"agent id {doc.agent!r} contains {bad}: no agent can have such an id",
+            )
+        )
     elif is_mixed_script(doc.agent):
-        found.append(Finding("warning", f"{doc.file}:{doc.line}", f"agent id {doc.agent!r} mixes scripts "
-                             f"({', '.join(sorted(scripts(doc.agent)))}): a look-alike of another id?"))
+        found.append(
+            Finding(
+                "warning",
+                f"{doc.file}:{doc.line}",
+                f"agent id {doc.agent!r} mixes scripts "
+                f"({', '.join(sorted(scripts(doc.agent)))}): a look-alike of another id?",
+            )
+        )
     for rule in doc.rules:
         text = rule.raw_pattern
         bad = forbidden_character(text)
         if bad is not None:
-            found.append(Finding("error", rule.source, f'{rule.effect.value} pattern {text!r} contains {bad}: every '
-                                 "action name with such a character is denied, so this rule never applies"))
+            found.append(
+                Finding(
+                    "error",
+                    rule.source,
+                    f"{rule.effect.value} pattern {text!r} contains {bad}: every "
+                    "action name with such a character is denied, so this rule never applies",
+                )
+            )
         elif is_mixed_script(rule.pattern.replace("*", " ")):
-            found.append(Finding("warning", rule.source, f'{rule.effect.value} pattern {text!r} mixes scripts '
-                                 f"({', '.join(sorted(scripts(rule.pattern)))}): a look-alike of a Latin name?"))
+            found.append(
+                Finding(
+                    "warning",
+                    rule.source,
+                    f"{rule.effect.value} pattern {text!r} mixes scripts "
+                    f"({', '.join(sorted(scripts(rule.pattern)))}): a look-alike of a Latin name?",
+                )
+            )
     return found
 
 
@@ -224,14 +303,31 @@ def running_findings(path: Path, audit_path: Path) -> list[Finding]:
     except PolicyError:
         on_disk = None  # the file errors are reported by lint itself
     if last_reload is not None and not last_reload.get("ok"):
-        found.append(Finding("error", where, f"the last reload failed, policy {running[:12]} stays in force: "
-                             f"{last_reload.get('error')}"))
+        found.append(
+            Finding(
+                "error",
+                where,
+                f"the last reload failed, policy {running[:12]} stays in force: {last_reload.get('error')}",
+            )
+        )
     if on_disk is not None and on_disk != running:
-        found.append(Finding("error", where, f"the running governor decides with policy {running[:12]}, these "
-                             f"files are policy {on_disk[:12]} (a reload is pending or failed)"))
+        found.append(
+            Finding(
+                "error",
+                where,
+                f"the running governor decides with policy {running[:12]}, these "
+                f"files are policy {on_disk[:12]} (a reload is pending or failed)",
+            )
+        )
     for file in sorted(f for f in lost if not Path(f).exists()):
-        found.append(Finding("error", file, "held deny rules the running policy no longer has (the file was "
-                             "deleted; restore it, or reload explicitly to accept)"))
+        found.append(
+            Finding(
+                "error",
+                file,
+                "held deny rules the running policy no longer has (the file was "
+                "deleted; restore it, or reload explicitly to accept)",
+            )
+        )
     return found
 
 
@@ -269,21 +365,34 @@ def load_cases(path: Path) -> list[Case]:
         merged = {**defaults, **item}
         unknown = set(merged) - {"name", "agent", "action", "args", "context", "expect", "rule"}
         if unknown:
-            raise PolicyError(f"unknown key(s) in case: {', '.join(sorted(unknown))}", file=str(path),
-                              line=items.item_lines[index])
+            raise PolicyError(
+                f"unknown key(s) in case: {', '.join(sorted(unknown))}", file=str(path), line=items.item_lines[index]
+            )
         for key in ("agent", "action", "expect"):
             if not isinstance(merged.get(key), str):
                 raise PolicyError(f"case needs '{key}' (a string)", file=str(path), line=items.item_lines[index])
         try:
             expect = Outcome(str(merged["expect"]).strip().lower())
         except ValueError:
-            raise PolicyError(f"expect must be allow, deny or escalate, not {merged['expect']!r}",
-                              file=str(path), line=items.item_lines[index]) from None
+            raise PolicyError(
+                f"expect must be allow, deny or escalate, not {merged['expect']!r}",
+                file=str(path),
+                line=items.item_lines[index],
+            ) from None
         args = merged.get("args", merged.get("context")) or {}
         if not isinstance(args, dict):
             raise PolicyError("args must be a mapping", file=str(path), line=items.item_lines[index])
-        cases.append(Case(str(merged.get("name") or f"case {index + 1}"), merged["agent"], merged["action"],
-                          dict(args), expect, merged.get("rule"), where))
+        cases.append(
+            Case(
+                str(merged.get("name") or f"case {index + 1}"),
+                merged["agent"],
+                merged["action"],
+                dict(args),
+                expect,
+                merged.get("rule"),
+                where,
+            )
+        )
     return cases
 
 
@@ -306,8 +415,9 @@ def init(directory: Path, force: bool) -> None:
         target.write_text((templates / name).read_text(encoding="utf-8"), encoding="utf-8")
         written.append(target)
         echo(f"wrote {target}")
-    echo(f"next: claw-gov policy lint {directory} && claw-gov policy test {directory} "
-               f"{directory / 'policies_test.yaml'}")
+    echo(
+        f"next: claw-gov policy lint {directory} && claw-gov policy test {directory} {directory / 'policies_test.yaml'}"
+    )
 
 
 @click.group()
@@ -318,10 +428,18 @@ def policy() -> None:
 @policy.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
-@click.option("--against-running", is_flag=True,
-              help="Compare with the policy in force, as the audit trail (--audit) records it.")
-@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH", default="logs/audit",
-              show_default=True, help="Audit trail folder of the running governor (with --against-running).")
+@click.option(
+    "--against-running", is_flag=True, help="Compare with the policy in force, as the audit trail (--audit) records it."
+)
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path),
+    envvar="AUDIT_PATH",
+    default="logs/audit",
+    show_default=True,
+    help="Audit trail folder of the running governor (with --against-running).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {errors, warnings, findings: [...]} as JSON.")
 def lint(path: Path, strict: bool, against_running: bool, audit_path: Path, as_json: bool) -> None:
     """Report every error (file:line) and production red flags. Exit 1 on errors (or warnings with --strict).
@@ -358,10 +476,20 @@ def test_command(path: Path, cases_file: Path, verbose: bool, as_json: bool) -> 
         decision = policy_set.decide(ToolCall(case.agent, case.action, case.args, "test"))
         rule_ok = case.rule is None or (decision.rule is not None and decision.rule.pattern == case.rule)
         ok = decision.outcome is case.expect and rule_ok
-        results.append({"name": case.name, "where": case.where, "ok": ok, "agent": case.agent,
-                        "action": case.action, "expected": case.expect.value, "expected_rule": case.rule,
-                        "actual": decision.outcome.value,
-                        "rule": decision.rule.source if decision.rule else None, "reason": decision.reason})
+        results.append(
+            {
+                "name": case.name,
+                "where": case.where,
+                "ok": ok,
+                "agent": case.agent,
+                "action": case.action,
+                "expected": case.expect.value,
+                "expected_rule": case.rule,
+                "actual": decision.outcome.value,
+                "rule": decision.rule.source if decision.rule else None,
+                "reason": decision.reason,
+            }
+        )
         if as_json:
             failures += not ok
             continue
@@ -377,11 +505,17 @@ def test_command(path: Path, cases_file: Path, verbose: bool, as_json: bool) -> 
         echo(f"  + actual:   {decision.outcome.value}{actual_rule}")
         echo(f"    reason:   {decision.reason}")
     if as_json:
-        echo_json({"passed": len(cases) - failures, "failed": failures, "total": len(cases),
-                   "policy_hash": policy_set.hash, "cases": results})
+        echo_json(
+            {
+                "passed": len(cases) - failures,
+                "failed": failures,
+                "total": len(cases),
+                "policy_hash": policy_set.hash,
+                "cases": results,
+            }
+        )
         sys.exit(1 if failures else 0)
-    echo(f"policy test: {len(cases) - failures} of {len(cases)} cases as expected "
-               f"(policy {policy_set.hash[:12]})")
+    echo(f"policy test: {len(cases) - failures} of {len(cases)} cases as expected (policy {policy_set.hash[:12]})")
     sys.exit(1 if failures else 0)
 
 
@@ -408,12 +542,20 @@ def migrate_command(path: Path, check: bool) -> None:
 @click.argument("candidate", type=click.Path(path_type=Path))
 @click.option("--from", "start", required=True, help="First day (YYYY-MM-DD) or ISO timestamp, included.")
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included; or an ISO timestamp, excluded.")
-@click.option("--audit", "audit_path", type=click.Path(path_type=Path), envvar="AUDIT_PATH", default="logs/audit",
-              show_default=True, help="Audit trail folder.")
+@click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path),
+    envvar="AUDIT_PATH",
+    default="logs/audit",
+    show_default=True,
+    help="Audit trail folder.",
+)
 @click.option("--agent", "agent_id", default=None, help="Only this agent's calls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def replay_command(candidate: Path, start: str, end: str, audit_path: Path, agent_id: str | None,
-                   as_json: bool) -> None:
+def replay_command(
+    candidate: Path, start: str, end: str, audit_path: Path, agent_id: str | None, as_json: bool
+) -> None:
     """Decide the recorded calls again with the CANDIDATE policy; report every decision that would flip,
     grouped by rule. Exit 1 when any allow would become a deny or the reverse (a CI gate)."""
     from claw_governance.audit.reader import TrailReader
@@ -429,15 +571,18 @@ def replay_command(candidate: Path, start: str, end: str, audit_path: Path, agen
         groups = report.groups()
         if groups:
             rows = [["rule (candidate)", "change", "calls", "first seen"]] + [
-                [g["rule"], f"{g['before']} -> {g['after']}", str(g["calls"]),
-                 f"{g['example']} (seq {g['first_seq']})"] for g in groups]
+                [g["rule"], f"{g['before']} -> {g['after']}", str(g["calls"]), f"{g['example']} (seq {g['first_seq']})"]
+                for g in groups
+            ]
             widths = [max(len(r[i]) for r in rows) for i in range(4)]
             for row in rows:
                 click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
-        click.echo(f"replayed {report.replayed} decision(s) against {candidate} (policy {candidate_set.hash[:12]}): "
-                   f"{len(report.flips)} would flip, {report.allow_deny_flips} between allow and deny"
-                   + (f"; skipped (not decided by the policy): {skipped}" if skipped else ""))
+        click.echo(
+            f"replayed {report.replayed} decision(s) against {candidate} (policy {candidate_set.hash[:12]}): "
+            f"{len(report.flips)} would flip, {report.allow_deny_flips} between allow and deny"
+            + (f"; skipped (not decided by the policy): {skipped}" if skipped else "")
+        )
     sys.exit(1 if report.allow_deny_flips else 0)
 
 

@@ -49,10 +49,14 @@ def diff_versions(old: PolicyVersion, new: PolicyVersion) -> list[str]:
         b = new.files.get(name)
         if a == b:
             continue
-        lines.extend(difflib.unified_diff(
-            [] if a is None else a.splitlines(keepends=True), [] if b is None else b.splitlines(keepends=True),
-            fromfile=f"{old.policy_hash[:12]}/{name}" if a is not None else "/dev/null",
-            tofile=f"{new.policy_hash[:12]}/{name}" if b is not None else "/dev/null"))
+        lines.extend(
+            difflib.unified_diff(
+                [] if a is None else a.splitlines(keepends=True),
+                [] if b is None else b.splitlines(keepends=True),
+                fromfile=f"{old.policy_hash[:12]}/{name}" if a is not None else "/dev/null",
+                tofile=f"{new.policy_hash[:12]}/{name}" if b is not None else "/dev/null",
+            )
+        )
     return [line if line.endswith("\n") else line + "\n" for line in lines]
 
 
@@ -70,8 +74,16 @@ def claw_register_commands(cli: click.Group) -> None:
         with open_governor(**paths) as gov:
             versions = gov.state.list_policy_versions(100_000)
             current = gov.policy.hash
-        rows = [{"policy_hash": v.policy_hash, "first_seen": _iso(v.first_seen), "last_seen": _iso(v.last_seen),
-                 "files": sorted(v.files), "in_force": v.policy_hash == current} for v in versions]
+        rows = [
+            {
+                "policy_hash": v.policy_hash,
+                "first_seen": _iso(v.first_seen),
+                "last_seen": _iso(v.last_seen),
+                "files": sorted(v.files),
+                "in_force": v.policy_hash == current,
+            }
+            for v in versions
+        ]
         if as_json:
             echo_json(rows)
             return
@@ -79,8 +91,10 @@ def claw_register_commands(cli: click.Group) -> None:
             click.echo("no archived policies (the archive fills when a governor loads a policy)")
         for row in rows:
             mark = "  (in force)" if row["in_force"] else ""
-            click.echo(f"{row['policy_hash']}  first {row['first_seen']}  last {row['last_seen']}  "
-                       f"{len(row['files'])} file(s){mark}")
+            click.echo(
+                f"{row['policy_hash']}  first {row['first_seen']}  last {row['last_seen']}  "
+                f"{len(row['files'])} file(s){mark}"
+            )
 
     @policy.command("show")
     @click.argument("policy_hash")
@@ -94,8 +108,11 @@ def claw_register_commands(cli: click.Group) -> None:
             version = find_version(gov.state, policy_hash)
         if file_name is not None:
             if file_name not in version.files:
-                fail(f"policy {version.policy_hash[:12]} has no file {file_name!r} "
-                     f"(it has: {', '.join(sorted(version.files))})", code=1)
+                fail(
+                    f"policy {version.policy_hash[:12]} has no file {file_name!r} "
+                    f"(it has: {', '.join(sorted(version.files))})",
+                    code=1,
+                )
             click.echo(version.files[file_name], nl=False)
             return
         click.echo(f"# policy {version.policy_hash} (first in force {_iso(version.first_seen)})")

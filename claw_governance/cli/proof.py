@@ -38,30 +38,45 @@ def export_cmd(job_id: str, destination: Path, **paths: Any) -> None:
         manifest = export_job_proof(audit_path, store, key, job_id, destination)
     finally:
         store.close()
-    click.echo(f"proof bundle of job {job_id}: {manifest['entries']} entries, checkpoint of tree size "
-               f"{manifest['tree_size']}, written to {destination}")
+    click.echo(
+        f"proof bundle of job {job_id}: {manifest['entries']} entries, checkpoint of tree size "
+        f"{manifest['tree_size']}, written to {destination}"
+    )
     click.echo(f"verify it: claw-gov proof verify {destination} --public-key <governor key>")
 
 
 @proof.command("verify")
 @click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--public-key", "public_key", required=True,
-              help="The governor's public key (PEM file, PEM text, hex, or a signed-note verifier key).")
+@click.option(
+    "--public-key",
+    "public_key",
+    required=True,
+    help="The governor's public key (PEM file, PEM text, hex, or a signed-note verifier key).",
+)
 @click.option("--witness", "witness_specs", multiple=True, help="A trusted witness's verifier key.")
-@click.option("--min-witnesses", type=int, default=0, show_default=True,
-              help="How many of the given witnesses must have cosigned the checkpoint.")
+@click.option(
+    "--min-witnesses",
+    type=int,
+    default=0,
+    show_default=True,
+    help="How many of the given witnesses must have cosigned the checkpoint.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_cmd(directory: Path, public_key: str, witness_specs: tuple[str, ...], min_witnesses: int,
-               as_json: bool) -> None:
+def verify_cmd(
+    directory: Path, public_key: str, witness_specs: tuple[str, ...], min_witnesses: int, as_json: bool
+) -> None:
     """Check a proof bundle offline. Exit 0 VALID, 1 INVALID (every problem named), 2 bad input."""
     from claw_governance.audit.trust import load_public_key, parse_witness
     from claw_governance.jobs.proof import verify_job_proof
 
     if min_witnesses > len(witness_specs):
         fail(f"--min-witnesses {min_witnesses} needs at least that many --witness keys")
-    report = verify_job_proof(directory, [load_public_key(public_key)],
-                              witnesses=[parse_witness(w).witness for w in witness_specs],
-                              min_witnesses=min_witnesses)
+    report = verify_job_proof(
+        directory,
+        [load_public_key(public_key)],
+        witnesses=[parse_witness(w).witness for w in witness_specs],
+        min_witnesses=min_witnesses,
+    )
     if as_json:
         echo_json(report.as_dict())
     else:

@@ -49,13 +49,27 @@ def console_link(escalation: Escalation, console_url: str | None) -> str | None:
 def escalation_payload(escalation: Escalation, console_url: str | None = None) -> dict[str, Any]:
     """The JSON document a webhook receives (the context is the redacted one stored with the escalation)."""
     e = escalation
-    payload: dict[str, Any] = DEFAULT_REDACTOR({
-            "type": "escalation", "id": e.id, "agent_id": e.agent_id, "action": e.action,
-            "args_hash": e.args_hash, "context": dict(e.context), "rule": e.rule, "reason": e.reason,
-            "status": e.status.value, "created": e.created, "expires": e.expires,
-            "approvers": list(e.approvers), "console_url": console_link(e, console_url),
-            "resolve": {"approve": f"claw-gov escalations approve {e.id} --token TOKEN --notes '...'",
-                        "deny": f"claw-gov escalations deny {e.id} --token TOKEN --notes '...'"}})
+    payload: dict[str, Any] = DEFAULT_REDACTOR(
+        {
+            "type": "escalation",
+            "id": e.id,
+            "agent_id": e.agent_id,
+            "action": e.action,
+            "args_hash": e.args_hash,
+            "context": dict(e.context),
+            "rule": e.rule,
+            "reason": e.reason,
+            "status": e.status.value,
+            "created": e.created,
+            "expires": e.expires,
+            "approvers": list(e.approvers),
+            "console_url": console_link(e, console_url),
+            "resolve": {
+                "approve": f"claw-gov escalations approve {e.id} --token TOKEN --notes '...'",
+                "deny": f"claw-gov escalations deny {e.id} --token TOKEN --notes '...'",
+            },
+        }
+    )
     return payload
 
 
@@ -67,15 +81,32 @@ def slack_payload(escalation: Escalation, console_url: str | None = None) -> dic
     text = f"Escalation: {e.agent_id} wants {e.action}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": text[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason:* {e.reason}"[:3000]},
-         "fields": [{"type": "mrkdwn", "text": f"*Agent:* {e.agent_id}"[:2000]},
-                    {"type": "mrkdwn", "text": f"*Expires:* {expires}"},
-                    {"type": "mrkdwn", "text": f"*Rule:* {e.rule or 'none'}"[:2000]},
-                    {"type": "mrkdwn", "text": f"*Id:* `{e.id}`"}]}]
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Reason:* {e.reason}"[:3000]},
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Agent:* {e.agent_id}"[:2000]},
+                {"type": "mrkdwn", "text": f"*Expires:* {expires}"},
+                {"type": "mrkdwn", "text": f"*Rule:* {e.rule or 'none'}"[:2000]},
+                {"type": "mrkdwn", "text": f"*Id:* `{e.id}`"},
+            ],
+        },
+    ]
     if link:
-        blocks.append({"type": "actions", "elements": [{"type": "button", "text": {
-            "type": "plain_text", "text": "Open in console"}, "url": link, "style": "primary",
-            "action_id": "open_console"}]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open in console"},
+                        "url": link,
+                        "style": "primary",
+                        "action_id": "open_console",
+                    }
+                ],
+            }
+        )
     redacted: dict[str, Any] = DEFAULT_REDACTOR({"text": f"{text}: {e.reason}"[:3000], "blocks": blocks})
     return redacted
 
@@ -107,18 +138,30 @@ class ConsoleNotifier:
     @hookimpl
     def claw_notify_escalation(self, escalation: Escalation) -> None:
         """One short block on stderr."""
-        print(f"[claw-governance] escalation {escalation.id}: {safe_text(escalation.agent_id)} wants "
-              f"{safe_text(repr(escalation.action))} - {safe_text(redact_text(escalation.reason))}\n"
-              f"  resolve: claw-gov escalations approve "
-              f"{escalation.id} --token TOKEN --notes '...'", file=sys.stderr)
+        print(
+            f"[claw-governance] escalation {escalation.id}: {safe_text(escalation.agent_id)} wants "
+            f"{safe_text(repr(escalation.action))} - {safe_text(redact_text(escalation.reason))}\n"
+            f"  resolve: claw-gov escalations approve "
+            f"{escalation.id} --token TOKEN --notes '...'",
+            file=sys.stderr,
+        )
 
 
 class WebhookNotifier:
     """POSTs each new escalation as JSON to ``url`` from a background thread, with retries and a timeout."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0, retries: int = 3, backoff: float = 0.5,
-                 headers: dict[str, str] | None = None, secret: str | None = None, format: str = "json",
-                 console_url: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        headers: dict[str, str] | None = None,
+        secret: str | None = None,
+        format: str = "json",
+        console_url: str | None = None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must be http(s), not {url!r}")
         if format not in ("json", "slack"):
@@ -161,14 +204,18 @@ class WebhookNotifier:
         headers = dict(self.headers)
         if self.secret is not None:
             ts = int(time.time()) if timestamp is None else timestamp
-            headers.update({"webhook-id": msg_id, "webhook-timestamp": str(ts),
-                            "webhook-signature": sign_webhook(self.secret, msg_id, ts, body)})
+            headers.update(
+                {
+                    "webhook-id": msg_id,
+                    "webhook-timestamp": str(ts),
+                    "webhook-signature": sign_webhook(self.secret, msg_id, ts, body),
+                }
+            )
         return headers
 
     def _post(self, msg_id: str, body: bytes) -> None:
         # signed per attempt: the timestamp is fresh, so a receiver's tolerance window never rejects a retry
-        request = urllib.request.Request(self.url, data=body, headers=self.signed_headers(msg_id, body),
-                                         method="POST")
+        request = urllib.request.Request(self.url, data=body, headers=self.signed_headers(msg_id, body), method="POST")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             if not 200 <= response.status < 300:
                 raise _HTTPStatusError(f"HTTP {response.status} from the webhook")
@@ -193,16 +240,20 @@ class WebhookNotifier:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 raise
 
-        retrying = Retrying(stop=stop_after_attempt(self.retries + 1),
-                            wait=wait_exponential(multiplier=self.backoff, min=self.backoff, max=60),
-                            retry=retry_if_exception_type((OSError, ValueError)), sleep=self._retry_wait,
-                            reraise=False)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.backoff, min=self.backoff, max=60),
+            retry=retry_if_exception_type((OSError, ValueError)),
+            sleep=self._retry_wait,
+            reraise=False,
+        )
         try:
             retrying(attempt)
         except (RetryError, _Stopped, OSError, ValueError):
             self.failed += 1
-            log.warning("escalation webhook failed for %s after %d attempts: %s", escalation.id, attempts,
-                        self.last_error)
+            log.warning(
+                "escalation webhook failed for %s after %d attempts: %s", escalation.id, attempts, self.last_error
+            )
             return False
         self.sent += 1
         self.last_error = None
@@ -229,9 +280,17 @@ class WebhookNotifier:
     def claw_health(self) -> dict[str, Any]:
         """``{"escalation_webhook": {...}}``: degraded after a failed delivery until the next success."""
         degraded = self.failed > 0 and self.last_error is not None
-        return {"escalation_webhook": {"status": "degraded" if degraded else "ok", "url": self.url,
-                                       "sent": self.sent, "failed": self.failed, "dropped": self.dropped,
-                                       "queued": self._queue.qsize(), "last_error": self.last_error}}
+        return {
+            "escalation_webhook": {
+                "status": "degraded" if degraded else "ok",
+                "url": self.url,
+                "sent": self.sent,
+                "failed": self.failed,
+                "dropped": self.dropped,
+                "queued": self._queue.qsize(),
+                "last_error": self.last_error,
+            }
+        }
 
     @hookimpl
     def claw_shutdown(self) -> None:
@@ -254,8 +313,14 @@ def default_notifiers(config: GovernorConfig) -> list[object]:
     if config.escalation_console:
         found.append(ConsoleNotifier())
     if config.escalation_webhook_url:
-        found.append(WebhookNotifier(config.escalation_webhook_url, timeout=config.escalation_webhook_timeout,
-                                     retries=config.escalation_webhook_retries,
-                                     secret=config.escalation_webhook_secret,
-                                     format=config.escalation_webhook_format, console_url=config.console_url))
+        found.append(
+            WebhookNotifier(
+                config.escalation_webhook_url,
+                timeout=config.escalation_webhook_timeout,
+                retries=config.escalation_webhook_retries,
+                secret=config.escalation_webhook_secret,
+                format=config.escalation_webhook_format,
+                console_url=config.console_url,
+            )
+        )
     return found

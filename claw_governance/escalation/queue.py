@@ -42,28 +42,54 @@ class EscalationQueue:
         self._cond = threading.Condition()  # wakes in-process waiters at once; other processes are polled
         self._closed = False
 
-    def open(self, call: ToolCall, decision: Decision, timeout_seconds: float,
-             context: Mapping[str, Any]) -> Escalation:
+    def open(
+        self, call: ToolCall, decision: Decision, timeout_seconds: float, context: Mapping[str, Any]
+    ) -> Escalation:
         """Store a pending escalation for ``call`` (``context``: its redacted arguments) and audit it."""
         if timeout_seconds <= 0:
             raise EscalationError(f"escalation timeout must be positive, not {timeout_seconds}")
         now = time.time()
         rule = decision.rule
-        esc = Escalation(new_id(), call.agent_id, call.action, call.args_hash, dict(context),
-                         rule.source if rule else None, decision.reason,
-                         EscalationStatus.PENDING, now, now + timeout_seconds,
-                         approvers=tuple(rule.approvers) if rule else (),
-                         max_grant=rule.max_grant_seconds if rule else None, call_id=call.call_id)
+        esc = Escalation(
+            new_id(),
+            call.agent_id,
+            call.action,
+            call.args_hash,
+            dict(context),
+            rule.source if rule else None,
+            decision.reason,
+            EscalationStatus.PENDING,
+            now,
+            now + timeout_seconds,
+            approvers=tuple(rule.approvers) if rule else (),
+            max_grant=rule.max_grant_seconds if rule else None,
+            call_id=call.call_id,
+        )
         self.store.put_escalation(esc)
         try:
-            self._audit(AuditEvent("escalation", esc.agent_id, esc.action, context=esc.context, details={
-                "event": "opened", "escalation_id": esc.id, "rule": esc.rule, "reason": esc.reason,
-                "args_hash": esc.args_hash, "created": esc.created, "expires": esc.expires,
-                "call_id": call.call_id}))
+            self._audit(
+                AuditEvent(
+                    "escalation",
+                    esc.agent_id,
+                    esc.action,
+                    context=esc.context,
+                    details={
+                        "event": "opened",
+                        "escalation_id": esc.id,
+                        "rule": esc.rule,
+                        "reason": esc.reason,
+                        "args_hash": esc.args_hash,
+                        "created": esc.created,
+                        "expires": esc.expires,
+                        "call_id": call.call_id,
+                    },
+                )
+            )
         except BaseException:
             # an escalation nobody can find in the audit trail must not be approvable
-            self.store.resolve_escalation(esc.id, EscalationStatus.DENIED, "claw-governance",
-                                          "audit trail could not be written", time.time(), 0.0)
+            self.store.resolve_escalation(
+                esc.id, EscalationStatus.DENIED, "claw-governance", "audit trail could not be written", time.time(), 0.0
+            )
             raise
         return esc
 
@@ -71,8 +97,9 @@ class EscalationQueue:
         """Use up the approval for exactly this call (agent, action, args hash), if there is one (atomic);
         else an unrevoked standing grant ("approve for N minutes") for the agent and action."""
         now = time.time()
-        return (self.store.consume_grant(call.agent_id, call.action, call.args_hash, now)
-                or self.store.use_standing_grant(call.agent_id, call.action, now))
+        return self.store.consume_grant(
+            call.agent_id, call.action, call.args_hash, now
+        ) or self.store.use_standing_grant(call.agent_id, call.action, now)
 
     def _expire(self, esc: Escalation | None) -> Escalation | None:
         if esc is None or esc.status is not EscalationStatus.PENDING or esc.expires > time.time():
@@ -80,9 +107,21 @@ class EscalationQueue:
         expired = self.store.expire_escalation(esc.id, time.time())
         if expired is None:  # another process got there first
             return self.store.get_escalation(esc.id)
-        self._audit(AuditEvent("escalation", expired.agent_id, expired.action, details={
-            "event": "expired", "escalation_id": expired.id, "status": "expired", "expires": expired.expires,
-            "rule": expired.rule, "args_hash": expired.args_hash}))
+        self._audit(
+            AuditEvent(
+                "escalation",
+                expired.agent_id,
+                expired.action,
+                details={
+                    "event": "expired",
+                    "escalation_id": expired.id,
+                    "status": "expired",
+                    "expires": expired.expires,
+                    "rule": expired.rule,
+                    "args_hash": expired.args_hash,
+                },
+            )
+        )
         with self._cond:
             self._cond.notify_all()
         return expired
@@ -105,11 +144,20 @@ class EscalationQueue:
         self.pending()  # apply expiry first
         return self.store.list_escalations(status, limit)
 
-    def settle(self, escalation_id: str, status: EscalationStatus, reviewer: Reviewer, notes: str,
-               reviewers: ReviewerRegistry, *, args: Mapping[str, Any] | None = None,
-               for_seconds: float | None = None, message: str | None = None,
-               decide: Callable[[ToolCall], Decision] | None = None,
-               redact: Callable[[Any, str], Any] | None = None) -> Escalation:
+    def settle(
+        self,
+        escalation_id: str,
+        status: EscalationStatus,
+        reviewer: Reviewer,
+        notes: str,
+        reviewers: ReviewerRegistry,
+        *,
+        args: Mapping[str, Any] | None = None,
+        for_seconds: float | None = None,
+        message: str | None = None,
+        decide: Callable[[ToolCall], Decision] | None = None,
+        redact: Callable[[Any, str], Any] | None = None,
+    ) -> Escalation:
         """Resolve as an authenticated reviewer, with an edit, a time-bounded grant or a message; audited.
 
         Raises EscalationNotFound (unknown id), EscalationClosed (resolved or expired), ReviewerForbidden
@@ -142,8 +190,9 @@ class EscalationQueue:
                 raise EscalationInputError(f"args must be a JSON object, not {type(args).__name__}")
             edited = dict(args)
             if contains_redaction(edited):
-                raise EscalationInputError("the edited arguments still hold a [REDACTED] value: give every "
-                                           "value in full")
+                raise EscalationInputError(
+                    "the edited arguments still hold a [REDACTED] value: give every value in full"
+                )
             probe = ToolCall(current.agent_id, current.action, edited, "review")
             new_hash = probe.args_hash
             if decide is not None:
@@ -154,45 +203,79 @@ class EscalationQueue:
         now = time.time()
         standing = for_seconds is not None
         if standing:
-            if isinstance(for_seconds, bool) or not isinstance(for_seconds, int | float) \
-                    or not math.isfinite(for_seconds) or for_seconds <= 0:
+            if (
+                isinstance(for_seconds, bool)
+                or not isinstance(for_seconds, int | float)
+                or not math.isfinite(for_seconds)
+                or for_seconds <= 0
+            ):
                 raise EscalationInputError(f"for_seconds must be a positive number, not {for_seconds!r}")
             if current.max_grant is None:
-                raise EscalationInputError(f"rule {current.rule or '?'} has no max_grant: it only allows one-shot "
-                                           "approvals")
+                raise EscalationInputError(
+                    f"rule {current.rule or '?'} has no max_grant: it only allows one-shot approvals"
+                )
             if for_seconds > current.max_grant:
-                raise EscalationInputError(f"for_seconds {for_seconds:g} exceeds the rule's max_grant of "
-                                           f"{current.max_grant:g} seconds")
+                raise EscalationInputError(
+                    f"for_seconds {for_seconds:g} exceeds the rule's max_grant of {current.max_grant:g} seconds"
+                )
             grant_expires = now + float(for_seconds)
         else:
             grant_expires = now + max(current.expires - current.created, 1.0)
-        resolution = Resolution(status, reviewer.name, notes.strip(), reviewer.credential_id, grant_expires,
-                                new_hash, standing, edited, message.strip() if message else None)
+        resolution = Resolution(
+            status,
+            reviewer.name,
+            notes.strip(),
+            reviewer.credential_id,
+            grant_expires,
+            new_hash,
+            standing,
+            edited,
+            message.strip() if message else None,
+        )
         esc = self.store.settle_escalation(escalation_id, resolution, now)
         details: dict[str, Any] = {
-            "escalation_id": esc.id, "status": esc.status.value, "resolver": reviewer.name,
-            "notes": resolution.notes, "created": esc.created,
-            "resolved_at": esc.resolved_at, "rule": esc.rule, "args_hash": esc.args_hash,
-            "approvers": list(esc.approvers)}
+            "escalation_id": esc.id,
+            "status": esc.status.value,
+            "resolver": reviewer.name,
+            "notes": resolution.notes,
+            "created": esc.created,
+            "resolved_at": esc.resolved_at,
+            "rule": esc.rule,
+            "args_hash": esc.args_hash,
+            "approvers": list(esc.approvers),
+        }
         if edited is not None:
             shown = redact(edited, esc.agent_id) if redact is not None else edited
-            details["edit"] = {"original_args": dict(esc.context), "edited_args": shown,
-                               "diff": args_diff(dict(esc.context), shown), "edited_args_hash": new_hash,
-                               "policy": policy_says}
+            details["edit"] = {
+                "original_args": dict(esc.context),
+                "edited_args": shown,
+                "diff": args_diff(dict(esc.context), shown),
+                "edited_args_hash": new_hash,
+                "policy": policy_says,
+            }
         if approving:
-            details["grant"] = {"kind": "standing" if standing else "one-shot", "expires": grant_expires,
-                                "args_hash": "*" if standing else (new_hash or esc.args_hash)}
+            details["grant"] = {
+                "kind": "standing" if standing else "one-shot",
+                "expires": grant_expires,
+                "args_hash": "*" if standing else (new_hash or esc.args_hash),
+            }
         if resolution.message:
             details["message"] = resolution.message
         # The credential id goes in ``meta`` (governance's own scalars): a key named like a secret would be redacted.
-        self._audit(AuditEvent("escalation_resolved", esc.agent_id, esc.action, details=details,
-                               meta={"credential_id": reviewer.credential_id}))
+        self._audit(
+            AuditEvent(
+                "escalation_resolved",
+                esc.agent_id,
+                esc.action,
+                details=details,
+                meta={"credential_id": reviewer.credential_id},
+            )
+        )
         with self._cond:
             self._cond.notify_all()
         return esc
 
-    def revoke_grant(self, escalation_id: str, reviewer: Reviewer, notes: str,
-                     reviewers: ReviewerRegistry) -> bool:
+    def revoke_grant(self, escalation_id: str, reviewer: Reviewer, notes: str, reviewers: ReviewerRegistry) -> bool:
         """End an approval's grant early (a standing "approve for" grant above all); audited. True if one was."""
         if not isinstance(notes, str) or not notes.strip():
             raise EscalationInputError("notes are required: say why (they are recorded in the audit trail)")
@@ -202,9 +285,20 @@ class EscalationQueue:
         reviewers.authorize(reviewer, esc)
         done = self.store.revoke_grant(escalation_id, time.time())
         if done:
-            self._audit(AuditEvent("escalation", esc.agent_id, esc.action, details={
-                "event": "grant_revoked", "escalation_id": esc.id, "resolver": reviewer.name,
-                "notes": notes.strip()}, meta={"credential_id": reviewer.credential_id}))
+            self._audit(
+                AuditEvent(
+                    "escalation",
+                    esc.agent_id,
+                    esc.action,
+                    details={
+                        "event": "grant_revoked",
+                        "escalation_id": esc.id,
+                        "resolver": reviewer.name,
+                        "notes": notes.strip(),
+                    },
+                    meta={"credential_id": reviewer.credential_id},
+                )
+            )
         return done
 
     def wait(self, escalation_id: str, timeout_seconds: float) -> Escalation | None:

@@ -154,32 +154,56 @@ class LoadedKey:
 
 
 def _kdf(passphrase: str, salt: bytes, n: int) -> tuple[bytes, bytes]:
-    out = hashlib.scrypt(passphrase.encode("utf-8"), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P,
-                         maxmem=128 * _SCRYPT_R * n * 2 + (1 << 20), dklen=64)
+    out = hashlib.scrypt(
+        passphrase.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        maxmem=128 * _SCRYPT_R * n * 2 + (1 << 20),
+        dklen=64,
+    )
     return out[:32], hashlib.sha256(b"claw-key-check" + out[32:]).digest()
 
 
 def _header_aad(doc: dict[str, Any]) -> bytes:
     enc = doc["encryption"]
-    header = [doc["format"], doc["agent_id"], doc["key_id"], doc["algorithm"], enc["kdf"], enc["n"], enc["r"],
-              enc["p"], enc["salt"], enc["cipher"], enc["nonce"]]
+    header = [
+        doc["format"],
+        doc["agent_id"],
+        doc["key_id"],
+        doc["algorithm"],
+        enc["kdf"],
+        enc["n"],
+        enc["r"],
+        enc["p"],
+        enc["salt"],
+        enc["cipher"],
+        enc["nonce"],
+    ]
     return orjson.dumps(header)
 
 
 def seal_key(agent_id: str, key_id: str, key: PrivateKey, passphrase: str | None, log2_n: int) -> bytes:
     """The key file's bytes: the PKCS8 DER, encrypted when there is a passphrase."""
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    doc: dict[str, Any] = {"format": KEY_FORMAT, "agent_id": agent_id, "key_id": key_id,
-                           "algorithm": algorithm_of(key)}
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    doc: dict[str, Any] = {"format": KEY_FORMAT, "agent_id": agent_id, "key_id": key_id, "algorithm": algorithm_of(key)}
     if not passphrase:
         doc["encryption"] = None
         doc["private_key"] = b64e(der)
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     salt, nonce, n = os.urandom(16), os.urandom(12), 1 << log2_n
     secret, check = _kdf(passphrase, salt, n)
-    doc["encryption"] = {"kdf": "scrypt", "n": n, "r": _SCRYPT_R, "p": _SCRYPT_P, "salt": b64e(salt),
-                         "cipher": "aes-256-gcm", "nonce": b64e(nonce), "check": b64e(check)}
+    doc["encryption"] = {
+        "kdf": "scrypt",
+        "n": n,
+        "r": _SCRYPT_R,
+        "p": _SCRYPT_P,
+        "salt": b64e(salt),
+        "cipher": "aes-256-gcm",
+        "nonce": b64e(nonce),
+        "check": b64e(check),
+    }
     doc["ciphertext"] = b64e(AESGCM(secret).encrypt(nonce, der, _header_aad(doc)))
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
 
@@ -197,8 +221,9 @@ def open_key(data: bytes, agent_id: str, passphrase: str | None, where: str) -> 
             der = b64d(doc["private_key"])
         else:
             if not passphrase:
-                raise IdentityError(f"{where}: key is encrypted; set CLAW_IDENTITY_PASSPHRASE "
-                                    "(identity_passphrase) to use it")
+                raise IdentityError(
+                    f"{where}: key is encrypted; set CLAW_IDENTITY_PASSPHRASE (identity_passphrase) to use it"
+                )
             if enc.get("kdf") != "scrypt" or enc.get("cipher") != "aes-256-gcm":
                 raise ValueError(f"unsupported encryption {enc.get('kdf')}/{enc.get('cipher')}")
             n = int(enc["n"])
@@ -229,8 +254,10 @@ def check_permissions(path: Path) -> None:
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise IdentityError(f"{path}: key file permissions {oct(mode)} are too open (group/other access); "
-                            f"refusing to use it. Fix with: chmod 600 {path}")
+        raise IdentityError(
+            f"{path}: key file permissions {oct(mode)} are too open (group/other access); "
+            f"refusing to use it. Fix with: chmod 600 {path}"
+        )
 
 
 def write_key_file(path: Path, data: bytes) -> None:

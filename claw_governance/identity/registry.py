@@ -123,15 +123,22 @@ class IdentityRegistry:
                 raise
             self._shared.refresh_identities()
 
-    def create(self, agent_id: str, *, metadata: Mapping[str, Any] | None = None,
-               private_key: K.PrivateKey | None = None, created_by: str | None = None) -> IdentityRecord:
+    def create(
+        self,
+        agent_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        private_key: K.PrivateKey | None = None,
+        created_by: str | None = None,
+    ) -> IdentityRecord:
         """Create an identity with a new Ed25519 key (or ``private_key``, an imported Ed25519/RSA key)."""
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise IdentityError(f"agent id must be a non-empty string, not {agent_id!r}")
         bad = forbidden_character(agent_id)
         if bad is not None:
-            raise IdentityError(f"agent id {agent_id!r} contains {bad}: refused (such characters are never "
-                                "stripped or ignored)")
+            raise IdentityError(
+                f"agent id {agent_id!r} contains {bad}: refused (such characters are never stripped or ignored)"
+            )
         # Policies compare agent ids after NFKC, case folding and trimming: "Bot" gets the rules of "bot". A
         # second identity under such a variant, or under a look-alike ("bоt" with a Cyrillic о, "b0t"), would
         # pass for the same agent to a human and to the policy, but be a fresh, unrevoked, full-trust one to the
@@ -140,10 +147,12 @@ class IdentityRegistry:
         for other in self.store.list_identities():
             if other.agent_id != agent_id and skeleton_keys(other.agent_id) & canonical:
                 state = " (revoked)" if other.revoked else ""
-                raise IdentityError(f"agent id {agent_id!r} looks like the existing agent {other.agent_id!r}{state}, "
-                                    "the same agent to the policies and to a human (ids are compared by their Unicode "
-                                    "confusable skeleton, after NFKC, case folding and trimming): "
-                                    f"use {other.agent_id!r}")
+                raise IdentityError(
+                    f"agent id {agent_id!r} looks like the existing agent {other.agent_id!r}{state}, "
+                    "the same agent to the policies and to a human (ids are compared by their Unicode "
+                    "confusable skeleton, after NFKC, case folding and trimming): "
+                    f"use {other.agent_id!r}"
+                )
         key = private_key if private_key is not None else K.generate_key()
         der = K.public_der(key)
         key_id, algorithm, now = K.key_id_for(der), K.algorithm_of(key), time.time()
@@ -168,10 +177,21 @@ class IdentityRegistry:
         else:
             self._memory_keys[agent_id] = K.LoadedKey(key_id, algorithm, key, False)
         self._shared.note_identity(agent_id, ACTIVE, record.version)
-        self._audit(AuditEvent("identity", agent_id, details={
-            "event": "created", "key_id": key_id, "algorithm": algorithm, "imported": private_key is not None,
-            "encrypted": bool(self.config.identity_passphrase) and path is not None, "by": created_by,
-            "metadata": dict(metadata or {})}))
+        self._audit(
+            AuditEvent(
+                "identity",
+                agent_id,
+                details={
+                    "event": "created",
+                    "key_id": key_id,
+                    "algorithm": algorithm,
+                    "imported": private_key is not None,
+                    "encrypted": bool(self.config.identity_passphrase) and path is not None,
+                    "by": created_by,
+                    "metadata": dict(metadata or {}),
+                },
+            )
+        )
         return record
 
     def _seal(self, agent_id: str, key_id: str, key: K.PrivateKey) -> bytes:
@@ -195,8 +215,13 @@ class IdentityRegistry:
         if record is None:
             raise IdentityError(f"identity {agent_id!r} disappeared during rotation")
         self._shared.note_identity(agent_id, record.status, record.version)
-        self._audit(AuditEvent("identity", agent_id, details={
-            "event": "rotated", "old_key_id": old.key_id, "key_id": key_id, "by": by, "reason": reason}))
+        self._audit(
+            AuditEvent(
+                "identity",
+                agent_id,
+                details={"event": "rotated", "old_key_id": old.key_id, "key_id": key_id, "by": by, "reason": reason},
+            )
+        )
         return record
 
     def revoke(self, agent_id: str, reason: str, by: str | None = None) -> IdentityRecord:
@@ -212,8 +237,9 @@ class IdentityRegistry:
         self._audit(AuditEvent("identity", agent_id, details={"event": "revoked", "reason": reason, "by": by}))
         return record
 
-    def reinstate(self, agent_id: str, by: str | None = None, reason: str | None = None,
-                  recovery_score: int | None = None) -> IdentityRecord:
+    def reinstate(
+        self, agent_id: str, by: str | None = None, reason: str | None = None, recovery_score: int | None = None
+    ) -> IdentityRecord:
         """Undo a revocation and set the trust score to ``recovery_score`` (policy ``trust.recovery_score``)."""
         current = self.require(agent_id)
         if not current.revoked:
@@ -224,11 +250,25 @@ class IdentityRegistry:
         if record is None:
             raise IdentityError(f"no identity for agent {agent_id!r}")
         self._shared.note_identity(agent_id, ACTIVE, record.version)
-        self._audit(AuditEvent("trust_change", agent_id, details={
-            "old": change.old, "new": change.new, "delta": change.new - change.old,
-            "reason": f"reinstated by {by or 'unknown'}"}))
-        self._audit(AuditEvent("identity", agent_id, details={
-            "event": "reinstated", "by": by, "reason": reason, "trust_score": change.new}))
+        self._audit(
+            AuditEvent(
+                "trust_change",
+                agent_id,
+                details={
+                    "old": change.old,
+                    "new": change.new,
+                    "delta": change.new - change.old,
+                    "reason": f"reinstated by {by or 'unknown'}",
+                },
+            )
+        )
+        self._audit(
+            AuditEvent(
+                "identity",
+                agent_id,
+                details={"event": "reinstated", "by": by, "reason": reason, "trust_score": change.new},
+            )
+        )
         return record
 
     # ----------------------------------------------------------------------------------- private keys
@@ -244,8 +284,10 @@ class IdentityRegistry:
         else:
             loaded = K.read_key_file(path, agent_id, self.config.identity_passphrase)
         if loaded.key_id != record.key_id:
-            raise IdentityError(f"{path or agent_id}: key file holds key {loaded.key_id[:12]}, but the current "
-                                f"key is {record.key_id[:12]} (interrupted rotation? run identity rotate)")
+            raise IdentityError(
+                f"{path or agent_id}: key file holds key {loaded.key_id[:12]}, but the current "
+                f"key is {record.key_id[:12]} (interrupted rotation? run identity rotate)"
+            )
         return loaded
 
     def sign_call(self, call: ToolCall) -> ToolCall:
@@ -281,8 +323,10 @@ class IdentityRegistry:
         with self._lock:
             found = None if reload else self._public.get(agent_id)
         if found is None:
-            found = {k.key_id: _PublicKey(K.load_public(k.public_key), k.created, k.retired)
-                     for k in self.store.keys(agent_id)}
+            found = {
+                k.key_id: _PublicKey(K.load_public(k.public_key), k.created, k.retired)
+                for k in self.store.keys(agent_id)
+            }
             with self._lock:
                 self._public[agent_id] = found
         return found
@@ -291,11 +335,18 @@ class IdentityRegistry:
         sig = call.signature
         if sig is None:
             return IdentityVerdict(False, "Signature required but the call is unsigned", trust_penalty=True)
-        if (not isinstance(sig.value, str) or not isinstance(sig.nonce, str) or not 16 <= len(sig.nonce) <= _MAX_NONCE
-                or isinstance(sig.timestamp, bool) or not isinstance(sig.timestamp, int | float)
-                or not math.isfinite(sig.timestamp) or not isinstance(sig.key_id, str | None)):
-            return IdentityVerdict(False, "Malformed signature (value, nonce of 16-128 characters, timestamp)",
-                                   trust_penalty=True)
+        if (
+            not isinstance(sig.value, str)
+            or not isinstance(sig.nonce, str)
+            or not 16 <= len(sig.nonce) <= _MAX_NONCE
+            or isinstance(sig.timestamp, bool)
+            or not isinstance(sig.timestamp, int | float)
+            or not math.isfinite(sig.timestamp)
+            or not isinstance(sig.key_id, str | None)
+        ):
+            return IdentityVerdict(
+                False, "Malformed signature (value, nonce of 16-128 characters, timestamp)", trust_penalty=True
+            )
         try:
             raw = K.b64d(sig.value)
         except ValueError:
@@ -309,15 +360,20 @@ class IdentityRegistry:
             keys = self._public_keys(call.agent_id, reload=True)  # rotated by another process just now?
         public = keys.get(key_id) if key_id is not None else None
         if public is None:
-            return IdentityVerdict(False, f"Signature by an unknown key ({str(key_id)[:16]}) for "
-                                   f'"{call.agent_id}"', trust_penalty=True)
+            return IdentityVerdict(
+                False, f'Signature by an unknown key ({str(key_id)[:16]}) for "{call.agent_id}"', trust_penalty=True
+            )
         payload = signing_payload(call.agent_id, call.action, call.args_hash, sig.nonce, float(sig.timestamp))
         if not K.verify(public.key, raw, payload):
-            return IdentityVerdict(False, "Invalid signature: not made by the agent's key over this call",
-                                   trust_penalty=True)
+            return IdentityVerdict(
+                False, "Invalid signature: not made by the agent's key over this call", trust_penalty=True
+            )
         if public.retired is not None and sig.timestamp >= public.retired:
-            return IdentityVerdict(False, f"Signature by key {key_id[:12] if key_id else ''}, retired before the "
-                                   "signature's time", trust_penalty=True)
+            return IdentityVerdict(
+                False,
+                f"Signature by key {key_id[:12] if key_id else ''}, retired before the signature's time",
+                trust_penalty=True,
+            )
         max_age = self.config.signature_max_age_seconds
         age = time.time() - sig.timestamp
         if age > max_age:
@@ -331,9 +387,15 @@ class IdentityRegistry:
     def health(self) -> dict[str, Any]:
         """Status of the identity/trust sync for ``health_check()``."""
         shared = self._shared
-        return {"status": "degraded" if shared.last_error else "ok", "identities": len(shared.known),
-                "revoked": len(shared.revoked), "last_sync": shared.last_sync, "last_error": shared.last_error,
-                "sync_interval": shared.interval, "require_signature": self.config.require_signature}
+        return {
+            "status": "degraded" if shared.last_error else "ok",
+            "identities": len(shared.known),
+            "revoked": len(shared.revoked),
+            "last_sync": shared.last_sync,
+            "last_error": shared.last_error,
+            "sync_interval": shared.interval,
+            "require_signature": self.config.require_signature,
+        }
 
     def close(self) -> None:
         """Flush pending trust deltas (audited) and stop the sync thread. Call before the audit trail closes."""

@@ -30,8 +30,13 @@ _DEFAULT = TrustSettings()
 class TrustLedger:
     """Trust scores per agent, starting at ``settings.initial`` (100)."""
 
-    def __init__(self, config: GovernorConfig, store: StateStore, audit: Callable[[AuditEvent], Any],
-                 on_zero: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        config: GovernorConfig,
+        store: StateStore,
+        audit: Callable[[AuditEvent], Any],
+        on_zero: Callable[[str], None],
+    ) -> None:
         self.config = config
         self.store = store
         self._audit = audit
@@ -95,8 +100,11 @@ class TrustLedger:
         """Write this process's accumulated deltas to the store now (called by the sync thread and at close)."""
         with self._shared.flush_lock:
             with self._shared.trust_lock:
-                batch = {a: (d, self._initial.get(a, _DEFAULT.initial), self._max.get(a, _DEFAULT.max_score))
-                         for a, d in self._pending.items() if d}
+                batch = {
+                    a: (d, self._initial.get(a, _DEFAULT.initial), self._max.get(a, _DEFAULT.max_score))
+                    for a, d in self._pending.items()
+                    if d
+                }
                 counts = {a: self._counts.get(a, 0) for a in batch}
                 reasons = {a: self._reasons.get(a, "") for a in batch}
             if not batch:

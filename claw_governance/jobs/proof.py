@@ -97,8 +97,9 @@ def _write(path: Path, data: bytes | str) -> None:
     path.write_bytes(data.encode() if isinstance(data, str) else data)
 
 
-def export_job_proof(audit_path: Path, store: StateStore, key: PublicKey, job_id: str,
-                     destination: Path) -> dict[str, Any]:
+def export_job_proof(
+    audit_path: Path, store: StateStore, key: PublicKey, job_id: str, destination: Path
+) -> dict[str, Any]:
     """Write the proof bundle of ``job_id``; return its manifest. AuditError says why it cannot."""
     job = store.get_job(job_id)
     if job is None:
@@ -118,8 +119,10 @@ def export_job_proof(audit_path: Path, store: StateStore, key: PublicKey, job_id
         raise AuditError(f"job {job_id!r} has no entries in {audit_path}")
     uncovered = [int(e["seq"]) for e in mine if int(e["seq"]) > cp.size]
     if uncovered:
-        raise AuditError(f"{len(uncovered)} entries of job {job_id} come after the latest checkpoint (tree size "
-                         f"{cp.size}); export again after the next checkpoint (a governor writes one at close)")
+        raise AuditError(
+            f"{len(uncovered)} entries of job {job_id} come after the latest checkpoint (tree size "
+            f"{cp.size}); export again after the next checkpoint (a governor writes one at close)"
+        )
     started = next((e for e in mine if e.get("type") == "job" and e["details"].get("event") == "started"), None)
     policy_hash = job.policy_hash or (started or {}).get("policy_hash")
     version = store.get_policy_version(str(policy_hash)) if policy_hash else None
@@ -131,14 +134,29 @@ def export_job_proof(audit_path: Path, store: StateStore, key: PublicKey, job_id
         if relative.is_absolute() or ".." in relative.parts:
             raise AuditError(f"archived policy file name {name!r} is not a relative path")
         _write(destination / "contract" / relative, text)
-    _write(destination / "contract.json", orjson.dumps({"policy_hash": version.policy_hash,
-                                                        "files": sorted(version.files)}, option=orjson.OPT_INDENT_2))
-    minted = [e["details"].get("job_token_id") for e in mine if e.get("type") == "job"
-              and e["details"].get("event") in ("started", "token_minted")]
-    claims = {"iss": "claw-governance", "sub": job.agent_id, "jti": job.token_id, "iat": int(job.issued),
-              "exp": int(job.expires), "job": job.job_id, "scope": list(job.scope), "scope_hash": job.scope_hash,
-              "policy_hash": job.policy_hash, "tokens_minted": minted, "status": job.status,
-              "revoked_at": job.revoked_at}
+    _write(
+        destination / "contract.json",
+        orjson.dumps({"policy_hash": version.policy_hash, "files": sorted(version.files)}, option=orjson.OPT_INDENT_2),
+    )
+    minted = [
+        e["details"].get("job_token_id")
+        for e in mine
+        if e.get("type") == "job" and e["details"].get("event") in ("started", "token_minted")
+    ]
+    claims = {
+        "iss": "claw-governance",
+        "sub": job.agent_id,
+        "jti": job.token_id,
+        "iat": int(job.issued),
+        "exp": int(job.expires),
+        "job": job.job_id,
+        "scope": list(job.scope),
+        "scope_hash": job.scope_hash,
+        "policy_hash": job.policy_hash,
+        "tokens_minted": minted,
+        "status": job.status,
+        "revoked_at": job.revoked_at,
+    }
     _write(destination / "token.json", orjson.dumps(claims, option=orjson.OPT_INDENT_2))
     with open(destination / "entries.jsonl", "wb") as out:
         for entry in mine:
@@ -149,13 +167,31 @@ def export_job_proof(audit_path: Path, store: StateStore, key: PublicKey, job_id
     _write(destination / "checkpoint.note", cp.note())
     _write(destination / "governor_public_key.pem", key.pem())
     _write(destination / "verifier_key.txt", vkey(reader.origin, key) + "\n")
-    _write(destination / "README.md", README.format(job_id=job_id, agent_id=job.agent_id, count=len(mine),
-                                                    policy_hash=version.policy_hash, origin=cp.origin,
-                                                    size=cp.size, key_id=key.key_id))
-    files = {p.relative_to(destination).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(destination.rglob("*")) if p.is_file()}
-    manifest = {"format": "claw-governance/job-proof@v1", "job_id": job_id, "entries": len(mine),
-                "origin": cp.origin, "tree_size": cp.size, "files": files}
+    _write(
+        destination / "README.md",
+        README.format(
+            job_id=job_id,
+            agent_id=job.agent_id,
+            count=len(mine),
+            policy_hash=version.policy_hash,
+            origin=cp.origin,
+            size=cp.size,
+            key_id=key.key_id,
+        ),
+    )
+    files = {
+        p.relative_to(destination).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(destination.rglob("*"))
+        if p.is_file()
+    }
+    manifest = {
+        "format": "claw-governance/job-proof@v1",
+        "job_id": job_id,
+        "entries": len(mine),
+        "origin": cp.origin,
+        "tree_size": cp.size,
+        "files": files,
+    }
     _write(destination / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest
 
@@ -169,8 +205,9 @@ def _contract_of(files: dict[str, bytes], agent_id: str) -> Any:
         return load_policy_set(tmp).contract(agent_id)
 
 
-def verify_job_proof(directory: Path, keys: Sequence[PublicKey], *, witnesses: Sequence[Witness] = (),
-                     min_witnesses: int = 0) -> JobProofReport:
+def verify_job_proof(
+    directory: Path, keys: Sequence[PublicKey], *, witnesses: Sequence[Witness] = (), min_witnesses: int = 0
+) -> JobProofReport:
     """Check a proof bundle offline; every problem found is named (the bundle is INVALID if there is any)."""
     problems: list[str] = []
     if not keys:
@@ -198,10 +235,12 @@ def verify_job_proof(directory: Path, keys: Sequence[PublicKey], *, witnesses: S
     if min_witnesses:
         cosigned = sum(1 for w in witnesses if cp.cosigned_by(w.name, w.key) is not None)
         if cosigned < min_witnesses:
-            problems.append(f"checkpoint.note is cosigned by {cosigned} of the given witnesses; "
-                            f"{min_witnesses} required")
-    raw_lines = (directory / "entries.jsonl").read_bytes().splitlines() if (directory / "entries.jsonl").exists() \
-        else []
+            problems.append(
+                f"checkpoint.note is cosigned by {cosigned} of the given witnesses; {min_witnesses} required"
+            )
+    raw_lines = (
+        (directory / "entries.jsonl").read_bytes().splitlines() if (directory / "entries.jsonl").exists() else []
+    )
     if not raw_lines:
         problems.append("entries.jsonl is missing or empty")
     entries: list[dict[str, Any]] = []
@@ -232,14 +271,18 @@ def verify_job_proof(directory: Path, keys: Sequence[PublicKey], *, witnesses: S
         contract_meta = orjson.loads((directory / "contract.json").read_bytes())
     except (OSError, ValueError) as exc:
         return JobProofReport(job_id, len(entries), (*problems, f"token.json or contract.json unreadable: {exc}"))
-    files = {name: (directory / "contract" / name).read_bytes() for name in contract_meta.get("files", [])
-             if (directory / "contract" / name).is_file()}
+    files = {
+        name: (directory / "contract" / name).read_bytes()
+        for name in contract_meta.get("files", [])
+        if (directory / "contract" / name).is_file()
+    }
     if len(files) != len(contract_meta.get("files", [])):
         problems.append("contract/: a file named in contract.json is missing")
     contract_hash = policy_set_hash(files)
     if contract_hash != contract_meta.get("policy_hash"):
-        problems.append(f"contract/ hashes to {contract_hash}, not the {contract_meta.get('policy_hash')} "
-                        "contract.json names")
+        problems.append(
+            f"contract/ hashes to {contract_hash}, not the {contract_meta.get('policy_hash')} contract.json names"
+        )
     pinned = claims.get("policy_hash")
     if pinned and pinned != contract_hash:
         problems.append(f"the token pinned policy {pinned}, but contract/ is policy {contract_hash}")

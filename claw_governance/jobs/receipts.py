@@ -51,8 +51,10 @@ def route_violation(contract: Contract | None, route: str) -> str | None:
         if glob_match(pattern, route):
             return f'model route "{route}" is denied by the work contract (models.deny "{pattern}")'
     if contract.models_allow and not any(glob_match(p, route) for p in contract.models_allow):
-        return (f'model route "{route}" is outside the work contract\'s models '
-                f"(allowed: {', '.join(contract.models_allow)})")
+        return (
+            f'model route "{route}" is outside the work contract\'s models '
+            f"(allowed: {', '.join(contract.models_allow)})"
+        )
     return None
 
 

@@ -51,9 +51,15 @@ class Job:
 class JobRegistry:
     """Mints and checks job tokens; job records live in the state store."""
 
-    def __init__(self, store: StateStore, private_key: Ed25519PrivateKey, key_id: str,
-                 record: Callable[[AuditEvent], None], trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        private_key: Ed25519PrivateKey,
+        key_id: str,
+        record: Callable[[AuditEvent], None],
+        trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self._private = private_key
         self.key_id = key_id
@@ -91,18 +97,31 @@ class JobRegistry:
 
     # --------------------------------------------------------------------------------------- lifecycle
 
-    def start(self, job_id: str, agent_id: str, scope: Iterable[str], ttl: float, *, policy: PolicySet,
-              pin_policy: bool = True) -> tuple[Job, bool]:
+    def start(
+        self,
+        job_id: str,
+        agent_id: str,
+        scope: Iterable[str],
+        ttl: float,
+        *,
+        policy: PolicySet,
+        pin_policy: bool = True,
+    ) -> tuple[Job, bool]:
         """Mint a token for ``job_id`` (a new job, or a retry of an existing one: the old token is superseded).
 
         Returns the job and whether it already existed. Raises ConfigError for bad input or a TTL above the
         contract's ``token.max_ttl``.
         """
         if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
-            raise ConfigError(f"job id must be 1-128 characters of letters, digits and ._:@/- "
-                              f"(starting with a letter or digit), not {job_id!r}")
-        if not isinstance(agent_id, str) or not agent_id.strip() or any(
-                unicodedata.category(c) in ("Cc", "Cf", "Cn", "Co", "Cs") for c in agent_id):
+            raise ConfigError(
+                f"job id must be 1-128 characters of letters, digits and ._:@/- "
+                f"(starting with a letter or digit), not {job_id!r}"
+            )
+        if (
+            not isinstance(agent_id, str)
+            or not agent_id.strip()
+            or any(unicodedata.category(c) in ("Cc", "Cf", "Cn", "Co", "Cs") for c in agent_id)
+        ):
             raise ConfigError(f"agent id must be a non-empty printable string, not {agent_id!r}")
         patterns = [scope] if isinstance(scope, str) else list(scope)
         if not patterns or not all(isinstance(p, str) and normalize(p) for p in patterns):
@@ -112,27 +131,62 @@ class JobRegistry:
             raise ConfigError(f"ttl must be a number of seconds in (0, {int(MAX_TTL_SECONDS)}], not {ttl!r}")
         contract = policy.contract(agent_id)
         if contract is not None and contract.token_max_ttl is not None and ttl > contract.token_max_ttl:
-            raise ConfigError(f"ttl {ttl:g}s is above the work contract's token.max_ttl "
-                              f"({contract.token_max_ttl:g}s) for agent {agent_id!r}")
+            raise ConfigError(
+                f"ttl {ttl:g}s is above the work contract's token.max_ttl "
+                f"({contract.token_max_ttl:g}s) for agent {agent_id!r}"
+            )
         now = self._now()
         issued = int(now)
-        claims = JobClaims(job_id, agent_id, normalized, scope_hash(normalized), policy.hash if pin_policy else None,
-                           issued, int(now + ttl), new_token_id(), self.key_id)
+        claims = JobClaims(
+            job_id,
+            agent_id,
+            normalized,
+            scope_hash(normalized),
+            policy.hash if pin_policy else None,
+            issued,
+            int(now + ttl),
+            new_token_id(),
+            self.key_id,
+        )
         existing = self.store.get_job(job_id)
-        stored = self.store.put_job(JobRecord(job_id, agent_id, normalized, claims.scope_hash, claims.policy_hash,
-                                              claims.token_id, float(issued), float(claims.expires_at),
-                                              created=now))
+        stored = self.store.put_job(
+            JobRecord(
+                job_id,
+                agent_id,
+                normalized,
+                claims.scope_hash,
+                claims.policy_hash,
+                claims.token_id,
+                float(issued),
+                float(claims.expires_at),
+                created=now,
+            )
+        )
         token = mint(claims, self._private)
         with self._lock:
             self._view = {**self._view, job_id: (stored.status, stored.token_id)}
         # Token ids go in ``meta`` (governance's own scalars, never redacted: a key named like a secret would
         # otherwise be); the token itself is never written anywhere.
-        self._record(AuditEvent("job", agent_id, None, details={"scope": list(normalized)}, policy_hash=policy.hash,
-                                meta={"event": "token_minted" if existing else "started", "job_id": job_id,
-                                      "job_token_id": claims.token_id, "scope_hash": claims.scope_hash,
-                                      "pinned_policy_hash": claims.policy_hash, "issued_at": claims.issued_at,
-                                      "expires_at": claims.expires_at, "tokens_issued": stored.tokens_issued,
-                                      "status": stored.status}))
+        self._record(
+            AuditEvent(
+                "job",
+                agent_id,
+                None,
+                details={"scope": list(normalized)},
+                policy_hash=policy.hash,
+                meta={
+                    "event": "token_minted" if existing else "started",
+                    "job_id": job_id,
+                    "job_token_id": claims.token_id,
+                    "scope_hash": claims.scope_hash,
+                    "pinned_policy_hash": claims.policy_hash,
+                    "issued_at": claims.issued_at,
+                    "expires_at": claims.expires_at,
+                    "tokens_issued": stored.tokens_issued,
+                    "status": stored.status,
+                },
+            )
+        )
         return Job(job_id, agent_id, token, claims, stored), existing is not None
 
     def revoke(self, job_id: str, reason: str, *, by: str | None = None) -> JobRecord:
@@ -142,8 +196,15 @@ class JobRegistry:
             raise ConfigError(f"no job with id {job_id!r}")
         with self._lock:
             self._view = {**self._view, job_id: (REVOKED, job.token_id)}
-        self._record(AuditEvent("job", job.agent_id, None, details={"reason": reason, "by": by},
-                                meta={"event": "revoked", "job_id": job_id, "revoked_at": job.revoked_at}))
+        self._record(
+            AuditEvent(
+                "job",
+                job.agent_id,
+                None,
+                details={"reason": reason, "by": by},
+                meta={"event": "revoked", "job_id": job_id, "revoked_at": job.revoked_at},
+            )
+        )
         return job
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -182,8 +243,10 @@ class JobRegistry:
         if token is None:
             contract = policy.contract(call.agent_id)
             if contract is not None and contract.token_require_scope:
-                return (f'The work contract for "{call.agent_id}" requires a job token (token.require_scope) '
-                        "and this call carries none")
+                return (
+                    f'The work contract for "{call.agent_id}" requires a job token (token.require_scope) '
+                    "and this call carries none"
+                )
             return None
         claims = self._claims_or_reason(token)
         if isinstance(claims, str):

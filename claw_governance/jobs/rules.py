@@ -28,16 +28,17 @@ def job_entries(entries: Iterable[Mapping[str, Any]], job_id: str) -> list[Mappi
     escalations: set[str] = set()
     for entry in every:
         decision = entry.get("decision")
-        if _details(entry).get("job_id") == job_id and isinstance(decision, Mapping) \
-                and decision.get("escalation_id"):
+        if _details(entry).get("job_id") == job_id and isinstance(decision, Mapping) and decision.get("escalation_id"):
             escalations.add(str(decision["escalation_id"]))
 
     def belongs(entry: Mapping[str, Any]) -> bool:
         details = _details(entry)
         if entry.get("type") in JOB_ENTRY_TYPES and details.get("job_id") == job_id:
             return True
-        return entry.get("type") in ("escalation", "escalation_resolved") and \
-            str(details.get("escalation_id") or details.get("id")) in escalations
+        return (
+            entry.get("type") in ("escalation", "escalation_resolved")
+            and str(details.get("escalation_id") or details.get("id")) in escalations
+        )
 
     return [e for e in every if belongs(e)]
 
@@ -47,15 +48,17 @@ def _allowed(entry: Mapping[str, Any]) -> bool:
     return isinstance(decision, Mapping) and decision.get("allowed") is True
 
 
-def check_job(entries: Sequence[Mapping[str, Any]], claims: Mapping[str, Any],
-              contract: Contract | None) -> list[str]:
+def check_job(entries: Sequence[Mapping[str, Any]], claims: Mapping[str, Any], contract: Contract | None) -> list[str]:
     """Every way the job's entries break its token or its contract; empty when the run kept to both."""
     problems: list[str] = []
     scope = [normalize(str(p)) for p in claims.get("scope") or []]
     pinned = claims.get("policy_hash")
     agent = claims.get("sub")
-    minted = {str(_details(e).get("job_token_id")) for e in entries
-              if e.get("type") == "job" and _details(e).get("event") in ("started", "token_minted")}
+    minted = {
+        str(_details(e).get("job_token_id"))
+        for e in entries
+        if e.get("type") == "job" and _details(e).get("event") in ("started", "token_minted")
+    }
     decisions = [e for e in entries if e.get("type") == "policy_decision"]
     receipts = [e for e in entries if e.get("type") == "model_call"]
     if not any(e.get("type") == "job" and _details(e).get("event") == "started" for e in entries):
@@ -73,8 +76,9 @@ def check_job(entries: Sequence[Mapping[str, Any]], claims: Mapping[str, Any],
         if scope and not any(glob_match(p, normalize(action)) for p in scope):
             problems.append(f"seq {seq}: {action!r} was allowed outside the job's scope ({', '.join(scope)})")
         if pinned and entry.get("policy_hash") != pinned:
-            problems.append(f"seq {seq}: {action!r} was allowed under policy {entry.get('policy_hash')}, "
-                            f"not the pinned {pinned}")
+            problems.append(
+                f"seq {seq}: {action!r} was allowed under policy {entry.get('policy_hash')}, not the pinned {pinned}"
+            )
     for entry in receipts:
         violation = _details(entry).get("violation")
         if violation:
@@ -86,13 +90,15 @@ def check_job(entries: Sequence[Mapping[str, Any]], claims: Mapping[str, Any],
         for entry in decisions:
             seq = int(entry.get("seq", 0))
             if good and not any(r < seq for r in good):
-                problems.append(f"seq {seq}: tool call {entry.get('action')!r} before any model_call receipt "
-                                "(receipts: required)")
+                problems.append(
+                    f"seq {seq}: tool call {entry.get('action')!r} before any model_call receipt (receipts: required)"
+                )
         requested = {str(i) for e in receipts for i in (_details(e).get("tool_call_ids") or [])}
         for entry in decisions:
             call_id = _details(entry).get("call_id")
             framework = _details(entry).get("framework")
             if framework == "langchain" and requested and call_id and str(call_id) not in requested:
-                problems.append(f"seq {entry.get('seq')}: tool call {call_id} was not requested by any "
-                                "receipted model call")
+                problems.append(
+                    f"seq {entry.get('seq')}: tool call {call_id} was not requested by any receipted model call"
+                )
     return problems

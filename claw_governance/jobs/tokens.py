@@ -62,9 +62,18 @@ class JobClaims:
 
     def as_dict(self) -> dict[str, Any]:
         """The JWT claims (what proof bundles show instead of the token itself)."""
-        return {"iss": ISSUER, "sub": self.agent_id, "jti": self.token_id, "iat": self.issued_at,
-                "exp": self.expires_at, "job": self.job_id, "scope": list(self.scope),
-                "scope_hash": self.scope_hash, "policy_hash": self.policy_hash, "kid": self.key_id}
+        return {
+            "iss": ISSUER,
+            "sub": self.agent_id,
+            "jti": self.token_id,
+            "iat": self.issued_at,
+            "exp": self.expires_at,
+            "job": self.job_id,
+            "scope": list(self.scope),
+            "scope_hash": self.scope_hash,
+            "policy_hash": self.policy_hash,
+            "kid": self.key_id,
+        }
 
 
 def mint(claims: JobClaims, private_key: Ed25519PrivateKey) -> str:
@@ -91,8 +100,14 @@ def verify(token: str, keys: Mapping[str, Ed25519PublicKey], *, leeway: float = 
     if header.get("alg") != ALGORITHM:
         raise JobTokenError(f"job token uses alg {header.get('alg')!r}; only {ALGORITHM} is accepted")
     try:
-        payload = jwt.decode(token, key, algorithms=[ALGORITHM], issuer=ISSUER, leeway=leeway,
-                             options={"require": ["iss", "sub", "jti", "iat", "exp", "job", "scope", "scope_hash"]})
+        payload = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            leeway=leeway,
+            options={"require": ["iss", "sub", "jti", "iat", "exp", "job", "scope", "scope_hash"]},
+        )
     except jwt.ExpiredSignatureError:
         raise JobTokenError("job token has expired") from None
     except jwt.PyJWTError as exc:
@@ -108,5 +123,14 @@ def verify(token: str, keys: Mapping[str, Ed25519PublicKey], *, leeway: float = 
     for claim in ("sub", "jti", "job"):
         if not isinstance(payload[claim], str) or not payload[claim]:
             raise JobTokenError(f"job token claim {claim!r} must be a non-empty string")
-    return JobClaims(payload["job"], payload["sub"], tuple(scope), payload["scope_hash"], pinned,
-                     int(payload["iat"]), int(payload["exp"]), payload["jti"], kid)
+    return JobClaims(
+        payload["job"],
+        payload["sub"],
+        tuple(scope),
+        payload["scope_hash"],
+        pinned,
+        int(payload["iat"]),
+        int(payload["exp"]),
+        payload["jti"],
+        kid,
+    )

@@ -119,8 +119,17 @@ def bound_value(value: Any, limits: ArgumentLimits, budget: list[int]) -> Any:
                 raise OverBound("a Decimal that is not exactly a float")
             parent[slot] = as_float
         elif isinstance(item, _SCALARS):  # a subclass of a scalar type (an IntEnum, a str subclass): its value
-            plain: Any = (str.__str__(item) if isinstance(item, str) else bytes(item) if isinstance(item, bytes)
-                          else int(item) if isinstance(item, int) else float(item) if isinstance(item, float) else None)
+            plain: Any = (
+                str.__str__(item)
+                if isinstance(item, str)
+                else bytes(item)
+                if isinstance(item, bytes)
+                else int(item)
+                if isinstance(item, int)
+                else float(item)
+                if isinstance(item, float)
+                else None
+            )
             stack.append((plain, parent, slot, depth))
             budget[0] += 1
         else:
@@ -152,8 +161,9 @@ def _plain_list(items: list[Any] | tuple[Any, ...], budget: list[int]) -> list[A
     return list(items)
 
 
-def bound_arguments(args: Mapping[str, Any], names: frozenset[str],
-                    limits: ArgumentLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+def bound_arguments(
+    args: Mapping[str, Any], names: frozenset[str], limits: ArgumentLimits = DEFAULT_LIMITS
+) -> dict[str, Any]:
     """The fields of ``args`` that ``names`` lists, bounded and converted; OverBound past a bound."""
     budget = [limits.max_items, limits.max_string_chars]
     out: dict[str, Any] = {}
@@ -163,8 +173,12 @@ def bound_arguments(args: Mapping[str, Any], names: frozenset[str],
         value = args[name]
         kind = type(value)
         # The usual cases without the general walk: a plain scalar, a flat list of one scalar type.
-        if (kind is int and _INT64[0] <= value <= _INT64[1]) or kind is bool or value is None \
-                or (kind is float and value == value):
+        if (
+            (kind is int and _INT64[0] <= value <= _INT64[1])
+            or kind is bool
+            or value is None
+            or (kind is float and value == value)
+        ):
             budget[0] -= 1
             out[name] = value
         elif kind is str and len(value) <= budget[1]:
@@ -246,8 +260,10 @@ class Condition:
         compiled = _translate_keywords(source)
         nested = _nested_macro(compiled)
         if nested is not None:
-            raise ConditionSyntaxError(f"condition {source!r} calls {nested[1]}() inside {nested[0]}(): nested "
-                                       "macros cost the product of the list sizes; not allowed")
+            raise ConditionSyntaxError(
+                f"condition {source!r} calls {nested[1]}() inside {nested[0]}(): nested "
+                "macros cost the product of the list sizes; not allowed"
+            )
         self.names: frozenset[str] = _referenced_names(compiled)
         self._names = tuple(sorted(self.names))
         try:
@@ -271,8 +287,12 @@ class Condition:
                 kind = type(value)
                 if kind is str:
                     chars += len(value)
-                elif not ((kind is int and -9223372036854775808 <= value <= 9223372036854775807) or kind is bool
-                          or value is None or (kind is float and value == value)):
+                elif not (
+                    (kind is int and -9223372036854775808 <= value <= 9223372036854775807)
+                    or kind is bool
+                    or value is None
+                    or (kind is float and value == value)
+                ):
                     context = None
                     break
                 context[name] = value  # type: ignore[index]
@@ -332,8 +352,29 @@ def _translate_keywords(expr: str) -> str:
     return "".join(out)
 
 
-_RESERVED = {"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
-             "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
+_RESERVED = {
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+}
 
 
 def _tokens(expr: str) -> list[tuple[str, int]]:

@@ -92,8 +92,9 @@ class AgentPolicy:
         self._allow = PatternIndex((r.pattern, r) for r in rules if r.effect is Outcome.ALLOW)
         # Deny and escalate rules also match by UTS #39 skeleton: a look-alike of a denied name is denied.
         self._deny_skeleton = PatternIndex((skeleton_key(r.pattern), r) for r in rules if r.effect is Outcome.DENY)
-        self._escalate_skeleton = PatternIndex((skeleton_key(r.pattern), r) for r in rules
-                                               if r.effect is Outcome.ESCALATE)
+        self._escalate_skeleton = PatternIndex(
+            (skeleton_key(r.pattern), r) for r in rules if r.effect is Outcome.ESCALATE
+        )
         self._memo: dict[str, _Matches] = {}
         self._prepared: dict[int, _Compiled] = {}
         self._prepared_lookalike: dict[int, _Compiled] = {}
@@ -107,8 +108,7 @@ class AgentPolicy:
         self.audit_level: str = level if isinstance(level, str) else "full"
         days = _single(own, "audit_retention_days") or _single(shared, "audit_retention_days")
         self.audit_retention_days: int | None = days if isinstance(days, int) else None
-        self.rate_limits: PatternIndex[RateLimit] = PatternIndex(
-            (rl.pattern, rl) for d in docs for rl in d.rate_limits)
+        self.rate_limits: PatternIndex[RateLimit] = PatternIndex((rl.pattern, rl) for d in docs for rl in d.rate_limits)
         contract = _single(own, "contract") or _single(shared, "contract")
         self.contract: Contract | None = contract if isinstance(contract, Contract) else None
         self.escalation_limits: tuple[EscalationLimit, ...] = tuple(el for d in docs for el in d.escalation_limits)
@@ -129,8 +129,9 @@ class AgentPolicy:
             hit = self._prepared_lookalike[id(rule)] = _lookalike(self._compiled(rule))
         return hit
 
-    def _restrictive(self, index: PatternIndex[Rule], by_skeleton: PatternIndex[Rule], name: str,
-                     skeletons: frozenset[str]) -> tuple[_Compiled, ...]:
+    def _restrictive(
+        self, index: PatternIndex[Rule], by_skeleton: PatternIndex[Rule], name: str, skeletons: frozenset[str]
+    ) -> tuple[_Compiled, ...]:
         direct = index.lookup(name)
         seen = {id(r) for r in direct}
         lookalikes: list[Rule] = []
@@ -139,8 +140,7 @@ class AgentPolicy:
                 if id(r) not in seen:
                     seen.add(id(r))
                     lookalikes.append(r)
-        return (tuple(self._compiled(r) for r in _order(direct))
-                + tuple(self._lookalike(r) for r in _order(lookalikes)))
+        return tuple(self._compiled(r) for r in _order(direct)) + tuple(self._lookalike(r) for r in _order(lookalikes))
 
     def matches(self, name: str, raw: str | None = None) -> _Matches:
         """The rules whose patterns match ``name`` (normalised), per effect, most specific first.
@@ -158,12 +158,17 @@ class AgentPolicy:
                 used = scripts(name)
                 kept = tuple(r for r in allow if _wildcard_may_allow(r.pattern, used))
                 if len(kept) != len(allow):
-                    note = (f" (the name mixes scripts {', '.join(sorted(used))}; a rule that matches it only "
-                            "through '*' does not allow it)")
+                    note = (
+                        f" (the name mixes scripts {', '.join(sorted(used))}; a rule that matches it only "
+                        "through '*' does not allow it)"
+                    )
                 allow = kept
-            hit = _Matches(self._restrictive(self._deny, self._deny_skeleton, name, skeleton),
-                           self._restrictive(self._escalate, self._escalate_skeleton, name, skeleton),
-                           tuple(self._compiled(r) for r in allow), note)
+            hit = _Matches(
+                self._restrictive(self._deny, self._deny_skeleton, name, skeleton),
+                self._restrictive(self._escalate, self._escalate_skeleton, name, skeleton),
+                tuple(self._compiled(r) for r in allow),
+                note,
+            )
             if len(self._memo) >= _NAME_CACHE_LIMIT:
                 self._memo.clear()
             self._memo[key] = hit
@@ -189,23 +194,41 @@ def _single(docs: Sequence[PolicyDocument], attr: str) -> object:
     values = [(d, getattr(d, attr)) for d in docs if getattr(d, attr) is not None]
     if len(values) > 1:
         first, second = values[0][0], values[1][0]
-        raise PolicyError(f"'{attr.split('_')[0]}' for agent {first.agent!r} is set twice: here and at "
-                          f"{second.file}:{second.line}", file=first.file, line=first.line)
+        raise PolicyError(
+            f"'{attr.split('_')[0]}' for agent {first.agent!r} is set twice: here and at {second.file}:{second.line}",
+            file=first.file,
+            line=first.line,
+        )
     return values[0][1] if values else None
 
 
 def _ref(rule: Rule) -> RuleRef:
-    return RuleRef(rule.effect, rule.raw_pattern, rule.agent, rule.source,
-                   rule.condition.source if rule.condition else None, rule.reason, rule.timeout_seconds,
-                   rule.approvers, rule.max_grant_seconds)
+    return RuleRef(
+        rule.effect,
+        rule.raw_pattern,
+        rule.agent,
+        rule.source,
+        rule.condition.source if rule.condition else None,
+        rule.reason,
+        rule.timeout_seconds,
+        rule.approvers,
+        rule.max_grant_seconds,
+    )
 
 
 class PolicySet:
     """All loaded policies, compiled. ``decide(call)`` is pure: no I/O, no mutation but memo caches."""
 
-    def __init__(self, documents: Sequence[PolicyDocument], content_hash: str, files: Sequence[str] = (),
-                 warnings: Sequence[str] = (), limits: ArgumentLimits = DEFAULT_LIMITS, *,
-                 include_shadow: bool = False) -> None:
+    def __init__(
+        self,
+        documents: Sequence[PolicyDocument],
+        content_hash: str,
+        files: Sequence[str] = (),
+        warnings: Sequence[str] = (),
+        limits: ArgumentLimits = DEFAULT_LIMITS,
+        *,
+        include_shadow: bool = False,
+    ) -> None:
         self.documents = tuple(documents)
         self.limits = limits  # what of a call's arguments conditions may see
         self.hash = content_hash
@@ -218,15 +241,17 @@ class PolicySet:
                 continue
             by_agent.setdefault(doc.agent, []).append(doc)
         self._shared = by_agent.pop("*", [])
-        self._agents: dict[str, AgentPolicy] = {a: AgentPolicy(a, docs + self._shared, include_shadow=include_shadow)
-                                                for a, docs in by_agent.items()}
+        self._agents: dict[str, AgentPolicy] = {
+            a: AgentPolicy(a, docs + self._shared, include_shadow=include_shadow) for a, docs in by_agent.items()
+        }
         self._wildcard = AgentPolicy("*", self._shared, include_shadow=include_shadow) if self._shared else None
         self.has_shadow = any(r.shadow for d in self.documents for r in d.rules)
         self.has_budgets = any(doc.budgets for doc in self.documents)
         # Data-flow labels: a policy that names `session.labels` in a condition gets the call's session labels
         # bound as `session` (see session_arguments); one that attaches labels has them recorded after calls.
-        self.uses_session = any(r.condition is not None and "session" in r.condition.source
-                                for d in self.documents for r in d.rules)
+        self.uses_session = any(
+            r.condition is not None and "session" in r.condition.source for d in self.documents for r in d.rules
+        )
         self.has_labels = any(doc.labels for doc in self.documents)
         self._shadow_view: PolicySet | None = None
         self._names: dict[str, tuple[str, str | None]] = {}  # raw name -> (normalised, forbidden character)
@@ -242,8 +267,9 @@ class PolicySet:
             return self
         view = self._shadow_view
         if view is None:
-            view = self._shadow_view = PolicySet(self.documents, self.hash, self.files, self.warnings, self.limits,
-                                                 include_shadow=True)
+            view = self._shadow_view = PolicySet(
+                self.documents, self.hash, self.files, self.warnings, self.limits, include_shadow=True
+            )
         return view
 
     def shadow_decision(self, call: ToolCall, enforced: Decision | None = None) -> dict[str, Any] | None:
@@ -258,9 +284,13 @@ class PolicySet:
         if candidate.outcome is enforced.outcome:
             return None
         rule = candidate.rule
-        return {"would": f"would_{candidate.outcome.value}", "outcome": candidate.outcome.value,
-                "reason": candidate.reason, "rule": None if rule is None else dict(rule.audit_form),
-                "enforced": enforced.outcome.value}
+        return {
+            "would": f"would_{candidate.outcome.value}",
+            "outcome": candidate.outcome.value,
+            "reason": candidate.reason,
+            "rule": None if rule is None else dict(rule.audit_form),
+            "enforced": enforced.outcome.value,
+        }
 
     @classmethod
     def empty(cls, limits: ArgumentLimits = DEFAULT_LIMITS) -> PolicySet:
@@ -338,27 +368,44 @@ class PolicySet:
         agent, bad_agent = names.get(call.agent_id) or self._learn(call.agent_id)
         if bad_action is not None or bad_agent is not None:
             what, bad = ("action name", bad_action) if bad_action is not None else ("agent id", bad_agent)
-            return Decision(Outcome.DENY, f"The {what} contains {bad}: denied (such characters are never "
-                            "stripped or ignored)", call, policy_hash=self.hash, stage="policy")
+            return Decision(
+                Outcome.DENY,
+                f"The {what} contains {bad}: denied (such characters are never stripped or ignored)",
+                call,
+                policy_hash=self.hash,
+                stage="policy",
+            )
         policy = self._agents.get(agent, self._wildcard)
         if policy is None:
-            return Decision(Outcome.DENY, f'No policy for agent "{call.agent_id}" (default deny)', call,
-                            policy_hash=self.hash, stage="default")
+            return Decision(
+                Outcome.DENY,
+                f'No policy for agent "{call.agent_id}" (default deny)',
+                call,
+                policy_hash=self.hash,
+                stage="default",
+            )
         found = policy.matches(action, call.action)
         args = call.args if not self.uses_session else session_arguments(call)
         limits = self.limits
         for rule in found.deny:
             verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)
             if verdict is not False:
-                return Decision(Outcome.DENY, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
-                                self.hash)
+                return Decision(
+                    Outcome.DENY, rule.reason if verdict else rule.unknown_reason, call, rule.ref, self.hash
+                )
         for rule in found.escalate:
             verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)
             if verdict is not False:
-                return Decision(Outcome.ESCALATE, rule.reason if verdict else rule.unknown_reason, call, rule.ref,
-                                self.hash)
+                return Decision(
+                    Outcome.ESCALATE, rule.reason if verdict else rule.unknown_reason, call, rule.ref, self.hash
+                )
         for rule in found.allow:
             if rule.condition is None or rule.condition.evaluate(args, limits) is True:
                 return Decision(Outcome.ALLOW, rule.reason, call, rule.ref, self.hash)
-        return Decision(Outcome.DENY, f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)'
-                        + found.note, call, policy_hash=self.hash, stage="default")
+        return Decision(
+            Outcome.DENY,
+            f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)' + found.note,
+            call,
+            policy_hash=self.hash,
+            stage="default",
+        )

@@ -186,8 +186,10 @@ def _meaning(docs: list[PolicyDocument]) -> list[tuple[Any, ...]]:
             sorted((el.limit, el.period_seconds) for el in d.escalation_limits),
             d.shadow,
             sorted(r.shadow for r in d.rules),
-            sorted((b.pattern, b.maximum, b.period_seconds, b.sum_field, b.scope, b.then.value, b.name or "")
-                   for b in d.budgets),
+            sorted(
+                (b.pattern, b.maximum, b.period_seconds, b.sum_field, b.scope, b.then.value, b.name or "")
+                for b in d.budgets
+            ),
             sorted((pattern, sorted(names)) for pattern, names, _ in d.labels),
         )
         for d in docs

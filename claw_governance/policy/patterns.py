@@ -28,8 +28,9 @@ def normalize(name: str) -> str:
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)),
-                      re.DOTALL)
+    return re.compile(
+        "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)), re.DOTALL
+    )
 
 
 def glob_match(pattern: str, name: str) -> bool:

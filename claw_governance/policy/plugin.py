@@ -53,14 +53,21 @@ class PolicyPlugin:
         agent = normalize(call.agent_id)
         if self.store is not None:
             limits = list(agent_policy.escalation_limits)
-            refused = self._shared_admit([(f"rate:escalations:{agent}:{el.source}", el.limit, el.period_seconds)
-                                          for el in limits])
+            refused = self._shared_admit(
+                [(f"rate:escalations:{agent}:{el.source}", el.limit, el.period_seconds) for el in limits]
+            )
             if refused is None:
                 return None
             limit = limits[refused]
-            return Decision(Outcome.DENY, f"Escalation limit {limit.limit} per {limit.period_seconds}s reached "
-                            f"({limit.source}, fleet-wide); not escalated: {decision.reason}", call, decision.rule,
-                            policy.hash, stage="rate_limit")
+            return Decision(
+                Outcome.DENY,
+                f"Escalation limit {limit.limit} per {limit.period_seconds}s reached "
+                f"({limit.source}, fleet-wide); not escalated: {decision.reason}",
+                call,
+                decision.rule,
+                policy.hash,
+                stage="rate_limit",
+            )
         now = self.clock()
         with self._lock:
             windows = []
@@ -69,9 +76,15 @@ class PolicyPlugin:
                 while window and now - window[0] >= limit.period_seconds:
                     window.popleft()
                 if len(window) >= limit.limit:
-                    return Decision(Outcome.DENY, f"Escalation limit {limit.limit} per {limit.period_seconds}s "
-                                    f"reached ({limit.source}); not escalated: {decision.reason}", call,
-                                    decision.rule, policy.hash, stage="rate_limit")
+                    return Decision(
+                        Outcome.DENY,
+                        f"Escalation limit {limit.limit} per {limit.period_seconds}s "
+                        f"reached ({limit.source}); not escalated: {decision.reason}",
+                        call,
+                        decision.rule,
+                        policy.hash,
+                        stage="rate_limit",
+                    )
                 windows.append(window)
             for window in windows:
                 window.append(now)
@@ -88,13 +101,20 @@ class PolicyPlugin:
         if self.store is not None:
             found = sorted(agent_policy.rate_limits.lookup(normalize(call.action)), key=lambda rl: rl.source)
             agent = normalize(call.agent_id)
-            refused = self._shared_admit([(f"rate:{agent}:{rl.pattern}:{rl.period_seconds}", rl.limit,
-                                           rl.period_seconds) for rl in found])
+            refused = self._shared_admit(
+                [(f"rate:{agent}:{rl.pattern}:{rl.period_seconds}", rl.limit, rl.period_seconds) for rl in found]
+            )
             if refused is None:
                 return decision
             rl = found[refused]
-            return Decision(Outcome.DENY, f'Rate limit {rl.limit} per {rl.period_seconds}s for "{rl.pattern}" '
-                            f"reached fleet-wide ({rl.source})", call, decision.rule, policy.hash, stage="rate_limit")
+            return Decision(
+                Outcome.DENY,
+                f'Rate limit {rl.limit} per {rl.period_seconds}s for "{rl.pattern}" reached fleet-wide ({rl.source})',
+                call,
+                decision.rule,
+                policy.hash,
+                stage="rate_limit",
+            )
         now = self.clock()
         with self._lock:
             for limit in agent_policy.rate_limits.lookup(normalize(call.action)):
@@ -102,9 +122,15 @@ class PolicyPlugin:
                 while window and now - window[0] >= limit.period_seconds:
                     window.popleft()
                 if len(window) >= limit.limit:
-                    return Decision(Outcome.DENY, f'Rate limit {limit.limit} per {limit.period_seconds}s for '
-                                    f'"{limit.pattern}" reached ({limit.source})', call, decision.rule,
-                                    policy.hash, stage="rate_limit")
+                    return Decision(
+                        Outcome.DENY,
+                        f"Rate limit {limit.limit} per {limit.period_seconds}s for "
+                        f'"{limit.pattern}" reached ({limit.source})',
+                        call,
+                        decision.rule,
+                        policy.hash,
+                        stage="rate_limit",
+                    )
             for limit in agent_policy.rate_limits.lookup(normalize(call.action)):
                 self._windows[(policy.hash, normalize(call.agent_id), limit.pattern)].append(now)
         return decision

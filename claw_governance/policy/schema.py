@@ -19,8 +19,18 @@ from claw_governance.policy.source import LocDict, LocList
 
 MAX_PATTERN_CHARS = 512
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|hr|d|w)?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0,
-                 "hr": 3600.0, "d": 86400.0, "w": 604800.0}
+_UNIT_SECONDS = {
+    None: 1.0,
+    "ms": 0.001,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day|s|m|h|d)\s*$", re.IGNORECASE)
 _RATE_SECONDS = {"second": 1, "s": 1, "minute": 60, "m": 60, "hour": 3600, "h": 3600, "day": 86400, "d": 86400}
 AUDIT_LEVELS = ("full", "metadata")
@@ -121,17 +131,22 @@ LABEL_USE = re.compile(r"""["']([A-Za-z0-9_.:-]{1,64})["']\s+in\s+session\.label
 def _labels(value: Any, file: str, line: int) -> list[tuple[str, frozenset[str], str]]:
     """``labels: {pattern: [label, ...]}`` -> [(pattern, labels, source)]."""
     if not isinstance(value, LocDict):
-        raise PolicyError("'labels' must map action patterns to lists of labels, e.g. {\"read:customer_*\": [pii]}",
-                          file=file, line=line)
+        raise PolicyError(
+            "'labels' must map action patterns to lists of labels, e.g. {\"read:customer_*\": [pii]}",
+            file=file,
+            line=line,
+        )
     out = []
     for key, names in value.items():
         kline = value.key_lines[key]
         if isinstance(names, str):
             names = [names]
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) and _LABEL.match(n)
-                                                                for n in names):
-            raise PolicyError(f"labels[{key!r}] must be a list of labels (letters, digits, _ . : -), not {names!r}",
-                              file=file, line=kline)
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and _LABEL.match(n) for n in names):
+            raise PolicyError(
+                f"labels[{key!r}] must be a list of labels (letters, digits, _ . : -), not {names!r}",
+                file=file,
+                line=kline,
+            )
         out.append((_pattern(key, file, kline, "labels key"), frozenset(names), f"{file}:{kline}"))
     return out
 
@@ -165,14 +180,16 @@ class Budget:
     @property
     def label(self) -> str:
         """How decisions name it."""
-        return self.name or (f"sum of {self.sum_field} for {self.raw_pattern}" if self.sum_field
-                             else f"calls of {self.raw_pattern}")
+        return self.name or (
+            f"sum of {self.sum_field} for {self.raw_pattern}" if self.sum_field else f"calls of {self.raw_pattern}"
+        )
 
 
 def _budgets(items: Any, file: str, line: int) -> list[Budget]:
     if not isinstance(items, list):
-        raise PolicyError("'budgets' must be a list of {action, max, per, [sum], [scope], [then], [name]}",
-                          file=file, line=line)
+        raise PolicyError(
+            "'budgets' must be a list of {action, max, per, [sum], [scope], [then], [name]}", file=file, line=line
+        )
     out: list[Budget] = []
     for index, item in enumerate(items):
         iline = _line(items, index, line)
@@ -185,29 +202,53 @@ def _budgets(items: Any, file: str, line: int) -> list[Budget]:
                 raise PolicyError(f"{what} needs '{key}'", file=file, line=iline)
         pattern = _pattern(item["action"], file, item.key_lines["action"], f"{what}.action")
         maximum = item["max"]
-        if isinstance(maximum, bool) or not isinstance(maximum, int | float) or not math.isfinite(maximum) \
-                or maximum < 0:
-            raise PolicyError(f"{what}.max must be a number of at least 0, not {maximum!r}", file=file,
-                              line=item.key_lines["max"])
+        if (
+            isinstance(maximum, bool)
+            or not isinstance(maximum, int | float)
+            or not math.isfinite(maximum)
+            or maximum < 0
+        ):
+            raise PolicyError(
+                f"{what}.max must be a number of at least 0, not {maximum!r}", file=file, line=item.key_lines["max"]
+            )
         period = parse_duration(item["per"], file=file, line=item.key_lines["per"], what=f"{what}.per")
         sum_field = item.get("sum")
-        if sum_field is not None and (not isinstance(sum_field, str) or not sum_field.strip()
-                                      or any(not part for part in sum_field.split("."))):
-            raise PolicyError(f"{what}.sum must name an argument (e.g. amount or payment.amount), not {sum_field!r}",
-                              file=file, line=item.key_lines["sum"])
+        if sum_field is not None and (
+            not isinstance(sum_field, str) or not sum_field.strip() or any(not part for part in sum_field.split("."))
+        ):
+            raise PolicyError(
+                f"{what}.sum must name an argument (e.g. amount or payment.amount), not {sum_field!r}",
+                file=file,
+                line=item.key_lines["sum"],
+            )
         scope = item.get("scope", "agent")
         if scope not in BUDGET_SCOPES:
-            raise PolicyError(f"{what}.scope must be one of {', '.join(BUDGET_SCOPES)}, not {scope!r}", file=file,
-                              line=item.key_lines["scope"])
+            raise PolicyError(
+                f"{what}.scope must be one of {', '.join(BUDGET_SCOPES)}, not {scope!r}",
+                file=file,
+                line=item.key_lines["scope"],
+            )
         then = item.get("then", "deny")
         if then not in ("deny", "escalate"):
-            raise PolicyError(f"{what}.then must be deny or escalate, not {then!r}", file=file,
-                              line=item.key_lines["then"])
+            raise PolicyError(
+                f"{what}.then must be deny or escalate, not {then!r}", file=file, line=item.key_lines["then"]
+            )
         name = item.get("name")
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise PolicyError(f"{what}.name must be text", file=file, line=item.key_lines["name"])
-        out.append(Budget(pattern, str(item["action"]), float(maximum), period, sum_field, str(scope),
-                          Outcome(then), name, f"{file}:{iline}"))
+        out.append(
+            Budget(
+                pattern,
+                str(item["action"]),
+                float(maximum),
+                period,
+                sum_field,
+                str(scope),
+                Outcome(then),
+                name,
+                f"{file}:{iline}",
+            )
+        )
     return out
 
 
@@ -217,9 +258,9 @@ def _budgets(items: Any, file: str, line: int) -> list[Budget]:
 SEED_RATE_KEYS = ("actions_per_minute", "escalations_per_hour")
 SEED_RATE_REFUSED = {
     "reviews_per_hour": 'a "review" is not something a tool call names; limit the actions a review makes, e.g. '
-                        'rate_limits: {"update:review_status": "50/hour"}',
-    "comments_per_review": 'a limit per review needs a review id no call carries; limit the comment action instead, '
-                           'e.g. rate_limits: {"create:review_comment": "100/hour"}',
+    'rate_limits: {"update:review_status": "50/hour"}',
+    "comments_per_review": "a limit per review needs a review id no call carries; limit the comment action instead, "
+    'e.g. rate_limits: {"create:review_comment": "100/hour"}',
 }
 # The seed's spellings of trust settings, accepted beside ours (and rewritten by `claw-gov policy migrate`).
 TRUST_ALIASES = {"minimum_score": "min_score", "recovery_threshold": "recovery_score"}
@@ -235,8 +276,9 @@ def _plain(value: Any, file: str, line: int, where: str) -> Any:
         return value
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    raise PolicyError(f"{where} must hold text, numbers, lists or mappings, not {type(value).__name__}",
-                      file=file, line=line)
+    raise PolicyError(
+        f"{where} must hold text, numbers, lists or mappings, not {type(value).__name__}", file=file, line=line
+    )
 
 
 @dataclass(slots=True)
@@ -292,14 +334,18 @@ def _check_keys(mapping: LocDict, allowed: set[str], where: str, file: str) -> N
     for key in mapping:
         if key not in allowed and not key.startswith("x-"):
             hint = ", ".join(sorted(allowed))
-            raise PolicyError(f"unknown key {key!r} in {where} (expected one of: {hint})",
-                              file=file, line=mapping.key_lines.get(key, mapping.line))
+            raise PolicyError(
+                f"unknown key {key!r} in {where} (expected one of: {hint})",
+                file=file,
+                line=mapping.key_lines.get(key, mapping.line),
+            )
 
 
 def _pattern(value: Any, file: str, line: int, what: str) -> str:
     if not isinstance(value, str):
-        raise PolicyError(f"{what} must be a string pattern, not {type(value).__name__} {value!r}",
-                          file=file, line=line)
+        raise PolicyError(
+            f"{what} must be a string pattern, not {type(value).__name__} {value!r}", file=file, line=line
+        )
     pattern = normalize(value)
     if not pattern:
         raise PolicyError(f"{what} is empty", file=file, line=line)
@@ -318,13 +364,17 @@ def _approval_keys(item: LocDict, effect: Outcome, what: str, file: str) -> tupl
         value = item["approvers"]
         value = [value] if isinstance(value, str) else value
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            raise PolicyError(f"{what}.approvers must be a non-empty list of reviewer names or groups",
-                              file=file, line=item.key_lines["approvers"])
+            raise PolicyError(
+                f"{what}.approvers must be a non-empty list of reviewer names or groups",
+                file=file,
+                line=item.key_lines["approvers"],
+            )
         approvers = tuple(v.strip().lower() for v in value)
     max_grant = None
     if item.get("max_grant") is not None:
-        max_grant = parse_duration(item["max_grant"], file=file, line=item.key_lines["max_grant"],
-                                   what=f"{what}.max_grant")
+        max_grant = parse_duration(
+            item["max_grant"], file=file, line=item.key_lines["max_grant"], what=f"{what}.max_grant"
+        )
     return approvers, max_grant
 
 
@@ -342,21 +392,26 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int, shadow
     if isinstance(items, str):
         items = [items]  # `deny: delete:*` is a common shorthand
     if not isinstance(items, list):
-        raise PolicyError(f"permissions.{name} must be a list of patterns, not {type(items).__name__}",
-                          file=file, line=line)
+        raise PolicyError(
+            f"permissions.{name} must be a list of patterns, not {type(items).__name__}", file=file, line=line
+        )
     rules: list[Rule] = []
     for index, item in enumerate(items):
         iline = _line(items, index, line)
         what = f"permissions.{name}[{index}]"
         if isinstance(item, LocDict):
-            _check_keys(item, {"action", "condition", "reason", "timeout", "mode", "approvers",
-                               "max_grant"}, what, file)
+            _check_keys(
+                item, {"action", "condition", "reason", "timeout", "mode", "approvers", "max_grant"}, what, file
+            )
             rule_shadow = shadow
             if "mode" in item:
                 rule_shadow = _mode(item["mode"], file, item.key_lines["mode"], f"{what}.mode")
                 if shadow and not rule_shadow:
-                    raise PolicyError(f"{what}.mode: a rule of a 'mode: shadow' document cannot be enforced",
-                                      file=file, line=item.key_lines["mode"])
+                    raise PolicyError(
+                        f"{what}.mode: a rule of a 'mode: shadow' document cannot be enforced",
+                        file=file,
+                        line=item.key_lines["mode"],
+                    )
             if "action" not in item:
                 raise PolicyError(f"{what} needs an 'action' pattern", file=file, line=iline)
             pattern = _pattern(item["action"], file, iline, f"{what}.action")
@@ -364,13 +419,17 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int, shadow
             if "condition" in item:
                 cline = item.key_lines.get("condition", iline)
                 if item["condition"] is None:  # `condition:` left empty must not make the rule unconditional
-                    raise PolicyError(f"{what}.condition is empty (remove the key for a rule without one)",
-                                      file=file, line=cline)
+                    raise PolicyError(
+                        f"{what}.condition is empty (remove the key for a rule without one)", file=file, line=cline
+                    )
                 if not isinstance(item["condition"], str | int | float | bool):
                     raise PolicyError(f"{what}.condition must be an expression string", file=file, line=cline)
                 try:
-                    condition = Condition(str(item["condition"]).lower() if isinstance(item["condition"], bool)
-                                          else str(item["condition"]))
+                    condition = Condition(
+                        str(item["condition"]).lower()
+                        if isinstance(item["condition"], bool)
+                        else str(item["condition"])
+                    )
                 except ConditionSyntaxError as exc:
                     raise PolicyError(str(exc), file=file, line=cline) from None
             reason = item.get("reason")
@@ -379,13 +438,29 @@ def _rules(effect: Outcome, items: Any, agent: str, file: str, line: int, shadow
             timeout = None
             if item.get("timeout") is not None:
                 if effect is not Outcome.ESCALATE:
-                    raise PolicyError(f"{what}.timeout only applies to escalate rules",
-                                      file=file, line=item.key_lines["timeout"])
-                timeout = parse_duration(item["timeout"], file=file, line=item.key_lines["timeout"],
-                                         what=f"{what}.timeout")
+                    raise PolicyError(
+                        f"{what}.timeout only applies to escalate rules", file=file, line=item.key_lines["timeout"]
+                    )
+                timeout = parse_duration(
+                    item["timeout"], file=file, line=item.key_lines["timeout"], what=f"{what}.timeout"
+                )
             approvers, max_grant = _approval_keys(item, effect, what, file)
-            rules.append(Rule(effect, pattern, str(item["action"]), agent, file, iline, condition, reason, timeout,
-                              approvers, max_grant, shadow=rule_shadow))
+            rules.append(
+                Rule(
+                    effect,
+                    pattern,
+                    str(item["action"]),
+                    agent,
+                    file,
+                    iline,
+                    condition,
+                    reason,
+                    timeout,
+                    approvers,
+                    max_grant,
+                    shadow=rule_shadow,
+                )
+            )
         else:
             pattern = _pattern(item, file, iline, what)
             rules.append(Rule(effect, pattern, str(item), agent, file, iline, shadow=shadow))
@@ -397,8 +472,11 @@ def _int_field(mapping: LocDict, key: str, file: str, lo: int, hi: int, where: s
         return None
     value = mapping[key]
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise PolicyError(f"{where}.{key} must be a whole number from {lo} to {hi}, not {value!r}",
-                          file=file, line=mapping.key_lines[key])
+        raise PolicyError(
+            f"{where}.{key} must be a whole number from {lo} to {hi}, not {value!r}",
+            file=file,
+            line=mapping.key_lines[key],
+        )
     return value
 
 
@@ -413,8 +491,9 @@ def _renamed(mapping: LocDict, old: str, new: str) -> LocDict:
 def _seed_rate_limit(doc: PolicyDocument, key: str, spec: Any, file: str, kline: int) -> None:
     """``actions_per_minute: N`` / ``escalations_per_hour: N`` (the seed's form); see SEED_RATE_KEYS."""
     if isinstance(spec, bool) or not isinstance(spec, int) or spec < 1:
-        raise PolicyError(f"rate_limits.{key} must be a whole number of at least 1, not {spec!r}",
-                          file=file, line=kline)
+        raise PolicyError(
+            f"rate_limits.{key} must be a whole number of at least 1, not {spec!r}", file=file, line=kline
+        )
     if key == "actions_per_minute":  # every call the policy allows, whatever its action: the same as "*": N/minute
         doc.rate_limits.append(RateLimit("*", spec, 60, f"{file}:{kline}"))
     else:
@@ -425,17 +504,36 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
     """Validate one YAML document. Raises PolicyError naming file and line."""
     if not isinstance(value, LocDict):
         kind = "empty" if value is None else type(value).__name__
-        raise PolicyError(f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}",
-                          file=file, line=line)
-    _check_keys(value, {"agent", "permissions", "sensitive_fields", "trust", "audit", "rate_limits",
-                        "description", "version", "metadata", "mode", "budgets", "labels", *CONTRACT_KEYS},
-                "the policy document", file)
+        raise PolicyError(
+            f"a policy document must be a mapping with 'agent' and 'permissions', not {kind}", file=file, line=line
+        )
+    _check_keys(
+        value,
+        {
+            "agent",
+            "permissions",
+            "sensitive_fields",
+            "trust",
+            "audit",
+            "rate_limits",
+            "description",
+            "version",
+            "metadata",
+            "mode",
+            "budgets",
+            "labels",
+            *CONTRACT_KEYS,
+        },
+        "the policy document",
+        file,
+    )
     if "agent" not in value:
         raise PolicyError("missing 'agent' (an agent id, or \"*\" for every agent)", file=file, line=value.line)
     agent_raw = value["agent"]
     if not isinstance(agent_raw, str) or not normalize(agent_raw):
-        raise PolicyError(f"'agent' must be a non-empty string, not {agent_raw!r}",
-                          file=file, line=value.key_lines["agent"])
+        raise PolicyError(
+            f"'agent' must be a non-empty string, not {agent_raw!r}", file=file, line=value.key_lines["agent"]
+        )
     agent = normalize(agent_raw)
     doc = PolicyDocument(agent=agent, file=file, line=value.line)
     if "mode" in value:
@@ -443,15 +541,20 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         if doc.shadow:
             for key in value:
                 if key not in SHADOW_DOCUMENT_KEYS and not key.startswith("x-"):
-                    raise PolicyError(f"a 'mode: shadow' document holds rules only; '{key}' acts on enforcement, so "
-                                      "set it in the enforcing policy", file=file, line=value.key_lines[key])
+                    raise PolicyError(
+                        f"a 'mode: shadow' document holds rules only; '{key}' acts on enforcement, so "
+                        "set it in the enforcing policy",
+                        file=file,
+                        line=value.key_lines[key],
+                    )
     description = value.get("description")
     doc.description = description if isinstance(description, str) else None
     if value.get("metadata") is not None:
         mline = value.key_lines["metadata"]
         if not isinstance(value["metadata"], LocDict):
-            raise PolicyError("'metadata' must be a mapping (name, description, version, owner, ...)",
-                              file=file, line=mline)
+            raise PolicyError(
+                "'metadata' must be a mapping (name, description, version, owner, ...)", file=file, line=mline
+            )
         doc.metadata = _plain(value["metadata"], file, mline, "metadata")
         doc.metadata_line = mline
 
@@ -459,8 +562,9 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
     if perms is not None:
         pline = value.key_lines["permissions"]
         if not isinstance(perms, LocDict):
-            raise PolicyError("'permissions' must be a mapping with allow / deny / escalate lists",
-                              file=file, line=pline)
+            raise PolicyError(
+                "'permissions' must be a mapping with allow / deny / escalate lists", file=file, line=pline
+            )
         _check_keys(perms, {"allow", "deny", "escalate"}, "permissions", file)
         for effect in (Outcome.DENY, Outcome.ESCALATE, Outcome.ALLOW):
             key = effect.value
@@ -482,23 +586,51 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         tline = value.key_lines["trust"]
         if not isinstance(trust, LocDict):
             raise PolicyError("'trust' must be a mapping (min_score, recovery_score, ...)", file=file, line=tline)
-        _check_keys(trust, {"min_score", "recovery_score", "success", "failure", "bad_signature", "initial",
-                            "max_score", *TRUST_ALIASES}, "trust", file)
+        _check_keys(
+            trust,
+            {
+                "min_score",
+                "recovery_score",
+                "success",
+                "failure",
+                "bad_signature",
+                "initial",
+                "max_score",
+                *TRUST_ALIASES,
+            },
+            "trust",
+            file,
+        )
         for alias, ours in TRUST_ALIASES.items():
             if alias in trust:
                 if ours in trust:
-                    raise PolicyError(f"trust.{alias} and trust.{ours} are the same setting; keep one",
-                                      file=file, line=trust.key_lines[alias])
+                    raise PolicyError(
+                        f"trust.{alias} and trust.{ours} are the same setting; keep one",
+                        file=file,
+                        line=trust.key_lines[alias],
+                    )
                 trust = _renamed(trust, alias, ours)
         base = TrustSettings()
-        values = {k: _int_field(trust, k, file, lo, hi, "trust") for k, lo, hi in (
-            ("min_score", 0, 1000), ("recovery_score", 1, 1000), ("initial", 1, 1000),
-            ("success", 0, 100), ("failure", -100, 0), ("bad_signature", -100, 0), ("max_score", 1, 10**9))}
+        values = {
+            k: _int_field(trust, k, file, lo, hi, "trust")
+            for k, lo, hi in (
+                ("min_score", 0, 1000),
+                ("recovery_score", 1, 1000),
+                ("initial", 1, 1000),
+                ("success", 0, 100),
+                ("failure", -100, 0),
+                ("bad_signature", -100, 0),
+                ("max_score", 1, 10**9),
+            )
+        }
         doc.trust = TrustSettings(**{k: (getattr(base, k) if v is None else v) for k, v in values.items()})
         for key in ("initial", "recovery_score", "min_score"):
             if getattr(doc.trust, key) > doc.trust.max_score:
-                raise PolicyError(f"trust.{key} ({getattr(doc.trust, key)}) is above trust.max_score "
-                                  f"({doc.trust.max_score})", file=file, line=tline)
+                raise PolicyError(
+                    f"trust.{key} ({getattr(doc.trust, key)}) is above trust.max_score ({doc.trust.max_score})",
+                    file=file,
+                    line=tline,
+                )
         doc.trust_line = tline
 
     if value.get("audit") is not None:
@@ -509,15 +641,21 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         _check_keys(audit, {"level", "retention", "sensitive_fields"}, "audit", file)
         level = audit.get("level")
         if level is not None and level not in AUDIT_LEVELS:
-            raise PolicyError(f"audit.level must be one of {', '.join(AUDIT_LEVELS)}, not {level!r}",
-                              file=file, line=audit.key_lines["level"])
+            raise PolicyError(
+                f"audit.level must be one of {', '.join(AUDIT_LEVELS)}, not {level!r}",
+                file=file,
+                line=audit.key_lines["level"],
+            )
         doc.audit_level = level
         doc.audit_retention_days = _int_field(audit, "retention", file, 1, 36500, "audit")
         if audit.get("sensitive_fields") is not None:  # the seed's place for them: they join the top-level list
             sf = audit["sensitive_fields"]
             if not isinstance(sf, list) or not all(isinstance(x, str) and x.strip() for x in sf):
-                raise PolicyError("'audit.sensitive_fields' must be a list of field names", file=file,
-                                  line=audit.key_lines["sensitive_fields"])
+                raise PolicyError(
+                    "'audit.sensitive_fields' must be a list of field names",
+                    file=file,
+                    line=audit.key_lines["sensitive_fields"],
+                )
             doc.sensitive_fields = doc.sensitive_fields | frozenset(sf)
 
     if value.get("labels") is not None:
@@ -529,25 +667,38 @@ def parse_document(value: Any, file: str, line: int) -> PolicyDocument:
         limits = value["rate_limits"]
         rline = value.key_lines["rate_limits"]
         if not isinstance(limits, LocDict):
-            raise PolicyError("'rate_limits' must map action patterns to limits like \"10/minute\"",
-                              file=file, line=rline)
+            raise PolicyError(
+                "'rate_limits' must map action patterns to limits like \"10/minute\"", file=file, line=rline
+            )
         for key, spec in limits.items():
             kline = limits.key_lines[key]
             if key in SEED_RATE_KEYS:
                 _seed_rate_limit(doc, key, spec, file, kline)
                 continue
             if key in SEED_RATE_REFUSED:
-                raise PolicyError(f"rate_limits.{key} is not supported: {SEED_RATE_REFUSED[key]}",
-                                  file=file, line=kline)
+                raise PolicyError(
+                    f"rate_limits.{key} is not supported: {SEED_RATE_REFUSED[key]}", file=file, line=kline
+                )
             if isinstance(spec, int) and not isinstance(spec, bool):
-                raise PolicyError(f"rate_limits[{key!r}] must look like \"{spec}/minute\" (a bare number is only "
-                                  f"understood for {' and '.join(SEED_RATE_KEYS)})", file=file, line=kline)
+                raise PolicyError(
+                    f'rate_limits[{key!r}] must look like "{spec}/minute" (a bare number is only '
+                    f"understood for {' and '.join(SEED_RATE_KEYS)})",
+                    file=file,
+                    line=kline,
+                )
             match = _RATE.match(str(spec))
             if not match or int(match.group(1)) < 1:
-                raise PolicyError(f"rate_limits[{key!r}] must look like \"10/minute\", not {spec!r}",
-                                  file=file, line=kline)
-            doc.rate_limits.append(RateLimit(_pattern(key, file, kline, "rate_limits key"), int(match.group(1)),
-                                             _RATE_SECONDS[match.group(2).lower()], f"{file}:{kline}"))
+                raise PolicyError(
+                    f'rate_limits[{key!r}] must look like "10/minute", not {spec!r}', file=file, line=kline
+                )
+            doc.rate_limits.append(
+                RateLimit(
+                    _pattern(key, file, kline, "rate_limits key"),
+                    int(match.group(1)),
+                    _RATE_SECONDS[match.group(2).lower()],
+                    f"{file}:{kline}",
+                )
+            )
     return doc
 
 
@@ -578,14 +729,16 @@ def _contract(value: LocDict, agent: str, file: str, doc: PolicyDocument) -> Con
             if models.get("deny") is not None:
                 models_deny = _patterns(models["deny"], file, models.key_lines["deny"], "models.deny")
         else:
-            raise PolicyError("'models' must be a list of model routes or a mapping with allow / deny",
-                              file=file, line=mline)
+            raise PolicyError(
+                "'models' must be a list of model routes or a mapping with allow / deny", file=file, line=mline
+            )
     receipts = False
     if value.get("receipts") is not None:
         raw = value["receipts"]
         if raw not in ("required", "optional", True, False):
-            raise PolicyError(f"'receipts' must be required or optional, not {raw!r}", file=file,
-                              line=value.key_lines["receipts"])
+            raise PolicyError(
+                f"'receipts' must be required or optional, not {raw!r}", file=file, line=value.key_lines["receipts"]
+            )
         receipts = raw in ("required", True)
     max_ttl: float | None = None
     require_scope = False
@@ -596,12 +749,12 @@ def _contract(value: LocDict, agent: str, file: str, doc: PolicyDocument) -> Con
             raise PolicyError("'token' must be a mapping (max_ttl, require_scope)", file=file, line=tline)
         _check_keys(token, {"max_ttl", "require_scope"}, "token", file)
         if token.get("max_ttl") is not None:
-            max_ttl = parse_duration(token["max_ttl"], file=file, line=token.key_lines["max_ttl"],
-                                     what="token.max_ttl")
+            max_ttl = parse_duration(token["max_ttl"], file=file, line=token.key_lines["max_ttl"], what="token.max_ttl")
         if token.get("require_scope") is not None:
             if not isinstance(token["require_scope"], bool):
-                raise PolicyError("token.require_scope must be true or false", file=file,
-                                  line=token.key_lines["require_scope"])
+                raise PolicyError(
+                    "token.require_scope must be true or false", file=file, line=token.key_lines["require_scope"]
+                )
             require_scope = token["require_scope"]
     if value.get("approvals") is not None:
         approvals = value["approvals"]
@@ -611,10 +764,20 @@ def _contract(value: LocDict, agent: str, file: str, doc: PolicyDocument) -> Con
         _check_keys(approvals, {"required_for"}, "approvals", file)
         if approvals.get("required_for") is not None:
             rline = approvals.key_lines["required_for"]
-            for index, pattern in enumerate(_patterns(approvals["required_for"], file, rline,
-                                                      "approvals.required_for")):
+            for index, pattern in enumerate(
+                _patterns(approvals["required_for"], file, rline, "approvals.required_for")
+            ):
                 raw = approvals["required_for"]
                 text = raw if isinstance(raw, str) else str(raw[index])
-                doc.rules.append(Rule(Outcome.ESCALATE, pattern, text, agent, file, _line(raw, index, rline),
-                                      reason="the work contract requires human approval (approvals.required_for)"))
+                doc.rules.append(
+                    Rule(
+                        Outcome.ESCALATE,
+                        pattern,
+                        text,
+                        agent,
+                        file,
+                        _line(raw, index, rline),
+                        reason="the work contract requires human approval (approvals.required_for)",
+                    )
+                )
     return Contract(purpose, models_allow, models_deny, receipts, max_ttl, require_scope, value.line)

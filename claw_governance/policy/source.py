@@ -75,8 +75,11 @@ class _Converter:
             raise
         except Exception as exc:  # a bad scalar for its tag: `!!int x`, `!!timestamp 2001-02-30` (AttributeError)
             tag = node.tag.rsplit(":", 1)[-1]
-            raise PolicyError(f"invalid {tag} value {str(node.value)[:40]!r}: {str(exc).splitlines()[0][:120]}",
-                              file=self.file, line=line) from None
+            raise PolicyError(
+                f"invalid {tag} value {str(node.value)[:40]!r}: {str(exc).splitlines()[0][:120]}",
+                file=self.file,
+                line=line,
+            ) from None
 
 
 def _nesting_line(text: str) -> int:
@@ -101,7 +104,9 @@ def read_policy_bytes(path: Path, display: str | None = None) -> bytes:
         if size > MAX_FILE_BYTES:
             raise PolicyError(
                 f"{size} bytes is over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit for a policy file",
-                file=name, line=1)
+                file=name,
+                line=1,
+            )
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
@@ -111,8 +116,9 @@ def read_policy_bytes(path: Path, display: str | None = None) -> bytes:
     return raw
 
 
-def load_documents(path: Path, display: str | None = None,
-                   raw: bytes | None = None) -> tuple[list[tuple[Any, int]], bytes]:
+def load_documents(
+    path: Path, display: str | None = None, raw: bytes | None = None
+) -> tuple[list[tuple[Any, int]], bytes]:
     """Parse every YAML document of ``path`` (or of ``raw``, its bytes as already read); return
     ``[(value, line)]`` and the raw bytes (for hashing)."""
     name = display or str(path)
@@ -127,8 +133,11 @@ def load_documents(path: Path, display: str | None = None,
     try:
         loader = yaml.SafeLoader(text)  # checks the characters first: ReaderError for a NUL
     except yaml.YAMLError as exc:
-        raise PolicyError(f"invalid YAML: {str(exc).splitlines()[-1].strip()[:160]}", file=name,
-                          line=getattr(getattr(exc, "problem_mark", None), "line", 0) + 1 or 1) from None
+        raise PolicyError(
+            f"invalid YAML: {str(exc).splitlines()[-1].strip()[:160]}",
+            file=name,
+            line=getattr(getattr(exc, "problem_mark", None), "line", 0) + 1 or 1,
+        ) from None
     try:
         conv = _Converter(loader, name)
         while loader.check_node():

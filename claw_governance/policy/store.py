@@ -34,12 +34,14 @@ def policy_files(path: Path) -> list[Path]:
         return [path]
     if not path.exists():
         raise PolicyError("policy path does not exist", file=str(path))
-    return sorted(p for p in path.rglob("*") if is_policy_file(p) and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if is_policy_file(p) and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
 
 
-def parse_file(path: Path, display: str | None = None,
-               raw: bytes | None = None) -> tuple[list[PolicyDocument], bytes]:
+def parse_file(path: Path, display: str | None = None, raw: bytes | None = None) -> tuple[list[PolicyDocument], bytes]:
     """Every policy document in one file (or in ``raw``, its bytes as already read). A file may hold several
     YAML documents or a list of them."""
     name = display or str(path)
@@ -108,12 +110,16 @@ def stable_snapshot(root: Path, settle_seconds: float, attempts: int = 20) -> Sn
             return second
         first = second
         time.sleep(settle_seconds)
-    raise UnstableFiles(f"kept changing while being read ({attempts} reads, {settle_seconds}s apart): a write in "
-                        "progress? Write policies to a temporary file and rename it into place", file=str(root))
+    raise UnstableFiles(
+        f"kept changing while being read ({attempts} reads, {settle_seconds}s apart): a write in "
+        "progress? Write policies to a temporary file and rename it into place",
+        file=str(root),
+    )
 
 
-def load_policy_set(path: Path | str, *, limits: ArgumentLimits = DEFAULT_LIMITS,
-                    snapshot: Snapshot | None = None) -> PolicySet:
+def load_policy_set(
+    path: Path | str, *, limits: ArgumentLimits = DEFAULT_LIMITS, snapshot: Snapshot | None = None
+) -> PolicySet:
     """Parse and compile every policy under ``path`` (from ``snapshot`` when given: the bytes already read).
     Raises PolicyError (file:line) on the first problem."""
     root = Path(path)
@@ -135,7 +141,7 @@ def load_policy_set(path: Path | str, *, limits: ArgumentLimits = DEFAULT_LIMITS
     warnings: list[str] = []
     agents = {d.agent for d in documents}
     if agents == {"*"}:
-        warnings.append("only agent \"*\" policies: every agent gets the same rules")
+        warnings.append('only agent "*" policies: every agent gets the same rules')
     policy_set = PolicySet(documents, digest.hexdigest(), shown, warnings, limits)
     policy_set.sources = tuple(sources)
     return policy_set
@@ -176,8 +182,14 @@ class PolicyStore:
     store is ``degraded`` until an explicit ``reload()`` (an operator's act) or the file comes back.
     """
 
-    def __init__(self, path: Path | str | None, on_reload: Callable[[ReloadResult], None] | None = None, *,
-                 limits: ArgumentLimits = DEFAULT_LIMITS, settle_seconds: float = 0.05) -> None:
+    def __init__(
+        self,
+        path: Path | str | None,
+        on_reload: Callable[[ReloadResult], None] | None = None,
+        *,
+        limits: ArgumentLimits = DEFAULT_LIMITS,
+        settle_seconds: float = 0.05,
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self._on_reload = on_reload
         self.limits = limits
@@ -258,16 +270,24 @@ class PolicyStore:
                 else:
                     self._lost.update({f: before[f] for f in removed})
                     self._lost = {f: n for f, n in self._lost.items() if f not in new.files}  # came back
-                self.degraded = None if not self._lost else (
-                    "files that held deny rules disappeared and their rules are no longer in force: "
-                    + ", ".join(f"{f} ({n} deny rule{'s' if n != 1 else ''})" for f, n in sorted(self._lost.items()))
-                    + "; restore them, or reload explicitly (reload_policies) to accept")
+                self.degraded = (
+                    None
+                    if not self._lost
+                    else (
+                        "files that held deny rules disappeared and their rules are no longer in force: "
+                        + ", ".join(
+                            f"{f} ({n} deny rule{'s' if n != 1 else ''})" for f, n in sorted(self._lost.items())
+                        )
+                        + "; restore them, or reload explicitly (reload_policies) to accept"
+                    )
+                )
                 if removed:
                     log.error("policy reload dropped deny rules: %s", ", ".join(removed))
                 result = ReloadResult(new.hash != old.hash, new.hash, old.hash, removed_deny=removed, explicit=force)
         if self._on_reload is not None and ((result.changed or result.error) and not repeated):
             self._on_reload(result)
         return result
+
     def watch(self, interval_seconds: float) -> None:
         """Reload in a background thread every ``interval_seconds`` when a file changed."""
         if self._thread is not None or self.path is None:

@@ -19,8 +19,20 @@ from claw_governance.state.base import (
 from claw_governance.state.memory import MemoryStateStore
 from claw_governance.state.sqlite import SQLiteStateStore
 
-__all__ = ["ACTIVE", "REVOKED", "IdentityRecord", "JobRecord", "KeyRecord", "MemoryStateStore", "PolicyVersion",
-           "SQLiteStateStore", "StateStore", "TrustChange", "describe_store", "open_state_store"]
+__all__ = [
+    "ACTIVE",
+    "REVOKED",
+    "IdentityRecord",
+    "JobRecord",
+    "KeyRecord",
+    "MemoryStateStore",
+    "PolicyVersion",
+    "SQLiteStateStore",
+    "StateStore",
+    "TrustChange",
+    "describe_store",
+    "open_state_store",
+]
 
 
 def open_state_store(config: GovernorConfig) -> StateStore:

@@ -95,6 +95,8 @@ class PolicyVersion:
     files: Mapping[str, str]
     first_seen: float
     last_seen: float
+
+
 #: Relative tolerance when a budget's sum is compared with its limit, so that 0.1 + 0.2 fits a limit of 0.3.
 BUDGET_SLACK = 1e-9
 
@@ -235,8 +237,9 @@ class StateStore(Protocol):
     def expire_escalation(self, escalation_id: str, now: float) -> Escalation | None:
         """Mark a pending escalation whose time is up as EXPIRED; return it if THIS call changed it."""
 
-    def resolve_escalation(self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str,
-                           now: float, grant_expires: float) -> Escalation:
+    def resolve_escalation(
+        self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str, now: float, grant_expires: float
+    ) -> Escalation:
         """Approve or deny a pending, unexpired escalation; an approval creates its one-shot grant.
 
         Atomic: of two concurrent resolutions exactly one succeeds. Raises ``EscalationError`` for an
@@ -277,9 +280,11 @@ class StateStore(Protocol):
 
     def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
         """Archived policy sets, oldest first (by first_seen)."""
+
     # ------------------------------------------------------------------------------------------- budgets
-    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
-                      force: bool = False) -> BudgetUse:
+    def add_to_budget(
+        self, key: str, amount: float, limit: float, window_seconds: float, now: float, *, force: bool = False
+    ) -> BudgetUse:
         """Atomically admit ``amount`` into the budget ``key`` if it fits, across every process and host.
 
         ``used`` is the sum of the amounts recorded under ``key`` with a time ``at > now - window_seconds``
@@ -351,4 +356,3 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
-

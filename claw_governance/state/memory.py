@@ -47,17 +47,26 @@ def check_resolvable(esc: Escalation | None, escalation_id: str, now: float) -> 
     if esc.status is EscalationStatus.EXPIRED:
         raise EscalationClosed(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
     if esc.status is not EscalationStatus.PENDING:
-        raise EscalationClosed(f"escalation {escalation_id} is already {esc.status.value} "
-                              f"(by {esc.resolver or 'unknown'})")
+        raise EscalationClosed(
+            f"escalation {escalation_id} is already {esc.status.value} (by {esc.resolver or 'unknown'})"
+        )
 
 
 def settled(esc: Escalation, resolution: Resolution, now: float) -> Escalation:
     """``esc`` after ``resolution`` (shared by every store, so they store the same fields)."""
     edited = dict(resolution.edited_args) if resolution.edited_args is not None else None
-    return replace(esc, status=resolution.status, resolver=resolution.resolver, notes=resolution.notes,
-                   resolved_at=now, credential_id=resolution.credential_id, edited_args=edited,
-                   edited_args_hash=args_hash(edited) if edited is not None else None, message=resolution.message,
-                   grant_until=resolution.grant_expires if resolution.standing else None)
+    return replace(
+        esc,
+        status=resolution.status,
+        resolver=resolution.resolver,
+        notes=resolution.notes,
+        resolved_at=now,
+        credential_id=resolution.credential_id,
+        edited_args=edited,
+        edited_args_hash=args_hash(edited) if edited is not None else None,
+        message=resolution.message,
+        grant_until=resolution.grant_expires if resolution.standing else None,
+    )
 
 
 def grant_for(esc: Escalation, resolution: Resolution) -> tuple[str, bool]:
@@ -152,8 +161,10 @@ class MemoryStateStore:
             rec = self._identities.get(agent_id)
             if rec is None or not any(k.key_id == key_id for k in self._keys[agent_id]):
                 return None
-            self._keys[agent_id] = [replace(k, retired=now) if k.key_id == rec.key_id and k.key_id != key_id
-                                    else k for k in self._keys[agent_id]]
+            self._keys[agent_id] = [
+                replace(k, retired=now) if k.key_id == rec.key_id and k.key_id != key_id else k
+                for k in self._keys[agent_id]
+            ]
             rec = replace(rec, key_id=key_id, updated=now, version=rec.version + 1)
             self._identities[agent_id] = rec
             return rec
@@ -201,8 +212,9 @@ class MemoryStateStore:
             self._nonces[(agent_id, nonce)] = expires
             return True
 
-    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
-                      force: bool = False) -> BudgetUse:
+    def add_to_budget(
+        self, key: str, amount: float, limit: float, window_seconds: float, now: float, *, force: bool = False
+    ) -> BudgetUse:
         """See StateStore (atomic under the store's lock; one process only)."""
         with self._lock:
             events = self._budgets.setdefault(key, deque())
@@ -277,8 +289,9 @@ class MemoryStateStore:
             self._escalations[escalation_id] = esc
             return esc
 
-    def resolve_escalation(self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str,
-                           now: float, grant_expires: float) -> Escalation:
+    def resolve_escalation(
+        self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str, now: float, grant_expires: float
+    ) -> Escalation:
         """See StateStore."""
         if status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
             raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
@@ -298,8 +311,15 @@ class MemoryStateStore:
         """See StateStore."""
         with self._lock:
             for grant in self._grants:
-                if (grant.consumed is None and grant.revoked is None and not grant.standing and grant.expires > now
-                        and grant.agent_id == agent_id and grant.action == action and grant.args_hash == args_hash):
+                if (
+                    grant.consumed is None
+                    and grant.revoked is None
+                    and not grant.standing
+                    and grant.expires > now
+                    and grant.agent_id == agent_id
+                    and grant.action == action
+                    and grant.args_hash == args_hash
+                ):
                     grant.consumed = now
                     return grant.escalation_id
         return None
@@ -314,9 +334,16 @@ class MemoryStateStore:
             elif old.agent_id != job.agent_id:
                 raise ConfigError(f"job {job.job_id!r} belongs to agent {old.agent_id!r}, not {job.agent_id!r}")
             else:
-                stored = replace(old, scope=job.scope, scope_hash=job.scope_hash, policy_hash=job.policy_hash,
-                                 token_id=job.token_id, issued=job.issued, expires=job.expires,
-                                 tokens_issued=old.tokens_issued + 1)
+                stored = replace(
+                    old,
+                    scope=job.scope,
+                    scope_hash=job.scope_hash,
+                    policy_hash=job.policy_hash,
+                    token_id=job.token_id,
+                    issued=job.issued,
+                    expires=job.expires,
+                    tokens_issued=old.tokens_issued + 1,
+                )
             self._jobs[job.job_id] = stored
             return stored
 
@@ -350,8 +377,9 @@ class MemoryStateStore:
         """See StateStore."""
         with self._lock:
             old = self._policies.get(policy_hash)
-            self._policies[policy_hash] = (PolicyVersion(policy_hash, dict(files), now, now) if old is None
-                                           else replace(old, last_seen=now))
+            self._policies[policy_hash] = (
+                PolicyVersion(policy_hash, dict(files), now, now) if old is None else replace(old, last_seen=now)
+            )
 
     def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
         """See StateStore."""
@@ -367,8 +395,9 @@ class MemoryStateStore:
     def put_reviewer(self, record: ReviewerRecord) -> bool:
         """See StateStore."""
         with self._lock:
-            if record.name in self._reviewers or (record.token_id and any(
-                    r.token_id == record.token_id for r in self._reviewers.values())):
+            if record.name in self._reviewers or (
+                record.token_id and any(r.token_id == record.token_id for r in self._reviewers.values())
+            ):
                 return False
             self._reviewers[record.name] = record
             return True
@@ -415,23 +444,35 @@ class MemoryStateStore:
             self._escalations[escalation_id] = esc
             if resolution.status is EscalationStatus.APPROVED:
                 bound, standing = grant_for(esc, resolution)
-                self._grants.append(_Grant(esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires,
-                                           standing=standing))
+                self._grants.append(
+                    _Grant(esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires, standing=standing)
+                )
             return esc
 
     def use_standing_grant(self, agent_id: str, action: str, now: float) -> str | None:
         """See StateStore."""
         with self._lock:
-            found = [g for g in self._grants if g.standing and g.revoked is None and g.expires > now
-                     and g.agent_id == agent_id and g.action == action]
+            found = [
+                g
+                for g in self._grants
+                if g.standing
+                and g.revoked is None
+                and g.expires > now
+                and g.agent_id == agent_id
+                and g.action == action
+            ]
         return max(found, key=lambda g: g.expires).escalation_id if found else None
 
     def revoke_grant(self, escalation_id: str, now: float) -> bool:
         """See StateStore."""
         with self._lock:
             for grant in self._grants:
-                if (grant.escalation_id == escalation_id and grant.revoked is None and grant.consumed is None
-                        and grant.expires > now):
+                if (
+                    grant.escalation_id == escalation_id
+                    and grant.revoked is None
+                    and grant.consumed is None
+                    and grant.expires > now
+                ):
                     grant.revoked = now
                     return True
         return False
@@ -439,9 +480,13 @@ class MemoryStateStore:
     def list_grants(self, now: float, active_only: bool = True) -> list[GrantRecord]:
         """See StateStore."""
         with self._lock:
-            found = [GrantRecord(g.escalation_id, g.agent_id, g.action, g.args_hash, g.expires, g.consumed,
-                                 g.standing, g.revoked) for g in self._grants
-                     if not active_only or (g.consumed is None and g.revoked is None and g.expires > now)]
+            found = [
+                GrantRecord(
+                    g.escalation_id, g.agent_id, g.action, g.args_hash, g.expires, g.consumed, g.standing, g.revoked
+                )
+                for g in self._grants
+                if not active_only or (g.consumed is None and g.revoked is None and g.expires > now)
+            ]
         return sorted(found, key=lambda g: g.expires)
 
     def close(self) -> None:

@@ -59,85 +59,100 @@ BUSY_TIMEOUT_MS = 2_000  # the default of _busy_timeout_ms() (was 10 s: a locked
 
 #: (version, statements). Append only: never edit a released migration.
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (1, (
-        """CREATE TABLE checkpoints (
+    (
+        1,
+        (
+            """CREATE TABLE checkpoints (
                trail_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL,
                signature TEXT NOT NULL, created REAL NOT NULL)""",
-        """CREATE TABLE identities (
+            """CREATE TABLE identities (
                agent_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, status TEXT NOT NULL,
                created REAL NOT NULL, updated REAL NOT NULL, reason TEXT,
                version INTEGER NOT NULL DEFAULT 1, metadata TEXT NOT NULL DEFAULT '{}')""",
-        """CREATE TABLE identity_keys (
+            """CREATE TABLE identity_keys (
                key_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL REFERENCES identities(agent_id),
                algorithm TEXT NOT NULL, public_key TEXT NOT NULL, created REAL NOT NULL, retired REAL)""",
-        "CREATE INDEX identity_keys_agent ON identity_keys(agent_id, created)",
-        """CREATE TABLE trust (
+            "CREATE INDEX identity_keys_agent ON identity_keys(agent_id, created)",
+            """CREATE TABLE trust (
                agent_id TEXT PRIMARY KEY, score INTEGER NOT NULL, updated REAL NOT NULL)""",
-        """CREATE TABLE nonces (
+            """CREATE TABLE nonces (
                agent_id TEXT NOT NULL, nonce TEXT NOT NULL, expires REAL NOT NULL,
                PRIMARY KEY (agent_id, nonce)) WITHOUT ROWID""",
-        "CREATE INDEX nonces_expires ON nonces(expires)",
-        """CREATE TABLE escalations (
+            "CREATE INDEX nonces_expires ON nonces(expires)",
+            """CREATE TABLE escalations (
                id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, action TEXT NOT NULL, args_hash TEXT NOT NULL,
                context TEXT NOT NULL, rule TEXT, reason TEXT NOT NULL, status TEXT NOT NULL,
                created REAL NOT NULL, expires REAL NOT NULL, resolver TEXT, notes TEXT, resolved_at REAL)""",
-        "CREATE INDEX escalations_status ON escalations(status, created)",
-        """CREATE TABLE grants (
+            "CREATE INDEX escalations_status ON escalations(status, created)",
+            """CREATE TABLE grants (
                escalation_id TEXT PRIMARY KEY REFERENCES escalations(id), agent_id TEXT NOT NULL,
                action TEXT NOT NULL, args_hash TEXT NOT NULL, expires REAL NOT NULL, consumed REAL)""",
-        "CREATE INDEX grants_call ON grants(agent_id, action, args_hash)",
-    )),
-    (2, (  # work contracts: jobs and the policy archive
-        """CREATE TABLE jobs (
+            "CREATE INDEX grants_call ON grants(agent_id, action, args_hash)",
+        ),
+    ),
+    (
+        2,
+        (  # work contracts: jobs and the policy archive
+            """CREATE TABLE jobs (
                job_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, scope TEXT NOT NULL, scope_hash TEXT NOT NULL,
                policy_hash TEXT, token_id TEXT NOT NULL, issued REAL NOT NULL, expires REAL NOT NULL,
                status TEXT NOT NULL, revoked_at REAL, reason TEXT, created REAL NOT NULL,
                tokens_issued INTEGER NOT NULL DEFAULT 1)""",
-        """CREATE TABLE policy_versions (
+            """CREATE TABLE policy_versions (
                policy_hash TEXT PRIMARY KEY, files TEXT NOT NULL, first_seen REAL NOT NULL,
                last_seen REAL NOT NULL)""",
-    )),
+        ),
+    ),
 )
 MIGRATIONS += (
-    (3, (
-        """CREATE TABLE budget_events (
+    (
+        3,
+        (
+            """CREATE TABLE budget_events (
                key TEXT NOT NULL, at REAL NOT NULL, amount REAL NOT NULL, expires REAL NOT NULL)""",
-        "CREATE INDEX budget_events_key ON budget_events(key, at)",
-        "CREATE INDEX budget_events_expires ON budget_events(expires)",
-        # The running sum of a key's events still in the window: each call reads one row and removes only the
-        # events that left the window since, so its cost does not grow with the number of events.
-        """CREATE TABLE budget_totals (key TEXT PRIMARY KEY, total REAL NOT NULL) WITHOUT ROWID""",
-        """CREATE TABLE session_labels (
+            "CREATE INDEX budget_events_key ON budget_events(key, at)",
+            "CREATE INDEX budget_events_expires ON budget_events(expires)",
+            # The running sum of a key's events still in the window: each call reads one row and removes only the
+            # events that left the window since, so its cost does not grow with the number of events.
+            """CREATE TABLE budget_totals (key TEXT PRIMARY KEY, total REAL NOT NULL) WITHOUT ROWID""",
+            """CREATE TABLE session_labels (
                key TEXT NOT NULL, label TEXT NOT NULL, expires REAL NOT NULL,
                PRIMARY KEY (key, label)) WITHOUT ROWID""",
-    )),
+        ),
+    ),
 )
 MIGRATIONS += (
-    (4, (  # reviewers as principals; what a reviewer decided (issue 16)
-        """CREATE TABLE reviewers (
+    (
+        4,
+        (  # reviewers as principals; what a reviewer decided (issue 16)
+            """CREATE TABLE reviewers (
                name TEXT PRIMARY KEY, roles TEXT NOT NULL, groups_ TEXT NOT NULL, scope_actions TEXT NOT NULL,
                scope_agents TEXT NOT NULL, token_id TEXT UNIQUE, token_hash TEXT, password_hash TEXT,
                created REAL NOT NULL, updated REAL NOT NULL)""",
-        "ALTER TABLE escalations ADD COLUMN approvers TEXT NOT NULL DEFAULT '[]'",
-        "ALTER TABLE escalations ADD COLUMN max_grant REAL",
-        "ALTER TABLE escalations ADD COLUMN call_id TEXT",
-        "ALTER TABLE escalations ADD COLUMN credential_id TEXT",
-        "ALTER TABLE escalations ADD COLUMN edited_args TEXT",
-        "ALTER TABLE escalations ADD COLUMN edited_args_hash TEXT",
-        "ALTER TABLE escalations ADD COLUMN message TEXT",
-        "ALTER TABLE escalations ADD COLUMN grant_until REAL",
-        "ALTER TABLE grants ADD COLUMN standing INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE grants ADD COLUMN revoked REAL",
-        "CREATE INDEX grants_standing ON grants(agent_id, action) WHERE standing = 1",
-    )),
+            "ALTER TABLE escalations ADD COLUMN approvers TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE escalations ADD COLUMN max_grant REAL",
+            "ALTER TABLE escalations ADD COLUMN call_id TEXT",
+            "ALTER TABLE escalations ADD COLUMN credential_id TEXT",
+            "ALTER TABLE escalations ADD COLUMN edited_args TEXT",
+            "ALTER TABLE escalations ADD COLUMN edited_args_hash TEXT",
+            "ALTER TABLE escalations ADD COLUMN message TEXT",
+            "ALTER TABLE escalations ADD COLUMN grant_until REAL",
+            "ALTER TABLE grants ADD COLUMN standing INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE grants ADD COLUMN revoked REAL",
+            "CREATE INDEX grants_standing ON grants(agent_id, action) WHERE standing = 1",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-_ESC_COLUMNS = ("id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, "
-                "notes, resolved_at, approvers, max_grant, call_id, credential_id, edited_args, edited_args_hash, "
-                "message, grant_until")
-_REVIEWER_COLUMNS = ("name, roles, groups_, scope_actions, scope_agents, token_id, token_hash, password_hash, "
-                     "created, updated")
+_ESC_COLUMNS = (
+    "id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, "
+    "notes, resolved_at, approvers, max_grant, call_id, credential_id, edited_args, edited_args_hash, "
+    "message, grant_until"
+)
+_REVIEWER_COLUMNS = (
+    "name, roles, groups_, scope_actions, scope_agents, token_id, token_hash, password_hash, created, updated"
+)
 
 
 def _json(value: Any) -> str:
@@ -145,21 +160,59 @@ def _json(value: Any) -> str:
 
 
 def _row_to_escalation(row: tuple[Any, ...]) -> Escalation:
-    return Escalation(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[6],
-                      EscalationStatus(row[7]), row[8], row[9], row[10], row[11], row[12],
-                      tuple(orjson.loads(row[13])), row[14], row[15], row[16],
-                      None if row[17] is None else orjson.loads(row[17]), row[18], row[19], row[20])
+    return Escalation(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        orjson.loads(row[4]),
+        row[5],
+        row[6],
+        EscalationStatus(row[7]),
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        tuple(orjson.loads(row[13])),
+        row[14],
+        row[15],
+        row[16],
+        None if row[17] is None else orjson.loads(row[17]),
+        row[18],
+        row[19],
+        row[20],
+    )
 
 
 def _row_to_reviewer(row: tuple[Any, ...]) -> ReviewerRecord:
-    return ReviewerRecord(row[0], tuple(orjson.loads(row[1])), tuple(orjson.loads(row[2])),
-                          tuple(orjson.loads(row[3])), tuple(orjson.loads(row[4])), row[5], row[6], row[7], row[8],
-                          row[9])
+    return ReviewerRecord(
+        row[0],
+        tuple(orjson.loads(row[1])),
+        tuple(orjson.loads(row[2])),
+        tuple(orjson.loads(row[3])),
+        tuple(orjson.loads(row[4])),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+    )
 
 
 def _reviewer_row(r: ReviewerRecord) -> tuple[Any, ...]:
-    return (r.name, _json(list(r.roles)), _json(list(r.groups)), _json(list(r.scope_actions)),
-            _json(list(r.scope_agents)), r.token_id, r.token_hash, r.password_hash, r.created, r.updated)
+    return (
+        r.name,
+        _json(list(r.roles)),
+        _json(list(r.groups)),
+        _json(list(r.scope_actions)),
+        _json(list(r.scope_agents)),
+        r.token_id,
+        r.token_hash,
+        r.password_hash,
+        r.created,
+        r.updated,
+    )
 
 
 def _row_to_identity(row: tuple[Any, ...]) -> IdentityRecord:
@@ -167,13 +220,28 @@ def _row_to_identity(row: tuple[Any, ...]) -> IdentityRecord:
 
 
 _ID_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
-_JOB_COLUMNS = ("job_id, agent_id, scope, scope_hash, policy_hash, token_id, issued, expires, status, revoked_at, "
-                "reason, created, tokens_issued")
+_JOB_COLUMNS = (
+    "job_id, agent_id, scope, scope_hash, policy_hash, token_id, issued, expires, status, revoked_at, "
+    "reason, created, tokens_issued"
+)
 
 
 def _row_to_job(row: tuple[Any, ...]) -> JobRecord:
-    return JobRecord(row[0], row[1], tuple(orjson.loads(row[2])), row[3], row[4], row[5], row[6], row[7], row[8],
-                     row[9], row[10], row[11], row[12])
+    return JobRecord(
+        row[0],
+        row[1],
+        tuple(orjson.loads(row[2])),
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+    )
 
 
 class SQLiteStateStore:
@@ -187,8 +255,7 @@ class SQLiteStateStore:
             os.close(fd)
         self._lock = threading.RLock()
         self.busy_timeout_ms = busy = _busy_timeout_ms()
-        self._db = sqlite3.connect(str(self.path), timeout=busy / 1000, isolation_level=None,
-                                   check_same_thread=False)
+        self._db = sqlite3.connect(str(self.path), timeout=busy / 1000, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute(f"PRAGMA busy_timeout={busy}")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -241,23 +308,27 @@ class SQLiteStateStore:
             with self._lock:
                 self._db.execute("SELECT count(*) FROM sqlite_master").fetchall()
                 for table in ("identities", "trust", "escalations", "grants", "nonces", "checkpoints"):
-                    self._db.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 1"
-                                     if table not in ("nonces",) else f"SELECT * FROM {table} LIMIT 1").fetchall()
+                    self._db.execute(
+                        f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 1"
+                        if table not in ("nonces",)
+                        else f"SELECT * FROM {table} LIMIT 1"
+                    ).fetchall()
                 self._db.execute("SELECT count(*) FROM escalations WHERE status='pending'").fetchall()
         except sqlite3.Error as exc:
             fault = describe(exc, self.path)
             return {"status": "down", "kind": fault.kind, "error": str(fault), "path": str(self.path)}
         except Exception as exc:  # never raise from a health probe
-            return {"status": "down", "kind": "error", "error": f"{type(exc).__name__}: {exc}",
-                    "path": str(self.path)}
+            return {"status": "down", "kind": "error", "error": f"{type(exc).__name__}: {exc}", "path": str(self.path)}
         return {"status": "ok", "path": str(self.path), "busy_timeout_ms": self.busy_timeout_ms}
 
     def _migrate(self) -> None:
         with self._write() as db:
             current = int(db.execute("PRAGMA user_version").fetchone()[0])
             if current > SCHEMA_VERSION:
-                raise ConfigError(f"{self.path}: state store schema version {current} is newer than this "
-                                  f"claw-governance understands ({SCHEMA_VERSION}); upgrade claw-governance")
+                raise ConfigError(
+                    f"{self.path}: state store schema version {current} is newer than this "
+                    f"claw-governance understands ({SCHEMA_VERSION}); upgrade claw-governance"
+                )
             for version, statements in MIGRATIONS:
                 if version <= current:
                     continue
@@ -275,10 +346,12 @@ class SQLiteStateStore:
     def put_checkpoint(self, trail_id: str, seq: int, entry_hash: str, signature: str, created: float) -> None:
         """See StateStore. Keeps the checkpoint with the highest seq."""
         with self._write() as db:
-            db.execute("INSERT INTO checkpoints VALUES (?,?,?,?,?) ON CONFLICT(trail_id) DO UPDATE SET "
-                       "seq=excluded.seq, hash=excluded.hash, signature=excluded.signature, "
-                       "created=excluded.created WHERE excluded.seq >= checkpoints.seq",
-                       (trail_id, seq, entry_hash, signature, created))
+            db.execute(
+                "INSERT INTO checkpoints VALUES (?,?,?,?,?) ON CONFLICT(trail_id) DO UPDATE SET "
+                "seq=excluded.seq, hash=excluded.hash, signature=excluded.signature, "
+                "created=excluded.created WHERE excluded.seq >= checkpoints.seq",
+                (trail_id, seq, entry_hash, signature, created),
+            )
 
     def latest_checkpoint(self, trail_id: str) -> dict[str, Any] | None:
         """See StateStore."""
@@ -293,13 +366,25 @@ class SQLiteStateStore:
     def create_identity(self, record: IdentityRecord, key: KeyRecord) -> bool:
         """See StateStore."""
         with self._write() as db:
-            cur = db.execute("INSERT OR IGNORE INTO identities VALUES (?,?,?,?,?,?,?,?)", (
-                record.agent_id, record.key_id, record.status, record.created, record.updated, record.reason,
-                record.version, orjson.dumps(dict(record.metadata), default=str).decode()))
+            cur = db.execute(
+                "INSERT OR IGNORE INTO identities VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    record.agent_id,
+                    record.key_id,
+                    record.status,
+                    record.created,
+                    record.updated,
+                    record.reason,
+                    record.version,
+                    orjson.dumps(dict(record.metadata), default=str).decode(),
+                ),
+            )
             if cur.rowcount != 1:
                 return False
-            db.execute("INSERT INTO identity_keys VALUES (?,?,?,?,?,?)", (
-                key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired))
+            db.execute(
+                "INSERT INTO identity_keys VALUES (?,?,?,?,?,?)",
+                (key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired),
+            )
             return True
 
     def get_identity(self, agent_id: str) -> IdentityRecord | None:
@@ -318,35 +403,51 @@ class SQLiteStateStore:
     def set_identity_status(self, agent_id: str, status: str, reason: str | None, now: float) -> IdentityRecord | None:
         """See StateStore."""
         with self._write() as db:
-            rows = db.execute(f"UPDATE identities SET status=?, reason=?, updated=?, version=version+1 "
-                              f"WHERE agent_id=? RETURNING {_ID_COLUMNS}", (status, reason, now, agent_id)).fetchall()
+            rows = db.execute(
+                f"UPDATE identities SET status=?, reason=?, updated=?, version=version+1 "
+                f"WHERE agent_id=? RETURNING {_ID_COLUMNS}",
+                (status, reason, now, agent_id),
+            ).fetchall()
         return _row_to_identity(rows[0]) if rows else None
 
     def add_key(self, key: KeyRecord) -> None:
         """See StateStore."""
         with self._write() as db:
-            db.execute("INSERT INTO identity_keys VALUES (?,?,?,?,?,?)", (
-                key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired))
+            db.execute(
+                "INSERT INTO identity_keys VALUES (?,?,?,?,?,?)",
+                (key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired),
+            )
 
     def activate_key(self, agent_id: str, key_id: str, now: float) -> IdentityRecord | None:
         """See StateStore."""
         with self._write() as db:
-            known = db.execute("SELECT 1 FROM identity_keys WHERE agent_id=? AND key_id=?",
-                               (agent_id, key_id)).fetchone()
+            known = db.execute(
+                "SELECT 1 FROM identity_keys WHERE agent_id=? AND key_id=?", (agent_id, key_id)
+            ).fetchone()
             if known is None:
                 return None
-            db.execute("UPDATE identity_keys SET retired=? WHERE agent_id=? AND key_id=("
-                       "SELECT key_id FROM identities WHERE agent_id=?) AND key_id != ? AND retired IS NULL",
-                       (now, agent_id, agent_id, key_id))
-            rows = db.execute(f"UPDATE identities SET key_id=?, updated=?, version=version+1 WHERE agent_id=? "
-                              f"RETURNING {_ID_COLUMNS}", (key_id, now, agent_id)).fetchall()
+            db.execute(
+                "UPDATE identity_keys SET retired=? WHERE agent_id=? AND key_id=("
+                "SELECT key_id FROM identities WHERE agent_id=?) AND key_id != ? AND retired IS NULL",
+                (now, agent_id, agent_id, key_id),
+            )
+            rows = db.execute(
+                f"UPDATE identities SET key_id=?, updated=?, version=version+1 WHERE agent_id=? "
+                f"RETURNING {_ID_COLUMNS}",
+                (key_id, now, agent_id),
+            ).fetchall()
         return _row_to_identity(rows[0]) if rows else None
 
     def keys(self, agent_id: str) -> list[KeyRecord]:
         """See StateStore."""
-        return [KeyRecord(*r) for r in self._read(
-            "SELECT key_id, agent_id, algorithm, public_key, created, retired FROM identity_keys "
-            "WHERE agent_id=? ORDER BY created, key_id", (agent_id,))]
+        return [
+            KeyRecord(*r)
+            for r in self._read(
+                "SELECT key_id, agent_id, algorithm, public_key, created, retired FROM identity_keys "
+                "WHERE agent_id=? ORDER BY created, key_id",
+                (agent_id,),
+            )
+        ]
 
     # ---------------------------------------------------------------------------------------- trust
 
@@ -369,8 +470,12 @@ class SQLiteStateStore:
             for agent_id, (delta, initial, maximum) in deltas.items():
                 db.execute("INSERT OR IGNORE INTO trust VALUES (?,?,?)", (agent_id, max(0, initial), now))
                 old = int(db.execute("SELECT score FROM trust WHERE agent_id=?", (agent_id,)).fetchone()[0])
-                new = int(db.execute("UPDATE trust SET score=MIN(?, MAX(0, score + ?)), updated=? WHERE agent_id=? "
-                                     "RETURNING score", (maximum, delta, now, agent_id)).fetchone()[0])
+                new = int(
+                    db.execute(
+                        "UPDATE trust SET score=MIN(?, MAX(0, score + ?)), updated=? WHERE agent_id=? RETURNING score",
+                        (maximum, delta, now, agent_id),
+                    ).fetchone()[0]
+                )
                 changes.append(TrustChange(agent_id, old, new))
         return changes
 
@@ -381,8 +486,11 @@ class SQLiteStateStore:
         value = max(0, value)
         with self._write() as db:
             row = db.execute("SELECT score FROM trust WHERE agent_id=?", (agent_id,)).fetchone()
-            db.execute("INSERT INTO trust VALUES (?,?,?) ON CONFLICT(agent_id) DO UPDATE SET score=excluded.score, "
-                       "updated=excluded.updated", (agent_id, value, time.time()))
+            db.execute(
+                "INSERT INTO trust VALUES (?,?,?) ON CONFLICT(agent_id) DO UPDATE SET score=excluded.score, "
+                "updated=excluded.updated",
+                (agent_id, value, time.time()),
+            )
         return TrustChange(agent_id, int(row[0]) if row else value, value)
 
     # --------------------------------------------------------------------------------------- nonces
@@ -393,37 +501,47 @@ class SQLiteStateStore:
             cur = db.execute("INSERT OR IGNORE INTO nonces VALUES (?,?,?)", (agent_id, nonce, expires))
             return cur.rowcount == 1
 
-    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
-                      force: bool = False) -> BudgetUse:
+    def add_to_budget(
+        self, key: str, amount: float, limit: float, window_seconds: float, now: float, *, force: bool = False
+    ) -> BudgetUse:
         """See StateStore. ``BEGIN IMMEDIATE`` takes the database's write lock before the total is read, so no
         other process can admit into any budget between this read and this insert. The running total in
         ``budget_totals`` makes the cost independent of how many events the window holds."""
         start = now - window_seconds
         with self._write() as db:
-            gone, count = db.execute("SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM budget_events "
-                                     "WHERE key = ? AND at <= ?", (key, start)).fetchone()
+            gone, count = db.execute(
+                "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM budget_events WHERE key = ? AND at <= ?", (key, start)
+            ).fetchone()
             if count:
                 db.execute("DELETE FROM budget_events WHERE key = ? AND at <= ?", (key, start))
-                db.execute("UPDATE budget_totals SET total = CASE WHEN EXISTS (SELECT 1 FROM budget_events WHERE "
-                           "key = ?) THEN total - ? ELSE 0 END WHERE key = ?", (key, gone, key))
+                db.execute(
+                    "UPDATE budget_totals SET total = CASE WHEN EXISTS (SELECT 1 FROM budget_events WHERE "
+                    "key = ?) THEN total - ? ELSE 0 END WHERE key = ?",
+                    (key, gone, key),
+                )
             row = db.execute("SELECT total FROM budget_totals WHERE key = ?", (key,)).fetchone()
             used = float(row[0]) if row else 0.0
             if not force and amount >= 0 and used + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
                 return BudgetUse(False, used)
             db.execute("INSERT INTO budget_events VALUES (?,?,?,?)", (key, now, amount, now + window_seconds))
-            db.execute("INSERT INTO budget_totals VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET total = ?",
-                       (key, used + amount, used + amount))
+            db.execute(
+                "INSERT INTO budget_totals VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET total = ?",
+                (key, used + amount, used + amount),
+            )
             return BudgetUse(True, used + amount)
 
     def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
         """See StateStore."""
         if add:
             with self._write() as db:
-                db.executemany("INSERT INTO session_labels VALUES (?,?,?) ON CONFLICT(key, label) DO UPDATE SET "
-                               "expires = MAX(expires, excluded.expires)",
-                               [(key, label, now + ttl_seconds) for label in sorted(add)])
-                rows = db.execute("SELECT label FROM session_labels WHERE key = ? AND expires > ?",
-                                  (key, now)).fetchall()
+                db.executemany(
+                    "INSERT INTO session_labels VALUES (?,?,?) ON CONFLICT(key, label) DO UPDATE SET "
+                    "expires = MAX(expires, excluded.expires)",
+                    [(key, label, now + ttl_seconds) for label in sorted(add)],
+                )
+                rows = db.execute(
+                    "SELECT label FROM session_labels WHERE key = ? AND expires > ?", (key, now)
+                ).fetchall()
         else:
             rows = self._read("SELECT label FROM session_labels WHERE key = ? AND expires > ?", (key, now))
         return frozenset(str(r[0]) for r in rows)
@@ -435,12 +553,15 @@ class SQLiteStateStore:
             n += db.execute("DELETE FROM nonces WHERE expires <= ?", (now,)).rowcount
             gone = db.execute("DELETE FROM budget_events WHERE expires <= ?", (now,)).rowcount
             if gone:  # keep each running total equal to the sum of its remaining events
-                db.execute("UPDATE budget_totals SET total = (SELECT COALESCE(SUM(e.amount), 0) FROM budget_events e "
-                           "WHERE e.key = budget_totals.key)")
+                db.execute(
+                    "UPDATE budget_totals SET total = (SELECT COALESCE(SUM(e.amount), 0) FROM budget_events e "
+                    "WHERE e.key = budget_totals.key)"
+                )
                 db.execute("DELETE FROM budget_totals WHERE key NOT IN (SELECT DISTINCT key FROM budget_events)")
             n += gone
-            n += db.execute("DELETE FROM grants WHERE consumed IS NOT NULL OR revoked IS NOT NULL OR expires <= ?",
-                            (now,)).rowcount
+            n += db.execute(
+                "DELETE FROM grants WHERE consumed IS NOT NULL OR revoked IS NOT NULL OR expires <= ?", (now,)
+            ).rowcount
         return int(n)
 
     # ---------------------------------------------------------------------------------- escalations
@@ -449,13 +570,32 @@ class SQLiteStateStore:
         """See StateStore."""
         e = escalation
         with self._write() as db:
-            db.execute(f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES ({','.join('?' * 21)})", (
-                e.id, e.agent_id, e.action, e.args_hash,
-                orjson.dumps(dict(e.context), default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
-                e.rule, e.reason, e.status.value, e.created, e.expires, e.resolver, e.notes, e.resolved_at,
-                _json(list(e.approvers)), e.max_grant, e.call_id, e.credential_id,
-                None if e.edited_args is None else _json(dict(e.edited_args)), e.edited_args_hash, e.message,
-                e.grant_until))
+            db.execute(
+                f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES ({','.join('?' * 21)})",
+                (
+                    e.id,
+                    e.agent_id,
+                    e.action,
+                    e.args_hash,
+                    orjson.dumps(dict(e.context), default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
+                    e.rule,
+                    e.reason,
+                    e.status.value,
+                    e.created,
+                    e.expires,
+                    e.resolver,
+                    e.notes,
+                    e.resolved_at,
+                    _json(list(e.approvers)),
+                    e.max_grant,
+                    e.call_id,
+                    e.credential_id,
+                    None if e.edited_args is None else _json(dict(e.edited_args)),
+                    e.edited_args_hash,
+                    e.message,
+                    e.grant_until,
+                ),
+            )
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         """See StateStore."""
@@ -467,20 +607,24 @@ class SQLiteStateStore:
         if status is None:
             rows = self._read(f"SELECT {_ESC_COLUMNS} FROM escalations ORDER BY created LIMIT ?", (limit,))
         else:
-            rows = self._read(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE status=? ORDER BY created LIMIT ?",
-                              (status.value, limit))
+            rows = self._read(
+                f"SELECT {_ESC_COLUMNS} FROM escalations WHERE status=? ORDER BY created LIMIT ?", (status.value, limit)
+            )
         return [_row_to_escalation(r) for r in rows]
 
     def expire_escalation(self, escalation_id: str, now: float) -> Escalation | None:
         """See StateStore."""
         with self._write() as db:
-            rows = db.execute(f"UPDATE escalations SET status='expired', resolved_at=? WHERE id=? AND "
-                              f"status='pending' AND expires <= ? RETURNING {_ESC_COLUMNS}",
-                              (now, escalation_id, now)).fetchall()
+            rows = db.execute(
+                f"UPDATE escalations SET status='expired', resolved_at=? WHERE id=? AND "
+                f"status='pending' AND expires <= ? RETURNING {_ESC_COLUMNS}",
+                (now, escalation_id, now),
+            ).fetchall()
         return _row_to_escalation(rows[0]) if rows else None
 
-    def resolve_escalation(self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str,
-                           now: float, grant_expires: float) -> Escalation:
+    def resolve_escalation(
+        self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str, now: float, grant_expires: float
+    ) -> Escalation:
         """See StateStore."""
         if status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
             raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
@@ -493,15 +637,19 @@ class SQLiteStateStore:
             except EscalationError as exc:
                 error = exc
                 if esc is not None and esc.status is EscalationStatus.PENDING:  # time is up: record it
-                    db.execute("UPDATE escalations SET status='expired', resolved_at=? WHERE id=?",
-                               (now, escalation_id))
+                    db.execute(
+                        "UPDATE escalations SET status='expired', resolved_at=? WHERE id=?", (now, escalation_id)
+                    )
             if error is None and esc is not None:
-                db.execute("UPDATE escalations SET status=?, resolver=?, notes=?, resolved_at=? WHERE id=?",
-                           (status.value, resolver, notes, now, escalation_id))
+                db.execute(
+                    "UPDATE escalations SET status=?, resolver=?, notes=?, resolved_at=? WHERE id=?",
+                    (status.value, resolver, notes, now, escalation_id),
+                )
                 if status is EscalationStatus.APPROVED:
-                    db.execute("INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires) "
-                               "VALUES (?,?,?,?,?)",
-                               (esc.id, esc.agent_id, esc.action, esc.args_hash, grant_expires))
+                    db.execute(
+                        "INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires) VALUES (?,?,?,?,?)",
+                        (esc.id, esc.agent_id, esc.action, esc.args_hash, grant_expires),
+                    )
         if error is not None:
             raise error
         assert esc is not None
@@ -515,7 +663,8 @@ class SQLiteStateStore:
                 "agent_id=? AND action=? AND args_hash=? AND consumed IS NULL AND revoked IS NULL AND standing=0 "
                 "AND expires > ? "
                 "ORDER BY expires LIMIT 1) AND consumed IS NULL RETURNING escalation_id",
-                (now, agent_id, action, args_hash, now)).fetchall()
+                (now, agent_id, action, args_hash, now),
+            ).fetchall()
         return str(rows[0][0]) if rows else None
 
     # ----------------------------------------------------------------------------------------- jobs
@@ -531,8 +680,21 @@ class SQLiteStateStore:
                 "SET scope=excluded.scope, scope_hash=excluded.scope_hash, policy_hash=excluded.policy_hash, "
                 "token_id=excluded.token_id, issued=excluded.issued, expires=excluded.expires, "
                 "tokens_issued=jobs.tokens_issued + 1",
-                (job.job_id, job.agent_id, orjson.dumps(list(job.scope)).decode(), job.scope_hash, job.policy_hash,
-                 job.token_id, job.issued, job.expires, ACTIVE, None, None, job.created))
+                (
+                    job.job_id,
+                    job.agent_id,
+                    orjson.dumps(list(job.scope)).decode(),
+                    job.scope_hash,
+                    job.policy_hash,
+                    job.token_id,
+                    job.issued,
+                    job.expires,
+                    ACTIVE,
+                    None,
+                    None,
+                    job.created,
+                ),
+            )
             stored = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
         return _row_to_job(stored)
 
@@ -543,14 +705,18 @@ class SQLiteStateStore:
 
     def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
         """See StateStore."""
-        return [_row_to_job(r) for r in self._read(
-            f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT ?", (limit,))]
+        return [
+            _row_to_job(r)
+            for r in self._read(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT ?", (limit,))
+        ]
 
     def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
         """See StateStore."""
         with self._write() as db:
-            db.execute("UPDATE jobs SET status='revoked', revoked_at=?, reason=? WHERE job_id=? AND "
-                       "status != 'revoked'", (now, reason, job_id))
+            db.execute(
+                "UPDATE jobs SET status='revoked', revoked_at=?, reason=? WHERE job_id=? AND status != 'revoked'",
+                (now, reason, job_id),
+            )
             row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         return _row_to_job(row) if row else None
 
@@ -563,36 +729,50 @@ class SQLiteStateStore:
     def archive_policy(self, policy_hash: str, files: Mapping[str, str], now: float) -> None:
         """See StateStore."""
         with self._write() as db:
-            db.execute("INSERT INTO policy_versions VALUES (?,?,?,?) ON CONFLICT(policy_hash) DO UPDATE SET "
-                       "last_seen=excluded.last_seen", (policy_hash, orjson.dumps(dict(files)).decode(), now, now))
+            db.execute(
+                "INSERT INTO policy_versions VALUES (?,?,?,?) ON CONFLICT(policy_hash) DO UPDATE SET "
+                "last_seen=excluded.last_seen",
+                (policy_hash, orjson.dumps(dict(files)).decode(), now, now),
+            )
 
     def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
         """See StateStore."""
-        rows = self._read("SELECT policy_hash, files, first_seen, last_seen FROM policy_versions "
-                          "WHERE policy_hash=?", (policy_hash,))
+        rows = self._read(
+            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions WHERE policy_hash=?", (policy_hash,)
+        )
         return PolicyVersion(rows[0][0], orjson.loads(rows[0][1]), rows[0][2], rows[0][3]) if rows else None
 
     def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
         """See StateStore."""
-        return [PolicyVersion(h, orjson.loads(f), a, b) for h, f, a, b in self._read(
-            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
-            "policy_hash LIMIT ?", (limit,))]
+        return [
+            PolicyVersion(h, orjson.loads(f), a, b)
+            for h, f, a, b in self._read(
+                "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
+                "policy_hash LIMIT ?",
+                (limit,),
+            )
+        ]
 
     # ------------------------------------------------------------------------------------ reviewers
 
     def put_reviewer(self, record: ReviewerRecord) -> bool:
         """See StateStore."""
         with self._write() as db:
-            cur = db.execute(f"INSERT OR IGNORE INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                             _reviewer_row(record))
+            cur = db.execute(
+                f"INSERT OR IGNORE INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                _reviewer_row(record),
+            )
             return cur.rowcount == 1
 
     def replace_reviewer(self, record: ReviewerRecord) -> bool:
         """See StateStore."""
         row = _reviewer_row(record)
         with self._write() as db:
-            cur = db.execute("UPDATE reviewers SET roles=?, groups_=?, scope_actions=?, scope_agents=?, token_id=?, "
-                             "token_hash=?, password_hash=?, created=?, updated=? WHERE name=?", (*row[1:], row[0]))
+            cur = db.execute(
+                "UPDATE reviewers SET roles=?, groups_=?, scope_actions=?, scope_agents=?, token_id=?, "
+                "token_hash=?, password_hash=?, created=?, updated=? WHERE name=?",
+                (*row[1:], row[0]),
+            )
             return cur.rowcount == 1
 
     def get_reviewer(self, name: str) -> ReviewerRecord | None:
@@ -628,20 +808,34 @@ class SQLiteStateStore:
             except EscalationError as exc:
                 error = exc
                 if esc is not None and esc.status is EscalationStatus.PENDING:  # time is up: record it
-                    db.execute("UPDATE escalations SET status='expired', resolved_at=? WHERE id=?",
-                               (now, escalation_id))
+                    db.execute(
+                        "UPDATE escalations SET status='expired', resolved_at=? WHERE id=?", (now, escalation_id)
+                    )
             if error is None and esc is not None:
                 done = settled(esc, resolution, now)
-                db.execute("UPDATE escalations SET status=?, resolver=?, notes=?, resolved_at=?, credential_id=?, "
-                           "edited_args=?, edited_args_hash=?, message=?, grant_until=? WHERE id=?", (
-                               done.status.value, done.resolver, done.notes, now, done.credential_id,
-                               None if done.edited_args is None else _json(dict(done.edited_args)),
-                               done.edited_args_hash, done.message, done.grant_until, escalation_id))
+                db.execute(
+                    "UPDATE escalations SET status=?, resolver=?, notes=?, resolved_at=?, credential_id=?, "
+                    "edited_args=?, edited_args_hash=?, message=?, grant_until=? WHERE id=?",
+                    (
+                        done.status.value,
+                        done.resolver,
+                        done.notes,
+                        now,
+                        done.credential_id,
+                        None if done.edited_args is None else _json(dict(done.edited_args)),
+                        done.edited_args_hash,
+                        done.message,
+                        done.grant_until,
+                        escalation_id,
+                    ),
+                )
                 if resolution.status is EscalationStatus.APPROVED:
                     bound, standing = grant_for(esc, resolution)
-                    db.execute("INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires, consumed, "
-                               "standing, revoked) VALUES (?,?,?,?,?,NULL,?,NULL)",
-                               (esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires, int(standing)))
+                    db.execute(
+                        "INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires, consumed, "
+                        "standing, revoked) VALUES (?,?,?,?,?,NULL,?,NULL)",
+                        (esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires, int(standing)),
+                    )
         if error is not None:
             raise error
         assert done is not None
@@ -649,21 +843,33 @@ class SQLiteStateStore:
 
     def use_standing_grant(self, agent_id: str, action: str, now: float) -> str | None:
         """See StateStore. A read: a standing grant is not consumed."""
-        rows = self._read("SELECT escalation_id FROM grants WHERE agent_id=? AND action=? AND standing=1 AND "
-                          "revoked IS NULL AND expires > ? ORDER BY expires DESC LIMIT 1", (agent_id, action, now))
+        rows = self._read(
+            "SELECT escalation_id FROM grants WHERE agent_id=? AND action=? AND standing=1 AND "
+            "revoked IS NULL AND expires > ? ORDER BY expires DESC LIMIT 1",
+            (agent_id, action, now),
+        )
         return str(rows[0][0]) if rows else None
 
     def revoke_grant(self, escalation_id: str, now: float) -> bool:
         """See StateStore."""
         with self._write() as db:
-            return db.execute("UPDATE grants SET revoked=? WHERE escalation_id=? AND revoked IS NULL AND "
-                              "consumed IS NULL AND expires > ?", (now, escalation_id, now)).rowcount == 1
+            return (
+                db.execute(
+                    "UPDATE grants SET revoked=? WHERE escalation_id=? AND revoked IS NULL AND "
+                    "consumed IS NULL AND expires > ?",
+                    (now, escalation_id, now),
+                ).rowcount
+                == 1
+            )
 
     def list_grants(self, now: float, active_only: bool = True) -> list[GrantRecord]:
         """See StateStore."""
         where = " WHERE consumed IS NULL AND revoked IS NULL AND expires > ?" if active_only else ""
-        rows = self._read("SELECT escalation_id, agent_id, action, args_hash, expires, consumed, standing, revoked "
-                          f"FROM grants{where} ORDER BY expires", (now,) if active_only else ())
+        rows = self._read(
+            "SELECT escalation_id, agent_id, action, args_hash, expires, consumed, standing, revoked "
+            f"FROM grants{where} ORDER BY expires",
+            (now,) if active_only else (),
+        )
         return [GrantRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
 
     def close(self) -> None:

@@ -48,8 +48,12 @@ def run(root: Path, model: str, job: bool) -> dict[str, object]:
         receipts.unregister()
     result["llm_calls"] = len(llm.seen)
     gov.close()
-    result["audit"] = [json.loads(line) for p in sorted((root / "audit").rglob("*.jsonl"))
-                       for line in p.read_text().splitlines() if line.strip()]
+    result["audit"] = [
+        json.loads(line)
+        for p in sorted((root / "audit").rglob("*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
     return result
 
 
@@ -70,10 +74,11 @@ def run_enabled(root: Path) -> dict[str, object]:
     gov = Governor(root / "p", root / "audit", root / "ids", load_entry_points=False)
     token = gov.start_job("scoped-job", agent_id="researcher", scope=["tool:lookup"]).token
     enable_crewai_governance(gov, job_token=token)
-    llm = ScriptedLLM(model="openai/gpt-5", steps=[react_action("lookup", {"query": "q"}),
-                                                   react_action("wipe", {"table": "users"}), react_final("fine")])
-    agent = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[lookup, wipe], verbose=False,
-                  max_iter=4)
+    llm = ScriptedLLM(
+        model="openai/gpt-5",
+        steps=[react_action("lookup", {"query": "q"}), react_action("wipe", {"table": "users"}), react_final("fine")],
+    )
+    agent = Agent(role="Researcher", goal="g", backstory="b", llm=llm, tools=[lookup, wipe], verbose=False, max_iter=4)
     crew = Crew(agents=[agent], tasks=[Task(description="x", expected_output="y", agent=agent)], verbose=False)
     result: dict[str, object] = {"error": None}
     try:
@@ -84,16 +89,22 @@ def run_enabled(root: Path) -> dict[str, object]:
         disable_crewai_governance(gov)
     result["wiped"] = (Path.cwd() / "WIPED").exists()
     gov.close()
-    result["audit"] = [json.loads(line) for p in sorted((root / "audit").rglob("*.jsonl"))
-                       for line in p.read_text().splitlines() if line.strip()]
+    result["audit"] = [
+        json.loads(line)
+        for p in sorted((root / "audit").rglob("*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip()
+    ]
     return result
 
 
 def main(out: str) -> int:
     root = Path(out)
-    results = {"allowed": run(root / "allowed", "openai/gpt-5-mini", True),
-               "blocked": run(root / "blocked", "openai/gpt-4o", False),
-               "enabled": run_enabled(root / "enabled")}
+    results = {
+        "allowed": run(root / "allowed", "openai/gpt-5-mini", True),
+        "blocked": run(root / "blocked", "openai/gpt-4o", False),
+        "enabled": run_enabled(root / "enabled"),
+    }
     (root / "results.json").write_text(json.dumps(results, default=str))
     return 0
 

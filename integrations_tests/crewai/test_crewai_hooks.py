@@ -15,8 +15,11 @@ def test_allowed_tool_runs_and_is_audited(hooks: dict[str, Any]) -> None:
     assert outcomes(r, "tool:lookup") == ["allow"]
     [action] = entries(r, "agent_action", "tool:lookup")
     assert action["details"]["success"] is True and action["details"]["framework"] == "crewai"
-    [decision] = [e for e in entries(r, "policy_decision", "tool:lookup")
-                  if e["details"]["call_id"] == action["details"]["call_id"]]
+    [decision] = [
+        e
+        for e in entries(r, "policy_decision", "tool:lookup")
+        if e["details"]["call_id"] == action["details"]["call_id"]
+    ]
     assert decision["context"] == {"query": "tides"}  # the arguments live in the decision entry
     assert action["context"] is None
     assert r["trust"] == 100  # +1, but 100 is the ceiling

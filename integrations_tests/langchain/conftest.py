@@ -29,10 +29,10 @@ def gov(tmp_path: Path) -> Iterator[Governor]:
     """A governor with the research-agent policy, its audit trail and identities under ``tmp_path``."""
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "research.yaml").write_text(POLICY)
-    governor = Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
-                        identity_path=tmp_path / "identities")
+    governor = Governor(
+        policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "identities"
+    )
     try:
         yield governor
     finally:
         governor.close()
-

@@ -105,11 +105,12 @@ def make_tools(effects: Effects) -> dict[str, BaseTool]:
         "read_file": ReadFile(),
         "fetch_page": fetch_page,
         "whoami": whoami,
-        "lookup": StructuredTool.from_function(coroutine=_lookup, name="lookup",
-                                               description="Look up a customer (async only)."),
-        "delete_account": StructuredTool.from_function(coroutine=_delete_account, name="delete_account",
-                                                       description="Delete a customer account (async only)."),
+        "lookup": StructuredTool.from_function(
+            coroutine=_lookup, name="lookup", description="Look up a customer (async only)."
+        ),
+        "delete_account": StructuredTool.from_function(
+            coroutine=_delete_account, name="delete_account", description="Delete a customer account (async only)."
+        ),
         "flaky": StructuredTool.from_function(flaky, handle_tool_error=True),
         "crash": crash,
     }
-

@@ -12,8 +12,14 @@ import bench_langchain
 
 def test_bare_invoke_measurement_is_well_formed() -> None:
     r = bench_langchain.run(calls=20, rounds=1)
-    for side in ("ungoverned", "governed", "governor_only", "langchain_plus_governor", "noop_governor",
-                 "langchain_plus_floor"):
+    for side in (
+        "ungoverned",
+        "governed",
+        "governor_only",
+        "langchain_plus_governor",
+        "noop_governor",
+        "langchain_plus_floor",
+    ):
         assert r[f"{side}_p50"] > 0 and r[f"{side}_p99"] >= r[f"{side}_p50"]
     assert r["ratio_p50"] == r["governed_p50"] / r["ungoverned_p50"]
     # warm-up (200) + timed (20) calls, each governed call writing two entries: the governed side was audited

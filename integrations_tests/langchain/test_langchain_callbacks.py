@@ -48,8 +48,7 @@ def research_chain(tools: dict[str, BaseTool]) -> RunnableLambda[str, str]:
 # --------------------------------------------------------------------------------------- explicit handler
 
 
-def test_handler_allows_and_reports_outcome(gov: Governor, tools: dict[str, BaseTool],
-                                            effects: Effects) -> None:
+def test_handler_allows_and_reports_outcome(gov: Governor, tools: dict[str, BaseTool], effects: Effects) -> None:
     handler = GovernanceCallbackHandler(gov, AGENT)
     assert handler.raise_error is True
     out = tools["search"].invoke(tc("search", {"query": "llms"}, "c1"), config={"callbacks": [handler]})
@@ -70,11 +69,13 @@ def test_handler_blocks_denied_tool_in_a_chain(gov: Governor, tools: dict[str, B
 
 
 def test_handler_blocks_in_an_agent_loop(gov: Governor, tools: dict[str, BaseTool], effects: Effects) -> None:
-    model = ScriptedChatModel(replies=[
-        AIMessage("", tool_calls=[tool_call("search", {"query": "x"}, "c1")]),
-        AIMessage("", tool_calls=[tool_call("send_email", {"to": "a@example.com", "body": "b"}, "c2")]),
-        AIMessage("done"),
-    ])
+    model = ScriptedChatModel(
+        replies=[
+            AIMessage("", tool_calls=[tool_call("search", {"query": "x"}, "c1")]),
+            AIMessage("", tool_calls=[tool_call("send_email", {"to": "a@example.com", "body": "b"}, "c2")]),
+            AIMessage("done"),
+        ]
+    )
     config: RunnableConfig = {"callbacks": [GovernanceCallbackHandler(gov, AGENT)]}
     with pytest.raises(EscalationRequired) as held:
         run_tool_loop(model, [tools["search"], tools["send_email"]], "email the results", config=config)
@@ -89,8 +90,9 @@ def test_handler_waits_for_approval(gov: Governor, tools: dict[str, BaseTool], e
         for _ in range(500):
             pending = gov.escalations.pending()
             if pending:
-                gov.resolve_escalation(pending[0].id, "approved",
-                                       resolver=gov.reviewers.ensure("alice@example.com"), notes="ok")
+                gov.resolve_escalation(
+                    pending[0].id, "approved", resolver=gov.reviewers.ensure("alice@example.com"), notes="ok"
+                )
                 return
             time.sleep(0.02)
 
@@ -122,8 +124,7 @@ async def test_handler_blocks_on_the_async_path(gov: Governor, tools: dict[str, 
         await tools["delete_account"].ainvoke({"customer_id": 3}, config=config)
     assert await tools["lookup"].ainvoke({"customer_id": 3}, config=config) == "customer 3"
     assert effects.names() == ["lookup"]
-    assert outcomes(gov) == [("tool:delete_records", "deny"), ("tool:delete_account", "deny"),
-                             ("tool:lookup", "allow")]
+    assert outcomes(gov) == [("tool:delete_records", "deny"), ("tool:delete_account", "deny"), ("tool:lookup", "allow")]
     assert [e["details"]["success"] for e in gov.audit.query(type="agent_action")] == [True]
 
 
@@ -157,8 +158,7 @@ def test_handler_and_governed_tool_decide_once(gov: Governor, tools: dict[str, B
 
 def test_run_metadata_names_the_agent(gov: Governor, tools: dict[str, BaseTool], effects: Effects) -> None:
     handler = GovernanceCallbackHandler(gov, "some-other-agent")
-    out = tools["search"].invoke({"query": "x"}, config={"callbacks": [handler],
-                                                         "metadata": {"claw_agent_id": AGENT}})
+    out = tools["search"].invoke({"query": "x"}, config={"callbacks": [handler], "metadata": {"claw_agent_id": AGENT}})
     assert out == "3 results for 'x'"
     with pytest.raises(ToolCallDenied):  # some-other-agent has no policy: default deny
         tools["search"].invoke({"query": "y"}, config={"callbacks": [handler]})
@@ -176,8 +176,9 @@ def test_adapter_is_an_installed_plugin(gov: Governor) -> None:
     assert health["components"]["langchain"]["process_wide"] is False
 
 
-def test_enable_governs_an_unchanged_application(gov: Governor, tools: dict[str, BaseTool], effects: Effects,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enable_governs_an_unchanged_application(
+    gov: Governor, tools: dict[str, BaseTool], effects: Effects, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLAW_AGENT_ID", AGENT)
     chain = research_chain(tools)  # no governance anywhere in the application
     assert chain.invoke("before") == "3 results for 'before'"
@@ -208,10 +209,12 @@ def test_enable_governs_an_unchanged_application(gov: Governor, tools: dict[str,
         assert effects.names() == ["search"]
 
         # An agent loop with no callbacks configured is governed as well.
-        model = ScriptedChatModel(replies=[
-            AIMessage("", tool_calls=[tool_call("send_email", {"to": "a@example.com", "body": "b"}, "e1")]),
-            AIMessage("done"),
-        ])
+        model = ScriptedChatModel(
+            replies=[
+                AIMessage("", tool_calls=[tool_call("send_email", {"to": "a@example.com", "body": "b"}, "e1")]),
+                AIMessage("done"),
+            ]
+        )
         with pytest.raises(EscalationRequired):
             run_tool_loop(model, [tools["send_email"]], "send it")
         assert effects.names() == ["search"]
@@ -222,8 +225,13 @@ def test_enable_governs_an_unchanged_application(gov: Governor, tools: dict[str,
     finally:
         gov.disable()
     assert active_handler() is None
-    assert [a for a, _ in outcomes(gov)] == ["tool:search", "tool:delete_records", "tool:delete_records",
-                                             "tool:send_email", "tool:search"]
+    assert [a for a, _ in outcomes(gov)] == [
+        "tool:search",
+        "tool:delete_records",
+        "tool:delete_records",
+        "tool:send_email",
+        "tool:search",
+    ]
     assert all(e["agent_id"] == AGENT for e in gov.audit.query(type="policy_decision"))
 
     effects.clear()
@@ -232,8 +240,9 @@ def test_enable_governs_an_unchanged_application(gov: Governor, tools: dict[str,
     assert len(gov.audit.query(type="policy_decision")) == 5
 
 
-def test_close_keeps_denying_and_only_disable_hands_over(tmp_path: Any, gov: Governor, tools: dict[str, BaseTool],
-                                                          effects: Effects) -> None:
+def test_close_keeps_denying_and_only_disable_hands_over(
+    tmp_path: Any, gov: Governor, tools: dict[str, BaseTool], effects: Effects
+) -> None:
     other = Governor(audit_path=tmp_path / "other-audit")  # no policy: denies everything
     try:
         enable_langchain_governance(gov, AGENT)

@@ -110,8 +110,9 @@ async def test_handler_every_async_path(gov: Governor, tools: dict[str, BaseTool
     assert effects == []
 
 
-async def test_process_wide_every_async_path(gov: Governor, tools: dict[str, BaseTool], effects: Effects,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_process_wide_every_async_path(
+    gov: Governor, tools: dict[str, BaseTool], effects: Effects, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLAW_AGENT_ID", AGENT)
     gov.enable()
     try:
@@ -164,7 +165,10 @@ def test_arguments_outside_the_schema_are_governed_and_audited(gov: Governor, ef
         name: str = "lookup"
         description: str = "Look a customer up."
         args_schema: dict[str, Any] = {  # noqa: RUF012 (a pydantic field: copied per instance)
-            "type": "object", "properties": {"customer_id": {"type": "integer"}}, "required": ["customer_id"]}
+            "type": "object",
+            "properties": {"customer_id": {"type": "integer"}},
+            "required": ["customer_id"],
+        }
 
         def _run(self, customer_id: int, **extra: Any) -> str:
             effects.append(("lookup", {"customer_id": customer_id, **extra}))

@@ -221,8 +221,9 @@ def test_escalation_survives_a_process_restart(tmp_path: Any) -> None:
     again = step("resume")  # a new process resumes before anyone approved: pauses again, nothing sent
     assert [i["escalation_id"] for i in again["interrupts"]] == [value["escalation_id"]]
     assert sent() == 0
-    added = subprocess.run([claw_gov, "reviewer", "add", "alice@example.com", *dirs], capture_output=True,
-                           text=True, timeout=60)
+    added = subprocess.run(
+        [claw_gov, "reviewer", "add", "alice@example.com", *dirs], capture_output=True, text=True, timeout=60
+    )
     assert added.returncode == 0, added.stderr
     approve = subprocess.run(
         [

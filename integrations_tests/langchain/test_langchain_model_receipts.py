@@ -34,8 +34,12 @@ receipts: required
 
 
 def _receipts(tmp_path: Path) -> list[dict[str, object]]:
-    return [e for p in sorted((tmp_path / "audit").rglob("*.jsonl")) for line in p.read_text().splitlines()
-            if line.strip() and (e := json.loads(line))["type"] == "model_call"]
+    return [
+        e
+        for p in sorted((tmp_path / "audit").rglob("*.jsonl"))
+        for line in p.read_text().splitlines()
+        if line.strip() and (e := json.loads(line))["type"] == "model_call"
+    ]
 
 
 @tool
@@ -47,11 +51,16 @@ def search(query: str) -> str:
 def test_every_model_call_of_an_agent_run_is_receipted(tmp_path: Path) -> None:
     gov = _governor(tmp_path, '["scriptedchatmodel/*"]')
     job = gov.start_job("job-lc", agent_id=AGENT, scope=["tool:*"])
-    model = ScriptedChatModel(replies=[
-        AIMessage("", tool_calls=[tool_call("search", {"query": "secret plan"}, "call_a")],
-                  usage_metadata={"input_tokens": 10, "output_tokens": 4, "total_tokens": 14}),
-        AIMessage("done"),
-    ])
+    model = ScriptedChatModel(
+        replies=[
+            AIMessage(
+                "",
+                tool_calls=[tool_call("search", {"query": "secret plan"}, "call_a")],
+                usage_metadata={"input_tokens": 10, "output_tokens": 4, "total_tokens": 14},
+            ),
+            AIMessage("done"),
+        ]
+    )
     agent = create_agent(model, govern_tools([search], governor=gov, agent_id=AGENT))
     handler = ModelReceiptHandler(gov, AGENT, job_token=job.token)
     agent.invoke({"messages": [HumanMessage("find the secret plan")]}, config={"callbacks": [handler]})
@@ -73,8 +82,7 @@ def test_a_model_outside_the_contract_is_never_called(tmp_path: Path) -> None:
     model = ScriptedChatModel(replies=[AIMessage("I should not be asked")])
     agent = create_agent(model, govern_tools([search], governor=gov, agent_id=AGENT))
     with pytest.raises(ModelCallBlocked, match="outside the work contract's models"):
-        agent.invoke({"messages": [HumanMessage("hi")]},
-                     config={"callbacks": [ModelReceiptHandler(gov, AGENT)]})
+        agent.invoke({"messages": [HumanMessage("hi")]}, config={"callbacks": [ModelReceiptHandler(gov, AGENT)]})
     assert model.seen == []  # the request was never sent
     gov.close()
     receipts = _receipts(tmp_path)
@@ -98,9 +106,14 @@ def test_job_tokens_reach_the_governor_through_the_langchain_adapter(tmp_path: P
 
     job = gov.start_job("job-scope", agent_id=AGENT, scope=["tool:search"])
     governed = [GovernedTool(t, governor=gov, agent_id=AGENT, job_token=job.token) for t in (search, wipe)]
-    model = ScriptedChatModel(replies=[
-        AIMessage("", tool_calls=[tool_call("search", {"query": "q"}, "c1"), tool_call("wipe", {"table": "t"}, "c2")]),
-        AIMessage("done")])
+    model = ScriptedChatModel(
+        replies=[
+            AIMessage(
+                "", tool_calls=[tool_call("search", {"query": "q"}, "c1"), tool_call("wipe", {"table": "t"}, "c2")]
+            ),
+            AIMessage("done"),
+        ]
+    )
     result = create_agent(model, governed).invoke({"messages": [HumanMessage("go")]})
     messages = {m.tool_call_id: m for m in result["messages"] if isinstance(m, ToolMessage)}
     assert messages["c1"].status != "error" and "results for q" in str(messages["c1"].content)

@@ -137,8 +137,9 @@ async def test_escalation_returns_its_id_and_runs_once_after_approval(env: Env) 
         assert not (env.effects / "SENT-cfo").exists()
 
         # A reviewer approves out of band (CLI), in another process.
-        added = subprocess.run([CLAW_GOV, "reviewer", "add", "alice", *env.governor_args], capture_output=True,
-                               text=True, timeout=60)
+        added = subprocess.run(
+            [CLAW_GOV, "reviewer", "add", "alice", *env.governor_args], capture_output=True, text=True, timeout=60
+        )
         assert added.returncode == 0, added.stderr
         approve = subprocess.run(
             [
@@ -186,7 +187,9 @@ async def test_wait_holds_the_call_until_a_reviewer_answers(env: Env) -> None:
                     ) as gov:
                         pending = gov.escalations.pending()
                         if pending:
-                            gov.resolve_escalation(pending[0].id, "approved", notes="ok", resolver=gov.reviewers.ensure("alice"))
+                            gov.resolve_escalation(
+                                pending[0].id, "approved", notes="ok", resolver=gov.reviewers.ensure("alice")
+                            )
         assert results[0].isError is False, text_of(results[0])
         assert (env.effects / "SENT-ops").exists()
 

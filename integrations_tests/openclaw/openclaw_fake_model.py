@@ -37,8 +37,12 @@ class FakeModel:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, json.dumps({"object": "list", "data": [
-                        {"id": MODEL_ID, "object": "model", "owned_by": "test"}]}).encode())
+                    self._send(
+                        200,
+                        json.dumps(
+                            {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "owned_by": "test"}]}
+                        ).encode(),
+                    )
                 else:
                     self._send(404, b'{"error": "not found"}')
 
@@ -60,10 +64,18 @@ class FakeModel:
                     message = {"role": "assistant", "content": "All done."}
                     finish = "stop"
                 else:
-                    message = {"role": "assistant", "content": None, "tool_calls": [
-                        {"id": call["id"], "type": "function",
-                         "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])}}
-                        for call in owner.tool_calls]}
+                    message = {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": call["id"],
+                                "type": "function",
+                                "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
+                            }
+                            for call in owner.tool_calls
+                        ],
+                    }
                     finish = "tool_calls"
                 created = int(time.time())
                 if body.get("stream"):
@@ -77,22 +89,40 @@ class FakeModel:
                     if message.get("tool_calls"):
                         delta["tool_calls"] = [{"index": i, **tc} for i, tc in enumerate(message["tool_calls"])]
                     chunks = [
-                        {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
-                         "model": MODEL_ID, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
-                        {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
-                         "model": MODEL_ID, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
-                         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
+                        {
+                            "id": "chatcmpl-fake",
+                            "object": "chat.completion.chunk",
+                            "created": created,
+                            "model": MODEL_ID,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                        },
+                        {
+                            "id": "chatcmpl-fake",
+                            "object": "chat.completion.chunk",
+                            "created": created,
+                            "model": MODEL_ID,
+                            "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                        },
                     ]
                     for chunk in chunks:
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
                     return
-                self._send(200, json.dumps({
-                    "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": MODEL_ID,
-                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }).encode())
+                self._send(
+                    200,
+                    json.dumps(
+                        {
+                            "id": "chatcmpl-fake",
+                            "object": "chat.completion",
+                            "created": created,
+                            "model": MODEL_ID,
+                            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                        }
+                    ).encode(),
+                )
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]

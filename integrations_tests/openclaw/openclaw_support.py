@@ -39,16 +39,21 @@ class OpenClawInstall:
     def env(self, home: Path) -> dict[str, str]:
         """An isolated, offline environment for OpenClaw commands."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCLAW_", "OPENAI_", "ANTHROPIC_"))}
-        env.update({
-            "PATH": f"{self.node.parent}:{env.get('PATH', '/usr/bin:/bin')}",
-            "HOME": str(home),
-            "OPENCLAW_STATE_DIR": str(home / ".openclaw"),
-            "OPENCLAW_CONFIG_PATH": str(home / ".openclaw" / "openclaw.json"),
-            # no outbound calls: no update checks, telemetry, or auto-installs
-            "OPENCLAW_NO_UPDATE_CHECK": "1", "OPENCLAW_DISABLE_UPDATE_CHECK": "1", "OPENCLAW_TELEMETRY": "0",
-            "OPENCLAW_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "NO_UPDATE_NOTIFIER": "1",
-            "npm_config_update_notifier": "false", "CI": "1",
-        })
+        env.update(
+            {
+                "PATH": f"{self.node.parent}:{env.get('PATH', '/usr/bin:/bin')}",
+                "HOME": str(home),
+                "OPENCLAW_STATE_DIR": str(home / ".openclaw"),
+                "OPENCLAW_CONFIG_PATH": str(home / ".openclaw" / "openclaw.json"),
+                # no outbound calls: no update checks, telemetry, or auto-installs
+                "OPENCLAW_NO_UPDATE_CHECK": "1",
+                "OPENCLAW_DISABLE_UPDATE_CHECK": "1",
+                "OPENCLAW_TELEMETRY": "0",
+                "OPENCLAW_DISABLE_TELEMETRY": "1",
+                "DO_NOT_TRACK": "1",
+                "NO_UPDATE_NOTIFIER": "1",
+                "npm_config_update_notifier": "false",
+                "CI": "1",
+            }
+        )
         return env
-
-

@@ -62,8 +62,13 @@ class BridgeServer:
 
     def __init__(self, gov: Governor) -> None:
         self.port = free_port()
-        config = uvicorn.Config(create_app(gov, BridgeSettings(token=BRIDGE_TOKEN)), host="127.0.0.1",
-                                port=self.port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            create_app(gov, BridgeSettings(token=BRIDGE_TOKEN)),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -81,8 +86,9 @@ class BridgeServer:
 def governor(tmp_path: Path) -> Iterator[Governor]:
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "main.yaml").write_text(textwrap.dedent(POLICY))
-    with Governor(policy_path=tmp_path / "policies", audit_path=tmp_path / "audit",
-                  identity_path=tmp_path / "ids") as gov:
+    with Governor(
+        policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids"
+    ) as gov:
         yield gov
 
 
@@ -100,15 +106,35 @@ def install_plugin(openclaw_install: OpenClawInstall, env: dict[str, str], home:
     """``npm pack`` the plugin folder and install the archive with ``openclaw plugins install``."""
     npm = shutil.which("npm")
     assert npm is not None, "npm is needed (adapters/openclaw/scripts/install-openclaw.sh needs it too)"
-    packed = subprocess.run([npm, "pack", "--json", "--pack-destination", str(tmp_path)], cwd=PLUGIN_DIR,
-                            capture_output=True, text=True, timeout=120, check=False)
+    packed = subprocess.run(
+        [npm, "pack", "--json", "--pack-destination", str(tmp_path)],
+        cwd=PLUGIN_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert packed.returncode == 0, packed.stderr
     archive = tmp_path / json.loads(packed.stdout)[0]["filename"]
     # --force: a local archive is outside ClawHub review, so OpenClaw asks for confirmation first;
     # --accept-capabilities: the plugin registers tool hooks, a capability OpenClaw asks consent for.
-    done = subprocess.run([str(openclaw_install.node), str(openclaw_install.cli), "plugins", "install", str(archive),
-                           "--force", "--accept-capabilities"], env=env, capture_output=True, text=True,
-                          timeout=300, cwd=home, check=False)
+    done = subprocess.run(
+        [
+            str(openclaw_install.node),
+            str(openclaw_install.cli),
+            "plugins",
+            "install",
+            str(archive),
+            "--force",
+            "--accept-capabilities",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=home,
+        check=False,
+    )
     assert done.returncode == 0 and "Installed plugin: claw-governance" in done.stdout, done.stdout + done.stderr
     installed = home / ".openclaw" / "extensions" / "claw-governance"
     assert (installed / "index.js").read_bytes() == (PLUGIN_DIR / "index.js").read_bytes()
@@ -123,21 +149,51 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
     notes = workspace / "notes.txt"
     notes.write_text("the notes say hello\n")
     marker = workspace / "PWNED"
-    fake = FakeModel([{"id": "call_exec", "name": "exec", "arguments": {"command": f"touch {marker}"}},
-                      {"id": "call_read", "name": "read", "arguments": {"path": str(notes)}}])
+    fake = FakeModel(
+        [
+            {"id": "call_exec", "name": "exec", "arguments": {"command": f"touch {marker}"}},
+            {"id": "call_read", "name": "read", "arguments": {"path": str(notes)}},
+        ]
+    )
     bridge = BridgeServer(governor)
     port = free_port()
     config = {
-        "gateway": {"mode": "local", "port": port, "bind": "loopback",
-                    "auth": {"mode": "token", "token": GATEWAY_TOKEN}},
+        "gateway": {
+            "mode": "local",
+            "port": port,
+            "bind": "loopback",
+            "auth": {"mode": "token", "token": GATEWAY_TOKEN},
+        },
         "update": {"checkOnStart": False},
-        "models": {"mode": "replace", "catalogRefresh": {"enabled": False}, "providers": {"fake": {
-            "baseUrl": fake.base_url, "apiKey": "not-a-real-key", "api": "openai-completions",
-            "models": [{"id": MODEL_ID, "name": "Fake tool caller", "reasoning": False, "input": ["text"],
-                        "contextWindow": 128000, "maxTokens": 4096,
-                        "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0}}]}}},
-        "agents": {"defaults": {"model": {"primary": f"fake/{MODEL_ID}"}, "workspace": str(workspace),
-                                "sandbox": {"mode": "off"}}},
+        "models": {
+            "mode": "replace",
+            "catalogRefresh": {"enabled": False},
+            "providers": {
+                "fake": {
+                    "baseUrl": fake.base_url,
+                    "apiKey": "not-a-real-key",
+                    "api": "openai-completions",
+                    "models": [
+                        {
+                            "id": MODEL_ID,
+                            "name": "Fake tool caller",
+                            "reasoning": False,
+                            "input": ["text"],
+                            "contextWindow": 128000,
+                            "maxTokens": 4096,
+                            "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                        }
+                    ],
+                }
+            },
+        },
+        "agents": {
+            "defaults": {
+                "model": {"primary": f"fake/{MODEL_ID}"},
+                "workspace": str(workspace),
+                "sandbox": {"mode": "off"},
+            }
+        },
         "tools": {"profile": "coding"},
     }
     (state / "openclaw.json").write_text(json.dumps(config, indent=2))
@@ -147,22 +203,52 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
     config = json.loads((state / "openclaw.json").read_text())
     assert config["plugins"]["entries"]["claw-governance"]["enabled"] is True
     config["plugins"]["entries"]["claw-governance"]["config"] = {
-        "bridgeUrl": f"http://127.0.0.1:{bridge.port}", "token": BRIDGE_TOKEN, "timeoutMs": 5000}
+        "bridgeUrl": f"http://127.0.0.1:{bridge.port}",
+        "token": BRIDGE_TOKEN,
+        "timeoutMs": 5000,
+    }
     (state / "openclaw.json").write_text(json.dumps(config, indent=2))
-    env.update({"OPENCLAW_DISABLE_BONJOUR": "1", "OPENCLAW_NO_RESPAWN": "1", "OPENCLAW_SKIP_CHANNELS": "1",
-                "OPENCLAW_EXEC_SHELL_SNAPSHOT": "0", "OPENCLAW_NO_AUTO_UPDATE": "1"})
+    env.update(
+        {
+            "OPENCLAW_DISABLE_BONJOUR": "1",
+            "OPENCLAW_NO_RESPAWN": "1",
+            "OPENCLAW_SKIP_CHANNELS": "1",
+            "OPENCLAW_EXEC_SHELL_SNAPSHOT": "0",
+            "OPENCLAW_NO_AUTO_UPDATE": "1",
+        }
+    )
     log = tmp_path / "gateway.log"
     node, cli = str(openclaw_install.node), str(openclaw_install.cli)
     with log.open("w") as out:
-        gateway = subprocess.Popen([node, cli, "gateway", "run", "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, cwd=home)
+        gateway = subprocess.Popen(
+            [node, cli, "gateway", "run", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home
+        )
     try:
         wait_port(port, gateway, 180, log)
 
         def turn(session: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([node, cli, "agent", "--agent", "main", "--session-id", session, "--message",
-                                   "Run the command, then read the notes.", "--json", "--timeout", "150"],
-                                  env=env, capture_output=True, text=True, timeout=240, cwd=home, check=False)
+            return subprocess.run(
+                [
+                    node,
+                    cli,
+                    "agent",
+                    "--agent",
+                    "main",
+                    "--session-id",
+                    session,
+                    "--message",
+                    "Run the command, then read the notes.",
+                    "--json",
+                    "--timeout",
+                    "150",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+                cwd=home,
+                check=False,
+            )
 
         first = turn("governed")
         assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
@@ -173,9 +259,9 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
         results = _tool_results(followups[0])
         assert len(results) == 2, results
         text = "\n".join(results.values())
-        assert "the notes say hello" in text, results                 # read ran
+        assert "the notes say hello" in text, results  # read ran
         assert "claw-governance denied exec" in text and "tool:exec" in text, results
-        assert not marker.exists()                                     # exec never ran
+        assert not marker.exists()  # exec never ran
 
         entries = [e if isinstance(e, dict) else e.__dict__ for e in governor.audit.entries()]
         decisions = {(e["action"], e["decision"]["outcome"]) for e in entries if e["type"] == "policy_decision"}

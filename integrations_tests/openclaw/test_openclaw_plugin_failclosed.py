@@ -36,8 +36,11 @@ CASES: dict[str, tuple[int, Any, dict[str, str]]] = {
     "deny_with_string_block": (200, {"decision": "deny", "result": {"block": "true", "blockReason": "x"}}, {}),
     "deny_without_reason": (200, {"decision": "deny", "result": {"block": True}}, {}),
     "uppercase_decision": (200, {"decision": "ALLOW", "result": {}}, {}),
-    "escalate_without_id": (200, {"decision": "escalate", "result": {"requireApproval": {
-        "title": "t", "description": "d"}}}, {}),
+    "escalate_without_id": (
+        200,
+        {"decision": "escalate", "result": {"requireApproval": {"title": "t", "description": "d"}}},
+        {},
+    ),
     "not_json": (200, b"OK", {"Content-Type": "text/plain"}),
     "json_null": (200, b"null", {}),
     "json_array": (200, b"[]", {}),
@@ -143,15 +146,21 @@ def bridge() -> Iterator[ScriptedBridge]:
 def run_plugin(install: OpenClawInstall, tmp_path: Path, cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
     driver = tmp_path / "driver.mjs"
     driver.write_text(DRIVER)
-    proc = subprocess.run([str(install.node), str(driver), str(PLUGIN_DIR / "index.js"), json.dumps(cases)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [str(install.node), str(driver), str(PLUGIN_DIR / "index.js"), json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results: dict[str, Any] = json.loads(proc.stdout)
     return results
 
 
-def test_only_a_well_formed_allow_lets_the_tool_run(openclaw_install: OpenClawInstall, bridge: ScriptedBridge,
-                                                    tmp_path: Path) -> None:
+def test_only_a_well_formed_allow_lets_the_tool_run(
+    openclaw_install: OpenClawInstall, bridge: ScriptedBridge, tmp_path: Path
+) -> None:
     base = f"http://127.0.0.1:{bridge.port}"
     cases = {name: {"bridgeUrl": f"{base}/{name}", "token": TOKEN, "timeoutMs": 1000} for name in (*CASES, *SLOW)}
     cases["unreachable"] = {"bridgeUrl": "http://127.0.0.1:9", "token": TOKEN, "timeoutMs": 1000}
@@ -177,17 +186,35 @@ def test_only_a_well_formed_allow_lets_the_tool_run(openclaw_install: OpenClawIn
     assert all(h.get("authorization") == f"Bearer {TOKEN}" for _, h, _ in bridge.requests)
 
 
-def test_escalation_answer_becomes_an_approval_request(openclaw_install: OpenClawInstall, bridge: ScriptedBridge,
-                                                       tmp_path: Path) -> None:
+def test_escalation_answer_becomes_an_approval_request(
+    openclaw_install: OpenClawInstall, bridge: ScriptedBridge, tmp_path: Path
+) -> None:
     """A well-formed ESCALATE becomes OpenClaw's requireApproval (a human decides), never a plain pass."""
-    CASES["escalate"] = (200, {"decision": "escalate", "escalationId": "esc-1", "reason": "needs a human",
-                               "result": {"requireApproval": {"title": "Approve exec?", "description": "d",
-                                                              "severity": "warning", "timeoutMs": 60000,
-                                                              "allowedDecisions": ["allow-once", "deny"]}}}, {})
+    CASES["escalate"] = (
+        200,
+        {
+            "decision": "escalate",
+            "escalationId": "esc-1",
+            "reason": "needs a human",
+            "result": {
+                "requireApproval": {
+                    "title": "Approve exec?",
+                    "description": "d",
+                    "severity": "warning",
+                    "timeoutMs": 60000,
+                    "allowedDecisions": ["allow-once", "deny"],
+                }
+            },
+        },
+        {},
+    )
     try:
         base = f"http://127.0.0.1:{bridge.port}"
-        results = run_plugin(openclaw_install, tmp_path,
-                             {"escalate": {"bridgeUrl": f"{base}/escalate", "token": TOKEN, "timeoutMs": 1000}})
+        results = run_plugin(
+            openclaw_install,
+            tmp_path,
+            {"escalate": {"bridgeUrl": f"{base}/escalate", "token": TOKEN, "timeoutMs": 1000}},
+        )
     finally:
         del CASES["escalate"]
     approval = results["escalate"]["requireApproval"]

@@ -34,15 +34,16 @@ def jsonable(value: Any) -> Any:
 def blocked_message(decision: Decision, subject: str = "Tool call") -> str:
     """The text the model reads instead of a tool result when governance stops the call."""
     if decision.outcome is Outcome.ESCALATE:
-        return (f"{subject} held for human approval (escalation {decision.escalation_id}); it did not run. "
-                f"Reason: {decision.reason}. Do not retry it until a human has approved it.")
+        return (
+            f"{subject} held for human approval (escalation {decision.escalation_id}); it did not run. "
+            f"Reason: {decision.reason}. Do not retry it until a human has approved it."
+        )
     return f"{subject} denied by governance; it did not run. Reason: {decision.reason}"
 
 
 def error_message(error: BaseException, subject: str = "Tool call") -> str:
     """The text the model reads when governance itself failed (the call is blocked: fail closed)."""
-    return (f"{subject} blocked: governance error ({type(error).__name__}: {error}); "
-            "it did not run (fail closed).")
+    return f"{subject} blocked: governance error ({type(error).__name__}: {error}); it did not run (fail closed)."
 
 
 AgentIdSource = str | Callable[[Any], str] | None

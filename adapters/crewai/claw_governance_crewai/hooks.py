@@ -69,7 +69,7 @@ def _error_text(raw_result: Any) -> str | None:
     """The error in the text crewai builds from a caught exception (native or ReAct path), else None."""
     if isinstance(raw_result, str):
         if raw_result.startswith(_NATIVE_ERROR):
-            return raw_result[len(_NATIVE_ERROR):] or raw_result
+            return raw_result[len(_NATIVE_ERROR) :] or raw_result
         stripped = raw_result.lstrip()
         if stripped.startswith(_REACT_ERROR):
             return stripped.split("\n", 1)[0]
@@ -125,8 +125,14 @@ class CrewAIGovernance:
     ``job_token``: a work-contract job token (``gov.start_job(...).token``) every call carries.
     """
 
-    def __init__(self, governor: Governor, *, agent_id: AgentIdSource = None,
-                 wait_for_approval: float | None = None, job_token: str | None = None) -> None:
+    def __init__(
+        self,
+        governor: Governor,
+        *,
+        agent_id: AgentIdSource = None,
+        wait_for_approval: float | None = None,
+        job_token: str | None = None,
+    ) -> None:
         self.governor = governor
         self.agent_id = agent_id
         self.wait_for_approval = wait_for_approval
@@ -183,8 +189,14 @@ class CrewAIGovernance:
             metadata["agent_role"] = role
         if task is not None:
             metadata["task"] = getattr(task, "name", None) or str(getattr(task, "description", ""))[:80]
-        call = governor.make_call(agent_id, f"tool:{context.tool_name}", dict(context.tool_input),
-                                  framework=FRAMEWORK, metadata=metadata, job_token=self.job_token)
+        call = governor.make_call(
+            agent_id,
+            f"tool:{context.tool_name}",
+            dict(context.tool_input),
+            framework=FRAMEWORK,
+            metadata=metadata,
+            job_token=self.job_token,
+        )
         decision = governor.before_call(call)
         if decision.outcome is Outcome.ESCALATE and self.wait_for_approval:
             decision = governor.wait_for_approval(decision, self.wait_for_approval)
@@ -208,16 +220,28 @@ class CrewAIGovernance:
             pass
         # best effort: the trail shows the refusal although the pipeline never decided
         with contextlib.suppress(Exception):
-            self.governor.record(AuditEvent(
-                "policy_decision", None, f"tool:{context.tool_name}",
-                context=jsonable(dict(context.tool_input)),
-                decision={"outcome": Outcome.DENY.value, "allowed": False, "reason": message, "rule": None,
-                          "stage": "adapter", "escalation_id": None},
-                details={"framework": FRAMEWORK, "agent_role": getattr(context.agent, "role", None)}))
+            self.governor.record(
+                AuditEvent(
+                    "policy_decision",
+                    None,
+                    f"tool:{context.tool_name}",
+                    context=jsonable(dict(context.tool_input)),
+                    decision={
+                        "outcome": Outcome.DENY.value,
+                        "allowed": False,
+                        "reason": message,
+                        "rule": None,
+                        "stage": "adapter",
+                        "escalation_id": None,
+                    },
+                    details={"framework": FRAMEWORK, "agent_role": getattr(context.agent, "role", None)},
+                )
+            )
         return message
 
-    def _remember(self, context: ToolCallHookContext, call: ToolCall | None, decision: Decision | None,
-                  message: str | None) -> None:
+    def _remember(
+        self, context: ToolCallHookContext, call: ToolCall | None, decision: Decision | None, message: str | None
+    ) -> None:
         tool_input = context.tool_input
         entry = _Pending(tool_input, call, decision, message, time.perf_counter(), _tools_errors(context.task))
         with self._lock:
@@ -242,8 +266,11 @@ class CrewAIGovernance:
         # hook context tells a later hook's block from such an output, so the text decides nothing).
         error = tool_error(raw, pending.errors_before, _tools_errors(context.task))
         duration_ms = (time.perf_counter() - pending.started) * 1000.0
-        self.governor.after_call(pending.call, pending.decision, CallOutcome(
-            error is None, None if error is not None else jsonable(raw), error, duration_ms))
+        self.governor.after_call(
+            pending.call,
+            pending.decision,
+            CallOutcome(error is None, None if error is not None else jsonable(raw), error, duration_ms),
+        )
         return None
 
     # ---------------------------------------------------------------------------------- registration
@@ -283,9 +310,14 @@ _enabled: dict[int, CrewAIGovernance] = {}
 _enabled_lock = threading.Lock()
 
 
-def enable_crewai_governance(governor: Governor, *, agent_id: AgentIdSource = None,
-                             wait_for_approval: float | None = None, job_token: str | None = None,
-                             model_receipts: bool | None = None) -> CrewAIGovernance:
+def enable_crewai_governance(
+    governor: Governor,
+    *,
+    agent_id: AgentIdSource = None,
+    wait_for_approval: float | None = None,
+    job_token: str | None = None,
+    model_receipts: bool | None = None,
+) -> CrewAIGovernance:
     """Govern every CrewAI tool call in this process with ``governor`` (global crewai hooks).
 
     No change to crew code: call this (or ``governor.enable()``) before ``crew.kickoff()``. Idempotent per
@@ -300,13 +332,14 @@ def enable_crewai_governance(governor: Governor, *, agent_id: AgentIdSource = No
         current = _enabled.get(id(governor))
         if current is not None and current.governor is governor:
             return current
-        gate = CrewAIGovernance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval,
-                                job_token=job_token)
+        gate = CrewAIGovernance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval, job_token=job_token)
         gate.register()
         if model_receipts is None:
-            model_receipts = any(doc.contract is not None and (doc.contract.models_allow or doc.contract.models_deny
-                                                               or doc.contract.receipts_required)
-                                 for doc in governor.policy.documents)
+            model_receipts = any(
+                doc.contract is not None
+                and (doc.contract.models_allow or doc.contract.models_deny or doc.contract.receipts_required)
+                for doc in governor.policy.documents
+            )
         if model_receipts:
             from claw_governance_crewai.models import CrewAIModelReceipts
 
@@ -329,9 +362,13 @@ def disable_crewai_governance(governor: Governor) -> bool:
 
 
 @contextlib.contextmanager
-def crewai_governance(governor: Governor, *, agent_id: AgentIdSource = None,
-                      wait_for_approval: float | None = None,
-                      job_token: str | None = None) -> Iterator[CrewAIGovernance]:
+def crewai_governance(
+    governor: Governor,
+    *,
+    agent_id: AgentIdSource = None,
+    wait_for_approval: float | None = None,
+    job_token: str | None = None,
+) -> Iterator[CrewAIGovernance]:
     """Govern the CrewAI tool calls made inside this ``with`` block only (e.g. one kickoff).
 
     The hooks live in crewai's execution-scoped registry (a context variable), so other threads' crews and
@@ -349,9 +386,15 @@ def crewai_governance(governor: Governor, *, agent_id: AgentIdSource = None,
         yield gate
 
 
-def governed_kickoff(crew: Any, governor: Governor, inputs: dict[str, Any] | None = None, *,
-                     agent_id: AgentIdSource = None, wait_for_approval: float | None = None,
-                     job_token: str | None = None) -> Any:
+def governed_kickoff(
+    crew: Any,
+    governor: Governor,
+    inputs: dict[str, Any] | None = None,
+    *,
+    agent_id: AgentIdSource = None,
+    wait_for_approval: float | None = None,
+    job_token: str | None = None,
+) -> Any:
     """``crew.kickoff(inputs=inputs)`` with every tool call of that kickoff governed (and no other)."""
     with crewai_governance(governor, agent_id=agent_id, wait_for_approval=wait_for_approval, job_token=job_token):
         return crew.kickoff(inputs=inputs)

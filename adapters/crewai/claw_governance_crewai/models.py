@@ -67,8 +67,7 @@ class CrewAIModelReceipts:
         with self._lock:
             if len(self._pending) >= _MAX_PENDING:
                 self._pending.clear()
-            self._pending[id(context.messages)] = (agent_id, model, provider, _messages(context),
-                                                   time.perf_counter())
+            self._pending[id(context.messages)] = (agent_id, model, provider, _messages(context), time.perf_counter())
 
     def after_model_call(self, context: Any) -> None:
         """Write the receipt (never raises: the call already happened)."""
@@ -84,8 +83,17 @@ class CrewAIModelReceipts:
                 agent_id, model, provider, request, started = pending
                 duration = (time.perf_counter() - started) * 1000
             self.governor.record_model_call(
-                ModelCall(agent_id, model, provider, request=request, response=context.response,
-                          duration_ms=duration, framework=FRAMEWORK), job_token=self.job_token)
+                ModelCall(
+                    agent_id,
+                    model,
+                    provider,
+                    request=request,
+                    response=context.response,
+                    duration_ms=duration,
+                    framework=FRAMEWORK,
+                ),
+                job_token=self.job_token,
+            )
         except Exception as exc:
             log.error("claw-governance crewai model receipt failed: %s: %s", type(exc).__name__, exc)
 

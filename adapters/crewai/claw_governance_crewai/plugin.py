@@ -55,5 +55,11 @@ def claw_health(governor: Governor) -> dict[str, Any] | None:
     module = sys.modules.get("claw_governance_crewai.hooks")
     enabled = bool(module is not None and module.is_enabled(governor))
     installed = importlib.util.find_spec("crewai") is not None
-    return {"crewai": {"status": "ok" if installed else "degraded", "installed": installed,
-                       "hooks_enabled": enabled, "waiting_for_import": id(governor) in _waiting}}
+    return {
+        "crewai": {
+            "status": "ok" if installed else "degraded",
+            "installed": installed,
+            "hooks_enabled": enabled,
+            "waiting_for_import": id(governor) in _waiting,
+        }
+    }

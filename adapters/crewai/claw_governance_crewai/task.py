@@ -50,8 +50,14 @@ class GovernanceGuardrail:
     ``task_name``: the ``<name>`` in ``task:<name>``; default from the ``TaskOutput``.
     """
 
-    def __init__(self, governor: Governor, *, agent_id: AgentIdSource = None, task_name: str | None = None,
-                 hold_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        governor: Governor,
+        *,
+        agent_id: AgentIdSource = None,
+        task_name: str | None = None,
+        hold_seconds: float = 0.0,
+    ) -> None:
         self.governor = governor
         self.agent_id = agent_id
         self.task_name = task_name
@@ -70,8 +76,10 @@ class GovernanceGuardrail:
         if decision.allowed is True:
             return (True, output)
         if decision.outcome is Outcome.ESCALATE:
-            return (False, f"Task output held for human approval (escalation {decision.escalation_id}): "
-                           f"{decision.reason}")
+            return (
+                False,
+                f"Task output held for human approval (escalation {decision.escalation_id}): {decision.reason}",
+            )
         return (False, f"Task output denied by governance: {decision.reason}")
 
     def _decide(self, output: Any) -> Decision:
@@ -79,15 +87,17 @@ class GovernanceGuardrail:
         agent_id = resolve_agent_id(self.agent_id, output, getattr(output, "agent", None))
         governor.agent(agent_id, framework=FRAMEWORK)
         action = task_action_name(output, self.task_name)
-        args = {"output": str(getattr(output, "raw", "")), "agent": getattr(output, "agent", None),
-                "task": getattr(output, "name", None) or getattr(output, "description", None)}
+        args = {
+            "output": str(getattr(output, "raw", "")),
+            "agent": getattr(output, "agent", None),
+            "task": getattr(output, "name", None) or getattr(output, "description", None),
+        }
         with self._lock:
             pending = self._pending
         if pending is not None and _same_call(pending.call, agent_id, action, args):
             decision = pending  # crewai retried with the same output: keep waiting for the same human
         else:
-            call = governor.make_call(agent_id, action, args, framework=FRAMEWORK,
-                                      metadata={"kind": "task_output"})
+            call = governor.make_call(agent_id, action, args, framework=FRAMEWORK, metadata={"kind": "task_output"})
             decision = governor.before_call(call)
         if decision.outcome is Outcome.ESCALATE and self.hold_seconds > 0:
             held = decision
@@ -108,8 +118,9 @@ def _still_open(governor: Governor, escalation_id: str | None) -> bool:
     return escalation_id is not None and any(e.id == escalation_id for e in governor.escalations.pending())
 
 
-def governance_guardrail(governor: Governor, *, agent_id: AgentIdSource = None, task_name: str | None = None,
-                         hold_seconds: float = 0.0) -> Callable[[Any], Any]:
+def governance_guardrail(
+    governor: Governor, *, agent_id: AgentIdSource = None, task_name: str | None = None, hold_seconds: float = 0.0
+) -> Callable[[Any], Any]:
     """A guardrail for ``Task(guardrail=...)`` that policy-checks the output as action ``task:<name>``.
 
     Returns a plain function (crewai reads a guardrail's source code for its events, so it must be a
@@ -126,8 +137,9 @@ def governance_guardrail(governor: Governor, *, agent_id: AgentIdSource = None, 
     return claw_governance_guardrail
 
 
-def task_audit_callback(governor: Governor, *, agent_id: AgentIdSource = None,
-                        then: Callable[[Any], Any] | None = None) -> Callable[[Any], None]:
+def task_audit_callback(
+    governor: Governor, *, agent_id: AgentIdSource = None, then: Callable[[Any], Any] | None = None
+) -> Callable[[Any], None]:
     """A ``task_callback`` (Crew or Task) that writes an ``agent_action`` audit entry per completed task.
 
     The entry has the action ``task:<name>``, the task's output (redacted like every audit context) and
@@ -139,14 +151,26 @@ def task_audit_callback(governor: Governor, *, agent_id: AgentIdSource = None,
         try:
             agent = resolve_agent_id(agent_id, output, getattr(output, "agent", None))
             failures = getattr(output, "tool_failures", None) or []
-            governor.record(AuditEvent(
-                "agent_action", agent, task_action_name(output),
-                context={"output": str(getattr(output, "raw", "")),
-                         "description": getattr(output, "description", None)},
-                policy_hash=getattr(getattr(governor, "policy", None), "hash", None),
-                details={"event": "task_completed", "framework": FRAMEWORK,
-                         "task": getattr(output, "name", None), "agent_role": getattr(output, "agent", None),
-                         "tool_failures": len(failures), "success": not failures}))
+            governor.record(
+                AuditEvent(
+                    "agent_action",
+                    agent,
+                    task_action_name(output),
+                    context={
+                        "output": str(getattr(output, "raw", "")),
+                        "description": getattr(output, "description", None),
+                    },
+                    policy_hash=getattr(getattr(governor, "policy", None), "hash", None),
+                    details={
+                        "event": "task_completed",
+                        "framework": FRAMEWORK,
+                        "task": getattr(output, "name", None),
+                        "agent_role": getattr(output, "agent", None),
+                        "tool_failures": len(failures),
+                        "success": not failures,
+                    },
+                )
+            )
         except Exception as exc:
             log.error("claw-governance could not audit a completed crewai task: %r", exc)
         if then is not None:

@@ -28,8 +28,7 @@ def react_final(text: str) -> str:
 
 def native_call(tool: str, args: dict[str, Any], call_id: str = "call_1") -> list[dict[str, Any]]:
     """A native function-calling step that calls ``tool`` with ``args``."""
-    return [{"id": call_id, "type": "function",
-             "function": {"name": tool, "arguments": json.dumps(args)}}]
+    return [{"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}]
 
 
 class ScriptedLLM(BaseLLM):
@@ -42,8 +41,16 @@ class ScriptedLLM(BaseLLM):
     _seen: list[list[dict[str, Any]]] = PrivateAttr(default_factory=list)
     _index: int = PrivateAttr(default=0)
 
-    def call(self, messages: Any, tools: Any = None, callbacks: Any = None, available_functions: Any = None,
-             from_task: Any = None, from_agent: Any = None, response_model: Any = None) -> Any:
+    def call(
+        self,
+        messages: Any,
+        tools: Any = None,
+        callbacks: Any = None,
+        available_functions: Any = None,
+        from_task: Any = None,
+        from_agent: Any = None,
+        response_model: Any = None,
+    ) -> Any:
         """Return the next scripted step (recording the messages the model was given)."""
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]

@@ -55,18 +55,31 @@ class GovernedCrewTool(BaseTool):
     _known: bool = PrivateAttr(default=False)
     _job_token: str | None = PrivateAttr(default=None)
 
-    def __init__(self, tool: BaseTool, *, governor: Governor, agent_id: str, action: str | None = None,
-                 wait_for_approval: float | None = None, on_block: OnBlock = "message",
-                 job_token: str | None = None) -> None:
+    def __init__(
+        self,
+        tool: BaseTool,
+        *,
+        governor: Governor,
+        agent_id: str,
+        action: str | None = None,
+        wait_for_approval: float | None = None,
+        on_block: OnBlock = "message",
+        job_token: str | None = None,
+    ) -> None:
         if not isinstance(tool, BaseTool):
             raise TypeError(f"GovernedCrewTool wraps a crewai BaseTool, not {type(tool).__name__}")
         if not isinstance(agent_id, str) or not agent_id.strip():
             raise ValueError(f"agent_id must be a non-empty string, not {agent_id!r}")
         if on_block not in ("message", "raise"):
             raise ValueError(f"on_block must be 'message' or 'raise', not {on_block!r}")
-        super().__init__(name=tool.name, description=tool.description, args_schema=tool.args_schema,
-                         result_as_answer=tool.result_as_answer, max_usage_count=tool.max_usage_count,
-                         cache_function=tool.cache_function)
+        super().__init__(
+            name=tool.name,
+            description=tool.description,
+            args_schema=tool.args_schema,
+            result_as_answer=tool.result_as_answer,
+            max_usage_count=tool.max_usage_count,
+            cache_function=tool.cache_function,
+        )
         self._governor = governor
         self._inner = tool
         self._agent_id = agent_id
@@ -92,9 +105,14 @@ class GovernedCrewTool(BaseTool):
         if not self._known:
             governor.agent(self._agent_id, framework=FRAMEWORK)
             self._known = True
-        call = governor.make_call(self._agent_id, self._action, kwargs, framework=FRAMEWORK,
-                                  metadata={"tool": self.name, "wrapper": "GovernedCrewTool"},
-                                  job_token=self._job_token)
+        call = governor.make_call(
+            self._agent_id,
+            self._action,
+            kwargs,
+            framework=FRAMEWORK,
+            metadata={"tool": self.name, "wrapper": "GovernedCrewTool"},
+            job_token=self._job_token,
+        )
         decision = governor.before_call(call)
         if decision.outcome is Outcome.ESCALATE and self._wait:
             decision = governor.wait_for_approval(decision, self._wait)
@@ -107,8 +125,9 @@ class GovernedCrewTool(BaseTool):
             raise ToolCallDenied(decision.reason, decision)
         return blocked_message(decision)
 
-    def _record(self, call: ToolCall, decision: Decision, started: float, result: Any,
-                error: BaseException | None) -> None:
+    def _record(
+        self, call: ToolCall, decision: Decision, started: float, result: Any, error: BaseException | None
+    ) -> None:
         duration_ms = (time.perf_counter() - started) * 1000.0
         if error is not None:
             outcome = CallOutcome(False, None, f"{type(error).__name__}: {error}", duration_ms)
@@ -158,11 +177,26 @@ class GovernedCrewTool(BaseTool):
         return result
 
 
-def govern_crew_tools(tools: Iterable[BaseTool], *, governor: Governor, agent_id: str,
-                      wait_for_approval: float | None = None,
-                      on_block: OnBlock = "message", job_token: str | None = None) -> list[BaseTool]:
+def govern_crew_tools(
+    tools: Iterable[BaseTool],
+    *,
+    governor: Governor,
+    agent_id: str,
+    wait_for_approval: float | None = None,
+    on_block: OnBlock = "message",
+    job_token: str | None = None,
+) -> list[BaseTool]:
     """Wrap each tool in a :class:`GovernedCrewTool` (tools already wrapped are kept as they are)."""
-    return [tool if isinstance(tool, GovernedCrewTool) else
-            GovernedCrewTool(tool, governor=governor, agent_id=agent_id, wait_for_approval=wait_for_approval,
-                             on_block=on_block, job_token=job_token)
-            for tool in tools]
+    return [
+        tool
+        if isinstance(tool, GovernedCrewTool)
+        else GovernedCrewTool(
+            tool,
+            governor=governor,
+            agent_id=agent_id,
+            wait_for_approval=wait_for_approval,
+            on_block=on_block,
+            job_token=job_token,
+        )
+        for tool in tools
+    ]

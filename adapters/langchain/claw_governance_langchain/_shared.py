@@ -73,8 +73,7 @@ def default_agent_id() -> str:
     return os.environ.get(DEFAULT_AGENT_ENV, "").strip() or DEFAULT_AGENT_ID
 
 
-def resolve_action(spec: ActionSpec, tool_name: str, args: Mapping[str, Any],
-                   tool_call_id: str | None) -> str:
+def resolve_action(spec: ActionSpec, tool_name: str, args: Mapping[str, Any], tool_call_id: str | None) -> str:
     """The action of one call: ``spec`` if a string, ``spec(call)`` if a function, else ``tool:<name>``."""
     if spec is None:
         return ACTION_PREFIX + tool_name
@@ -89,11 +88,15 @@ def resolve_action(spec: ActionSpec, tool_name: str, args: Mapping[str, Any],
 def refusal_text(tool_name: str, decision: Decision) -> str:
     """What the model reads when its call did not run: the reason and, for an escalation, its id."""
     if decision.outcome is Outcome.ESCALATE:
-        return (f"Tool '{tool_name}' was not run: it needs human approval "
-                f"(escalation {decision.escalation_id}). Reason: {decision.reason}. "
-                "It may be retried once a human has approved it.")
-    return (f"Tool '{tool_name}' was not run: denied by governance policy. Reason: {decision.reason}. "
-            "Continue without this action.")
+        return (
+            f"Tool '{tool_name}' was not run: it needs human approval "
+            f"(escalation {decision.escalation_id}). Reason: {decision.reason}. "
+            "It may be retried once a human has approved it."
+        )
+    return (
+        f"Tool '{tool_name}' was not run: denied by governance policy. Reason: {decision.reason}. "
+        "Continue without this action."
+    )
 
 
 def naming_hint(decision: Decision, ways: str) -> str:
@@ -102,18 +105,29 @@ def naming_hint(decision: Decision, ways: str) -> str:
     ``ways``: the ways this adapter offers (e.g. ``"GovernanceMiddleware(agent_id=...)"``); ``$CLAW_AGENT_ID``
     is always one.
     """
-    if decision.outcome is not Outcome.DENY or decision.rule is not None \
-            or not decision.reason.startswith("No policy for agent"):
+    if (
+        decision.outcome is not Outcome.DENY
+        or decision.rule is not None
+        or not decision.reason.startswith("No policy for agent")
+    ):
         return ""
-    return (f" (These calls are governed as agent {decision.call.agent_id!r}, which has no policy: name the "
-            f"agent with {ways} or $CLAW_AGENT_ID, and give it a policy file with `agent: <name>`.)")
+    return (
+        f" (These calls are governed as agent {decision.call.agent_id!r}, which has no policy: name the "
+        f"agent with {ways} or $CLAW_AGENT_ID, and give it a policy file with `agent: <name>`.)"
+    )
 
 
 def governance_info(decision: Decision) -> dict[str, Any]:
     """Machine-readable governance details attached to a refusal ToolMessage's ``response_metadata``."""
-    return {"claw_governance": {"outcome": decision.outcome.value, "reason": decision.reason,
-                                "escalation_id": decision.escalation_id, "call_id": decision.call.call_id,
-                                "action": decision.call.action}}
+    return {
+        "claw_governance": {
+            "outcome": decision.outcome.value,
+            "reason": decision.reason,
+            "escalation_id": decision.escalation_id,
+            "call_id": decision.call.call_id,
+            "action": decision.call.action,
+        }
+    }
 
 
 def refusal_error(decision: Decision) -> ToolCallDenied | EscalationRequired:
@@ -123,8 +137,9 @@ def refusal_error(decision: Decision) -> ToolCallDenied | EscalationRequired:
     return ToolCallDenied(decision.reason, decision)
 
 
-def refusal(tool_name: str, decision: Decision, tool_call_id: str | None, on_deny: RefusalMode,
-            on_escalate: RefusalMode) -> Any:
+def refusal(
+    tool_name: str, decision: Decision, tool_call_id: str | None, on_deny: RefusalMode, on_escalate: RefusalMode
+) -> Any:
     """Raise, or return the refusal as a tool result (a ToolMessage with status "error" for a ToolCall)."""
     mode = on_escalate if decision.outcome is Outcome.ESCALATE else on_deny
     if mode == "raise":
@@ -132,8 +147,9 @@ def refusal(tool_name: str, decision: Decision, tool_call_id: str | None, on_den
     text = refusal_text(tool_name, decision)
     if tool_call_id is None:
         return text
-    return ToolMessage(text, tool_call_id=tool_call_id, name=tool_name, status="error",
-                       response_metadata=governance_info(decision))
+    return ToolMessage(
+        text, tool_call_id=tool_call_id, name=tool_name, status="error", response_metadata=governance_info(decision)
+    )
 
 
 def outcome_of(output: Any, duration_ms: float) -> CallOutcome:

@@ -60,8 +60,15 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
     raise_error: bool = True
     run_inline: bool = False
 
-    def __init__(self, governor: Governor, agent_id: str, *, action: ActionSpec = None,
-                 wait_for_approval: float | None = None, job_token: str | None = None) -> None:
+    def __init__(
+        self,
+        governor: Governor,
+        agent_id: str,
+        *,
+        action: ActionSpec = None,
+        wait_for_approval: float | None = None,
+        job_token: str | None = None,
+    ) -> None:
         """Create the handler; creates the agent's identity in ``governor`` if it does not exist yet.
 
         ``job_token``: every tool call the handler sees carries this work-contract token (gov.start_job).
@@ -92,10 +99,18 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
                 self._known_agents.add(agent_id)
         return agent_id
 
-    def on_tool_start(self, serialized: dict[str, Any], input_str: str, *, run_id: UUID,
-                      parent_run_id: UUID | None = None, tags: list[str] | None = None,
-                      metadata: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None,
-                      **kwargs: Any) -> None:
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Decide the call before the tool runs; raise to stop it."""
         name = str((serialized or {}).get("name") or kwargs.get("name") or "unknown")
         marker = inner_run.get()
@@ -110,20 +125,30 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
             args = _args_from(input_str, inputs)
             action = resolve_action(self.action, name, args, tool_call_id)
             call = self.governor.make_call(
-                self._agent_for(metadata), action, args, framework=FRAMEWORK,
+                self._agent_for(metadata),
+                action,
+                args,
+                framework=FRAMEWORK,
                 call_id=tool_call_id or str(run_id),
-                metadata={"tool": name, "run_id": str(run_id),
-                          "parent_run_id": str(parent_run_id) if parent_run_id else None,
-                          # the session (claw_governance.session): a LangGraph thread, when the run has one
-                          "thread_id": (metadata or {}).get("thread_id")},
-                job_token=self.job_token)
+                metadata={
+                    "tool": name,
+                    "run_id": str(run_id),
+                    "parent_run_id": str(parent_run_id) if parent_run_id else None,
+                    # the session (claw_governance.session): a LangGraph thread, when the run has one
+                    "thread_id": (metadata or {}).get("thread_id"),
+                },
+                job_token=self.job_token,
+            )
             decision = self.governor.before_call(call)
             if decision.outcome is Outcome.ESCALATE and self.wait_for_approval:
                 decision = self.governor.wait_for_approval(decision, self.wait_for_approval)
             if not decision.allowed:
                 error = refusal_error(decision)
-                hint = naming_hint(decision, 'create_agent(name=...), config={"metadata": {"claw_agent_id": ...}}') \
-                    if self.defaulted_agent else ""
+                hint = (
+                    naming_hint(decision, 'create_agent(name=...), config={"metadata": {"claw_agent_id": ...}}')
+                    if self.defaulted_agent
+                    else ""
+                )
                 if hint:
                     error = ToolCallDenied(decision.reason + hint, decision)
                 raise error
@@ -141,17 +166,20 @@ class GovernanceCallbackHandler(BaseCallbackHandler):
             return
         call, decision, started = entry
         duration_ms = (time.perf_counter() - started) * 1000
-        result: CallOutcome = (error_outcome(outcome, duration_ms) if isinstance(outcome, BaseException)
-                               else outcome_of(outcome, duration_ms))
+        result: CallOutcome = (
+            error_outcome(outcome, duration_ms)
+            if isinstance(outcome, BaseException)
+            else outcome_of(outcome, duration_ms)
+        )
         self.governor.after_call(call, decision, result)
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
-                    **kwargs: Any) -> None:
+    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         """Report a tool's result (a ToolMessage with status "error" counts as a failure)."""
         self._finish(run_id, output)
 
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None,
-                      **kwargs: Any) -> None:
+    def on_tool_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
         """Report a tool that raised."""
         self._finish(run_id, error)
 

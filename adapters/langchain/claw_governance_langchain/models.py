@@ -31,21 +31,30 @@ class ModelCallBlocked(ClawGovernanceError):
     """A model call refused by the work contract (raised before the request is sent)."""
 
 
-def route_of(metadata: dict[str, Any] | None, invocation: dict[str, Any] | None,
-             serialized: dict[str, Any] | None) -> tuple[str, str | None]:
+def route_of(
+    metadata: dict[str, Any] | None, invocation: dict[str, Any] | None, serialized: dict[str, Any] | None
+) -> tuple[str, str | None]:
     """``(model, provider)`` of a LangChain model run."""
     metadata = metadata or {}
     invocation = invocation or {}
     provider = metadata.get("ls_provider")
-    model = (metadata.get("ls_model_name") or invocation.get("model") or invocation.get("model_name")
-             or invocation.get("_type") or (serialized or {}).get("name") or "unknown")
+    model = (
+        metadata.get("ls_model_name")
+        or invocation.get("model")
+        or invocation.get("model_name")
+        or invocation.get("_type")
+        or (serialized or {}).get("name")
+        or "unknown"
+    )
     return str(model), str(provider) if provider else None
 
 
 def _messages_json(messages: Any) -> Any:
     try:
-        return [[{"type": getattr(m, "type", None), "content": getattr(m, "content", str(m))} for m in batch]
-                for batch in messages]
+        return [
+            [{"type": getattr(m, "type", None), "content": getattr(m, "content", str(m))} for m in batch]
+            for batch in messages
+        ]
     except TypeError:
         return str(messages)
 
@@ -72,8 +81,9 @@ class ModelReceiptHandler(BaseCallbackHandler):
                 self._pending.clear()
             self._pending[run_id] = (model, provider, request, time.perf_counter())
 
-    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
-                            **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID, **kwargs: Any
+    ) -> None:
         """Check the route before a chat model is called."""
         self._start(run_id, _messages_json(messages), serialized, kwargs)
 
@@ -100,9 +110,20 @@ class ModelReceiptHandler(BaseCallbackHandler):
                         usage[key] = usage.get(key, 0) + value
                 tool_call_ids += [str(c.get("id")) for c in getattr(message, "tool_calls", None) or [] if c.get("id")]
         self.governor.record_model_call(
-            ModelCall(self.agent_id, model, provider, request=request, response=generations, usage=usage,
-                      duration_ms=(time.perf_counter() - started) * 1000, tool_call_ids=tool_call_ids,
-                      framework=FRAMEWORK, run_id=str(run_id)), job_token=self.job_token)
+            ModelCall(
+                self.agent_id,
+                model,
+                provider,
+                request=request,
+                response=generations,
+                usage=usage,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                tool_call_ids=tool_call_ids,
+                framework=FRAMEWORK,
+                run_id=str(run_id),
+            ),
+            job_token=self.job_token,
+        )
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Forget a failed call (no receipt: no response came back)."""

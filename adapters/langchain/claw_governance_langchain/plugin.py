@@ -53,5 +53,10 @@ def claw_health(governor: Governor) -> dict[str, Any] | None:
     """Report whether LangChain runs are governed process-wide by this governor."""
     module = sys.modules.get(_IMPL)
     handler = module.handler_for(governor) if module is not None else None
-    return {"langchain": {"status": "ok", "process_wide": handler is not None,
-                          "agent_id": handler.agent_id if handler is not None else None}}
+    return {
+        "langchain": {
+            "status": "ok",
+            "process_wide": handler is not None,
+            "agent_id": handler.agent_id if handler is not None else None,
+        }
+    }

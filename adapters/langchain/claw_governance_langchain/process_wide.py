@@ -68,8 +68,13 @@ class _ProcessWideSlot:
 _SLOT = _ProcessWideSlot()
 
 
-def enable_langchain_governance(governor: Governor, agent_id: str | None = None, *, action: ActionSpec = None,
-                                wait_for_approval: float | None = None) -> GovernanceCallbackHandler:
+def enable_langchain_governance(
+    governor: Governor,
+    agent_id: str | None = None,
+    *,
+    action: ActionSpec = None,
+    wait_for_approval: float | None = None,
+) -> GovernanceCallbackHandler:
     """Govern every LangChain tool run in this process with ``governor``; returns the handler in use.
 
     ``agent_id`` defaults to the run's ``create_agent(name=...)``, else ``$CLAW_AGENT_ID``, else
@@ -80,8 +85,9 @@ def enable_langchain_governance(governor: Governor, agent_id: str | None = None,
     existing = _SLOT.handler_for(governor)
     if existing is not None:
         return existing
-    handler = GovernanceCallbackHandler(governor, agent_id or default_agent_id(), action=action,
-                                        wait_for_approval=wait_for_approval)
+    handler = GovernanceCallbackHandler(
+        governor, agent_id or default_agent_id(), action=action, wait_for_approval=wait_for_approval
+    )
     # No agent id given: a run's create_agent(name=...) names its agent, and the first denial for an agent
     # without a policy says how to name it (a new user's most likely first surprise).
     handler.defaulted_agent = agent_id is None

@@ -53,8 +53,13 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "claw-scripted"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         with self._lock:
             self.seen.append(list(messages))
             if not self.replies:
@@ -64,8 +69,9 @@ class ScriptedChatModel(BaseChatModel):
         message = reply(list(messages)) if callable(reply) else reply
         return ChatResult(generations=[ChatGeneration(message=message.model_copy())])
 
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None,
-                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: str | None = None, **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
         """Record the tools' OpenAI-format schemas (as a provider integration would send them)."""
         self.bound_tools = [convert_to_openai_tool(t) for t in tools]
         return self.bind(tools=self.bound_tools, **kwargs)
@@ -75,8 +81,13 @@ class ScriptedChatModel(BaseChatModel):
         return [m for m in (self.seen[-1] if self.seen else []) if isinstance(m, ToolMessage)]
 
 
-def run_tool_loop(model: BaseChatModel, tools: Sequence[BaseTool], prompt: str,
-                  config: RunnableConfig | None = None, max_turns: int = 10) -> list[BaseMessage]:
+def run_tool_loop(
+    model: BaseChatModel,
+    tools: Sequence[BaseTool],
+    prompt: str,
+    config: RunnableConfig | None = None,
+    max_turns: int = 10,
+) -> list[BaseMessage]:
     """Run the tool-calling loop; returns the whole conversation. Tool calls of one answer run in order."""
     llm = model.bind_tools(tools)
     by_name = {t.name: t for t in tools}
@@ -91,8 +102,13 @@ def run_tool_loop(model: BaseChatModel, tools: Sequence[BaseTool], prompt: str,
     return messages
 
 
-async def arun_tool_loop(model: BaseChatModel, tools: Sequence[BaseTool], prompt: str,
-                         config: RunnableConfig | None = None, max_turns: int = 10) -> list[BaseMessage]:
+async def arun_tool_loop(
+    model: BaseChatModel,
+    tools: Sequence[BaseTool],
+    prompt: str,
+    config: RunnableConfig | None = None,
+    max_turns: int = 10,
+) -> list[BaseMessage]:
     """``run_tool_loop`` on the async path; the tool calls of one answer run concurrently."""
     llm = model.bind_tools(tools)
     by_name = {t.name: t for t in tools}

@@ -84,9 +84,19 @@ class GovernedTool(BaseTool):
     model_arg_names: frozenset[str] = frozenset()
     """The arguments in the tool-call schema the model is shown (a call within them is governed as it is)."""
 
-    def __init__(self, inner: BaseTool, *, governor: Governor, agent_id: str, action: ActionSpec = None,
-                 on_deny: RefusalMode = "message", on_escalate: RefusalMode = "message",
-                 wait_for_approval: float | None = None, job_token: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        inner: BaseTool,
+        *,
+        governor: Governor,
+        agent_id: str,
+        action: ActionSpec = None,
+        on_deny: RefusalMode = "message",
+        on_escalate: RefusalMode = "message",
+        wait_for_approval: float | None = None,
+        job_token: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Wrap ``inner``; creates the agent's identity in ``governor`` if it does not exist yet."""
         if not isinstance(inner, BaseTool):
             raise TypeError(f"GovernedTool wraps a langchain_core BaseTool, not {type(inner).__name__}")
@@ -94,14 +104,25 @@ class GovernedTool(BaseTool):
             raise ValueError('on_deny and on_escalate must be "message" or "raise"')
         governor.agent(agent_id, framework=FRAMEWORK)
         fields: dict[str, Any] = {
-            "name": inner.name, "description": inner.description, "args_schema": inner.args_schema,
-            "return_direct": inner.return_direct, "response_format": inner.response_format,
+            "name": inner.name,
+            "description": inner.description,
+            "args_schema": inner.args_schema,
+            "return_direct": inner.return_direct,
+            "response_format": inner.response_format,
             "extras": inner.extras,
         }
         fields.update(kwargs)
-        super().__init__(inner=inner, governor=governor, agent_id=agent_id, action=action, on_deny=on_deny,
-                         on_escalate=on_escalate, wait_for_approval=wait_for_approval, job_token=job_token,
-                         **fields)
+        super().__init__(
+            inner=inner,
+            governor=governor,
+            agent_id=agent_id,
+            action=action,
+            on_deny=on_deny,
+            on_escalate=on_escalate,
+            wait_for_approval=wait_for_approval,
+            job_token=job_token,
+            **fields,
+        )
         self.model_arg_names = _arg_names(self.tool_call_schema)
 
     # ------------------------------------------------------------------------ the tool the model sees
@@ -140,12 +161,18 @@ class GovernedTool(BaseTool):
             return tool_input
         return self.inner._filter_injected_args(tool_input)
 
-    def _decide(self, tool_input: str | dict[str, Any],
-                tool_call_id: str | None) -> tuple[ToolCall, Decision]:
+    def _decide(self, tool_input: str | dict[str, Any], tool_call_id: str | None) -> tuple[ToolCall, Decision]:
         args = self._governed_args(tool_input)
         action = resolve_action(self.action, self.name, args, tool_call_id)
-        call = self.governor.make_call(self.agent_id, action, args, framework=FRAMEWORK, call_id=tool_call_id,
-                                       metadata={"tool": self.name}, job_token=self.job_token)
+        call = self.governor.make_call(
+            self.agent_id,
+            action,
+            args,
+            framework=FRAMEWORK,
+            call_id=tool_call_id,
+            metadata={"tool": self.name},
+            job_token=self.job_token,
+        )
         return call, self.governor.before_call(call)
 
     # ------------------------------------------------------------------------------------ invocation
@@ -176,9 +203,20 @@ class GovernedTool(BaseTool):
         token = inner_run.set(InnerRun(self.governor, self.inner.name))
         started = time.perf_counter()
         try:
-            output = self.inner.run(tool_input, verbose, start_color, color, callbacks, tags=tags,
-                                    metadata=metadata, run_name=run_name, run_id=run_id, config=config,
-                                    tool_call_id=tool_call_id, **kwargs)
+            output = self.inner.run(
+                tool_input,
+                verbose,
+                start_color,
+                color,
+                callbacks,
+                tags=tags,
+                metadata=metadata,
+                run_name=run_name,
+                run_id=run_id,
+                config=config,
+                tool_call_id=tool_call_id,
+                **kwargs,
+            )
         except BaseException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             self.governor.after_call(call, decision, error_outcome(exc, elapsed))
@@ -214,9 +252,20 @@ class GovernedTool(BaseTool):
         token = inner_run.set(InnerRun(self.governor, self.inner.name))
         started = time.perf_counter()
         try:
-            output = await self.inner.arun(tool_input, verbose, start_color, color, callbacks, tags=tags,
-                                           metadata=metadata, run_name=run_name, run_id=run_id, config=config,
-                                           tool_call_id=tool_call_id, **kwargs)
+            output = await self.inner.arun(
+                tool_input,
+                verbose,
+                start_color,
+                color,
+                callbacks,
+                tags=tags,
+                metadata=metadata,
+                run_name=run_name,
+                run_id=run_id,
+                config=config,
+                tool_call_id=tool_call_id,
+                **kwargs,
+            )
         except BaseException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             self.governor.after_call(call, decision, error_outcome(exc, elapsed))
@@ -227,8 +276,9 @@ class GovernedTool(BaseTool):
         return output
 
 
-def govern_tools(tools: Iterable[BaseTool | Callable[..., Any]], *, governor: Governor, agent_id: str,
-                 **options: Any) -> list[BaseTool]:
+def govern_tools(
+    tools: Iterable[BaseTool | Callable[..., Any]], *, governor: Governor, agent_id: str, **options: Any
+) -> list[BaseTool]:
     """Wrap every tool in ``tools`` in a GovernedTool (plain functions are made tools with ``@tool`` first).
 
     ``options`` are GovernedTool's (``action``, ``on_deny``, ``on_escalate``, ``wait_for_approval``,

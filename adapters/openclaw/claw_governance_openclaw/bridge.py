@@ -63,8 +63,8 @@ from claw_governance_openclaw.translate import tool_action
 log = logging.getLogger("claw_governance_openclaw.bridge")
 
 FRAMEWORK = "openclaw"
-TITLE_MAX = 80          # OpenClaw's PLUGIN_APPROVAL_TITLE_MAX_LENGTH
-DESCRIPTION_MAX = 512   # OpenClaw's PLUGIN_APPROVAL_DESCRIPTION_MAX_LENGTH
+TITLE_MAX = 80  # OpenClaw's PLUGIN_APPROVAL_TITLE_MAX_LENGTH
+DESCRIPTION_MAX = 512  # OpenClaw's PLUGIN_APPROVAL_DESCRIPTION_MAX_LENGTH
 OPENCLAW_MAX_APPROVAL_MS = 600_000  # OpenClaw clamps plugin approval waits to 10 minutes
 APPROVED = ("allow-once", "allow-always")
 APPROVAL_TOKEN_HEADER = "x-claw-approval-token"
@@ -90,20 +90,25 @@ class BridgeSettings:
 def load_agent_keys(path: str | Path) -> dict[str, str]:
     """Read ``{agent id: secret}`` (JSON). Raises ValueError when the file is not such an object."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and len(v) >= 16
-                                             for k, v in data.items()):
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) >= 16 for k, v in data.items()
+    ):
         raise ValueError("agent keys must be a JSON object {agent id: secret of at least 16 characters}")
     return {k.strip().lower(): v for k, v in data.items()}
 
 
-def sign_request(secret: str, path: str, body: bytes, *, timestamp_ms: int | None = None,
-                 nonce: str | None = None) -> dict[str, str]:
+def sign_request(
+    secret: str, path: str, body: bytes, *, timestamp_ms: int | None = None, nonce: str | None = None
+) -> dict[str, str]:
     """The signature headers (without ``X-Claw-Agent``) for a request body; the plugin computes the same."""
     ts = str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000))
     nonce = nonce or hashlib.sha256(f"{ts}{time.perf_counter_ns()}".encode()).hexdigest()[:32]
     payload = f"{ts}\n{nonce}\n{path}\n{hashlib.sha256(body).hexdigest()}".encode()
-    return {"X-Claw-Timestamp": ts, "X-Claw-Nonce": nonce,
-            "X-Claw-Signature": hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()}
+    return {
+        "X-Claw-Timestamp": ts,
+        "X-Claw-Nonce": nonce,
+        "X-Claw-Signature": hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest(),
+    }
 
 
 class _Refused(Exception):
@@ -135,8 +140,7 @@ class _PendingCalls:
             self._items[key] = item
             self._items.move_to_end(key)
             cutoff = time.monotonic() - self._ttl
-            while self._items and (len(self._items) > self._limit
-                                   or next(iter(self._items.values())).created < cutoff):
+            while self._items and (len(self._items) > self._limit or next(iter(self._items.values())).created < cutoff):
                 self._items.popitem(last=False)
 
     def pop(self, key: str) -> _Pending | None:
@@ -209,8 +213,7 @@ class Bridge:
     def _check_token(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                                  self.settings.token.encode())
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.settings.token.encode())
 
     def _check_signature(self, request: Request, body: bytes, agent_id: str | None) -> None:
         if not self.settings.require_signature:
@@ -290,8 +293,12 @@ class Bridge:
             if tool is None:
                 raise _Refused(400, "event.toolName is missing")
             if agent_id is None:
-                return self._answer_block("deny", "OpenClaw gave no agent id (ctx.agentId); claw-governance "
-                                          "cannot tell who is calling, so the call is blocked", tool)
+                return self._answer_block(
+                    "deny",
+                    "OpenClaw gave no agent id (ctx.agentId); claw-governance "
+                    "cannot tell who is calling, so the call is blocked",
+                    tool,
+                )
             params = event.get("params")
             args = params if isinstance(params, dict) else {}
             answer = await run_in_threadpool(self._decide, agent_id, tool, args, event, ctx)
@@ -300,30 +307,52 @@ class Bridge:
             return _refusal(refused)
 
     def _answer_block(self, decision: str, reason: str, tool: str, **extra: Any) -> JSONResponse:
-        return JSONResponse({"decision": decision, "reason": reason, **extra,
-                             "result": {"block": True, "blockReason": f"claw-governance blocked {tool}: {reason}"}})
+        return JSONResponse(
+            {
+                "decision": decision,
+                "reason": reason,
+                **extra,
+                "result": {"block": True, "blockReason": f"claw-governance blocked {tool}: {reason}"},
+            }
+        )
 
-    def _decide(self, agent_id: str, tool: str, args: dict[str, Any], event: Mapping[str, Any],
-                ctx: Mapping[str, Any]) -> dict[str, Any]:
+    def _decide(
+        self, agent_id: str, tool: str, args: dict[str, Any], event: Mapping[str, Any], ctx: Mapping[str, Any]
+    ) -> dict[str, Any]:
         name = normalize_tool_name(tool) or tool
         run_id = _text(event.get("runId")) or _text(ctx.get("runId"))
         tool_call_id = _text(event.get("toolCallId")) or _text(ctx.get("toolCallId"))
-        metadata = {k: v for k, v in {
-            "openclaw_tool": tool, "run_id": run_id, "tool_call_id": tool_call_id,
-            "session_key": _text(ctx.get("sessionKey")), "session_id": _text(ctx.get("sessionId")),
-            "channel_id": _text(ctx.get("channelId")),
-        }.items() if v is not None}
+        metadata = {
+            k: v
+            for k, v in {
+                "openclaw_tool": tool,
+                "run_id": run_id,
+                "tool_call_id": tool_call_id,
+                "session_key": _text(ctx.get("sessionKey")),
+                "session_id": _text(ctx.get("sessionId")),
+                "channel_id": _text(ctx.get("channelId")),
+            }.items()
+            if v is not None
+        }
         try:
             self._ensure_agent(agent_id)
         except ClawGovernanceError as exc:
             reason = f'agent "{agent_id}" has no usable identity: {exc}'
-            return {"decision": "deny", "reason": reason,
-                    "result": {"block": True, "blockReason": f"claw-governance blocked {name}: {reason}"}}
+            return {
+                "decision": "deny",
+                "reason": reason,
+                "result": {"block": True, "blockReason": f"claw-governance blocked {name}: {reason}"},
+            }
         call = self.gov.make_call(agent_id, tool_action(name), args, framework=FRAMEWORK, metadata=metadata)
         decision: Decision = self.gov.before_call(call)
         key = _call_key(agent_id, run_id, tool_call_id)
-        base = {"decision": decision.outcome.value, "reason": decision.reason, "callId": call.call_id,
-                "escalationId": decision.escalation_id, "policyHash": decision.policy_hash}
+        base = {
+            "decision": decision.outcome.value,
+            "reason": decision.reason,
+            "callId": call.call_id,
+            "escalationId": decision.escalation_id,
+            "policyHash": decision.policy_hash,
+        }
         # The receipt: unguessable, returned only to the caller of this decision; OpenClaw's after_tool_call
         # report of this call must quote it (a token holder cannot forge another agent's outcome).
         receipt = secrets.token_urlsafe(24)
@@ -336,9 +365,13 @@ class Bridge:
         if decision.outcome is Outcome.ESCALATE and decision.escalation_id:
             self.escalations.put(decision.escalation_id, _Pending(call, decision, time.monotonic(), receipt))
             return {**base, "result": {"requireApproval": self._approval(agent_id, name, args, decision)}}
-        return {**base, "result": {"block": True,
-                                   "blockReason": f"claw-governance denied {name} for agent {agent_id}: "
-                                                  f"{decision.reason}"}}
+        return {
+            **base,
+            "result": {
+                "block": True,
+                "blockReason": f"claw-governance denied {name} for agent {agent_id}: {decision.reason}",
+            },
+        }
 
     def _approval(self, agent_id: str, tool: str, args: Mapping[str, Any], decision: Decision) -> dict[str, Any]:
         rule = decision.rule
@@ -354,7 +387,7 @@ class Bridge:
             "severity": "warning",
             "timeoutMs": max(1, timeout_ms),
             "timeoutReason": f"claw-governance: no approval for {tool} in time (escalation "
-                             f"{decision.escalation_id}); denied",
+            f"{decision.escalation_id}); denied",
             "allowedDecisions": ["allow-once", "deny"],
         }
 
@@ -370,21 +403,38 @@ class Bridge:
         except _Refused as refused:
             return _refusal(refused)
 
-    def _reject_report(self, agent_id: str, event: Mapping[str, Any], ctx: Mapping[str, Any], run_id: str | None,
-                       tool_call_id: str | None, why: str) -> None:
+    def _reject_report(
+        self,
+        agent_id: str,
+        event: Mapping[str, Any],
+        ctx: Mapping[str, Any],
+        run_id: str | None,
+        tool_call_id: str | None,
+        why: str,
+    ) -> None:
         """Audit a refused after_tool_call report (``report_rejected``: no trust change) and refuse it."""
         tool = _text(event.get("toolName")) or _text(ctx.get("toolName")) or "?"
         error = event.get("error")
         with contextlib.suppress(Exception):  # the refusal stands even if the trail cannot be written
-            self.gov.record(AuditEvent("report_rejected", agent_id, tool_action(normalize_tool_name(tool) or tool),
-                                       context=None, details={
-                                           "framework": FRAMEWORK, "report": "after_tool_call", "reason": why,
-                                           "run_id": run_id, "tool_call_id": tool_call_id,
-                                           "claimed_error": error if isinstance(error, str) else None}))
+            self.gov.record(
+                AuditEvent(
+                    "report_rejected",
+                    agent_id,
+                    tool_action(normalize_tool_name(tool) or tool),
+                    context=None,
+                    details={
+                        "framework": FRAMEWORK,
+                        "report": "after_tool_call",
+                        "reason": why,
+                        "run_id": run_id,
+                        "tool_call_id": tool_call_id,
+                        "claimed_error": error if isinstance(error, str) else None,
+                    },
+                )
+            )
         raise _Refused(409, f"after_tool_call report refused: {why}")
 
-    def _record(self, agent_id: str, event: Mapping[str, Any], ctx: Mapping[str, Any],
-                receipt: Any = None) -> str:
+    def _record(self, agent_id: str, event: Mapping[str, Any], ctx: Mapping[str, Any], receipt: Any = None) -> str:
         run_id = _text(event.get("runId")) or _text(ctx.get("runId"))
         tool_call_id = _text(event.get("toolCallId")) or _text(ctx.get("toolCallId"))
         key = _call_key(agent_id, run_id, tool_call_id)
@@ -392,13 +442,19 @@ class Bridge:
             self._reject_report(agent_id, event, ctx, run_id, tool_call_id, "no tool call id")
         held = self.pending.get(key) if key is not None else None
         if held is None:
-            self._reject_report(agent_id, event, ctx, run_id, tool_call_id,
-                                "no decision of this bridge for this agent, run and tool call (unknown, forged, "
-                                "or already reported)")
+            self._reject_report(
+                agent_id,
+                event,
+                ctx,
+                run_id,
+                tool_call_id,
+                "no decision of this bridge for this agent, run and tool call (unknown, forged, or already reported)",
+            )
         assert held is not None and key is not None
         if not isinstance(receipt, str) or not hmac.compare_digest(receipt.encode(), held.receipt.encode()):
-            self._reject_report(agent_id, event, ctx, run_id, tool_call_id,
-                                "the receipt does not match the decision's (forged report)")
+            self._reject_report(
+                agent_id, event, ctx, run_id, tool_call_id, "the receipt does not match the decision's (forged report)"
+            )
         pending = self.pending.pop(key)  # once: a repeated report finds nothing
         if pending is not held:
             self._reject_report(agent_id, event, ctx, run_id, tool_call_id, "already reported")
@@ -407,19 +463,36 @@ class Bridge:
         duration = event.get("durationMs")
         duration_ms = float(duration) if isinstance(duration, int | float) and not isinstance(duration, bool) else 0.0
         if pending is not None and pending.decision.allowed:
-            self.gov.after_call(pending.call, pending.decision,
-                                CallOutcome(error_text is None, event.get("result"), error_text, duration_ms))
+            self.gov.after_call(
+                pending.call,
+                pending.decision,
+                CallOutcome(error_text is None, event.get("result"), error_text, duration_ms),
+            )
             return "agent_action"
         if pending is not None:
             if error_text is not None:
                 return "blocked"  # OpenClaw reports the blocked call (as a tool error); our DENY is on record
             # A clean result for a call we refused: the block did not hold (another plugin, a patched
             # gateway ...). That is exactly what an auditor must see, so it is recorded, flagged.
-            self.gov.record(AuditEvent("agent_action", agent_id, pending.call.action, context=None, details={
-                "framework": FRAMEWORK, "call_id": pending.call.call_id, "success": True, "error": None,
-                "duration_ms": duration_ms, "run_id": run_id, "tool_call_id": tool_call_id,
-                "note": f"OpenClaw reports this call ran although governance decided "
-                        f"{pending.decision.outcome.value}"}))
+            self.gov.record(
+                AuditEvent(
+                    "agent_action",
+                    agent_id,
+                    pending.call.action,
+                    context=None,
+                    details={
+                        "framework": FRAMEWORK,
+                        "call_id": pending.call.call_id,
+                        "success": True,
+                        "error": None,
+                        "duration_ms": duration_ms,
+                        "run_id": run_id,
+                        "tool_call_id": tool_call_id,
+                        "note": f"OpenClaw reports this call ran although governance decided "
+                        f"{pending.decision.outcome.value}",
+                    },
+                )
+            )
             return "ran-despite-block"
         return "unmatched"  # not reached: a report without a matching decision was refused above
 
@@ -433,18 +506,28 @@ class Bridge:
             resolution = _text(data.get("resolution"))
             if escalation_id is None or resolution not in RESOLUTIONS:
                 raise _Refused(400, f"expected escalationId and resolution (one of {', '.join(RESOLUTIONS)})")
-            answer = await run_in_threadpool(self._resolve, escalation_id, resolution, agent_id, data,
-                                             request.headers.get(APPROVAL_TOKEN_HEADER))
+            answer = await run_in_threadpool(
+                self._resolve, escalation_id, resolution, agent_id, data, request.headers.get(APPROVAL_TOKEN_HEADER)
+            )
             return JSONResponse(answer)
         except _Refused as refused:
             return _refusal(refused)
 
-    def _resolve(self, escalation_id: str, resolution: str, agent_id: str | None,
-                 data: Mapping[str, Any], approval_token: str | None = None) -> dict[str, Any]:
+    def _resolve(
+        self,
+        escalation_id: str,
+        resolution: str,
+        agent_id: str | None,
+        data: Mapping[str, Any],
+        approval_token: str | None = None,
+    ) -> dict[str, Any]:
         reviewer = self.gov.reviewers.authenticate(approval_token)
         if reviewer is None:
-            raise _Refused(401, "approvals need the approval credential (X-Claw-Approval-Token: a reviewer token "
-                                "from `claw-gov reviewer add`), not the bridge token")
+            raise _Refused(
+                401,
+                "approvals need the approval credential (X-Claw-Approval-Token: a reviewer token "
+                "from `claw-gov reviewer add`), not the bridge token",
+            )
         held = self.escalations.get(escalation_id)
         escalation = self.gov.escalations.get(escalation_id)
         if escalation is None or held is None:
@@ -456,16 +539,24 @@ class Bridge:
             if held.call.metadata.get(meta) is not None and _text(data.get(field_name)) != held.call.metadata.get(meta):
                 raise _Refused(403, f"escalation {escalation_id} was opened for another {field_name}")
         approved = resolution in APPROVED
-        where = ", ".join(f"{k}={v}" for k in ("approvalId", "sessionKey", "channelId", "runId", "toolCallId")
-                          if (v := _text(data.get(k))) is not None)
+        where = ", ".join(
+            f"{k}={v}"
+            for k in ("approvalId", "sessionKey", "channelId", "runId", "toolCallId")
+            if (v := _text(data.get(k))) is not None
+        )
         operator = data.get("operator")
-        who = _text(operator) or (json.dumps(operator, sort_keys=True, default=str)[:200]
-                                  if isinstance(operator, dict) and operator else None)
-        notes = f"OpenClaw approval outcome: {resolution}" + (f" by operator {who}" if who else "") + \
-            (f" ({where})" if where else "")
+        who = _text(operator) or (
+            json.dumps(operator, sort_keys=True, default=str)[:200] if isinstance(operator, dict) and operator else None
+        )
+        notes = (
+            f"OpenClaw approval outcome: {resolution}"
+            + (f" by operator {who}" if who else "")
+            + (f" ({where})" if where else "")
+        )
         try:
-            resolved = self.gov.resolve_escalation(escalation_id, "approved" if approved else "denied",
-                                                   notes=notes, resolver=reviewer)
+            resolved = self.gov.resolve_escalation(
+                escalation_id, "approved" if approved else "denied", notes=notes, resolver=reviewer
+            )
         except ClawGovernanceError as exc:
             status = 403 if type(exc).__name__ == "ReviewerForbidden" else 409
             raise _Refused(status, str(exc)) from None
@@ -475,8 +566,14 @@ class Bridge:
             # OpenClaw runs the tool right after an approval without asking the hook again: take the
             # one-shot grant now, so the ALLOW is audited and the grant cannot be replayed later. The call is
             # made (and signed, with a fresh nonce) again: the held one's nonce was used by the first decision.
-            call = self.gov.make_call(held.call.agent_id, held.call.action, held.call.args, framework=FRAMEWORK,
-                                      call_id=held.call.call_id, metadata=held.call.metadata)
+            call = self.gov.make_call(
+                held.call.agent_id,
+                held.call.action,
+                held.call.args,
+                framework=FRAMEWORK,
+                call_id=held.call.call_id,
+                metadata=held.call.metadata,
+            )
             decision = self.gov.before_call(call)
             answer["decision"] = decision.outcome.value
             key = _call_key(call.agent_id, call.metadata.get("run_id"), call.metadata.get("tool_call_id"))
@@ -492,7 +589,6 @@ class Bridge:
             return JSONResponse({"status": report.get("status")}, status_code=status)
         return JSONResponse(json.loads(json.dumps(report, default=str)), status_code=status)
 
-
     async def metrics(self, request: Request) -> Response:
         """``gov.metrics()`` in the Prometheus text format, for an authenticated scraper."""
         if not self._check_token(request):
@@ -504,12 +600,14 @@ class Bridge:
 def create_app(governor: Any, settings: BridgeSettings) -> Starlette:
     """The bridge as an ASGI app (serve it with uvicorn; ``claw-gov serve`` does)."""
     bridge = Bridge(governor, settings)
-    app = Starlette(routes=[
-        Route("/health", bridge.health, methods=["GET"]),
-        Route("/metrics", bridge.metrics, methods=["GET"]),
-        Route("/v1/openclaw/before_tool_call", bridge.before_tool_call, methods=["POST"]),
-        Route("/v1/openclaw/after_tool_call", bridge.after_tool_call, methods=["POST"]),
-        Route("/v1/openclaw/approval", bridge.approval, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/health", bridge.health, methods=["GET"]),
+            Route("/metrics", bridge.metrics, methods=["GET"]),
+            Route("/v1/openclaw/before_tool_call", bridge.before_tool_call, methods=["POST"]),
+            Route("/v1/openclaw/after_tool_call", bridge.after_tool_call, methods=["POST"]),
+            Route("/v1/openclaw/approval", bridge.approval, methods=["POST"]),
+        ]
+    )
     app.state.bridge = bridge
     return app

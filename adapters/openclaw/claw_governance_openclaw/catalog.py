@@ -53,8 +53,10 @@ class ToolCatalog:
 
 def _from_json(data: Mapping[str, Any]) -> ToolCatalog:
     profiles = {
-        name: ProfilePolicy(tuple(p["allow"]) if p.get("allow") is not None else None,
-                            tuple(p["deny"]) if p.get("deny") is not None else None)
+        name: ProfilePolicy(
+            tuple(p["allow"]) if p.get("allow") is not None else None,
+            tuple(p["deny"]) if p.get("deny") is not None else None,
+        )
         for name, p in data["profiles"].items()
     }
     return ToolCatalog(
@@ -71,8 +73,11 @@ def _from_json(data: Mapping[str, Any]) -> ToolCatalog:
 def supported_versions() -> list[str]:
     """OpenClaw releases for which a catalog ships with this package."""
     folder = resources.files("claw_governance_openclaw") / "data"
-    return sorted(p.name[len("openclaw-"):-len(".json")] for p in folder.iterdir()
-                  if p.name.startswith("openclaw-") and p.name.endswith(".json"))
+    return sorted(
+        p.name[len("openclaw-") : -len(".json")]
+        for p in folder.iterdir()
+        if p.name.startswith("openclaw-") and p.name.endswith(".json")
+    )
 
 
 @cache
@@ -86,6 +91,11 @@ def load_catalog(version: str = DEFAULT_OPENCLAW_VERSION) -> ToolCatalog:
 
 def catalog_from_json(data: Mapping[str, Any]) -> ToolCatalog:
     """A catalog from the JSON that ``openclaw-policy-probe.mjs catalog`` prints (plus aliases)."""
-    return _from_json({"aliases": {"bash": "exec", "apply-patch": "apply_patch", "cron": "automations"},
-                       "renames": {"update_plan": "progress_card"}, "families": {"canvas": ["show_widget"]},
-                       **data})
+    return _from_json(
+        {
+            "aliases": {"bash": "exec", "apply-patch": "apply_patch", "cron": "automations"},
+            "renames": {"update_plan": "progress_card"},
+            "families": {"canvas": ["show_widget"]},
+            **data,
+        }
+    )

@@ -81,8 +81,10 @@ def _resolve_includes(value: Any, here: Path, roots: list[Path], depth: int, cha
             raise OpenClawConfigError(f"{here}: $include must be a file path or a list of paths, not {target!r}")
         path = (here.parent / target).resolve()
         if not _inside(path, roots):
-            raise OpenClawConfigError(f"{here}: $include {target!r} resolves outside the config folder "
-                                      "(set OPENCLAW_INCLUDE_ROOTS to allow it)")
+            raise OpenClawConfigError(
+                f"{here}: $include {target!r} resolves outside the config folder "
+                "(set OPENCLAW_INCLUDE_ROOTS to allow it)"
+            )
         if path in chain:
             raise OpenClawConfigError(f"{here}: circular $include of {path}")
         included = _resolve_includes(_parse(path), path, roots, depth + 1, (*chain, path))
@@ -119,8 +121,9 @@ def load_openclaw_config(path: str | Path, *, env: Mapping[str, str] | None = No
     root = file.resolve()
     env = os.environ if env is None else env
     roots = [root.parent]
-    roots += [Path(p).resolve() for p in env.get("OPENCLAW_INCLUDE_ROOTS", "").split(os.pathsep)
-              if p and os.path.isabs(p)]
+    roots += [
+        Path(p).resolve() for p in env.get("OPENCLAW_INCLUDE_ROOTS", "").split(os.pathsep) if p and os.path.isabs(p)
+    ]
     data = _resolve_includes(_parse(root), root, roots, 0, (root,))
     if not isinstance(data, dict):
         raise OpenClawConfigError(f"{file}: the top level must be an object, not {type(data).__name__}")

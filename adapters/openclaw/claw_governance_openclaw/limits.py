@@ -169,7 +169,12 @@ def guarded_protocol(limits: ServerLimits) -> type[Any]:
 
 
 def server_config(
-    app: Any, host: str, port: int, limits: ServerLimits | None = None, *, log_level: str = "warning",
+    app: Any,
+    host: str,
+    port: int,
+    limits: ServerLimits | None = None,
+    *,
+    log_level: str = "warning",
     fd: int | None = None,
 ) -> Any:
     """The ``uvicorn.Config`` of the bridge: the guarded protocol and the limits above (on ``fd``, an already

@@ -20,8 +20,12 @@ from claw_governance.hookspecs import hookimpl
 from claw_governance_openclaw.catalog import DEFAULT_OPENCLAW_VERSION, load_catalog
 from claw_governance_openclaw.config import OpenClawConfigError, load_openclaw_config
 
-_VERSION_OPTION = click.option("--openclaw-version", default=DEFAULT_OPENCLAW_VERSION, show_default=True,
-                               help="OpenClaw release whose groups and profiles apply.")
+_VERSION_OPTION = click.option(
+    "--openclaw-version",
+    default=DEFAULT_OPENCLAW_VERSION,
+    show_default=True,
+    help="OpenClaw release whose groups and profiles apply.",
+)
 _PROVIDER_OPTION = click.option("--provider", default=None, help="Model provider (for tools.byProvider).")
 _MODEL_OPTION = click.option("--model", default=None, help="Model id (for tools.byProvider[provider/model]).")
 
@@ -47,14 +51,21 @@ def openclaw_group() -> None:
 
 @openclaw_group.command("import")
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True,
-              help="Folder to write one <agent>.yaml policy per OpenClaw agent into.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder to write one <agent>.yaml policy per OpenClaw agent into.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing policy files.")
 @_PROVIDER_OPTION
 @_MODEL_OPTION
 @_VERSION_OPTION
-def import_command(config: Path, output: Path, force: bool, provider: str | None, model: str | None,
-                   openclaw_version: str) -> None:
+def import_command(
+    config: Path, output: Path, force: bool, provider: str | None, model: str | None, openclaw_version: str
+) -> None:
     """Write governance policies equivalent to CONFIG's tool policy (openclaw.json, JSON5)."""
     from claw_governance_openclaw.translate import policy_from_openclaw_config, policy_yaml
 
@@ -66,8 +77,10 @@ def import_command(config: Path, output: Path, force: bool, provider: str | None
         fail(f"{existing[0]} exists (use --force to overwrite)")
     output.mkdir(parents=True, exist_ok=True)
     for target, policy in targets:
-        header = (f"# Imported by `claw-gov openclaw import` from {config}\n"
-                  f"# OpenClaw {openclaw_version}; actions are tool:<OpenClaw tool name>.\n")
+        header = (
+            f"# Imported by `claw-gov openclaw import` from {config}\n"
+            f"# OpenClaw {openclaw_version}; actions are tool:<OpenClaw tool name>.\n"
+        )
         target.write_text(header + policy_yaml(policy), encoding="utf-8")
         allowed = len(policy["permissions"]["allow"])
         click.echo(f"{target}: agent {policy['agent']}, {allowed} allowed")
@@ -75,8 +88,14 @@ def import_command(config: Path, output: Path, force: bool, provider: str | None
 
 @openclaw_group.command("export")
 @click.argument("policies", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
-              help="Write the fragment to this file instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the fragment to this file instead of stdout.",
+)
 @_VERSION_OPTION
 def export_command(policies: Path, output: Path | None, openclaw_version: str) -> None:
     """Print the openclaw.json fragment (tools + agents.entries.<id>.tools) matching POLICIES."""
@@ -102,8 +121,9 @@ def export_command(policies: Path, output: Path | None, openclaw_version: str) -
 @_PROVIDER_OPTION
 @_MODEL_OPTION
 @_VERSION_OPTION
-def drift_command(config: Path, policies: Path, as_json: bool, provider: str | None, model: str | None,
-                  openclaw_version: str) -> None:
+def drift_command(
+    config: Path, policies: Path, as_json: bool, provider: str | None, model: str | None, openclaw_version: str
+) -> None:
     """Compare what OpenClaw offers (CONFIG) with what governance allows (POLICIES). Exit 1 on drift."""
     from claw_governance_openclaw.translate import drift
 
@@ -122,11 +142,12 @@ def drift_command(config: Path, policies: Path, as_json: bool, provider: str | N
             if d.offered_but_denied:
                 click.echo(f"{d.agent_id}: OpenClaw offers, governance denies: {', '.join(d.offered_but_denied)}")
             if d.allowed_but_withheld:
-                click.echo(f"{d.agent_id}: governance allows, OpenClaw withholds: "
-                           f"{', '.join(d.allowed_but_withheld)}")
+                click.echo(f"{d.agent_id}: governance allows, OpenClaw withholds: {', '.join(d.allowed_but_withheld)}")
         if drifted:
-            click.echo(f"drift in {len(drifted)} of {len(report)} agents; `claw-gov openclaw export {policies}` "
-                       "prints the OpenClaw settings that match governance")
+            click.echo(
+                f"drift in {len(drifted)} of {len(report)} agents; `claw-gov openclaw export {policies}` "
+                "prints the OpenClaw settings that match governance"
+            )
     sys.exit(1 if drifted else 0)
 
 
@@ -137,8 +158,9 @@ def drift_command(config: Path, policies: Path, as_json: bool, provider: str | N
 @_PROVIDER_OPTION
 @_MODEL_OPTION
 @_VERSION_OPTION
-def tools_command(config: Path, agent_id: str, as_json: bool, provider: str | None, model: str | None,
-                  openclaw_version: str) -> None:
+def tools_command(
+    config: Path, agent_id: str, as_json: bool, provider: str | None, model: str | None, openclaw_version: str
+) -> None:
     """List the tools OpenClaw would offer an agent under CONFIG, and which layer removes each other tool."""
     from claw_governance_openclaw.toolpolicy import resolve_tool_policy
 
@@ -157,20 +179,48 @@ def tools_command(config: Path, agent_id: str, as_json: bool, provider: str | No
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8787, show_default=True, type=int, help="TCP port.")
-@click.option("--token-file", type=click.Path(path_type=Path), default=None,
-              help="File holding the shared bearer token (else $CLAW_BRIDGE_TOKEN).")
-@click.option("--agent-keys", "agent_keys", type=click.Path(path_type=Path), default=None,
-              help="JSON file {agent id: secret} for per-agent request signatures.")
-@click.option("--require-signature/--no-require-signature", default=None,
-              help="Require per-agent signatures (default: the governor's IDENTITY_REQUIRE_SIGNATURE).")
-@click.option("--approval-timeout-max", default=3600.0, show_default=True, type=float,
-              help="Longest OpenClaw approval wait to ask for, in seconds.")
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File holding the shared bearer token (else $CLAW_BRIDGE_TOKEN).",
+)
+@click.option(
+    "--agent-keys",
+    "agent_keys",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSON file {agent id: secret} for per-agent request signatures.",
+)
+@click.option(
+    "--require-signature/--no-require-signature",
+    default=None,
+    help="Require per-agent signatures (default: the governor's IDENTITY_REQUIRE_SIGNATURE).",
+)
+@click.option(
+    "--approval-timeout-max",
+    default=3600.0,
+    show_default=True,
+    type=float,
+    help="Longest OpenClaw approval wait to ask for, in seconds.",
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
 @governor_options
-def serve_command(host: str, port: int, token_file: Path | None, agent_keys: Path | None,
-                  require_signature: bool | None, approval_timeout_max: float, log_level: str,
-                  **paths: Any) -> None:
+def serve_command(
+    host: str,
+    port: int,
+    token_file: Path | None,
+    agent_keys: Path | None,
+    require_signature: bool | None,
+    approval_timeout_max: float,
+    log_level: str,
+    **paths: Any,
+) -> None:
     """Run the governance bridge the OpenClaw plugin calls (before/after_tool_call, approvals, /health)."""
     from claw_governance_openclaw.bridge import BridgeSettings, create_app, load_agent_keys
     from claw_governance_openclaw.limits import server_config, token_problem
@@ -182,8 +232,10 @@ def serve_command(host: str, port: int, token_file: Path | None, agent_keys: Pat
         except OSError as exc:
             fail(f"{token_file}: cannot read the bridge token ({exc.strerror or exc})")
     if not token:
-        fail("the bridge needs a shared token: set CLAW_BRIDGE_TOKEN or pass --token-file "
-             "(e.g. `openssl rand -hex 32 > bridge.token`)")
+        fail(
+            "the bridge needs a shared token: set CLAW_BRIDGE_TOKEN or pass --token-file "
+            "(e.g. `openssl rand -hex 32 > bridge.token`)"
+        )
     weak = token_problem(token)
     if weak is not None:
         fail(weak)
@@ -203,14 +255,18 @@ def serve_command(host: str, port: int, token_file: Path | None, agent_keys: Pat
     if signature and not keys:
         gov.close()
         fail("signatures are required but no --agent-keys file was given")
-    settings = BridgeSettings(token=token, agent_keys=keys, require_signature=signature,
-                              approval_timeout_max_seconds=approval_timeout_max)
+    settings = BridgeSettings(
+        token=token, agent_keys=keys, require_signature=signature, approval_timeout_max_seconds=approval_timeout_max
+    )
     app = create_app(gov, settings)
     import uvicorn
 
     sock = _listen(host, port, gov)  # bound here, so a port in use is one line, not uvicorn's log
-    click.echo(f"claw-governance bridge on http://{host}:{sock.getsockname()[1]} (policy {gov.policy.hash[:12]}, "
-               f"signatures {'required' if signature else 'off'})", err=True)
+    click.echo(
+        f"claw-governance bridge on http://{host}:{sock.getsockname()[1]} (policy {gov.policy.hash[:12]}, "
+        f"signatures {'required' if signature else 'off'})",
+        err=True,
+    )
     try:
         uvicorn.Server(server_config(app, host, port, log_level=log_level, fd=sock.fileno())).run()
     finally:

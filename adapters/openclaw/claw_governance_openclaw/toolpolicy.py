@@ -174,8 +174,11 @@ def pick_policy(section: Any) -> ToolPolicy | None:
     section = _record(section)
     if section is None:
         return None
-    allow_raw, also, deny_raw = _str_list(section.get("allow")), _str_list(section.get("alsoAllow")), \
-        _str_list(section.get("deny"))
+    allow_raw, also, deny_raw = (
+        _str_list(section.get("allow")),
+        _str_list(section.get("alsoAllow")),
+        _str_list(section.get("deny")),
+    )
     allow: list[str] | None
     if allow_raw is not None:
         if not also:
@@ -205,7 +208,7 @@ def _provider_key(value: str) -> str:
     if slash <= 0:
         return _lower(norm)
     provider = _lower(norm[:slash])
-    model = norm[slash + 1:]
+    model = norm[slash + 1 :]
     return f"{provider}/{model}" if model else provider
 
 
@@ -215,7 +218,7 @@ def split_model_ref(value: str) -> tuple[str, str | None]:
     slash = value.find("/")
     if slash <= 0:
         return value, None
-    provider, model = value[:slash].strip(), value[slash + 1:].strip()
+    provider, model = value[:slash].strip(), value[slash + 1 :].strip()
     return (provider, model) if provider and model else (value, None)
 
 
@@ -319,8 +322,9 @@ class ResolvedToolPolicy:
 
     def matchers(self) -> list[tuple[Layer, Callable[[str], bool]]]:
         """A compiled matcher for every active layer."""
-        return [(layer, compile_matcher(layer.policy, self.catalog)) for layer in self.layers
-                if layer.policy is not None]
+        return [
+            (layer, compile_matcher(layer.policy, self.catalog)) for layer in self.layers if layer.policy is not None
+        ]
 
     def allows(self, tool: str) -> bool:
         """Whether OpenClaw would offer ``tool`` to this agent."""
@@ -346,8 +350,14 @@ def _profile_name(agent_tools: dict[str, Any] | None, global_tools: dict[str, An
     return value
 
 
-def resolve_tool_policy(config: Mapping[str, Any], agent_id: str, provider: str | None = None,
-                        model: str | None = None, *, catalog: ToolCatalog | None = None) -> ResolvedToolPolicy:
+def resolve_tool_policy(
+    config: Mapping[str, Any],
+    agent_id: str,
+    provider: str | None = None,
+    model: str | None = None,
+    *,
+    catalog: ToolCatalog | None = None,
+) -> ResolvedToolPolicy:
     """The ordered policy layers OpenClaw applies for ``agent_id`` (``resolveEffectiveToolPolicy``)."""
     cat = catalog or load_catalog()
     agent = normalize_agent_id(agent_id)
@@ -388,23 +398,39 @@ def resolve_tool_policy(config: Mapping[str, Any], agent_id: str, provider: str 
     prof = profile.strip() if isinstance(profile, str) else ""
     pprof = provider_profile.strip() if isinstance(provider_profile, str) else ""
     layers = (
-        Layer(f"tools.profile ({prof})" if prof else "tools.profile", profile_policy(profile, profile_also),
-              f"agents.entries.{agent}.tools.profile" if agent_tools and agent_tools.get("profile") is not None
-              else "tools.profile"),
-        Layer(f"tools.byProvider.profile ({pprof})" if pprof else "tools.byProvider.profile",
-              profile_policy(provider_profile, provider_also), "tools.byProvider.<provider>.profile"),
+        Layer(
+            f"tools.profile ({prof})" if prof else "tools.profile",
+            profile_policy(profile, profile_also),
+            f"agents.entries.{agent}.tools.profile"
+            if agent_tools and agent_tools.get("profile") is not None
+            else "tools.profile",
+        ),
+        Layer(
+            f"tools.byProvider.profile ({pprof})" if pprof else "tools.byProvider.profile",
+            profile_policy(provider_profile, provider_also),
+            "tools.byProvider.<provider>.profile",
+        ),
         Layer("tools.allow", pick_policy(global_tools), "tools.allow/alsoAllow/deny"),
         Layer("tools.byProvider.allow", pick_policy(provider_cfg), "tools.byProvider.<provider>.allow/deny"),
         Layer(f"agents.{agent}.tools.allow", pick_policy(agent_tools), f"agents.entries.{agent}.tools.allow/deny"),
-        Layer(f"agents.{agent}.tools.byProvider.allow", pick_policy(agent_provider_cfg),
-              f"agents.entries.{agent}.tools.byProvider.<provider>.allow/deny"),
+        Layer(
+            f"agents.{agent}.tools.byProvider.allow",
+            pick_policy(agent_provider_cfg),
+            f"agents.entries.{agent}.tools.byProvider.<provider>.allow/deny",
+        ),
     )
     return ResolvedToolPolicy(agent, prof or None, pprof or None, layers, cat)
 
 
-def effective_tools(config: Mapping[str, Any], agent_id: str, provider: str | None = None, *,
-                    model: str | None = None, tools: Iterable[str] | None = None,
-                    catalog: ToolCatalog | None = None) -> frozenset[str]:
+def effective_tools(
+    config: Mapping[str, Any],
+    agent_id: str,
+    provider: str | None = None,
+    *,
+    model: str | None = None,
+    tools: Iterable[str] | None = None,
+    catalog: ToolCatalog | None = None,
+) -> frozenset[str]:
     """The tools OpenClaw would offer ``agent_id``: the catalog's core tools (or ``tools``) that pass
     every layer for this agent and provider."""
     cat = catalog or load_catalog()
@@ -412,8 +438,14 @@ def effective_tools(config: Mapping[str, Any], agent_id: str, provider: str | No
     return frozenset(resolved.filter(cat.tools if tools is None else tools))
 
 
-def effective_tools_ordered(config: Mapping[str, Any], agent_id: str, provider: str | None = None, *,
-                            model: str | None = None, catalog: ToolCatalog | None = None) -> list[str]:
+def effective_tools_ordered(
+    config: Mapping[str, Any],
+    agent_id: str,
+    provider: str | None = None,
+    *,
+    model: str | None = None,
+    catalog: ToolCatalog | None = None,
+) -> list[str]:
     """``effective_tools`` in OpenClaw's catalog order."""
     cat = catalog or load_catalog()
     return resolve_tool_policy(config, agent_id, provider, model, catalog=cat).filter(cat.tools)

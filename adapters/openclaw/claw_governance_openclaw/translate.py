@@ -48,9 +48,14 @@ def _patterns_of(resolved: Any, which: str, catalog: ToolCatalog) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def policy_from_openclaw_config(config: Mapping[str, Any], *, provider: str | None = None,
-                                model: str | None = None, catalog: ToolCatalog | None = None,
-                                agents: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def policy_from_openclaw_config(
+    config: Mapping[str, Any],
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    catalog: ToolCatalog | None = None,
+    agents: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
     """Governance policies (one per OpenClaw agent) that allow what OpenClaw offers and deny the rest.
 
     ``allow`` lists ``tool:<name>`` for every core tool the agent is offered, plus the non-core names the
@@ -60,7 +65,7 @@ def policy_from_openclaw_config(config: Mapping[str, Any], *, provider: str | No
     """
     cat = catalog or load_catalog()
     out: list[dict[str, Any]] = []
-    for agent in (list(agents) if agents is not None else agent_ids(config)):
+    for agent in list(agents) if agents is not None else agent_ids(config):
         resolved = resolve_tool_policy(config, agent, provider, model, catalog=cat)
         offered = resolved.filter(cat.tools)
         withheld = [t for t in cat.tools if t not in set(offered)]
@@ -74,13 +79,15 @@ def policy_from_openclaw_config(config: Mapping[str, Any], *, provider: str | No
         deny = [tool_action(t) for t in withheld]
         deny += [tool_action(p) for p in _patterns_of(resolved, "deny", cat) if not cat.is_core_tool(p)]
         layers = [layer.label for layer in resolved.layers if layer.policy is not None]
-        out.append({
-            "agent": resolved.agent_id,
-            "description": f"Imported from OpenClaw {cat.version} tool policy"
-                           + (f" for provider {provider}" if provider else "")
-                           + (f" (layers: {', '.join(layers)})" if layers else " (no tool policy: everything)"),
-            "permissions": {"allow": list(dict.fromkeys(allow)), "deny": list(dict.fromkeys(deny))},
-        })
+        out.append(
+            {
+                "agent": resolved.agent_id,
+                "description": f"Imported from OpenClaw {cat.version} tool policy"
+                + (f" for provider {provider}" if provider else "")
+                + (f" (layers: {', '.join(layers)})" if layers else " (no tool policy: everything)"),
+                "permissions": {"allow": list(dict.fromkeys(allow)), "deny": list(dict.fromkeys(deny))},
+            }
+        )
     return out
 
 
@@ -131,7 +138,7 @@ def _noncore_patterns(policy: PolicySet, agent_id: str, cat: ToolCatalog) -> tup
         for rule in doc.rules:
             if not rule.pattern.startswith(ACTION_PREFIX):
                 continue
-            name = rule.pattern[len(ACTION_PREFIX):]
+            name = rule.pattern[len(ACTION_PREFIX) :]
             if not name or cat.is_core_tool(name) or name in cat.groups:
                 continue
             if rule.effect is Outcome.DENY:
@@ -150,8 +157,9 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def export_openclaw_config(policies: PolicySet | str | Path | Sequence[Mapping[str, Any]], *,
-                           catalog: ToolCatalog | None = None) -> ExportResult:
+def export_openclaw_config(
+    policies: PolicySet | str | Path | Sequence[Mapping[str, Any]], *, catalog: ToolCatalog | None = None
+) -> ExportResult:
     """The OpenClaw config fragment for a governance contract, with notes on what cannot be exact."""
     policy = as_policy_set(policies)
     cat = catalog or load_catalog()
@@ -173,29 +181,47 @@ def export_openclaw_config(policies: PolicySet | str | Path | Sequence[Mapping[s
         union.update(tools)
     global_allow = [t for t in cat.tools if t in union]
     if shared is not None and union - set(shared):
-        notes.append("agents not listed in agents.entries get the union of every agent's tools from OpenClaw "
-                     "(governance still decides each call: the bridge denies what their '*' policy does not allow)")
+        notes.append(
+            "agents not listed in agents.entries get the union of every agent's tools from OpenClaw "
+            "(governance still decides each call: the bridge denies what their '*' policy does not allow)"
+        )
     if shared is None:
-        notes.append("no '*' policy: governance denies every call of an agent without its own policy; OpenClaw "
-                     "agents outside agents.entries are limited to the union of the listed agents' tools")
+        notes.append(
+            "no '*' policy: governance denies every call of an agent without its own policy; OpenClaw "
+            "agents outside agents.entries are limited to the union of the listed agents' tools"
+        )
     extra_allow = list(dict.fromkeys([*shared_extra[0], *(p for a, _ in extra.values() for p in a)]))
-    common_deny = [p for p in shared_extra[1] if all(p in d for _, d in extra.values())] if shared is not None \
+    common_deny = (
+        [p for p in shared_extra[1] if all(p in d for _, d in extra.values())]
+        if shared is not None
         else [p for p in (extra[next(iter(extra))][1] if extra else []) if all(p in d for _, d in extra.values())]
-    tools_section: dict[str, Any] = {"profile": "full", "allow": global_allow + extra_allow,
-                                     "deny": [t for t in cat.tools if t not in union] + common_deny}
+    )
+    tools_section: dict[str, Any] = {
+        "profile": "full",
+        "allow": global_allow + extra_allow,
+        "deny": [t for t in cat.tools if t not in union] + common_deny,
+    }
     if not global_allow and not extra_allow:
         notes.append("governance allows no tool to any agent; OpenClaw stops a run with zero tools")
-    entries = {agent: {"tools": {"profile": "full", "allow": tools + extra[agent][0],
-                                 "deny": [t for t in cat.tools if t not in set(tools)] + extra[agent][1]}}
-               for agent, tools in sorted(per_agent.items())}
+    entries = {
+        agent: {
+            "tools": {
+                "profile": "full",
+                "allow": tools + extra[agent][0],
+                "deny": [t for t in cat.tools if t not in set(tools)] + extra[agent][1],
+            }
+        }
+        for agent, tools in sorted(per_agent.items())
+    }
     fragment: dict[str, Any] = {"tools": tools_section}
     if entries:
         fragment["agents"] = {"entries": entries}
     return ExportResult(fragment, notes)
 
 
-def openclaw_config_from_policy(policies: PolicySet | str | Path | Sequence[Mapping[str, Any]], *,
-                                catalog: ToolCatalog | None = None) -> dict[str, Any]:
+def openclaw_config_from_policy(
+    policies: PolicySet | str | Path | Sequence[Mapping[str, Any]], *, catalog: ToolCatalog | None = None
+) -> dict[str, Any]:
     """The ``tools`` fragment (``tools`` and ``agents.entries.<id>.tools``) under which OpenClaw offers each
     agent exactly the core tools governance allows or may approve; merge it into ``openclaw.json``."""
     return export_openclaw_config(policies, catalog=catalog).fragment
@@ -209,7 +235,7 @@ class AgentDrift:
     """Where OpenClaw's offer and the governance contract disagree for one agent."""
 
     agent_id: str
-    offered_but_denied: tuple[str, ...]   # OpenClaw offers, governance denies (calls will be blocked)
+    offered_but_denied: tuple[str, ...]  # OpenClaw offers, governance denies (calls will be blocked)
     allowed_but_withheld: tuple[str, ...]  # governance allows, OpenClaw never offers
     in_openclaw: bool
     in_governance: bool
@@ -221,14 +247,23 @@ class AgentDrift:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"agent": self.agent_id, "offered_but_denied": list(self.offered_but_denied),
-                "allowed_but_withheld": list(self.allowed_but_withheld), "in_openclaw": self.in_openclaw,
-                "in_governance": self.in_governance}
+        return {
+            "agent": self.agent_id,
+            "offered_but_denied": list(self.offered_but_denied),
+            "allowed_but_withheld": list(self.allowed_but_withheld),
+            "in_openclaw": self.in_openclaw,
+            "in_governance": self.in_governance,
+        }
 
 
-def drift(config: Mapping[str, Any], policies: PolicySet | str | Path | Sequence[Mapping[str, Any]], *,
-          provider: str | None = None, model: str | None = None,
-          catalog: ToolCatalog | None = None) -> list[AgentDrift]:
+def drift(
+    config: Mapping[str, Any],
+    policies: PolicySet | str | Path | Sequence[Mapping[str, Any]],
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    catalog: ToolCatalog | None = None,
+) -> list[AgentDrift]:
     """Compare, agent by agent, what OpenClaw offers with what governance allows (or may approve)."""
     policy = as_policy_set(policies)
     cat = catalog or load_catalog()
@@ -238,7 +273,13 @@ def drift(config: Mapping[str, Any], policies: PolicySet | str | Path | Sequence
     for agent in dict.fromkeys([*openclaw_agents, *governance_agents]):
         offered = set(resolve_tool_policy(config, agent, provider, model, catalog=cat).filter(cat.tools))
         allowed = {t for t in cat.tools if governance_offers(policy, agent, t)}
-        out.append(AgentDrift(agent, tuple(t for t in cat.tools if t in offered and t not in allowed),
-                              tuple(t for t in cat.tools if t in allowed and t not in offered),
-                              agent in openclaw_agents, agent in governance_agents))
+        out.append(
+            AgentDrift(
+                agent,
+                tuple(t for t in cat.tools if t in offered and t not in allowed),
+                tuple(t for t in cat.tools if t in allowed and t not in offered),
+                agent in openclaw_agents,
+                agent in governance_agents,
+            )
+        )
     return out
