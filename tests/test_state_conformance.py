@@ -7,6 +7,7 @@ as several hosts would.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from claw_governance.errors import EscalationError
+from claw_governance.errors import ConfigError, EscalationClosed, EscalationError, EscalationNotFound
 from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state import (
     ACTIVE,
@@ -25,6 +26,7 @@ from claw_governance.state import (
     SQLiteStateStore,
     StateStore,
 )
+from claw_governance.state.base import BudgetUse, JobRecord, Resolution, ReviewerRecord
 
 BACKENDS = ["memory", "sqlite", "postgres"]
 SHARED = ["sqlite", "postgres"]  # the ones several processes (hosts) can share
@@ -278,15 +280,11 @@ def test_state_written_by_one_store_is_read_by_another(opener: Callable[[], Stat
 # ------------------------------------------------------------------ methods added by the merged branches
 
 
-def _job(job_id: str = "j1", agent: str = "bot", token: str = "t1", issued: float = 100.0) -> "JobRecord":
-    from claw_governance.state.base import JobRecord
-
+def _job(job_id: str = "j1", agent: str = "bot", token: str = "t1", issued: float = 100.0) -> JobRecord:
     return JobRecord(job_id, agent, ("refund", "read"), "sh", "ph", token, issued, issued + 60, created=issued)
 
 
 def test_jobs_put_mint_revoke_and_versions(store: StateStore) -> None:
-    from claw_governance.errors import ConfigError
-
     stored = store.put_job(_job())
     assert stored.tokens_issued == 1 and stored.scope == ("refund", "read") and stored.status == ACTIVE
     again = store.put_job(_job(token="t2", issued=200.0))
@@ -317,8 +315,6 @@ def test_policy_archive(store: StateStore) -> None:
 
 
 def test_budget_window_force_negative_and_reset(store: StateStore) -> None:
-    from claw_governance.state.base import BudgetUse
-
     assert store.add_to_budget("k", 0.1, 0.3, 10, 100.0) == BudgetUse(True, 0.1)
     assert store.add_to_budget("k", 0.2, 0.3, 10, 101.0).admitted  # 0.1 + 0.2 fits 0.3 (slack)
     refused = store.add_to_budget("k", 0.1, 0.3, 10, 102.0)
@@ -348,8 +344,6 @@ def test_session_labels_accumulate_and_expire(store: StateStore) -> None:
 
 
 def test_reviewers(store: StateStore) -> None:
-    from claw_governance.state.base import ReviewerRecord
-
     ann = ReviewerRecord("ann", ("approver", "admin"), ("ops",), ("refund*",), ("bot",), "tid1", "th1", None, 1.0, 1.0)
     assert store.put_reviewer(ann) and not store.put_reviewer(ann)
     assert not store.put_reviewer(ReviewerRecord("bob", token_id="tid1"))  # token ids are unique
@@ -365,9 +359,6 @@ def test_reviewers(store: StateStore) -> None:
 
 
 def test_settle_one_shot_edited_and_standing_grants(store: StateStore) -> None:
-    from claw_governance.errors import EscalationClosed, EscalationNotFound
-    from claw_governance.state.base import Resolution
-
     now = time.time()
     store.put_escalation(esc("e1", created=now))
     done = store.settle_escalation("e1", Resolution(EscalationStatus.APPROVED, "ann", "ok", credential_id="tid1",
@@ -432,15 +423,13 @@ def test_racing_budget_admissions_never_exceed_the_limit(opener: Callable[[], St
 
 
 def test_racing_settlements_one_wins(opener: Callable[[], StateStore]) -> None:
-    from claw_governance.state.base import Resolution
-
     stores = [opener() for _ in range(8)]
     now = time.time()
     stores[0].put_escalation(esc("race", created=now))
     wins: list[int] = []
 
     def settle(i: int) -> None:
-        with __import__("contextlib").suppress(EscalationError):
+        with contextlib.suppress(EscalationError):
             stores[i].settle_escalation("race", Resolution(EscalationStatus.APPROVED, f"r{i}", "",
                                                            grant_expires=now + 60), now)
             wins.append(i)

@@ -44,7 +44,6 @@ import orjson
 
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
-from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
 from claw_governance.state.base import (
     ACTIVE,
     BudgetUse,
@@ -57,6 +56,7 @@ from claw_governance.state.base import (
     ReviewerRecord,
     TrustChange,
 )
+from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
 from claw_governance.state.memory import check_resolvable, grant_for, settled
 
 try:  # the optional extra: a clear error at open when it is missing, never at import of the package
@@ -608,7 +608,8 @@ class PostgresStateStore:
                 )
                 if status is EscalationStatus.APPROVED:
                     cur.execute(
-                        "INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires) VALUES (%s,%s,%s,%s,%s)",
+                        "INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires) "
+                        "VALUES (%s,%s,%s,%s,%s)",
                         (esc.id, esc.agent_id, esc.action, esc.args_hash, grant_expires),
                     )
         if error is not None:
