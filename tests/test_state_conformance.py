@@ -7,6 +7,7 @@ as several hosts would.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from claw_governance.errors import EscalationError
+from claw_governance.errors import ConfigError, EscalationClosed, EscalationError, EscalationNotFound
 from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state import (
     ACTIVE,
@@ -25,6 +26,7 @@ from claw_governance.state import (
     SQLiteStateStore,
     StateStore,
 )
+from claw_governance.state.base import BudgetUse, JobRecord, Resolution, ReviewerRecord
 
 BACKENDS = ["memory", "sqlite", "postgres"]
 SHARED = ["sqlite", "postgres"]  # the ones several processes (hosts) can share
@@ -273,3 +275,168 @@ def test_state_written_by_one_store_is_read_by_another(opener: Callable[[], Stat
     assert b.latest_checkpoint("trail") == {"seq": 3, "hash": "h", "signature": "s", "created": 1.5}
     b.add_trust({"bot": (-10, 100, 100)})
     assert a.get_trust("bot") == 90
+
+
+# ------------------------------------------------------------------ methods added by the merged branches
+
+
+def _job(job_id: str = "j1", agent: str = "bot", token: str = "t1", issued: float = 100.0) -> JobRecord:
+    return JobRecord(job_id, agent, ("refund", "read"), "sh", "ph", token, issued, issued + 60, created=issued)
+
+
+def test_jobs_put_mint_revoke_and_versions(store: StateStore) -> None:
+    stored = store.put_job(_job())
+    assert stored.tokens_issued == 1 and stored.scope == ("refund", "read") and stored.status == ACTIVE
+    again = store.put_job(_job(token="t2", issued=200.0))
+    assert again.token_id == "t2" and again.issued == 200.0 and again.tokens_issued == 2 and again.created == 100.0
+    with pytest.raises(ConfigError):
+        store.put_job(_job(agent="other"))
+    assert store.get_job("j1") == again and store.get_job("nope") is None
+    store.put_job(_job("j2", issued=300.0))
+    assert [j.job_id for j in store.list_jobs()] == ["j2", "j1"] and len(store.list_jobs(limit=1)) == 1
+    revoked = store.revoke_job("j1", "leaked", 250.0)
+    assert revoked is not None and revoked.revoked and revoked.revoked_at == 250.0 and revoked.reason == "leaked"
+    twice = store.revoke_job("j1", "other", 260.0)
+    assert twice is not None and twice.revoked_at == 250.0 and twice.reason == "leaked"
+    assert store.put_job(_job(token="t3", issued=270.0)).revoked  # a revoked job stays revoked
+    assert store.revoke_job("nope", "x", 1.0) is None
+    assert store.job_versions() == {"j1": (REVOKED, "t3"), "j2": (ACTIVE, "t1")}
+
+
+def test_policy_archive(store: StateStore) -> None:
+    store.archive_policy("h2", {"b.yaml": "rules: []\n"}, 10.0)
+    store.archive_policy("h1", {"a.yaml": "x: 1\n"}, 20.0)
+    store.archive_policy("h2", {"b.yaml": "ignored"}, 30.0)
+    v = store.get_policy_version("h2")
+    assert v is not None and dict(v.files) == {"b.yaml": "rules: []\n"} and (v.first_seen, v.last_seen) == (10.0, 30.0)
+    assert store.get_policy_version("zz") is None
+    assert [p.policy_hash for p in store.list_policy_versions()] == ["h2", "h1"]
+    assert len(store.list_policy_versions(limit=1)) == 1
+
+
+def test_budget_window_force_negative_and_reset(store: StateStore) -> None:
+    assert store.add_to_budget("k", 0.1, 0.3, 10, 100.0) == BudgetUse(True, 0.1)
+    assert store.add_to_budget("k", 0.2, 0.3, 10, 101.0).admitted  # 0.1 + 0.2 fits 0.3 (slack)
+    refused = store.add_to_budget("k", 0.1, 0.3, 10, 102.0)
+    assert not refused.admitted and refused.used == pytest.approx(0.3)
+    assert store.add_to_budget("k", 5.0, 0.3, 10, 102.0, force=True).used == pytest.approx(5.3)
+    assert store.add_to_budget("k", -5.0, 0.3, 10, 102.0).used == pytest.approx(0.3)
+    assert store.add_to_budget("other", 1.0, 1.0, 10, 102.0).admitted  # keys are independent
+    # at 111 the events at 100 and 101 left the window; the ones at 102 (net 0) remain
+    assert store.add_to_budget("k", 0.3, 0.3, 10, 111.0).used == pytest.approx(0.3)
+    # once every event left the window the total starts again from exactly 0
+    assert store.add_to_budget("k", 0.0, 0.3, 10, 200.0) == BudgetUse(True, 0.0)
+    purged = store.purge(1000.0)
+    assert isinstance(store, MemoryStateStore) or purged >= 2  # memory keeps no such rows to count
+    assert store.add_to_budget("k", 0.25, 0.3, 10, 1000.0) == BudgetUse(True, 0.25)
+
+
+def test_session_labels_accumulate_and_expire(store: StateStore) -> None:
+    assert store.session_labels("s", frozenset(), 0.0, 10) == frozenset()
+    assert store.session_labels("s", frozenset({"pii"}), 0.0, 10) == {"pii"}
+    assert store.session_labels("s", frozenset({"web"}), 5.0, 10) == {"pii", "web"}
+    assert store.session_labels("s", frozenset(), 12.0, 10) == {"web"}  # pii expired at 10
+    assert store.session_labels("s", frozenset({"web"}), 14.0, 10) == {"web"}  # extended to 24
+    assert store.session_labels("s", frozenset(), 20.0, 10) == {"web"}
+    assert store.session_labels("t", frozenset(), 20.0, 10) == frozenset()
+    if not isinstance(store, MemoryStateStore):  # the shared stores drop expired labels (memory filters on read)
+        assert store.purge(30.0) >= 1 and store.session_labels("s", frozenset(), 0.0, 10) == frozenset()
+
+
+def test_reviewers(store: StateStore) -> None:
+    ann = ReviewerRecord("ann", ("approver", "admin"), ("ops",), ("refund*",), ("bot",), "tid1", "th1", None, 1.0, 1.0)
+    assert store.put_reviewer(ann) and not store.put_reviewer(ann)
+    assert not store.put_reviewer(ReviewerRecord("bob", token_id="tid1"))  # token ids are unique
+    assert store.put_reviewer(ReviewerRecord("bob", created=2.0, updated=2.0))
+    assert store.get_reviewer("ann") == ann and store.get_reviewer("zed") is None
+    assert store.reviewer_by_token("tid1") == ann
+    rotated = ReviewerRecord("ann", ("approver",), (), (), (), "tid2", "th2", "$argon2id$x", 1.0, 5.0)
+    assert store.replace_reviewer(rotated) and not store.replace_reviewer(ReviewerRecord("zed"))
+    assert store.reviewer_by_token("tid1") is None and store.reviewer_by_token("tid2") == rotated
+    assert [r.name for r in store.list_reviewers()] == ["ann", "bob"]
+    assert store.delete_reviewer("ann") and not store.delete_reviewer("ann")
+    assert store.reviewer_by_token("tid2") is None and [r.name for r in store.list_reviewers()] == ["bob"]
+
+
+def test_settle_one_shot_edited_and_standing_grants(store: StateStore) -> None:
+    now = time.time()
+    store.put_escalation(esc("e1", created=now))
+    done = store.settle_escalation("e1", Resolution(EscalationStatus.APPROVED, "ann", "ok", credential_id="tid1",
+                                                    grant_expires=now + 60, grant_args_hash="h9",
+                                                    edited_args={"amount": 5}), now)
+    assert done.status is EscalationStatus.APPROVED and done.credential_id == "tid1" and done.edited_args_hash
+    assert store.get_escalation("e1") == done
+    assert store.consume_grant("bot", "refund", "h1", now) is None  # bound to the edited hash
+    assert store.consume_grant("bot", "refund", "h9", now) == "e1"
+    with pytest.raises(EscalationClosed):
+        store.settle_escalation("e1", Resolution(EscalationStatus.DENIED, "ann", ""), now)
+    with pytest.raises(EscalationNotFound):
+        store.settle_escalation("nope", Resolution(EscalationStatus.DENIED, "ann", ""), now)
+    store.put_escalation(esc("e2", created=now))
+    store.put_escalation(esc("e3", created=now))
+    s2 = store.settle_escalation("e2", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 60,
+                                                  standing=True), now)
+    store.settle_escalation("e3", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 90,
+                                             standing=True), now)
+    assert s2.grant_until == now + 60 and store.get_escalation("e2") == s2
+    assert store.consume_grant("bot", "refund", "*", now) is None  # standing grants are not consumed
+    assert store.use_standing_grant("bot", "refund", now) == "e3"  # the one expiring last
+    assert store.use_standing_grant("bot", "refund", now) == "e3"  # and not used up
+    assert [g.escalation_id for g in store.list_grants(now)] == ["e2", "e3"]
+    assert all(g.standing and g.args_hash == "*" for g in store.list_grants(now))
+    assert store.revoke_grant("e3", now) and not store.revoke_grant("e3", now) and not store.revoke_grant("e1", now)
+    assert store.use_standing_grant("bot", "refund", now) == "e2"
+    assert store.use_standing_grant("bot", "refund", now + 61) is None
+    assert {g.escalation_id for g in store.list_grants(now, active_only=False)} == {"e1", "e2", "e3"}
+    store.put_escalation(esc("e4", created=now, expires_in=-1))
+    with pytest.raises(EscalationClosed):
+        store.settle_escalation("e4", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 60), now)
+    e4 = store.get_escalation("e4")
+    assert e4 is not None and e4.status is EscalationStatus.EXPIRED
+    # a revoked one-shot grant is not consumed, and purge drops revoked and consumed grants
+    store.put_escalation(esc("e5", created=now, args_hash="h5"))
+    store.settle_escalation("e5", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 60), now)
+    assert store.revoke_grant("e5", now) and store.consume_grant("bot", "refund", "h5", now) is None
+    store.purge(now)
+    assert {g.escalation_id for g in store.list_grants(now, active_only=False)} == {"e2"}
+
+
+def test_racing_budget_admissions_never_exceed_the_limit(opener: Callable[[], StateStore]) -> None:
+    stores = [opener() for _ in range(8)]
+    admitted: list[float] = []
+    lock = threading.Lock()
+    now = time.time()
+
+    def spend(s: StateStore) -> None:
+        for _ in range(15):
+            if s.add_to_budget("racing", 1.0, 50.0, 3600, now).admitted:
+                with lock:
+                    admitted.append(1.0)
+
+    threads = [threading.Thread(target=spend, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(admitted) == 50  # exactly the limit: none lost, none over
+    assert stores[0].add_to_budget("racing", 0.0, 50.0, 3600, now).used == 50.0
+
+
+def test_racing_settlements_one_wins(opener: Callable[[], StateStore]) -> None:
+    stores = [opener() for _ in range(8)]
+    now = time.time()
+    stores[0].put_escalation(esc("race", created=now))
+    wins: list[int] = []
+
+    def settle(i: int) -> None:
+        with contextlib.suppress(EscalationError):
+            stores[i].settle_escalation("race", Resolution(EscalationStatus.APPROVED, f"r{i}", "",
+                                                           grant_expires=now + 60), now)
+            wins.append(i)
+
+    threads = [threading.Thread(target=settle, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(stores[0].list_grants(now)) == 1

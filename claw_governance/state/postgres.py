@@ -31,6 +31,7 @@ with its tables, then write the method with ``self._write()`` (one transaction: 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -43,8 +44,20 @@ import orjson
 
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
-from claw_governance.state.base import IdentityRecord, KeyRecord, TrustChange
-from claw_governance.state.memory import check_resolvable
+from claw_governance.state.base import (
+    ACTIVE,
+    BudgetUse,
+    GrantRecord,
+    IdentityRecord,
+    JobRecord,
+    KeyRecord,
+    PolicyVersion,
+    Resolution,
+    ReviewerRecord,
+    TrustChange,
+)
+from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
+from claw_governance.state.memory import check_resolvable, grant_for, settled
 
 try:  # the optional extra: a clear error at open when it is missing, never at import of the package
     import psycopg
@@ -95,11 +108,115 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
 )
+MIGRATIONS += (
+    (
+        2,
+        (  # work contracts: jobs and the policy archive
+            """CREATE TABLE jobs (
+               job_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, scope TEXT NOT NULL, scope_hash TEXT NOT NULL,
+               policy_hash TEXT, token_id TEXT NOT NULL, issued DOUBLE PRECISION NOT NULL,
+               expires DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, revoked_at DOUBLE PRECISION, reason TEXT,
+               created DOUBLE PRECISION NOT NULL, tokens_issued BIGINT NOT NULL DEFAULT 1)""",
+            """CREATE TABLE policy_versions (
+               policy_hash TEXT PRIMARY KEY, files TEXT NOT NULL, first_seen DOUBLE PRECISION NOT NULL,
+               last_seen DOUBLE PRECISION NOT NULL)""",
+        ),
+    ),
+    (
+        3,
+        (  # budgets (sliding windows with a running total per key) and session data-flow labels
+            """CREATE TABLE budget_events (
+               key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, amount DOUBLE PRECISION NOT NULL,
+               expires DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX budget_events_key ON budget_events(key, at)",
+            "CREATE INDEX budget_events_expires ON budget_events(expires)",
+            "CREATE TABLE budget_totals (key TEXT PRIMARY KEY, total DOUBLE PRECISION NOT NULL)",
+            """CREATE TABLE session_labels (
+               key TEXT NOT NULL, label TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL,
+               PRIMARY KEY (key, label))""",
+            "CREATE INDEX session_labels_expires ON session_labels(expires)",
+        ),
+    ),
+    (
+        4,
+        (  # reviewers as principals; what a reviewer decided (issue 16)
+            """CREATE TABLE reviewers (
+               name TEXT PRIMARY KEY, roles TEXT NOT NULL, groups_ TEXT NOT NULL, scope_actions TEXT NOT NULL,
+               scope_agents TEXT NOT NULL, token_id TEXT UNIQUE, token_hash TEXT, password_hash TEXT,
+               created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL)""",
+            "ALTER TABLE escalations ADD COLUMN approvers TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE escalations ADD COLUMN max_grant DOUBLE PRECISION",
+            "ALTER TABLE escalations ADD COLUMN call_id TEXT",
+            "ALTER TABLE escalations ADD COLUMN credential_id TEXT",
+            "ALTER TABLE escalations ADD COLUMN edited_args TEXT",
+            "ALTER TABLE escalations ADD COLUMN edited_args_hash TEXT",
+            "ALTER TABLE escalations ADD COLUMN message TEXT",
+            "ALTER TABLE escalations ADD COLUMN grant_until DOUBLE PRECISION",
+            "ALTER TABLE grants ADD COLUMN standing BOOLEAN NOT NULL DEFAULT FALSE",
+            "ALTER TABLE grants ADD COLUMN revoked DOUBLE PRECISION",
+            "CREATE INDEX grants_standing ON grants(agent_id, action) WHERE standing",
+        ),
+    ),
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _ESC_COLUMNS = (
-    "id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, notes, resolved_at"
+    "id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, notes, resolved_at, "
+    "approvers, max_grant, call_id, credential_id, edited_args, edited_args_hash, message, grant_until"
 )
+_REVIEWER_COLUMNS = (
+    "name, roles, groups_, scope_actions, scope_agents, token_id, token_hash, password_hash, created, updated"
+)
+_JOB_COLUMNS = (
+    "job_id, agent_id, scope, scope_hash, policy_hash, token_id, issued, expires, status, revoked_at, "
+    "reason, created, tokens_issued"
+)
+_GRANT_COLUMNS = "escalation_id, agent_id, action, args_hash, expires, consumed, standing, revoked"
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _row_to_reviewer(row: tuple[Any, ...]) -> ReviewerRecord:
+    return ReviewerRecord(
+        row[0],
+        tuple(orjson.loads(row[1])),
+        tuple(orjson.loads(row[2])),
+        tuple(orjson.loads(row[3])),
+        tuple(orjson.loads(row[4])),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+    )
+
+
+def _reviewer_row(r: ReviewerRecord) -> tuple[Any, ...]:
+    return (
+        r.name,
+        _json(list(r.roles)),
+        _json(list(r.groups)),
+        _json(list(r.scope_actions)),
+        _json(list(r.scope_agents)),
+        r.token_id,
+        r.token_hash,
+        r.password_hash,
+        r.created,
+        r.updated,
+    )
+
+
+def _row_to_job(row: tuple[Any, ...]) -> JobRecord:
+    return JobRecord(
+        row[0], row[1], tuple(orjson.loads(row[2])), row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+        row[10], row[11], int(row[12]),
+    )
+
+
+def _row_to_grant(r: tuple[Any, ...]) -> GrantRecord:
+    return GrantRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7])
 _ID_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
 _KEY_COLUMNS = "key_id, agent_id, algorithm, public_key, created, retired"
 
@@ -119,6 +236,14 @@ def _row_to_escalation(row: tuple[Any, ...]) -> Escalation:
         row[10],
         row[11],
         row[12],
+        tuple(orjson.loads(row[13])),
+        row[14],
+        row[15],
+        row[16],
+        None if row[17] is None else orjson.loads(row[17]),
+        row[18],
+        row[19],
+        row[20],
     )
 
 
@@ -371,9 +496,32 @@ class PostgresStateStore:
     def purge(self, now: float) -> int:
         """See StateStore."""
         with self._write() as cur:
-            cur.execute("DELETE FROM nonces WHERE expires <= %s", (now,))
+            cur.execute("DELETE FROM session_labels WHERE expires <= %s", (now,))
             n = cur.rowcount
-            cur.execute("DELETE FROM grants WHERE consumed IS NOT NULL OR expires <= %s", (now,))
+            cur.execute("DELETE FROM nonces WHERE expires <= %s", (now,))
+            n += cur.rowcount
+            # the keys with expired events, locked in key order (as add_to_budget locks one key) before any delete
+            cur.execute("SELECT DISTINCT key FROM budget_events WHERE expires <= %s ORDER BY key", (now,))
+            gone_keys = [str(r[0]) for r in cur.fetchall()]
+            for key in gone_keys:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("claw_budget:" + key,))
+            if gone_keys:
+                cur.execute("DELETE FROM budget_events WHERE expires <= %s AND key = ANY(%s)", (now, gone_keys))
+                n += cur.rowcount
+                # keep each running total equal to the sum of its remaining events
+                cur.execute(
+                    "UPDATE budget_totals t SET total = (SELECT COALESCE(SUM(e.amount), 0) FROM budget_events e "
+                    "WHERE e.key = t.key) WHERE t.key = ANY(%s)",
+                    (gone_keys,),
+                )
+                cur.execute(
+                    "DELETE FROM budget_totals t WHERE t.key = ANY(%s) AND NOT EXISTS "
+                    "(SELECT 1 FROM budget_events e WHERE e.key = t.key)",
+                    (gone_keys,),
+                )
+            cur.execute(
+                "DELETE FROM grants WHERE consumed IS NOT NULL OR revoked IS NOT NULL OR expires <= %s", (now,)
+            )
             n += cur.rowcount
         return int(n)
 
@@ -383,7 +531,7 @@ class PostgresStateStore:
         """See StateStore."""
         e = escalation
         self._exec(
-            f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES ({','.join(['%s'] * 21)})",
             (
                 e.id,
                 e.agent_id,
@@ -398,6 +546,14 @@ class PostgresStateStore:
                 e.resolver,
                 e.notes,
                 e.resolved_at,
+                _json(list(e.approvers)),
+                e.max_grant,
+                e.call_id,
+                e.credential_id,
+                None if e.edited_args is None else _json(dict(e.edited_args)),
+                e.edited_args_hash,
+                e.message,
+                e.grant_until,
             ),
         )
 
@@ -452,37 +608,237 @@ class PostgresStateStore:
                 )
                 if status is EscalationStatus.APPROVED:
                     cur.execute(
-                        "INSERT INTO grants VALUES (%s,%s,%s,%s,%s,NULL)",
+                        "INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires) "
+                        "VALUES (%s,%s,%s,%s,%s)",
                         (esc.id, esc.agent_id, esc.action, esc.args_hash, grant_expires),
                     )
         if error is not None:
             raise error
         assert esc is not None
-        return Escalation(
-            esc.id,
-            esc.agent_id,
-            esc.action,
-            esc.args_hash,
-            esc.context,
-            esc.rule,
-            esc.reason,
-            status,
-            esc.created,
-            esc.expires,
-            resolver,
-            notes,
-            now,
-        )
+        return dataclasses.replace(esc, status=status, resolver=resolver, notes=notes, resolved_at=now)
 
     def consume_grant(self, agent_id: str, action: str, args_hash: str, now: float) -> str | None:
         """See StateStore. One UPDATE ... RETURNING: a grant is consumed at most once across every host."""
         rows = self._rows(
             "UPDATE grants SET consumed=%s WHERE escalation_id=(SELECT escalation_id FROM grants WHERE "
-            "agent_id=%s AND action=%s AND args_hash=%s AND consumed IS NULL AND expires > %s "
+            "agent_id=%s AND action=%s AND args_hash=%s AND consumed IS NULL AND revoked IS NULL AND NOT standing "
+            "AND expires > %s "
             "ORDER BY expires LIMIT 1 FOR UPDATE SKIP LOCKED) AND consumed IS NULL RETURNING escalation_id",
             (now, agent_id, action, args_hash, now),
         )
         return str(rows[0][0]) if rows else None
+
+    # ----------------------------------------------------------------------------------------- jobs
+
+    def put_job(self, job: JobRecord) -> JobRecord:
+        """See StateStore. The job row is locked (or created once by ON CONFLICT): one row per job id."""
+        with self._write() as cur:
+            cur.execute("SELECT agent_id FROM jobs WHERE job_id=%s FOR UPDATE", (job.job_id,))
+            row = cur.fetchone()
+            if row is not None and row[0] != job.agent_id:
+                raise ConfigError(f"job {job.job_id!r} belongs to agent {row[0]!r}, not {job.agent_id!r}")
+            cur.execute(
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,1) "
+                "ON CONFLICT (job_id) DO UPDATE SET scope=excluded.scope, scope_hash=excluded.scope_hash, "
+                "policy_hash=excluded.policy_hash, token_id=excluded.token_id, issued=excluded.issued, "
+                "expires=excluded.expires, tokens_issued=jobs.tokens_issued + 1 "
+                f"WHERE jobs.agent_id = excluded.agent_id RETURNING {_JOB_COLUMNS}",
+                (job.job_id, job.agent_id, orjson.dumps(list(job.scope)).decode(), job.scope_hash, job.policy_hash,
+                 job.token_id, job.issued, job.expires, ACTIVE, None, None, job.created),
+            )
+            stored = cur.fetchone()
+            if stored is None:  # another host created it for another agent meanwhile
+                cur.execute("SELECT agent_id FROM jobs WHERE job_id=%s", (job.job_id,))
+                other = cur.fetchone()
+                raise ConfigError(f"job {job.job_id!r} belongs to agent {other[0] if other else '?'!r}, "
+                                  f"not {job.agent_id!r}")
+        return _row_to_job(stored)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """See StateStore."""
+        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=%s", (job_id,))
+        return _row_to_job(rows[0]) if rows else None
+
+    def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
+        """See StateStore."""
+        return [_row_to_job(r) for r in self._rows(
+            f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT %s", (limit,))]
+
+    def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
+        """See StateStore. Idempotent: the first revocation's time and reason stay."""
+        with self._write() as cur:
+            cur.execute("UPDATE jobs SET status='revoked', revoked_at=%s, reason=%s WHERE job_id=%s AND "
+                        "status != 'revoked'", (now, reason, job_id))
+            cur.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=%s", (job_id,))
+            row = cur.fetchone()
+        return _row_to_job(row) if row else None
+
+    def job_versions(self) -> dict[str, tuple[str, str]]:
+        """See StateStore."""
+        return {j: (s, t) for j, s, t in self._rows("SELECT job_id, status, token_id FROM jobs")}
+
+    # ------------------------------------------------------------------------------- policy archive
+
+    def archive_policy(self, policy_hash: str, files: Mapping[str, str], now: float) -> None:
+        """See StateStore. INSERT ... ON CONFLICT: created once, then only ``last_seen`` moves."""
+        self._exec("INSERT INTO policy_versions VALUES (%s,%s,%s,%s) ON CONFLICT (policy_hash) DO UPDATE SET "
+                   "last_seen=excluded.last_seen", (policy_hash, orjson.dumps(dict(files)).decode(), now, now))
+
+    def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
+        """See StateStore."""
+        rows = self._rows("SELECT policy_hash, files, first_seen, last_seen FROM policy_versions "
+                          "WHERE policy_hash=%s", (policy_hash,))
+        return PolicyVersion(rows[0][0], orjson.loads(rows[0][1]), rows[0][2], rows[0][3]) if rows else None
+
+    def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
+        """See StateStore."""
+        return [PolicyVersion(h, orjson.loads(f), a, b) for h, f, a, b in self._rows(
+            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
+            "policy_hash LIMIT %s", (limit,))]
+
+    # -------------------------------------------------------------------------------------- budgets
+
+    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
+                      force: bool = False) -> BudgetUse:
+        """See StateStore. ``pg_advisory_xact_lock(hashtext(key))`` serialises the calls of one key across
+        hosts until commit; the running total in ``budget_totals`` keeps the cost independent of the window."""
+        start = now - window_seconds
+        with self._write() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("claw_budget:" + key,))
+            cur.execute("DELETE FROM budget_events WHERE key = %s AND at <= %s RETURNING amount", (key, start))
+            gone = [float(r[0]) for r in cur.fetchall()]
+            if gone:
+                cur.execute("UPDATE budget_totals SET total = CASE WHEN EXISTS (SELECT 1 FROM budget_events WHERE "
+                            "key = %s) THEN total - %s ELSE 0 END WHERE key = %s", (key, sum(gone), key))
+            cur.execute("SELECT total FROM budget_totals WHERE key = %s", (key,))
+            row = cur.fetchone()
+            used = float(row[0]) if row else 0.0
+            if not force and amount >= 0 and used + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
+                return BudgetUse(False, used)
+            cur.execute("INSERT INTO budget_events VALUES (%s,%s,%s,%s)", (key, now, amount, now + window_seconds))
+            cur.execute("INSERT INTO budget_totals VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET total = %s",
+                        (key, used + amount, used + amount))
+            return BudgetUse(True, used + amount)
+
+    def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
+        """See StateStore. INSERT ... ON CONFLICT extends a label's expiry (never shortens it)."""
+        if add:
+            with self._write() as cur:
+                cur.executemany(
+                    "INSERT INTO session_labels VALUES (%s,%s,%s) ON CONFLICT (key, label) DO UPDATE SET "
+                    "expires = GREATEST(session_labels.expires, excluded.expires)",
+                    [(key, label, now + ttl_seconds) for label in sorted(add)],
+                )
+                cur.execute("SELECT label FROM session_labels WHERE key = %s AND expires > %s", (key, now))
+                rows = cur.fetchall()
+        else:
+            rows = self._rows("SELECT label FROM session_labels WHERE key = %s AND expires > %s", (key, now))
+        return frozenset(str(r[0]) for r in rows)
+
+    # ------------------------------------------------------------------------------------ reviewers
+
+    def put_reviewer(self, record: ReviewerRecord) -> bool:
+        """See StateStore. A taken name or token id: False and no change."""
+        return self._exec(
+            f"INSERT INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT DO NOTHING",
+            _reviewer_row(record),
+        ) == 1
+
+    def replace_reviewer(self, record: ReviewerRecord) -> bool:
+        """See StateStore. One UPDATE statement."""
+        row = _reviewer_row(record)
+        return self._exec(
+            "UPDATE reviewers SET roles=%s, groups_=%s, scope_actions=%s, scope_agents=%s, token_id=%s, "
+            "token_hash=%s, password_hash=%s, created=%s, updated=%s WHERE name=%s",
+            (*row[1:], row[0]),
+        ) == 1
+
+    def get_reviewer(self, name: str) -> ReviewerRecord | None:
+        """See StateStore."""
+        rows = self._rows(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE name=%s", (name,))
+        return _row_to_reviewer(rows[0]) if rows else None
+
+    def reviewer_by_token(self, token_id: str) -> ReviewerRecord | None:
+        """See StateStore."""
+        rows = self._rows(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE token_id=%s", (token_id,))
+        return _row_to_reviewer(rows[0]) if rows else None
+
+    def list_reviewers(self) -> list[ReviewerRecord]:
+        """See StateStore."""
+        return [_row_to_reviewer(r) for r in self._rows(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers ORDER BY name")]
+
+    def delete_reviewer(self, name: str) -> bool:
+        """See StateStore."""
+        return self._exec("DELETE FROM reviewers WHERE name=%s", (name,)) == 1
+
+    def settle_escalation(self, escalation_id: str, resolution: Resolution, now: float) -> Escalation:
+        """See StateStore. The escalation's row is locked FOR UPDATE: check, update and the grant in one
+        transaction, so of two concurrent settlements exactly one succeeds."""
+        if resolution.status not in (EscalationStatus.APPROVED, EscalationStatus.DENIED):
+            raise EscalationError(f"an escalation can only be approved or denied, not {resolution.status.value}")
+        error: EscalationError | None = None
+        done: Escalation | None = None
+        with self._write() as cur:
+            cur.execute(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=%s FOR UPDATE", (escalation_id,))
+            row = cur.fetchone()
+            esc = _row_to_escalation(row) if row else None
+            try:
+                check_resolvable(esc, escalation_id, now)
+            except EscalationError as exc:
+                error = exc
+                if esc is not None and esc.status is EscalationStatus.PENDING:  # time is up: record it
+                    cur.execute(
+                        "UPDATE escalations SET status='expired', resolved_at=%s WHERE id=%s", (now, escalation_id)
+                    )
+            if error is None and esc is not None:
+                done = settled(esc, resolution, now)
+                cur.execute(
+                    "UPDATE escalations SET status=%s, resolver=%s, notes=%s, resolved_at=%s, credential_id=%s, "
+                    "edited_args=%s, edited_args_hash=%s, message=%s, grant_until=%s WHERE id=%s",
+                    (done.status.value, done.resolver, done.notes, now, done.credential_id,
+                     None if done.edited_args is None else _json(dict(done.edited_args)),
+                     done.edited_args_hash, done.message, done.grant_until, escalation_id),
+                )
+                if resolution.status is EscalationStatus.APPROVED:
+                    bound, standing = grant_for(esc, resolution)
+                    cur.execute(
+                        f"INSERT INTO grants ({_GRANT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,NULL,%s,NULL)",
+                        (esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires, standing),
+                    )
+        if error is not None:
+            raise error
+        assert done is not None
+        return done
+
+    def use_standing_grant(self, agent_id: str, action: str, now: float) -> str | None:
+        """See StateStore. A read: a standing grant is not consumed."""
+        rows = self._rows(
+            "SELECT escalation_id FROM grants WHERE agent_id=%s AND action=%s AND standing AND revoked IS NULL "
+            "AND expires > %s ORDER BY expires DESC LIMIT 1",
+            (agent_id, action, now),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def revoke_grant(self, escalation_id: str, now: float) -> bool:
+        """See StateStore. One UPDATE ... WHERE still valid: a grant is revoked once."""
+        return self._exec(
+            "UPDATE grants SET revoked=%s WHERE escalation_id=%s AND revoked IS NULL AND consumed IS NULL "
+            "AND expires > %s",
+            (now, escalation_id, now),
+        ) == 1
+
+    def list_grants(self, now: float, active_only: bool = True) -> list[GrantRecord]:
+        """See StateStore."""
+        if active_only:
+            rows = self._rows(
+                f"SELECT {_GRANT_COLUMNS} FROM grants WHERE consumed IS NULL AND revoked IS NULL AND expires > %s "
+                "ORDER BY expires, escalation_id",
+                (now,),
+            )
+        else:
+            rows = self._rows(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY expires, escalation_id")
+        return [_row_to_grant(r) for r in rows]
 
     def watch_identities(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(agent_id)`` as soon as any host revokes, reinstates or rotates an identity.
