@@ -126,13 +126,15 @@ def test_escalation_on_a_approved_by_cli_on_b_runs_once_on_a(tmp_path: Path, pg_
         listed = cli(b, pg_url, "escalations", "list", "--json")  # B sees A's queue
         assert listed.returncode == 0, listed.stderr
         assert [e["id"] for e in json.loads(listed.stdout)] == [escalation_id]
+        added = cli(b, pg_url, "reviewer", "add", "alice@example.com")  # a reviewer in the fleet's registry
+        assert added.returncode == 0, added.stderr
         approved = cli(
             b,
             pg_url,
             "escalations",
             "approve",
             escalation_id,
-            "--resolver",
+            "--by",
             "alice@example.com",
             "--notes",
             "verified by phone",

@@ -361,9 +361,19 @@ def test_reviewers(store: StateStore) -> None:
 def test_settle_one_shot_edited_and_standing_grants(store: StateStore) -> None:
     now = time.time()
     store.put_escalation(esc("e1", created=now))
-    done = store.settle_escalation("e1", Resolution(EscalationStatus.APPROVED, "ann", "ok", credential_id="tid1",
-                                                    grant_expires=now + 60, grant_args_hash="h9",
-                                                    edited_args={"amount": 5}), now)
+    done = store.settle_escalation(
+        "e1",
+        Resolution(
+            EscalationStatus.APPROVED,
+            "ann",
+            "ok",
+            credential_id="tid1",
+            grant_expires=now + 60,
+            grant_args_hash="h9",
+            edited_args={"amount": 5},
+        ),
+        now,
+    )
     assert done.status is EscalationStatus.APPROVED and done.credential_id == "tid1" and done.edited_args_hash
     assert store.get_escalation("e1") == done
     assert store.consume_grant("bot", "refund", "h1", now) is None  # bound to the edited hash
@@ -374,10 +384,12 @@ def test_settle_one_shot_edited_and_standing_grants(store: StateStore) -> None:
         store.settle_escalation("nope", Resolution(EscalationStatus.DENIED, "ann", ""), now)
     store.put_escalation(esc("e2", created=now))
     store.put_escalation(esc("e3", created=now))
-    s2 = store.settle_escalation("e2", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 60,
-                                                  standing=True), now)
-    store.settle_escalation("e3", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 90,
-                                             standing=True), now)
+    s2 = store.settle_escalation(
+        "e2", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 60, standing=True), now
+    )
+    store.settle_escalation(
+        "e3", Resolution(EscalationStatus.APPROVED, "ann", "", grant_expires=now + 90, standing=True), now
+    )
     assert s2.grant_until == now + 60 and store.get_escalation("e2") == s2
     assert store.consume_grant("bot", "refund", "*", now) is None  # standing grants are not consumed
     assert store.use_standing_grant("bot", "refund", now) == "e3"  # the one expiring last
@@ -430,8 +442,9 @@ def test_racing_settlements_one_wins(opener: Callable[[], StateStore]) -> None:
 
     def settle(i: int) -> None:
         with contextlib.suppress(EscalationError):
-            stores[i].settle_escalation("race", Resolution(EscalationStatus.APPROVED, f"r{i}", "",
-                                                           grant_expires=now + 60), now)
+            stores[i].settle_escalation(
+                "race", Resolution(EscalationStatus.APPROVED, f"r{i}", "", grant_expires=now + 60), now
+            )
             wins.append(i)
 
     threads = [threading.Thread(target=settle, args=(i,)) for i in range(8)]

@@ -210,13 +210,26 @@ def _reviewer_row(r: ReviewerRecord) -> tuple[Any, ...]:
 
 def _row_to_job(row: tuple[Any, ...]) -> JobRecord:
     return JobRecord(
-        row[0], row[1], tuple(orjson.loads(row[2])), row[3], row[4], row[5], row[6], row[7], row[8], row[9],
-        row[10], row[11], int(row[12]),
+        row[0],
+        row[1],
+        tuple(orjson.loads(row[2])),
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        int(row[12]),
     )
 
 
 def _row_to_grant(r: tuple[Any, ...]) -> GrantRecord:
     return GrantRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7])
+
+
 _ID_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
 _KEY_COLUMNS = "key_id, agent_id, algorithm, public_key, created, retired"
 
@@ -519,9 +532,7 @@ class PostgresStateStore:
                     "(SELECT 1 FROM budget_events e WHERE e.key = t.key)",
                     (gone_keys,),
                 )
-            cur.execute(
-                "DELETE FROM grants WHERE consumed IS NOT NULL OR revoked IS NOT NULL OR expires <= %s", (now,)
-            )
+            cur.execute("DELETE FROM grants WHERE consumed IS NOT NULL OR revoked IS NOT NULL OR expires <= %s", (now,))
             n += cur.rowcount
         return int(n)
 
@@ -643,15 +654,28 @@ class PostgresStateStore:
                 "policy_hash=excluded.policy_hash, token_id=excluded.token_id, issued=excluded.issued, "
                 "expires=excluded.expires, tokens_issued=jobs.tokens_issued + 1 "
                 f"WHERE jobs.agent_id = excluded.agent_id RETURNING {_JOB_COLUMNS}",
-                (job.job_id, job.agent_id, orjson.dumps(list(job.scope)).decode(), job.scope_hash, job.policy_hash,
-                 job.token_id, job.issued, job.expires, ACTIVE, None, None, job.created),
+                (
+                    job.job_id,
+                    job.agent_id,
+                    orjson.dumps(list(job.scope)).decode(),
+                    job.scope_hash,
+                    job.policy_hash,
+                    job.token_id,
+                    job.issued,
+                    job.expires,
+                    ACTIVE,
+                    None,
+                    None,
+                    job.created,
+                ),
             )
             stored = cur.fetchone()
             if stored is None:  # another host created it for another agent meanwhile
                 cur.execute("SELECT agent_id FROM jobs WHERE job_id=%s", (job.job_id,))
                 other = cur.fetchone()
-                raise ConfigError(f"job {job.job_id!r} belongs to agent {other[0] if other else '?'!r}, "
-                                  f"not {job.agent_id!r}")
+                raise ConfigError(
+                    f"job {job.job_id!r} belongs to agent {other[0] if other else '?'!r}, not {job.agent_id!r}"
+                )
         return _row_to_job(stored)
 
     def get_job(self, job_id: str) -> JobRecord | None:
@@ -661,14 +685,18 @@ class PostgresStateStore:
 
     def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
         """See StateStore."""
-        return [_row_to_job(r) for r in self._rows(
-            f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT %s", (limit,))]
+        return [
+            _row_to_job(r)
+            for r in self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT %s", (limit,))
+        ]
 
     def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
         """See StateStore. Idempotent: the first revocation's time and reason stay."""
         with self._write() as cur:
-            cur.execute("UPDATE jobs SET status='revoked', revoked_at=%s, reason=%s WHERE job_id=%s AND "
-                        "status != 'revoked'", (now, reason, job_id))
+            cur.execute(
+                "UPDATE jobs SET status='revoked', revoked_at=%s, reason=%s WHERE job_id=%s AND status != 'revoked'",
+                (now, reason, job_id),
+            )
             cur.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=%s", (job_id,))
             row = cur.fetchone()
         return _row_to_job(row) if row else None
@@ -681,25 +709,35 @@ class PostgresStateStore:
 
     def archive_policy(self, policy_hash: str, files: Mapping[str, str], now: float) -> None:
         """See StateStore. INSERT ... ON CONFLICT: created once, then only ``last_seen`` moves."""
-        self._exec("INSERT INTO policy_versions VALUES (%s,%s,%s,%s) ON CONFLICT (policy_hash) DO UPDATE SET "
-                   "last_seen=excluded.last_seen", (policy_hash, orjson.dumps(dict(files)).decode(), now, now))
+        self._exec(
+            "INSERT INTO policy_versions VALUES (%s,%s,%s,%s) ON CONFLICT (policy_hash) DO UPDATE SET "
+            "last_seen=excluded.last_seen",
+            (policy_hash, orjson.dumps(dict(files)).decode(), now, now),
+        )
 
     def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
         """See StateStore."""
-        rows = self._rows("SELECT policy_hash, files, first_seen, last_seen FROM policy_versions "
-                          "WHERE policy_hash=%s", (policy_hash,))
+        rows = self._rows(
+            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions WHERE policy_hash=%s", (policy_hash,)
+        )
         return PolicyVersion(rows[0][0], orjson.loads(rows[0][1]), rows[0][2], rows[0][3]) if rows else None
 
     def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
         """See StateStore."""
-        return [PolicyVersion(h, orjson.loads(f), a, b) for h, f, a, b in self._rows(
-            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
-            "policy_hash LIMIT %s", (limit,))]
+        return [
+            PolicyVersion(h, orjson.loads(f), a, b)
+            for h, f, a, b in self._rows(
+                "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
+                "policy_hash LIMIT %s",
+                (limit,),
+            )
+        ]
 
     # -------------------------------------------------------------------------------------- budgets
 
-    def add_to_budget(self, key: str, amount: float, limit: float, window_seconds: float, now: float, *,
-                      force: bool = False) -> BudgetUse:
+    def add_to_budget(
+        self, key: str, amount: float, limit: float, window_seconds: float, now: float, *, force: bool = False
+    ) -> BudgetUse:
         """See StateStore. ``pg_advisory_xact_lock(hashtext(key))`` serialises the calls of one key across
         hosts until commit; the running total in ``budget_totals`` keeps the cost independent of the window."""
         start = now - window_seconds
@@ -708,16 +746,21 @@ class PostgresStateStore:
             cur.execute("DELETE FROM budget_events WHERE key = %s AND at <= %s RETURNING amount", (key, start))
             gone = [float(r[0]) for r in cur.fetchall()]
             if gone:
-                cur.execute("UPDATE budget_totals SET total = CASE WHEN EXISTS (SELECT 1 FROM budget_events WHERE "
-                            "key = %s) THEN total - %s ELSE 0 END WHERE key = %s", (key, sum(gone), key))
+                cur.execute(
+                    "UPDATE budget_totals SET total = CASE WHEN EXISTS (SELECT 1 FROM budget_events WHERE "
+                    "key = %s) THEN total - %s ELSE 0 END WHERE key = %s",
+                    (key, sum(gone), key),
+                )
             cur.execute("SELECT total FROM budget_totals WHERE key = %s", (key,))
             row = cur.fetchone()
             used = float(row[0]) if row else 0.0
             if not force and amount >= 0 and used + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
                 return BudgetUse(False, used)
             cur.execute("INSERT INTO budget_events VALUES (%s,%s,%s,%s)", (key, now, amount, now + window_seconds))
-            cur.execute("INSERT INTO budget_totals VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET total = %s",
-                        (key, used + amount, used + amount))
+            cur.execute(
+                "INSERT INTO budget_totals VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET total = %s",
+                (key, used + amount, used + amount),
+            )
             return BudgetUse(True, used + amount)
 
     def session_labels(self, key: str, add: frozenset[str], now: float, ttl_seconds: float) -> frozenset[str]:
@@ -739,20 +782,26 @@ class PostgresStateStore:
 
     def put_reviewer(self, record: ReviewerRecord) -> bool:
         """See StateStore. A taken name or token id: False and no change."""
-        return self._exec(
-            f"INSERT INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-            "ON CONFLICT DO NOTHING",
-            _reviewer_row(record),
-        ) == 1
+        return (
+            self._exec(
+                f"INSERT INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+                "ON CONFLICT DO NOTHING",
+                _reviewer_row(record),
+            )
+            == 1
+        )
 
     def replace_reviewer(self, record: ReviewerRecord) -> bool:
         """See StateStore. One UPDATE statement."""
         row = _reviewer_row(record)
-        return self._exec(
-            "UPDATE reviewers SET roles=%s, groups_=%s, scope_actions=%s, scope_agents=%s, token_id=%s, "
-            "token_hash=%s, password_hash=%s, created=%s, updated=%s WHERE name=%s",
-            (*row[1:], row[0]),
-        ) == 1
+        return (
+            self._exec(
+                "UPDATE reviewers SET roles=%s, groups_=%s, scope_actions=%s, scope_agents=%s, token_id=%s, "
+                "token_hash=%s, password_hash=%s, created=%s, updated=%s WHERE name=%s",
+                (*row[1:], row[0]),
+            )
+            == 1
+        )
 
     def get_reviewer(self, name: str) -> ReviewerRecord | None:
         """See StateStore."""
@@ -796,9 +845,18 @@ class PostgresStateStore:
                 cur.execute(
                     "UPDATE escalations SET status=%s, resolver=%s, notes=%s, resolved_at=%s, credential_id=%s, "
                     "edited_args=%s, edited_args_hash=%s, message=%s, grant_until=%s WHERE id=%s",
-                    (done.status.value, done.resolver, done.notes, now, done.credential_id,
-                     None if done.edited_args is None else _json(dict(done.edited_args)),
-                     done.edited_args_hash, done.message, done.grant_until, escalation_id),
+                    (
+                        done.status.value,
+                        done.resolver,
+                        done.notes,
+                        now,
+                        done.credential_id,
+                        None if done.edited_args is None else _json(dict(done.edited_args)),
+                        done.edited_args_hash,
+                        done.message,
+                        done.grant_until,
+                        escalation_id,
+                    ),
                 )
                 if resolution.status is EscalationStatus.APPROVED:
                     bound, standing = grant_for(esc, resolution)
@@ -822,11 +880,14 @@ class PostgresStateStore:
 
     def revoke_grant(self, escalation_id: str, now: float) -> bool:
         """See StateStore. One UPDATE ... WHERE still valid: a grant is revoked once."""
-        return self._exec(
-            "UPDATE grants SET revoked=%s WHERE escalation_id=%s AND revoked IS NULL AND consumed IS NULL "
-            "AND expires > %s",
-            (now, escalation_id, now),
-        ) == 1
+        return (
+            self._exec(
+                "UPDATE grants SET revoked=%s WHERE escalation_id=%s AND revoked IS NULL AND consumed IS NULL "
+                "AND expires > %s",
+                (now, escalation_id, now),
+            )
+            == 1
+        )
 
     def list_grants(self, now: float, active_only: bool = True) -> list[GrantRecord]:
         """See StateStore."""
