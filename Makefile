@@ -68,7 +68,7 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks scripts
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check claw_governance adapters tests integrations_tests examples benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/mypy --strict $(patsubst %/__init__.py,%,$(wildcard adapters/*/claw_governance_*/__init__.py))
 
