@@ -147,6 +147,8 @@ def test_deleting_a_file_with_deny_rules_degrades_health(tmp_path: Path) -> None
         _wait(lambda: gov.policies.degraded is not None)
         policy = gov.health_check()["components"]["policy"]
         assert policy["status"] == "degraded" and "deny.yaml (1 deny rule)" in policy["deny_rules_lost"]
+        # the reload is audited by the watcher thread just after the store took the new policy: wait for it too
+        _wait(lambda: any(e["details"]["changed"] for e in gov.audit.query(type="policy_reload")))
         reloads = [e for e in gov.audit.query(type="policy_reload") if e["details"]["changed"]]
         assert reloads[-1]["details"]["removed_deny_files"] == [str(policies / "deny.yaml")]
         # Another edit elsewhere does not hide it.
