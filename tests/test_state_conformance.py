@@ -327,7 +327,7 @@ def test_budget_window_force_negative_and_reset(store: StateStore) -> None:
     # once every event left the window the total starts again from exactly 0
     assert store.add_to_budget("k", 0.0, 0.3, 10, 200.0) == BudgetUse(True, 0.0)
     purged = store.purge(1000.0)
-    assert isinstance(store, MemoryStateStore) or purged >= 2  # memory keeps no such rows to count
+    assert purged >= 2
     assert store.add_to_budget("k", 0.25, 0.3, 10, 1000.0) == BudgetUse(True, 0.25)
 
 
@@ -339,8 +339,7 @@ def test_session_labels_accumulate_and_expire(store: StateStore) -> None:
     assert store.session_labels("s", frozenset({"web"}), 14.0, 10) == {"web"}  # extended to 24
     assert store.session_labels("s", frozenset(), 20.0, 10) == {"web"}
     assert store.session_labels("t", frozenset(), 20.0, 10) == frozenset()
-    if not isinstance(store, MemoryStateStore):  # the shared stores drop expired labels (memory filters on read)
-        assert store.purge(30.0) >= 1 and store.session_labels("s", frozenset(), 0.0, 10) == frozenset()
+    assert store.purge(30.0) >= 1 and store.session_labels("s", frozenset(), 0.0, 10) == frozenset()
 
 
 def test_reviewers(store: StateStore) -> None:

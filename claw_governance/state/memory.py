@@ -241,12 +241,16 @@ class MemoryStateStore:
     def purge(self, now: float) -> int:
         """See StateStore."""
         with self._lock:
+            removed = 0
             for key in list(self._labels):
-                self._labels[key] = {k: e for k, e in self._labels[key].items() if e > now}
-                if not self._labels[key]:
+                kept_labels = {k: e for k, e in self._labels[key].items() if e > now}
+                removed += len(self._labels[key]) - len(kept_labels)
+                self._labels[key] = kept_labels
+                if not kept_labels:
                     del self._labels[key]
             for key in list(self._budgets):
                 kept = deque(e for e in self._budgets[key] if e[2] > now)
+                removed += len(self._budgets[key]) - len(kept)
                 if kept:
                     self._budgets[key] = kept
                     self._budget_totals[key] = float(sum(e[1] for e in kept))
@@ -258,7 +262,7 @@ class MemoryStateStore:
                 del self._nonces[k]
             before = len(self._grants)
             self._grants = [g for g in self._grants if g.consumed is None and g.revoked is None and g.expires > now]
-            return len(old) + before - len(self._grants)
+            return removed + len(old) + before - len(self._grants)
 
     # escalations
     def put_escalation(self, escalation: Escalation) -> None:

@@ -19,9 +19,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import playwright.sync_api as playwright  # installed by the test command (dev extra); never skipped
 import pytest
 
-playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():  # the Makefile's install step installs it (apt-get install chromium)
     pytest.fail("Debian's chromium is required for the console tests: run `make install`", pytrace=False)
