@@ -21,9 +21,6 @@ $(STAMP): pyproject.toml $(ADAPTER_PROJECTS) benchmarks/requirements.txt
 	# The console's browser tests drive Debian's chromium through Playwright (never `playwright install`).
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# PyICU (UTS #39 confusables) is built from source against the system ICU
-	command -v pkg-config >/dev/null && pkg-config --exists icu-i18n && command -v g++ >/dev/null || \
-		(apt-get update && apt-get install -y libicu-dev pkg-config g++)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,serve,postgres]' $(foreach d,$(ADAPTER_DIRS),-e '$(d)[test]') \
 		-r benchmarks/requirements.txt
@@ -40,9 +37,6 @@ install: $(STAMP)
 # The demo needs only the core: a fresh clone reaches it with one small install (no frameworks). Once
 # `make install` / `make test` has built the full environment, the demo uses that one as it is.
 $(CORE_STAMP): pyproject.toml
-	# PyICU (UTS #39 confusables) is built from source against the system ICU
-	command -v pkg-config >/dev/null && pkg-config --exists icu-i18n && command -v g++ >/dev/null || \
-		(apt-get update && apt-get install -y libicu-dev pkg-config g++)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -f $(STAMP) || $(BIN)/python -m pip install -q --no-compile --disable-pip-version-check -e .
 	touch $(CORE_STAMP)

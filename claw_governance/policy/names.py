@@ -20,7 +20,8 @@ Why ICU (PyICU) rather than a hand-made list or ``confusable-homoglyphs``/``conf
 UTS #39 itself (``getSkeleton`` is the specification's algorithm over the current ``confusables.txt``), is
 released with every Unicode version, and computes a skeleton in ~1.5 us; the two pure-Python packages ship
 a symmetric char-to-char table (multi-character prototypes such as ``rn`` for ``m`` are lost) and had their
-last releases in 2021 and January 2024.
+last releases in 2021 and January 2024. On Linux and Windows the distribution is ``pyicu-wheels`` (PyICU
+prebuilt with ICU bundled); both provide the ``icu`` module.
 """
 
 from __future__ import annotations
