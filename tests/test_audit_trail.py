@@ -18,6 +18,7 @@ from claw_governance.audit import AuditTrail, RetentionRule, VerifyReport, open_
 from claw_governance.audit.keys import SigningKey
 from claw_governance.audit.layout import list_segments
 from claw_governance.audit.reader import TrailReader
+from claw_governance.audit.retention import retention_record
 from claw_governance.audit.verify import verify_directory
 from claw_governance.config import GovernorConfig
 from claw_governance.errors import AuditError
@@ -524,3 +525,44 @@ def test_entries_needing_the_exact_serialiser_verify_and_match_rfc8785(tmp_path:
     assert entry["context"]["big"] == str(2**60) and entry["context"]["whole"] == 2
     assert trail.verify().valid
     trail.close()
+
+
+# A SHA-256 digest (found by sampling) whose hex digits hold a run that passes for a card number (Luhn):
+# about 1 in 270 random digests does. The secret detectors rewrite such a run to "[REDACTED:card]".
+CARD_LIKE_HASH = "fff7868c6ca6e1e91d5a908a45f1492761670759d379dafb5b145418781aa0c1"
+
+
+def test_retention_record_keeps_hashes_that_look_like_card_numbers() -> None:
+    # The cause of a flaky retention test: the record went through the secret redactor, so a resume hash or
+    # a compact-range node with such a digit run was rewritten and the record no longer continued the chain.
+    summary = {"first_seq": 1, "last_seq": 9, "last_hash": CARD_LIKE_HASH, "last_ts": 1.5, "range": [CARD_LIKE_HASH]}
+    record = retention_record(
+        trail_id="t",
+        origin="o",
+        key_id="k",
+        created=2.0,
+        retention_days=1,
+        resume_seq=10,
+        removed=[("segment-000000000001.jsonl", summary)],
+    )
+    assert record["resume_prev_hash"] == CARD_LIKE_HASH and record["resume_range"] == [CARD_LIKE_HASH]
+    assert record["removed"][0]["last_hash"] == CARD_LIKE_HASH and record["created"] == 2
+
+
+def test_retention_on_a_trail_whose_id_looks_like_a_card_number_still_verifies(tmp_path: Path) -> None:
+    # Deterministic end to end: the trail id (random hex, like a digest) holds a Luhn-valid digit run.
+    folder = tmp_path / "audit"
+    folder.mkdir()
+    trail_id = "ab4111111111111111cdef0123456789"
+    (folder / "trail.json").write_bytes(
+        orjson.dumps({"format": "claw-audit/2", "trail_id": trail_id, "generation": 0, "created": 0, "keys": []})
+    )
+    trail = make(tmp_path, 80, rotation_mb=0.004, audit_retention_days=1)
+    assert trail.trail_id == trail_id
+    assert trail.apply_retention(now=time.time() + 2 * 86400)
+    record = orjson.loads((folder / "retention.jsonl").read_bytes().splitlines()[-1])
+    assert record["trail_id"] == trail_id and record["origin"].endswith(trail_id)
+    report = trail.verify()
+    assert report.valid, report.errors
+    trail.close()
+    assert verify_directory(folder, trusted_keys=[trail.key.public]).valid

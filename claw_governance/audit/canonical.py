@@ -117,6 +117,32 @@ def _jcs(value: Any, out: list[str]) -> None:
         raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def canonical_copy(value: Any) -> Any:
+    """A copy of JSON-like data the governance made itself (ids, hashes, seqs, times, paths) in the form the
+    trail hashes, like ``Redactor.for_audit(strict=True)`` but without the secret detectors: a digit run inside
+    a SHA-256 hex digest or an id can pass for a card number, and rewriting it would break what the record
+    hands on (a retention record's resume hash and Merkle compact range). Raises TypeError for non-JSON."""
+    if value is None or value is True or value is False:
+        return value
+    if isinstance(value, str):
+        if value.isascii():
+            return str(value)
+        return value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates: U+FFFD, as for_audit does
+    if isinstance(value, int):
+        return int(value) if abs(value) <= MAX_SAFE_INT else str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        if value.is_integer():
+            return int(value) if abs(value) <= MAX_SAFE_INT else jcs_number(value)
+        return value
+    if isinstance(value, Mapping):
+        return {canonical_copy(str(k)): canonical_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical_copy(v) for v in value]
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def has_non_bmp_key(value: Any) -> bool:
     """True if any object key (at any depth) holds a character outside the Basic Multilingual Plane."""
     if isinstance(value, Mapping):

@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 
+from claw_governance.audit.canonical import canonical_copy
 from claw_governance.audit.layout import iter_lines
 from claw_governance.audit.merkle import CompactRange
 
-__all__ = ["DAY", "RetentionRule", "expired", "summarise"]
+__all__ = ["DAY", "RetentionRule", "expired", "retention_record", "summarise"]
 
 DAY = 86400.0
 
@@ -94,3 +95,46 @@ def expired(summary: dict[str, Any], rule: RetentionRule, now: float) -> bool:
     if summary["last_ts"] < now - rule.max_days * DAY:
         return True  # older than the longest retention of anyone: no need to look at agents
     return all(ts < now - rule.days(agent) * DAY for agent, ts in summary["agents"].items())
+
+
+def retention_record(
+    *,
+    trail_id: str,
+    origin: str,
+    key_id: str,
+    created: float,
+    retention_days: int,
+    resume_seq: int,
+    removed: list[tuple[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """The (unsigned) retention record for removing ``removed`` (segment name, :func:`summarise` result), oldest
+    first: the chain resumes at ``resume_seq`` after the last removed entry's hash, with the tree at that point.
+
+    Every value is made by the governance itself, so it is normalised for hashing (``canonical_copy``) but
+    never passed through the secret detectors: a hash whose hex digits happen to pass for a card number would
+    otherwise be rewritten to ``[REDACTED:card]`` and the record would no longer continue the chain.
+    """
+    last = removed[-1][1]
+    record: dict[str, Any] = canonical_copy(
+        {
+            "trail_id": trail_id,
+            "created": created,
+            "key_id": key_id,
+            "resume_seq": resume_seq,
+            "resume_prev_hash": last["last_hash"],
+            "resume_range": last["range"],
+            "origin": origin,
+            "retention_days": retention_days,
+            "removed": [
+                {
+                    "segment": name,
+                    "first_seq": s["first_seq"],
+                    "last_seq": s["last_seq"],
+                    "last_hash": s["last_hash"],
+                    "last_timestamp": s["last_ts"],
+                }
+                for name, s in removed
+            ],
+        }
+    )
+    return record

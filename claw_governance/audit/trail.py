@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from claw_governance.audit.canonical import SORTED, NonCanonicalKey
+from claw_governance.audit.canonical import SORTED, NonCanonicalKey, canonical_copy
 from claw_governance.audit.groupcommit import GroupCommit
 from claw_governance.audit.keys import PublicKey, SigningKey
 from claw_governance.audit.layout import (
@@ -63,7 +63,7 @@ from claw_governance.audit.mirror import CheckpointMirror
 from claw_governance.audit.note import Checkpoint, format_checkpoint, parse_checkpoint, sign_note
 from claw_governance.audit.query import glob_matcher, query_entries
 from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
-from claw_governance.audit.retention import RetentionRule, expired, summarise
+from claw_governance.audit.retention import RetentionRule, expired, retention_record, summarise
 from claw_governance.audit.verify import (
     Anchor,
     VerifyReport,
@@ -202,7 +202,7 @@ class AuditTrail:
                         "agent_id": None,
                         "context": None,
                         "decision": None,
-                        "details": DEFAULT_REDACTOR.for_audit(self._reset, strict=True),
+                        "details": _reset_details(self._reset),
                         "policy_hash": None,
                         "type": "reset",
                     },
@@ -1161,29 +1161,15 @@ class AuditTrail:
                     removable.append((first, path, summary))
                 if not removable:
                     return []
-                resume_seq = segments[len(removable)][0]
-                resume_prev = removable[-1][2]["last_hash"]
-                record: dict[str, Any] = {
-                    "trail_id": self.trail_id,
-                    "created": now,
-                    "key_id": self.key.public.key_id,
-                    "resume_seq": resume_seq,
-                    "resume_prev_hash": resume_prev,
-                    "resume_range": removable[-1][2]["range"],
-                    "origin": self.origin,
-                    "retention_days": rule.default_days,
-                    "removed": [
-                        {
-                            "segment": p.name,
-                            "first_seq": s["first_seq"],
-                            "last_seq": s["last_seq"],
-                            "last_hash": s["last_hash"],
-                            "last_timestamp": s["last_ts"],
-                        }
-                        for _, p, s in removable
-                    ],
-                }
-                record = DEFAULT_REDACTOR.for_audit(record, strict=True)
+                record = retention_record(
+                    trail_id=self.trail_id,
+                    origin=self.origin,
+                    key_id=self.key.public.key_id,
+                    created=now,
+                    retention_days=rule.default_days,
+                    resume_seq=segments[len(removable)][0],
+                    removed=[(p.name, s) for _, p, s in removable],
+                )
                 record["signature"] = self.key.sign(record_message(record))
                 fd = os.open(self.path / RETENTION_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
@@ -1303,6 +1289,14 @@ def _text(value: Any) -> str | None:
         except UnicodeEncodeError:  # a lone surrogate in an action name (JSON can carry one): keep it visible
             text = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
     return text
+
+
+def _reset_details(record: dict[str, Any]) -> Any:
+    """The reset entry's details: the operator's reason is free text (redacted like any entry); the rest is
+    what the governance itself made (origins, a signed note, a path), kept exact: the secret detectors must
+    not rewrite a digit run inside a signature or an id."""
+    reason = DEFAULT_REDACTOR.for_audit({"reason": record.get("reason")}, strict=True)["reason"]
+    return {**canonical_copy({k: v for k, v in record.items() if k != "reason"}), "reason": reason}
 
 
 _TYPE_JSON: dict[str, bytes] = {}
