@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import os
 import stat
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -566,3 +567,68 @@ def test_retention_on_a_trail_whose_id_looks_like_a_card_number_still_verifies(t
     assert report.valid, report.errors
     trail.close()
     assert verify_directory(folder, trusted_keys=[trail.key.public]).valid
+
+
+# ----------------------------------------------------------------------------- a segment gone under the writer
+# The writer notices with an inotify watch (Linux) or an fstat per append (elsewhere, and with
+# CLAW_AUDIT_NO_INOTIFY set); both must deny the very next append, without a health() call first.
+
+
+def _remove_folder(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder)
+
+
+def _unlink_segment(folder: Path) -> None:
+    list_segments(folder)[-1][1].unlink()
+
+
+def _replace_segment(folder: Path) -> None:
+    path = list_segments(folder)[-1][1]
+    copy = path.with_name("copy")
+    copy.write_bytes(path.read_bytes())
+    os.replace(copy, path)  # same bytes, another file: entries appended now would not be in the trail
+
+
+@pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "fstat"])
+@pytest.mark.parametrize("attack", [_remove_folder, _unlink_segment, _replace_segment])
+def test_a_segment_gone_under_the_writer_denies_the_very_next_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inotify: bool, attack: Any
+) -> None:
+    if not inotify:
+        monkeypatch.setenv("CLAW_AUDIT_NO_INOTIFY", "1")
+    trail = make(tmp_path, 3)
+    assert (trail._watch is not None) == (inotify and sys.platform.startswith("linux"))
+    attack(tmp_path / "audit")
+    for i in range(3):
+        with pytest.raises(AuditError):
+            trail.append(event(i))
+    assert trail.health()["status"] == "down"
+    trail.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_steal_the_parents_deletion_event(tmp_path: Path) -> None:
+    # The child shares the parent's inotify instance: if it read the events (or moved the watch), the parent
+    # would miss the deletion of its own segment and keep allowing calls.
+    trail = make(tmp_path, 3)
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: once the folder is gone, append (and fail), then leave without cleanup
+        code = 1
+        try:
+            os.read(go_r, 1)
+            try:
+                trail.append(event(1))
+            except AuditError:
+                code = 0
+        finally:
+            os._exit(code)
+    _remove_folder(tmp_path / "audit")
+    os.write(go_w, b"x")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # the child was denied too
+    with pytest.raises(AuditError):
+        trail.append(event(100))
+    trail.close()

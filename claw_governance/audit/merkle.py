@@ -73,6 +73,22 @@ class CompactRange:
         nodes.append(h)
         self.size += 1
 
+    def extend_leaves(self, leaves: Iterable[bytes]) -> None:
+        """Add many leaf hashes (``append`` in one loop: the writer merges a checkpoint interval at once)."""
+        sha = _sha256
+        nodes = self.nodes
+        pop = nodes.pop
+        push = nodes.append
+        size = self.size
+        for h in leaves:
+            s = size
+            while s & 1:
+                h = sha(b"\x01" + pop() + h).digest()
+                s >>= 1
+            push(h)
+            size += 1
+        self.size = size
+
     def extend_lines(self, lines: Iterable[bytes]) -> None:
         """Add one leaf per line (each line WITHOUT its newline)."""
         sha = _sha256

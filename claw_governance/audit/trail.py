@@ -64,6 +64,7 @@ from claw_governance.audit.note import Checkpoint, format_checkpoint, parse_chec
 from claw_governance.audit.query import glob_matcher, query_entries
 from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
 from claw_governance.audit.retention import RetentionRule, expired, retention_record, summarise
+from claw_governance.audit.watch import SegmentWatch, open_watch
 from claw_governance.audit.verify import (
     Anchor,
     VerifyReport,
@@ -151,6 +152,9 @@ class AuditTrail:
         self._tampered: str | None = None
         self._ino = 0
         self._rfd = -1
+        # Linux: an inotify watch tells, for one epoll_wait, that the segment was unlinked, replaced or sealed
+        # (see watch.py); elsewhere (None) every append does the full fstat check.
+        self._watch: SegmentWatch | None = open_watch() if path is not None else None
         self._lock = threading.Lock()
         self._closed = False
         self._head = _Head(0, genesis_hash(self.trail_id))
@@ -213,6 +217,8 @@ class AuditTrail:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _close_fds(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
         for name in ("_fd", "_rfd", "_lock_fd"):
             fd = getattr(self, name)
             if fd >= 0:
@@ -441,6 +447,16 @@ class AuditTrail:
             os.close(self._rfd)
         self._rfd = os.open(self._segment, os.O_RDONLY)
         self._ino = os.fstat(self._fd).st_ino
+        watch = self._watch
+        if watch is not None and watch.watch(self._segment):
+            # The watch is on the path: if another file took that name between our open and the watch, the
+            # events would be about the wrong file. Then every append checks in full (the next one finds out).
+            try:
+                same = os.stat(self._segment).st_ino == self._ino
+            except OSError:
+                same = False
+            if not same:
+                watch.close()
 
     def _fsync_dir(self) -> None:
         if self.durability != "fsync" or self.path is None:
@@ -667,10 +683,19 @@ class AuditTrail:
             raise AuditError(f"the audit trail cannot be opened: {self._failing}") from exc
 
     def _sync_head_locked(self) -> None:
-        # One fstat tells both whether someone else appended or rotated (the size changed: a rotating writer
-        # first appends a checkpoint to the old segment) and whether the segment was unlinked (link count 0).
+        # Whether someone else appended or rotated: the size changed (a rotating writer first appends a
+        # checkpoint to the old segment); whether the segment was unlinked, replaced or sealed: the inotify
+        # watch has an event (its link count or mode changed). Either way, or without a watch, one fstat tells
+        # which, as it did for every append before (1.3-1.7 µs; lseek + epoll_wait cost about half).
         if self._tampered is not None:
             raise TrailTampered(self._tampered)
+        watch = self._watch
+        if watch is not None:
+            if os.lseek(self._fd, 0, os.SEEK_END) == self._end and not watch.ready(0):
+                if self._repairs:
+                    self._write_repairs_locked()
+                return
+            watch.drain()  # before the fstat: a change after it leaves an event for the next append
         st = os.fstat(self._fd)
         if st.st_size == self._end and st.st_nlink:
             if self._repairs:
@@ -829,7 +854,7 @@ class AuditTrail:
                 b',"prev_hash":"',
                 head.prev.encode(),
                 b'","seq":',
-                str(seq).encode(),
+                b"%d" % seq,
                 b',"timestamp":',
                 orjson.dumps(int(now) if now.is_integer() else now),
                 b',"type":',
@@ -839,17 +864,17 @@ class AuditTrail:
         h = _sha256(body)
         h.update(b"}")
         digest = h.hexdigest()
-        tail = b"".join((b',"hash":"', digest.encode(), b'"}'))
-        # The Merkle leaf is the line without its newline: hashed here, while the body is in the cache.
-        leaf = _sha256(b"\x00")
-        leaf.update(body)
-        leaf.update(tail)
-        return self._emit_locked(b"".join((body, tail, b"\n")), digest, seq, leaf.digest())
+        # The line is built behind the Merkle leaf's 0x00 prefix: one hash call over a view of it gives the leaf
+        # (the line without its newline) while the bytes are in the cache, and the write takes the view after
+        # the prefix (no second copy of the line).
+        framed = b"".join((b"\x00", body, b',"hash":"', digest.encode(), b'"}\n'))
+        view = memoryview(framed)
+        return self._emit_locked(view[1:], digest, seq, _sha256(view[:-1]).digest())
 
-    def _emit_locked(self, line: bytes, digest: str, seq: int, leaf: bytes | None = None) -> int:
+    def _emit_locked(self, line: bytes | memoryview, digest: str, seq: int, leaf: bytes | None = None) -> int:
         head = self._head
         if self._memory is not None:
-            self._memory.append(line)
+            self._memory.append(bytes(line))
         else:
             written = os.write(self._fd, line)
             if written != len(line):
@@ -857,7 +882,7 @@ class AuditTrail:
                 os.ftruncate(self._fd, self._end)
                 raise OSError(errno.ENOSPC, f"short write to {self._segment} ({written} of {len(line)} bytes)")
             self._end += written
-        self._pending.append(leaf if leaf is not None else _sha256(b"\x00" + line[:-1]).digest())
+        self._pending.append(leaf if leaf is not None else _sha256(b"\x00" + bytes(line[:-1])).digest())
         head.seq = seq
         head.prev = digest
         self._written_seq = seq
@@ -878,8 +903,7 @@ class AuditTrail:
         pending = self._pending
         if pending:
             tree = self._tree
-            for leaf in pending:
-                tree.append(leaf)
+            tree.extend_leaves(pending)
             if self.witnesses is not None:
                 self.witnesses.add_leaves(pending)
             pending.clear()
@@ -1271,6 +1295,8 @@ class AuditTrail:
             if self._rfd >= 0:
                 os.close(self._rfd)
                 self._rfd = -1
+            if self._watch is not None:
+                self._watch.close()
 
     def __enter__(self) -> AuditTrail:
         return self
