@@ -32,6 +32,7 @@ __all__ = [
 
 _sha256 = hashlib.sha256
 EMPTY_ROOT = _sha256(b"").digest()
+_NODE_PREFIX = _sha256(b"\x01")
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -75,7 +76,7 @@ class CompactRange:
 
     def extend_leaves(self, leaves: Iterable[bytes]) -> None:
         """Add many leaf hashes (``append`` in one loop: the writer merges a checkpoint interval at once)."""
-        sha = _sha256
+        node = _NODE_PREFIX.copy
         nodes = self.nodes
         pop = nodes.pop
         push = nodes.append
@@ -83,7 +84,9 @@ class CompactRange:
         for h in leaves:
             s = size
             while s & 1:
-                h = sha(b"\x01" + pop() + h).digest()
+                n = node()  # a copy of a context that absorbed 0x01: no algorithm fetch per node
+                n.update(pop() + h)
+                h = n.digest()
                 s >>= 1
             push(h)
             size += 1

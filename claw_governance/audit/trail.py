@@ -100,6 +100,8 @@ class TrailTampered(AuditError):
 
 
 _TAIL_CHUNK = 65536
+_SEEK_END = os.SEEK_END
+_LEAF_PREFIX = hashlib.sha256(b"\x00")  # copied per leaf: RFC 6962 leaf = SHA-256(0x00 || line)
 _sha256 = hashlib.sha256
 
 
@@ -637,7 +639,10 @@ class AuditTrail:
                 self._fail(exc)
                 raise AuditError(f"cannot lock the audit trail: {exc}") from exc
             try:
-                self._sync_head_locked()
+                watch = self._watch
+                # _sync_head_locked's common case inline (nothing changed: same size, no watch event)
+                if watch is None or os.lseek(self._fd, 0, _SEEK_END) != self._end or watch.ready(0) or self._repairs:
+                    self._sync_head_locked()
                 if self._end >= self.rotation_bytes:
                     self._rotate_locked()
                     rotated = True
@@ -807,7 +812,7 @@ class AuditTrail:
         old_fd, old_path = self._fd, self._segment
         assert old_path is not None
         if self.durability == "fsync":
-            with self._commit.lock:  # the syncer thread must not be fsyncing the fd we are closing
+            with self._commit.lock:  # no leader may be fsyncing the fd we are closing
                 os.fsync(old_fd)
                 self._fd = -1
                 self._new_segment(self._head.seq + 1)
@@ -864,17 +869,32 @@ class AuditTrail:
         h = _sha256(body)
         h.update(b"}")
         digest = h.hexdigest()
-        # The line is built behind the Merkle leaf's 0x00 prefix: one hash call over a view of it gives the leaf
-        # (the line without its newline) while the bytes are in the cache, and the write takes the view after
-        # the prefix (no second copy of the line).
-        framed = b"".join((b"\x00", body, b',"hash":"', digest.encode(), b'"}\n'))
-        view = memoryview(framed)
-        return self._emit_locked(view[1:], digest, seq, _sha256(view[:-1]).digest())
+        # The Merkle leaf is the line without its newline, hashed while it is in the cache, from a copy of a
+        # context that has absorbed the 0x00 prefix (no algorithm fetch per call). Measured against hashing a
+        # memoryview of one framed buffer and writing a view of it: plain bytes are 0.3-0.5 µs cheaper.
+        entry = b"".join((body, b',"hash":"', digest.encode(), b'"}'))
+        leaf = _LEAF_PREFIX.copy()
+        leaf.update(entry)
+        line = entry + b"\n"
+        if self._memory is not None:
+            return self._emit_locked(line, digest, seq, leaf.digest())
+        # _emit_locked inline (the hot path)
+        written = os.write(self._fd, line)
+        if written != len(line):
+            os.ftruncate(self._fd, self._end)  # a short write (disk full): take the partial line back
+            raise OSError(errno.ENOSPC, f"short write to {self._segment} ({written} of {len(line)} bytes)")
+        self._end += written
+        self._pending.append(leaf.digest())
+        head.seq = seq
+        head.prev = digest
+        self._written_seq = seq
+        self._appended += 1
+        return seq
 
-    def _emit_locked(self, line: bytes | memoryview, digest: str, seq: int, leaf: bytes | None = None) -> int:
+    def _emit_locked(self, line: bytes, digest: str, seq: int, leaf: bytes | None = None) -> int:
         head = self._head
         if self._memory is not None:
-            self._memory.append(bytes(line))
+            self._memory.append(line)
         else:
             written = os.write(self._fd, line)
             if written != len(line):
@@ -882,7 +902,7 @@ class AuditTrail:
                 os.ftruncate(self._fd, self._end)
                 raise OSError(errno.ENOSPC, f"short write to {self._segment} ({written} of {len(line)} bytes)")
             self._end += written
-        self._pending.append(leaf if leaf is not None else _sha256(b"\x00" + bytes(line[:-1])).digest())
+        self._pending.append(leaf if leaf is not None else _sha256(b"\x00" + line[:-1]).digest())
         head.seq = seq
         head.prev = digest
         self._written_seq = seq
