@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -126,4 +127,120 @@ def test_a_second_process_repairs_a_torn_tail_it_finds_under_the_lock(tmp_path: 
     kinds = [e["type"] for e in trail.entries()]
     assert kinds == ["identity", "repair", "identity"]
     assert trail.verify().valid
+    trail.close()
+
+
+FSYNC_WRITER = textwrap.dedent("""
+    import sys, threading
+    from pathlib import Path
+    from claw_governance.audit import open_trail
+    from claw_governance.config import GovernorConfig
+    from claw_governance.model import AuditEvent
+    from claw_governance.state import MemoryStateStore
+
+    folder, state = Path(sys.argv[1]), Path(sys.argv[2])
+    trail = open_trail(GovernorConfig(audit_path=folder, state_path=state, durability="fsync",
+                                      audit_rotation_size_mb=0.2), MemoryStateStore())
+    out = threading.Lock()
+    print("ready", flush=True)
+
+    def worker(n):
+        for i in range(10**9):
+            seq = trail.append(AuditEvent("policy_decision", f"t{n}", "write:x", context={"i": i}))
+            with out:  # acknowledged: append returned, so an fsync covering seq has completed
+                sys.stdout.write(f"{seq}\\n")
+                sys.stdout.flush()
+
+    for n in range(8):
+        threading.Thread(target=worker, args=(n,), daemon=True).start()
+    threading.Event().wait()
+""")
+
+
+def test_sigkill_during_fsync_group_commit_loses_no_acknowledged_entry(tmp_path: Path) -> None:
+    folder, state = tmp_path / "audit", tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FSYNC_WRITER, str(folder), str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"ready"
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+    acknowledged = {int(line) for line in out.splitlines() if line.strip().isdigit()}
+    assert len(acknowledged) > 20
+    stored = {e["seq"] for e in TrailReader(folder, state_path=state).entries()}
+    assert acknowledged <= stored
+    report = TrailReader(folder, state_path=state).verify()
+    assert report.valid, report.errors[:3]
+
+
+def test_fsync_append_returns_only_after_an_fsync_that_began_after_its_write(tmp_path: Path, monkeypatch: Any) -> None:
+    # A spy around the real fsync records, for each completed fsync, the seq written when it began: every
+    # entry up to there is covered by it. Each append must return only once such an fsync covers its seq.
+    from claw_governance.audit import groupcommit
+
+    trail = open_trail(
+        GovernorConfig(audit_path=tmp_path / "audit", durability="fsync", audit_rotation_size_mb=0.05),
+        MemoryStateStore(),
+    )
+    covered: list[int] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        began = trail._written_seq
+        real_fsync(fd)
+        covered.append(began)
+
+    monkeypatch.setattr(groupcommit.os, "fsync", spy)
+    late: list[int] = []
+
+    def worker(n: int) -> None:
+        for i in range(60):
+            seq = trail.append(AuditEvent("agent_action", f"t{n}", "x", context={"i": i}))
+            if not covered or max(covered) < seq:
+                late.append(seq)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not late
+    assert trail._commit.fsyncs < 480  # grouped: fewer fsyncs than entries
+    assert trail.verify().valid
+    trail.close()
+
+
+def test_a_failed_fsync_fails_every_caller_it_would_have_covered(tmp_path: Path, monkeypatch: Any) -> None:
+    import errno
+
+    from claw_governance.audit import groupcommit
+    from claw_governance.errors import AuditError
+
+    trail = open_trail(GovernorConfig(audit_path=tmp_path / "audit", durability="fsync"), MemoryStateStore())
+    trail.append(AuditEvent("agent_action", "a", "x"))
+
+    def broken(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(groupcommit.os, "fsync", broken)
+    failures: list[str] = []
+
+    def worker() -> None:
+        try:
+            trail.append(AuditEvent("agent_action", "a", "x"))
+        except AuditError as exc:
+            failures.append(str(exc))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(failures) == 6 and all("cannot fsync" in f and "Input/output" in f for f in failures)
+    assert "Input/output" in str(trail.health()["last_error"])
+    monkeypatch.undo()
+    trail.append(AuditEvent("agent_action", "a", "x"))  # the disk is back: appends are acknowledged again
     trail.close()

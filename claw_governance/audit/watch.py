@@ -84,9 +84,7 @@ class SegmentWatch:
         if self._wd >= 0:
             self._libc.inotify_rm_watch(self._fd, self._wd)  # queues IN_IGNORED: one full check follows
             self._wd = -1
-        wd = self._libc.inotify_add_watch(
-            self._fd, os.fsencode(path), _IN_ATTRIB | _IN_DELETE_SELF | _IN_MOVE_SELF
-        )
+        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(path), _IN_ATTRIB | _IN_DELETE_SELF | _IN_MOVE_SELF)
         if wd < 0:
             self.ready = _always
             return False
