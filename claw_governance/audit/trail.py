@@ -64,7 +64,6 @@ from claw_governance.audit.note import Checkpoint, format_checkpoint, parse_chec
 from claw_governance.audit.query import glob_matcher, query_entries
 from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
 from claw_governance.audit.retention import RetentionRule, expired, retention_record, summarise
-from claw_governance.audit.watch import SegmentWatch, open_watch
 from claw_governance.audit.verify import (
     Anchor,
     VerifyReport,
@@ -75,6 +74,7 @@ from claw_governance.audit.verify import (
     verify_directory,
     verify_entries,
 )
+from claw_governance.audit.watch import SegmentWatch, open_watch
 from claw_governance.config import GovernorConfig
 from claw_governance.errors import AuditError
 from claw_governance.model import AuditEvent, new_id
