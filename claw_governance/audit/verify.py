@@ -28,6 +28,7 @@ trail in a database is checked with.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -765,9 +766,13 @@ def verify_directory(
     if not segments:
         check.error(None, "the trail has no segments (all deleted?)")
     last_name = segments[-1][1].name if segments else ""
+    if segments:
+        _read_ahead(segments[0][1])
     for index, (first_seq, path) in enumerate(segments):
         check.segment_start(path.name, first_seq)
         is_last = index == len(segments) - 1
+        if not is_last:
+            _read_ahead(segments[index + 1][1])  # the disk reads the next segment while this one is hashed
         limit = snapshot.get(path.name) if snapshot is not None else None
         try:
             _feed_file(check, path, limit, is_last)
@@ -782,6 +787,27 @@ def verify_directory(
 
 
 _CHUNK = 4 << 20
+
+
+def _read_ahead(path: Path) -> None:
+    """Ask the kernel to read the whole file into the page cache in the background (Linux; a no-op elsewhere).
+
+    Verifying a large trail whose segments are not cached is otherwise read, hash, read, hash: the disk and
+    the CPU take turns. With the reads queued ahead the wall time is closer to the larger of the two."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        advise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _feed_file(check: _Check, path: Path, limit: int | None, is_last: bool) -> None:

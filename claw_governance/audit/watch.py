@@ -56,6 +56,11 @@ def _load_libc() -> ctypes.CDLL | None:
     return _libc
 
 
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
 def _always(_timeout: float = 0) -> list[tuple[int, int]]:
     """The readiness answer of a watch that can no longer be trusted: always "something changed"."""
     return [(-1, 0)]
@@ -69,6 +74,8 @@ class SegmentWatch:
         self._libc = libc
         self._fd = fd
         self._wd = -1
+        # A trail dropped without close() must not keep its inotify instance (a per-user limit, 128 by default).
+        self._release = weakref.finalize(self, _close_quietly, fd)
         self._epoll = select.epoll(1)
         self._epoll.register(fd, select.EPOLLIN)
         # A bound method, so the append path makes one call: epoll_wait(timeout 0, at most one event).
@@ -116,8 +123,7 @@ class SegmentWatch:
         with contextlib.suppress(OSError, ValueError):
             self._epoll.close()
         if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
+            self._release()  # closes the descriptor (once)
             self._fd = -1
 
 

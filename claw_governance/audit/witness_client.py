@@ -37,6 +37,10 @@ class WitnessClient:
         self.specs = specs
         self.timeout = timeout
         self._lock = threading.Lock()
+        # One submission at a time: the mirror thread (a checkpoint made during an append) and a caller of
+        # checkpoint() may both submit; unserialised, both would start from the same old size and the older
+        # checkpoint would get a 409 naming the newer size, reported as a "conflict" (a false alarm).
+        self._submitting = threading.Lock()
         self._leaves = LeafHashes()
         self._sizes: dict[str, int] = {}
         self._status: dict[str, dict[str, Any]] = {
@@ -71,6 +75,10 @@ class WitnessClient:
 
     def submit(self, cp: Checkpoint, trail: Any) -> None:
         """Send ``cp`` to every witness with a URL; keep the cosignatures in the trail folder."""
+        with self._submitting:
+            self._submit_all(cp, trail)
+
+    def _submit_all(self, cp: Checkpoint, trail: Any) -> None:
         got: list[Any] = []
         for spec in self.specs:
             if spec.url is None:
@@ -93,6 +101,8 @@ class WitnessClient:
         assert spec.url is not None
         status = self._status[spec.witness.name]
         old = self._sizes.get(spec.witness.name, 0)
+        if old and cp.size <= old:
+            return None  # older than what this witness already cosigned for us (it came in late): nothing to do
         for _attempt in range(2):
             with self._lock:
                 try:
