@@ -5,6 +5,8 @@
 One run, one machine, interleaved rounds (A/B/C/D see the same load), SQLite state store (the default):
 
 - ``plain``: the policy allows ``payments:refund``; no labels, no budget;
+- ``condition``: ``plain`` plus a deny rule with a condition on the arguments only (``amount > 100000``):
+  what a condition costs without session state, so ``labels`` - ``condition`` is the session's own cost;
 - ``labels``: the same, plus ``labels:`` and a deny rule whose condition reads ``session.labels`` and applies
   to the measured call (so the governor binds the session's labels for every call, from its cache);
 - ``budget``: ``plain`` plus a budget on ``payments:refund`` (``sum: amount``; never exhausted here);
@@ -39,6 +41,11 @@ DENY = """\
     - action: payments:refund
       condition: '"pii" in session.labels && amount > 100000'
 """
+PLAIN_DENY = """\
+  deny:
+    - action: payments:refund
+      condition: 'amount > 100000'
+"""
 LABELS = """\
 labels:
   "read:customer_*": [pii]
@@ -55,6 +62,7 @@ def policy(labels: bool, budget: bool) -> str:
 
 VARIANTS = {
     "plain": policy(False, False),
+    "condition": BASE.format(deny=PLAIN_DENY, labels="", budget=""),
     "labels": policy(True, False),
     "budget": policy(False, True),
     "labels_budget": policy(True, True),

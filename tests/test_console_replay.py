@@ -167,6 +167,8 @@ def test_replay_page_shows_the_groups_as_a_table(gov: Governor, client: TestClie
     bad = client.post("/policy/replay", data={**fields, "policy": "agent: [", "csrf_token": csrf})
     assert bad.status_code == 422 and 'id="error"' in bad.text and "candidate.yaml:1" in bad.text
     assert "agent: [" in bad.text  # the text stays in the form, to fix
+    huge = client.post("/policy/replay", data={**fields, "policy": "#" * (300 * 1024), "csrf_token": csrf})
+    assert huge.status_code == 422 and "over 262144 bytes" in huge.text  # the form has the API's bound
 
 
 def test_audit_shadow_filter_lists_would_deny_entries(gov: Governor, client: TestClient) -> None:

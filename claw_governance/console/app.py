@@ -378,6 +378,8 @@ class Console:
         text, start, end = fields.get("policy"), fields.get("from"), fields.get("to")
         if not isinstance(text, str) or not text.strip():
             raise EscalationInputError("policy: the candidate policy's YAML text is required")
+        if len(text.encode("utf-8")) > MAX_BODY:  # the page's form is not bounded by json_body
+            raise EscalationInputError(f"policy: over {MAX_BODY} bytes")
         if not isinstance(start, str) or not isinstance(end, str) or not start.strip() or not end.strip():
             raise EscalationInputError("from and to are required (YYYY-MM-DD or an ISO timestamp)")
         agent = fields.get("agent_id") or None
