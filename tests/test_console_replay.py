@@ -136,7 +136,9 @@ def test_replay_needs_an_admin_and_csrf_and_reads_no_server_path(gov: Governor, 
         r = client.post("/api/policy/replay", json=bad, headers=bearer(admin))
         assert r.status_code == 422, (bad, r.text)
         assert "\n" not in r.json()["detail"]
-    r = client.post("/api/policy/replay", json=body(policy="agent: bot\npermissions:\n  alow: [x]\n"), headers=bearer(admin))
+    r = client.post(
+        "/api/policy/replay", json=body(policy="agent: bot\npermissions:\n  alow: [x]\n"), headers=bearer(admin)
+    )
     assert r.json()["detail"].startswith("candidate.yaml:3:")
     assert client.post("/api/policy/replay", content=b"x" * (300 * 1024), headers=bearer(admin)).status_code == 422
     # A session needs the CSRF header on this write, as on every other.
@@ -175,7 +177,9 @@ def test_audit_shadow_filter_lists_would_deny_entries(gov: Governor, client: Tes
     _, plain = gov.reviewers.add("plain")
     entries = client.get("/api/audit?shadow=would_deny", headers=bearer(plain)).json()["entries"]
     assert [e["context"]["url"] for e in entries] == [f"https://evil.example.net/{i}" for i in range(3)]
-    assert all(e["decision"]["outcome"] == "allow" and e["decision"]["shadow"]["would"] == "would_deny" for e in entries)
+    assert all(
+        e["decision"]["outcome"] == "allow" and e["decision"]["shadow"]["would"] == "would_deny" for e in entries
+    )
     assert client.get("/api/audit?shadow=would_escalate", headers=bearer(plain)).json()["entries"] == []
     assert len(client.get("/api/audit?shadow=any&limit=2", headers=bearer(plain)).json()["entries"]) == 2
     # without the filter the limit counts every entry; with it, only the shadow ones

@@ -183,7 +183,10 @@ def openapi_document() -> dict[str, Any]:
                             "required": False,
                             "description": "Only policy decisions that a `mode: shadow` rule would change "
                             "(`decision.shadow`): any of them, or one kind",
-                            "schema": {"type": "string", "enum": ["any", "would_deny", "would_escalate", "would_allow"]},
+                            "schema": {
+                                "type": "string",
+                                "enum": ["any", "would_deny", "would_escalate", "would_allow"],
+                            },
                         },
                     ],
                     "responses": {"200": {"description": "Entries"}, "401": _ERRORS["401"], "422": _ERRORS["422"]},

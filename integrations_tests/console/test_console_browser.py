@@ -338,7 +338,9 @@ def test_an_admin_replays_a_candidate_and_sees_shadow_decisions(root: Path, brow
     from datetime import UTC, datetime
 
     (root / "policies" / "billing.yaml").write_text(SHADOWED)
-    added = claw(root, "reviewer", "add", "ada@example.com", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+    added = claw(
+        root, "reviewer", "add", "ada@example.com", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n"
+    )
     assert added.returncode == 0, added.stderr
     recorded = subprocess.run(
         [
