@@ -142,6 +142,7 @@ class GovernedProxy:
         self._last_session: weakref.ref[ServerSession] | None = None
         # One session id per client connection, random (a client cannot pick another's), for labels and budgets.
         self._connection_ids: weakref.WeakKeyDictionary[ServerSession, str] = weakref.WeakKeyDictionary()
+        self._direct_id = f"mcp-{uuid.uuid4().hex}"
         governor.agent(settings.agent_id, framework=FRAMEWORK)  # its identity exists before the first call
         self.server: Server[Any, Any] = self._build_server()
 
@@ -197,8 +198,12 @@ class GovernedProxy:
     def connection_id(self) -> str:
         """The session id of the client connection whose request is being handled (new for a new connection).
 
-        Outside a request there is no connection: a LookupError, which the caller turns into a refusal."""
-        session = self.server.request_context.session
+        A direct ``call_tool`` from the program embedding the proxy (no MCP request, so no connection) is one
+        session of its own, the same for every such call of this proxy."""
+        try:
+            session = self.server.request_context.session
+        except LookupError:
+            return self._direct_id
         found = self._connection_ids.get(session)
         if found is None:
             found = self._connection_ids[session] = f"mcp-{uuid.uuid4().hex}"
