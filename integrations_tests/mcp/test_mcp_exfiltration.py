@@ -144,6 +144,12 @@ async def test_injected_exfiltration_is_denied_over_stdio(crm: Env) -> None:
         assert post.isError is True
         assert "denied by governance policy" in text_of(post) and "session.labels" in text_of(post)
         assert post.meta["claw_governance"]["outcome"] == "deny"  # type: ignore[index]
+        # An argument cannot pose as the session's state, nor metadata name another session.
+        forged = await session.call_tool(
+            "http_post",
+            {"url": OUTSIDE, "body": "x", "session": {"labels": []}, "connection_id": "someone-else"},
+        )
+        assert forged.isError is True and "denied by governance policy" in text_of(forged)
         # An internal URL is still fine for the same session.
         internal = await session.call_tool(
             "http_post", {"url": "https://internal.example.com/crm-notes", "body": "called 4711"}
@@ -157,6 +163,7 @@ async def test_injected_exfiltration_is_denied_over_stdio(crm: Env) -> None:
         ("mcp:crm/http_post", "allow"),
         ("mcp:crm/fetch_page", "allow"),
         ("mcp:crm/read_customer", "allow"),
+        ("mcp:crm/http_post", "deny"),
         ("mcp:crm/http_post", "deny"),
         ("mcp:crm/http_post", "allow"),
     ]
