@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from claw_governance.errors import ConfigError
+from claw_governance.timeparse import iso_utc_micro
 
 
 class _Trail(Protocol):
@@ -41,10 +42,6 @@ def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple
     if hi <= lo:
         raise ConfigError("the report's end is before its start")
     return lo, hi
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def compliance_report(
@@ -81,8 +78,9 @@ def compliance_report(
             by_action.setdefault(str(entry.get("action") or "?"), Counter())[outcome] += 1
             digest = entry.get("policy_hash")
             if digest:
-                seen = policies.setdefault(digest, {"policy_hash": digest, "first_seen": _iso(ts), "decisions": 0})
-                seen["last_seen"] = _iso(ts)
+                first = {"policy_hash": digest, "first_seen": iso_utc_micro(ts), "decisions": 0}
+                seen = policies.setdefault(digest, first)
+                seen["last_seen"] = iso_utc_micro(ts)
                 seen["decisions"] += 1
         elif kind == "agent_action":
             actions["succeeded" if details.get("success") else "failed"] += 1
@@ -98,7 +96,7 @@ def compliance_report(
                     "action": entry.get("action"),
                     "status": details.get("status"),
                     "resolver": details.get("resolver"),
-                    "resolved_at": _iso(ts),
+                    "resolved_at": iso_utc_micro(ts),
                     "resolution_seconds": None if seconds is None else round(seconds, 3),
                 }
             )
@@ -106,7 +104,7 @@ def compliance_report(
             trust.append(
                 {
                     "agent_id": entry.get("agent_id"),
-                    "at": _iso(ts),
+                    "at": iso_utc_micro(ts),
                     "old": details.get("old"),
                     "new": details.get("new"),
                     "reason": details.get("reason"),
@@ -117,7 +115,7 @@ def compliance_report(
     times = [e["resolution_seconds"] for e in escalations if e["resolution_seconds"] is not None]
     verification = trail.verify()
     return {
-        "period": {"start": _iso(lo), "end": _iso(hi)},
+        "period": {"start": iso_utc_micro(lo), "end": iso_utc_micro(hi)},
         "summary": {
             "total_decisions": sum(outcomes.values()),
             "allowed": outcomes["allow"],
