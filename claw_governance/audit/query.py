@@ -22,11 +22,15 @@ def _when(value: float | str | date | datetime | None) -> float | None:
 
 
 def glob_matcher(pattern: str) -> Callable[[str], bool]:
-    """``*`` matches any run of characters; nothing else is special (as in policies)."""
-    import re
+    """Whether an action matches ``pattern`` exactly as a policy rule would: ``*`` matches any run of
+    characters, nothing else is special, and both sides are compared after NFKC, case folding and trimming
+    (``Delete:*`` finds ``delete:users``). The policy engine's own implementation, so a query for what a rule
+    names finds what that rule decided."""
+    # imported here: the policy package is not needed to write or verify a trail, only to query it
+    from claw_governance.policy.patterns import compile_glob, normalize
 
-    regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
-    return lambda text: regex.fullmatch(text) is not None
+    regex = compile_glob(normalize(pattern))
+    return lambda text: regex.fullmatch(normalize(text)) is not None
 
 
 def query_entries(
