@@ -72,6 +72,32 @@ def parse_when(text: str, *, now: float | None = None, what: str = "time") -> fl
         raise ConfigError(f"{what} {text!r} is not understood: use {ACCEPTED}") from None
 
 
+def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple[float, float]:
+    """Unix seconds [start of ``start`` day, end of ``end`` day) for ``--from``/``--to``: a day (ISO or any
+    form of ``parse_when``, taken as the UTC day it falls on) or an ISO timestamp (taken as given)."""
+
+    def parse(value: str | date | datetime, *, is_end: bool) -> float:
+        if isinstance(value, str):
+            text = value
+            try:
+                value = (
+                    datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    if "T" in value or " " in value.strip()
+                    else date.fromisoformat(value.strip())
+                )
+            except ValueError:  # "yesterday", "7d": the day that time falls on
+                value = datetime.fromtimestamp(parse_when(text), UTC).date()
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        day = value + timedelta(days=1) if is_end else value
+        return _midnight(day)
+
+    lo, hi = parse(start, is_end=False), parse(end, is_end=True)
+    if hi <= lo:
+        raise ConfigError("the report's end is before its start")
+    return lo, hi
+
+
 _ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -118,6 +144,7 @@ def utc_day(ts: float) -> str:
 __all__ = [
     "ACCEPTED",
     "compact_utc",
+    "day_range",
     "human_utc",
     "human_utc_minutes",
     "iso_utc",

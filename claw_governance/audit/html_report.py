@@ -10,6 +10,7 @@ revocations and reinstatements, and the policy versions in force. Everything is 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,9 +18,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from claw_governance.audit.report import compliance_report, day_range
+from claw_governance.audit.report import compliance_report
 from claw_governance.errors import ConfigError
-from claw_governance.timeparse import human_utc, utc_day
+from claw_governance.timeparse import day_range, human_utc, utc_day
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OUTCOME_COLORS = {"allow": "#12b76a", "deny": "#f04438", "escalate": "#f79009"}
@@ -231,13 +232,13 @@ def build_report(
             checkpoint = store.latest_checkpoint(verification.trail_id)
         except Exception:
             checkpoint = None
-    generated = datetime.fromtimestamp(now, UTC) if now is not None else datetime.now(UTC)
+    generated = now if now is not None else time.time()
     n_days = len(days)
     return {
         **base,
         "period_words": f"from {_words(first_day)} to {_words(last_day)}, both days included "
         f"({n_days} day{'s' if n_days != 1 else ''}, UTC)",
-        "generated_at": generated.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "generated_at": human_utc(generated),
         "origin": {"trail_id": verification.trail_id, "where": origin, "key_id": key[0], "fingerprint": key[1]},
         "verification": {
             "valid": verification.valid,
@@ -265,7 +266,7 @@ def build_report(
         ],
         "top_denied": denied_actions.most_common(10),
         "top_denied_max": max(denied_actions.values(), default=1),
-        "trust_chart": _lines(trust, lo, min(hi, generated.timestamp())) if trust else None,
+        "trust_chart": _lines(trust, lo, min(hi, generated)) if trust else None,
         "denied": denied,
         "denied_total": sum(denied_actions.values()),
         "resolved": resolved,

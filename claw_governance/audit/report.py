@@ -5,43 +5,17 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any, Protocol
 
-from claw_governance.errors import ConfigError
+# day_range lives with the other time parsing; re-exported here, where reports have always found it
+from claw_governance.timeparse import day_range as day_range
 from claw_governance.timeparse import iso_utc_micro
 
 
 class _Trail(Protocol):
     def entries(self) -> Any: ...
     def verify(self) -> Any: ...
-
-
-def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple[float, float]:
-    """Unix seconds [start of ``start`` day, end of ``end`` day); a datetime is taken as given."""
-
-    def parse(value: str | date | datetime, *, is_end: bool) -> float:
-        if isinstance(value, str):
-            text = value
-            try:
-                value = (
-                    datetime.fromisoformat(value.replace("Z", "+00:00"))
-                    if "T" in value or " " in value.strip()
-                    else date.fromisoformat(value.strip())
-                )
-            except ValueError:  # "yesterday", "7d": the day that time falls on
-                from claw_governance.timeparse import parse_when
-
-                value = datetime.fromtimestamp(parse_when(text), UTC).date()
-        if isinstance(value, datetime):
-            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-        day = value + timedelta(days=1) if is_end else value
-        return datetime.combine(day, time.min, tzinfo=UTC).timestamp()
-
-    lo, hi = parse(start, is_end=False), parse(end, is_end=True)
-    if hi <= lo:
-        raise ConfigError("the report's end is before its start")
-    return lo, hi
 
 
 def compliance_report(

@@ -537,8 +537,8 @@ def replay_command(
     """Decide the recorded calls again with the CANDIDATE policy; report every decision that would flip,
     grouped by rule. Exit 1 when any allow would become a deny or the reverse (a CI gate)."""
     from claw_governance.audit.reader import TrailReader
-    from claw_governance.audit.report import day_range
     from claw_governance.policy.replay import replay
+    from claw_governance.timeparse import day_range
 
     candidate_set = load_policy_set(candidate)
     lo, hi = day_range(start, end)
