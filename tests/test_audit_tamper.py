@@ -1,13 +1,9 @@
-"""Review of the core's fail-closed claims: each test here fails if the claim it names were false.
-
-Written by a security review that broke the code on purpose (mutation checks) and found these claims
-unguarded by any other test, plus regression tests for the holes it found.
-"""
+"""Tampering with a trail on disk, as an attacker without the governor's key would: re-chained entries, an
+edited last checkpoint, forged checkpoint and retention files, a foreign genesis, renamed segments, lines whose
+bytes differ from what was hashed. Each test fails if ``verify`` accepted the tampered trail."""
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -18,126 +14,12 @@ import orjson
 import pytest
 import rfc8785
 
-from claw_governance import Governor, Outcome
 from claw_governance.audit import open_trail
 from claw_governance.audit.layout import list_segments
-from claw_governance.audit.redaction import DEFAULT_REDACTOR, Redactor
 from claw_governance.audit.verify import VerifyReport, verify_directory
 from claw_governance.config import GovernorConfig
-from claw_governance.errors import AuditError, IdentityError, PolicyError
-from claw_governance.model import AuditEvent, EscalationStatus, ToolCall
-from claw_governance.policy import PolicySet
+from claw_governance.model import AuditEvent
 from claw_governance.state import MemoryStateStore
-
-MakeGov = Callable[..., Governor]
-Compile = Callable[..., PolicySet]
-ALLOW_ALL = "agent: a\npermissions:\n  allow: ['*']\n  escalate: [refund]\n"
-
-
-# ------------------------------------------------------------------------------------- decision path
-
-
-def test_a_deny_condition_that_cannot_be_evaluated_denies_even_when_an_allow_matches(compile_policy: Compile) -> None:
-    # test_conditions_fail_closed checks the deny case with nothing else allowing "pay", so a deny that
-    # wrongly failed open would still end in the default deny there. Here an allow rule matches too.
-    policy = compile_policy(
-        "agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: pay\n      condition: amount > 500\n"
-    )
-    for args in ({}, {"amount": "600"}, {"amount": None}, {"amount": [1]}):
-        decision = policy.decide(ToolCall("a", "pay", args))
-        assert decision.outcome is Outcome.DENY, args
-        assert "could not be evaluated" in decision.reason
-    assert policy.decide(ToolCall("a", "pay", {"amount": 10})).outcome is Outcome.ALLOW
-    assert policy.decide(ToolCall("a", "pay", {"amount": 600})).outcome is Outcome.DENY
-
-
-def test_pattern_text_around_a_star_is_literal_not_regex(compile_policy: Compile) -> None:
-    policy = compile_policy("agent: a\npermissions:\n  allow: ['read:*.txt', 'f(*)+', 'x*a?b', '*[ab]']\n")
-    assert policy.decide(ToolCall("a", "read:notes.txt")).outcome is Outcome.ALLOW
-    assert policy.decide(ToolCall("a", "read:passwd_txt")).outcome is Outcome.DENY  # "." is not "any"
-    assert policy.decide(ToolCall("a", "f(1)+")).outcome is Outcome.ALLOW
-    assert policy.decide(ToolCall("a", "f(1)))")).outcome is Outcome.DENY
-    assert policy.decide(ToolCall("a", "xyzab")).outcome is Outcome.DENY  # "?" is not optional
-    assert policy.decide(ToolCall("a", "xyza?b")).outcome is Outcome.ALLOW
-    assert policy.decide(ToolCall("a", "zzza")).outcome is Outcome.DENY  # "[ab]" is no class
-
-
-def test_an_internal_error_of_the_governor_denies(make_governor: MakeGov, monkeypatch: pytest.MonkeyPatch) -> None:
-    gov = make_governor(ALLOW_ALL)
-    agent = gov.agent("a")
-    assert agent.check("read:x").allowed
-
-    def broken(*args: Any) -> Any:
-        raise RuntimeError("bug")
-
-    monkeypatch.setattr(gov, "_facts", broken)
-    decision = agent.check("read:x")
-    assert decision.outcome is Outcome.DENY and decision.stage == "governor"
-    ran: list[int] = []
-    assert not agent.execute("read:x", {}, lambda ctx: ran.append(1)).success and not ran
-
-
-@pytest.mark.parametrize(
-    ("plugin", "stage"), [("identity", "identity"), ("policy", "policy"), ("escalation", "escalation")]
-)
-def test_a_missing_pipeline_plugin_denies(make_governor: MakeGov, plugin: str, stage: str) -> None:
-    gov = make_governor(ALLOW_ALL)
-    agent = gov.agent("a")
-    action = "refund" if plugin == "escalation" else "read:x"
-    gov.pm.unregister(name=plugin)
-    gov._hooks = {name: type(hook)(gov.pm, name) for name, hook in gov._hooks.items()}  # re-resolve the hooks
-    decision = agent.check(action)
-    assert decision.outcome is Outcome.DENY and decision.stage == stage, decision
-    if plugin == "escalation":
-        assert gov.escalations.pending() == []
-
-
-def test_an_escalation_that_cannot_be_audited_can_never_be_approved(
-    make_governor: MakeGov, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gov = make_governor(ALLOW_ALL)
-    agent = gov.agent("a")
-    real = gov.escalations._audit
-
-    def failing(event: AuditEvent) -> None:
-        if event.type == "escalation":
-            raise AuditError("disk full")
-        real(event)
-
-    monkeypatch.setattr(gov.escalations, "_audit", failing)
-    assert agent.check("refund", {"amount": 1}).outcome is Outcome.DENY
-    assert gov.escalations.pending() == []
-    (esc,) = gov.escalations.list_escalations()
-    assert esc.status is EscalationStatus.DENIED
-    monkeypatch.undo()
-    with pytest.raises(Exception, match="already denied"):
-        gov.resolve_escalation(esc.id, "approved", resolver=gov.reviewers.ensure("alice"), notes="ok")
-    assert agent.check("refund", {"amount": 1}).outcome is Outcome.ESCALATE  # no grant: a new escalation
-
-
-# ---------------------------------------------------------------------------------------------- redaction
-
-
-def test_policy_sensitive_fields_are_redacted_even_when_the_value_looks_harmless(make_governor: MakeGov) -> None:
-    # The existing test used an SSN as the value, which the SSN detector hides with or without the policy.
-    gov = make_governor("agent: a\npermissions: {allow: ['*']}\nsensitive_fields: [favourite_colour]\n")
-    gov.agent("a").execute(
-        "read:x",
-        {"Favourite-Colour": "mauve-harmless", "nested": [{"favourite_colour": "teal"}]},
-        lambda ctx: {"favouriteColour": "ochre"},
-    )
-    text = "\n".join(str(e) for e in gov.audit.entries())
-    for secret in ("mauve-harmless", "teal", "ochre"):
-        assert secret not in text, secret
-
-
-def test_tool_output_is_redacted_in_the_trail(make_governor: MakeGov) -> None:
-    gov = make_governor(ALLOW_ALL)
-    gov.agent("a").execute("read:x", {}, lambda ctx: {"rows": [{"api_key": "plain-output-secret"}]})
-    (action,) = [e for e in gov.audit.entries() if e["type"] == "agent_action"]
-    assert "plain-output-secret" not in str(action)
-    assert action["details"]["output"] == {"rows": [{"api_key": "[REDACTED]"}]}
-
 
 # ----------------------------------------------------------------------------------------------- verify
 
@@ -276,101 +158,6 @@ def test_a_renamed_segment_is_reported(tmp_path: Path) -> None:
     first, path = segments[1]
     path.rename(folder / f"segment-{first + 1:012d}.jsonl")  # still sorts in place; the chain is unbroken
     assert "should start at seq" in _errors(_verify(folder, trail))
-
-
-# ------------------------------------------------------------------------------------------ holes found
-
-
-def test_an_empty_condition_is_an_error_not_an_unconditional_rule(compile_policy: Compile) -> None:
-    # `condition:` with nothing after it is YAML null: silently dropping it would turn a conditional allow
-    # into an unconditional one.
-    for effect in ("allow", "deny", "escalate"):
-        with pytest.raises(PolicyError, match="condition"):
-            compile_policy(f"agent: a\npermissions:\n  {effect}:\n    - action: pay\n      condition:\n")
-
-
-def test_or_inside_a_string_literal_with_an_escaped_quote_is_left_alone(compile_policy: Compile) -> None:
-    policy = compile_policy(
-        "agent: a\npermissions:\n  allow: ['*']\n  deny:\n    - action: sql\n"
-        '      condition: \'query.contains("\\" or 1=1")\'\n'
-    )
-    assert policy.decide(ToolCall("a", "sql", {"query": 'x" or 1=1'})).outcome is Outcome.DENY
-    assert policy.decide(ToolCall("a", "sql", {"query": "select 1"})).outcome is Outcome.ALLOW
-
-
-def test_a_spelling_variant_of_a_revoked_agent_gets_no_fresh_identity(make_governor: MakeGov) -> None:
-    # Policies compare agent ids after NFKC, case folding and trimming; identities must not let "Bot" be a
-    # new, unrevoked, full-trust agent that the policy treats as "bot".
-    gov = make_governor("agent: bot\npermissions: {allow: ['*']}\n")
-    gov.agent("bot")
-    gov.identities.revoke("bot", "compromised")
-    for variant in ("Bot", "bot ", "ＢＯＴ"):
-        with pytest.raises(IdentityError, match="same agent"):
-            gov.agent(variant)
-        decision = gov.before_call(gov.make_call(variant, "read:x"))  # an adapter's path: no gov.agent()
-        assert decision.outcome is Outcome.DENY, (variant, decision)
-    assert gov.agent("bot").check("read:x").outcome is Outcome.DENY
-
-
-def test_records_tuples_and_models_are_redacted_by_their_field_names() -> None:
-    Creds = collections.namedtuple("Creds", "user password")
-
-    @dataclasses.dataclass
-    class Login:
-        user: str
-        api_key: str
-        inner: Any = None
-
-    class Model:  # the pydantic v2 shape, without importing pydantic
-        def __init__(self, **fields: Any) -> None:
-            self.fields = fields
-
-        def model_dump(self) -> dict[str, Any]:
-            return dict(self.fields)
-
-        def __repr__(self) -> str:
-            return f"Model({self.fields!r})"
-
-    value = {
-        "a": Creds("u", "hunter2"),
-        "b": Login("u", "sk-live-1", Creds("v", "pw2")),
-        "c": [Model(token="tok-9", n=1)],
-    }
-    for redacted in (
-        DEFAULT_REDACTOR(value),
-        DEFAULT_REDACTOR.for_audit(value),
-        DEFAULT_REDACTOR.for_audit(value, strict=True),
-        Redactor(["user"]).for_audit(value),
-    ):
-        text = str(redacted)
-        for secret in ("hunter2", "sk-live-1", "pw2", "tok-9"):
-            assert secret not in text, (secret, redacted)
-    assert DEFAULT_REDACTOR.for_audit(value)["a"] == {"user": "u", "password": "[REDACTED]"}
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "db_password",
-        "OPENAI_API_KEY",
-        "github_token",
-        "webhookSecret",
-        "AWS_SECRET_KEY",
-        "user-passphrase",
-        "ssh_private_key",
-        "session_cookie",
-        "csrfToken",
-    ],
-)
-def test_keys_ending_in_a_secret_name_are_redacted(key: str) -> None:
-    # Exact names only let the most common real-world spellings through (db_password, OPENAI_API_KEY ...).
-    assert DEFAULT_REDACTOR.for_audit({key: "s3cr3t-value"}) == {key: "[REDACTED]"}
-    assert DEFAULT_REDACTOR({"x": [{key: "s3cr3t-value"}]}) == {"x": [{key: "[REDACTED]"}]}
-
-
-@pytest.mark.parametrize("key", ["max_tokens", "token_count", "author", "description", "secretary_name"])
-def test_keys_that_only_contain_a_secret_word_are_kept(key: str) -> None:
-    assert DEFAULT_REDACTOR({key: 7}) == {key: 7}
 
 
 @pytest.mark.parametrize(
