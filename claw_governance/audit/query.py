@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = ["glob_matcher", "query_entries"]
 
+_MATCH_CACHE_LIMIT = 8192
+
 
 def _when(value: float | str | date | datetime | None) -> float | None:
     if value is None or isinstance(value, int | float):
@@ -30,7 +32,19 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
     from claw_governance.policy.patterns import compile_glob, normalize
 
     regex = compile_glob(normalize(pattern))
-    return lambda text: regex.fullmatch(normalize(text)) is not None
+    # a trail repeats a few actions many times: remember each answer (bounded, like the policy index's cache)
+    seen: dict[str, bool] = {}
+
+    def match(text: str) -> bool:
+        hit = seen.get(text)
+        if hit is None:
+            hit = regex.fullmatch(normalize(text)) is not None
+            if len(seen) >= _MATCH_CACHE_LIMIT:
+                seen.clear()
+            seen[text] = hit
+        return hit
+
+    return match
 
 
 def query_entries(
