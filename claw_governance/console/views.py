@@ -11,11 +11,10 @@ from typing import Any
 
 from claw_governance.escalation.edits import args_diff
 from claw_governance.model import Escalation
+from claw_governance.timeparse import iso_utc_or_none
 
-
-def iso(ts: float | None) -> str | None:
-    """UTC ISO 8601 with a Z, or None."""
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+# UTC ISO 8601 with a Z, or None: the console's JSON shows times as the CLI does (one formatter for both).
+iso = iso_utc_or_none
 
 
 def left(seconds: float) -> str:
