@@ -9,7 +9,9 @@ The plugin reads its job token from ``jobTokenFile`` once per run; the policy is
 2. a run whose token was minted for another agent: OpenClaw's ``before_agent_run`` gate blocks the run
    before the model is asked (the fake model sees no request);
 3. a run on a model route outside the contract (``--model rogue/...``): blocked before the model is asked;
-4. the job revoked: the next run is blocked and its tools never run.
+4. the job revoked: the next run is blocked and its tools never run;
+5. ``claw-gov proof verify`` accepts the first job's bundle (``receipts: required``: its receipts come before
+   its tool calls).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ permissions:
   allow: ["tool:read", "tool:write"]
   deny: ["tool:exec"]
 models: ["fake/*"]
+receipts: required
 token: {require_scope: true}
 """
 
@@ -208,21 +211,24 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
         assert len(fake.requests) == asked, fake.requests[asked:]
         assert 'is for agent "other"' in second.stdout + second.stderr + log.read_text(), second.stdout[-2000:]
 
-        # 3. a model route outside the contract: blocked, never asked
-        token_file.write_text(job.token)
+        # 3. a model route outside the contract: blocked, never asked (under a second job: a refused route is a
+        # violation in its job's evidence, and job-1's bundle is checked below)
+        second_job = gov.start_job("job-2", "main", scope=["tool:read"], ttl=1800)
+        token_file.write_text(second_job.token)
         third = turn("rogue-run", "--model", f"rogue/{MODEL_ID}")
         assert len(fake.requests) == asked, fake.requests[asked:]
         assert "outside the work contract" in third.stdout + third.stderr + log.read_text(), third.stdout[-2000:]
         assert any(
             e["details"].get("blocked") and e["details"]["route"] == f"rogue/{MODEL_ID}"
             for e in gov.audit.query(type="model_call")
+            if e["details"]["job_id"] == "job-2"
         )
 
         # 4. revoked: the next run is blocked, its tools never run
-        gov.revoke_job("job-1", "incident 42")
+        gov.revoke_job("job-2", "incident 42")
         fourth = turn("revoked-run")
         assert len(fake.requests) == asked, fake.requests[asked:]
-        assert "Job job-1 was revoked" in fourth.stdout + fourth.stderr + log.read_text(), fourth.stdout[-2000:]
+        assert "Job job-2 was revoked" in fourth.stdout + fourth.stderr + log.read_text(), fourth.stdout[-2000:]
         assert len(gov.audit.query(type="policy_decision")) == 2  # no tool call was even asked about
         assert gov.audit.verify().valid
     finally:
@@ -234,7 +240,8 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
             gateway.kill()
             gateway.wait(10)
         fake.close()
-        tokens = [job.token, theirs.token] if "theirs" in locals() else []
+        tokens = [job.token, theirs.token, second_job.token] if "second_job" in locals() else []
+        (tmp_path / "key.pem").write_bytes(gov.audit.key.public.pem())
         gov.close()
     trail = "\n".join(p.read_text(errors="replace") for p in (tmp_path / "audit").rglob("*") if p.is_file())
     assert all(t not in trail and t not in log.read_text() for t in tokens)
@@ -260,3 +267,10 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
     lines = [json.loads(x) for x in (tmp_path / "bundle" / "entries.jsonl").read_text().splitlines()]
     assert len([e for e in lines if e["type"] == "model_call"]) >= 2, lines
     assert {e["action"] for e in lines if e["type"] == "policy_decision"} == {"tool:read", "tool:write"}
+    verified = CliRunner().invoke(
+        build_cli(),
+        ["proof", "verify", str(tmp_path / "bundle"), "--public-key", str(tmp_path / "key.pem"), "--json"],
+        prog_name="claw-gov",
+    )
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.stdout)["valid"] is True

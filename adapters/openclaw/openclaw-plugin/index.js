@@ -216,6 +216,9 @@ export function createHandlers(settings, log = { warn: console.warn, info: () =>
     const run = runOf(event?.runId ?? ctx?.runId);
     if (run.job.problem) return block(run.job.problem);
     if (typeof agentId === "string") run.agentId = agentId;
+    // The receipt of the model call that asked for this tool goes to the trail first (receipts: required
+    // checks the order): model_call_ended starts its report synchronously, before OpenClaw runs the tools.
+    if (run.reporting) await Promise.race([run.reporting, new Promise((done) => setTimeout(done, Math.min(1000, settings.timeoutMs)).unref?.())]);
     let answer;
     try {
       const job = jobPayload(run);
@@ -282,11 +285,11 @@ export function createHandlers(settings, log = { warn: console.warn, info: () =>
     const run = runOf(event?.runId ?? ctx?.runId);
     const agentId = typeof ctx?.agentId === "string" ? ctx.agentId : run.agentId;
     const job = run.job.problem ? undefined : jobPayload(run);
-    try {
-      await postBridge(settings, "/v1/openclaw/model_call", { kind, event: jsonSafe(event), ctx: { ...sanitizeCtx(ctx), ...(agentId ? { agentId } : {}) }, ...(job ? { job } : {}), ...extra }, agentId);
-    } catch (err) {
-      log.warn(`could not record the model call of run ${event?.runId ?? ""}: ${err.message}`);
-    }
+    const sent = postBridge(settings, "/v1/openclaw/model_call", { kind, event: jsonSafe(event), ctx: { ...sanitizeCtx(ctx), ...(agentId ? { agentId } : {}) }, ...(job ? { job } : {}), ...extra }, agentId)
+      .then(() => undefined, (err) => { log.warn(`could not record the model call of run ${event?.runId ?? ""}: ${err.message}`); });
+    run.reporting = sent;
+    await sent;
+    if (run.reporting === sent) run.reporting = undefined;
   }
   async function modelCallEnded(event, ctx) {
     await report("call", event, ctx, {});
