@@ -6,6 +6,7 @@ The plugin reads its job token from ``jobTokenFile`` once per run; the policy is
 
 1. a run under a valid token: ``read`` runs, ``write`` is denied as outside the scope, every decision and
    every ``model_call`` receipt names the job, and ``claw-gov proof export --job`` holds the receipts;
+   then a run of a session key the operator bound to a write-only job: ``write`` runs, ``read`` is denied;
 2. a run whose token was minted for another agent: OpenClaw's ``before_agent_run`` gate blocks the run
    before the model is asked (the fake model sees no request);
 3. a run on a model route outside the contract (``--model rogue/...``): blocked before the model is asked;
@@ -22,6 +23,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import httpx
 from click.testing import CliRunner
 from openclaw_fake_model import MODEL_ID, FakeModel
 from openclaw_support import OpenClawInstall
@@ -149,7 +151,7 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
             [node, cli, "gateway", "run", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home
         )
 
-    def turn(session: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    def turn(session: str, *extra: str, flag: str = "--session-id") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [
                 node,
@@ -157,7 +159,7 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
                 "agent",
                 "--agent",
                 "main",
-                "--session-id",
+                flag,
                 session,
                 "--message",
                 "Read the notes, then write the file.",
@@ -202,6 +204,35 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
         assert all(e["details"]["route"] == f"fake/{MODEL_ID}" and not e["details"]["violation"] for e in receipts)
         attempts = [e for e in receipts if e["details"].get("usage", {}).get("input") is not None]
         assert attempts and all(e["details"]["request_hash"] for e in attempts), receipts
+
+        # 1b. the operator binds a job to a session key instead (the plugin has no token now): every call of
+        # that session is checked under it, here a write-only scope
+        token_file.write_text("")
+        bound_job = gov.start_job("job-bound", "main", scope=["tool:write"], ttl=1800)
+        _, operator = gov.reviewers.add("ops")
+        bound = httpx.post(
+            f"http://127.0.0.1:{bridge.port}/v1/openclaw/jobs/bind",
+            json={"jobToken": bound_job.token, "sessionKey": "agent:main:invoice-4711"},
+            headers={"authorization": f"Bearer {BRIDGE_TOKEN}", "x-claw-operator-token": operator},
+            timeout=20,
+        )
+        assert bound.status_code == 200, bound.text
+        before = len(fake.requests)
+        bound_turn = turn("agent:main:invoice-4711", flag="--session-key")
+        assert bound_turn.returncode == 0, bound_turn.stdout[-2000:] + bound_turn.stderr[-2000:]
+        later = [r for r in fake.requests[before:] if _tool_results(r)]
+        assert later, fake.requests[before:]
+        text = "\n".join(_tool_results(later[0]).values())
+        assert 'Action "tool:read" is outside the scope of job job-bound' in text, text
+        assert written.exists()  # write is inside the bound job's scope
+        bound_decisions = [
+            e for e in gov.audit.query(type="policy_decision") if e["details"].get("job_id") == "job-bound"
+        ]
+        assert {(e["action"], e["decision"]["outcome"]) for e in bound_decisions} == {
+            ("tool:read", "deny"),
+            ("tool:write", "allow"),
+        }, bound_decisions
+        assert [e for e in gov.audit.query(type="model_call") if e["details"]["job_id"] == "job-bound"]
         asked = len(fake.requests)
 
         # 2. a token minted for another agent: the run is blocked before the model is asked
@@ -229,7 +260,7 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
         fourth = turn("revoked-run")
         assert len(fake.requests) == asked, fake.requests[asked:]
         assert "Job job-2 was revoked" in fourth.stdout + fourth.stderr + log.read_text(), fourth.stdout[-2000:]
-        assert len(gov.audit.query(type="policy_decision")) == 2  # no tool call was even asked about
+        assert len(gov.audit.query(type="policy_decision")) == 4  # runs 2-4: no tool call was even asked about
         assert gov.audit.verify().valid
     finally:
         bridge.stop()
@@ -240,7 +271,7 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
             gateway.kill()
             gateway.wait(10)
         fake.close()
-        tokens = [job.token, theirs.token, second_job.token] if "second_job" in locals() else []
+        tokens = [job.token, bound_job.token, theirs.token, second_job.token] if "second_job" in locals() else []
         (tmp_path / "key.pem").write_bytes(gov.audit.key.public.pem())
         gov.close()
     trail = "\n".join(p.read_text(errors="replace") for p in (tmp_path / "audit").rglob("*") if p.is_file())
