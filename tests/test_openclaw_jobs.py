@@ -35,6 +35,7 @@ agent: coder
 permissions:
   allow: ["tool:read", "tool:write"]
   deny: ["tool:exec"]
+  escalate: ["tool:message"]
 models: ["fake/*"]
 ---
 agent: other
@@ -410,3 +411,36 @@ def test_model_call_receipts_are_recorded_and_exported_with_the_job(tmp_path: Pa
     exported = [e for e in lines if e["type"] == "model_call"]
     assert len(exported) == 3 and all(e["details"]["job_id"] == "j-model" for e in exported)
     assert token not in "\n".join(p.read_text() for p in (tmp_path / "bundle").rglob("*") if p.is_file())
+
+
+def _approve(bridge: Bridge, gov: Governor, answer: dict[str, Any]) -> dict[str, Any]:
+    _, reviewer_token = gov.reviewers.add(f"oncall-{uuid.uuid4().hex[:6]}")
+    ctx = answer["_body"]["ctx"]
+    r = bridge.post(
+        "/v1/openclaw/approval",
+        {
+            "escalationId": answer["escalationId"],
+            "resolution": "allow-once",
+            "agentId": "coder",
+            "runId": ctx["runId"],
+            "toolCallId": ctx["toolCallId"],
+        },
+        {"X-Claw-Approval-Token": reviewer_token},
+    )
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def test_an_approved_call_is_decided_again_under_its_job_token(gov: Governor, bridge: Bridge) -> None:
+    job = gov.start_job("j-esc", "coder", scope=["tool:*"], ttl=600)
+    first = bridge.tool("message", job={"token": job.token}, text="hi")
+    assert first["decision"] == "escalate", first
+    assert _approve(bridge, gov, first)["decision"] == "allow"
+    regranted = [e for e in _decisions(gov) if e["action"] == "tool:message" and e["decision"]["outcome"] == "allow"]
+    assert len(regranted) == 1 and regranted[0]["details"]["job_id"] == "j-esc", regranted
+    # revoked while a human was deciding: the approval no longer lets the call run
+    second = bridge.tool("message", job={"token": job.token}, text="again")
+    assert second["decision"] == "escalate", second
+    gov.revoke_job("j-esc")
+    assert _approve(bridge, gov, second)["decision"] == "deny"

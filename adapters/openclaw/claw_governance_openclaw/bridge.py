@@ -184,7 +184,10 @@ class _Binding:
 
 
 class _JobBindings:
-    """Job tokens the operator bound to an OpenClaw run id or session key; each lives until its token expires."""
+    """Job tokens the operator bound to an OpenClaw run id or session key, in this bridge process.
+
+    An expired binding is kept (its calls are then denied as expired, never silently run without the job);
+    only more than ``limit`` bindings evict the oldest."""
 
     def __init__(self, limit: int) -> None:
         self._items: OrderedDict[tuple[str, str], _Binding] = OrderedDict()
@@ -195,9 +198,6 @@ class _JobBindings:
         with self._lock:
             self._items[(kind, key)] = binding
             self._items.move_to_end((kind, key))
-            now = time.time()
-            for k in [k for k, b in self._items.items() if b.expires_at <= now]:
-                del self._items[k]
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
 
