@@ -444,3 +444,18 @@ def test_an_approved_call_is_decided_again_under_its_job_token(gov: Governor, br
     assert second["decision"] == "escalate", second
     gov.revoke_job("j-esc")
     assert _approve(bridge, gov, second)["decision"] == "deny"
+
+
+def test_an_expired_binding_denies_instead_of_falling_back_to_the_policy(gov: Governor, bridge: Bridge) -> None:
+    _, reviewer_token = gov.reviewers.add("ops")
+    operator = {"X-Claw-Operator-Token": reviewer_token}
+    short = gov.start_job("j-short", "coder", scope=["tool:read"], ttl=1)
+    r = bridge.post("/v1/openclaw/jobs/bind", {"jobToken": short.token, "sessionKey": "agent:coder:s1"}, operator)
+    assert r.status_code == 200, r.text
+    time.sleep(1.2)
+    later = gov.start_job("j-later", "coder", scope=["tool:read"], ttl=600)
+    r = bridge.post("/v1/openclaw/jobs/bind", {"jobToken": later.token, "sessionKey": "agent:coder:s2"}, operator)
+    assert r.status_code == 200, r.text
+    # the policy alone would allow write; the session was bound to a job, so it stays denied
+    answer = bridge.tool("write", session="agent:coder:s1", path="/x")
+    assert answer["decision"] == "deny" and "expired" in answer["reason"], answer
