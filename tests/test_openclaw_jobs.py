@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -278,6 +279,62 @@ def test_a_run_id_binding_applies_to_that_run_only(gov: Governor, bridge: Bridge
         "/v1/openclaw/jobs/bind", {"jobToken": "not-a-token", "runId": "x"}, {"X-Claw-Operator-Token": reviewer_token}
     )
     assert r.status_code == 400 and "not a job token" in r.text
+
+
+def test_claw_gov_openclaw_bind_binds_through_the_cli(gov: Governor, bridge: Bridge, tmp_path: Path) -> None:
+    """`claw-gov openclaw bind` in a real process: the token comes from a file, never from argv; a refusal is
+    exit 1 with the bridge's reason; without an operator credential nothing is sent."""
+    import subprocess
+    import sys
+
+    job = gov.start_job("j-cli", "coder", scope=["tool:read"], ttl=600)
+    _, reviewer_token = gov.reviewers.add("ops")
+    (tmp_path / "job.token").write_text(job.token + "\n")
+    (tmp_path / "bridge.token").write_text(TOKEN)
+    (tmp_path / "operator.token").write_text(reviewer_token)
+    base = [
+        sys.executable,
+        "-m",
+        "claw_governance.cli",
+        "openclaw",
+        "bind",
+        "--bridge",
+        f"http://127.0.0.1:{bridge.port}",
+    ]
+    files = ["--job-token-file", str(tmp_path / "job.token"), "--token-file", str(tmp_path / "bridge.token")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAW_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], capture_output=True, text=True, timeout=120, env=env)
+
+    missing = run(*files, "--session-key", "agent:coder:cli")
+    assert missing.returncode == 2 and "no operator token" in missing.stderr, missing.stderr
+    assert "Traceback" not in missing.stderr
+    ok = run(*files, "--operator-token-file", str(tmp_path / "operator.token"), "--session-key", "agent:coder:cli")
+    assert ok.returncode == 0, ok.stderr
+    assert "bound job j-cli" in ok.stdout and job.token not in ok.stdout + ok.stderr
+    write = bridge.tool("write", session="agent:coder:cli", path="/x")
+    assert write["decision"] == "deny" and "outside the scope of job j-cli" in write["reason"], write
+    # another agent's session: refused by the bridge, exit 1 with its reason
+    other = run(*files, "--operator-token-file", str(tmp_path / "operator.token"), "--session-key", "agent:other:x")
+    assert other.returncode == 1 and "is not a session of agent" in other.stderr, other.stderr
+    # nothing listening: one line, exit 2
+    dead = subprocess.run(
+        [
+            *base[:-1],
+            f"http://127.0.0.1:{_free_port()}",
+            *files,
+            "--operator-token-file",
+            str(tmp_path / "operator.token"),
+            "--run-id",
+            "r1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert dead.returncode == 2 and "cannot reach the bridge" in dead.stderr and "Traceback" not in dead.stderr
 
 
 # ------------------------------------------------------------------------------------------ model calls
