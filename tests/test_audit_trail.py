@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import pytest
 import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from claw_governance.audit import AuditTrail, RetentionRule, VerifyReport, open_trail
 from claw_governance.audit.keys import SigningKey
@@ -632,3 +634,19 @@ def test_a_forked_child_does_not_steal_the_parents_deletion_event(tmp_path: Path
     with pytest.raises(AuditError):
         trail.append(event(100))
     trail.close()
+
+
+_GLOB_TEXT = st.text(alphabet=st.sampled_from("aAbB:*\uff21\u00df\u1e9e .-"), max_size=8)
+
+
+@given(pattern=_GLOB_TEXT, name=_GLOB_TEXT)
+def test_query_glob_is_the_policy_glob(pattern: str, name: str) -> None:
+    """``query(action=...)`` and policy rules decide a pattern against a name the same way (one implementation:
+    NFKC, case folding, trimming, ``*`` the only wildcard), checked against the policy's indexed lookup too."""
+    from claw_governance.audit.query import glob_matcher
+    from claw_governance.policy import glob_match, normalize
+    from claw_governance.policy.patterns import PatternIndex
+
+    expected = glob_match(normalize(pattern), normalize(name))
+    assert glob_matcher(pattern)(name) is expected
+    assert bool(PatternIndex([(normalize(pattern), 1)]).lookup(normalize(name))) is expected
