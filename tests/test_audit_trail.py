@@ -601,7 +601,9 @@ def test_a_segment_gone_under_the_writer_denies_the_very_next_append(
     if not inotify:
         monkeypatch.setenv("CLAW_AUDIT_NO_INOTIFY", "1")
     trail = make(tmp_path, 3)
-    assert (trail._watch is not None) == (inotify and sys.platform.startswith("linux"))
+    if not inotify or not sys.platform.startswith("linux"):
+        assert trail._watch is None  # the fstat path
+    # (with inotify on Linux the watch is used when tmp_path is on a local file system; both paths must deny)
     attack(tmp_path / "audit")
     for i in range(3):
         with pytest.raises(AuditError):
@@ -650,3 +652,13 @@ def test_query_glob_is_the_policy_glob(pattern: str, name: str) -> None:
     expected = glob_match(normalize(pattern), normalize(name))
     assert glob_matcher(pattern)(name) is expected
     assert bool(PatternIndex([(normalize(pattern), 1)]).lookup(normalize(name))) is expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
+def test_no_inotify_watch_where_it_would_not_see_every_change() -> None:
+    # inotify reports only changes made through this kernel: on a file system it does not know to be local
+    # (here procfs; in practice NFS, SMB, FUSE) the writer keeps the fstat per append.
+    from claw_governance.audit.watch import open_watch
+
+    assert open_watch(Path("/proc/self")) is None
+    assert open_watch(Path("/proc/self/no-such-folder/audit")) is None  # not created yet: its parent's counts

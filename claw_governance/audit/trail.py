@@ -156,7 +156,7 @@ class AuditTrail:
         self._rfd = -1
         # Linux: an inotify watch tells, for one epoll_wait, that the segment was unlinked, replaced or sealed
         # (see watch.py); elsewhere (None) every append does the full fstat check.
-        self._watch: SegmentWatch | None = open_watch() if path is not None else None
+        self._watch: SegmentWatch | None = open_watch(path) if path is not None else None
         self._lock = threading.Lock()
         self._closed = False
         self._head = _Head(0, genesis_hash(self.trail_id))

@@ -11,8 +11,11 @@ overflow or a removed watch also makes the descriptor readable, so they too lead
 
 Other writers appending change the size, which the writer notices with an ``lseek`` (no event needed).
 
-Where inotify is missing (not Linux, no libc, or the per-user limit of inotify instances reached),
-:func:`open_watch` returns None and the writer keeps the ``fstat`` per append. A child process made by
+inotify only sees changes made through this kernel: on a network or FUSE file system another host could
+delete the segment unseen. So the watch is used only on local file systems known to report them (ext4, XFS,
+Btrfs, tmpfs, overlayfs, ZFS, F2FS); elsewhere, where inotify is missing (not Linux, no libc) or the
+per-user limit of inotify instances is reached, :func:`open_watch` returns None and the writer keeps the
+``fstat`` per append. A child process made by
 ``fork`` shares its parent's inotify descriptor (reading it there would steal the parent's events), so
 :data:`FORKED` callbacks switch every watch inherited by a child to "always check".
 """
@@ -37,6 +40,19 @@ _IN_MOVE_SELF = 0x00000800
 _IN_NONBLOCK = os.O_NONBLOCK
 _IN_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
+# statfs(2) f_type of the local file systems whose changes inotify reports (linux/magic.h).
+_LOCAL_FS = frozenset(
+    {
+        0xEF53,  # ext2/3/4
+        0x58465342,  # XFS
+        0x9123683E,  # Btrfs
+        0x01021994,  # tmpfs
+        0x794C7630,  # overlayfs
+        0x2FC12FC1,  # ZFS
+        0xF2F52010,  # F2FS
+    }
+)
+
 _libc: ctypes.CDLL | None = None
 _LIVE: weakref.WeakSet[SegmentWatch] = weakref.WeakSet()
 
@@ -50,6 +66,7 @@ def _load_libc() -> ctypes.CDLL | None:
             libc.inotify_init1.argtypes = [ctypes.c_int]
             libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
             libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+            libc.statfs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
         except (OSError, AttributeError):
             return None
         _libc = libc
@@ -127,12 +144,27 @@ class SegmentWatch:
             self._fd = -1
 
 
-def open_watch() -> SegmentWatch | None:
-    """A new watch, or None where inotify is not available (the caller falls back to an fstat per append)."""
+def _local_fs(libc: ctypes.CDLL, folder: Path) -> bool:
+    """True if ``folder`` is on a local file system whose changes inotify reports (see ``_LOCAL_FS``)."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs (120 bytes on 64-bit Linux); f_type comes first
+    if libc.statfs(os.fsencode(folder), buf) != 0:
+        return False
+    f_type = ctypes.c_long.from_buffer(buf).value & 0xFFFFFFFF
+    return f_type in _LOCAL_FS
+
+
+def open_watch(folder: Path) -> SegmentWatch | None:
+    """A new watch for segments in ``folder``, or None where inotify cannot be relied on (the caller then
+    falls back to an fstat per append)."""
     if os.environ.get("CLAW_AUDIT_NO_INOTIFY"):
         return None
     libc = _load_libc()
     if libc is None:
+        return None
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent  # (the writer creates the folder later; it lives on its parent's system)
+    if not _local_fs(libc, existing):
         return None
     fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
     if fd < 0:
