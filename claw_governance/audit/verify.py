@@ -60,6 +60,7 @@ MAX_ERRORS = 100
 _loads = orjson.loads
 _dumps = orjson.dumps
 _sha256 = hashlib.sha256
+_EMPTY = _sha256()
 _LEAF_PREFIX = _sha256(b"\x00")
 _NODE_PREFIX = _sha256(b"\x01")
 _HASH_KEY = b',"hash":"'
@@ -842,7 +843,7 @@ def _feed_lines(check: _Check, lines: list[bytes]) -> None:
     (checkpoint, retention), a segment's first entry and anything unusual go through ``_Check.entry``. Then
     the Merkle leaf and one node hash per trailing 1 bit of the size, exactly as ``CompactRange.append``.
     """
-    sha = _sha256
+    plain_ctx = _EMPTY.copy
     leaf_ctx = _LEAF_PREFIX.copy  # contexts that absorbed 0x00 / 0x01: copying one is cheaper than a new one
     node_ctx = _NODE_PREFIX.copy
     loads = _loads
@@ -865,7 +866,9 @@ def _feed_lines(check: _Check, lines: list[bytes]) -> None:
         if not starting and raw[-75:-66] == hash_key and raw[-2:] == b'"}':
             claimed_b = raw[-66:-2]
             body = raw[:-75] + b"}"
-            if sha(body).hexdigest().encode() == claimed_b:
+            c = plain_ctx()
+            c.update(body)
+            if c.hexdigest().encode() == claimed_b:
                 cut = body.rfind(prev_key)
                 if cut > 0:
                     try:
