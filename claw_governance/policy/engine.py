@@ -113,6 +113,7 @@ class AgentPolicy:
         self.contract: Contract | None = contract if isinstance(contract, Contract) else None
         self.escalation_limits: tuple[EscalationLimit, ...] = tuple(el for d in docs for el in d.escalation_limits)
         self.budgets: PatternIndex[Budget] = PatternIndex((b.pattern, b) for d in docs for b in d.budgets)
+        self.budget_memo: dict[str, tuple[Budget, ...]] = {}  # normalised action -> its budgets (budgets_for)
         self.labels: PatternIndex[frozenset[str]] = PatternIndex((p, names) for d in docs for p, names, _ in d.labels)
         meta = _single(own, "metadata") if own else _single(shared, "metadata")
         self.metadata: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
@@ -386,6 +387,25 @@ class PolicySet:
         if policy is None or not len(policy.labels):
             return frozenset()
         return frozenset().union(*policy.labels.lookup(self._norm(action)))
+
+    def normal_name(self, text: str) -> str:
+        """``patterns.normalize(text)``, memoised (an agent id or action name is normalised once per policy)."""
+        return self._norm(text)
+
+    def budgets_for(self, agent_id: str, action: str) -> tuple[Budget, ...]:
+        """The budgets that apply to a call of ``action`` by ``agent_id``, in the order of their ``file:line``
+        (memoised per action name: the pattern lookup and the sort run once)."""
+        policy = self.for_agent(agent_id)
+        if policy is None or not len(policy.budgets):
+            return ()
+        name = self._norm(action)
+        hit = policy.budget_memo.get(name)
+        if hit is None:
+            hit = tuple(sorted(policy.budgets.lookup(name), key=lambda b: b.source))
+            if len(policy.budget_memo) >= _NAME_CACHE_LIMIT:
+                policy.budget_memo.clear()
+            policy.budget_memo[name] = hit
+        return hit
 
     def sensitive_fields(self, agent_id: str) -> frozenset[str]:
         """Extra field names to redact for this agent."""
