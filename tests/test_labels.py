@@ -248,3 +248,31 @@ def test_a_callers_session_dict_is_bounded_like_an_argument(tmp_path: Path) -> N
     assert policy.decide(huge).outcome is Outcome.DENY
     absent = ToolCall("bot", "http:post", {**OUTSIDE, "session": {"labels": []}})
     assert policy.decide(absent).outcome is Outcome.DENY  # an argument named session is not session state
+
+
+def test_a_read_that_raced_this_processs_label_write_does_not_forget_the_label(
+    governor: Callable[..., Governor],
+) -> None:
+    """Thread A reads the store (no labels yet); before A caches what it read, thread B's labelled call
+    writes ``pii`` and caches it. A's stale read must not replace B's entry: the next call of the session,
+    in this process, is denied at once. (Played in one thread: the store runs B's call inside A's read.)"""
+    gov = governor(state_sync_interval=0.5)
+    clock = Clock()
+    gov.session_labels.clock = clock
+    gov.agent("bot")
+    store = gov.session_labels.store
+    real = store.session_labels
+    raced: list[bool] = []
+
+    def racing(key: str, add: frozenset[str], now: float, ttl: float) -> frozenset[str]:
+        before = frozenset(real(key, add, now, ttl))
+        if not add and not raced:  # A's read has its snapshot; now B's labelled call runs to the end
+            raced.append(True)
+            assert _run(gov, "run", "read:customer_records", {}) is Outcome.ALLOW
+        return before
+
+    store.session_labels = racing
+    post = gov.make_call("bot", "http:post", OUTSIDE, metadata={"session_id": "run"})
+    gov.before_call(post)  # A (it may already count B's label: this process wrote it)
+    assert raced
+    assert gov.before_call(post).outcome is Outcome.DENY  # within the cache's age: B's label is not lost

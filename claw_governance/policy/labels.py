@@ -106,7 +106,7 @@ class SessionLabels:
         except Exception as exc:
             self.on_error(f"cannot read session labels ({type(exc).__name__}: {exc})")
             return None
-        return self._remember(key, labels, now, hit).state
+        return self._remember(key, labels, now).state
 
     def current(self, call: ToolCall) -> frozenset[str] | None:
         """The session's labels, or None when they cannot be read."""
@@ -147,18 +147,22 @@ class SessionLabels:
         except Exception as exc:
             # This process still knows: it keeps the labels (and so keeps denying what they deny). Nothing is
             # marked written, so the next labelled call tries the store again.
-            self._remember(key, (hit.labels if hit else frozenset()) | add, now, hit)
+            self._remember(key, (hit.labels if hit else frozenset()) | add, now)
             self.on_error(f"cannot store session labels ({type(exc).__name__}: {exc})")
             return
-        self._remember(key, labels, now, hit, add)
+        self._remember(key, labels, now, add)
 
-    def _remember(
-        self, key: str, labels: frozenset[str], now: float, hit: _Entry | None, wrote: frozenset[str] = frozenset()
-    ) -> _Entry:
-        # A label this process wrote but the store no longer returns (removed there) is written again next time.
-        written = {k: t for k, t in hit.written.items() if k in labels} if hit is not None and hit.written else {}
+    def _remember(self, key: str, labels: frozenset[str], now: float, wrote: frozenset[str] = frozenset()) -> _Entry:
+        # The entry as it is now, not as it was when this thread began: another thread may have written a
+        # label since this one read the store. A label this process wrote is in the store until at least
+        # TTL + RENEW_SECONDS after that write, so a read that raced the write still counts it.
+        hit = self._cache.get(key)
+        written = dict(hit.written) if hit is not None else {}
         for label in wrote:
             written[label] = now
+        keep = SESSION_TTL_SECONDS + RENEW_SECONDS
+        labels = labels.union(label for label, at in written.items() if now - at < keep)
+        written = {label: at for label, at in written.items() if label in labels}
         state = hit.state if hit is not None and hit.labels == labels else _state(labels)
         entry = _Entry(labels, now, state, written)
         if len(self._cache) >= _CACHE_LIMIT:
