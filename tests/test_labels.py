@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -232,6 +234,9 @@ def test_the_cached_session_state_cannot_be_changed_by_a_call(governor: Callable
     with pytest.raises(TypeError):
         state.update(labels=())
     assert agent.check("http:post", OUTSIDE).outcome is Outcome.DENY
+    # A decision (and its call) still copies and pickles like any other.
+    assert copy.deepcopy(denied.call).metadata["claw_session"] == state
+    assert pickle.loads(pickle.dumps(denied.call)).metadata["claw_session"] == state
 
 
 def test_a_callers_session_dict_is_bounded_like_an_argument(tmp_path: Path) -> None:

@@ -195,6 +195,16 @@ class SessionState(dict[str, Any]):
     __setitem__ = __delitem__ = __ior__ = _read_only
     clear = pop = popitem = setdefault = update = _read_only
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild it through the constructor (the default would use __setitem__).
+        return (SessionState, (dict(self),))
+
+    def __copy__(self) -> SessionState:
+        return self  # read-only: a copy would be the same value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SessionState:
+        return self
+
 
 def session_state(call: ToolCall, limits: ArgumentLimits = DEFAULT_LIMITS) -> Any:
     """What ``session`` means in the conditions of ``call``: the state the governor bound to it, or None
