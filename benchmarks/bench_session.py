@@ -13,7 +13,10 @@ One run, one machine, interleaved rounds (A/B/C/D see the same load), SQLite sta
 - ``labels_budget``: both.
 
 Each is measured with ``check()`` (decision + one audit entry) and ``execute()`` (decision, the tool, the
-outcome: two audit entries). The figures are p50/p99/mean in microseconds, the median over the rounds.
+outcome: two audit entries). The variants with labels also measure ``execute_labelled``: ``execute()`` of
+``read:customer_record``, a call that attaches ``pii`` to a session that already holds it (the label write
+that a redundant call may skip). The figures are p50/p99/mean in microseconds, the median over the rounds.
+The script uses the public API only, so the same file measures an older checkout (``PYTHONPATH=<old tree>``).
 """
 
 from __future__ import annotations
@@ -109,6 +112,13 @@ def run(n: int, rounds: int) -> dict[str, Any]:
                     results.setdefault(f"execute_{name}", []).append(
                         measure(lambda a=agent: a.execute("payments:refund", args, lambda ctx: "ok"), n // rounds)
                     )
+                    if name.startswith("labels"):
+                        results.setdefault(f"execute_labelled_{name}", []).append(
+                            measure(
+                                lambda a=agent: a.execute("read:customer_record", {"id": 1}, lambda ctx: "row"),
+                                n // rounds,
+                            )
+                        )
             for name, agent in agents.items():  # every measured call was allowed
                 assert agent.check("payments:refund", args).allowed, name
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +189,95 @@ def test_the_store_operation(tmp_path: Path) -> None:
         store.purge(200.0)
         assert store.session_labels("k", frozenset(), 200.0, 50.0) == {"untrusted"}
         store.close()
+
+
+def test_skipped_label_writes_never_let_a_label_expire_early(governor: Callable[..., Governor]) -> None:
+    """Labelled calls inside RENEW_SECONDS of this process's write write nothing; the label must still be in the
+    store for SESSION_TTL_SECONDS after the *last* of them, as when every call wrote it."""
+    from claw_governance.policy.labels import RENEW_SECONDS, SESSION_TTL_SECONDS
+
+    writer, reader = governor(state_sync_interval=0.5), governor(state_sync_interval=0.5)
+    clock = Clock()
+    writer.session_labels.clock = reader.session_labels.clock = clock
+    writes: list[frozenset[str]] = []
+    store = writer.session_labels.store
+    real = store.session_labels
+
+    def counting(key: str, add: frozenset[str], now: float, ttl: float) -> frozenset[str]:
+        if add:
+            writes.append(add)
+        return frozenset(real(key, add, now, ttl))
+
+    store.session_labels = counting
+    writer.agent("bot")
+    reader.agent("bot")
+    assert _run(writer, "run", "read:customer_records", {}) is Outcome.ALLOW
+    clock.now += RENEW_SECONDS - 1
+    assert _run(writer, "run", "read:customer_records", {}) is Outcome.ALLOW  # no write: written moments ago
+    assert writes == [frozenset({"pii"})]
+    last = clock.now
+    clock.now = last + SESSION_TTL_SECONDS - 1
+    post = reader.make_call("bot", "http:post", OUTSIDE, metadata={"session_id": "run"})
+    assert reader.before_call(post).outcome is Outcome.DENY  # still labelled a TTL after the last labelled call
+
+
+def test_the_cached_session_state_cannot_be_changed_by_a_call(governor: Callable[..., Governor]) -> None:
+    gov = governor()
+    agent = gov.agent("bot")
+    agent.execute("read:customer_records", {}, lambda a: "data")
+    denied = agent.check("http:post", OUTSIDE)
+    assert denied.outcome is Outcome.DENY
+    state = denied.call.metadata["claw_session"]
+    assert state == {"labels": ("pii",)}
+    with pytest.raises(TypeError):
+        state["labels"] = ()
+    with pytest.raises(TypeError):
+        state.update(labels=())
+    assert agent.check("http:post", OUTSIDE).outcome is Outcome.DENY
+    # A decision (and its call) still copies and pickles like any other.
+    assert copy.deepcopy(denied.call).metadata["claw_session"] == state
+    assert pickle.loads(pickle.dumps(denied.call)).metadata["claw_session"] == state
+
+
+def test_a_callers_session_dict_is_bounded_like_an_argument(tmp_path: Path) -> None:
+    """PolicySet.decide called directly (no governor) with a plain dict under claw_session: it is bounded and
+    copied before CEL sees it; past a bound the condition is unknown, so the deny rule matches."""
+    from claw_governance.model import ToolCall
+
+    path = tmp_path / "p.yaml"
+    path.write_text(POLICY)
+    policy = load_policy_set(path)
+    ok = ToolCall("bot", "http:post", OUTSIDE, metadata={"claw_session": {"labels": ["other"]}})
+    assert policy.decide(ok).outcome is Outcome.ALLOW
+    huge = ToolCall("bot", "http:post", OUTSIDE, metadata={"claw_session": {"labels": ["x"] * 20_000}})
+    assert policy.decide(huge).outcome is Outcome.DENY
+    absent = ToolCall("bot", "http:post", {**OUTSIDE, "session": {"labels": []}})
+    assert policy.decide(absent).outcome is Outcome.DENY  # an argument named session is not session state
+
+
+def test_a_read_that_raced_this_processs_label_write_does_not_forget_the_label(
+    governor: Callable[..., Governor],
+) -> None:
+    """Thread A reads the store (no labels yet); before A caches what it read, thread B's labelled call
+    writes ``pii`` and caches it. A's stale read must not replace B's entry: the next call of the session,
+    in this process, is denied at once. (Played in one thread: the store runs B's call inside A's read.)"""
+    gov = governor(state_sync_interval=0.5)
+    clock = Clock()
+    gov.session_labels.clock = clock
+    gov.agent("bot")
+    store = gov.session_labels.store
+    real = store.session_labels
+    raced: list[bool] = []
+
+    def racing(key: str, add: frozenset[str], now: float, ttl: float) -> frozenset[str]:
+        before = frozenset(real(key, add, now, ttl))
+        if not add and not raced:  # A's read has its snapshot; now B's labelled call runs to the end
+            raced.append(True)
+            assert _run(gov, "run", "read:customer_records", {}) is Outcome.ALLOW
+        return before
+
+    store.session_labels = racing
+    post = gov.make_call("bot", "http:post", OUTSIDE, metadata={"session_id": "run"})
+    gov.before_call(post)  # A (it may already count B's label: this process wrote it)
+    assert raced
+    assert gov.before_call(post).outcome is Outcome.DENY  # within the cache's age: B's label is not lost

@@ -3,12 +3,14 @@
 
 - a call whose conditions read ``session.labels`` runs **no** statement once its session's labels are cached
   (for ``state_sync_interval``): no database round trip per call;
-- a call that attaches a label (it matched ``labels:`` and succeeded) writes it through: one transaction;
+- a call that attaches a label (it matched ``labels:`` and succeeded) writes it through, one transaction, only
+  when it adds something: a label the session lacks, or one this process last wrote ``RENEW_SECONDS`` ago;
 - a call that matches a budget: one transaction (exactness across processes cannot come from a cache).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,16 @@ from typing import Any
 import pytest
 
 from claw_governance import Governor, Outcome
+from claw_governance.policy.labels import RENEW_SECONDS
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time() + RENEW_SECONDS + 1  # this process's writes so far are RENEW_SECONDS old
+
+    def __call__(self) -> float:
+        return self.now
+
 
 POLICY = """\
 agent: bot
@@ -26,6 +38,7 @@ permissions:
       condition: '"pii" in session.labels && !url.startsWith("https://internal.example.com/")'
 labels:
   "read:customer_*": [pii]
+  "read:secret_*": [secret]
 budgets:
   - {action: "payments:refund", sum: amount, max: 1000000, per: 1d}
 """
@@ -72,10 +85,25 @@ def test_session_state_costs_no_query_per_call_on_sqlite(traced: tuple[Governor,
     assert per_call(statements, denied) == []
     assert per_call(statements, lambda: bot.execute("search", {"q": "x"}, lambda ctx: "hits")) == []
 
-    # A labelled call writes its label through: exactly one transaction per call.
+    # A labelled call whose label this process wrote moments ago writes nothing (the store keeps it for at
+    # least the TTL from now); a new label, or the same one past RENEW_SECONDS, is one transaction.
     labelled = per_call(statements, lambda: bot.execute("read:customer_record", {"id": 1}, lambda ctx: "row"), 10)
-    assert labelled.count("BEGIN IMMEDIATE") == 10 and labelled.count("COMMIT") == 10
-    assert all("session_labels" in s for s in labelled if s not in ("BEGIN IMMEDIATE", "COMMIT"))
+    assert labelled == []
+    clock = Clock()
+    gov.session_labels.clock = clock
+    key = gov.session_labels.key(gov.make_call("bot", "x"))
+    assert gov.state.session_labels(key, frozenset(), clock.now, 1) == {"pii"}  # still stored: this is a renewal
+    renewed = per_call(statements, lambda: bot.execute("read:customer_record", {"id": 1}, lambda ctx: "row"), 3)
+    assert renewed.count("BEGIN IMMEDIATE") == 1 and renewed.count("COMMIT") == 1
+    assert all("session_labels" in s for s in renewed if s not in ("BEGIN IMMEDIATE", "COMMIT"))
+    clock.now += RENEW_SECONDS - 1  # (the cache is older than state_sync_interval: one read, no write)
+    later = per_call(statements, lambda: bot.execute("read:customer_record", {"id": 1}, lambda ctx: "row"), 3)
+    assert "BEGIN IMMEDIATE" not in later and len(later) == 1
+    clock.now += 2
+    again = per_call(statements, lambda: bot.execute("read:customer_record", {"id": 1}, lambda ctx: "row"), 3)
+    assert again.count("BEGIN IMMEDIATE") == 1
+    new_label = per_call(statements, lambda: bot.execute("read:secret_file", {}, lambda ctx: "x"), 3)
+    assert new_label.count("BEGIN IMMEDIATE") == 1
 
     # A budgeted call: exactly one transaction per call.
     refunds = per_call(statements, lambda: bot.check("payments:refund", {"amount": 1}), 10)

@@ -19,7 +19,6 @@ from typing import Any
 
 from claw_governance.model import Decision, Outcome, ToolCall
 from claw_governance.policy.engine import PolicySet
-from claw_governance.policy.patterns import normalize
 from claw_governance.policy.schema import Budget
 from claw_governance.session import session_of
 
@@ -60,15 +59,12 @@ class BudgetGate:
         """``decision`` (an ALLOW) unchanged when every matching budget admits the call, else a DENY or an
         ESCALATE (``stage="budget"``) naming the budget. A human-approved call (``stage="escalation"``) is
         recorded without the limit."""
-        agent_policy = policy.for_agent(call.agent_id)
-        if agent_policy is None or not len(agent_policy.budgets):
-            return decision
-        budgets = sorted(agent_policy.budgets.lookup(normalize(call.action)), key=lambda b: b.source)
+        budgets = policy.budgets_for(call.agent_id, call.action)
         if not budgets:
             return decision
         force = decision.stage == "escalation"
         now = self.clock()
-        agent = normalize(call.agent_id)
+        agent = policy.normal_name(call.agent_id)
         admitted: list[tuple[str, float, Budget]] = []
         for budget in budgets:
             amount = _amount(budget, call.args)

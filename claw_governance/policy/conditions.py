@@ -57,6 +57,7 @@ class OverBound(Exception):
 
 
 _SCALARS = (str, bytes, bool, int, float, type(None))
+_FROM_ARGS: Any = object()  # Condition.evaluate without ``session=``: ``session`` is an argument like any other
 
 
 def bound_value(value: Any, limits: ArgumentLimits, budget: list[int]) -> Any:
@@ -245,7 +246,7 @@ def _first_line(text: str) -> str:
 class Condition:
     """A compiled condition. ``evaluate(args)`` returns True, False or None (cannot be evaluated)."""
 
-    __slots__ = ("_names", "_program", "names", "source")
+    __slots__ = ("_arg_name_set", "_arg_names", "_names", "_program", "names", "source")
 
     def __init__(self, source: str) -> None:
         source = source.strip()
@@ -266,6 +267,9 @@ class Condition:
             )
         self.names: frozenset[str] = _referenced_names(compiled)
         self._names = tuple(sorted(self.names))
+        # The names to take from the arguments when the caller binds ``session`` itself (the engine does).
+        self._arg_name_set = self.names - {"session"}
+        self._arg_names = tuple(sorted(self._arg_name_set))
         try:
             self._program = cel.compile(compiled)
         except (KeyboardInterrupt, SystemExit):
@@ -274,14 +278,22 @@ class Condition:
             raise ConditionSyntaxError(f"invalid condition {source!r}: {_parse_message(exc)}") from None
         self.source = source
 
-    def evaluate(self, args: Mapping[str, Any], limits: ArgumentLimits = DEFAULT_LIMITS) -> bool | None:
+    def evaluate(
+        self, args: Mapping[str, Any], limits: ArgumentLimits = DEFAULT_LIMITS, session: Any = _FROM_ARGS
+    ) -> bool | None:
         """True/False, or None when the expression cannot be evaluated for these arguments (or they are over
-        ``limits``: then it is not evaluated at all)."""
+        ``limits``: then it is not evaluated at all).
+
+        ``session``, when given, is what the name ``session`` means, whatever ``args`` holds under that name:
+        a plain value already bounded by the caller (it is passed to CEL as it is), or None for "absent" (a
+        condition that needs it cannot be evaluated)."""
         # Fast path: every field the condition names is a plain scalar (the usual `amount > 500`); the general
         # walk (bound_arguments) handles the rest and enforces every bound.
+        bound = session is not _FROM_ARGS and "session" in self.names
+        names, name_set = (self._arg_names, self._arg_name_set) if bound else (self._names, self.names)
         context: dict[str, Any] | None = {}
         chars = 0
-        for name in self._names:
+        for name in names:
             if name in args:
                 value = args[name]
                 kind = type(value)
@@ -296,15 +308,17 @@ class Condition:
                     context = None
                     break
                 context[name] = value  # type: ignore[index]
-        if context is None or chars > limits.max_string_chars or len(self._names) > limits.max_items:
+        if context is None or chars > limits.max_string_chars or len(names) > limits.max_items:
             try:
-                context = bound_arguments(args, self.names, limits)
+                context = bound_arguments(args, name_set, limits)
             except OverBound:
                 return None
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException:
                 return None
+        if bound and session is not None:
+            context["session"] = session
         try:
             result = self._program.execute(context)
         except (KeyboardInterrupt, SystemExit):

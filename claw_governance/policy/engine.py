@@ -14,7 +14,7 @@ from typing import Any
 
 from claw_governance.errors import PolicyError
 from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
-from claw_governance.policy.conditions import DEFAULT_LIMITS, ArgumentLimits, Condition
+from claw_governance.policy.conditions import DEFAULT_LIMITS, ArgumentLimits, Condition, OverBound, bound_value
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts, skeleton_key, skeleton_keys
 from claw_governance.policy.patterns import PatternIndex, normalize
 from claw_governance.policy.schema import (
@@ -113,6 +113,7 @@ class AgentPolicy:
         self.contract: Contract | None = contract if isinstance(contract, Contract) else None
         self.escalation_limits: tuple[EscalationLimit, ...] = tuple(el for d in docs for el in d.escalation_limits)
         self.budgets: PatternIndex[Budget] = PatternIndex((b.pattern, b) for d in docs for b in d.budgets)
+        self.budget_memo: dict[str, tuple[Budget, ...]] = {}  # normalised action -> its budgets (budgets_for)
         self.labels: PatternIndex[frozenset[str]] = PatternIndex((p, names) for d in docs for p, names, _ in d.labels)
         meta = _single(own, "metadata") if own else _single(shared, "metadata")
         self.metadata: dict[str, Any] = dict(meta) if isinstance(meta, dict) else {}
@@ -178,14 +179,55 @@ class AgentPolicy:
 SESSION_METADATA_KEY = "claw_session"  # set by the governor (never trusted from the caller): {"labels": [...]}
 
 
+class SessionState(dict[str, Any]):
+    """The session state a governor binds to a call (``{"labels": (sorted label, ...)}``), built by
+    ``SessionLabels`` from the state store and shared by every call of the session while it is cached.
+
+    Its values are plain and bounded by construction (label names), so the engine hands it to CEL as it is;
+    any other value found under ``SESSION_METADATA_KEY`` (a caller's own dict) is bounded like an argument.
+    Read-only: one call, plugin or condition cannot change what the next call of the session sees."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("session state is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild it through the constructor (the default would use __setitem__).
+        return (SessionState, (dict(self),))
+
+    def __copy__(self) -> SessionState:
+        return self  # read-only: a copy would be the same value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SessionState:
+        return self
+
+
+def session_state(call: ToolCall, limits: ArgumentLimits = DEFAULT_LIMITS) -> Any:
+    """What ``session`` means in the conditions of ``call``: the state the governor bound to it, or None
+    (absent: a condition naming ``session`` cannot be evaluated, so deny and escalate rules match and allow
+    rules do not). An argument named ``session`` never counts (a tool argument cannot pose as session state)."""
+    state = call.metadata.get(SESSION_METADATA_KEY) if call.metadata else None
+    if type(state) is SessionState:
+        return state
+    if not isinstance(state, dict):
+        return None
+    try:  # not built by the governor (a caller's metadata): bounded and copied like an argument
+        return bound_value(state, limits, [limits.max_items, limits.max_string_chars])
+    except OverBound:
+        return None
+
+
 def session_arguments(call: ToolCall) -> dict[str, Any]:
-    """The call's arguments with ``session`` bound to the session state the governor attached, replacing any
-    argument of that name (a tool argument cannot pose as session state); without one, ``session`` is
-    absent, so a condition naming it cannot be evaluated: deny and escalate rules match, allow rules do not."""
+    """The call's arguments with ``session`` bound to ``session_state(call)`` (or absent), replacing any
+    argument of that name: what the conditions of a policy that uses session state see."""
     args = dict(call.args)
     args.pop("session", None)
-    state = call.metadata.get(SESSION_METADATA_KEY) if call.metadata else None
-    if isinstance(state, dict):
+    state = session_state(call)
+    if state is not None:
         args["session"] = state
     return args
 
@@ -356,6 +398,25 @@ class PolicySet:
             return frozenset()
         return frozenset().union(*policy.labels.lookup(self._norm(action)))
 
+    def normal_name(self, text: str) -> str:
+        """``patterns.normalize(text)``, memoised (an agent id or action name is normalised once per policy)."""
+        return self._norm(text)
+
+    def budgets_for(self, agent_id: str, action: str) -> tuple[Budget, ...]:
+        """The budgets that apply to a call of ``action`` by ``agent_id``, in the order of their ``file:line``
+        (memoised per action name: the pattern lookup and the sort run once)."""
+        policy = self.for_agent(agent_id)
+        if policy is None or not len(policy.budgets):
+            return ()
+        name = self._norm(action)
+        hit = policy.budget_memo.get(name)
+        if hit is None:
+            hit = tuple(sorted(policy.budgets.lookup(name), key=lambda b: b.source))
+            if len(policy.budget_memo) >= _NAME_CACHE_LIMIT:
+                policy.budget_memo.clear()
+            policy.budget_memo[name] = hit
+        return hit
+
     def sensitive_fields(self, agent_id: str) -> frozenset[str]:
         """Extra field names to redact for this agent."""
         policy = self.for_agent(agent_id)
@@ -385,8 +446,26 @@ class PolicySet:
                 stage="default",
             )
         found = policy.matches(action, call.action)
-        args = call.args if not self.uses_session else session_arguments(call)
+        args = call.args
         limits = self.limits
+        if self.uses_session:  # `session` is the bound state (or absent), never an argument of that name
+            session = session_state(call, limits)
+            for rule in found.deny:
+                verdict = True if rule.condition is None else rule.condition.evaluate(args, limits, session)
+                if verdict is not False:
+                    return Decision(
+                        Outcome.DENY, rule.reason if verdict else rule.unknown_reason, call, rule.ref, self.hash
+                    )
+            for rule in found.escalate:
+                verdict = True if rule.condition is None else rule.condition.evaluate(args, limits, session)
+                if verdict is not False:
+                    return Decision(
+                        Outcome.ESCALATE, rule.reason if verdict else rule.unknown_reason, call, rule.ref, self.hash
+                    )
+            for rule in found.allow:
+                if rule.condition is None or rule.condition.evaluate(args, limits, session) is True:
+                    return Decision(Outcome.ALLOW, rule.reason, call, rule.ref, self.hash)
+            return self._default_deny(call, found)
         for rule in found.deny:
             verdict = True if rule.condition is None else rule.condition.evaluate(args, limits)
             if verdict is not False:
@@ -402,6 +481,9 @@ class PolicySet:
         for rule in found.allow:
             if rule.condition is None or rule.condition.evaluate(args, limits) is True:
                 return Decision(Outcome.ALLOW, rule.reason, call, rule.ref, self.hash)
+        return self._default_deny(call, found)
+
+    def _default_deny(self, call: ToolCall, found: _Matches) -> Decision:
         return Decision(
             Outcome.DENY,
             f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)' + found.note,
