@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claw_governance.errors import PolicyError
-from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
+from claw_governance.model import Decision, Outcome, RuleRef, Stage, ToolCall
 from claw_governance.policy.conditions import DEFAULT_LIMITS, ArgumentLimits, Condition
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts, skeleton_key, skeleton_keys
 from claw_governance.policy.patterns import PatternIndex, normalize
@@ -373,7 +373,7 @@ class PolicySet:
                 f"The {what} contains {bad}: denied (such characters are never stripped or ignored)",
                 call,
                 policy_hash=self.hash,
-                stage="policy",
+                stage=Stage.POLICY,
             )
         policy = self._agents.get(agent, self._wildcard)
         if policy is None:
@@ -382,7 +382,7 @@ class PolicySet:
                 f'No policy for agent "{call.agent_id}" (default deny)',
                 call,
                 policy_hash=self.hash,
-                stage="default",
+                stage=Stage.DEFAULT,
             )
         found = policy.matches(action, call.action)
         args = call.args if not self.uses_session else session_arguments(call)
@@ -407,5 +407,5 @@ class PolicySet:
             f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)' + found.note,
             call,
             policy_hash=self.hash,
-            stage="default",
+            stage=Stage.DEFAULT,
         )
