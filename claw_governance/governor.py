@@ -651,7 +651,8 @@ class Governor:
                 form["shadow"] = shadow
         started = time.perf_counter()
         try:
-            self.record(
+            # The pipeline's audit step itself (``record`` minus its wrapper: this is every call's path).
+            self._pipeline.record_audit(
                 AuditEvent(
                     "policy_decision",
                     call.agent_id,
@@ -667,6 +668,7 @@ class Governor:
             )
         except Exception as exc:
             audit_seconds = time.perf_counter() - started
+            self._fault("audit", f"{exc.__class__.__name__}: {exc}")
             self.decision_counters.decided(call.agent_id, "deny", audit_seconds)
             denied = Decision(
                 Outcome.DENY,
@@ -765,7 +767,7 @@ class Governor:
         try:
             # The arguments are in this call's policy_decision entry (same call_id), written before the tool
             # ran; repeating them here would redact and hash them twice.
-            self.record(
+            self._pipeline.record_audit(
                 AuditEvent(
                     "agent_action",
                     call.agent_id,
@@ -784,6 +786,7 @@ class Governor:
                 )
             )
         except Exception as exc:
+            self._fault("audit", f"{exc.__class__.__name__}: {exc}")
             log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, redact_text(str(exc)))
 
     def _bound_output(self, output: Any) -> tuple[Any, dict[str, Any] | None]:

@@ -255,6 +255,8 @@ class PolicySet:
         self.has_labels = any(doc.labels for doc in self.documents)
         self._shadow_view: PolicySet | None = None
         self._names: dict[str, tuple[str, str | None]] = {}  # raw name -> (normalised, forbidden character)
+        # raw agent id -> its trust settings: the trust step asks for them on every call (bounded like _names)
+        self._trust_settings: dict[str, TrustSettings] = {}
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
         #: ``(name, exact text)`` of every file, for the policy archive (set by the loader).
         self.sources: tuple[tuple[str, str], ...] = ()
@@ -323,8 +325,14 @@ class PolicySet:
 
     def trust_settings(self, agent_id: str) -> TrustSettings:
         """Trust tuning for an agent (defaults when its policy says nothing)."""
-        policy = self.for_agent(agent_id)
-        return policy.trust if policy is not None else TrustSettings()
+        settings = self._trust_settings.get(agent_id)
+        if settings is None:
+            policy = self.for_agent(agent_id)
+            settings = policy.trust if policy is not None else TrustSettings()
+            if len(self._trust_settings) >= _NAME_CACHE_LIMIT:
+                self._trust_settings.clear()  # bounded: a flood of invented agent ids cannot grow it
+            self._trust_settings[agent_id] = settings
+        return settings
 
     def trust_configured(self, agent_id: str) -> bool:
         """Whether a policy for this agent sets ``trust:`` (else the governor's minimum applies)."""
