@@ -346,3 +346,34 @@ def test_a_failing_trust_update_is_reported_and_never_undoes_the_call(make_gover
     assert result.success and ran == [1]
     assert "claw_update_trust" in gov.health_check()["faults"]["trust"]
     assert gov.audit.query(type="agent_action")[-1]["details"]["success"] is True
+
+
+def test_decision_stage_is_a_stage_and_stays_a_plain_string_outside(make_governor: MakeGov) -> None:
+    import orjson
+
+    from claw_governance import Stage
+
+    call = ToolCall("a", "read:x")
+    given = Decision(Outcome.DENY, "no", call, stage="plugin")  # what plugins write
+    assert given.stage is Stage.PLUGIN and given.stage == "plugin" and f"{given.stage}" == "plugin"
+    assert orjson.loads(orjson.dumps(given.as_dict()))["stage"] == "plugin"
+    with pytest.raises(ValueError):
+        Decision(Outcome.ALLOW, "yes", call, stage="made-up")
+    gov = make_governor(POLICY, plugins=[Veto()])
+    agent = gov.agent("a")
+    assert agent.check("read:x").stage is Stage.POLICY
+    assert agent.check("read:file", {"path": "/etc/x"}).stage is Stage.PLUGIN
+    assert agent.check("nothing:matches").stage is Stage.DEFAULT
+    stages = [e["decision"]["stage"] for e in gov.audit.entries() if e["type"] == "policy_decision"]
+    assert stages == ["policy", "plugin", "default"] and all(type(s) is str for s in stages)
+
+
+def test_a_plugin_decision_with_an_unknown_stage_denies(make_governor: MakeGov) -> None:
+    class Odd:
+        @hookimpl
+        def claw_decide(self, call: ToolCall, policy: PolicySet) -> Decision:
+            return Decision(Outcome.ALLOW, "odd", call, stage="odd")
+
+    gov = make_governor(POLICY, plugins=[Odd()])
+    decision = gov.agent("a").check("read:x")
+    assert decision.outcome is Outcome.DENY and "claw_decide (ValueError)" in decision.reason
