@@ -42,6 +42,7 @@ class Stage(enum.StrEnum):
     GOVERNOR = "governor"  # an error of the governor itself (fail closed)
     CLOSED = "closed"  # the governor is closed
     MODEL = "model"  # ``Governor.check_model``: a model route
+    ADAPTER = "adapter"  # an adapter refused a call the pipeline never saw (CrewAI; audit entries only)
 
 
 class EscalationStatus(enum.StrEnum):
