@@ -9,7 +9,7 @@ ADAPTER_DIRS     := $(patsubst %/pyproject.toml,%,$(ADAPTER_PROJECTS))
 STAMP  := $(VENV)/.installed
 CORE_STAMP := $(VENV)/.core-installed
 
-.PHONY: install demo test test-defaults test-hooks unit lint bench clean dist-check
+.PHONY: install demo test test-defaults test-hooks unit lint lint-types bench clean dist-check
 
 # The benchmark's peers (benchmarks/requirements.txt) go into the project environment too, so the test suite
 # exercises the harness's peer code paths; they are never dependencies of the core distribution.
@@ -60,9 +60,17 @@ test-hooks: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python scripts/with_postgres.py -- $(BIN)/python -m pytest -q tests
 
+# The folders linted; .pre-commit-config.yaml runs the same three checks on the same folders (see its `files:`),
+# and tests/test_build_config.py keeps the two in step.
+LINT_DIRS := claw_governance adapters tests integrations_tests examples benchmarks scripts
+
 lint: $(STAMP)
-	$(BIN)/ruff check claw_governance adapters tests integrations_tests examples benchmarks scripts
-	$(BIN)/ruff format --check claw_governance adapters tests integrations_tests examples benchmarks scripts
+	$(BIN)/ruff check $(LINT_DIRS)
+	$(BIN)/ruff format --check $(LINT_DIRS)
+	$(MAKE) --no-print-directory lint-types
+
+# mypy --strict (pyproject's [tool.mypy] sets strict) on the core, then on every adapter; pre-commit calls this.
+lint-types: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict $(patsubst %/__init__.py,%,$(wildcard adapters/*/claw_governance_*/__init__.py))
 

@@ -401,9 +401,11 @@ class Governor:
         self._pipeline = build_pipeline(self.pm, self._builtins)
 
     def _fault(self, component: str, message: str) -> None:
+        from claw_governance.timeparse import iso_utc
+
         message = redact_text(message)  # faults reach health_check() (often behind /health) and the log
         with self._health_lock:
-            self._faults[component] = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}"
+            self._faults[component] = f"{iso_utc()} {message}"
         self.decision_counters.fault(component)
         log.error("claw-governance %s fault: %s", component, message)
 

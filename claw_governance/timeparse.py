@@ -1,6 +1,17 @@
-"""The one place where command-line times are read: ``--since 7d``, ``--until yesterday``, ISO dates.
+"""The one place where times are read and written as text: ``--since 7d``, ``--until yesterday``, ISO dates,
+and the few UTC formats the CLI, the console, reports and error messages print.
 
-Accepted forms (all UTC):
+Formats written (every one UTC; tests and consumers pin them, so each has one function here):
+
+- ``iso_utc``: ``2026-12-01T10:30:00Z`` (whole seconds), the JSON form of the CLI, console and state errors;
+- ``iso_utc_micro``: ``2026-12-01T10:30:00.250000+00:00``, what ``datetime.isoformat`` writes (reports);
+- ``human_utc``: ``2026-12-01 10:30:00 UTC`` (the HTML report); ``human_utc_minutes``: ``2026-12-01 10:30 UTC``
+  (notifications); ``table_utc``: ``2026-12-01 10:30:00`` (a table whose header says UTC);
+- ``compact_utc``: ``20261201T103000`` (file names).
+
+Audit entries carry Unix seconds (a float), never text, so nothing here is on the decision path.
+
+Accepted forms read (all UTC):
 
 - an ISO date ``2026-12-01`` (its midnight) or timestamp ``2026-12-01T10:30:00Z`` / ``2026-12-01 10:30``;
 - Unix seconds ``1796155962`` (or ``1796155962.5``);
@@ -61,4 +72,85 @@ def parse_when(text: str, *, now: float | None = None, what: str = "time") -> fl
         raise ConfigError(f"{what} {text!r} is not understood: use {ACCEPTED}") from None
 
 
-__all__ = ["ACCEPTED", "parse_when"]
+def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple[float, float]:
+    """Unix seconds [start of ``start`` day, end of ``end`` day) for ``--from``/``--to``: a day (ISO or any
+    form of ``parse_when``, taken as the UTC day it falls on) or an ISO timestamp (taken as given)."""
+
+    def parse(value: str | date | datetime, *, is_end: bool) -> float:
+        if isinstance(value, str):
+            text = value
+            try:
+                value = (
+                    datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    if "T" in value or " " in value.strip()
+                    else date.fromisoformat(value.strip())
+                )
+            except ValueError:  # "yesterday", "7d": the day that time falls on
+                value = datetime.fromtimestamp(parse_when(text), UTC).date()
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        day = value + timedelta(days=1) if is_end else value
+        return _midnight(day)
+
+    lo, hi = parse(start, is_end=False), parse(end, is_end=True)
+    if hi <= lo:
+        raise ConfigError("the report's end is before its start")
+    return lo, hi
+
+
+_ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def iso_utc(ts: float | None = None) -> str:
+    """``2026-12-01T10:30:00Z`` for Unix seconds ``ts`` (now when None); fractions of a second are dropped."""
+    return _time.strftime(_ISO_SECONDS, _time.gmtime(ts))
+
+
+def iso_utc_or_none(ts: float | None) -> str | None:
+    """``iso_utc(ts)``, or None for a time that is not set (a JSON field that is null)."""
+    return None if ts is None else _time.strftime(_ISO_SECONDS, _time.gmtime(ts))
+
+
+def iso_utc_micro(ts: float) -> str:
+    """``2026-12-01T10:30:00.250000+00:00`` (``datetime.isoformat``: microseconds when there are any)."""
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def human_utc(ts: float | None) -> str:
+    """``2026-12-01 10:30:00 UTC``; the empty string for None (a blank table cell)."""
+    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def human_utc_minutes(ts: float) -> str:
+    """``2026-12-01 10:30 UTC``: to the minute, for messages people read (notifications)."""
+    return _time.strftime("%Y-%m-%d %H:%M UTC", _time.gmtime(ts))
+
+
+def table_utc(ts: float) -> str:
+    """``2026-12-01 10:30:00``: for a column whose header already says UTC."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def compact_utc(ts: float | None = None) -> str:
+    """``20261201T103000`` (now when None): a time in a file name, sorting as it reads."""
+    return _time.strftime("%Y%m%dT%H%M%S", _time.gmtime(ts))
+
+
+def utc_day(ts: float) -> str:
+    """``2026-12-01``: the UTC day Unix seconds ``ts`` fall on."""
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+__all__ = [
+    "ACCEPTED",
+    "compact_utc",
+    "day_range",
+    "human_utc",
+    "human_utc_minutes",
+    "iso_utc",
+    "iso_utc_micro",
+    "iso_utc_or_none",
+    "parse_when",
+    "table_utc",
+    "utc_day",
+]

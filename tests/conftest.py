@@ -9,11 +9,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from claw_governance import Governor
 from claw_governance.policy import PolicySet, load_policy_set
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests check results, never speed: on a shared 2-core CI machine one example can take 0.5 s, which
+# hypothesis's default 200 ms deadline would report as a failure (seen in CI on test_policy_collect).
+settings.register_profile("claw", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("claw")
 
 
 def run_example(name: str, cwd: Path, timeout: float = 180) -> str:

@@ -250,3 +250,28 @@ def test_witness_public_key_and_bad_witness_arguments(tmp_path: Path) -> None:
     assert code == 2 and err.startswith("error: witness") and err.count("\n") == 1
     code, _, err = run("audit", "verify", "--audit", str(tmp_path), "--min-witnesses", "1")
     assert code == 2 and "--min-witnesses" in err
+
+
+def test_query_action_follows_policy_normalisation(tmp_path: Path) -> None:
+    """A reviewer queries for what a rule names: ``Delete:*`` (as a policy may spell it) finds the calls the
+    rule ``delete:*`` denied, whatever case or width the agent used. Before, the query compared raw text, so
+    ``--action Delete:*`` found nothing and a look-alike spelling hid the calls from the search."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "cs.yaml").write_text(POLICY)
+    with Governor(
+        policy_path=tmp_path / "policies", audit_path=tmp_path / "audit", identity_path=tmp_path / "ids"
+    ) as gov:
+        agent = gov.agent("cs")
+        for action in ("delete:users", "DELETE:Accounts ", "\uff44elete:logs", "read:users"):
+            assert not agent.check(action).allowed or action == "read:users"
+    audit = str(tmp_path / "audit")
+    found = {}
+    for pattern in ("Delete:*", "delete:*", "\uff24ELETE:*", " delete:USERS"):
+        code, out, _ = run("audit", "query", "--audit", audit, "--type", "policy_decision", "--action", pattern)
+        assert code == 0
+        found[pattern] = sorted(json.loads(line)["action"] for line in out.splitlines())
+    deletes = sorted(["delete:users", "DELETE:Accounts ", "\uff44elete:logs"])
+    assert found["Delete:*"] == found["delete:*"] == found["\uff24ELETE:*"] == deletes
+    assert found[" delete:USERS"] == ["delete:users"]
+    # every entry the query finds is one the policy's own matcher (the same implementation) denies
+    assert all(json.loads(line)["decision"]["outcome"] == "deny" for line in out.splitlines())

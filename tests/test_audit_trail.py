@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 import pytest
 import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from claw_governance.audit import AuditTrail, RetentionRule, VerifyReport, open_trail
 from claw_governance.audit.keys import SigningKey
@@ -524,3 +526,19 @@ def test_entries_needing_the_exact_serialiser_verify_and_match_rfc8785(tmp_path:
     assert entry["context"]["big"] == str(2**60) and entry["context"]["whole"] == 2
     assert trail.verify().valid
     trail.close()
+
+
+_GLOB_TEXT = st.text(alphabet=st.sampled_from("aAbB:*\uff21\u00df\u1e9e .-"), max_size=8)
+
+
+@given(pattern=_GLOB_TEXT, name=_GLOB_TEXT)
+def test_query_glob_is_the_policy_glob(pattern: str, name: str) -> None:
+    """``query(action=...)`` and policy rules decide a pattern against a name the same way (one implementation:
+    NFKC, case folding, trimming, ``*`` the only wildcard), checked against the policy's indexed lookup too."""
+    from claw_governance.audit.query import glob_matcher
+    from claw_governance.policy import glob_match, normalize
+    from claw_governance.policy.patterns import PatternIndex
+
+    expected = glob_match(normalize(pattern), normalize(name))
+    assert glob_matcher(pattern)(name) is expected
+    assert bool(PatternIndex([(normalize(pattern), 1)]).lookup(normalize(name))) is expected

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import hashlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -12,9 +15,14 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from claw_governance import Governor
 from claw_governance.audit.canonical import MAX_SAFE_INT, jcs_dumps, jcs_number
 from claw_governance.audit.layout import entry_line, exact_entry_line
 from claw_governance.audit.redaction import DEFAULT_REDACTOR, REDACTED, Redactor, luhn_valid, redact_text
+
+MakeGov = Callable[..., Governor]
+ALLOW_ALL = "agent: a\npermissions:\n  allow: ['*']\n  escalate: [refund]\n"
+
 
 CARD = "4111 1111 1111 1111"
 KEY_BLOCK = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
@@ -204,3 +212,88 @@ def test_a_cached_non_bmp_key_still_takes_the_exact_path() -> None:
     redactor({"\U0001f600": 1})  # the general walk sees (and caches) the key first
     with pytest.raises(Exception):  # noqa: B017 - NonCanonicalKey: orjson would sort it wrongly
         redactor.for_audit({"\U0001f600": 1, "\uffff": 2})
+
+
+# ------------------------------------------------- policy fields, tool output, records and key-name rules
+
+
+def test_policy_sensitive_fields_are_redacted_even_when_the_value_looks_harmless(make_governor: MakeGov) -> None:
+    # The existing test used an SSN as the value, which the SSN detector hides with or without the policy.
+    gov = make_governor("agent: a\npermissions: {allow: ['*']}\nsensitive_fields: [favourite_colour]\n")
+    gov.agent("a").execute(
+        "read:x",
+        {"Favourite-Colour": "mauve-harmless", "nested": [{"favourite_colour": "teal"}]},
+        lambda ctx: {"favouriteColour": "ochre"},
+    )
+    text = "\n".join(str(e) for e in gov.audit.entries())
+    for secret in ("mauve-harmless", "teal", "ochre"):
+        assert secret not in text, secret
+
+
+def test_tool_output_is_redacted_in_the_trail(make_governor: MakeGov) -> None:
+    gov = make_governor(ALLOW_ALL)
+    gov.agent("a").execute("read:x", {}, lambda ctx: {"rows": [{"api_key": "plain-output-secret"}]})
+    (action,) = [e for e in gov.audit.entries() if e["type"] == "agent_action"]
+    assert "plain-output-secret" not in str(action)
+    assert action["details"]["output"] == {"rows": [{"api_key": "[REDACTED]"}]}
+
+
+def test_records_tuples_and_models_are_redacted_by_their_field_names() -> None:
+    Creds = collections.namedtuple("Creds", "user password")
+
+    @dataclasses.dataclass
+    class Login:
+        user: str
+        api_key: str
+        inner: Any = None
+
+    class Model:  # the pydantic v2 shape, without importing pydantic
+        def __init__(self, **fields: Any) -> None:
+            self.fields = fields
+
+        def model_dump(self) -> dict[str, Any]:
+            return dict(self.fields)
+
+        def __repr__(self) -> str:
+            return f"Model({self.fields!r})"
+
+    value = {
+        "a": Creds("u", "hunter2"),
+        "b": Login("u", "sk-live-1", Creds("v", "pw2")),
+        "c": [Model(token="tok-9", n=1)],
+    }
+    for redacted in (
+        DEFAULT_REDACTOR(value),
+        DEFAULT_REDACTOR.for_audit(value),
+        DEFAULT_REDACTOR.for_audit(value, strict=True),
+        Redactor(["user"]).for_audit(value),
+    ):
+        text = str(redacted)
+        for secret in ("hunter2", "sk-live-1", "pw2", "tok-9"):
+            assert secret not in text, (secret, redacted)
+    assert DEFAULT_REDACTOR.for_audit(value)["a"] == {"user": "u", "password": "[REDACTED]"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "db_password",
+        "OPENAI_API_KEY",
+        "github_token",
+        "webhookSecret",
+        "AWS_SECRET_KEY",
+        "user-passphrase",
+        "ssh_private_key",
+        "session_cookie",
+        "csrfToken",
+    ],
+)
+def test_keys_ending_in_a_secret_name_are_redacted(key: str) -> None:
+    # Exact names only let the most common real-world spellings through (db_password, OPENAI_API_KEY ...).
+    assert DEFAULT_REDACTOR.for_audit({key: "s3cr3t-value"}) == {key: "[REDACTED]"}
+    assert DEFAULT_REDACTOR({"x": [{key: "s3cr3t-value"}]}) == {"x": [{key: "[REDACTED]"}]}
+
+
+@pytest.mark.parametrize("key", ["max_tokens", "token_count", "author", "description", "secretary_name"])
+def test_keys_that_only_contain_a_secret_word_are_kept(key: str) -> None:
+    assert DEFAULT_REDACTOR({key: 7}) == {key: 7}

@@ -76,3 +76,37 @@ def test_audit_query_since_7d_and_a_bad_value(tmp_path: Path) -> None:
     bad = subprocess.run([*base, "--since", "last tuesday"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [f"error: time 'last tuesday' is not understood: use {ACCEPTED}"]
+
+
+def test_written_formats_are_pinned() -> None:
+    """Each UTC text form the CLI, console, reports and messages print, from the one module that writes them."""
+    from claw_governance.timeparse import (
+        compact_utc,
+        human_utc,
+        human_utc_minutes,
+        iso_utc,
+        iso_utc_micro,
+        iso_utc_or_none,
+        table_utc,
+        utc_day,
+    )
+
+    ts = datetime(2026, 12, 1, 10, 30, 5, 250000, tzinfo=UTC).timestamp()
+    assert iso_utc(ts) == "2026-12-01T10:30:05Z"
+    assert iso_utc_or_none(ts) == "2026-12-01T10:30:05Z" and iso_utc_or_none(None) is None
+    assert iso_utc_micro(ts) == "2026-12-01T10:30:05.250000+00:00"
+    assert iso_utc_micro(float(int(ts))) == "2026-12-01T10:30:05+00:00"
+    assert human_utc(ts) == "2026-12-01 10:30:05 UTC" and human_utc(None) == ""
+    assert human_utc_minutes(ts) == "2026-12-01 10:30 UTC"
+    assert table_utc(ts) == "2026-12-01 10:30:05"
+    assert compact_utc(ts) == "20261201T103005"
+    assert utc_day(ts) == "2026-12-01"
+    assert parse_when(iso_utc(ts)) == float(int(ts))  # what is written reads back (to the second)
+
+
+@given(st.floats(min_value=0, max_value=4102444800, allow_nan=False))
+def test_iso_round_trips_through_the_parser(ts: float) -> None:
+    from claw_governance.timeparse import iso_utc, iso_utc_micro
+
+    assert parse_when(iso_utc(ts)) == float(int(ts))
+    assert abs(parse_when(iso_utc_micro(ts)) - ts) < 1e-5

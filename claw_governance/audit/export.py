@@ -13,8 +13,9 @@ import orjson
 from claw_governance.audit.keys import PublicKey
 from claw_governance.audit.layout import CHECKPOINT_FILE, RETENTION_FILE, TRAIL_FILE, list_segments
 from claw_governance.audit.reader import TrailReader
-from claw_governance.audit.report import compliance_report, day_range, render_markdown
+from claw_governance.audit.report import compliance_report, render_markdown
 from claw_governance.errors import AuditError
+from claw_governance.timeparse import day_range
 
 README = """# Audit evidence bundle
 

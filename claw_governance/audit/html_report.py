@@ -10,6 +10,7 @@ revocations and reinstatements, and the policy versions in force. Everything is 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from claw_governance.audit.report import compliance_report, day_range
+from claw_governance.audit.report import compliance_report
 from claw_governance.errors import ConfigError
+from claw_governance.timeparse import day_range, human_utc, utc_day
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OUTCOME_COLORS = {"allow": "#12b76a", "deny": "#f04438", "escalate": "#f79009"}
@@ -39,14 +41,6 @@ def report_period(start: str | None, end: str | None) -> tuple[str, str]:
 
 def _words(day: date) -> str:
     return f"{day.strftime('%A')} {day.day} {day.strftime('%B %Y')}"
-
-
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).date().isoformat()
-
-
-def _iso(ts: float | None) -> str:
-    return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _duration(seconds: float | None) -> str:
@@ -136,14 +130,14 @@ def build_report(
         if kind == "policy_decision":
             decision = entry.get("decision") if isinstance(entry.get("decision"), dict) else {}
             outcome = str(decision.get("outcome", "deny"))
-            per_day[_day(ts)][outcome] += 1
+            per_day[utc_day(ts)][outcome] += 1
             if outcome == "deny":
                 denied_actions[str(entry.get("action"))] += 1
                 if len(denied) < MAX_ROWS:
                     rule = decision.get("rule") if isinstance(decision.get("rule"), dict) else None
                     denied.append(
                         {
-                            "at": _iso(ts),
+                            "at": human_utc(ts),
                             "agent": entry.get("agent_id"),
                             "action": entry.get("action"),
                             "reason": decision.get("reason"),
@@ -162,8 +156,8 @@ def build_report(
                 "action": entry.get("action"),
                 "reason": details.get("reason"),
                 "rule": details.get("rule"),
-                "created": _iso(details.get("created")),
-                "expires": _iso(details.get("expires")),
+                "created": human_utc(details.get("created")),
+                "expires": human_utc(details.get("expires")),
             }
         elif kind == "escalation" and details.get("event") == "expired":
             expired.append(
@@ -171,7 +165,7 @@ def build_report(
                     "id": details.get("escalation_id"),
                     "agent": entry.get("agent_id"),
                     "action": entry.get("action"),
-                    "expires": _iso(details.get("expires")),
+                    "expires": human_utc(details.get("expires")),
                     "rule": details.get("rule"),
                 }
             )
@@ -190,7 +184,7 @@ def build_report(
                     "notes": details.get("notes"),
                     "message": details.get("message"),
                     "took": _duration(took),
-                    "at": _iso(ts),
+                    "at": human_utc(ts),
                     "edited": bool(edit),
                     "grant": (details.get("grant") or {}).get("kind"),
                 }
@@ -198,7 +192,7 @@ def build_report(
         elif kind == "identity" and details.get("event") in ("revoked", "reinstated"):
             revocations.append(
                 {
-                    "at": _iso(ts),
+                    "at": human_utc(ts),
                     "agent": entry.get("agent_id"),
                     "event": details.get("event"),
                     "by": details.get("by"),
@@ -223,8 +217,8 @@ def build_report(
                     "action": e.action,
                     "reason": e.reason,
                     "rule": e.rule,
-                    "created": _iso(e.created),
-                    "expires": _iso(e.expires),
+                    "created": human_utc(e.created),
+                    "expires": human_utc(e.expires),
                 }
                 for e in store.list_escalations(EscalationStatus.PENDING)
             ]
@@ -238,13 +232,13 @@ def build_report(
             checkpoint = store.latest_checkpoint(verification.trail_id)
         except Exception:
             checkpoint = None
-    generated = datetime.fromtimestamp(now, UTC) if now is not None else datetime.now(UTC)
+    generated = now if now is not None else time.time()
     n_days = len(days)
     return {
         **base,
         "period_words": f"from {_words(first_day)} to {_words(last_day)}, both days included "
         f"({n_days} day{'s' if n_days != 1 else ''}, UTC)",
-        "generated_at": generated.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "generated_at": human_utc(generated),
         "origin": {"trail_id": verification.trail_id, "where": origin, "key_id": key[0], "fingerprint": key[1]},
         "verification": {
             "valid": verification.valid,
@@ -263,7 +257,7 @@ def build_report(
             else {
                 "seq": checkpoint.get("seq"),
                 "hash": checkpoint.get("hash"),
-                "created": _iso(checkpoint.get("created")),
+                "created": human_utc(checkpoint.get("created")),
             },
         },
         "per_day_chart": _bars(per_day, days),
@@ -272,7 +266,7 @@ def build_report(
         ],
         "top_denied": denied_actions.most_common(10),
         "top_denied_max": max(denied_actions.values(), default=1),
-        "trust_chart": _lines(trust, lo, min(hi, generated.timestamp())) if trust else None,
+        "trust_chart": _lines(trust, lo, min(hi, generated)) if trust else None,
         "denied": denied,
         "denied_total": sum(denied_actions.values()),
         "resolved": resolved,

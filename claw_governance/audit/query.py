@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = ["glob_matcher", "query_entries"]
 
+_MATCH_CACHE_LIMIT = 8192
+
 
 def _when(value: float | str | date | datetime | None) -> float | None:
     if value is None or isinstance(value, int | float):
@@ -22,11 +24,27 @@ def _when(value: float | str | date | datetime | None) -> float | None:
 
 
 def glob_matcher(pattern: str) -> Callable[[str], bool]:
-    """``*`` matches any run of characters; nothing else is special (as in policies)."""
-    import re
+    """Whether an action matches ``pattern`` exactly as a policy rule would: ``*`` matches any run of
+    characters, nothing else is special, and both sides are compared after NFKC, case folding and trimming
+    (``Delete:*`` finds ``delete:users``). The policy engine's own implementation, so a query for what a rule
+    names finds what that rule decided."""
+    # imported here: the policy package is not needed to write or verify a trail, only to query it
+    from claw_governance.policy.patterns import compile_glob, normalize
 
-    regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
-    return lambda text: regex.fullmatch(text) is not None
+    regex = compile_glob(normalize(pattern))
+    # a trail repeats a few actions many times: remember each answer (bounded, like the policy index's cache)
+    seen: dict[str, bool] = {}
+
+    def match(text: str) -> bool:
+        hit = seen.get(text)
+        if hit is None:
+            hit = regex.fullmatch(normalize(text)) is not None
+            if len(seen) >= _MATCH_CACHE_LIMIT:
+                seen.clear()
+            seen[text] = hit
+        return hit
+
+    return match
 
 
 def query_entries(

@@ -5,46 +5,17 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any, Protocol
 
-from claw_governance.errors import ConfigError
+# day_range lives with the other time parsing; re-exported here, where reports have always found it
+from claw_governance.timeparse import day_range as day_range
+from claw_governance.timeparse import iso_utc_micro
 
 
 class _Trail(Protocol):
     def entries(self) -> Any: ...
     def verify(self) -> Any: ...
-
-
-def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple[float, float]:
-    """Unix seconds [start of ``start`` day, end of ``end`` day); a datetime is taken as given."""
-
-    def parse(value: str | date | datetime, *, is_end: bool) -> float:
-        if isinstance(value, str):
-            text = value
-            try:
-                value = (
-                    datetime.fromisoformat(value.replace("Z", "+00:00"))
-                    if "T" in value or " " in value.strip()
-                    else date.fromisoformat(value.strip())
-                )
-            except ValueError:  # "yesterday", "7d": the day that time falls on
-                from claw_governance.timeparse import parse_when
-
-                value = datetime.fromtimestamp(parse_when(text), UTC).date()
-        if isinstance(value, datetime):
-            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-        day = value + timedelta(days=1) if is_end else value
-        return datetime.combine(day, time.min, tzinfo=UTC).timestamp()
-
-    lo, hi = parse(start, is_end=False), parse(end, is_end=True)
-    if hi <= lo:
-        raise ConfigError("the report's end is before its start")
-    return lo, hi
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 def compliance_report(
@@ -81,8 +52,9 @@ def compliance_report(
             by_action.setdefault(str(entry.get("action") or "?"), Counter())[outcome] += 1
             digest = entry.get("policy_hash")
             if digest:
-                seen = policies.setdefault(digest, {"policy_hash": digest, "first_seen": _iso(ts), "decisions": 0})
-                seen["last_seen"] = _iso(ts)
+                first = {"policy_hash": digest, "first_seen": iso_utc_micro(ts), "decisions": 0}
+                seen = policies.setdefault(digest, first)
+                seen["last_seen"] = iso_utc_micro(ts)
                 seen["decisions"] += 1
         elif kind == "agent_action":
             actions["succeeded" if details.get("success") else "failed"] += 1
@@ -98,7 +70,7 @@ def compliance_report(
                     "action": entry.get("action"),
                     "status": details.get("status"),
                     "resolver": details.get("resolver"),
-                    "resolved_at": _iso(ts),
+                    "resolved_at": iso_utc_micro(ts),
                     "resolution_seconds": None if seconds is None else round(seconds, 3),
                 }
             )
@@ -106,7 +78,7 @@ def compliance_report(
             trust.append(
                 {
                     "agent_id": entry.get("agent_id"),
-                    "at": _iso(ts),
+                    "at": iso_utc_micro(ts),
                     "old": details.get("old"),
                     "new": details.get("new"),
                     "reason": details.get("reason"),
@@ -117,7 +89,7 @@ def compliance_report(
     times = [e["resolution_seconds"] for e in escalations if e["resolution_seconds"] is not None]
     verification = trail.verify()
     return {
-        "period": {"start": _iso(lo), "end": _iso(hi)},
+        "period": {"start": iso_utc_micro(lo), "end": iso_utc_micro(hi)},
         "summary": {
             "total_decisions": sum(outcomes.values()),
             "allowed": outcomes["allow"],

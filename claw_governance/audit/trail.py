@@ -1416,7 +1416,9 @@ def reset_trail(config: GovernorConfig, store: Any, reason: str) -> tuple[Path |
                     break
         except ValueError:
             pass
-        moved = path.with_name(f"{path.name}.replaced-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+        from claw_governance.timeparse import compact_utc
+
+        moved = path.with_name(f"{path.name}.replaced-{compact_utc()}")
         path.rename(moved)
     if old_origin is None and moved is None:
         raise AuditError(f"{path}: no trail is known here; nothing to reset (just start the governor)")

@@ -48,9 +48,52 @@ class ErrorGuard(click.Group):
             fail(f"internal error ({type(exc).__name__}: {exc}); please report it", code=3)
 
 
+def audit_option(fn: Any) -> Any:
+    """``--audit``: the trail folder (``$AUDIT_PATH``, default ``logs/audit``)."""
+    return click.option(
+        "--audit",
+        "audit_path",
+        type=click.Path(path_type=Path),
+        envvar="AUDIT_PATH",
+        default="logs/audit",
+        show_default=True,
+        help="Audit trail folder.",
+    )(fn)
+
+
+def _identities_option(help_text: str) -> Any:
+    return click.option(
+        "--identities",
+        "identity_path",
+        type=click.Path(path_type=Path),
+        envvar="IDENTITY_PATH",
+        default="identities",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def _state_option(help_text: str) -> Any:
+    return click.option(
+        "--state",
+        "state_path",
+        type=click.Path(path_type=Path),
+        envvar="STATE_PATH",
+        default=None,
+        help=help_text,
+    )
+
+
+def _apply(fn: Any, options: list[Any]) -> Any:
+    for option in reversed(options):  # reversed: the first listed is the first in --help
+        fn = option(fn)
+    return fn
+
+
 def governor_options(fn: Any) -> Any:
     """The options every command that opens a Governor shares (defaults: the seed's environment)."""
-    for option in reversed(
+    return _apply(
+        fn,
         [
             click.option(
                 "--policies",
@@ -61,36 +104,43 @@ def governor_options(fn: Any) -> Any:
                 show_default=True,
                 help="Policy file or folder.",
             ),
+            audit_option,
+            _identities_option("Identity folder."),
+            _state_option("State store folder (default: <identities>/.state)."),
+        ],
+    )
+
+
+def trail_options(fn: Any) -> Any:
+    """The options of the commands that read a trail without a Governor (``claw-gov audit ...``): the trail
+    folder, the state folder that holds the governor's key and checkpoint copies, trusted keys, a fleet sink."""
+    return _apply(
+        fn,
+        [
+            audit_option,
+            _state_option("State folder: its checkpoint and governor key are used (default <identities>/.state)."),
+            _identities_option("Identity folder (locates the state folder)."),
             click.option(
-                "--audit",
-                "audit_path",
-                type=click.Path(path_type=Path),
-                envvar="AUDIT_PATH",
-                default="logs/audit",
-                show_default=True,
-                help="Audit trail folder.",
-            ),
-            click.option(
-                "--identities",
-                "identity_path",
-                type=click.Path(path_type=Path),
-                envvar="IDENTITY_PATH",
-                default="identities",
-                show_default=True,
-                help="Identity folder.",
-            ),
-            click.option(
-                "--state",
-                "state_path",
-                type=click.Path(path_type=Path),
-                envvar="STATE_PATH",
+                "--public-key",
+                "public_key",
                 default=None,
-                help="State store folder (default: <identities>/.state).",
+                help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key); "
+                "several comma-separated (a fleet: one per host).",
             ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
+            click.option(
+                "--store",
+                "store_url",
+                default=None,
+                envvar="CLAW_AUDIT_STORE",
+                help="Read the fleet's trails from this PostgreSQL audit sink (postgresql://...) instead of --audit.",
+            ),
+        ],
+    )
+
+
+def state_dir(state_path: Path | None, identity_path: Path | None) -> Path | None:
+    """The state folder a command means: ``--state``, else ``<identities>/.state`` (as the Governor's config)."""
+    return state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
 
 
 def open_governor(

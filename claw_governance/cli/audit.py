@@ -11,74 +11,10 @@ import click
 
 from claw_governance.audit.bundle import latest_checkpoint
 from claw_governance.audit.redaction import DEFAULT_REDACTOR
-from claw_governance.errors import ClawGovernanceError
+from claw_governance.cli._common import ErrorGuard, audit_option, echo, fail, state_dir, trail_options
 from claw_governance.hookspecs import hookimpl
 from claw_governance.terminal import safe_json, safe_text
-
-
-def _fail(message: str, code: int = 2) -> None:
-    from claw_governance.cli._common import fail
-
-    fail(message, code)
-
-
-def _echo(text: str) -> None:
-    from claw_governance.cli._common import echo
-
-    echo(text)
-
-
-def _trail_options(fn: Any) -> Any:
-    for option in reversed(
-        [
-            click.option(
-                "--audit",
-                "audit_path",
-                type=click.Path(path_type=Path),
-                envvar="AUDIT_PATH",
-                default="logs/audit",
-                show_default=True,
-                help="Audit trail folder.",
-            ),
-            click.option(
-                "--state",
-                "state_path",
-                type=click.Path(path_type=Path),
-                envvar="STATE_PATH",
-                default=None,
-                help="State folder: its checkpoint and governor key are used (default <identities>/.state).",
-            ),
-            click.option(
-                "--identities",
-                "identity_path",
-                type=click.Path(path_type=Path),
-                envvar="IDENTITY_PATH",
-                default="identities",
-                show_default=True,
-                help="Identity folder (locates the state folder).",
-            ),
-            click.option(
-                "--public-key",
-                "public_key",
-                default=None,
-                help="Trust only this Ed25519 public key (PEM file, hex or signed-note verifier key); "
-                "several comma-separated (a fleet: one per host).",
-            ),
-            click.option(
-                "--store",
-                "store_url",
-                default=None,
-                envvar="CLAW_AUDIT_STORE",
-                help="Read the fleet's trails from this PostgreSQL audit sink (postgresql://...) instead of --audit.",
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
-
-
-def _state_dir(state_path: Path | None, identity_path: Path | None) -> Path | None:
-    return state_path if state_path is not None else (identity_path / ".state" if identity_path else None)
+from claw_governance.timeparse import table_utc
 
 
 def _reader(
@@ -102,9 +38,9 @@ def _reader(
         from claw_governance.audit.sink import FleetReader
 
         if not store_url.startswith(("postgresql://", "postgres://")):
-            _fail(f"--store must be a postgresql:// URL, not {store_url.split(':', 1)[0]!r}")
+            fail(f"--store must be a postgresql:// URL, not {store_url.split(':', 1)[0]!r}")
         return FleetReader(store_url, public_keys=keys)
-    state = _state_dir(state_path, identity_path)
+    state = state_dir(state_path, identity_path)
     store = None
     state_url = os.environ.get("STATE_URL") or None  # a fleet keeps the checkpoint copies in PostgreSQL
     if state_url is not None or (state is not None and state.exists()):
@@ -121,26 +57,7 @@ def _reader(
     )
 
 
-def _guard(fn: Any) -> Any:
-    """One line on stderr and exit 2 for any error a user can act on (never a traceback)."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BrokenPipeError:  # `| head` closed our stdout: claw-gov's main ends quietly
-            raise
-        except ClawGovernanceError as exc:
-            _fail(str(exc))
-        except (OSError, ValueError) as exc:
-            _fail(f"{type(exc).__name__}: {exc}")
-        return None
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-@click.group("audit")
+@click.group("audit", cls=ErrorGuard)
 def audit_group() -> None:
     """Verify, search, report on and export the audit trail."""
 
@@ -150,24 +67,24 @@ def _print_report(report: Any, as_json: bool) -> None:
         click.echo(safe_json(report.as_dict()))
         return
     status = "VALID" if report.valid else "INVALID"
-    _echo(
+    echo(
         f"{status}: {report.entries} entries, seq {report.first_seq}..{report.last_seq}, "
         f"{report.segments} segments, {report.checkpoints} checkpoints (keys: {report.key_source})"
     )
-    _echo(
+    echo(
         f"  origin {report.origin}; anchored by trusted checkpoints up to seq {report.anchored_size}; "
         f"unanchored tail: {report.unanchored} entries"
     )
     if report.min_witnesses or report.witnessed_size:
-        _echo(f"  witnessed up to seq {report.witnessed_size}; unwitnessed tail: {report.unwitnessed} entries")
+        echo(f"  witnessed up to seq {report.witnessed_size}; unwitnessed tail: {report.unwitnessed} entries")
     for err in report.errors:
-        _echo(f"  error: segment {safe_text(err['segment'])} seq {err['seq']}: {safe_text(err['message'])}")
+        echo(f"  error: segment {safe_text(err['segment'])} seq {err['seq']}: {safe_text(err['message'])}")
     for warning in report.warnings:
-        _echo(f"  warning: {safe_text(warning)}")
+        echo(f"  warning: {safe_text(warning)}")
 
 
 @audit_group.command("verify")
-@_trail_options
+@trail_options
 @click.option(
     "--witness",
     "witness_specs",
@@ -189,7 +106,6 @@ def _print_report(report: Any, as_json: bool) -> None:
     help="Verify an evidence bundle (from `audit export`) offline instead of a trail folder.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_guard
 def verify_cmd(
     audit_path: Path,
     state_path: Path | None,
@@ -209,14 +125,14 @@ def verify_cmd(
 
     specs = [parse_witness(w) for w in witness_specs]
     if min_witnesses > len(specs):
-        _fail(f"--min-witnesses {min_witnesses} needs at least that many --witness keys")
+        fail(f"--min-witnesses {min_witnesses} needs at least that many --witness keys")
     witnesses = [s.witness for s in specs]
     if bundle is not None:
         from claw_governance.audit.bundle import verify_bundle
         from claw_governance.audit.trust import load_public_key
 
         if public_key is None:
-            _fail("--bundle needs --public-key (the governor's key, obtained independently)")
+            fail("--bundle needs --public-key (the governor's key, obtained independently)")
         report = verify_bundle(
             bundle,
             [load_public_key(str(public_key))],
@@ -232,9 +148,9 @@ def verify_cmd(
             client = WitnessClient(specs)
         reader = _reader(audit_path, state_path, identity_path, public_key, client, store_url)
         if not reader.public_keys:
-            _fail("no trusted key: give --public-key, or --state/--identities where the governor's key is")
+            fail("no trusted key: give --public-key, or --state/--identities where the governor's key is")
         report = reader.verify(witnesses=witnesses, min_witnesses=min_witnesses, require_anchored=require_anchored)
-        state = _state_dir(state_path, identity_path)
+        state = state_dir(state_path, identity_path)
         if store_url is None and state is not None and state.is_dir():  # for /metrics and `claw-gov doctor`
             from claw_governance.metrics import write_last_verify
 
@@ -244,25 +160,15 @@ def verify_cmd(
 
 
 @audit_group.command("checkpoint")
-@click.option(
-    "--audit",
-    "audit_path",
-    type=click.Path(path_type=Path),
-    envvar="AUDIT_PATH",
-    default="logs/audit",
-    show_default=True,
-    help="Audit trail folder.",
-)
-@_guard
+@audit_option
 def checkpoint_cmd(audit_path: Path) -> None:
     """Print the latest checkpoint (a C2SP signed note, with every cosignature it has)."""
     click.echo(latest_checkpoint(audit_path).note(), nl=False)
 
 
 @audit_group.command("public-key")
-@_trail_options
+@trail_options
 @click.option("--format", "fmt", type=click.Choice(["pem", "hex", "note"]), default="pem", show_default=True)
-@_guard
 def public_key_cmd(
     audit_path: Path,
     state_path: Path | None,
@@ -277,9 +183,9 @@ def public_key_cmd(
     from claw_governance.audit.note import vkey
     from claw_governance.audit.verify import load_trail_meta
 
-    state = _state_dir(state_path, identity_path)
+    state = state_dir(state_path, identity_path)
     if state is None or not (state / KEY_FILE).exists():
-        _fail(f"no governor key in {state}: give --state or --identities")
+        fail(f"no governor key in {state}: give --state or --identities")
     assert state is not None
     key = PublicKey.from_text((state / KEY_FILE).read_bytes())
     if fmt == "pem":
@@ -292,18 +198,9 @@ def public_key_cmd(
 
 
 @audit_group.command("prove")
-@click.option(
-    "--audit",
-    "audit_path",
-    type=click.Path(path_type=Path),
-    envvar="AUDIT_PATH",
-    default="logs/audit",
-    show_default=True,
-    help="Audit trail folder.",
-)
+@audit_option
 @click.option("--seq", type=int, required=True, help="The entry to prove.")
 @click.option("--size", type=int, default=None, help="Prove against an older checkpoint size (default: latest).")
-@_guard
 def prove_cmd(audit_path: Path, seq: int, size: int | None) -> None:
     """Print a c2sp.org/tlog-proof@v1 inclusion proof of entry SEQ against the latest checkpoint."""
     from claw_governance.audit.bundle import tlog_proof
@@ -313,9 +210,8 @@ def prove_cmd(audit_path: Path, seq: int, size: int | None) -> None:
 
 
 @audit_group.command("reset")
-@_trail_options
+@trail_options
 @click.option("--reason", required=True, help="Why the old trail is abandoned (recorded forever).")
-@_guard
 def reset_cmd(
     audit_path: Path,
     state_path: Path | None,
@@ -331,7 +227,7 @@ def reset_cmd(
     from claw_governance.config import GovernorConfig
     from claw_governance.state import open_state_store
 
-    state = _state_dir(state_path, identity_path)
+    state = state_dir(state_path, identity_path)
     config = GovernorConfig(audit_path=audit_path, state_path=state)
     store = open_state_store(config)
     try:
@@ -342,7 +238,7 @@ def reset_cmd(
 
 
 @audit_group.command("query")
-@_trail_options
+@trail_options
 @click.option("--agent", "agent_id", default=None, help="Agent id.")
 @click.option("--type", "entry_type", default=None, help="Entry type, e.g. policy_decision.")
 @click.option("--action", default=None, help="Action glob (* matches anything).")
@@ -351,7 +247,6 @@ def reset_cmd(
 @click.option("--until", default=None, help="Until (exclusive): same forms as --since.")
 @click.option("--limit", type=int, default=None)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
-@_guard
 def query_cmd(
     audit_path: Path,
     state_path: Path | None,
@@ -377,14 +272,12 @@ def query_cmd(
         for entry in found:
             click.echo(safe_json(DEFAULT_REDACTOR(entry, echoes=False), indent=None, sort_keys=True))
         return
-    from datetime import UTC, datetime
-
     rows = [("seq", "time (UTC)", "type", "agent", "action", "outcome")]
     for entry in found:
         entry = DEFAULT_REDACTOR(entry, echoes=False)
         decision = entry.get("decision") if isinstance(entry.get("decision"), dict) else {}
         ts = entry.get("timestamp")
-        when = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if isinstance(ts, int | float) else "?"
+        when = table_utc(ts) if isinstance(ts, int | float) else "?"
         rows.append(
             (
                 safe_text(entry.get("seq")),
@@ -401,7 +294,7 @@ def query_cmd(
 
 
 @audit_group.command("report")
-@_trail_options
+@trail_options
 @click.option("--from", "start", required=True, help="First day (YYYY-MM-DD, yesterday, 7d), included.")
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD, today), included.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="json", show_default=True)
@@ -413,7 +306,6 @@ def query_cmd(
     default=None,
     help="Policy file or folder whose metadata (name, version, owner) the report shows.",
 )
-@_guard
 def report_cmd(
     audit_path: Path,
     state_path: Path | None,
@@ -449,11 +341,10 @@ def report_cmd(
 
 
 @audit_group.command("export")
-@_trail_options
+@trail_options
 @click.option("--from", "start", required=True, help="First day (YYYY-MM-DD, yesterday, 7d), included.")
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD, today), included.")
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
-@_guard
 def export_cmd(
     audit_path: Path,
     state_path: Path | None,
@@ -468,10 +359,10 @@ def export_cmd(
     from claw_governance.audit.export import export_bundle
 
     if store_url is not None:
-        _fail("export reads one local trail: pass --audit, not --store")
+        fail("export reads one local trail: pass --audit, not --store")
 
     manifest = export_bundle(_reader(audit_path, state_path, identity_path, public_key), start, end, destination)
-    state = _state_dir(state_path, identity_path)
+    state = state_dir(state_path, identity_path)
     if state is not None and state.is_dir():  # for `claw-gov doctor` (last evidence export)
         from claw_governance.metrics import write_run_marker
 
@@ -483,7 +374,7 @@ def export_cmd(
             end=end,
             entries=manifest.get("entries_in_period"),
         )
-    _echo(
+    echo(
         f"wrote {destination}: {manifest['entries_in_period']} entries in the period, chain "
         f"{'valid' if manifest['chain_valid'] else 'INVALID'}; verify with: cd {destination} && "
         "claw-gov audit verify --audit trail --public-key governor_public_key.pem"

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
 
 from claw_governance.audit.redaction import DEFAULT_REDACTOR
+from claw_governance.cli._common import echo, echo_json, fail, governor_options, open_governor
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.terminal import safe_text
-
-
-def echo(text: Any = "", *, err: bool = False) -> None:
-    """The CLI's shared output helper (redacted, control characters escaped): ``claw_governance.cli.echo``."""
-    from claw_governance.cli._common import echo as shared_echo
-
-    shared_echo(text, err=err)
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+from claw_governance.timeparse import iso_utc_or_none
 
 
 def escalation_dict(e: Escalation) -> dict[str, Any]:
@@ -36,31 +26,28 @@ def escalation_dict(e: Escalation) -> dict[str, Any]:
         "rule": e.rule,
         "context": dict(e.context),
         "args_hash": e.args_hash,
-        "created": _iso(e.created),
-        "expires": _iso(e.expires),
+        "created": iso_utc_or_none(e.created),
+        "expires": iso_utc_or_none(e.expires),
         "resolver": e.resolver,
         "notes": e.notes,
-        "resolved_at": _iso(e.resolved_at),
+        "resolved_at": iso_utc_or_none(e.resolved_at),
         "approvers": list(e.approvers),
         "max_grant": e.max_grant,
         "credential_id": e.credential_id,
         "edited_args_hash": e.edited_args_hash,
         "message": e.message,
-        "grant_until": _iso(e.grant_until),
+        "grant_until": iso_utc_or_none(e.grant_until),
         "call_id": e.call_id,
     }
 
 
 def _open(paths: dict[str, Any]) -> Any:
-    from claw_governance.cli._common import open_governor
-
     return open_governor(**paths, auto_create_identity=False)
 
 
 @hookimpl
 def claw_register_commands(cli: click.Group) -> None:
     """Add the ``escalations`` group."""
-    from claw_governance.cli._common import echo_json, fail, governor_options
 
     @cli.group()
     def escalations() -> None:
@@ -91,7 +78,7 @@ def claw_register_commands(cli: click.Group) -> None:
         for e in found:  # every value escaped on its own: a newline in an action cannot fake a row
             echo(
                 f"{e.id}  {e.status.value:<8} {safe_text(e.agent_id)} -> {safe_text(e.action)}  "
-                f"expires {_iso(e.expires)}  {safe_text(e.reason)}"
+                f"expires {iso_utc_or_none(e.expires)}  {safe_text(e.reason)}"
             )
 
     @escalations.command("show")

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from claw_governance.cli._common import echo, echo_json, fail, governor_options, open_governor
 from claw_governance.hookspecs import hookimpl
 from claw_governance.state.base import IdentityRecord
 from claw_governance.terminal import safe_text
-
-
-def echo(text: Any = "", *, err: bool = False) -> None:
-    """The CLI's shared output helper (redacted, control characters escaped): ``claw_governance.cli.echo``."""
-    from claw_governance.cli._common import echo as shared_echo
-
-    shared_echo(text, err=err)
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+from claw_governance.timeparse import iso_utc_or_none
 
 
 def _record_dict(gov: Any, record: IdentityRecord, with_keys: bool = False) -> dict[str, Any]:
@@ -31,8 +21,8 @@ def _record_dict(gov: Any, record: IdentityRecord, with_keys: bool = False) -> d
         "status": record.status,
         "key_id": record.key_id,
         "trust_score": gov.trust.score(record.agent_id, gov.policy.trust_settings(record.agent_id)),
-        "created": _iso(record.created),
-        "updated": _iso(record.updated),
+        "created": iso_utc_or_none(record.created),
+        "updated": iso_utc_or_none(record.updated),
         "reason": record.reason,
         "metadata": dict(record.metadata),
     }
@@ -44,8 +34,8 @@ def _record_dict(gov: Any, record: IdentityRecord, with_keys: bool = False) -> d
                 "key_id": k.key_id,
                 "algorithm": k.algorithm,
                 "public_key": k.public_key,
-                "created": _iso(k.created),
-                "retired": _iso(k.retired),
+                "created": iso_utc_or_none(k.created),
+                "retired": iso_utc_or_none(k.retired),
                 "current": k.key_id == record.key_id,
             }
             for k in gov.identities.keys(record.agent_id)
@@ -54,15 +44,12 @@ def _record_dict(gov: Any, record: IdentityRecord, with_keys: bool = False) -> d
 
 
 def _open(paths: dict[str, Any]) -> Any:
-    from claw_governance.cli._common import open_governor
-
     return open_governor(**paths, auto_create_identity=False)
 
 
 @hookimpl
 def claw_register_commands(cli: click.Group) -> None:
     """Add the ``identity`` group."""
-    from claw_governance.cli._common import echo_json, fail, governor_options
 
     @cli.group()
     def identity() -> None:

@@ -9,10 +9,7 @@ import click
 
 from claw_governance.hookspecs import hookimpl
 from claw_governance.state.base import JobRecord
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+from claw_governance.timeparse import iso_utc_or_none
 
 
 def job_dict(job: JobRecord, now: float | None = None) -> dict[str, Any]:
@@ -28,9 +25,9 @@ def job_dict(job: JobRecord, now: float | None = None) -> dict[str, Any]:
         "pinned_policy_hash": job.policy_hash,
         "current_token_id": job.token_id,
         "tokens_issued": job.tokens_issued,
-        "issued": _iso(job.issued),
-        "expires": _iso(job.expires),
-        "revoked_at": _iso(job.revoked_at),
+        "issued": iso_utc_or_none(job.issued),
+        "expires": iso_utc_or_none(job.expires),
+        "revoked_at": iso_utc_or_none(job.revoked_at),
         "reason": job.reason,
     }
 
@@ -82,7 +79,7 @@ def claw_register_commands(cli: click.Group) -> None:
         verb = "retried (new token; the previous one is now refused)" if existed else "started"
         click.echo(
             f"job {job_id} {verb}: agent {agent_id}, scope {', '.join(started.claims.scope)}, "
-            f"expires {_iso(started.expires_at)}, policy "
+            f"expires {iso_utc_or_none(started.expires_at)}, policy "
             f"{(started.claims.policy_hash or 'not pinned')[:16]}",
             err=True,
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from claw_governance.cli._common import audit_option, echo, echo_json
 from claw_governance.errors import PolicyError
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Outcome, ToolCall
@@ -18,21 +19,6 @@ from claw_governance.policy.names import forbidden_character, is_mixed_script, s
 from claw_governance.policy.schema import LABEL_USE, PolicyDocument
 from claw_governance.policy.source import LocDict, LocList, load_documents
 from claw_governance.policy.store import load_policy_set, policy_files
-
-
-def echo_json(value: Any) -> None:
-    """The CLI's shared JSON output (redacted, escaped): ``claw_governance.cli._common.echo_json``."""
-    from claw_governance.cli._common import echo_json as shared
-
-    shared(value)
-
-
-def echo(text: Any = "", *, err: bool = False) -> None:
-    """The CLI's shared output helper (redacted, control characters escaped): ``claw_governance.cli.echo``."""
-    from claw_governance.cli._common import echo as shared_echo
-
-    shared_echo(text, err=err)
-
 
 RECOMMENDED_RETENTION_DAYS = 2555
 
@@ -542,15 +528,7 @@ def migrate_command(path: Path, check: bool) -> None:
 @click.argument("candidate", type=click.Path(path_type=Path))
 @click.option("--from", "start", required=True, help="First day (YYYY-MM-DD) or ISO timestamp, included.")
 @click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD), included; or an ISO timestamp, excluded.")
-@click.option(
-    "--audit",
-    "audit_path",
-    type=click.Path(path_type=Path),
-    envvar="AUDIT_PATH",
-    default="logs/audit",
-    show_default=True,
-    help="Audit trail folder.",
-)
+@audit_option
 @click.option("--agent", "agent_id", default=None, help="Only this agent's calls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def replay_command(
@@ -559,8 +537,8 @@ def replay_command(
     """Decide the recorded calls again with the CANDIDATE policy; report every decision that would flip,
     grouped by rule. Exit 1 when any allow would become a deny or the reverse (a CI gate)."""
     from claw_governance.audit.reader import TrailReader
-    from claw_governance.audit.report import day_range
     from claw_governance.policy.replay import replay
+    from claw_governance.timeparse import day_range
 
     candidate_set = load_policy_set(candidate)
     lo, hi = day_range(start, end)

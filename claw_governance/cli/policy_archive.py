@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import difflib
 import sys
-import time
 from typing import Any
 
 import click
 
 from claw_governance.hookspecs import hookimpl
 from claw_governance.state.base import PolicyVersion, StateStore
+from claw_governance.timeparse import iso_utc
 
 MIN_PREFIX = 8
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def find_version(store: StateStore, ref: str) -> PolicyVersion:
@@ -77,8 +73,8 @@ def claw_register_commands(cli: click.Group) -> None:
         rows = [
             {
                 "policy_hash": v.policy_hash,
-                "first_seen": _iso(v.first_seen),
-                "last_seen": _iso(v.last_seen),
+                "first_seen": iso_utc(v.first_seen),
+                "last_seen": iso_utc(v.last_seen),
                 "files": sorted(v.files),
                 "in_force": v.policy_hash == current,
             }
@@ -115,7 +111,7 @@ def claw_register_commands(cli: click.Group) -> None:
                 )
             click.echo(version.files[file_name], nl=False)
             return
-        click.echo(f"# policy {version.policy_hash} (first in force {_iso(version.first_seen)})")
+        click.echo(f"# policy {version.policy_hash} (first in force {iso_utc(version.first_seen)})")
         for name in sorted(version.files):
             click.echo(f"# --- {name} ---")
             text = version.files[name]

@@ -33,7 +33,7 @@ from claw_governance.console.auth import (
     csrf_ok,
 )
 from claw_governance.console.openapi import openapi_document
-from claw_governance.console.views import agents_view, escalation_view, iso, policy_view
+from claw_governance.console.views import agents_view, candidate_policy, escalation_view, iso, policy_view
 from claw_governance.errors import (
     AuthenticationError,
     ClawGovernanceError,
@@ -47,6 +47,7 @@ from claw_governance.model import EscalationStatus
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_BODY = 256 * 1024
 _STATUSES = {s.value for s in EscalationStatus} | {"all"}
+_SHADOW = ("any", "would_deny", "would_escalate", "would_allow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +319,36 @@ class Console:
             filters["limit"] = min(int(q.get("limit") or 200), 5000)
         except ValueError:
             raise EscalationInputError("limit must be a number") from None
+        shadow = q.get("shadow") or None
+        if shadow not in (None, *_SHADOW):
+            raise EscalationInputError(f"shadow must be one of {', '.join(_SHADOW)}")
+        filters["shadow"] = shadow
         return filters
+
+    def _query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """The audit entries matching ``filters``; ``shadow`` keeps the decisions a shadow rule would change
+        (``decision.shadow``; ``any`` or one ``would_*``), counted against ``limit`` after that filter."""
+        from claw_governance.audit.query import query_entries
+
+        wanted = filters.pop("shadow", None)
+        if wanted is None:
+            return list(self.gov.audit.query(**filters))
+        limit = filters.pop("limit")
+        found: list[dict[str, Any]] = []
+        for entry in query_entries(self.gov.audit.entries(), **{**filters, "type": "policy_decision"}):
+            decision = entry.get("decision")
+            shadow = decision.get("shadow") if isinstance(decision, dict) else None
+            if isinstance(shadow, dict) and wanted in ("any", shadow.get("would")):
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        return found
 
     async def api_audit(self, request: Request) -> Any:
         self.require(request)
         filters = self._audit_filters(request)
         try:
-            entries = await self.run(self.gov.audit.query, **filters)
+            entries = await self.run(self._query, filters)
         except ValueError as exc:
             raise EscalationInputError(str(exc)) from None
         return {"entries": entries}
@@ -337,6 +361,40 @@ class Console:
     async def api_policy(self, request: Request) -> Any:
         self.require(request)
         return policy_view(self.gov)
+
+    def _replay(self, principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
+        """Replay this console's audit trail against an uploaded candidate policy (admin role).
+
+        The candidate is the YAML text in the request, parsed in memory: no path from a request is ever read.
+        The report is the JSON of ``claw-gov policy replay --json`` for a file named ``candidate.yaml``."""
+        from claw_governance.audit.report import day_range
+        from claw_governance.policy.replay import replay
+
+        if not principal.reviewer.is_admin:
+            raise ReviewerForbidden("replaying a candidate policy needs the admin role")
+        unknown = set(fields) - {"policy", "from", "to", "agent_id"}
+        if unknown:
+            raise EscalationInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        text, start, end = fields.get("policy"), fields.get("from"), fields.get("to")
+        if not isinstance(text, str) or not text.strip():
+            raise EscalationInputError("policy: the candidate policy's YAML text is required")
+        if len(text.encode("utf-8")) > MAX_BODY:  # the page's form is not bounded by json_body
+            raise EscalationInputError(f"policy: over {MAX_BODY} bytes")
+        if not isinstance(start, str) or not isinstance(end, str) or not start.strip() or not end.strip():
+            raise EscalationInputError("from and to are required (YYYY-MM-DD or an ISO timestamp)")
+        agent = fields.get("agent_id") or None
+        if agent is not None and not isinstance(agent, str):
+            raise EscalationInputError("agent_id must be a string")
+        candidate = candidate_policy(text, self.gov.policy.limits)
+        lo, hi = day_range(start, end)
+        report = replay(self.gov.audit.entries(), candidate, since=lo, until=hi, agent_id=agent)
+        return report.as_dict()
+
+    async def api_replay(self, request: Request) -> Any:
+        principal = self.require(request)
+        self.check_csrf(principal, request.headers.get(CSRF_HEADER))
+        body = await self.json_body(request)
+        return await self.run(self._replay, principal, body)
 
     async def api_me(self, request: Request) -> Any:
         p = self.require(request)
@@ -506,8 +564,9 @@ class Console:
 
     async def audit_page(self, request: Request, principal: Principal) -> Response:
         filters = self._audit_filters(request)
+        limit = filters["limit"]
         try:
-            entries = await self.run(self.gov.audit.query, **filters)
+            entries = await self.run(self._query, filters)
         except ValueError as exc:
             raise EscalationInputError(str(exc)) from None
         report = await self.run(self.gov.audit.verify)
@@ -515,16 +574,43 @@ class Console:
             "audit.html",
             request,
             principal,
-            entries=entries[-filters["limit"] :][::-1],
+            entries=entries[-limit:][::-1],
             filters={
                 k: request.query_params.get(k, "")
-                for k in ("agent_id", "type", "action", "allowed", "since", "until", "limit")
+                for k in ("agent_id", "type", "action", "outcome", "allowed", "since", "until", "limit", "shadow")
             },
+            shadow_choices=_SHADOW,
             verify=report.as_dict(),
         )
 
     async def policy_page(self, request: Request, principal: Principal) -> Response:
         return self.render("policy.html", request, principal, policy=policy_view(self.gov))
+
+    async def replay_page(self, request: Request, principal: Principal) -> Response:
+        """GET: the form; POST (form, CSRF): the form again with the flip report below it."""
+        fields: dict[str, Any] = {"policy": "", "from": "", "to": "", "agent_id": ""}
+        report: dict[str, Any] | None = None
+        error: str | None = None
+        status = 200
+        if request.method == "POST":
+            form = await request.form()
+            self.check_csrf(principal, str(form.get("csrf_token") or ""))
+            fields = {k: str(form.get(k) or "") for k in fields}
+            try:
+                report = await self.run(self._replay, principal, fields)
+            except (ClawGovernanceError, ValueError) as exc:
+                status = _status_of(exc) if isinstance(exc, ClawGovernanceError) else 422
+                error = _one_line(str(exc))
+        return self.render(
+            "replay.html",
+            request,
+            principal,
+            status,
+            fields=fields,
+            report=report,
+            error=error,
+            admin=principal.reviewer.is_admin,
+        )
 
     async def report_page(self, request: Request, principal: Principal) -> Response:
         from claw_governance.audit.html_report import render_report, report_period
@@ -552,6 +638,7 @@ def create_app(governor: Any, settings: ConsoleSettings | None = None) -> Starle
         Route("/api/audit", api(c.api_audit), methods=["GET"]),
         Route("/api/audit/verify", api(c.api_verify), methods=["GET"]),
         Route("/api/policy", api(c.api_policy), methods=["GET"]),
+        Route("/api/policy/replay", api(c.api_replay), methods=["POST"]),
         Route("/login", c.login_page, methods=["GET"]),
         Route("/login", c.login_submit, methods=["POST"]),
         Route("/logout", c.logout, methods=["POST"]),
@@ -562,6 +649,7 @@ def create_app(governor: Any, settings: ConsoleSettings | None = None) -> Starle
         Route("/agents/{agent_id}/{action:str}", c.page(c.agent_form), methods=["POST"]),
         Route("/audit", c.page(c.audit_page), methods=["GET"]),
         Route("/policy", c.page(c.policy_page), methods=["GET"]),
+        Route("/policy/replay", c.page(c.replay_page), methods=["GET", "POST"]),
         Route("/report", c.page(c.report_page), methods=["GET"]),
     ]
     app = Starlette(routes=routes)

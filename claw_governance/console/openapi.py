@@ -173,8 +173,21 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Audit entries (filters as `claw-gov audit query`)",
                     "operationId": "queryAudit",
                     "parameters": [
-                        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                        for n in ("agent_id", "type", "action", "outcome", "allowed", "since", "until", "limit")
+                        *(
+                            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                            for n in ("agent_id", "type", "action", "outcome", "allowed", "since", "until", "limit")
+                        ),
+                        {
+                            "name": "shadow",
+                            "in": "query",
+                            "required": False,
+                            "description": "Only policy decisions that a `mode: shadow` rule would change "
+                            "(`decision.shadow`): any of them, or one kind",
+                            "schema": {
+                                "type": "string",
+                                "enum": ["any", "would_deny", "would_escalate", "would_allow"],
+                            },
+                        },
                     ],
                     "responses": {"200": {"description": "Entries"}, "401": _ERRORS["401"], "422": _ERRORS["422"]},
                 }
@@ -191,6 +204,30 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "The policy in force",
                     "operationId": "getPolicy",
                     "responses": {"200": {"description": "Hash, files, rules"}, "401": _ERRORS["401"]},
+                }
+            },
+            "/api/policy/replay": {
+                "post": {
+                    "summary": "Replay the recorded decisions against an uploaded candidate policy (admin role)",
+                    "description": "The candidate is YAML text in the body, compiled in memory as `candidate.yaml` "
+                    "(the server reads no path from a request). The answer is the JSON of `claw-gov policy replay "
+                    "candidate.yaml --json`: every recorded decision in the period that would flip, grouped by "
+                    "the candidate's deciding rule. Nothing is enforced.",
+                    "operationId": "replayPolicy",
+                    "parameters": [_CSRF],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReplayRequest"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The flip report",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReplayReport"}}},
+                        },
+                        "401": _ERRORS["401"],
+                        "403": {**_ERROR, "description": "Not an admin, or CSRF"},
+                        "422": {**_ERROR, "description": "A candidate that does not parse (file:line), a bad period"},
+                    },
                 }
             },
         },
@@ -224,6 +261,64 @@ def openapi_document() -> dict[str, Any]:
                         "message": {"type": "string", "description": "What the model is told (respond)"},
                     },
                 },
+                "ReplayRequest": {
+                    "type": "object",
+                    "required": ["policy", "from", "to"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "policy": {"type": "string", "minLength": 1, "description": "The candidate policy's YAML"},
+                        "from": {"type": "string", "description": "First day (YYYY-MM-DD) or ISO timestamp, included"},
+                        "to": {"type": "string", "description": "Last day (YYYY-MM-DD), included; or ISO, excluded"},
+                        "agent_id": {"type": ["string", "null"], "description": "Only this agent's calls"},
+                    },
+                },
+                "ReplayReport": {
+                    "type": "object",
+                    "required": ["candidate_policy_hash", "replayed", "skipped", "flips", "allow_deny_flips", "groups"],
+                    "properties": {
+                        "candidate_policy_hash": {"type": "string"},
+                        "replayed": {"type": "integer"},
+                        "skipped": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "flips": {"type": "integer"},
+                        "allow_deny_flips": {"type": "integer"},
+                        "groups": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["rule", "before", "after", "calls"],
+                                "properties": {
+                                    "rule": {"type": "string"},
+                                    "before": {"$ref": "#/components/schemas/Outcome"},
+                                    "after": {"$ref": "#/components/schemas/Outcome"},
+                                    "calls": {"type": "integer"},
+                                    "agents": {"type": "array", "items": {"type": "string"}},
+                                    "first_seq": {"type": ["integer", "null"]},
+                                    "example": {"type": "string"},
+                                },
+                            },
+                        },
+                        "decisions": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["agent_id", "action", "before", "after"],
+                                "properties": {
+                                    "seq": {"type": ["integer", "null"]},
+                                    "timestamp": {"type": "number"},
+                                    "agent_id": {"type": "string"},
+                                    "action": {"type": "string"},
+                                    "call_id": {"type": ["string", "null"]},
+                                    "before": {"$ref": "#/components/schemas/Outcome"},
+                                    "after": {"$ref": "#/components/schemas/Outcome"},
+                                    "rule": {"type": ["object", "null"]},
+                                    "reason": {"type": "string"},
+                                    "recorded_rule": {"type": ["object", "null"]},
+                                },
+                            },
+                        },
+                    },
+                },
+                "Outcome": {"type": "string", "enum": ["allow", "deny", "escalate"]},
                 "Escalation": {
                     "type": "object",
                     "required": ["id", "agent_id", "action", "status"],

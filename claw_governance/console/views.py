@@ -11,11 +11,10 @@ from typing import Any
 
 from claw_governance.escalation.edits import args_diff
 from claw_governance.model import Escalation
+from claw_governance.timeparse import iso_utc_or_none
 
-
-def iso(ts: float | None) -> str | None:
-    """UTC ISO 8601 with a Z, or None."""
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+# UTC ISO 8601 with a Z, or None: the console's JSON shows times as the CLI does (one formatter for both).
+iso = iso_utc_or_none
 
 
 def left(seconds: float) -> str:
@@ -110,3 +109,22 @@ def agents_view(governor: Any, history_limit: int = 50) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+CANDIDATE_NAME = "candidate.yaml"
+
+
+def candidate_policy(text: str, limits: Any) -> Any:
+    """A candidate policy from its YAML text (a reviewer's upload), compiled in memory as the file
+    ``candidate.yaml``: the same checks and the same hash as ``load_policy_set`` gives that file, and no file
+    is read. PolicyError (``candidate.yaml:LINE: ...``) when it cannot be used."""
+    import hashlib
+    from pathlib import Path
+
+    from claw_governance.policy.engine import PolicySet
+    from claw_governance.policy.store import parse_file
+
+    raw = text.encode("utf-8")
+    docs, raw = parse_file(Path(CANDIDATE_NAME), CANDIDATE_NAME, raw)
+    digest = hashlib.sha256(CANDIDATE_NAME.encode() + b"\0" + hashlib.sha256(raw).digest()).hexdigest()
+    return PolicySet(docs, digest, [CANDIDATE_NAME], (), limits)

@@ -35,6 +35,7 @@ from claw_governance.config import GovernorConfig
 from claw_governance.hookspecs import hookimpl
 from claw_governance.model import Escalation
 from claw_governance.terminal import safe_text
+from claw_governance.timeparse import human_utc_minutes
 
 log = logging.getLogger("claw_governance.escalation")
 
@@ -77,7 +78,7 @@ def slack_payload(escalation: Escalation, console_url: str | None = None) -> dic
     """Slack-compatible blocks (incoming webhooks, Block Kit): the reason and an "Open in console" button."""
     e = escalation
     link = console_link(e, console_url)
-    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(e.expires))
+    expires = human_utc_minutes(e.expires)
     text = f"Escalation: {e.agent_id} wants {e.action}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": text[:150]}},

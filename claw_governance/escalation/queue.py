@@ -21,8 +21,7 @@ from claw_governance.config import GovernorConfig
 from claw_governance.errors import EscalationError, EscalationInputError, EscalationNotFound
 from claw_governance.escalation.edits import args_diff, contains_redaction
 from claw_governance.model import AuditEvent, Decision, Escalation, EscalationStatus, Outcome, ToolCall, new_id
-from claw_governance.state.base import Resolution, StateStore
-from claw_governance.state.memory import check_resolvable
+from claw_governance.state.base import Resolution, StateStore, check_resolvable
 
 if TYPE_CHECKING:
     from claw_governance.escalation.reviewers import Reviewer, ReviewerRegistry

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import click
 
 from claw_governance.hookspecs import hookimpl
 from claw_governance.state.base import ReviewerRecord
+from claw_governance.timeparse import iso_utc
 
 
 def reviewer_dict(r: ReviewerRecord) -> dict[str, Any]:
@@ -22,7 +22,7 @@ def reviewer_dict(r: ReviewerRecord) -> dict[str, Any]:
         "scope_agents": list(r.scope_agents),
         "token_id": r.token_id,
         "web_login": r.password_hash is not None,  # whether a password is set (a key naming it would be redacted)
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.created)),
+        "created": iso_utc(r.created),
     }
 
 

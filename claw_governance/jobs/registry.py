@@ -24,6 +24,7 @@ from claw_governance.jobs.tokens import JobClaims, JobTokenError, mint, new_toke
 from claw_governance.model import AuditEvent, ToolCall
 from claw_governance.policy import PolicySet, glob_match, normalize
 from claw_governance.state.base import ACTIVE, REVOKED, JobRecord, StateStore
+from claw_governance.timeparse import iso_utc
 
 log = logging.getLogger("claw_governance.jobs")
 
@@ -252,7 +253,7 @@ class JobRegistry:
         if isinstance(claims, str):
             return f"Job token refused: {claims}"
         if self._now() >= claims.expires_at:
-            return f"Job token for job {claims.job_id} expired at {_iso(claims.expires_at)}"
+            return f"Job token for job {claims.job_id} expired at {iso_utc(claims.expires_at)}"
         if call.agent_id != claims.agent_id:
             return f'Job token of job {claims.job_id} is for agent "{claims.agent_id}", not "{call.agent_id}"'
         bound = call.metadata.get("job_id") if call.metadata else None
@@ -286,7 +287,3 @@ class JobRegistry:
             return {}
         claims = self.claims_of(call.job_token)
         return {"job_id": claims.job_id if claims else None, "job_token_id": claims.token_id if claims else None}
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

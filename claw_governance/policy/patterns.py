@@ -27,7 +27,8 @@ def normalize(name: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold()).casefold().strip()
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """The regex of a (normalised) pattern: ``*`` is ``.*``, everything else literal; use ``fullmatch``."""
     return re.compile(
         "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)), re.DOTALL
     )
@@ -35,7 +36,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 
 def glob_match(pattern: str, name: str) -> bool:
     """Whether normalised ``name`` matches normalised ``pattern`` (reference implementation, no index)."""
-    return _glob_regex(pattern).fullmatch(name) is not None
+    return compile_glob(pattern).fullmatch(name) is not None
 
 
 class PatternIndex(Generic[T]):
@@ -78,12 +79,12 @@ class PatternIndex(Generic[T]):
             self._suffix.setdefault(pattern[1:], []).append(item)
         elif not pattern.startswith("*"):
             head = pattern[: pattern.index("*")]
-            self._anchored_prefix.setdefault(head, []).append((_glob_regex(pattern), item))
+            self._anchored_prefix.setdefault(head, []).append((compile_glob(pattern), item))
         elif not pattern.endswith("*"):
             tail = pattern[pattern.rindex("*") + 1 :]
-            self._anchored_suffix.setdefault(tail, []).append((_glob_regex(pattern), item))
+            self._anchored_suffix.setdefault(tail, []).append((compile_glob(pattern), item))
         else:
-            self._floating.append((_glob_regex(pattern), item))
+            self._floating.append((compile_glob(pattern), item))
 
     def _scan(self, name: str) -> Iterator[T]:
         yield from self._everything

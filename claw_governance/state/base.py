@@ -8,11 +8,15 @@ to implement :class:`StateStore` with the same atomicity guarantees, stated on e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from claw_governance.model import Escalation, EscalationStatus
+import orjson
+
+from claw_governance.errors import EscalationClosed, EscalationNotFound
+from claw_governance.model import Escalation, EscalationStatus, args_hash
+from claw_governance.timeparse import iso_utc
 
 #: Identity statuses.
 ACTIVE = "active"
@@ -99,6 +103,12 @@ class PolicyVersion:
 
 #: Relative tolerance when a budget's sum is compared with its limit, so that 0.1 + 0.2 fits a limit of 0.3.
 BUDGET_SLACK = 1e-9
+
+
+def budget_refuses(used: float, amount: float, limit: float, *, force: bool = False) -> bool:
+    """Whether ``add_to_budget`` refuses ``amount`` on top of ``used`` (every store decides with this one rule):
+    a refund (negative amount) and a forced charge always go in; otherwise the sum must fit ``limit``."""
+    return not force and amount >= 0 and used + amount > limit + BUDGET_SLACK * max(1.0, abs(limit))
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,3 +366,214 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What every implementation shares: the checks and transitions of an escalation's resolution, and the row
+# mapping of the SQL stores (sqlite.py, postgres.py). One column list and one row <-> value mapping per table,
+# so the two stores cannot drift apart; only their placeholders (``?`` / ``%s``) and SQL dialects differ.
+# Nothing here imports an implementation (they import this module).
+
+
+def check_resolvable(esc: Escalation | None, escalation_id: str, now: float) -> None:
+    """Raise EscalationError unless ``esc`` is pending and unexpired (shared by every store)."""
+    if esc is None:
+        raise EscalationNotFound(f"no escalation with id {escalation_id!r}")
+    if esc.status is EscalationStatus.PENDING and esc.expires <= now:
+        raise EscalationClosed(f"escalation {escalation_id} expired at {iso_utc(esc.expires)}; it cannot be resolved")
+    if esc.status is EscalationStatus.EXPIRED:
+        raise EscalationClosed(f"escalation {escalation_id} expired at {iso_utc(esc.expires)}; it cannot be resolved")
+    if esc.status is not EscalationStatus.PENDING:
+        raise EscalationClosed(
+            f"escalation {escalation_id} is already {esc.status.value} (by {esc.resolver or 'unknown'})"
+        )
+
+
+def settled(esc: Escalation, resolution: Resolution, now: float) -> Escalation:
+    """``esc`` after ``resolution`` (shared by every store, so they store the same fields)."""
+    edited = dict(resolution.edited_args) if resolution.edited_args is not None else None
+    return replace(
+        esc,
+        status=resolution.status,
+        resolver=resolution.resolver,
+        notes=resolution.notes,
+        resolved_at=now,
+        credential_id=resolution.credential_id,
+        edited_args=edited,
+        edited_args_hash=args_hash(edited) if edited is not None else None,
+        message=resolution.message,
+        grant_until=resolution.grant_expires if resolution.standing else None,
+    )
+
+
+def grant_for(esc: Escalation, resolution: Resolution) -> tuple[str, bool]:
+    """The (args hash, standing) of the grant an approval creates."""
+    if resolution.standing:
+        return "*", True
+    return resolution.grant_args_hash or esc.args_hash, False
+
+
+ESCALATION_COLUMNS = (
+    "id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, notes, resolved_at, "
+    "approvers, max_grant, call_id, credential_id, edited_args, edited_args_hash, message, grant_until"
+)
+REVIEWER_COLUMNS = (
+    "name, roles, groups_, scope_actions, scope_agents, token_id, token_hash, password_hash, created, updated"
+)
+JOB_COLUMNS = (
+    "job_id, agent_id, scope, scope_hash, policy_hash, token_id, issued, expires, status, revoked_at, "
+    "reason, created, tokens_issued"
+)
+IDENTITY_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
+KEY_COLUMNS = "key_id, agent_id, algorithm, public_key, created, retired"
+GRANT_COLUMNS = "escalation_id, agent_id, action, args_hash, expires, consumed, standing, revoked"
+POLICY_VERSION_COLUMNS = "policy_hash, files, first_seen, last_seen"
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text (non-string keys allowed, anything else as ``str``), as every SQL store writes it."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def escalation_row(e: Escalation) -> tuple[Any, ...]:
+    """The values of ``ESCALATION_COLUMNS`` for ``e``."""
+    return (
+        e.id,
+        e.agent_id,
+        e.action,
+        e.args_hash,
+        json_text(dict(e.context)),
+        e.rule,
+        e.reason,
+        e.status.value,
+        e.created,
+        e.expires,
+        e.resolver,
+        e.notes,
+        e.resolved_at,
+        json_text(list(e.approvers)),
+        e.max_grant,
+        e.call_id,
+        e.credential_id,
+        None if e.edited_args is None else json_text(dict(e.edited_args)),
+        e.edited_args_hash,
+        e.message,
+        e.grant_until,
+    )
+
+
+def escalation_from_row(row: Sequence[Any]) -> Escalation:
+    """The Escalation of a row of ``ESCALATION_COLUMNS``."""
+    return Escalation(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        orjson.loads(row[4]),
+        row[5],
+        row[6],
+        EscalationStatus(row[7]),
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        tuple(orjson.loads(row[13])),
+        row[14],
+        row[15],
+        row[16],
+        None if row[17] is None else orjson.loads(row[17]),
+        row[18],
+        row[19],
+        row[20],
+    )
+
+
+def reviewer_row(r: ReviewerRecord) -> tuple[Any, ...]:
+    """The values of ``REVIEWER_COLUMNS`` for ``r``."""
+    return (
+        r.name,
+        json_text(list(r.roles)),
+        json_text(list(r.groups)),
+        json_text(list(r.scope_actions)),
+        json_text(list(r.scope_agents)),
+        r.token_id,
+        r.token_hash,
+        r.password_hash,
+        r.created,
+        r.updated,
+    )
+
+
+def reviewer_from_row(row: Sequence[Any]) -> ReviewerRecord:
+    """The ReviewerRecord of a row of ``REVIEWER_COLUMNS``."""
+    return ReviewerRecord(
+        row[0],
+        tuple(orjson.loads(row[1])),
+        tuple(orjson.loads(row[2])),
+        tuple(orjson.loads(row[3])),
+        tuple(orjson.loads(row[4])),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+    )
+
+
+def job_insert_row(job: JobRecord) -> tuple[Any, ...]:
+    """The values of a new job's first twelve ``JOB_COLUMNS`` (active, not revoked); ``tokens_issued`` is
+    set by the statement (1 for a new job, +1 for a new token of an existing one)."""
+    return (
+        job.job_id,
+        job.agent_id,
+        orjson.dumps(list(job.scope)).decode(),
+        job.scope_hash,
+        job.policy_hash,
+        job.token_id,
+        job.issued,
+        job.expires,
+        ACTIVE,
+        None,
+        None,
+        job.created,
+    )
+
+
+def job_from_row(row: Sequence[Any]) -> JobRecord:
+    """The JobRecord of a row of ``JOB_COLUMNS``."""
+    return JobRecord(
+        row[0],
+        row[1],
+        tuple(orjson.loads(row[2])),
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        int(row[12]),
+    )
+
+
+def identity_from_row(row: Sequence[Any]) -> IdentityRecord:
+    """The IdentityRecord of a row of ``IDENTITY_COLUMNS``."""
+    return IdentityRecord(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]), orjson.loads(row[7]))
+
+
+def key_from_row(row: Sequence[Any]) -> KeyRecord:
+    """The KeyRecord of a row of ``KEY_COLUMNS``."""
+    return KeyRecord(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def grant_from_row(row: Sequence[Any]) -> GrantRecord:
+    """The GrantRecord of a row of ``GRANT_COLUMNS`` (``standing`` is 0/1 in SQLite, a boolean in PostgreSQL)."""
+    return GrantRecord(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+
+
+def policy_version_from_row(row: Sequence[Any]) -> PolicyVersion:
+    """The PolicyVersion of a row of ``POLICY_VERSION_COLUMNS``."""
+    return PolicyVersion(row[0], orjson.loads(row[1]), row[2], row[3])

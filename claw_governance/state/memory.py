@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from claw_governance.errors import ConfigError, EscalationClosed, EscalationError, EscalationNotFound
-from claw_governance.model import Escalation, EscalationStatus, args_hash
+from claw_governance.errors import ConfigError, EscalationError
+from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state.base import (
     ACTIVE,
     REVOKED,
@@ -22,8 +22,11 @@ from claw_governance.state.base import (
     Resolution,
     ReviewerRecord,
     TrustChange,
+    budget_refuses,
+    check_resolvable,
+    grant_for,
+    settled,
 )
-from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
 
 
 @dataclass(slots=True)
@@ -36,50 +39,6 @@ class _Grant:
     consumed: float | None = None
     standing: bool = False
     revoked: float | None = None
-
-
-def check_resolvable(esc: Escalation | None, escalation_id: str, now: float) -> None:
-    """Raise EscalationError unless ``esc`` is pending and unexpired (shared by every store)."""
-    if esc is None:
-        raise EscalationNotFound(f"no escalation with id {escalation_id!r}")
-    if esc.status is EscalationStatus.PENDING and esc.expires <= now:
-        raise EscalationClosed(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
-    if esc.status is EscalationStatus.EXPIRED:
-        raise EscalationClosed(f"escalation {escalation_id} expired at {_iso(esc.expires)}; it cannot be resolved")
-    if esc.status is not EscalationStatus.PENDING:
-        raise EscalationClosed(
-            f"escalation {escalation_id} is already {esc.status.value} (by {esc.resolver or 'unknown'})"
-        )
-
-
-def settled(esc: Escalation, resolution: Resolution, now: float) -> Escalation:
-    """``esc`` after ``resolution`` (shared by every store, so they store the same fields)."""
-    edited = dict(resolution.edited_args) if resolution.edited_args is not None else None
-    return replace(
-        esc,
-        status=resolution.status,
-        resolver=resolution.resolver,
-        notes=resolution.notes,
-        resolved_at=now,
-        credential_id=resolution.credential_id,
-        edited_args=edited,
-        edited_args_hash=args_hash(edited) if edited is not None else None,
-        message=resolution.message,
-        grant_until=resolution.grant_expires if resolution.standing else None,
-    )
-
-
-def grant_for(esc: Escalation, resolution: Resolution) -> tuple[str, bool]:
-    """The (args hash, standing) of the grant an approval creates."""
-    if resolution.standing:
-        return "*", True
-    return resolution.grant_args_hash or esc.args_hash, False
-
-
-def _iso(ts: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class MemoryStateStore:
@@ -223,7 +182,7 @@ class MemoryStateStore:
                 total -= events.popleft()[1]
             if not events:
                 total = 0.0  # no float residue from the subtractions once the window is empty
-            if not force and amount >= 0 and total + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
+            if budget_refuses(total, amount, limit, force=force):
                 self._budget_totals[key] = total
                 return BudgetUse(False, total)
             events.append((now, amount, now + window_seconds))

@@ -45,7 +45,13 @@ import orjson
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state.base import (
-    ACTIVE,
+    ESCALATION_COLUMNS,
+    GRANT_COLUMNS,
+    IDENTITY_COLUMNS,
+    JOB_COLUMNS,
+    KEY_COLUMNS,
+    POLICY_VERSION_COLUMNS,
+    REVIEWER_COLUMNS,
     BudgetUse,
     GrantRecord,
     IdentityRecord,
@@ -55,9 +61,22 @@ from claw_governance.state.base import (
     Resolution,
     ReviewerRecord,
     TrustChange,
+    budget_refuses,
+    check_resolvable,
+    escalation_from_row,
+    escalation_row,
+    grant_for,
+    grant_from_row,
+    identity_from_row,
+    job_from_row,
+    job_insert_row,
+    json_text,
+    key_from_row,
+    policy_version_from_row,
+    reviewer_from_row,
+    reviewer_row,
+    settled,
 )
-from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
-from claw_governance.state.memory import check_resolvable, grant_for, settled
 
 try:  # the optional extra: a clear error at open when it is missing, never at import of the package
     import psycopg
@@ -159,109 +178,6 @@ MIGRATIONS += (
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-
-_ESC_COLUMNS = (
-    "id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, notes, resolved_at, "
-    "approvers, max_grant, call_id, credential_id, edited_args, edited_args_hash, message, grant_until"
-)
-_REVIEWER_COLUMNS = (
-    "name, roles, groups_, scope_actions, scope_agents, token_id, token_hash, password_hash, created, updated"
-)
-_JOB_COLUMNS = (
-    "job_id, agent_id, scope, scope_hash, policy_hash, token_id, issued, expires, status, revoked_at, "
-    "reason, created, tokens_issued"
-)
-_GRANT_COLUMNS = "escalation_id, agent_id, action, args_hash, expires, consumed, standing, revoked"
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _row_to_reviewer(row: tuple[Any, ...]) -> ReviewerRecord:
-    return ReviewerRecord(
-        row[0],
-        tuple(orjson.loads(row[1])),
-        tuple(orjson.loads(row[2])),
-        tuple(orjson.loads(row[3])),
-        tuple(orjson.loads(row[4])),
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-    )
-
-
-def _reviewer_row(r: ReviewerRecord) -> tuple[Any, ...]:
-    return (
-        r.name,
-        _json(list(r.roles)),
-        _json(list(r.groups)),
-        _json(list(r.scope_actions)),
-        _json(list(r.scope_agents)),
-        r.token_id,
-        r.token_hash,
-        r.password_hash,
-        r.created,
-        r.updated,
-    )
-
-
-def _row_to_job(row: tuple[Any, ...]) -> JobRecord:
-    return JobRecord(
-        row[0],
-        row[1],
-        tuple(orjson.loads(row[2])),
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        int(row[12]),
-    )
-
-
-def _row_to_grant(r: tuple[Any, ...]) -> GrantRecord:
-    return GrantRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7])
-
-
-_ID_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
-_KEY_COLUMNS = "key_id, agent_id, algorithm, public_key, created, retired"
-
-
-def _row_to_escalation(row: tuple[Any, ...]) -> Escalation:
-    return Escalation(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        orjson.loads(row[4]),
-        row[5],
-        row[6],
-        EscalationStatus(row[7]),
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        row[12],
-        tuple(orjson.loads(row[13])),
-        row[14],
-        row[15],
-        row[16],
-        None if row[17] is None else orjson.loads(row[17]),
-        row[18],
-        row[19],
-        row[20],
-    )
-
-
-def _row_to_identity(row: tuple[Any, ...]) -> IdentityRecord:
-    return IdentityRecord(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]), orjson.loads(row[7]))
 
 
 def redact_url(url: str) -> str:
@@ -382,19 +298,20 @@ class PostgresStateStore:
             if cur.rowcount != 1:
                 return False
             cur.execute(
-                f"INSERT INTO identity_keys ({_KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)",
+                f"INSERT INTO identity_keys ({KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)",
                 (key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired),
             )
             return True
 
     def get_identity(self, agent_id: str) -> IdentityRecord | None:
         """See StateStore."""
-        rows = self._rows(f"SELECT {_ID_COLUMNS} FROM identities WHERE agent_id=%s", (agent_id,))
-        return _row_to_identity(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {IDENTITY_COLUMNS} FROM identities WHERE agent_id=%s", (agent_id,))
+        return identity_from_row(rows[0]) if rows else None
 
     def list_identities(self) -> list[IdentityRecord]:
         """See StateStore."""
-        return [_row_to_identity(r) for r in self._rows(f"SELECT {_ID_COLUMNS} FROM identities ORDER BY agent_id")]
+        rows = self._rows(f"SELECT {IDENTITY_COLUMNS} FROM identities ORDER BY agent_id")
+        return [identity_from_row(r) for r in rows]
 
     def identity_versions(self) -> dict[str, tuple[str, int]]:
         """See StateStore."""
@@ -405,18 +322,18 @@ class PostgresStateStore:
         with self._write() as cur:
             cur.execute(
                 f"UPDATE identities SET status=%s, reason=%s, updated=%s, version=version+1 "
-                f"WHERE agent_id=%s RETURNING {_ID_COLUMNS}",
+                f"WHERE agent_id=%s RETURNING {IDENTITY_COLUMNS}",
                 (status, reason, now, agent_id),
             )
             row = cur.fetchone()
             if row is not None:
                 cur.execute("SELECT pg_notify(%s, %s)", (self.channel, agent_id))
-        return _row_to_identity(row) if row else None
+        return identity_from_row(row) if row else None
 
     def add_key(self, key: KeyRecord) -> None:
         """See StateStore."""
         self._exec(
-            f"INSERT INTO identity_keys ({_KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)",
+            f"INSERT INTO identity_keys ({KEY_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)",
             (key.key_id, key.agent_id, key.algorithm, key.public_key, key.created, key.retired),
         )
 
@@ -435,19 +352,19 @@ class PostgresStateStore:
             )
             cur.execute(
                 f"UPDATE identities SET key_id=%s, updated=%s, version=version+1 WHERE agent_id=%s "
-                f"RETURNING {_ID_COLUMNS}",
+                f"RETURNING {IDENTITY_COLUMNS}",
                 (key_id, now, agent_id),
             )
             row = cur.fetchone()
             cur.execute("SELECT pg_notify(%s, %s)", (self.channel, agent_id))
-        return _row_to_identity(row) if row else None
+        return identity_from_row(row) if row else None
 
     def keys(self, agent_id: str) -> list[KeyRecord]:
         """See StateStore."""
         return [
-            KeyRecord(*r)
+            key_from_row(r)
             for r in self._rows(
-                f"SELECT {_KEY_COLUMNS} FROM identity_keys WHERE agent_id=%s ORDER BY created, key_id", (agent_id,)
+                f"SELECT {KEY_COLUMNS} FROM identity_keys WHERE agent_id=%s ORDER BY created, key_id", (agent_id,)
             )
         ]
 
@@ -542,56 +459,34 @@ class PostgresStateStore:
         """See StateStore."""
         e = escalation
         self._exec(
-            f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES ({','.join(['%s'] * 21)})",
-            (
-                e.id,
-                e.agent_id,
-                e.action,
-                e.args_hash,
-                orjson.dumps(dict(e.context), default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
-                e.rule,
-                e.reason,
-                e.status.value,
-                e.created,
-                e.expires,
-                e.resolver,
-                e.notes,
-                e.resolved_at,
-                _json(list(e.approvers)),
-                e.max_grant,
-                e.call_id,
-                e.credential_id,
-                None if e.edited_args is None else _json(dict(e.edited_args)),
-                e.edited_args_hash,
-                e.message,
-                e.grant_until,
-            ),
+            f"INSERT INTO escalations ({ESCALATION_COLUMNS}) VALUES ({','.join(['%s'] * 21)})",
+            escalation_row(e),
         )
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         """See StateStore."""
-        rows = self._rows(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=%s", (escalation_id,))
-        return _row_to_escalation(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id=%s", (escalation_id,))
+        return escalation_from_row(rows[0]) if rows else None
 
     def list_escalations(self, status: EscalationStatus | None = None, limit: int = 1000) -> list[Escalation]:
         """See StateStore."""
         if status is None:
-            rows = self._rows(f"SELECT {_ESC_COLUMNS} FROM escalations ORDER BY created, id LIMIT %s", (limit,))
+            rows = self._rows(f"SELECT {ESCALATION_COLUMNS} FROM escalations ORDER BY created, id LIMIT %s", (limit,))
         else:
             rows = self._rows(
-                f"SELECT {_ESC_COLUMNS} FROM escalations WHERE status=%s ORDER BY created, id LIMIT %s",
+                f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE status=%s ORDER BY created, id LIMIT %s",
                 (status.value, limit),
             )
-        return [_row_to_escalation(r) for r in rows]
+        return [escalation_from_row(r) for r in rows]
 
     def expire_escalation(self, escalation_id: str, now: float) -> Escalation | None:
         """See StateStore."""
         rows = self._rows(
             f"UPDATE escalations SET status='expired', resolved_at=%s WHERE id=%s AND "
-            f"status='pending' AND expires <= %s RETURNING {_ESC_COLUMNS}",
+            f"status='pending' AND expires <= %s RETURNING {ESCALATION_COLUMNS}",
             (now, escalation_id, now),
         )
-        return _row_to_escalation(rows[0]) if rows else None
+        return escalation_from_row(rows[0]) if rows else None
 
     def resolve_escalation(
         self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str, now: float, grant_expires: float
@@ -601,9 +496,9 @@ class PostgresStateStore:
             raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
         error: EscalationError | None = None
         with self._write() as cur:
-            cur.execute(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=%s FOR UPDATE", (escalation_id,))
+            cur.execute(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id=%s FOR UPDATE", (escalation_id,))
             row = cur.fetchone()
-            esc = _row_to_escalation(row) if row else None
+            esc = escalation_from_row(row) if row else None
             try:
                 check_resolvable(esc, escalation_id, now)
             except EscalationError as exc:
@@ -649,25 +544,12 @@ class PostgresStateStore:
             if row is not None and row[0] != job.agent_id:
                 raise ConfigError(f"job {job.job_id!r} belongs to agent {row[0]!r}, not {job.agent_id!r}")
             cur.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,1) "
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,1) "
                 "ON CONFLICT (job_id) DO UPDATE SET scope=excluded.scope, scope_hash=excluded.scope_hash, "
                 "policy_hash=excluded.policy_hash, token_id=excluded.token_id, issued=excluded.issued, "
                 "expires=excluded.expires, tokens_issued=jobs.tokens_issued + 1 "
-                f"WHERE jobs.agent_id = excluded.agent_id RETURNING {_JOB_COLUMNS}",
-                (
-                    job.job_id,
-                    job.agent_id,
-                    orjson.dumps(list(job.scope)).decode(),
-                    job.scope_hash,
-                    job.policy_hash,
-                    job.token_id,
-                    job.issued,
-                    job.expires,
-                    ACTIVE,
-                    None,
-                    None,
-                    job.created,
-                ),
+                f"WHERE jobs.agent_id = excluded.agent_id RETURNING {JOB_COLUMNS}",
+                job_insert_row(job),
             )
             stored = cur.fetchone()
             if stored is None:  # another host created it for another agent meanwhile
@@ -676,18 +558,18 @@ class PostgresStateStore:
                 raise ConfigError(
                     f"job {job.job_id!r} belongs to agent {other[0] if other else '?'!r}, not {job.agent_id!r}"
                 )
-        return _row_to_job(stored)
+        return job_from_row(stored)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """See StateStore."""
-        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=%s", (job_id,))
-        return _row_to_job(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id=%s", (job_id,))
+        return job_from_row(rows[0]) if rows else None
 
     def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
         """See StateStore."""
         return [
-            _row_to_job(r)
-            for r in self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT %s", (limit,))
+            job_from_row(r)
+            for r in self._rows(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT %s", (limit,))
         ]
 
     def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
@@ -697,9 +579,9 @@ class PostgresStateStore:
                 "UPDATE jobs SET status='revoked', revoked_at=%s, reason=%s WHERE job_id=%s AND status != 'revoked'",
                 (now, reason, job_id),
             )
-            cur.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=%s", (job_id,))
+            cur.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id=%s", (job_id,))
             row = cur.fetchone()
-        return _row_to_job(row) if row else None
+        return job_from_row(row) if row else None
 
     def job_versions(self) -> dict[str, tuple[str, str]]:
         """See StateStore."""
@@ -717,18 +599,15 @@ class PostgresStateStore:
 
     def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
         """See StateStore."""
-        rows = self._rows(
-            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions WHERE policy_hash=%s", (policy_hash,)
-        )
-        return PolicyVersion(rows[0][0], orjson.loads(rows[0][1]), rows[0][2], rows[0][3]) if rows else None
+        rows = self._rows(f"SELECT {POLICY_VERSION_COLUMNS} FROM policy_versions WHERE policy_hash=%s", (policy_hash,))
+        return policy_version_from_row(rows[0]) if rows else None
 
     def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
         """See StateStore."""
         return [
-            PolicyVersion(h, orjson.loads(f), a, b)
-            for h, f, a, b in self._rows(
-                "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
-                "policy_hash LIMIT %s",
+            policy_version_from_row(r)
+            for r in self._rows(
+                f"SELECT {POLICY_VERSION_COLUMNS} FROM policy_versions ORDER BY first_seen, policy_hash LIMIT %s",
                 (limit,),
             )
         ]
@@ -754,7 +633,7 @@ class PostgresStateStore:
             cur.execute("SELECT total FROM budget_totals WHERE key = %s", (key,))
             row = cur.fetchone()
             used = float(row[0]) if row else 0.0
-            if not force and amount >= 0 and used + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
+            if budget_refuses(used, amount, limit, force=force):
                 return BudgetUse(False, used)
             cur.execute("INSERT INTO budget_events VALUES (%s,%s,%s,%s)", (key, now, amount, now + window_seconds))
             cur.execute(
@@ -784,16 +663,16 @@ class PostgresStateStore:
         """See StateStore. A taken name or token id: False and no change."""
         return (
             self._exec(
-                f"INSERT INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+                f"INSERT INTO reviewers ({REVIEWER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
                 "ON CONFLICT DO NOTHING",
-                _reviewer_row(record),
+                reviewer_row(record),
             )
             == 1
         )
 
     def replace_reviewer(self, record: ReviewerRecord) -> bool:
         """See StateStore. One UPDATE statement."""
-        row = _reviewer_row(record)
+        row = reviewer_row(record)
         return (
             self._exec(
                 "UPDATE reviewers SET roles=%s, groups_=%s, scope_actions=%s, scope_agents=%s, token_id=%s, "
@@ -805,17 +684,17 @@ class PostgresStateStore:
 
     def get_reviewer(self, name: str) -> ReviewerRecord | None:
         """See StateStore."""
-        rows = self._rows(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE name=%s", (name,))
-        return _row_to_reviewer(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {REVIEWER_COLUMNS} FROM reviewers WHERE name=%s", (name,))
+        return reviewer_from_row(rows[0]) if rows else None
 
     def reviewer_by_token(self, token_id: str) -> ReviewerRecord | None:
         """See StateStore."""
-        rows = self._rows(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE token_id=%s", (token_id,))
-        return _row_to_reviewer(rows[0]) if rows else None
+        rows = self._rows(f"SELECT {REVIEWER_COLUMNS} FROM reviewers WHERE token_id=%s", (token_id,))
+        return reviewer_from_row(rows[0]) if rows else None
 
     def list_reviewers(self) -> list[ReviewerRecord]:
         """See StateStore."""
-        return [_row_to_reviewer(r) for r in self._rows(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers ORDER BY name")]
+        return [reviewer_from_row(r) for r in self._rows(f"SELECT {REVIEWER_COLUMNS} FROM reviewers ORDER BY name")]
 
     def delete_reviewer(self, name: str) -> bool:
         """See StateStore."""
@@ -829,9 +708,9 @@ class PostgresStateStore:
         error: EscalationError | None = None
         done: Escalation | None = None
         with self._write() as cur:
-            cur.execute(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=%s FOR UPDATE", (escalation_id,))
+            cur.execute(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id=%s FOR UPDATE", (escalation_id,))
             row = cur.fetchone()
-            esc = _row_to_escalation(row) if row else None
+            esc = escalation_from_row(row) if row else None
             try:
                 check_resolvable(esc, escalation_id, now)
             except EscalationError as exc:
@@ -851,7 +730,7 @@ class PostgresStateStore:
                         done.notes,
                         now,
                         done.credential_id,
-                        None if done.edited_args is None else _json(dict(done.edited_args)),
+                        None if done.edited_args is None else json_text(dict(done.edited_args)),
                         done.edited_args_hash,
                         done.message,
                         done.grant_until,
@@ -861,7 +740,7 @@ class PostgresStateStore:
                 if resolution.status is EscalationStatus.APPROVED:
                     bound, standing = grant_for(esc, resolution)
                     cur.execute(
-                        f"INSERT INTO grants ({_GRANT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,NULL,%s,NULL)",
+                        f"INSERT INTO grants ({GRANT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,NULL,%s,NULL)",
                         (esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires, standing),
                     )
         if error is not None:
@@ -893,13 +772,13 @@ class PostgresStateStore:
         """See StateStore."""
         if active_only:
             rows = self._rows(
-                f"SELECT {_GRANT_COLUMNS} FROM grants WHERE consumed IS NULL AND revoked IS NULL AND expires > %s "
+                f"SELECT {GRANT_COLUMNS} FROM grants WHERE consumed IS NULL AND revoked IS NULL AND expires > %s "
                 "ORDER BY expires, escalation_id",
                 (now,),
             )
         else:
-            rows = self._rows(f"SELECT {_GRANT_COLUMNS} FROM grants ORDER BY expires, escalation_id")
-        return [_row_to_grant(r) for r in rows]
+            rows = self._rows(f"SELECT {GRANT_COLUMNS} FROM grants ORDER BY expires, escalation_id")
+        return [grant_from_row(r) for r in rows]
 
     def watch_identities(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(agent_id)`` as soon as any host revokes, reinstates or rotates an identity.

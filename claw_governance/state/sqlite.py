@@ -25,7 +25,13 @@ import orjson
 from claw_governance.errors import ConfigError, EscalationError
 from claw_governance.model import Escalation, EscalationStatus
 from claw_governance.state.base import (
-    ACTIVE,
+    ESCALATION_COLUMNS,
+    GRANT_COLUMNS,
+    IDENTITY_COLUMNS,
+    JOB_COLUMNS,
+    KEY_COLUMNS,
+    POLICY_VERSION_COLUMNS,
+    REVIEWER_COLUMNS,
     BudgetUse,
     GrantRecord,
     IdentityRecord,
@@ -35,10 +41,23 @@ from claw_governance.state.base import (
     Resolution,
     ReviewerRecord,
     TrustChange,
+    budget_refuses,
+    check_resolvable,
+    escalation_from_row,
+    escalation_row,
+    grant_for,
+    grant_from_row,
+    identity_from_row,
+    job_from_row,
+    job_insert_row,
+    json_text,
+    key_from_row,
+    policy_version_from_row,
+    reviewer_from_row,
+    reviewer_row,
+    settled,
 )
-from claw_governance.state.base import BUDGET_SLACK as _BUDGET_SLACK
 from claw_governance.state.faults import StateStoreError, describe, translatable
-from claw_governance.state.memory import check_resolvable, grant_for, settled
 
 
 def _busy_timeout_ms() -> int:
@@ -144,104 +163,6 @@ MIGRATIONS += (
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-
-_ESC_COLUMNS = (
-    "id, agent_id, action, args_hash, context, rule, reason, status, created, expires, resolver, "
-    "notes, resolved_at, approvers, max_grant, call_id, credential_id, edited_args, edited_args_hash, "
-    "message, grant_until"
-)
-_REVIEWER_COLUMNS = (
-    "name, roles, groups_, scope_actions, scope_agents, token_id, token_hash, password_hash, created, updated"
-)
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _row_to_escalation(row: tuple[Any, ...]) -> Escalation:
-    return Escalation(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        orjson.loads(row[4]),
-        row[5],
-        row[6],
-        EscalationStatus(row[7]),
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        row[12],
-        tuple(orjson.loads(row[13])),
-        row[14],
-        row[15],
-        row[16],
-        None if row[17] is None else orjson.loads(row[17]),
-        row[18],
-        row[19],
-        row[20],
-    )
-
-
-def _row_to_reviewer(row: tuple[Any, ...]) -> ReviewerRecord:
-    return ReviewerRecord(
-        row[0],
-        tuple(orjson.loads(row[1])),
-        tuple(orjson.loads(row[2])),
-        tuple(orjson.loads(row[3])),
-        tuple(orjson.loads(row[4])),
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-    )
-
-
-def _reviewer_row(r: ReviewerRecord) -> tuple[Any, ...]:
-    return (
-        r.name,
-        _json(list(r.roles)),
-        _json(list(r.groups)),
-        _json(list(r.scope_actions)),
-        _json(list(r.scope_agents)),
-        r.token_id,
-        r.token_hash,
-        r.password_hash,
-        r.created,
-        r.updated,
-    )
-
-
-def _row_to_identity(row: tuple[Any, ...]) -> IdentityRecord:
-    return IdentityRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], orjson.loads(row[7]))
-
-
-_ID_COLUMNS = "agent_id, key_id, status, created, updated, reason, version, metadata"
-_JOB_COLUMNS = (
-    "job_id, agent_id, scope, scope_hash, policy_hash, token_id, issued, expires, status, revoked_at, "
-    "reason, created, tokens_issued"
-)
-
-
-def _row_to_job(row: tuple[Any, ...]) -> JobRecord:
-    return JobRecord(
-        row[0],
-        row[1],
-        tuple(orjson.loads(row[2])),
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        row[12],
-    )
 
 
 class SQLiteStateStore:
@@ -389,12 +310,13 @@ class SQLiteStateStore:
 
     def get_identity(self, agent_id: str) -> IdentityRecord | None:
         """See StateStore."""
-        rows = self._read(f"SELECT {_ID_COLUMNS} FROM identities WHERE agent_id=?", (agent_id,))
-        return _row_to_identity(rows[0]) if rows else None
+        rows = self._read(f"SELECT {IDENTITY_COLUMNS} FROM identities WHERE agent_id=?", (agent_id,))
+        return identity_from_row(rows[0]) if rows else None
 
     def list_identities(self) -> list[IdentityRecord]:
         """See StateStore."""
-        return [_row_to_identity(r) for r in self._read(f"SELECT {_ID_COLUMNS} FROM identities ORDER BY agent_id")]
+        rows = self._read(f"SELECT {IDENTITY_COLUMNS} FROM identities ORDER BY agent_id")
+        return [identity_from_row(r) for r in rows]
 
     def identity_versions(self) -> dict[str, tuple[str, int]]:
         """See StateStore."""
@@ -405,10 +327,10 @@ class SQLiteStateStore:
         with self._write() as db:
             rows = db.execute(
                 f"UPDATE identities SET status=?, reason=?, updated=?, version=version+1 "
-                f"WHERE agent_id=? RETURNING {_ID_COLUMNS}",
+                f"WHERE agent_id=? RETURNING {IDENTITY_COLUMNS}",
                 (status, reason, now, agent_id),
             ).fetchall()
-        return _row_to_identity(rows[0]) if rows else None
+        return identity_from_row(rows[0]) if rows else None
 
     def add_key(self, key: KeyRecord) -> None:
         """See StateStore."""
@@ -433,18 +355,17 @@ class SQLiteStateStore:
             )
             rows = db.execute(
                 f"UPDATE identities SET key_id=?, updated=?, version=version+1 WHERE agent_id=? "
-                f"RETURNING {_ID_COLUMNS}",
+                f"RETURNING {IDENTITY_COLUMNS}",
                 (key_id, now, agent_id),
             ).fetchall()
-        return _row_to_identity(rows[0]) if rows else None
+        return identity_from_row(rows[0]) if rows else None
 
     def keys(self, agent_id: str) -> list[KeyRecord]:
         """See StateStore."""
         return [
-            KeyRecord(*r)
+            key_from_row(r)
             for r in self._read(
-                "SELECT key_id, agent_id, algorithm, public_key, created, retired FROM identity_keys "
-                "WHERE agent_id=? ORDER BY created, key_id",
+                f"SELECT {KEY_COLUMNS} FROM identity_keys WHERE agent_id=? ORDER BY created, key_id",
                 (agent_id,),
             )
         ]
@@ -521,7 +442,7 @@ class SQLiteStateStore:
                 )
             row = db.execute("SELECT total FROM budget_totals WHERE key = ?", (key,)).fetchone()
             used = float(row[0]) if row else 0.0
-            if not force and amount >= 0 and used + amount > limit + _BUDGET_SLACK * max(1.0, abs(limit)):
+            if budget_refuses(used, amount, limit, force=force):
                 return BudgetUse(False, used)
             db.execute("INSERT INTO budget_events VALUES (?,?,?,?)", (key, now, amount, now + window_seconds))
             db.execute(
@@ -571,56 +492,35 @@ class SQLiteStateStore:
         e = escalation
         with self._write() as db:
             db.execute(
-                f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES ({','.join('?' * 21)})",
-                (
-                    e.id,
-                    e.agent_id,
-                    e.action,
-                    e.args_hash,
-                    orjson.dumps(dict(e.context), default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
-                    e.rule,
-                    e.reason,
-                    e.status.value,
-                    e.created,
-                    e.expires,
-                    e.resolver,
-                    e.notes,
-                    e.resolved_at,
-                    _json(list(e.approvers)),
-                    e.max_grant,
-                    e.call_id,
-                    e.credential_id,
-                    None if e.edited_args is None else _json(dict(e.edited_args)),
-                    e.edited_args_hash,
-                    e.message,
-                    e.grant_until,
-                ),
+                f"INSERT INTO escalations ({ESCALATION_COLUMNS}) VALUES ({','.join('?' * 21)})",
+                escalation_row(e),
             )
 
     def get_escalation(self, escalation_id: str) -> Escalation | None:
         """See StateStore."""
-        rows = self._read(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=?", (escalation_id,))
-        return _row_to_escalation(rows[0]) if rows else None
+        rows = self._read(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id=?", (escalation_id,))
+        return escalation_from_row(rows[0]) if rows else None
 
     def list_escalations(self, status: EscalationStatus | None = None, limit: int = 1000) -> list[Escalation]:
         """See StateStore."""
         if status is None:
-            rows = self._read(f"SELECT {_ESC_COLUMNS} FROM escalations ORDER BY created LIMIT ?", (limit,))
+            rows = self._read(f"SELECT {ESCALATION_COLUMNS} FROM escalations ORDER BY created LIMIT ?", (limit,))
         else:
             rows = self._read(
-                f"SELECT {_ESC_COLUMNS} FROM escalations WHERE status=? ORDER BY created LIMIT ?", (status.value, limit)
+                f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE status=? ORDER BY created LIMIT ?",
+                (status.value, limit),
             )
-        return [_row_to_escalation(r) for r in rows]
+        return [escalation_from_row(r) for r in rows]
 
     def expire_escalation(self, escalation_id: str, now: float) -> Escalation | None:
         """See StateStore."""
         with self._write() as db:
             rows = db.execute(
                 f"UPDATE escalations SET status='expired', resolved_at=? WHERE id=? AND "
-                f"status='pending' AND expires <= ? RETURNING {_ESC_COLUMNS}",
+                f"status='pending' AND expires <= ? RETURNING {ESCALATION_COLUMNS}",
                 (now, escalation_id, now),
             ).fetchall()
-        return _row_to_escalation(rows[0]) if rows else None
+        return escalation_from_row(rows[0]) if rows else None
 
     def resolve_escalation(
         self, escalation_id: str, status: EscalationStatus, resolver: str, notes: str, now: float, grant_expires: float
@@ -630,8 +530,8 @@ class SQLiteStateStore:
             raise EscalationError(f"an escalation can only be approved or denied, not {status.value}")
         error: EscalationError | None = None
         with self._write() as db:
-            rows = db.execute(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=?", (escalation_id,)).fetchall()
-            esc = _row_to_escalation(rows[0]) if rows else None
+            rows = db.execute(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id=?", (escalation_id,)).fetchall()
+            esc = escalation_from_row(rows[0]) if rows else None
             try:
                 check_resolvable(esc, escalation_id, now)
             except EscalationError as exc:
@@ -676,38 +576,25 @@ class SQLiteStateStore:
             if row is not None and row[0] != job.agent_id:
                 raise ConfigError(f"job {job.job_id!r} belongs to agent {row[0]!r}, not {job.agent_id!r}")
             db.execute(
-                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1) ON CONFLICT(job_id) DO UPDATE "
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1) ON CONFLICT(job_id) DO UPDATE "
                 "SET scope=excluded.scope, scope_hash=excluded.scope_hash, policy_hash=excluded.policy_hash, "
                 "token_id=excluded.token_id, issued=excluded.issued, expires=excluded.expires, "
                 "tokens_issued=jobs.tokens_issued + 1",
-                (
-                    job.job_id,
-                    job.agent_id,
-                    orjson.dumps(list(job.scope)).decode(),
-                    job.scope_hash,
-                    job.policy_hash,
-                    job.token_id,
-                    job.issued,
-                    job.expires,
-                    ACTIVE,
-                    None,
-                    None,
-                    job.created,
-                ),
+                job_insert_row(job),
             )
-            stored = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
-        return _row_to_job(stored)
+            stored = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id=?", (job.job_id,)).fetchone()
+        return job_from_row(stored)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """See StateStore."""
-        rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job_id,))
-        return _row_to_job(rows[0]) if rows else None
+        rows = self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id=?", (job_id,))
+        return job_from_row(rows[0]) if rows else None
 
     def list_jobs(self, limit: int = 1000) -> list[JobRecord]:
         """See StateStore."""
         return [
-            _row_to_job(r)
-            for r in self._read(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT ?", (limit,))
+            job_from_row(r)
+            for r in self._read(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY issued DESC, job_id LIMIT ?", (limit,))
         ]
 
     def revoke_job(self, job_id: str, reason: str, now: float) -> JobRecord | None:
@@ -717,8 +604,8 @@ class SQLiteStateStore:
                 "UPDATE jobs SET status='revoked', revoked_at=?, reason=? WHERE job_id=? AND status != 'revoked'",
                 (now, reason, job_id),
             )
-            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-        return _row_to_job(row) if row else None
+            row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return job_from_row(row) if row else None
 
     def job_versions(self) -> dict[str, tuple[str, str]]:
         """See StateStore."""
@@ -737,18 +624,15 @@ class SQLiteStateStore:
 
     def get_policy_version(self, policy_hash: str) -> PolicyVersion | None:
         """See StateStore."""
-        rows = self._read(
-            "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions WHERE policy_hash=?", (policy_hash,)
-        )
-        return PolicyVersion(rows[0][0], orjson.loads(rows[0][1]), rows[0][2], rows[0][3]) if rows else None
+        rows = self._read(f"SELECT {POLICY_VERSION_COLUMNS} FROM policy_versions WHERE policy_hash=?", (policy_hash,))
+        return policy_version_from_row(rows[0]) if rows else None
 
     def list_policy_versions(self, limit: int = 1000) -> list[PolicyVersion]:
         """See StateStore."""
         return [
-            PolicyVersion(h, orjson.loads(f), a, b)
-            for h, f, a, b in self._read(
-                "SELECT policy_hash, files, first_seen, last_seen FROM policy_versions ORDER BY first_seen, "
-                "policy_hash LIMIT ?",
+            policy_version_from_row(r)
+            for r in self._read(
+                f"SELECT {POLICY_VERSION_COLUMNS} FROM policy_versions ORDER BY first_seen, policy_hash LIMIT ?",
                 (limit,),
             )
         ]
@@ -759,14 +643,14 @@ class SQLiteStateStore:
         """See StateStore."""
         with self._write() as db:
             cur = db.execute(
-                f"INSERT OR IGNORE INTO reviewers ({_REVIEWER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                _reviewer_row(record),
+                f"INSERT OR IGNORE INTO reviewers ({REVIEWER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                reviewer_row(record),
             )
             return cur.rowcount == 1
 
     def replace_reviewer(self, record: ReviewerRecord) -> bool:
         """See StateStore."""
-        row = _reviewer_row(record)
+        row = reviewer_row(record)
         with self._write() as db:
             cur = db.execute(
                 "UPDATE reviewers SET roles=?, groups_=?, scope_actions=?, scope_agents=?, token_id=?, "
@@ -777,17 +661,17 @@ class SQLiteStateStore:
 
     def get_reviewer(self, name: str) -> ReviewerRecord | None:
         """See StateStore."""
-        rows = self._read(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE name=?", (name,))
-        return _row_to_reviewer(rows[0]) if rows else None
+        rows = self._read(f"SELECT {REVIEWER_COLUMNS} FROM reviewers WHERE name=?", (name,))
+        return reviewer_from_row(rows[0]) if rows else None
 
     def reviewer_by_token(self, token_id: str) -> ReviewerRecord | None:
         """See StateStore."""
-        rows = self._read(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers WHERE token_id=?", (token_id,))
-        return _row_to_reviewer(rows[0]) if rows else None
+        rows = self._read(f"SELECT {REVIEWER_COLUMNS} FROM reviewers WHERE token_id=?", (token_id,))
+        return reviewer_from_row(rows[0]) if rows else None
 
     def list_reviewers(self) -> list[ReviewerRecord]:
         """See StateStore."""
-        return [_row_to_reviewer(r) for r in self._read(f"SELECT {_REVIEWER_COLUMNS} FROM reviewers ORDER BY name")]
+        return [reviewer_from_row(r) for r in self._read(f"SELECT {REVIEWER_COLUMNS} FROM reviewers ORDER BY name")]
 
     def delete_reviewer(self, name: str) -> bool:
         """See StateStore."""
@@ -801,8 +685,8 @@ class SQLiteStateStore:
         error: EscalationError | None = None
         done: Escalation | None = None
         with self._write() as db:
-            rows = db.execute(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id=?", (escalation_id,)).fetchall()
-            esc = _row_to_escalation(rows[0]) if rows else None
+            rows = db.execute(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id=?", (escalation_id,)).fetchall()
+            esc = escalation_from_row(rows[0]) if rows else None
             try:
                 check_resolvable(esc, escalation_id, now)
             except EscalationError as exc:
@@ -822,7 +706,7 @@ class SQLiteStateStore:
                         done.notes,
                         now,
                         done.credential_id,
-                        None if done.edited_args is None else _json(dict(done.edited_args)),
+                        None if done.edited_args is None else json_text(dict(done.edited_args)),
                         done.edited_args_hash,
                         done.message,
                         done.grant_until,
@@ -832,8 +716,7 @@ class SQLiteStateStore:
                 if resolution.status is EscalationStatus.APPROVED:
                     bound, standing = grant_for(esc, resolution)
                     db.execute(
-                        "INSERT INTO grants (escalation_id, agent_id, action, args_hash, expires, consumed, "
-                        "standing, revoked) VALUES (?,?,?,?,?,NULL,?,NULL)",
+                        f"INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?,?,?,?,?,NULL,?,NULL)",
                         (esc.id, esc.agent_id, esc.action, bound, resolution.grant_expires, int(standing)),
                     )
         if error is not None:
@@ -866,11 +749,10 @@ class SQLiteStateStore:
         """See StateStore."""
         where = " WHERE consumed IS NULL AND revoked IS NULL AND expires > ?" if active_only else ""
         rows = self._read(
-            "SELECT escalation_id, agent_id, action, args_hash, expires, consumed, standing, revoked "
-            f"FROM grants{where} ORDER BY expires",
+            f"SELECT {GRANT_COLUMNS} FROM grants{where} ORDER BY expires",
             (now,) if active_only else (),
         )
-        return [GrantRecord(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7]) for r in rows]
+        return [grant_from_row(r) for r in rows]
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -7,26 +7,11 @@ from pathlib import Path
 
 import click
 
+from claw_governance.cli._common import ErrorGuard, fail
 from claw_governance.hookspecs import hookimpl
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
-def _load(key_dir: Path) -> object:
-    from claw_governance.audit.keys import SigningKey
-    from claw_governance.errors import AuditError
-
-    try:
-        return SigningKey.load_or_create(key_dir)
-    except (OSError, AuditError) as exc:
-        _fail(f"{key_dir}: {exc}")
-    raise AssertionError
-
-
-@click.group("witness")
+@click.group("witness", cls=ErrorGuard)
 def witness_group() -> None:
     """Run a transparency-log witness (c2sp.org/tlog-witness) for other machines' audit trails."""
 
@@ -62,14 +47,12 @@ def serve_cmd(listen: str, state_dir: Path, name: str, log_keys: tuple[str, ...]
         keys = [load_public_key(k) for k in log_keys]
         key = SigningKey.load_or_create(state_dir)
     except (ClawGovernanceError, OSError, ValueError) as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     state = WitnessState(state_dir / "logs", key, name, keys, origin_prefix)
     try:
         server = make_server(state, host or "127.0.0.1", int(port or 0))
     except (OSError, ValueError) as exc:
-        _fail(f"cannot listen on {listen}: {exc}")
-        return
+        fail(f"cannot listen on {listen}: {exc}")
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"listening on http://{bound_host!s}:{bound_port}")
     click.echo(f"verifier key: {vkey(name, key.public, ALG_COSIGNATURE_V1)}", nl=True)

@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import playwright.sync_api as playwright  # installed by the test command (dev extra); never skipped
@@ -98,8 +99,9 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def console(root: Path) -> Iterator[str]:
+@contextmanager
+def console_process(root: Path) -> Iterator[str]:
+    """A real `claw-gov console` on a free port over ``root``'s folders; yields its URL."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -134,6 +136,12 @@ def console(root: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def console(root: Path) -> Iterator[str]:
+    with console_process(root) as url:
+        yield url
 
 
 @pytest.fixture
@@ -308,3 +316,74 @@ def test_csrf_attempts_are_refused(root: Path, console: str, browser: object) ->
     finally:
         store.close()
     assert esc is not None and esc.status.value == "pending" and esc.resolver is None
+
+
+SHADOWED = POLICY.replace(
+    "  deny:\n",
+    "  deny:\n    - action: read:*\n      condition: 'customer == \"vip\"'\n      mode: shadow\n",
+)
+CANDIDATE = """\
+agent: billing-agent
+permissions:
+  allow: ["read:*"]
+  deny:
+    - action: read:*
+      condition: 'customer == "vip"'
+"""
+
+
+def test_an_admin_replays_a_candidate_and_sees_shadow_decisions(root: Path, browser: object) -> None:
+    """The replay page: an admin pastes a candidate policy and reads the flips grouped by rule; the audit page
+    lists what the shadow rule in force would have denied."""
+    from datetime import UTC, datetime
+
+    (root / "policies" / "billing.yaml").write_text(SHADOWED)
+    added = claw(
+        root, "reviewer", "add", "ada@example.com", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+    assert added.returncode == 0, added.stderr
+    recorded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from claw_governance import Governor; import sys; "
+            "g = Governor(sys.argv[1] + '/policies', sys.argv[1] + '/audit', sys.argv[1] + "
+            "'/identities', load_entry_points=False); a = g.agent('billing-agent'); "
+            "[a.check('read:orders', {'customer': c}) for c in ('vip', 'vip', 'plain')]; g.close()",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    with console_process(root) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+        page.goto(url + "/")
+        page.fill("#name", "ada@example.com")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("h1:has-text('Pending escalations')")
+        page.goto(url + "/policy")
+        page.click("#replay-link")
+        page.wait_for_selector("#replay-form")
+        today = datetime.now(UTC).date().isoformat()
+        page.fill("#replay-policy", CANDIDATE)
+        page.fill("#replay-from", today)
+        page.fill("#replay-to", today)
+        page.click("#replay-form button[type=submit]")
+        page.wait_for_selector("#replay-groups")
+        rows = page.locator("#replay-groups tbody tr")
+        assert rows.count() == 1
+        cells = [rows.nth(0).locator("td").nth(i).inner_text() for i in range(3)]
+        assert cells[0].startswith('deny "read:*" when customer == "vip" (candidate.yaml:5)')
+        assert cells[1].replace("\u2192", "->") == "allow -> deny" and cells[2] == "2"
+        assert page.inner_text("#replay-summary").startswith("Replayed 3 decision(s)")
+        screenshot(page, root, "console-replay.png")
+        # The shadow rule in force: its would-be denials, and only those.
+        page.goto(url + "/audit?shadow=would_deny")
+        body = page.inner_text("table")
+        assert body.count("would_deny") == 2 and "read:orders" in body
+        page.select_option("#f-shadow", "would_escalate")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_selector("text=No entries match.")

@@ -11,6 +11,12 @@ and output schemas), resources, prompts and capabilities. Each ``tools/call`` is
   ``wait_seconds`` the proxy waits for the reviewer and then decides again.
 - ALLOW: forwarded; the outcome (``isError`` and content) goes back to the Governor's audit trail.
 
+Each client connection is its own session (``metadata["connection_id"]``, see ``claw_governance.session``):
+data-flow labels (``session.labels``) and ``scope: session`` budgets are kept per connection, so what one
+client read does not restrict another client of the same proxy. A reconnecting client starts a new session
+with no labels: an agent host should keep one connection per conversation (``scope: agent`` budgets are
+shared by every connection).
+
 Fail closed: a governance error, or a real server that is gone or fails mid-call, is an ``isError`` result,
 never a call that runs ungoverned; once the server connection is lost, every later call is refused.
 """
@@ -23,6 +29,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -133,6 +140,9 @@ class GovernedProxy:
         """Why the real server is unusable (None while it is fine); once set, every tool call is refused."""
         self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
         self._last_session: weakref.ref[ServerSession] | None = None
+        # One session id per client connection, random (a client cannot pick another's), for labels and budgets.
+        self._connection_ids: weakref.WeakKeyDictionary[ServerSession, str] = weakref.WeakKeyDictionary()
+        self._direct_id = f"mcp-{uuid.uuid4().hex}"
         governor.agent(settings.agent_id, framework=FRAMEWORK)  # its identity exists before the first call
         self.server: Server[Any, Any] = self._build_server()
 
@@ -184,6 +194,20 @@ class GovernedProxy:
             session = self.server.request_context.session
             self._sessions.add(session)
             self._last_session = weakref.ref(session)
+
+    def connection_id(self) -> str:
+        """The session id of the client connection whose request is being handled (new for a new connection).
+
+        A direct ``call_tool`` from the program embedding the proxy (no MCP request, so no connection) is one
+        session of its own, the same for every such call of this proxy."""
+        try:
+            session = self.server.request_context.session
+        except LookupError:
+            return self._direct_id
+        found = self._connection_ids.get(session)
+        if found is None:
+            found = self._connection_ids[session] = f"mcp-{uuid.uuid4().hex}"
+        return found
 
     # --------------------------------------------------------------- the real server's requests to the client
 
@@ -262,7 +286,7 @@ class GovernedProxy:
             mcp_action(self.server_name, name),
             arguments,
             framework=FRAMEWORK,
-            metadata={"tool": name, "server": self.server_name},
+            metadata={"tool": name, "server": self.server_name, "connection_id": self.connection_id()},
         )
         return call, self.governor.before_call(call)
 

@@ -19,6 +19,19 @@ Endpoints (JSON in, JSON out; every one but ``/health`` needs ``Authorization: B
   agent-facing bridge token alone resolves nothing. OpenClaw's approval id and operator identity, when
   given, are recorded in the resolution's notes. An approval is consumed at once by a fresh, re-signed
   decision, so the grant is used exactly once and a second run needs a new approval.
+* ``POST /v1/openclaw/jobs/bind`` ``{"jobToken", "sessionKey"? , "runId"?}``: the operator binds a job token
+  (``claw-gov job start``) to one OpenClaw session key (``openclaw agent --session-key agent:<id>:<key>``) or
+  run id (the gateway's ``agent`` RPC ``idempotencyKey``). Needs, besides the bridge token, the operator
+  credential ``X-Claw-Operator-Token: <reviewer token>`` (``claw-gov reviewer add``). Every call of that
+  session or run is then checked under the token, whatever the plugin sends.
+* ``POST /v1/openclaw/before_agent_run`` ``{"event", "ctx", "job"?}``: OpenClaw's run gate (fail closed in
+  OpenClaw): ``gov.check_model`` for the run's model route (``ctx.modelProviderId``/``ctx.modelId``) under
+  the run's job token -> ``{"outcome": "pass"}`` or ``{"outcome": "block", "reason", "message"}``.
+* ``POST /v1/openclaw/model_call`` ``{"kind": "call"|"attempt", "event", "ctx", "job"?, "request"?,
+  "response"?}``: a ``model_call`` receipt (``gov.record_model_call``) from OpenClaw's observe-only
+  ``model_call_ended`` (one per provider request) or ``llm_output`` (one per attempt, with the hashes of the
+  attempt's request and response and its usage). A route outside the contract's ``models`` is recorded as
+  a violation. The prompt and completion are hashed and dropped, never stored.
 * ``GET /health``: ``gov.health_check()`` (only ``{"status"}`` without a valid token).
 * ``GET /metrics``: ``gov.metrics()``, the Prometheus text format (needs the bearer token: scrape it with
   ``authorization: {credentials: <token>}``).
@@ -30,6 +43,13 @@ the call's ``ctx.agentId``, timestamps older than 5 minutes and reused nonces ar
 
 The agent id is OpenClaw's ``ctx.agentId``; the action is ``tool:<tool name>`` (lowercased, aliases
 resolved as OpenClaw does).
+
+Job tokens: a hook payload may carry ``"job": {"token", "jobId"?}`` (the plugin's ``jobToken`` /
+``jobTokenFile`` / ``$CLAW_JOB_TOKEN`` and ``jobId``); a binding made with ``/v1/openclaw/jobs/bind`` for the
+call's run or session takes precedence, and a payload token that differs from the bound one is denied. Each
+call is then decided exactly as ``gov.agent(agent_id, job_token=token, job_id=job_id)`` decides it
+(signature, expiry, agent, job, revocation, supersession, scope, pinned policy). The token itself is never
+logged or audited, only its claims (job id, token id).
 """
 
 from __future__ import annotations
@@ -68,6 +88,8 @@ DESCRIPTION_MAX = 512  # OpenClaw's PLUGIN_APPROVAL_DESCRIPTION_MAX_LENGTH
 OPENCLAW_MAX_APPROVAL_MS = 600_000  # OpenClaw clamps plugin approval waits to 10 minutes
 APPROVED = ("allow-once", "allow-always")
 APPROVAL_TOKEN_HEADER = "x-claw-approval-token"
+OPERATOR_TOKEN_HEADER = "x-claw-operator-token"
+TOKEN_MAX = 8192  # a job token is a few hundred bytes; anything longer is refused unread
 RESOLUTIONS = ("allow-once", "allow-always", "deny", "timeout", "cancelled")
 
 
@@ -152,6 +174,58 @@ class _PendingCalls:
             return self._items.get(key)
 
 
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    token: str
+    job_id: str
+    agent_id: str
+    expires_at: float
+    bound_by: str
+
+
+class _JobBindings:
+    """Job tokens the operator bound to an OpenClaw run id or session key, in this bridge process.
+
+    An expired binding is kept (its calls are then denied as expired, never silently run without the job);
+    only more than ``limit`` bindings evict the oldest."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: OrderedDict[tuple[str, str], _Binding] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def put(self, kind: str, key: str, binding: _Binding) -> None:
+        with self._lock:
+            self._items[(kind, key)] = binding
+            self._items.move_to_end((kind, key))
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+    def find(self, run_id: str | None, session_key: str | None) -> _Binding | None:
+        """The binding of the run, else of the session (a run binding is the narrower one)."""
+        with self._lock:
+            for kind, key in (("run", run_id), ("session", session_key)):
+                if key is not None and (found := self._items.get((kind, key))) is not None:
+                    return found
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _JobContext:
+    """The job token a call runs under (None: no token) and the job it must belong to (None: any)."""
+
+    token: str | None
+    job_id: str | None
+
+
+def _session_agent(session_key: str | None) -> str | None:
+    """The agent id of an OpenClaw session key ``agent:<id>:<rest>`` (None for any other shape)."""
+    if not session_key:
+        return None
+    parts = session_key.split(":")
+    return parts[1].strip().lower() if len(parts) >= 3 and parts[0] == "agent" and parts[1].strip() else None
+
+
 NONCE_NAMESPACE = "openclaw-bridge:"  # request nonces share the state store's nonce table with call signatures
 
 
@@ -205,6 +279,7 @@ class Bridge:
         self.pending = _PendingCalls(settings.pending_limit, settings.pending_ttl_seconds)
         self.escalations = _PendingCalls(settings.pending_limit, settings.pending_ttl_seconds)
         self._nonces = _Nonces(governor.state, settings.signature_max_age_seconds)
+        self.bindings = _JobBindings(settings.pending_limit)
         self._known_agents: set[str] = set()
         self._agents_lock = threading.Lock()
 
@@ -301,7 +376,8 @@ class Bridge:
                 )
             params = event.get("params")
             args = params if isinstance(params, dict) else {}
-            answer = await run_in_threadpool(self._decide, agent_id, tool, args, event, ctx)
+            job_payload = (await self._payload_extra(request)).get("job")
+            answer = await run_in_threadpool(self._decide, agent_id, tool, args, event, ctx, job_payload)
             return JSONResponse(answer)
         except _Refused as refused:
             return _refusal(refused)
@@ -317,7 +393,13 @@ class Bridge:
         )
 
     def _decide(
-        self, agent_id: str, tool: str, args: dict[str, Any], event: Mapping[str, Any], ctx: Mapping[str, Any]
+        self,
+        agent_id: str,
+        tool: str,
+        args: dict[str, Any],
+        event: Mapping[str, Any],
+        ctx: Mapping[str, Any],
+        job_payload: Any = None,
     ) -> dict[str, Any]:
         name = normalize_tool_name(tool) or tool
         run_id = _text(event.get("runId")) or _text(ctx.get("runId"))
@@ -343,7 +425,13 @@ class Bridge:
                 "reason": reason,
                 "result": {"block": True, "blockReason": f"claw-governance blocked {name}: {reason}"},
             }
-        call = self.gov.make_call(agent_id, tool_action(name), args, framework=FRAMEWORK, metadata=metadata)
+        job = self._job_context(job_payload, run_id, _text(ctx.get("sessionKey")))
+        if job.job_id is not None:
+            metadata["job_id"] = job.job_id  # as gov.agent(..., job_id=): a token of another job is refused
+        # The same call gov.agent(agent_id, job_token=..., job_id=...).check() builds: the core checks the token.
+        call = self.gov.make_call(
+            agent_id, tool_action(name), args, framework=FRAMEWORK, metadata=metadata, job_token=job.token
+        )
         decision: Decision = self.gov.before_call(call)
         key = _call_key(agent_id, run_id, tool_call_id)
         base = {
@@ -372,6 +460,214 @@ class Bridge:
                 "blockReason": f"claw-governance denied {name} for agent {agent_id}: {decision.reason}",
             },
         }
+
+    # ------------------------------------------------------------------------------------------ jobs
+
+    @staticmethod
+    def _presented(job_payload: Any) -> tuple[str | None, str | None]:
+        """``(token, job id)`` from a payload's ``"job"`` object; a wrong shape is a 400 (the token is not
+        quoted in the message: it is a credential)."""
+        if job_payload is None:
+            return None, None
+        if not isinstance(job_payload, dict):
+            raise _Refused(400, '"job" must be an object {"token": "...", "jobId": "..."}')
+        token, job_id = job_payload.get("token"), job_payload.get("jobId")
+        if token is not None and (not isinstance(token, str) or len(token) > TOKEN_MAX):
+            raise _Refused(400, f'"job.token" must be a string of at most {TOKEN_MAX} characters')
+        if job_id is not None and not isinstance(job_id, str):
+            raise _Refused(400, '"job.jobId" must be a string')
+        return _text(token), _text(job_id)
+
+    def _job_context(self, job_payload: Any, run_id: str | None, session_key: str | None) -> _JobContext:
+        """The token and job a call runs under: the operator's binding of its run or session wins over what
+        the plugin presents. A presented token that differs from the bound one is still checked, bound to the
+        binding's job, so a token of another job is denied (``minted for job J, not K``) and audited."""
+        token, job_id = self._presented(job_payload)
+        bound = self.bindings.find(run_id, session_key)
+        if bound is None:
+            return _JobContext(token, job_id)
+        if token is None or hmac.compare_digest(token.encode(), bound.token.encode()):
+            return _JobContext(bound.token, bound.job_id)
+        return _JobContext(token, bound.job_id)
+
+    def _hook_job(self, data: Mapping[str, Any], event: Mapping[str, Any], ctx: Mapping[str, Any]) -> _JobContext:
+        run_id = _text(event.get("runId")) or _text(ctx.get("runId"))
+        session_key = _text(ctx.get("sessionKey")) or _text(event.get("sessionKey"))
+        return self._job_context(data.get("job"), run_id, session_key)
+
+    async def bind_job(self, request: Request) -> JSONResponse:
+        """Bind a job token to an OpenClaw session key or run id (the operator's call, not the agent's)."""
+        try:
+            _, data = await self._read(request)
+            answer = await run_in_threadpool(self._bind, data, request.headers.get(OPERATOR_TOKEN_HEADER))
+            return JSONResponse(answer)
+        except _Refused as refused:
+            return _refusal(refused)
+
+    def _bind(self, data: Mapping[str, Any], operator_token: str | None) -> dict[str, Any]:
+        operator = self.gov.reviewers.authenticate(operator_token)
+        if operator is None:
+            raise _Refused(
+                401,
+                "binding a job needs the operator credential (X-Claw-Operator-Token: a reviewer token from "
+                "`claw-gov reviewer add`); the bridge token alone binds nothing",
+            )
+        token, _ = self._presented({"token": data.get("jobToken")})
+        session_key, run_id = _text(data.get("sessionKey")), _text(data.get("runId"))
+        if token is None or (session_key is None and run_id is None):
+            raise _Refused(400, 'expected {"jobToken": "...", "sessionKey": "agent:<id>:<key>"} and/or "runId"')
+        claims = self.gov.jobs.claims_of(token)
+        if claims is None:
+            raise _Refused(400, "jobToken is not a job token signed by this governor")
+        if session_key is not None and _session_agent(session_key) != claims.agent_id.strip().lower():
+            raise _Refused(
+                400,
+                f'session key "{session_key}" is not a session of agent "{claims.agent_id}" '
+                f"(expected agent:{claims.agent_id}:<key>)",
+            )
+        # The same checks a call gets (expiry, revocation, supersession, pinned policy), scope aside.
+        probe = ToolCall(claims.agent_id, "job:bind", {}, FRAMEWORK, job_token=token)
+        refused = self.gov.jobs.check(probe, self.gov.policy, check_scope=False)
+        if refused is not None:
+            raise _Refused(409, f"cannot bind job {claims.job_id}: {refused}")
+        binding = _Binding(token, claims.job_id, claims.agent_id, float(claims.expires_at), operator.name)
+        for kind, key in (("session", session_key), ("run", run_id)):
+            if key is not None:
+                self.bindings.put(kind, key, binding)
+        # Claims only: the token itself is never written anywhere.
+        self.gov.record(
+            AuditEvent(
+                "job",
+                claims.agent_id,
+                None,
+                details={"by": operator.name, "credential": operator.credential_id},
+                meta={
+                    "event": "bound",
+                    "job_id": claims.job_id,
+                    "job_token_id": claims.token_id,
+                    "framework": FRAMEWORK,
+                    "session_key": session_key,
+                    "run_id": run_id,
+                    "expires_at": claims.expires_at,
+                },
+            )
+        )
+        return {
+            "ok": True,
+            "jobId": claims.job_id,
+            "agentId": claims.agent_id,
+            "tokenId": claims.token_id,
+            "sessionKey": session_key,
+            "runId": run_id,
+            "expiresAt": claims.expires_at,
+        }
+
+    # ------------------------------------------------------------------------------------- model calls
+
+    async def before_agent_run(self, request: Request) -> JSONResponse:
+        """OpenClaw's run gate: may this agent run on this model route under its job token?"""
+        try:
+            event, ctx, agent_id = await self._hook_payload(request)
+            data = await self._payload_extra(request)
+            answer = await run_in_threadpool(self._gate_run, agent_id, event, ctx, data)
+            return JSONResponse(answer)
+        except _Refused as refused:
+            return _refusal(refused)
+
+    def _gate_run(
+        self, agent_id: str | None, event: Mapping[str, Any], ctx: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        def block(reason: str) -> dict[str, Any]:
+            return {"outcome": "block", "reason": reason, "message": f"Blocked by claw-governance: {reason}"}
+
+        if agent_id is None:
+            return block("OpenClaw gave no agent id (ctx.agentId); the run is blocked")
+        model, provider = _text(ctx.get("modelId")), _text(ctx.get("modelProviderId"))
+        if model is None:
+            return block(f"OpenClaw gave no model for the run of agent {agent_id} (ctx.modelId); the run is blocked")
+        job = self._hook_job(data, event, ctx)
+        try:
+            self._ensure_agent(agent_id)
+        except ClawGovernanceError as exc:
+            return block(f'agent "{agent_id}" has no usable identity: {exc}')
+        decision = self.gov.check_model(agent_id, model, provider, job_token=job.token)
+        if not decision.allowed:
+            return block(decision.reason)
+        if job.token is not None and job.job_id is not None:
+            claims = self.gov.jobs.claims_of(job.token)
+            if claims is not None and claims.job_id != job.job_id:
+                return block(f"Job token was minted for job {claims.job_id}, not {job.job_id}")
+        return {"outcome": "pass", "reason": decision.reason}
+
+    async def model_call(self, request: Request) -> JSONResponse:
+        """A model-call receipt from OpenClaw's observe-only model hooks."""
+        try:
+            event, ctx, agent_id = await self._hook_payload(request)
+            data = await self._payload_extra(request)
+            agent_id = agent_id or _session_agent(_text(ctx.get("sessionKey")) or _text(event.get("sessionKey")))
+            if agent_id is None:
+                raise _Refused(400, "no agent for the model call (ctx.agentId or an agent:<id>:... session key)")
+            kind = data.get("kind")
+            if kind not in ("call", "attempt"):
+                raise _Refused(400, 'expected "kind": "call" (model_call_ended) or "attempt" (llm_output)')
+            await run_in_threadpool(self._receipt, agent_id, str(kind), event, ctx, data)
+            return JSONResponse({"ok": True})
+        except _Refused as refused:
+            return _refusal(refused)
+
+    def _receipt(
+        self, agent_id: str, kind: str, event: Mapping[str, Any], ctx: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> None:
+        from claw_governance.jobs.receipts import ModelCall
+
+        model = _text(event.get("model")) or _text(ctx.get("modelId"))
+        if model is None:
+            raise _Refused(400, "event.model is missing")
+        provider = _text(event.get("provider")) or _text(ctx.get("modelProviderId"))
+        run_id = _text(event.get("runId")) or _text(ctx.get("runId"))
+        job = self._hook_job(data, event, ctx)
+
+        def number(value: Any) -> float | None:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            return float(value) if ok else None
+
+        if kind == "call":
+            # model_call_ended: OpenClaw exposes no prompt or completion here, only the call's identity, sizes
+            # and outcome; the request hash binds the receipt to OpenClaw's call id and upstream request id.
+            request: Any = {
+                k: event.get(k)
+                for k in ("runId", "callId", "provider", "model", "api", "transport", "upstreamRequestIdHash")
+                if isinstance(event.get(k), str)
+            }
+            response: Any = {
+                k: event.get(k) for k in ("outcome", "errorCategory", "failureKind") if isinstance(event.get(k), str)
+            }
+            raw_usage = {
+                "request_bytes": event.get("requestPayloadBytes"),
+                "response_bytes": event.get("responseStreamBytes"),
+                "time_to_first_byte_ms": event.get("timeToFirstByteMs"),
+            }
+        else:
+            # llm_output (with the run's llm_input): the attempt's request and response, hashed here, then dropped
+            request, response = data.get("request"), data.get("response")
+            usage_in = event.get("usage")
+            raw_usage = dict(usage_in) if isinstance(usage_in, dict) else {}
+        usage = {str(k): n for k, v in raw_usage.items() if (n := number(v)) is not None}
+        duration = number(event.get("durationMs")) if kind == "call" else number(data.get("durationMs"))
+        self.gov.record_model_call(
+            ModelCall(
+                agent_id,
+                model,
+                provider,
+                request=request,
+                response=response,
+                usage=usage,
+                duration_ms=duration,
+                framework=FRAMEWORK,
+                run_id=run_id,
+            ),
+            job_token=job.token,
+        )
 
     def _approval(self, agent_id: str, tool: str, args: Mapping[str, Any], decision: Decision) -> dict[str, Any]:
         rule = decision.rule
@@ -573,6 +869,7 @@ class Bridge:
                 framework=FRAMEWORK,
                 call_id=held.call.call_id,
                 metadata=held.call.metadata,
+                job_token=held.call.job_token,  # the approved call is still checked under its job token
             )
             decision = self.gov.before_call(call)
             answer["decision"] = decision.outcome.value
@@ -607,6 +904,9 @@ def create_app(governor: Any, settings: BridgeSettings) -> Starlette:
             Route("/v1/openclaw/before_tool_call", bridge.before_tool_call, methods=["POST"]),
             Route("/v1/openclaw/after_tool_call", bridge.after_tool_call, methods=["POST"]),
             Route("/v1/openclaw/approval", bridge.approval, methods=["POST"]),
+            Route("/v1/openclaw/jobs/bind", bridge.bind_job, methods=["POST"]),
+            Route("/v1/openclaw/before_agent_run", bridge.before_agent_run, methods=["POST"]),
+            Route("/v1/openclaw/model_call", bridge.model_call, methods=["POST"]),
         ]
     )
     app.state.bridge = bridge

@@ -1,4 +1,4 @@
-"""The adapter's claw-governance plugin: ``claw-gov openclaw import|export|drift|tools`` and ``claw-gov serve``.
+"""The adapter's claw-governance plugin: ``claw-gov openclaw import|export|drift|tools|bind`` and ``claw-gov serve``.
 
 Registered through the entry point ``openclaw = "claw_governance_openclaw.plugin"`` (group
 ``claw_governance``). Every error is one line and a non-zero exit.
@@ -174,6 +174,115 @@ def tools_command(
     click.echo(f"agent {resolved.agent_id}: {len(offered)} tools: {', '.join(offered)}")
     for tool, label in removed.items():
         click.echo(f"  - {tool}: removed by {label}")
+
+
+def _secret(path: Path | None, env: str, what: str, hint: str) -> str:
+    """A credential from a file (``-`` for stdin) or else the environment; a missing one is a one-line error."""
+    if path is not None:
+        try:
+            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"{path}: cannot read the {what} ({exc.strerror or exc})")
+    else:
+        text = os.environ.get(env, "")
+    if not text.strip():
+        fail(f"no {what}: {hint}")
+    return text.strip()
+
+
+@openclaw_group.command("bind")
+@click.option("--session-key", default=None, help="Bind every run of this OpenClaw session (agent:<id>:<key>).")
+@click.option("--run-id", default=None, help="Bind this one OpenClaw run id.")
+@click.option(
+    "--job-token-file",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=None,
+    help="File with the job token from `claw-gov job start` (- for stdin; else $CLAW_JOB_TOKEN).",
+)
+@click.option(
+    "--bridge", "bridge_url", default="http://127.0.0.1:8787", show_default=True, help="The bridge's base URL."
+)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File holding the bridge's bearer token (else $CLAW_BRIDGE_TOKEN).",
+)
+@click.option(
+    "--operator-token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File holding your reviewer token from `claw-gov reviewer add` (else $CLAW_OPERATOR_TOKEN).",
+)
+@click.option("--timeout", default=10.0, show_default=True, type=float, help="Seconds to wait for the bridge.")
+@click.option("--json", "as_json", is_flag=True, help="Print the bridge's answer as JSON.")
+def bind_command(
+    session_key: str | None,
+    run_id: str | None,
+    job_token_file: Path | None,
+    bridge_url: str,
+    token_file: Path | None,
+    operator_token_file: Path | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Bind a job token to an OpenClaw session or run on a running bridge: every tool call and model run of it
+    is then checked under the job (scope, expiry, revocation, pinned policy), whatever the plugin sends.
+
+    Exit 0 when bound, 1 when the bridge refused (the reason is printed), 2 on a usage or connection error.
+    """
+    import httpx
+
+    from claw_governance_openclaw.bridge import OPERATOR_TOKEN_HEADER
+
+    if session_key is None and run_id is None:
+        fail("name what to bind: --session-key agent:<id>:<key> and/or --run-id RUN")
+    job_token = _secret(
+        job_token_file,
+        "CLAW_JOB_TOKEN",
+        "job token",
+        "pass --job-token-file (from `claw-gov job start`) or set CLAW_JOB_TOKEN",
+    )
+    bridge_token = _secret(
+        token_file, "CLAW_BRIDGE_TOKEN", "bridge token", "pass --token-file or set CLAW_BRIDGE_TOKEN"
+    )
+    operator = _secret(
+        operator_token_file,
+        "CLAW_OPERATOR_TOKEN",
+        "operator token",
+        "pass --operator-token-file (a reviewer token from `claw-gov reviewer add`) or set CLAW_OPERATOR_TOKEN",
+    )
+    body: dict[str, Any] = {"jobToken": job_token}
+    if session_key is not None:
+        body["sessionKey"] = session_key
+    if run_id is not None:
+        body["runId"] = run_id
+    url = bridge_url.rstrip("/") + "/v1/openclaw/jobs/bind"
+    try:
+        # Redirects are not followed: the credentials go to the bridge named here and nowhere else.
+        response = httpx.post(
+            url,
+            json=body,
+            headers={"authorization": f"Bearer {bridge_token}", OPERATOR_TOKEN_HEADER: operator},
+            timeout=timeout,
+            follow_redirects=False,
+        )
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach the bridge at {bridge_url} ({type(exc).__name__}: {exc}); is `claw-gov serve` running?")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code != 200 or not isinstance(answer, dict) or answer.get("ok") is not True:
+        reason = answer.get("error") if isinstance(answer, dict) else None
+        fail(f"the bridge refused the binding (HTTP {response.status_code}): {reason or response.text[:200]}", 1)
+    if as_json:
+        echo_json(answer)
+        return
+    bound = " and ".join(f"{k} {v}" for k, v in (("session", session_key), ("run", run_id)) if v is not None)
+    click.echo(
+        f"bound job {answer.get('jobId')} (agent {answer.get('agentId')}, token {answer.get('tokenId')}) to {bound}"
+    )
 
 
 @click.command("serve")

@@ -7,6 +7,15 @@
 // the receipt the bridge returned with the decision: the bridge accepts one report per decision it made.
 // Approval outcomes (requireApproval.onResolution) -> POST {bridgeUrl}/v1/openclaw/approval.
 //
+// Job tokens (docs/contracts.md): `jobToken` / `jobTokenFile` / $CLAW_JOB_TOKEN (and `jobId`) are sent with
+// every hook payload as {"job": {token, jobId}}; the file is read once per OpenClaw run (the first hook of a
+// runId), so an operator can put the next job's token in place between runs without a gateway restart, and a
+// run keeps the token it started with. The token is never logged.
+// Model calls: before_agent_run (OpenClaw's fail-closed run gate; needs hooks.allowConversationAccess) ->
+// POST /v1/openclaw/before_agent_run, which blocks a run whose model route is outside the work contract or
+// whose job token is refused; model_call_ended (observe only) and llm_input/llm_output (observe only; need
+// hooks.allowConversationAccess) -> POST /v1/openclaw/model_call: model_call receipts.
+//
 // Plain ES module, no dependencies, no build step.
 import { createHash, createHmac, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -45,11 +54,16 @@ export function resolveSettings(raw, env = process.env) {
     try { approvalToken = readText(cfg.approvalTokenFile); } catch (err) { problems.push(`cannot read approvalTokenFile ${cfg.approvalTokenFile} (${err.code ?? err.message})`); }
   }
   if (!approvalToken) approvalToken = (env[typeof cfg.approvalTokenEnv === "string" ? cfg.approvalTokenEnv : "CLAW_APPROVAL_TOKEN"] ?? "").trim();
+  // The job token: read per run (see jobFor), so only where it comes from is resolved here.
+  const jobTokenFile = typeof cfg.jobTokenFile === "string" && cfg.jobTokenFile.trim() ? cfg.jobTokenFile.trim() : undefined;
+  const jobTokenEnv = typeof cfg.jobTokenEnv === "string" && cfg.jobTokenEnv.trim() ? cfg.jobTokenEnv.trim() : "CLAW_JOB_TOKEN";
+  const jobToken = typeof cfg.jobToken === "string" ? cfg.jobToken.trim() : "";
+  const jobId = typeof cfg.jobId === "string" && cfg.jobId.trim() ? cfg.jobId.trim() : undefined;
   const timeout = Number.isFinite(cfg.timeoutMs) ? Math.min(14000, Math.max(100, Math.floor(cfg.timeoutMs))) : DEFAULT_TIMEOUT_MS;
   let bridgeUrl = typeof cfg.bridgeUrl === "string" && cfg.bridgeUrl.trim() ? cfg.bridgeUrl.trim() : DEFAULT_URL;
   bridgeUrl = bridgeUrl.replace(/\/+$/, "");
   if (!token) problems.push("no bridge token: set plugins.entries.claw-governance.config.token (or tokenFile, or the CLAW_BRIDGE_TOKEN environment variable) to the token `claw-gov serve` uses");
-  return { bridgeUrl, token, approvalToken, timeoutMs: timeout, agentKeys: keys, problems };
+  return { bridgeUrl, token, approvalToken, timeoutMs: timeout, agentKeys: keys, problems, job: { token: jobToken, file: jobTokenFile, env: jobTokenEnv, jobId }, env };
 }
 
 function signatureHeaders(secret, agentId, path, body) {
@@ -155,8 +169,39 @@ function logger(api) {
   };
 }
 
-/** Build the two hook handlers for a settings object (exported for tests and for embedding). */
+/** The job a run works under: {token, jobId} (token may be empty), or {problem} when the token file cannot
+ * be read (then every call of the run is blocked: fail closed). Read from the source once per call site. */
+export function readJob(settings) {
+  const job = settings.job ?? {};
+  let token = job.token || "";
+  if (!token && job.file) {
+    try { token = readText(job.file); } catch (err) { return { problem: `cannot read jobTokenFile ${job.file} (${err.code ?? err.message})` }; }
+  }
+  if (!token && !job.file) token = ((settings.env ?? process.env)[job.env ?? "CLAW_JOB_TOKEN"] ?? "").trim();
+  return { token, jobId: job.jobId };
+}
+
+/** Build the hook handlers for a settings object (exported for tests and for embedding). */
 export function createHandlers(settings, log = { warn: console.warn, info: () => {} }) {
+  // per run: the job it started with, its agent (model_call hooks carry no agentId) and its llm_input
+  const runs = new Map();
+  function runOf(runId) {
+    const key = typeof runId === "string" && runId ? runId : "";
+    let run = runs.get(key);
+    if (!run) {
+      run = { job: readJob(settings), agentId: undefined, input: undefined, inputAt: undefined };
+      // no run id: nothing to keep the job for, so it is read again next time
+      if (key) {
+        runs.set(key, run);
+        while (runs.size > 2000) runs.delete(runs.keys().next().value);
+      }
+    }
+    return run;
+  }
+  function jobPayload(run) {
+    if (!run.job.token) return run.job.jobId ? { jobId: run.job.jobId } : undefined;
+    return run.job.jobId ? { token: run.job.token, jobId: run.job.jobId } : { token: run.job.token };
+  }
   // receipt of each decided call, by agent, run and tool call id, until its after_tool_call report (bounded)
   const receipts = new Map();
   const callKey = (event, ctx) => `${ctx?.agentId ?? ""}\0${event?.runId ?? ctx?.runId ?? ""}\0${event?.toolCallId ?? ctx?.toolCallId ?? ""}`;
@@ -168,9 +213,16 @@ export function createHandlers(settings, log = { warn: console.warn, info: () =>
   async function beforeToolCall(event, ctx) {
     if (settings.problems.length > 0 && !settings.token) return block(settings.problems.join("; "));
     const agentId = ctx?.agentId;
+    const run = runOf(event?.runId ?? ctx?.runId);
+    if (run.job.problem) return block(run.job.problem);
+    if (typeof agentId === "string") run.agentId = agentId;
+    // The receipt of the model call that asked for this tool goes to the trail first (receipts: required
+    // checks the order): model_call_ended starts its report synchronously, before OpenClaw runs the tools.
+    if (run.reporting) await Promise.race([run.reporting, new Promise((done) => setTimeout(done, Math.min(1000, settings.timeoutMs)).unref?.())]);
     let answer;
     try {
-      answer = await postBridge(settings, "/v1/openclaw/before_tool_call", { event: sanitizeEvent(event), ctx: sanitizeCtx(ctx) }, agentId);
+      const job = jobPayload(run);
+      answer = await postBridge(settings, "/v1/openclaw/before_tool_call", { event: sanitizeEvent(event), ctx: sanitizeCtx(ctx), ...(job ? { job } : {}) }, agentId);
       remember(callKey(event, ctx), answer?.receipt);
       const onResolution = async (resolution, details) => {
         try {
@@ -207,7 +259,58 @@ export function createHandlers(settings, log = { warn: console.warn, info: () =>
       log.warn(`could not record the outcome of ${event?.toolName ?? "tool"}: ${err.message}`);
     }
   }
-  return { beforeToolCall, afterToolCall };
+  async function beforeAgentRun(event, ctx) {
+    const blocked = (reason) => ({ outcome: "block", reason: `claw-governance: ${reason}`, message: `Blocked by claw-governance: ${reason}` });
+    if (settings.problems.length > 0 && !settings.token) return blocked(settings.problems.join("; "));
+    const run = runOf(ctx?.runId);
+    if (run.job.problem) return blocked(run.job.problem);
+    if (typeof ctx?.agentId === "string") run.agentId = ctx.agentId;
+    try {
+      const job = jobPayload(run);
+      // Neither the prompt nor the history is sent: the gate needs only the run's agent, model and job.
+      const answer = await postBridge(settings, "/v1/openclaw/before_agent_run", { event: { channelId: event?.channelId }, ctx: sanitizeCtx(ctx), ...(job ? { job } : {}) }, ctx?.agentId);
+      if (answer.outcome === "pass") return { outcome: "pass" };
+      if (answer.outcome === "block" && typeof answer.reason === "string") {
+        return { outcome: "block", reason: answer.reason, message: typeof answer.message === "string" ? answer.message : `Blocked by claw-governance: ${answer.reason}`, category: "claw-governance" };
+      }
+      throw malformed(`run gate outcome ${JSON.stringify(answer.outcome)}`);
+    } catch (err) {
+      const reason = err instanceof BridgeError ? err.message : `unexpected plugin error (${err?.message ?? err})`;
+      log.warn(`blocked the run ${ctx?.runId ?? ""}: ${reason}`);
+      return blocked(reason);
+    }
+  }
+  async function report(kind, event, ctx, extra) {
+    if (!settings.token) return;
+    const run = runOf(event?.runId ?? ctx?.runId);
+    const agentId = typeof ctx?.agentId === "string" ? ctx.agentId : run.agentId;
+    const job = run.job.problem ? undefined : jobPayload(run);
+    const sent = postBridge(settings, "/v1/openclaw/model_call", { kind, event: jsonSafe(event), ctx: { ...sanitizeCtx(ctx), ...(agentId ? { agentId } : {}) }, ...(job ? { job } : {}), ...extra }, agentId)
+      .then(() => undefined, (err) => { log.warn(`could not record the model call of run ${event?.runId ?? ""}: ${err.message}`); });
+    run.reporting = sent;
+    await sent;
+    if (run.reporting === sent) run.reporting = undefined;
+  }
+  async function modelCallEnded(event, ctx) {
+    await report("call", event, ctx, {});
+  }
+  function llmInput(event, ctx) {
+    const run = runOf(event?.runId ?? ctx?.runId);
+    if (typeof ctx?.agentId === "string") run.agentId = ctx.agentId;
+    // kept until llm_output, where the bridge hashes it (the receipt holds hashes, never the text)
+    run.input = jsonSafe({ systemPrompt: event?.systemPrompt, prompt: event?.prompt, historyMessages: event?.historyMessages });
+    run.inputAt = Date.now();
+  }
+  async function llmOutput(event, ctx) {
+    const run = runOf(event?.runId ?? ctx?.runId);
+    const request = run.input;
+    const durationMs = run.inputAt !== undefined ? Date.now() - run.inputAt : undefined;
+    run.input = undefined;
+    run.inputAt = undefined;
+    const { assistantTexts, lastAssistant, ...rest } = event ?? {};
+    await report("attempt", rest, ctx, { request: request ?? null, response: jsonSafe({ assistantTexts, lastAssistant }), ...(durationMs !== undefined ? { durationMs } : {}) });
+  }
+  return { beforeToolCall, afterToolCall, beforeAgentRun, modelCallEnded, llmInput, llmOutput };
 }
 
 function jsonSafe(value) {
@@ -229,7 +332,7 @@ function sanitizeEvent(event, withResult = false) {
 function sanitizeCtx(ctx) {
   const c = ctx ?? {};
   const out = {};
-  for (const key of ["agentId", "sessionKey", "sessionId", "runId", "toolName", "toolCallId", "channelId"]) {
+  for (const key of ["agentId", "sessionKey", "sessionId", "runId", "toolName", "toolCallId", "channelId", "modelProviderId", "modelId"]) {
     if (typeof c[key] === "string") out[key] = c[key];
   }
   return out;
@@ -243,10 +346,18 @@ const plugin = {
     const settings = resolveSettings(api?.pluginConfig);
     const log = logger(api);
     for (const problem of settings.problems) log.warn(problem);
-    const { beforeToolCall, afterToolCall } = createHandlers(settings, log);
+    const handlers = createHandlers(settings, log);
+    const timeoutMs = settings.timeoutMs + 1000;
     // Run before other plugins' hooks (a block is terminal) and leave room for our own timeout.
-    api.on("before_tool_call", beforeToolCall, { priority: 1000, timeoutMs: settings.timeoutMs + 1000 });
-    api.on("after_tool_call", afterToolCall, { timeoutMs: settings.timeoutMs + 1000 });
+    api.on("before_tool_call", handlers.beforeToolCall, { priority: 1000, timeoutMs });
+    api.on("after_tool_call", handlers.afterToolCall, { timeoutMs });
+    // Observe only: one model_call receipt per provider request.
+    api.on("model_call_ended", handlers.modelCallEnded, { timeoutMs });
+    // Conversation hooks: OpenClaw registers these only with
+    // plugins.entries.claw-governance.hooks.allowConversationAccess=true (it warns and skips them otherwise).
+    api.on("before_agent_run", handlers.beforeAgentRun, { priority: 1000, timeoutMs });
+    api.on("llm_input", handlers.llmInput, { timeoutMs });
+    api.on("llm_output", handlers.llmOutput, { timeoutMs });
   },
 };
 

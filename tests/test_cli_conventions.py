@@ -1,4 +1,4 @@
-"""CLI polish (issue 19): side-effect-free check, --json everywhere, every lint error, quiet closed pipes,
+"""CLI conventions: `check` is side-effect free, --json everywhere, every lint error at once, quiet closed pipes,
 one-line port errors."""
 
 from __future__ import annotations
