@@ -30,6 +30,7 @@ from claw_governance.model import (
     Outcome,
     RuleRef,
     Signature,
+    Stage,
     ToolCall,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "Reviewer",
     "RuleRef",
     "Signature",
+    "Stage",
     "ToolCall",
     "ToolCallDenied",
     "hookimpl",

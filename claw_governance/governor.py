@@ -1,8 +1,9 @@
 """The Governor: the pipeline every adapter calls, and AgentHandle, its per-agent face.
 
-``before_call`` runs identity -> trust gate -> policy -> escalation -> audit through the plugin hooks and
-returns a Decision; nothing may run unless it is ALLOW. Any error on that path is a DENY. ``after_call``
-records the outcome (trust, ``agent_action`` audit entry).
+``before_call`` runs identity -> trust gate -> policy -> escalation -> audit through the compiled pipeline
+(``claw_governance.pipeline``: the plugin hooks as one table of bound callables) and returns a Decision;
+nothing may run unless it is ALLOW. Any error on that path is a DENY. ``after_call`` records the outcome
+(trust, ``agent_action`` audit entry).
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ from claw_governance.model import (
     Escalation,
     EscalationStatus,
     ExecutionResult,
-    IdentityVerdict,
     Outcome,
+    Stage,
     ToolCall,
     new_call_id,
 )
-from claw_governance.plugins import ClawPluginManager, HookDispatch, plugins_from_env
+from claw_governance.pipeline import Pipeline, build_pipeline
+from claw_governance.plugins import ClawPluginManager, plugins_from_env
 from claw_governance.policy import PolicySet, PolicyStore, ReloadResult, TrustSettings
 from claw_governance.policy.budgets import BudgetGate
 from claw_governance.policy.labels import SessionLabels
@@ -61,19 +63,8 @@ from claw_governance.tracing import CallTracer
 
 log = logging.getLogger("claw_governance")
 
-_PRECEDENCE = {Outcome.DENY: 0, Outcome.ESCALATE: 1, Outcome.ALLOW: 2}
 #: The reason of every decision a closed governor gives (its hooks and wrapped tools stay in place and deny).
 CLOSED_REASON = "governor is closed"
-_PIPELINE_HOOKS = (
-    "claw_verify_identity",
-    "claw_trust_score",
-    "claw_decide",
-    "claw_consume_grant",
-    "claw_open_escalation",
-    "claw_notify_escalation",
-    "claw_record_audit",
-    "claw_update_trust",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +90,7 @@ def _audit_form(decision: Decision) -> dict[str, Any]:
         "allowed": decision.outcome is Outcome.ALLOW,
         "reason": decision.reason,
         "rule": None if rule is None else rule.audit_form,
-        "stage": decision.stage,
+        "stage": decision.stage._value_,  # a plain str in the entry, as before Stage
         "escalation_id": decision.escalation_id,
     }
 
@@ -160,6 +151,11 @@ class Governor:
         self._facts_policy: PolicySet | None = None
 
         self.pm = ClawPluginManager()
+        # The built-in plugins' implementations, by hook: the compiled pipeline calls them directly while
+        # they are a step's only implementation (filled in before each built-in plugin is registered).
+        self._builtins: dict[str, Callable[..., Any]] = {}
+        self._pipeline: Pipeline = build_pipeline(self.pm, self._builtins)
+        self.pm.add_listener(self._rebuild_pipeline)  # any register/unregister/monitoring: a new table
         self.state: StateStore = open_state_store(config)
         try:
             self.audit: AuditTrail = open_trail(config, self.state)
@@ -169,8 +165,8 @@ class Governor:
         self.audit.redactor = self.redactor
         self.audit_sink: Any = None
         self._audit_plugin = AuditPlugin(self.audit)
+        self._builtins["claw_record_audit"] = self._audit_plugin.claw_record_audit
         self.pm.register(self._audit_plugin, name="audit")
-        self._record_hook = HookDispatch(self.pm, "claw_record_audit")
         try:
             self.policies = PolicyStore(
                 config.policy_path, on_reload=self._policy_reloaded, limits=config.argument_limits
@@ -194,11 +190,20 @@ class Governor:
             self.state, config.state_sync_interval, lambda message: self._fault("labels", message)
         )
         self._identity_plugin = IdentityPlugin(self.identities)
-        self._trust_plugin = TrustPlugin(self.trust, lambda agent_id: self._facts(self.policy, agent_id).settings)
+        self._trust_plugin = TrustPlugin(self.trust)
+        escalation_plugin = EscalationPlugin(self.escalations, self.redact)
+        self._builtins.update(
+            claw_decide=self._policy_plugin.claw_decide,
+            claw_verify_identity=self._identity_plugin.claw_verify_identity,
+            claw_trust_score=self._trust_plugin.claw_trust_score,
+            claw_update_trust=self._trust_plugin.claw_update_trust,
+            claw_consume_grant=escalation_plugin.claw_consume_grant,
+            claw_open_escalation=escalation_plugin.claw_open_escalation,
+        )
         self.pm.register(self._policy_plugin, name="policy")
         self.pm.register(self._identity_plugin, name="identity")
         self.pm.register(self._trust_plugin, name="trust")
-        self.pm.register(EscalationPlugin(self.escalations, self.redact), name="escalation")
+        self.pm.register(escalation_plugin, name="escalation")
         for index, notifier in enumerate(default_notifiers(config)):
             self.pm.register(notifier, name=f"notifier-{index}")
         for plugin in plugins:
@@ -207,9 +212,6 @@ class Governor:
             self.pm.register(plugin, name=name)
         if config.load_entry_points:
             self.pm.load_entry_points()
-        self._hooks = {name: HookDispatch(self.pm, name) for name in _PIPELINE_HOOKS}
-        self._lane_generation = -1
-        self._direct_decide = self._direct_trust = self._direct_audit = False
         self.pm.hook.claw_startup(governor=self)
         self._archive_policy(self.policy)
         if config.policy_reload_interval:
@@ -283,9 +285,11 @@ class Governor:
             reason = f"Governance error in the model check ({type(exc).__name__})"
         if reason is None:
             return Decision(
-                Outcome.ALLOW, f'Model route "{route}" is allowed', call, policy_hash=policy.hash, stage="model"
+                Outcome.ALLOW, f'Model route "{route}" is allowed', call, policy_hash=policy.hash, stage=Stage.MODEL
             )
-        decision = Decision(Outcome.DENY, reason[0].upper() + reason[1:], call, policy_hash=policy.hash, stage="model")
+        decision = Decision(
+            Outcome.DENY, reason[0].upper() + reason[1:], call, policy_hash=policy.hash, stage=Stage.MODEL
+        )
         with contextlib.suppress(Exception):  # the caller blocks the call anyway; an audit fault shows in health
             self.record(
                 AuditEvent(
@@ -356,7 +360,7 @@ class Governor:
             self._fault("policy-archive", f"{type(exc).__name__}: {exc}")
 
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
-        """Add a plugin at run time (it joins the hooks immediately)."""
+        """Add a plugin at run time: the pipeline table is rebuilt, so it takes part in the very next call."""
         self.pm.register(plugin, name=name)
 
     @staticmethod
@@ -381,61 +385,20 @@ class Governor:
         return self.redactor.with_keys(extra)(value)
 
     def record(self, event: AuditEvent) -> None:
-        """Write an event through ``claw_record_audit``; raises if any implementation fails."""
+        """Write an event through the pipeline's ``claw_record_audit`` step; raises if any implementation fails."""
         try:
-            self._record_hook(event)
+            self._pipeline.record_audit(event)
         except Exception as exc:
-            self._fault("audit", f"{type(exc).__name__}: {exc}")
+            self._fault("audit", f"{exc.__class__.__name__}: {exc}")
             raise
 
-    def _record_call(
-        self,
-        entry_type: str,
-        call: ToolCall,
-        decision: Mapping[str, Any],
-        policy_hash: str,
-        context: Any,
-        details: Mapping[str, Any] | None,
-        facts: _AgentFacts,
-        meta: Mapping[str, Any],
-    ) -> None:
-        """Audit one of a call's two entries. When the built-in trail is the only ``claw_record_audit``
-        implementation (the usual case) its fields go straight to it, without building an AuditEvent or
-        dispatching; any other audit plugin gets the AuditEvent through the hook."""
-        if self._lane_generation != self.pm.generation:
-            self._refresh_lane()
-        if self._direct_audit:
-            try:
-                self.audit.append_parts(
-                    entry_type,
-                    call.agent_id,
-                    call.action,
-                    context,
-                    decision,
-                    policy_hash,
-                    details,
-                    facts.sensitive,
-                    True,
-                    meta,
-                )
-            except Exception as exc:
-                self._fault("audit", f"{exc.__class__.__name__}: {exc}")
-                raise
-        else:
-            self.record(
-                AuditEvent(
-                    entry_type,
-                    call.agent_id,
-                    call.action,
-                    context,
-                    decision,
-                    policy_hash,
-                    details,
-                    facts.sensitive,
-                    trusted_decision=True,
-                    meta=meta,
-                )
-            )
+    @property
+    def pipeline(self) -> Pipeline:
+        """The compiled pipeline in force (rebuilt whenever plugins or hook-call monitoring change)."""
+        return self._pipeline
+
+    def _rebuild_pipeline(self) -> None:
+        self._pipeline = build_pipeline(self.pm, self._builtins)
 
     def _fault(self, component: str, message: str) -> None:
         from claw_governance.timeparse import iso_utc
@@ -517,13 +480,6 @@ class Governor:
 
     # --------------------------------------------------------------------------------------- the pipeline
 
-    def _hook(self, name: str, *args: Any) -> Any:
-        """Call a pipeline hook with the spec's arguments in order; any exception becomes a _Fault."""
-        try:
-            return self._hooks[name](*args)
-        except Exception as exc:
-            raise _Fault(name, exc) from exc
-
     def _facts(self, policy: PolicySet, agent_id: str) -> _AgentFacts:
         """What the policy in force says about one agent, computed once per policy version."""
         if policy is not self._facts_policy:
@@ -547,100 +503,58 @@ class Governor:
             self._facts_cache[agent_id] = facts
         return facts
 
-    def _refresh_lane(self) -> None:
-        """Which pipeline steps only the built-in plugins implement (they are then called directly)."""
-        hooks = self._hooks
-        self._direct_decide = (
-            hooks["claw_verify_identity"].sole_plugin() is self._identity_plugin
-            and hooks["claw_trust_score"].sole_plugin() is self._trust_plugin
-            and hooks["claw_decide"].sole_plugin() is self._policy_plugin
-        )
-        self._direct_trust = hooks["claw_update_trust"].sole_plugin() is self._trust_plugin
-        self._direct_audit = self._record_hook.sole_plugin() is self._audit_plugin
-        self._lane_generation = self.pm.generation
-
     def _decide(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts) -> Decision:
-        if self._lane_generation != self.pm.generation:
-            self._refresh_lane()
-        if not self._direct_decide:
-            return self._decide_through_hooks(call, policy, facts)
-        # The usual case: only the built-in identity, trust and policy plugins. The same steps as the hooks
-        # (see _decide_through_hooks) without dispatch; the policy plugin's rate limits included.
+        """Identity, trust gate, job token and policy through the pipeline table; then an ESCALATE's step.
+
+        One path whichever entry a step holds (a built-in plugin's method or the real hook call): ``None``
+        from a step means that no plugin answered, and denies.
+        """
+        steps = self._pipeline
         hook = "claw_verify_identity"
         try:
-            verdict = self.identities.verify(call, policy)
-            if not verdict.ok:
-                return self._identity_denied(call, policy, facts, verdict)
+            verdict = steps.verify_identity(call, policy)
+            if verdict is None or not verdict.ok:
+                if verdict is not None and verdict.trust_penalty:
+                    hook = "claw_update_trust"
+                    steps.update_trust(
+                        call.agent_id, facts.settings.bad_signature, f"bad signature: {verdict.reason}", policy
+                    )
+                reason = verdict.reason if verdict is not None else f'No identity plugin vouches for "{call.agent_id}"'
+                return Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage=Stage.IDENTITY)
             hook = "claw_trust_score"
-            score = self.trust.score(call.agent_id, facts.settings)
-            if score < facts.minimum:
-                return self._trust_denied(call, policy, facts, score)
+            score = steps.trust_score(call.agent_id, policy)
+            if score is None or score < facts.minimum:
+                return Decision(
+                    Outcome.DENY,
+                    f'Trust score of "{call.agent_id}" is {score}, below the minimum {facts.minimum}',
+                    call,
+                    policy_hash=policy.hash,
+                    stage=Stage.TRUST,
+                )
             if call.job_token is not None or facts.require_token:
                 hook = "job token check"
                 refused = self.jobs.check(call, policy)
                 if refused is not None:
-                    return Decision(Outcome.DENY, refused, call, policy_hash=policy.hash, stage="job")
+                    return Decision(Outcome.DENY, refused, call, policy_hash=policy.hash, stage=Stage.JOB)
             hook = "claw_decide"
-            decision = self._policy_plugin.claw_decide(call, policy)
+            decision = steps.decide(call, policy)
         except Exception as exc:
             raise _Fault(hook, exc) from exc
-        if decision.outcome is not Outcome.ESCALATE:
-            return decision
-        return self._escalate(call, policy, decision)
-
-    def _identity_denied(
-        self, call: ToolCall, policy: PolicySet, facts: _AgentFacts, verdict: IdentityVerdict | None
-    ) -> Decision:
-        reason = verdict.reason if verdict is not None else f'No identity plugin vouches for "{call.agent_id}"'
-        if verdict is not None and verdict.trust_penalty:
-            self._hook(
-                "claw_update_trust", call.agent_id, facts.settings.bad_signature, f"bad signature: {reason}", policy
-            )
-        return Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="identity")
-
-    @staticmethod
-    def _trust_denied(call: ToolCall, policy: PolicySet, facts: _AgentFacts, score: int | None) -> Decision:
-        return Decision(
-            Outcome.DENY,
-            f'Trust score of "{call.agent_id}" is {score}, below the minimum {facts.minimum}',
-            call,
-            policy_hash=policy.hash,
-            stage="trust",
-        )
-
-    def _decide_through_hooks(self, call: ToolCall, policy: PolicySet, facts: _AgentFacts) -> Decision:
-        verdict = self._hook("claw_verify_identity", call, policy)
-        if verdict is None or not verdict.ok:
-            return self._identity_denied(call, policy, facts, verdict)
-        score = self._hook("claw_trust_score", call.agent_id)
-        if score is None or score < facts.minimum:
-            return self._trust_denied(call, policy, facts, score)
-        if call.job_token is not None or facts.require_token:
-            try:
-                refused = self.jobs.check(call, policy)
-            except Exception as exc:
-                raise _Fault("job token check", exc) from exc
-            if refused is not None:
-                return Decision(Outcome.DENY, refused, call, policy_hash=policy.hash, stage="job")
-        answers = self._hook("claw_decide", call, policy)
-        if not answers:
+        if decision is None:
             return Decision(
                 Outcome.DENY, "No policy plugin gave a decision (default deny)", call, policy_hash=policy.hash
             )
-        # Explicit answers rank deny > escalate > allow; a default deny (no rule matched) ranks below them all,
-        # so a plugin may allow what the policy does not mention but can never overturn a rule's deny.
-        decision: Decision = (
-            answers[0]
-            if len(answers) == 1
-            else min(answers, key=lambda d: 3 if d.stage == "default" else _PRECEDENCE[d.outcome])
-        )
         if decision.outcome is not Outcome.ESCALATE:
             return decision
         return self._escalate(call, policy, decision)
 
     def _escalate(self, call: ToolCall, policy: PolicySet, decision: Decision) -> Decision:
-        """An ESCALATE: consume a matching approved grant (ALLOW) or open an escalation (through the hooks)."""
-        granted = self._hook("claw_consume_grant", call, decision)
+        """An ESCALATE: consume a matching approved grant (ALLOW) or open an escalation (pipeline steps)."""
+        steps = self._pipeline
+        try:
+            granted = steps.consume_grant(call, decision)
+        except Exception as exc:
+            raise _Fault("claw_consume_grant", exc) from exc
         if granted:
             return Decision(
                 Outcome.ALLOW,
@@ -649,7 +563,7 @@ class Governor:
                 decision.rule,
                 policy.hash,
                 escalation_id=granted,
-                stage="escalation",
+                stage=Stage.ESCALATION,
             )
         limited = self._policy_plugin.escalation_limited(call, decision, policy)  # escalations_per_hour
         if limited is not None:
@@ -659,7 +573,10 @@ class Governor:
             if decision.rule and decision.rule.timeout_seconds
             else self.config.escalation_timeout_hours * 3600.0
         )
-        escalation = self._hook("claw_open_escalation", call, decision, timeout)
+        try:
+            escalation = steps.open_escalation(call, decision, timeout)
+        except Exception as exc:
+            raise _Fault("claw_open_escalation", exc) from exc
         if escalation is None:
             return Decision(
                 Outcome.DENY,
@@ -667,7 +584,7 @@ class Governor:
                 call,
                 decision.rule,
                 policy.hash,
-                stage="escalation",
+                stage=Stage.ESCALATION,
             )
         self._notify(escalation)
         return Decision(
@@ -682,7 +599,7 @@ class Governor:
 
     def _notify(self, escalation: Escalation) -> None:
         try:
-            self._hooks["claw_notify_escalation"](escalation)
+            self._pipeline.notify_escalation(escalation)
         except Exception as exc:  # notifications never change a decision; they do show in health
             self._fault("notify", f"{type(exc).__name__}: {exc}")
 
@@ -712,7 +629,7 @@ class Governor:
                     f"Governance error in {fault.hook} ({type(fault.error).__name__}); denied to fail "
                     "closed (details in health_check)"
                 )
-            decision = Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage="plugin")
+            decision = Decision(Outcome.DENY, reason, call, policy_hash=policy.hash, stage=Stage.PLUGIN)
             facts = _NO_FACTS
         except Exception as exc:  # a bug of ours is still a DENY, never an ALLOW
             self._fault("governor", redact_text(f"{type(exc).__name__}: {exc}"))
@@ -721,7 +638,7 @@ class Governor:
                 f"Governance error ({type(exc).__name__}); denied to fail closed (details in health_check)",
                 call,
                 policy_hash=policy.hash,
-                stage="governor",
+                stage=Stage.GOVERNOR,
             )
             facts = _NO_FACTS
         meta: dict[str, Any] = {"call_id": call.call_id, "framework": call.framework}
@@ -736,18 +653,24 @@ class Governor:
                 form["shadow"] = shadow
         started = time.perf_counter()
         try:
-            self._record_call(
-                "policy_decision",
-                call,
-                form,
-                policy.hash,
-                None if facts.metadata_only else call.args,
-                None,
-                facts,
-                meta,
+            # The pipeline's audit step itself (``record`` minus its wrapper: this is every call's path).
+            self._pipeline.record_audit(
+                AuditEvent(
+                    "policy_decision",
+                    call.agent_id,
+                    call.action,
+                    None if facts.metadata_only else call.args,
+                    form,
+                    policy.hash,
+                    None,
+                    facts.sensitive,
+                    True,
+                    meta,
+                )
             )
         except Exception as exc:
             audit_seconds = time.perf_counter() - started
+            self._fault("audit", f"{exc.__class__.__name__}: {exc}")
             self.decision_counters.decided(call.agent_id, "deny", audit_seconds)
             denied = Decision(
                 Outcome.DENY,
@@ -755,7 +678,7 @@ class Governor:
                 call,
                 decision.rule,
                 policy.hash,
-                stage="audit",
+                stage=Stage.AUDIT,
             )
             if traced:
                 self.tracer.decided(call, denied, traced, audit_seconds)
@@ -768,7 +691,7 @@ class Governor:
 
     def _closed_decision(self, call: ToolCall) -> Decision:
         """The DENY of a closed governor: nothing is consulted (the stores and the trail are closed)."""
-        return Decision(Outcome.DENY, CLOSED_REASON, call, policy_hash=self.policies.current.hash, stage="closed")
+        return Decision(Outcome.DENY, CLOSED_REASON, call, policy_hash=self.policies.current.hash, stage=Stage.CLOSED)
 
     def _budget(self, call: ToolCall, policy: PolicySet, decision: Decision) -> Decision:
         """``budgets:`` on an ALLOW (atomic in the state store); ``then: escalate`` goes through the escalation
@@ -788,7 +711,7 @@ class Governor:
     def _shadow(self, call: ToolCall, policy: PolicySet, decision: Decision) -> dict[str, Any] | None:
         """The shadow comparison for a call's audit entry; an error here is reported, never decides."""
         try:
-            return policy.shadow_decision(call, decision if decision.stage in ("policy", "default") else None)
+            return policy.shadow_decision(call, decision if decision.stage in (Stage.POLICY, Stage.DEFAULT) else None)
         except Exception as exc:
             self._fault("shadow", redact_text(f"{type(exc).__name__}: {exc}"))
             return {"error": type(exc).__name__}
@@ -821,16 +744,11 @@ class Governor:
                 output = redactor.scrub(output, secrets)
         delta = facts.settings.success if outcome.success else facts.settings.failure
         if delta:
-            if self._lane_generation != self.pm.generation:
-                self._refresh_lane()
             reason = "action succeeded" if outcome.success else f"action failed: {error}"
             try:
-                if self._direct_trust:  # only the built-in trust plugin: the same call, no dispatch
-                    self.trust.adjust(call.agent_id, delta, reason, facts.settings)
-                else:
-                    self._hook("claw_update_trust", call.agent_id, delta, reason, policy)
+                self._pipeline.update_trust(call.agent_id, delta, reason, policy)
             except Exception as exc:
-                self._fault("trust", str(exc if isinstance(exc, _Fault) else _Fault("claw_update_trust", exc)))
+                self._fault("trust", str(_Fault("claw_update_trust", exc)))
         details: dict[str, Any] = {"error": error}
         if not facts.metadata_only:
             if output is None or (type(output) is str and len(output) <= self.config.max_stored_output):
@@ -851,21 +769,26 @@ class Governor:
         try:
             # The arguments are in this call's policy_decision entry (same call_id), written before the tool
             # ran; repeating them here would redact and hash them twice.
-            self._record_call(
-                "agent_action",
-                call,
-                {
-                    "outcome": decision.outcome._value_,
-                    "allowed": decision.outcome is Outcome.ALLOW,
-                    "escalation_id": decision.escalation_id,
-                },
-                decision.policy_hash,
-                None,
-                details,
-                facts,
-                meta,
+            self._pipeline.record_audit(
+                AuditEvent(
+                    "agent_action",
+                    call.agent_id,
+                    call.action,
+                    None,
+                    {
+                        "outcome": decision.outcome._value_,
+                        "allowed": decision.outcome is Outcome.ALLOW,
+                        "escalation_id": decision.escalation_id,
+                    },
+                    decision.policy_hash,
+                    details,
+                    facts.sensitive,
+                    True,
+                    meta,
+                )
             )
         except Exception as exc:
+            self._fault("audit", f"{exc.__class__.__name__}: {exc}")
             log.error("could not audit the outcome of %s %s: %s", call.agent_id, call.action, redact_text(str(exc)))
 
     def _bound_output(self, output: Any) -> tuple[Any, dict[str, Any] | None]:
@@ -1026,7 +949,7 @@ class Governor:
                 pending.rule,
                 pending.policy_hash,
                 escalation_id=pending.escalation_id,
-                stage="escalation",
+                stage=Stage.ESCALATION,
             )
         return Decision(
             Outcome.DENY,
@@ -1035,7 +958,7 @@ class Governor:
             pending.rule,
             pending.policy_hash,
             escalation_id=pending.escalation_id,
-            stage="escalation",
+            stage=Stage.ESCALATION,
         )
 
     def resolve_escalation(
@@ -1084,7 +1007,7 @@ class Governor:
 
     def trust_score(self, agent_id: str) -> int:
         """The agent's current trust score."""
-        score = self._hooks["claw_trust_score"](agent_id)
+        score = self._pipeline.trust_score(agent_id, self.policy)
         return int(score) if score is not None else 0
 
     def minimum_trust(self, agent_id: str) -> int:

@@ -9,7 +9,11 @@ Install a plugin by declaring it in the entry-point group ``claw_governance``::
 **Pipeline hooks** are called by ``Governor.before_call`` / ``Governor.after_call`` for every tool call, in
 this order: ``claw_verify_identity`` -> ``claw_trust_score`` -> ``claw_decide`` -> (on ESCALATE)
 ``claw_consume_grant`` / ``claw_open_escalation`` -> ``claw_notify_escalation`` -> ``claw_record_audit``;
-after the tool ran: ``claw_update_trust`` -> ``claw_record_audit``.
+after the tool ran: ``claw_update_trust`` -> ``claw_record_audit``. The governor calls them through its
+compiled table (``claw_governance.pipeline``): a step that only a built-in plugin implements is a direct
+call of that plugin's method, any other step (and every step while ``pm.add_hookcall_monitoring`` or
+``pm.enable_tracing`` is on) the real hook call, with the same answers either way. ``None`` always means
+"no opinion", and a step where every implementation abstains denies the call.
 
 Fail closed: an exception raised by any implementation of a pipeline hook before the tool runs turns the
 decision into DENY (the reason names the hook). Nothing a plugin does can make an error an ALLOW. The only
@@ -66,12 +70,13 @@ def claw_verify_identity(call: ToolCall, policy: PolicySet) -> IdentityVerdict |
 
 
 @hookspec(firstresult=True)
-def claw_trust_score(agent_id: str) -> int | None:
+def claw_trust_score(agent_id: str, policy: PolicySet) -> int | None:
     """Return the agent's current trust score (0-100+), or ``None`` if this plugin does not keep scores.
 
-    Called by ``Governor.before_call`` after identity, and by ``Governor.trust_score``. A score below the
-    policy's ``trust.min_score`` denies the call. If no implementation answers, the score counts as 0 (deny).
-    First result wins.
+    Called by ``Governor.before_call`` after identity, and by ``Governor.trust_score``. ``policy`` is the
+    policy set the call is decided under (its ``trust:`` settings give an agent's initial score and ceiling;
+    ``policy.trust_settings(agent_id)``). A score below the policy's ``trust.min_score`` denies the call. If no
+    implementation answers, the score counts as 0 (deny). First result wins.
     """
 
 

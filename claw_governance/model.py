@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -20,6 +20,29 @@ class Outcome(enum.StrEnum):
     ALLOW = "allow"
     DENY = "deny"
     ESCALATE = "escalate"
+
+
+class Stage(enum.StrEnum):
+    """Which step of the pipeline made a decision (``Decision.stage``).
+
+    A ``str`` enum: ``decision.stage == "policy"`` holds, ``str()``/f-strings give the bare value, and JSON
+    (the audit trail, the console's API) writes ``"policy"`` as before.
+    """
+
+    IDENTITY = "identity"  # unknown, revoked, or a bad signature
+    TRUST = "trust"  # trust score below the minimum
+    JOB = "job"  # the job token (work contract) refused the call
+    POLICY = "policy"  # a rule of the policy (or a plugin's answer that names no other stage)
+    DEFAULT = "default"  # no rule matched: the default deny
+    RATE_LIMIT = "rate_limit"  # a rate limit or escalations_per_hour was used up
+    BUDGET = "budget"  # a ``budgets:`` limit
+    ESCALATION = "escalation"  # a human's answer (or an escalation that could not be opened)
+    AUDIT = "audit"  # the decision could not be written to the trail
+    PLUGIN = "plugin"  # a plugin decided, or failed (fail closed)
+    GOVERNOR = "governor"  # an error of the governor itself (fail closed)
+    CLOSED = "closed"  # the governor is closed
+    MODEL = "model"  # ``Governor.check_model``: a model route
+    ADAPTER = "adapter"  # an adapter refused a call the pipeline never saw (CrewAI; audit entries only)
 
 
 class EscalationStatus(enum.StrEnum):
@@ -255,7 +278,13 @@ class Decision:
     policy_hash: str = ""
     escalation_id: str | None = None
     decided_at: float = field(default_factory=time.time)
-    stage: str = "policy"  # which step decided: identity, trust, policy, escalation, audit, plugin
+    stage: Stage = Stage.POLICY  # which step decided; a plain string naming a Stage is accepted and converted
+
+    def __post_init__(self) -> None:
+        # Plugins and older callers pass ``stage="plugin"``: keep it a Stage, so every decision's stage is
+        # one of the known steps (an unknown name raises ValueError: a plugin error, which denies).
+        if self.stage.__class__ is not Stage:
+            object.__setattr__(self, "stage", Stage(self.stage))
 
     @property
     def allowed(self) -> bool:
@@ -269,7 +298,7 @@ class Decision:
             "allowed": self.outcome is Outcome.ALLOW,
             "reason": self.reason,
             "rule": None if self.rule is None else dict(self.rule.audit_form),
-            "stage": self.stage,
+            "stage": self.stage._value_,
             "escalation_id": self.escalation_id,
         }
 
@@ -341,9 +370,13 @@ class IdentityVerdict:
     trust_penalty: bool = False  # a bad signature costs trust
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """One entry for the audit trail, before the trail adds seq, timestamp and the hash chain."""
+class AuditEvent(NamedTuple):
+    """One entry for the audit trail, before the trail adds seq, timestamp and the hash chain.
+
+    A NamedTuple: immutable and as cheap to build as a tuple (two are built for every governed call), so
+    there is no second, faster way to hand an entry to the trail. The field order is that of
+    ``AuditTrail.append_parts``.
+    """
 
     type: str
     agent_id: str | None = None
@@ -353,9 +386,9 @@ class AuditEvent:
     policy_hash: str | None = None
     details: Mapping[str, Any] | None = None
     sensitive_fields: frozenset[str] = frozenset()
-    # True only for the governor's own Decision.as_dict() (strings, booleans, None; no agent-supplied data
-    # beyond the action name, which is stored in the clear anyway): the trail skips its redaction walk.
+    #: True only for the governor's own Decision.as_dict() (strings, booleans, None; no agent-supplied data
+    #: beyond the action name, which is stored in the clear anyway): the trail skips its redaction walk.
     trusted_decision: bool = False
-    # Scalars produced by governance itself (call id, framework, success, duration): merged into ``details``
-    # after redaction, so only the payload (tool output, error text) is scanned for secrets.
+    #: Scalars produced by governance itself (call id, framework, success, duration): merged into ``details``
+    #: after redaction, so only the payload (tool output, error text) is scanned for secrets.
     meta: Mapping[str, str | int | float | bool | None] | None = None

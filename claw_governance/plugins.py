@@ -1,4 +1,4 @@
-"""The plugin manager: default plugins, entry points (group ``claw_governance``), and fast hook dispatch."""
+"""The plugin manager: entry points (group ``claw_governance``), ``$CLAW_PLUGINS``, and change listeners."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import importlib
 import importlib.metadata
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl, Result
 
 from claw_governance import hookspecs
 
@@ -27,27 +28,69 @@ class PluginLoadFailure:
 
 
 class ClawPluginManager(pluggy.PluginManager):
-    """A pluggy PluginManager that counts changes, so hook dispatchers know when to rebuild."""
+    """A pluggy PluginManager that tells its listeners whenever the plugin set or the hook-call monitoring
+    changes (the governor rebuilds its compiled pipeline then, see ``claw_governance.pipeline``)."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
-        self.generation = 0
+        self.generation = 0  # counts changes (register, unregister, block, monitoring on or off)
         self.load_failures: list[PluginLoadFailure] = []
+        self._monitors = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def monitored(self) -> bool:
+        """Whether hook-call monitoring (``add_hookcall_monitoring``, ``enable_tracing``) is on: every pipeline
+        step must then be a real hook call, so that the monitor sees it."""
+        return self._monitors > 0
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every change of the plugin set or of the monitoring."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        self.generation += 1
+        for listener in self._listeners:
+            listener()
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
+        """``pluggy.PluginManager.register``, then the listeners are told."""
         result = super().register(plugin, name)
-        self.generation += 1
+        self._changed()
         return result
 
     def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
+        """``pluggy.PluginManager.unregister``, then the listeners are told."""
         result = super().unregister(plugin, name)
-        self.generation += 1
+        self._changed()
         return result
 
     def set_blocked(self, name: str) -> None:
+        """``pluggy.PluginManager.set_blocked`` (it unregisters the plugin), then the listeners are told."""
         super().set_blocked(name)
-        self.generation += 1
+        self._changed()
+
+    def add_hookcall_monitoring(
+        self,
+        before: Callable[[str, Sequence[HookImpl], Mapping[str, object]], None],
+        after: Callable[[Result[object], str, Sequence[HookImpl], Mapping[str, object]], None],
+    ) -> Callable[[], None]:
+        """``pluggy``'s monitoring (``enable_tracing`` uses it too); while on, every step is a hook call."""
+        undo = super().add_hookcall_monitoring(before, after)
+        self._monitors += 1
+        self._changed()
+        undone = False
+
+        def undo_and_rebuild() -> None:
+            nonlocal undone
+            undo()
+            if not undone:  # pluggy's undo may be called twice; count it once
+                undone = True
+                self._monitors -= 1
+                self._changed()
+
+        return undo_and_rebuild
 
     def load_entry_points(self, group: str = hookspecs.PROJECT) -> list[str]:
         """Load every entry point of ``group`` one at a time; a broken one is recorded and skipped.
@@ -97,73 +140,3 @@ def plugins_from_env(environ: dict[str, str] | None = None) -> list[tuple[str, A
             raise ConfigError(f"{ENV_PLUGINS}: cannot load plugin {item!r}: {type(exc).__name__}: {exc}") from None
         found.append((item, plugin() if isinstance(plugin, type) else plugin))
     return found
-
-
-class HookDispatch:
-    """Calls one hook with its arguments given positionally, in the spec's order.
-
-    With a single plain implementation the function is called directly (~0.1 us instead of pluggy's
-    ~1.2 us); otherwise the call goes through pluggy. Non-firstresult hooks always return a list. The binding
-    is rebuilt whenever plugins change (the manager's generation counter), so a plugin registered at run time
-    takes part in the very next call.
-    """
-
-    __slots__ = ("_call", "_generation", "_hook", "_pm", "_sole", "argnames", "firstresult", "name")
-
-    def __init__(self, pm: ClawPluginManager, name: str) -> None:
-        self._pm = pm
-        self.name = name
-        self._hook = getattr(pm.hook, name)
-        spec = self._hook.spec
-        self.argnames: tuple[str, ...] = tuple(spec.argnames) if spec is not None else ()
-        self.firstresult = bool(spec and spec.opts.get("firstresult"))
-        self._generation = -1
-        self._call: Callable[..., Any] = self._via_pluggy
-        self._sole: object | None = None
-
-    def _via_pluggy(self, *args: Any) -> Any:
-        return self._hook(**dict(zip(self.argnames, args, strict=True)))
-
-    def _rebuild(self) -> None:
-        impls = self._hook.get_hookimpls()
-        self._generation = self._pm.generation
-        self._call = self._via_pluggy
-        self._sole = impls[0].plugin if len(impls) == 1 else None
-        if len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
-            return
-        function = impls[0].function
-        if tuple(impls[0].argnames) == self.argnames:
-            bound = function  # the common case: a default plugin taking every argument
-        else:
-            index = [self.argnames.index(a) for a in impls[0].argnames]
-
-            def bound(*args: Any) -> Any:
-                return function(*[args[i] for i in index])
-
-        if self.firstresult:
-            self._call = bound
-        else:
-
-            def listed(*args: Any) -> Any:
-                result = bound(*args)
-                return [] if result is None else [result]
-
-            self._call = listed
-
-    def sole_plugin(self) -> object | None:
-        """The plugin object behind the only implementation, or None when there are none or several."""
-        if self._generation != self._pm.generation:
-            self._rebuild()
-        return self._sole
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._generation != self._pm.generation:
-            self._rebuild()
-        if kwargs:
-            args = (*args, *(kwargs[a] for a in self.argnames[len(args) :]))
-        return self._call(*args)
-
-    @property
-    def implementations(self) -> list[str]:
-        """Names of the plugins implementing this hook (for health and error messages)."""
-        return [impl.plugin_name for impl in self._hook.get_hookimpls()]

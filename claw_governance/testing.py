@@ -1,9 +1,10 @@
 """Helpers for testing governance itself.
 
 ``NoopPlugin`` implements every pipeline hook of ``hookspecs.py`` and abstains from each (returns ``None``).
-Registered next to the defaults, it changes no decision, but every step then goes through pluggy instead of
-the governor's direct calls to the built-in plugins. CI runs the whole suite a second time with it
-(``CLAW_PLUGINS=claw_governance.testing:NoopPlugin``), so both ways through the pipeline are tested.
+Registered next to the defaults, it changes no decision, but every step of the governor's compiled pipeline
+(``claw_governance.pipeline``) is then the real pluggy hook call instead of a direct call of a built-in
+plugin. CI runs the whole suite a second time with it (``CLAW_PLUGINS=claw_governance.testing:NoopPlugin``),
+so both kinds of entry of the pipeline table are tested.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class NoopPlugin:
         """Abstain."""
 
     @hookimpl
-    def claw_trust_score(self, agent_id: str) -> None:
+    def claw_trust_score(self, agent_id: str, policy: Any) -> None:
         """Abstain."""
 
     @hookimpl

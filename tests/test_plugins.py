@@ -12,7 +12,7 @@ import pytest
 from claw_governance import Decision, Governor, Outcome, ToolCall, hookimpl
 from claw_governance.hookspecs import PROJECT
 from claw_governance.model import AuditEvent, Escalation
-from claw_governance.plugins import ClawPluginManager, HookDispatch
+from claw_governance.pipeline import PIPELINE_HOOKS
 from claw_governance.policy import PolicySet
 
 MakeGov = Callable[..., Governor]
@@ -138,25 +138,155 @@ def test_every_decision_and_action_reaches_audit_plugins(make_governor: MakeGov)
     assert len(recorder.escalations) == 1 and recorder.escalations[0].action == "refund"
 
 
-def test_fast_dispatch_matches_pluggy() -> None:
-    pm = ClawPluginManager()
+#: Every pipeline hook one allowed ``execute`` meets, in order (the trust update runs after the tool).
+EXECUTE_HOOKS = [
+    "claw_verify_identity",
+    "claw_trust_score",
+    "claw_decide",
+    "claw_record_audit",
+    "claw_update_trust",
+    "claw_record_audit",
+]
+#: ... and one ``check`` of an escalating action.
+ESCALATE_HOOKS = [
+    "claw_verify_identity",
+    "claw_trust_score",
+    "claw_decide",
+    "claw_consume_grant",
+    "claw_open_escalation",
+    "claw_record_audit",  # the escalation's own entry (EscalationQueue.open)
+    "claw_notify_escalation",
+    "claw_record_audit",  # the decision
+]
 
-    class One:
+
+def _pipeline_calls(seen: list[str]) -> list[str]:
+    return [name for name in seen if name in PIPELINE_HOOKS]
+
+
+def test_hookcall_monitoring_sees_every_pipeline_step(make_governor: MakeGov) -> None:
+    gov = make_governor(POLICY)
+    agent = gov.agent("a")
+    agent.execute("read:x", {}, lambda args: "ok")  # the table as the call path uses it, before monitoring
+    table = gov.pipeline
+    seen: list[str] = []
+    undo = gov.pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append(name), lambda *args: None)
+    assert gov.pipeline.hooked == frozenset(PIPELINE_HOOKS)  # every step is the real hook call now
+    assert agent.execute("read:x", {"n": 1}, lambda args: "ok").success
+    assert _pipeline_calls(seen) == EXECUTE_HOOKS
+    seen.clear()
+    assert agent.check("refund", {"amount": 3}).outcome is Outcome.ESCALATE
+    assert _pipeline_calls(seen) == ESCALATE_HOOKS
+    undo()
+    undo()  # pluggy's undo may be called twice: counted once
+    assert gov.pipeline.hooked == table.hooked  # back to the table of before
+    seen.clear()
+    agent.execute("read:x", {}, lambda args: "ok")
+    assert seen == []
+
+
+def test_enable_tracing_sees_every_pipeline_step(make_governor: MakeGov) -> None:
+    gov = make_governor(POLICY)
+    agent = gov.agent("a")
+    lines: list[str] = []
+    gov.pm.trace.root.setwriter(lines.append)
+    undo = gov.pm.enable_tracing()
+    try:
+        assert agent.execute("read:x", {}, lambda args: "ok").success
+    finally:
+        undo()
+    called = [line.split()[0] for line in lines if "[hook]" in line and not line.lstrip().startswith("finish")]
+    assert _pipeline_calls(called) == EXECUTE_HOOKS
+
+
+def test_the_built_in_plugins_are_the_table_entries(make_governor: MakeGov, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLAW_PLUGINS", raising=False)  # this test is about the table without extra plugins
+    gov = make_governor(POLICY)
+    steps = gov.pipeline
+    assert steps.hooked == {"claw_notify_escalation"}  # no built-in notifier without a webhook configured
+    assert steps.decide == gov.pm.get_plugin("policy").claw_decide  # the bound method itself: no dispatch
+    assert steps.verify_identity == gov.pm.get_plugin("identity").claw_verify_identity
+    assert steps.trust_score == gov.pm.get_plugin("trust").claw_trust_score
+    assert steps.record_audit == gov.pm.get_plugin("audit").claw_record_audit
+    veto = Veto()
+    gov.pm.register(veto)  # straight on the plugin manager: the table is rebuilt all the same
+    assert gov.pipeline.hooked == {"claw_decide", "claw_notify_escalation"}
+    assert gov.agent("a").check("read:file", {"path": "/etc/x"}).reason == "no /etc"
+    gov.pm.unregister(veto)
+    assert gov.pipeline.hooked == steps.hooked and gov.pipeline.decide == steps.decide  # as before
+
+
+class Abstain:
+    """Answers ``None`` on the firstresult steps: with the built-ins gone, no plugin answers."""
+
+    @hookimpl
+    def claw_verify_identity(self, call: ToolCall, policy: PolicySet) -> None:
+        return None
+
+    @hookimpl
+    def claw_trust_score(self, agent_id: str, policy: PolicySet) -> None:
+        return None
+
+    @hookimpl
+    def claw_decide(self, call: ToolCall, policy: PolicySet) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("replaced", "reason", "stage"),
+    [
+        ("identity", 'No identity plugin vouches for "a"', "identity"),
+        ("trust", 'Trust score of "a" is None, below the minimum 50', "trust"),
+        ("policy", "No policy plugin gave a decision (default deny)", "policy"),
+    ],
+)
+def test_a_step_where_every_plugin_abstains_denies(
+    make_governor: MakeGov, replaced: str, reason: str, stage: str
+) -> None:
+    gov = make_governor(POLICY)
+    agent = gov.agent("a")
+    gov.pm.unregister(name=replaced)  # only the abstaining plugin is left on that step
+    gov.register_plugin(Abstain())
+    ran: list[int] = []
+    decision = agent.execute("read:x", {}, lambda args: ran.append(1)).decision
+    assert (decision.outcome, decision.reason, decision.stage) == (Outcome.DENY, reason, stage)
+    assert ran == []
+
+
+def test_trust_is_scored_under_the_policy_the_call_is_decided_by(
+    make_governor: MakeGov, write_policy: Callable[..., Path]
+) -> None:
+    """The trust step gets the call's policy: a reload while a call is on its way cannot mix two policies
+    (before, the hook path read the agent's initial score from the policy in force *now*, but compared it with
+    the minimum of the call's policy)."""
+    old = "agent: a\ntrust: {min_score: 50, initial: 60}\npermissions: {allow: ['read:*']}\n"
+    new = "agent: a\ntrust: {min_score: 5, initial: 10}\npermissions: {allow: ['read:*']}\n"
+    gov = make_governor(old)
+    agent = gov.agent("a")
+
+    class ReloadMidCall:
+        """Swaps the policy file and reloads it while the call is in the identity step (then abstains)."""
+
         @hookimpl
-        def claw_trust_score(self, agent_id: str) -> int:
-            return len(agent_id)
+        def claw_verify_identity(self, call: ToolCall, policy: PolicySet) -> None:
+            if call.action == "read:swap":
+                write_policy(new)
+                assert gov.reload_policies().changed
 
-    pm.register(One())
-    dispatch = HookDispatch(pm, "claw_trust_score")
-    assert dispatch(agent_id="abcd") == pm.hook.claw_trust_score(agent_id="abcd") == 4
+    gov.register_plugin(ReloadMidCall())
+    decision = agent.check("read:swap")
+    assert gov.policy.trust_settings("a").initial == 10  # the reload happened during the call
+    assert decision.outcome is Outcome.ALLOW, decision.reason  # decided wholly under the old policy (60 >= 50)
 
-    class Two:
-        @hookimpl(tryfirst=True)
-        def claw_trust_score(self, agent_id: str) -> int:
-            return 99
 
-    pm.register(Two())
-    assert dispatch(agent_id="abcd") == pm.hook.claw_trust_score(agent_id="abcd") == 99
+def test_audit_events_match_the_trails_fields() -> None:
+    """The built-in audit step unpacks an AuditEvent into ``append_parts``: their fields must line up."""
+    import inspect
+
+    from claw_governance.audit.trail import AuditTrail
+
+    params = list(inspect.signature(AuditTrail.append_parts).parameters)[1:]
+    assert params[0] == "entry_type" and list(AuditEvent._fields[1:]) == params[1:]
 
 
 @pytest.fixture
@@ -216,3 +346,34 @@ def test_a_failing_trust_update_is_reported_and_never_undoes_the_call(make_gover
     assert result.success and ran == [1]
     assert "claw_update_trust" in gov.health_check()["faults"]["trust"]
     assert gov.audit.query(type="agent_action")[-1]["details"]["success"] is True
+
+
+def test_decision_stage_is_a_stage_and_stays_a_plain_string_outside(make_governor: MakeGov) -> None:
+    import orjson
+
+    from claw_governance import Stage
+
+    call = ToolCall("a", "read:x")
+    given = Decision(Outcome.DENY, "no", call, stage="plugin")  # what plugins write
+    assert given.stage is Stage.PLUGIN and given.stage == "plugin" and f"{given.stage}" == "plugin"
+    assert orjson.loads(orjson.dumps(given.as_dict()))["stage"] == "plugin"
+    with pytest.raises(ValueError):
+        Decision(Outcome.ALLOW, "yes", call, stage="made-up")
+    gov = make_governor(POLICY, plugins=[Veto()])
+    agent = gov.agent("a")
+    assert agent.check("read:x").stage is Stage.POLICY
+    assert agent.check("read:file", {"path": "/etc/x"}).stage is Stage.PLUGIN
+    assert agent.check("nothing:matches").stage is Stage.DEFAULT
+    stages = [e["decision"]["stage"] for e in gov.audit.entries() if e["type"] == "policy_decision"]
+    assert stages == ["policy", "plugin", "default"] and all(type(s) is str for s in stages)
+
+
+def test_a_plugin_decision_with_an_unknown_stage_denies(make_governor: MakeGov) -> None:
+    class Odd:
+        @hookimpl
+        def claw_decide(self, call: ToolCall, policy: PolicySet) -> Decision:
+            return Decision(Outcome.ALLOW, "odd", call, stage="odd")
+
+    gov = make_governor(POLICY, plugins=[Odd()])
+    decision = gov.agent("a").check("read:x")
+    assert decision.outcome is Outcome.DENY and "claw_decide (ValueError)" in decision.reason

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from claw_governance.hookspecs import hookimpl
 from claw_governance.identity.registry import IdentityRegistry
 from claw_governance.identity.trust import TrustLedger
 from claw_governance.model import IdentityVerdict, ToolCall
-from claw_governance.policy import PolicySet, TrustSettings
+from claw_governance.policy import PolicySet
 
 
 class IdentityPlugin:
@@ -32,16 +31,13 @@ class IdentityPlugin:
 class TrustPlugin:
     """Answers ``claw_trust_score`` and ``claw_update_trust`` from the ledger."""
 
-    def __init__(self, ledger: TrustLedger, settings_for: Callable[[str], TrustSettings] | None = None) -> None:
+    def __init__(self, ledger: TrustLedger) -> None:
         self.ledger = ledger
-        # The policy in force gives each agent's initial score and ceiling (the hook itself carries no policy).
-        self._settings_for = settings_for
 
     @hookimpl
-    def claw_trust_score(self, agent_id: str) -> int:
-        """The agent's current score."""
-        settings = self._settings_for(agent_id) if self._settings_for is not None else None
-        return self.ledger.score(agent_id, settings)
+    def claw_trust_score(self, agent_id: str, policy: PolicySet) -> int:
+        """The agent's current score; the call's policy gives its initial score and ceiling."""
+        return self.ledger.score(agent_id, policy.trust_settings(agent_id))
 
     @hookimpl
     def claw_update_trust(self, agent_id: str, delta: int, reason: str, policy: PolicySet) -> int:

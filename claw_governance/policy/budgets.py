@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from claw_governance.model import Decision, Outcome, ToolCall
+from claw_governance.model import Decision, Outcome, Stage, ToolCall
 from claw_governance.policy.engine import PolicySet
 from claw_governance.policy.schema import Budget
 from claw_governance.session import session_of
@@ -57,7 +57,7 @@ class BudgetGate:
 
     def apply(self, call: ToolCall, policy: PolicySet, decision: Decision) -> Decision:
         """``decision`` (an ALLOW) unchanged when every matching budget admits the call, else a DENY or an
-        ESCALATE (``stage="budget"``) naming the budget. A human-approved call (``stage="escalation"``) is
+        ESCALATE (``stage=Stage.BUDGET``) naming the budget. A human-approved call (``stage=Stage.ESCALATION``) is
         recorded without the limit."""
         budgets = policy.budgets_for(call.agent_id, call.action)
         if not budgets:
@@ -77,7 +77,7 @@ class BudgetGate:
                     call,
                     decision.rule,
                     policy.hash,
-                    stage="budget",
+                    stage=Stage.BUDGET,
                 )
             subject = agent if budget.scope == "agent" else f"{agent}|{session_of(call)}"
             key = f"budget:{budget.scope}:{subject}:{budget.key}"
@@ -96,9 +96,9 @@ class BudgetGate:
                         call,
                         decision.rule,
                         policy.hash,
-                        stage="budget",
+                        stage=Stage.BUDGET,
                     )
-                return Decision(Outcome.DENY, f"{what}; denied", call, decision.rule, policy.hash, stage="budget")
+                return Decision(Outcome.DENY, f"{what}; denied", call, decision.rule, policy.hash, stage=Stage.BUDGET)
             admitted.append((key, amount, budget))
         return decision
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claw_governance.errors import PolicyError
-from claw_governance.model import Decision, Outcome, RuleRef, ToolCall
+from claw_governance.model import Decision, Outcome, RuleRef, Stage, ToolCall
 from claw_governance.policy.conditions import DEFAULT_LIMITS, ArgumentLimits, Condition, OverBound, bound_value
 from claw_governance.policy.names import forbidden_character, is_mixed_script, scripts, skeleton_key, skeleton_keys
 from claw_governance.policy.patterns import PatternIndex, normalize
@@ -297,6 +297,8 @@ class PolicySet:
         self.has_labels = any(doc.labels for doc in self.documents)
         self._shadow_view: PolicySet | None = None
         self._names: dict[str, tuple[str, str | None]] = {}  # raw name -> (normalised, forbidden character)
+        # raw agent id -> its trust settings: the trust step asks for them on every call (bounded like _names)
+        self._trust_settings: dict[str, TrustSettings] = {}
         self.has_rate_limits = any(doc.rate_limits for doc in self.documents)
         #: ``(name, exact text)`` of every file, for the policy archive (set by the loader).
         self.sources: tuple[tuple[str, str], ...] = ()
@@ -365,8 +367,14 @@ class PolicySet:
 
     def trust_settings(self, agent_id: str) -> TrustSettings:
         """Trust tuning for an agent (defaults when its policy says nothing)."""
-        policy = self.for_agent(agent_id)
-        return policy.trust if policy is not None else TrustSettings()
+        settings = self._trust_settings.get(agent_id)
+        if settings is None:
+            policy = self.for_agent(agent_id)
+            settings = policy.trust if policy is not None else TrustSettings()
+            if len(self._trust_settings) >= _NAME_CACHE_LIMIT:
+                self._trust_settings.clear()  # bounded: a flood of invented agent ids cannot grow it
+            self._trust_settings[agent_id] = settings
+        return settings
 
     def trust_configured(self, agent_id: str) -> bool:
         """Whether a policy for this agent sets ``trust:`` (else the governor's minimum applies)."""
@@ -434,7 +442,7 @@ class PolicySet:
                 f"The {what} contains {bad}: denied (such characters are never stripped or ignored)",
                 call,
                 policy_hash=self.hash,
-                stage="policy",
+                stage=Stage.POLICY,
             )
         policy = self._agents.get(agent, self._wildcard)
         if policy is None:
@@ -443,7 +451,7 @@ class PolicySet:
                 f'No policy for agent "{call.agent_id}" (default deny)',
                 call,
                 policy_hash=self.hash,
-                stage="default",
+                stage=Stage.DEFAULT,
             )
         found = policy.matches(action, call.action)
         args = call.args
@@ -489,5 +497,5 @@ class PolicySet:
             f'No rule allows "{call.action}" for agent "{call.agent_id}" (default deny)' + found.note,
             call,
             policy_hash=self.hash,
-            stage="default",
+            stage=Stage.DEFAULT,
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from claw_governance.hookspecs import hookimpl
-from claw_governance.model import Decision, Outcome, ToolCall
+from claw_governance.model import Decision, Outcome, Stage, ToolCall
 from claw_governance.policy.engine import PolicySet
 from claw_governance.policy.patterns import normalize
 
@@ -66,7 +66,7 @@ class PolicyPlugin:
                 call,
                 decision.rule,
                 policy.hash,
-                stage="rate_limit",
+                stage=Stage.RATE_LIMIT,
             )
         now = self.clock()
         with self._lock:
@@ -83,7 +83,7 @@ class PolicyPlugin:
                         call,
                         decision.rule,
                         policy.hash,
-                        stage="rate_limit",
+                        stage=Stage.RATE_LIMIT,
                     )
                 windows.append(window)
             for window in windows:
@@ -113,7 +113,7 @@ class PolicyPlugin:
                 call,
                 decision.rule,
                 policy.hash,
-                stage="rate_limit",
+                stage=Stage.RATE_LIMIT,
             )
         now = self.clock()
         with self._lock:
@@ -129,7 +129,7 @@ class PolicyPlugin:
                         call,
                         decision.rule,
                         policy.hash,
-                        stage="rate_limit",
+                        stage=Stage.RATE_LIMIT,
                     )
             for limit in agent_policy.rate_limits.lookup(normalize(call.action)):
                 self._windows[(policy.hash, normalize(call.agent_id), limit.pattern)].append(now)

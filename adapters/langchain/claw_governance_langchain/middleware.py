@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from claw_governance import AuditEvent, Decision, EscalationStatus, Governor, Outcome, ToolCall
+from claw_governance import AuditEvent, Decision, EscalationStatus, Governor, Outcome, Stage, ToolCall
 from claw_governance.audit.canonical import jcs_dumps
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -165,7 +165,9 @@ class GovernanceMiddleware(AgentMiddleware[Any, Any, Any]):
     def _from_escalation(self, call: ToolCall, escalation: Any, policy_hash: str) -> Decision:
         """Decide ``call`` again in the light of its escalation's current state."""
         if escalation is None:
-            return Decision(Outcome.DENY, "Escalation not found; denied", call, None, policy_hash, stage="escalation")
+            return Decision(
+                Outcome.DENY, "Escalation not found; denied", call, None, policy_hash, stage=Stage.ESCALATION
+            )
         if escalation.status is EscalationStatus.PENDING:
             return Decision(
                 Outcome.ESCALATE,
@@ -174,7 +176,7 @@ class GovernanceMiddleware(AgentMiddleware[Any, Any, Any]):
                 None,
                 policy_hash,
                 escalation_id=escalation.id,
-                stage="escalation",
+                stage=Stage.ESCALATION,
             )
         if escalation.status is EscalationStatus.APPROVED:
             if self.governor.config.require_signature:  # fresh nonce and timestamp: approval may come hours later
@@ -195,7 +197,7 @@ class GovernanceMiddleware(AgentMiddleware[Any, Any, Any]):
             None,
             policy_hash,
             escalation_id=escalation.id,
-            stage="escalation",
+            stage=Stage.ESCALATION,
         )
 
     def _first_decision(self, call: ToolCall) -> Decision:
