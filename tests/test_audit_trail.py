@@ -593,8 +593,34 @@ def _replace_segment(folder: Path) -> None:
     os.replace(copy, path)  # same bytes, another file: entries appended now would not be in the trail
 
 
+def _hardlink_then_remove_folder(folder: Path) -> None:
+    # The link keeps the inode's link count at 1: a check of the count alone would go on writing into a file
+    # that only the attacker can reach (found by a red-team review)
+    os.link(list_segments(folder)[-1][1], folder.parent / "hidden")
+    _remove_folder(folder)
+
+
+def _rename_segment_away(folder: Path) -> None:
+    os.rename(list_segments(folder)[-1][1], folder.parent / "moved")
+
+
+def _hardlink_then_replace(folder: Path) -> None:
+    os.link(list_segments(folder)[-1][1], folder.parent / "hidden")
+    _replace_segment(folder)
+
+
 @pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "fstat"])
-@pytest.mark.parametrize("attack", [_remove_folder, _unlink_segment, _replace_segment])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        _remove_folder,
+        _unlink_segment,
+        _replace_segment,
+        _hardlink_then_remove_folder,
+        _rename_segment_away,
+        _hardlink_then_replace,
+    ],
+)
 def test_a_segment_gone_under_the_writer_denies_the_very_next_append(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inotify: bool, attack: Any
 ) -> None:

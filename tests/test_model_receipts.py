@@ -83,7 +83,29 @@ def test_a_receipt_holds_hashes_not_prompts(make_governor: Callable[..., Governo
 
 def test_route_normalisation() -> None:
     assert model_route("GPT-5", "OpenAI") == "openai/gpt-5"
-    assert model_route("openrouter/meta/llama", "ignored") == "openrouter/meta/llama"
+    assert model_route("openrouter/meta/llama") == "openrouter/meta/llama"
+    assert model_route("OpenAI/gpt-5", "openai") == "openai/gpt-5"  # an id that starts with its provider
+    # the provider always leads: a model id cannot name another provider's route (red-team finding)
+    assert model_route("openai/gpt-5", "openrouter") == "openrouter/openai/gpt-5"
+    assert model_route("meta/llama", "ignored") == "ignored/meta/llama"
+
+
+def test_a_model_id_with_a_slash_cannot_borrow_another_providers_route(
+    make_governor: Callable[..., Governor],
+) -> None:
+    gov = make_governor(CONTRACT + "---\nagent: b\npermissions:\n  allow: ['*']\nmodels:\n  deny: ['openrouter/*']\n")
+    for model, provider in [
+        ("openai/gpt-5", "openrouter"),  # served by openrouter, not by openai
+        ("openai/gpt-5", "deepseek"),
+        ("openai/../deepseek-r1", "deepseek"),
+        ("openai/../deepseek-r1", None),  # no provider: a dot segment is refused, not matched by openai/*
+        ("openai//gpt-5", None),
+        ("", "openai"),
+    ]:
+        decision = gov.check_model("billing-agent", model, provider)
+        assert decision.outcome is Outcome.DENY, (model, provider, decision.reason)
+    assert gov.check_model("b", "anthropic/claude-3", "openrouter").outcome is Outcome.DENY
+    assert gov.check_model("b", "claude-3", "anthropic").outcome is Outcome.ALLOW
 
 
 def test_a_closed_governor_refuses_model_calls(make_governor: Callable[..., Governor]) -> None:

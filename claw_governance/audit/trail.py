@@ -703,6 +703,11 @@ class AuditTrail:
             watch.drain()  # before the fstat: a change after it leaves an event for the next append
         st = os.fstat(self._fd)
         if st.st_size == self._end and st.st_nlink:
+            # A link count of 1 or more does not mean the segment is still the file at its path: a hard link
+            # elsewhere and then an unlink (or a rename) keep it, and entries would go to a file only the
+            # attacker can reach. So the path must still name this inode (on a watch event, and on every
+            # append without a watch).
+            self._check_inode()
             if self._repairs:
                 self._write_repairs_locked()
             return

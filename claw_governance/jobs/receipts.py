@@ -37,16 +37,27 @@ def content_hash(value: Any) -> str | None:
 
 def model_route(model: str, provider: str | None = None) -> str:
     """``provider/model`` normalised like action names (``OpenAI``, ``GPT-5`` -> ``openai/gpt-5``)."""
-    model = str(model or "").strip()
-    if provider and "/" not in model:
-        model = f"{provider.strip()}/{model}"
-    return normalize(model)
+    route = normalize(str(model or ""))
+    # The provider always leads when one is given: an id like OpenRouter's "openai/gpt-5" served by provider
+    # "openrouter" is the route "openrouter/openai/gpt-5", so a model id cannot name another provider's route.
+    # Only an id that already starts with its own provider ("openai/gpt-5" from "openai") is not doubled.
+    prefix = normalize(str(provider or ""))
+    if prefix and not route.startswith(prefix + "/"):
+        route = f"{prefix}/{route}"
+    return route
+
+
+def _malformed(route: str) -> bool:
+    """A route with an empty, "." or ".." segment ("openai/../x", "openai//x"), which no contract means."""
+    return any(part in ("", ".", "..") for part in route.split("/"))
 
 
 def route_violation(contract: Contract | None, route: str) -> str | None:
     """Why the contract forbids this model route, or None when it is allowed (or there is no contract)."""
     if contract is None:
         return None
+    if _malformed(route):
+        return f'model route "{route}" is malformed (an empty, "." or ".." segment): refused by the work contract'
     for pattern in contract.models_deny:
         if glob_match(pattern, route):
             return f'model route "{route}" is denied by the work contract (models.deny "{pattern}")'
