@@ -92,7 +92,10 @@ def day_range(start: str | date | datetime, end: str | date | datetime) -> tuple
         day = value + timedelta(days=1) if is_end else value
         return _midnight(day)
 
-    lo, hi = parse(start, is_end=False), parse(end, is_end=True)
+    try:
+        lo, hi = parse(start, is_end=False), parse(end, is_end=True)
+    except (OverflowError, OSError) as exc:  # 9999-12-31 + 1 day, "1e400": a usage error, not a crash
+        raise ConfigError(f"--from/--to out of range ({start} .. {end}): {exc}") from None
     if hi <= lo:
         raise ConfigError("the report's end is before its start")
     return lo, hi

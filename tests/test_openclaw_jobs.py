@@ -266,6 +266,52 @@ def test_the_operator_binds_a_token_to_a_session_and_every_call_of_it_is_checked
     assert r.status_code == 409 and "revoked" in r.text, r.text
 
 
+def test_a_bound_session_cannot_be_escaped_by_spelling_placement_or_a_wider_run(gov: Governor, bridge: Bridge) -> None:
+    """Red-team findings: case or invisible-character variants of a bound session key, a session key sent
+    only in ``event``, and a run id bound to a wider job all escaped a session's narrow binding."""
+    narrow = gov.start_job("j-narrow", "coder", scope=["tool:read"], ttl=600)
+    wide = gov.start_job("j-wide2", "coder", scope=["tool:*"], ttl=600)
+    _, reviewer_token = gov.reviewers.add("ops")
+    operator = {"X-Claw-Operator-Token": reviewer_token}
+    r = bridge.post("/v1/openclaw/jobs/bind", {"jobToken": narrow.token, "sessionKey": "agent:coder:inv-1"}, operator)
+    assert r.status_code == 200, r.text
+    r = bridge.post("/v1/openclaw/jobs/bind", {"jobToken": wide.token, "runId": "run-wide"}, operator)
+    assert r.status_code == 200, r.text
+    for variant in ("agent:Coder:inv-1", "agent:coder:INV-1", "agent:coder:inv-1\u200b", "agent:coder:ｉnv-1"):
+        write = bridge.tool("write", session=variant, path="/x")
+        assert write["decision"] == "deny" and "outside the scope of job j-narrow" in write["reason"], (variant, write)
+    # the session key only in the event: still the bound session
+    body = {
+        "event": {
+            "toolName": "write",
+            "params": {"path": "/x"},
+            "runId": "run-1",
+            "toolCallId": "c-ev",
+            "sessionKey": "agent:coder:inv-1",
+        },
+        "ctx": {"agentId": "coder", "runId": "run-1", "toolCallId": "c-ev"},
+    }
+    r = bridge.post("/v1/openclaw/before_tool_call", body)
+    assert r.status_code == 200 and r.json()["decision"] == "deny", r.text
+    # naming the wide run on the narrow session: bindings of two jobs, denied
+    both = bridge.tool("write", session="agent:coder:inv-1", run="run-wide", path="/x")
+    assert both["decision"] == "deny" and "bound to different jobs" in both["reason"], both
+    # the wide run alone still runs under its own job
+    assert bridge.tool("write", session="agent:coder:other", run="run-wide", path="/x")["decision"] == "allow"
+
+
+def test_only_a_reviewer_who_may_act_for_the_agent_can_bind(gov: Governor, bridge: Bridge) -> None:
+    job = gov.start_job("j-scope", "coder", scope=["tool:*"], ttl=600)
+    _, elsewhere = gov.reviewers.add("ops-other", agents=["other"])
+    r = bridge.post(
+        "/v1/openclaw/jobs/bind",
+        {"jobToken": job.token, "sessionKey": "agent:coder:s"},
+        {"X-Claw-Operator-Token": elsewhere},
+    )
+    assert r.status_code == 403 and "outside reviewer 'ops-other'" in r.text, r.text
+    assert not [e for e in gov.audit.query(type="job") if e["details"].get("event") == "bound"]
+
+
 def test_a_run_id_binding_applies_to_that_run_only(gov: Governor, bridge: Bridge) -> None:
     job = gov.start_job("j-run", "coder", scope=["tool:read"], ttl=600)
     _, reviewer_token = gov.reviewers.add("ops")

@@ -104,6 +104,17 @@ class Reviewer:
             credential_id,
         )
 
+    def agent_refusal(self, agent_id: str) -> str | None:
+        """Why this reviewer may NOT act for ``agent_id`` at all (roles, same name, agent scope), or None: the
+        part of :meth:`refusal` that does not depend on an escalation (an operator binding a job, say)."""
+        if not set(self.roles) & set(ROLES):
+            return f"reviewer {self.name!r} has no approver role"
+        if normalize(self.name) == normalize(agent_id):
+            return f"reviewer {self.name!r} cannot act for the agent with the same name"
+        if self.scope_agents and not any(glob_match(normalize(p), normalize(agent_id)) for p in self.scope_agents):
+            return f"agent {agent_id!r} is outside reviewer {self.name!r}'s scope"
+        return None
+
     def refusal(self, escalation: Escalation) -> str | None:
         """Why this reviewer may NOT resolve ``escalation`` (roles, approvers, scope, self), or None."""
         if not set(self.roles) & set(ROLES):

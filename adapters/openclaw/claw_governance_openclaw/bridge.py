@@ -62,8 +62,9 @@ import logging
 import secrets
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,27 +196,44 @@ class _JobBindings:
         self._lock = threading.Lock()
 
     def put(self, kind: str, key: str, binding: _Binding) -> None:
+        item = (kind, _binding_key(key))
         with self._lock:
-            self._items[(kind, key)] = binding
-            self._items.move_to_end((kind, key))
+            self._items[item] = binding
+            self._items.move_to_end(item)
             while len(self._items) > self._limit:
                 self._items.popitem(last=False)
 
-    def find(self, run_id: str | None, session_key: str | None) -> _Binding | None:
-        """The binding of the run, else of the session (a run binding is the narrower one)."""
+    def find(self, run_ids: Iterable[str | None], session_keys: Iterable[str | None]) -> list[_Binding]:
+        """Every distinct binding of any of the call's run ids and session keys (``ctx`` and ``event`` may
+        each name one): more than one means the caller named runs or sessions of different jobs."""
+        keys = {("run", _binding_key(k)) for k in run_ids if k} | {
+            ("session", _binding_key(k)) for k in session_keys if k
+        }
+        found: list[_Binding] = []
         with self._lock:
-            for kind, key in (("run", run_id), ("session", session_key)):
-                if key is not None and (found := self._items.get((kind, key))) is not None:
-                    return found
-        return None
+            for item in sorted(keys):
+                binding = self._items.get(item)
+                if binding is not None and binding not in found:
+                    found.append(binding)
+        return found
+
+
+def _binding_key(key: str) -> str:
+    """A run id or session key as bindings compare it: NFKC, case folded, without control, format or space
+    characters, so ``agent:Coder:inv-1`` or ``agent:coder:inv-1\u200b`` finds the binding of
+    ``agent:coder:inv-1`` (a variant must never escape the bound job)."""
+    text = unicodedata.normalize("NFKC", key).casefold()
+    return "".join(c for c in text if unicodedata.category(c)[0] not in "CZ")
 
 
 @dataclass(frozen=True, slots=True)
 class _JobContext:
-    """The job token a call runs under (None: no token) and the job it must belong to (None: any)."""
+    """The job token a call runs under (None: no token) and the job it must belong to (None: any);
+    ``refusal`` says why the call must be denied before any token is checked (conflicting bindings)."""
 
     token: str | None
     job_id: str | None
+    refusal: str | None = None
 
 
 def _session_agent(session_key: str | None) -> str | None:
@@ -425,7 +443,13 @@ class Bridge:
                 "reason": reason,
                 "result": {"block": True, "blockReason": f"claw-governance blocked {name}: {reason}"},
             }
-        job = self._job_context(job_payload, run_id, _text(ctx.get("sessionKey")))
+        job = self._job_context(job_payload, event, ctx)
+        if job.refusal is not None:
+            return {
+                "decision": "deny",
+                "reason": job.refusal,
+                "result": {"block": True, "blockReason": f"claw-governance blocked {name}: {job.refusal}"},
+            }
         if job.job_id is not None:
             metadata["job_id"] = job.job_id  # as gov.agent(..., job_id=): a token of another job is refused
         # The same call gov.agent(agent_id, job_token=..., job_id=...).check() builds: the core checks the token.
@@ -478,22 +502,29 @@ class Bridge:
             raise _Refused(400, '"job.jobId" must be a string')
         return _text(token), _text(job_id)
 
-    def _job_context(self, job_payload: Any, run_id: str | None, session_key: str | None) -> _JobContext:
+    def _job_context(self, job_payload: Any, event: Mapping[str, Any], ctx: Mapping[str, Any]) -> _JobContext:
         """The token and job a call runs under: the operator's binding of its run or session wins over what
         the plugin presents. A presented token that differs from the bound one is still checked, bound to the
-        binding's job, so a token of another job is denied (``minted for job J, not K``) and audited."""
+        binding's job, so a token of another job is denied (``minted for job J, not K``) and audited. Run ids
+        and session keys are looked up from both ``event`` and ``ctx``; bindings of different jobs among them
+        deny the call (a run of a wider job cannot be named to escape a session's narrower one)."""
         token, job_id = self._presented(job_payload)
-        bound = self.bindings.find(run_id, session_key)
-        if bound is None:
+        found = self.bindings.find(
+            (_text(event.get("runId")), _text(ctx.get("runId"))),
+            (_text(ctx.get("sessionKey")), _text(event.get("sessionKey"))),
+        )
+        if not found:
             return _JobContext(token, job_id)
+        if len(found) > 1:
+            jobs = ", ".join(sorted({b.job_id for b in found}))
+            return _JobContext(None, None, f"the call names runs or sessions bound to different jobs ({jobs})")
+        (bound,) = found
         if token is None or hmac.compare_digest(token.encode(), bound.token.encode()):
             return _JobContext(bound.token, bound.job_id)
         return _JobContext(token, bound.job_id)
 
     def _hook_job(self, data: Mapping[str, Any], event: Mapping[str, Any], ctx: Mapping[str, Any]) -> _JobContext:
-        run_id = _text(event.get("runId")) or _text(ctx.get("runId"))
-        session_key = _text(ctx.get("sessionKey")) or _text(event.get("sessionKey"))
-        return self._job_context(data.get("job"), run_id, session_key)
+        return self._job_context(data.get("job"), event, ctx)
 
     async def bind_job(self, request: Request) -> JSONResponse:
         """Bind a job token to an OpenClaw session key or run id (the operator's call, not the agent's)."""
@@ -519,6 +550,10 @@ class Bridge:
         claims = self.gov.jobs.claims_of(token)
         if claims is None:
             raise _Refused(400, "jobToken is not a job token signed by this governor")
+        # The operator must be a reviewer who may act for this agent (role, agent scope, not the agent itself).
+        refused_operator = operator.agent_refusal(claims.agent_id)
+        if refused_operator is not None:
+            raise _Refused(403, f"cannot bind job {claims.job_id}: {refused_operator}")
         if session_key is not None and _session_agent(session_key) != claims.agent_id.strip().lower():
             raise _Refused(
                 400,
@@ -586,6 +621,8 @@ class Bridge:
         if model is None:
             return block(f"OpenClaw gave no model for the run of agent {agent_id} (ctx.modelId); the run is blocked")
         job = self._hook_job(data, event, ctx)
+        if job.refusal is not None:
+            return block(job.refusal)
         try:
             self._ensure_agent(agent_id)
         except ClawGovernanceError as exc:
