@@ -638,7 +638,6 @@ def test_a_segment_gone_under_the_writer_denies_the_very_next_append(
     trail.close()
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_does_not_steal_the_parents_deletion_event(tmp_path: Path) -> None:
     # The child shares the parent's inotify instance: if it read the events (or moved the watch), the parent
     # would miss the deletion of its own segment and keep allowing calls.
@@ -680,7 +679,6 @@ def test_query_glob_is_the_policy_glob(pattern: str, name: str) -> None:
     assert bool(PatternIndex([(normalize(pattern), 1)]).lookup(normalize(name))) is expected
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
 def test_no_inotify_watch_where_it_would_not_see_every_change() -> None:
     # inotify reports only changes made through this kernel: on a file system it does not know to be local
     # (here procfs; in practice NFS, SMB, FUSE) the writer keeps the fstat per append.
