@@ -334,17 +334,13 @@ def serve_command(
     from claw_governance_openclaw.bridge import BridgeSettings, create_app, load_agent_keys
     from claw_governance_openclaw.limits import server_config, token_problem
 
-    token = os.environ.get("CLAW_BRIDGE_TOKEN", "")
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            fail(f"{token_file}: cannot read the bridge token ({exc.strerror or exc})")
-    if not token:
-        fail(
-            "the bridge needs a shared token: set CLAW_BRIDGE_TOKEN or pass --token-file "
-            "(e.g. `openssl rand -hex 32 > bridge.token`)"
-        )
+    token = _secret(
+        token_file,
+        "CLAW_BRIDGE_TOKEN",
+        "bridge token",
+        "the bridge needs a shared token: set CLAW_BRIDGE_TOKEN or pass --token-file "
+        "(e.g. `openssl rand -hex 32 > bridge.token`)",
+    )
     weak = token_problem(token)
     if weak is not None:
         fail(weak)
