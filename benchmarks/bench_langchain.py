@@ -24,25 +24,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import gc
-import hashlib
-import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 from claw_governance_langchain import GovernedTool
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, tool
 
 from claw_governance import CallOutcome, Decision, Governor, Outcome, ToolCall
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # benchmarks/ is not a package
+    sys.path.insert(0, str(HERE))
+from floor import floor_entries  # noqa: E402
 
 POLICY = """\
 agent: bench-agent
@@ -114,71 +114,6 @@ class _NoOpGovernor(Governor):
         return None
 
 
-@contextlib.contextmanager
-def _floor_entries() -> Iterator[Callable[[int], None]]:
-    """The least work DESIGN asks of any governed call: two entries (the decision before the tool runs, the
-    outcome after), each serialised with sorted keys, SHA-256-chained to the one before and written to the OS
-    under a thread lock and an flock. Nothing else: no identity, trust, policy, redaction, checkpoint, rotation
-    or check for other writers. Not a trail (it is never read); a lower bound for one."""
-    with tempfile.TemporaryDirectory() as tmp:
-        fd = os.open(Path(tmp) / "floor.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        lock_fd = os.open(Path(tmp) / "floor.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            yield _chained_appends(fd, lock_fd)
-        finally:
-            os.close(fd)
-            os.close(lock_fd)
-
-
-def _chained_appends(fd: int, lock_fd: int) -> Callable[[int], None]:
-    """A function of the call number that appends its two entries to ``fd`` (see _floor_entries)."""
-    lock = threading.Lock()
-    head = {"seq": 0, "prev": "0" * 64}
-
-    def append(fields: dict[str, Any]) -> None:
-        with lock:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            try:
-                head["seq"] += 1
-                fields.update(seq=head["seq"], prev_hash=head["prev"], timestamp=time.time())
-                body = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
-                digest = hashlib.sha256(body).hexdigest()
-                os.write(fd, body[:-1] + b',"hash":"' + digest.encode() + b'"}\n')
-                head["prev"] = digest
-            finally:
-                fcntl.flock(lock_fd, fcntl.LOCK_UN)
-
-    def entries(i: int) -> None:
-        base = {"agent_id": "bench-agent", "action": "tool:lookup", "policy_hash": "0" * 64}
-        append(
-            {
-                **base,
-                "type": "policy_decision",
-                "context": {"customer_id": i, "fields": ["name", "email"]},
-                "decision": {"outcome": "allow", "allowed": True, "reason": "Allowed by rule tool:lookup"},
-                "details": {"call_id": f"call_{i}", "framework": "langchain"},
-            }
-        )
-        append(
-            {
-                **base,
-                "type": "agent_action",
-                "context": None,
-                "decision": {"outcome": "allow", "allowed": True},
-                "details": {
-                    "call_id": f"call_{i}",
-                    "framework": "langchain",
-                    "output": "customer",
-                    "error": None,
-                    "success": True,
-                    "duration_ms": 0.01,
-                },
-            }
-        )
-
-    return entries
-
-
 def run(calls: int, rounds: int) -> dict[str, float]:
     """Measure both sides in interleaved rounds; return medians and p99s in microseconds and the ratio."""
     with _bench_governor() as gov:
@@ -224,7 +159,7 @@ def run(calls: int, rounds: int) -> dict[str, float]:
         runners["langchain_plus_governor"] = side_by_side
         # The floor: the adapter's glue (a GovernedTool over a governor that allows everything and records
         # nothing) and, separately, the least audit work DESIGN asks for, right after a LangChain call.
-        with _NoOpGovernor() as noop, _floor_entries() as floor:
+        with _NoOpGovernor() as noop, floor_entries() as floor:
             runners["noop_governor"] = caller(GovernedTool(lookup, governor=noop, agent_id="bench-agent"))
 
             def langchain_plus_floor(i: int) -> None:

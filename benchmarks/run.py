@@ -649,6 +649,13 @@ def evaluate_goals(res: Results, cfg: Config) -> None:
                 else ""
             )
             goal(text, peer / ours >= 5, f"{peer / ours:.1f}x ({ours:.1f} us vs {peer:.1f} us){extra}")
+    for n, factor in ((2, 5), (100, 20)):  # issue 15: the full governed call against govern() on the same calls
+        ex, peer_ex = p50("claw_execute", n), p50("agt_govern_audit_on_allowed", n)
+        text = f"issue 15: execute() >= {factor}x faster than AGT govern() with audit on, allowed calls, {n} rules"
+        if ex is None or peer_ex is None:
+            goal(text, None, "not measured in this run" if ex is None else "AGT not installed")
+        else:
+            goal(text, peer_ex / ex >= factor, f"{peer_ex / ex:.1f}x ({ex:.1f} us vs {peer_ex:.1f} us)")
     ours, peer = p50("claw_evaluate", 1000), p50("cedarpy", 1000)
     text = "decision >= 3x faster than cedarpy, 1,000 policies (p50)"
     if ours is None or peer is None:

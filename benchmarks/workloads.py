@@ -13,11 +13,12 @@ policy can be written in each system's own language:
   ``context.name``. Cedar has no "escalate": the conditional rule is a ``forbid``, and for Cedar the
   cross-check compares the allowed bit only.
 
-Every policy has: a deny on destructive verbs (``delete:*``, and ``drop/destroy/truncate/wipe:*`` from 10
-rules up), the conditional rule (escalate ``payments:refund`` when ``amount > 500``), an allow for small
-refunds, then filler: exact allows, ``prefix:*`` and ``*:suffix`` allows and exact denies. ``expected()`` is a
-plain reference evaluator of the same semantics (deny > escalate > allow > default deny) that every system
-must agree with.
+Every policy has the conditional rule (escalate ``payments:refund`` when ``amount > 500``) and an allow for
+small refunds; that is the 2-rule policy (everything else, ``delete:*`` too, is default-denied, so
+``execute`` has allowed calls to time at 2 rules). From 3 rules up it also has a deny on destructive verbs
+(``delete:*``, and ``drop/destroy/truncate/wipe:*`` from 10 rules up), then filler: exact allows,
+``prefix:*`` and ``*:suffix`` allows and exact denies. ``expected()`` is a plain reference evaluator of the
+same semantics (deny > escalate > allow > default deny) that every system must agree with.
 """
 
 from __future__ import annotations
@@ -104,9 +105,11 @@ def build_rules(n: int) -> list[AbstractRule]:
     """The N-rule policy (N >= 2)."""
     if n < 2:
         raise ValueError("a workload policy has at least 2 rules")
-    rules = [AbstractRule("deny", "prefix", "delete"), AbstractRule("escalate", "exact", REFUND, conditional=True)]
-    if n >= 3:
-        rules.append(AbstractRule("allow", "exact", REFUND))
+    conditional = AbstractRule("escalate", "exact", REFUND, conditional=True)
+    refunds = AbstractRule("allow", "exact", REFUND)
+    if n == 2:  # refunds over 500 escalate, smaller ones are allowed, the rest (delete:* too) default-denied
+        return [conditional, refunds]
+    rules = [AbstractRule("deny", "prefix", "delete"), conditional, refunds]
     if n >= 10:
         rules.extend(AbstractRule("deny", "prefix", verb) for verb in DESTRUCTIVE_VERBS[1:])
     i = 0
@@ -161,7 +164,8 @@ def build_workload(n: int, *, queries: int = 64, seed: int = 8) -> Workload:
         raw.append((f"tool{rng.randrange(1000)}:{r.value}", {"id": rng.randrange(1000)}, "allow suffix glob"))
     for r in _spread(by[("deny", "exact")], per, rng):
         raw.append((r.value, {"id": rng.randrange(1000)}, "deny exact"))
-    verbs = [v for v in DESTRUCTIVE_VERBS if any(r.value == v for r in by[("deny", "prefix")])]
+    # destructive verbs: denied by their rule, or (2 rules) by the default deny
+    verbs = [v for v in DESTRUCTIVE_VERBS if any(r.value == v for r in by[("deny", "prefix")])] or ["delete"]
     for j in range(per):
         raw.append((f"{verbs[j % len(verbs)]}:table{j}", {"id": j}, "deny destructive verb"))
     for r in _spread(by[("allow", "suffix")], max(1, per // 2), rng):  # deny beats a matching allow

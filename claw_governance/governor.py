@@ -174,7 +174,7 @@ class Governor:
             self.identities = IdentityRegistry(config, self.state, self.record)
             self.trust = TrustLedger(config, self.state, self.record, on_zero=self._revoke_at_zero)
             self.escalations = EscalationQueue(config, self.state, self.record)
-            self.jobs = JobRegistry(self.state, self.audit.key.private_key(), self.audit.key.public.key_id, self.record)
+            self.jobs = JobRegistry(self.state, self.audit.key.private_key(), self.record)
             SharedState.for_store(self.state, config.state_sync_interval).flushers.append(self.jobs.refresh)
             self.reviewers = ReviewerRegistry(self.state, self._is_agent)
             self.audit_sink = self._start_audit_sink(config)

@@ -10,7 +10,7 @@ import psycopg
 from click.testing import CliRunner
 
 from claw_governance import Governor
-from claw_governance.audit.keys import PublicKey
+from claw_governance.audit.keys import PublicKey, public_key_from_text
 from claw_governance.audit.sink import AuditReplicator, FleetReader
 from claw_governance.cli import build_cli
 
@@ -80,7 +80,7 @@ def test_two_hosts_copy_their_trails_once_and_the_fleet_verifies(tmp_path: Path,
 
 
 def _key(host: Path) -> PublicKey:
-    return PublicKey.from_text(public_key(host).read_bytes())
+    return public_key_from_text(public_key(host).read_bytes())
 
 
 def test_tampering_with_a_row_is_detected_like_tampering_with_a_file(tmp_path: Path, pg_url: str) -> None:

@@ -12,16 +12,24 @@ then removed) the first time a governor starts with a passphrase.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from claw_governance.errors import AuditError
+from claw_governance.keys import KeyFormatError, PublicKey
+
+__all__ = [
+    "KEY_FILE",
+    "PUBLIC_KEY_FILE",
+    "SEALED_KEY_FILE",
+    "PublicKey",
+    "SigningKey",
+    "key_id",
+    "public_key_from_text",
+]
 
 KEY_FILE = "governor_ed25519.pem"
 SEALED_KEY_FILE = "governor_ed25519.key"  # claw-key/1, encrypted with the identity passphrase
@@ -30,64 +38,20 @@ SEALED_KEY_OWNER = "claw-governor:audit"  # the claw-key/1 "agent_id" of the gov
 
 
 def key_id(public_raw: bytes) -> str:
-    """A short, stable name for a public key: the first 16 hex digits of SHA-256 over its raw bytes."""
-    return hashlib.sha256(public_raw).hexdigest()[:16]
+    """The id of a raw Ed25519 audit key under the one key-id rule (:func:`claw_governance.keys.key_id`)."""
+    return PublicKey.from_raw(public_raw).key_id
 
 
-@dataclass(frozen=True, slots=True)
-class PublicKey:
-    """A public key that may verify checkpoints; ``raw`` is the 32-byte Ed25519 key."""
-
-    raw: bytes
-
-    @property
-    def key_id(self) -> str:
-        """See :func:`key_id`."""
-        return key_id(self.raw)
-
-    @property
-    def hex(self) -> str:
-        """The raw key as hex (how trail.json stores it)."""
-        return self.raw.hex()
-
-    def verify(self, signature_b64: str, message: bytes) -> bool:
-        """True if ``signature_b64`` is this key's signature over ``message``; never raises."""
-        try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(base64.b64decode(signature_b64, validate=True), message)
-        except (InvalidSignature, ValueError, TypeError):
-            return False
-        return True
-
-    def pem(self) -> bytes:
-        """SubjectPublicKeyInfo PEM (for evidence bundles and ``--public-key``)."""
-        return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    @classmethod
-    def from_text(cls, text: str | bytes) -> PublicKey:
-        """Parse a PEM public key (or private key: its public half) or 64 hex digits; AuditError if neither."""
-        data = text.encode() if isinstance(text, str) else text
-        stripped = data.strip()
-        if len(stripped) == 64:
-            try:
-                return cls(bytes.fromhex(stripped.decode("ascii")))
-            except (ValueError, UnicodeDecodeError):
-                pass
-        try:
-            if b"PRIVATE KEY" in stripped:
-                private = serialization.load_pem_private_key(stripped, password=None)
-                if not isinstance(private, Ed25519PrivateKey):
-                    raise AuditError("not an Ed25519 key")
-                public = private.public_key()
-            else:
-                loaded = serialization.load_pem_public_key(stripped)
-                if not isinstance(loaded, Ed25519PublicKey):
-                    raise AuditError("not an Ed25519 public key")
-                public = loaded
-        except (ValueError, TypeError) as exc:
-            raise AuditError(f"not an Ed25519 public key (PEM or 64 hex digits): {exc}") from None
-        return cls(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+def public_key_from_text(text: str | bytes) -> PublicKey:
+    """An audit key from PEM (public, or a private key's public half) or 64 hex digits; AuditError if it is
+    not Ed25519 (checkpoints are C2SP signed notes, which are Ed25519)."""
+    try:
+        key = PublicKey.from_text(text)
+    except KeyFormatError as exc:
+        raise AuditError(f"not an Ed25519 public key (PEM or 64 hex digits): {exc}") from None
+    if key.algorithm != "ed25519":
+        raise AuditError("not an Ed25519 public key: audit checkpoints are signed with Ed25519")
+    return key
 
 
 class SigningKey:
@@ -99,9 +63,7 @@ class SigningKey:
         self._private = private
         self.path = path
         self.encrypted = encrypted  # stored encrypted on disk (an in-memory key is never written)
-        self.public = PublicKey(
-            private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        )
+        self.public = PublicKey.from_crypto(private.public_key())
 
     def sign(self, message: bytes) -> str:
         """Base64 of the Ed25519 signature over ``message``."""

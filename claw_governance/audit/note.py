@@ -18,9 +18,6 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from claw_governance.audit.keys import PublicKey, SigningKey
 
 __all__ = [
@@ -83,7 +80,7 @@ def parse_vkey(text: str) -> tuple[str, PublicKey, int]:
         raise ValueError("not a signed-note verifier key: bad hex or base64") from None
     if len(raw) != 33 or raw[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
         raise ValueError("not an Ed25519 (0x01) or cosignature/v1 (0x04) verifier key")
-    key = PublicKey(raw[1:])
+    key = PublicKey.from_raw(raw[1:])
     if _key_id(name, raw[0], key.raw) != claimed:
         raise ValueError("the verifier key's key ID does not match its name and key")
     return name, key, raw[0]
@@ -143,11 +140,7 @@ def sign_note(text: str, name: str, key: SigningKey) -> NoteSignature:
 
 
 def _ed25519_ok(key: PublicKey, sig: bytes, message: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(key.raw).verify(sig, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return key.algorithm == "ed25519" and key.verify(sig, message)
 
 
 def verify_note_signature(text: str, signature: NoteSignature, name: str, key: PublicKey) -> bool:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from claw_governance.audit.keys import KEY_FILE, PUBLIC_KEY_FILE, PublicKey
+from claw_governance.audit.keys import KEY_FILE, PUBLIC_KEY_FILE, PublicKey, public_key_from_text
 from claw_governance.audit.layout import GENERATION_SHIFT, iter_lines, list_segments, origin_for, parse_entry, path_key
 from claw_governance.audit.note import parse_checkpoint
 from claw_governance.audit.trail import query_entries
@@ -52,10 +52,10 @@ class TrailReader:
         self.public_keys: list[PublicKey] = list(public_keys or [])
         self.key_note = "given" if public_keys else "none"
         if not public_keys and state_path is not None and (state_path / KEY_FILE).exists():
-            self.public_keys = [PublicKey.from_text((state_path / KEY_FILE).read_bytes())]
+            self.public_keys = [public_key_from_text((state_path / KEY_FILE).read_bytes())]
             self.key_note = str(state_path / KEY_FILE)
         elif not public_keys and state_path is not None and (state_path / PUBLIC_KEY_FILE).exists():
-            self.public_keys = [PublicKey.from_text((state_path / PUBLIC_KEY_FILE).read_bytes())]  # encrypted key
+            self.public_keys = [public_key_from_text((state_path / PUBLIC_KEY_FILE).read_bytes())]  # encrypted key
             self.key_note = str(state_path / PUBLIC_KEY_FILE)
         self.store = store
         self.witnesses = witnesses

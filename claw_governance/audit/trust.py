@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from claw_governance.audit.keys import PublicKey
+from claw_governance.audit.keys import PublicKey, public_key_from_text
 from claw_governance.audit.note import ALG_COSIGNATURE_V1, parse_vkey
 from claw_governance.audit.verify import Witness
 from claw_governance.errors import AuditError
@@ -30,7 +30,7 @@ def load_public_key(text: str) -> PublicKey:
             return load_public_key(path.read_text())
         except OSError as exc:
             raise AuditError(f"{path}: {exc.strerror or exc}") from None
-    return PublicKey.from_text(value)
+    return public_key_from_text(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ from claw_governance.audit.layout import (
 )
 from claw_governance.audit.merkle import CompactRange
 from claw_governance.audit.note import Checkpoint, parse_checkpoint
+from claw_governance.keys import by_alias
 
 MAX_ERRORS = 100
 _loads = orjson.loads
@@ -507,7 +508,7 @@ class _Check:
         return (
             key is not None
             and record.get("trail_id") == self.trail_id
-            and key.verify(str(record.get("signature")), record_message(record))
+            and key.verify_b64(str(record.get("signature")), record_message(record))
         )
 
     def finish(self, last_segment: str, key_source: str = "given") -> VerifyReport:
@@ -643,16 +644,14 @@ def load_trail_meta(directory: Path) -> dict[str, Any]:
 
 
 def trail_keys(meta: dict[str, Any]) -> dict[str, PublicKey]:
-    """The public keys listed in trail.json (malformed entries are skipped)."""
-    keys: dict[str, PublicKey] = {}
+    """The public keys listed in trail.json under every id of each (malformed entries are skipped)."""
+    found: list[PublicKey] = []
     for item in meta.get("keys") or ():
         try:
-            key = PublicKey(bytes.fromhex(item["public_key"]))
+            found.append(PublicKey.from_raw(bytes.fromhex(item["public_key"])))
         except (KeyError, TypeError, ValueError):
             continue
-        if len(key.raw) == 32:
-            keys[key.key_id] = key
-    return keys
+    return by_alias(found)
 
 
 def load_retention_records(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -711,7 +710,7 @@ def verify_directory(
     ``witnesses``/``min_witnesses``: a checkpoint anchors entries only when that many of them cosigned it.
     ``expected_origin``: the origin this folder must hold (e.g. the one the state store knows for it).
     """
-    keys = {k.key_id: k for k in trusted_keys}
+    keys = by_alias(trusted_keys)
     try:
         meta = load_trail_meta(directory)
     except ValueError as exc:
@@ -984,7 +983,7 @@ def verify_entries(
     checked against the recomputed tree at its size. Nothing is read from files and nothing from the
     trail is trusted: only ``trusted_keys`` (and ``witnesses``) vouch for it.
     """
-    keys = {k.key_id: k for k in trusted_keys}
+    keys = by_alias(trusted_keys)
     check = _Check(trail_id, keys, anchors, [], witnesses=witnesses, min_witnesses=min_witnesses)
     if not keys:
         check.error(None, "no trusted public key was given: nothing can vouch for the trail")

@@ -178,7 +178,7 @@ def public_key_cmd(
     store_url: str | None = None,
 ) -> None:
     """Print the governor's public key; ``--format note``: the signed-note verifier key for this trail."""
-    from claw_governance.audit.keys import KEY_FILE, PublicKey
+    from claw_governance.audit.keys import KEY_FILE, public_key_from_text
     from claw_governance.audit.layout import origin_for
     from claw_governance.audit.note import vkey
     from claw_governance.audit.verify import load_trail_meta
@@ -187,7 +187,7 @@ def public_key_cmd(
     if state is None or not (state / KEY_FILE).exists():
         fail(f"no governor key in {state}: give --state or --identities")
     assert state is not None
-    key = PublicKey.from_text((state / KEY_FILE).read_bytes())
+    key = public_key_from_text((state / KEY_FILE).read_bytes())
     if fmt == "pem":
         click.echo(key.pem().decode(), nl=False)
     elif fmt == "hex":

@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from claw_governance.errors import IdentityError
+from claw_governance.keys import RSA_PSS, CryptoPublicKey, KeyFormatError, PublicKey, key_id
 
 KEY_FORMAT = "claw-key/1"
 ALGORITHMS = ("ed25519", "rsa")
@@ -44,9 +45,6 @@ _SCRYPT_R = 8
 _SCRYPT_P = 1
 
 PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
-PublicKey = ed25519.Ed25519PublicKey | rsa.RSAPublicKey
-
-_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
 
 
 def b64e(data: bytes) -> str:
@@ -59,7 +57,7 @@ def b64d(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
-def algorithm_of(key: PrivateKey | PublicKey) -> str:
+def algorithm_of(key: PrivateKey | CryptoPublicKey) -> str:
     """``"ed25519"`` or ``"rsa"``."""
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "ed25519"
@@ -77,16 +75,16 @@ def public_der(key: PrivateKey) -> bytes:
 
 
 def key_id_for(public: bytes) -> str:
-    """A key's id: the first 16 bytes of SHA-256 of its public DER, as hex (stable, collision-safe)."""
-    return hashlib.sha256(public).hexdigest()[:32]
+    """A key's id from its public DER: the one rule for every key (``claw_governance.keys.key_id``)."""
+    return key_id(public)
 
 
 def load_public(der_b64: str) -> PublicKey:
-    """A public key from base64 DER (Ed25519 or RSA)."""
-    key = serialization.load_der_public_key(b64d(der_b64))
-    if not isinstance(key, ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
-        raise IdentityError(f"unsupported public key type {type(key).__name__}")
-    return key
+    """A public key from base64 DER (Ed25519 or RSA); IdentityError if it is neither."""
+    try:
+        return PublicKey.from_der(b64d(der_b64))
+    except (KeyFormatError, ValueError) as exc:
+        raise IdentityError(f"cannot read a stored public key: {exc}") from None
 
 
 def import_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
@@ -112,19 +110,12 @@ def sign(key: PrivateKey, payload: bytes) -> bytes:
     """Ed25519 signature, or RSA-PSS/SHA-256 for imported RSA keys."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(payload)
-    return key.sign(payload, _PSS, hashes.SHA256())
+    return key.sign(payload, RSA_PSS, hashes.SHA256())
 
 
 def verify(key: PublicKey, signature: bytes, payload: bytes) -> bool:
-    """True when ``signature`` is valid for ``payload`` under ``key``."""
-    try:
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, payload)
-        else:
-            key.verify(signature, payload, _PSS, hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
+    """True when ``signature`` is valid for ``payload`` under ``key`` (see ``PublicKey.verify``)."""
+    return key.verify(signature, payload)
 
 
 # ------------------------------------------------------------------------------------------ key files

@@ -33,6 +33,7 @@ from claw_governance.config import GovernorConfig
 from claw_governance.errors import IdentityError
 from claw_governance.identity import keys as K
 from claw_governance.identity.shared import SharedState
+from claw_governance.keys import PublicKey
 from claw_governance.model import AuditEvent, IdentityVerdict, Signature, ToolCall
 from claw_governance.policy import PolicySet, TrustSettings
 from claw_governance.policy.names import forbidden_character, skeleton_keys
@@ -52,7 +53,7 @@ def signing_payload(agent_id: str, action: str, args_hash: str, nonce: str, time
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _PublicKey:
-    key: K.PublicKey
+    key: PublicKey
     created: float
     retired: float | None
 

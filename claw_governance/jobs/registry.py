@@ -13,14 +13,15 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from claw_governance.errors import ConfigError
 from claw_governance.jobs.tokens import JobClaims, JobTokenError, mint, new_token_id, scope_hash, verify
+from claw_governance.keys import PublicKey, by_alias
 from claw_governance.model import AuditEvent, ToolCall
 from claw_governance.policy import PolicySet, glob_match, normalize
 from claw_governance.state.base import ACTIVE, REVOKED, JobRecord, StateStore
@@ -56,15 +57,15 @@ class JobRegistry:
         self,
         store: StateStore,
         private_key: Ed25519PrivateKey,
-        key_id: str,
         record: Callable[[AuditEvent], None],
-        trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        trusted_keys: Iterable[PublicKey] = (),
         now: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self._private = private_key
-        self.key_id = key_id
-        self._keys: dict[str, Ed25519PublicKey] = {key_id: private_key.public_key(), **(trusted_keys or {})}
+        public = PublicKey.from_crypto(private_key.public_key())
+        self.key_id = public.key_id  # new tokens' kid; tokens minted under the legacy id still verify
+        self._keys: dict[str, PublicKey] = by_alias([public, *trusted_keys])
         self._record = record
         self._now = now
         self._lock = threading.Lock()

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from claw_governance.audit.canonical import jcs_dumps
 from claw_governance.errors import ClawGovernanceError
+from claw_governance.keys import PublicKey
 
 ISSUER = "claw-governance"
 ALGORITHM = "EdDSA"
@@ -83,8 +84,9 @@ def mint(claims: JobClaims, private_key: Ed25519PrivateKey) -> str:
     return jwt.encode(payload, private_key, algorithm=ALGORITHM, headers={"kid": claims.key_id, "typ": "JWT"})
 
 
-def verify(token: str, keys: Mapping[str, Ed25519PublicKey], *, leeway: float = 0.0) -> JobClaims:
-    """Check signature, issuer and expiry with a trusted key (by ``kid``); JobTokenError says why not."""
+def verify(token: str, keys: Mapping[str, PublicKey], *, leeway: float = 0.0) -> JobClaims:
+    """Check signature, issuer and expiry with a trusted key (by ``kid``, under any of its ids: see
+    ``claw_governance.keys.by_alias``); JobTokenError says why not."""
     if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
         raise JobTokenError("job token is not a compact JWT")
     try:
@@ -95,14 +97,14 @@ def verify(token: str, keys: Mapping[str, Ed25519PublicKey], *, leeway: float = 
     if not isinstance(kid, str):
         raise JobTokenError("job token has no key id (kid)")
     key = keys.get(kid)
-    if key is None:
+    if key is None or key.algorithm != "ed25519":
         raise JobTokenError("job token is signed by a key this governor does not trust")
     if header.get("alg") != ALGORITHM:
         raise JobTokenError(f"job token uses alg {header.get('alg')!r}; only {ALGORITHM} is accepted")
     try:
         payload = jwt.decode(
             token,
-            key,
+            key.crypto,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             leeway=leeway,
