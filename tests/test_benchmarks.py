@@ -134,6 +134,7 @@ def test_workload_shape(n: int) -> None:
     assert [q.expected for q in w.checked if q.label == "refund > 500"] == ["escalate"] * 4
     labels = {q.label for q in w.timed}
     assert {"deny destructive verb", "refund <= 500", "default deny"} <= labels
+    assert w.allowed, "every rule count has allowed calls, so execute() is timed at each (issue 15: at 2 rules)"
     if n >= 100:
         assert {"allow exact", "allow prefix glob", "allow suffix glob", "deny beats allow"} <= labels
         assert any(q.expected == "allow" for q in w.timed) and any(q.expected == "deny" for q in w.timed)
@@ -159,3 +160,33 @@ def test_renderings_agree_with_claw_governance(tmp_path: Path) -> None:
 def n_rules(cedar: str) -> int:
     """Cedar policies in a text (one per line)."""
     return sum(1 for line in cedar.splitlines() if line.startswith(("permit", "forbid")))
+
+
+def test_floor_benchmark_runs_and_reports_every_floor(tmp_path: Path) -> None:
+    out = tmp_path / "floor.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_floor.py"),
+            *("--calls", "40", "--rounds", "1", "--seconds", "0.3", "--fsync-cycles", "20", "--json", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    for n in (2, 100):
+        row = result["governed_call"][f"rules_{n}"]
+        assert row["execute"] > 0 and row["evaluate"] > 0 and row["floor_two_entries"] > 0
+        assert row["floor_execute"] == pytest.approx(row["evaluate"] + row["floor_two_entries"], abs=0.02)
+        if PEERS_IMPORTABLE["agt"]:
+            assert row["ratio_at_floor"] > 0 and row["ratio_at_promised_floor"] > 0
+    steps = result["entry_steps_us"]
+    assert steps["sum: one entry"] == pytest.approx(sum(v for k, v in steps.items() if k != "sum: one entry"), abs=0.02)
+    assert len(result["our_steps_us"]) == 6 and all(v > 0 for v in result["our_steps_us"].values())
+    fsync = result["fsync"]
+    assert fsync["write_fdatasync_p50_us"] > 0 and fsync["group_commit"]["entries"] > 0
+    assert all(v["entries_per_s"] > 0 for v in fsync["minimal_group_commit"].values())
+    assert "the least group commit in CPython" in proc.stdout
