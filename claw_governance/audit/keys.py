@@ -27,7 +27,6 @@ __all__ = [
     "SEALED_KEY_FILE",
     "PublicKey",
     "SigningKey",
-    "key_id",
     "public_key_from_text",
 ]
 
@@ -35,11 +34,6 @@ KEY_FILE = "governor_ed25519.pem"
 SEALED_KEY_FILE = "governor_ed25519.key"  # claw-key/1, encrypted with the identity passphrase
 PUBLIC_KEY_FILE = "governor_ed25519.pub"  # the public half of the sealed key (SubjectPublicKeyInfo PEM)
 SEALED_KEY_OWNER = "claw-governor:audit"  # the claw-key/1 "agent_id" of the governor's own key
-
-
-def key_id(public_raw: bytes) -> str:
-    """The id of a raw Ed25519 audit key under the one key-id rule (:func:`claw_governance.keys.key_id`)."""
-    return PublicKey.from_raw(public_raw).key_id
 
 
 def public_key_from_text(text: str | bytes) -> PublicKey:
