@@ -22,7 +22,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -33,8 +32,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from claw_governance import Governor
-from claw_governance.model import Escalation, EscalationStatus
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # benchmarks/ is not a package
+    sys.path.insert(0, str(HERE))
+from timing import interleaved, measure  # noqa: E402
+
+from claw_governance import Governor  # noqa: E402
+from claw_governance.model import Escalation, EscalationStatus  # noqa: E402
 
 POLICY = """\
 agent: bench
@@ -43,23 +47,6 @@ permissions:
 trust: {max_score: 1000000}
 """
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def measure(fn: Callable[[], object], n: int, warmup: int = 500) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t0 = clock()
-        fn()
-        samples.append(clock() - t0)
-    samples.sort()
-    return {
-        "p50_us": samples[len(samples) // 2] / 1000,
-        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
-        "mean_us": statistics.fmean(samples) / 1000,
-    }
 
 
 def with_schema(url: str, schema: str) -> str:
@@ -79,18 +66,15 @@ def bench_execute(tmp: Path, url: str, n: int) -> dict[str, Any]:
     try:
         agents = {k: g.agent("bench") for k, g in govs.items()}
         # interleaved rounds, so both stores see the same machine load
-        rounds: dict[str, list[dict[str, float]]] = {k: [] for k in govs}
-        for _ in range(4):
-            for kind, agent in agents.items():
-                rounds[kind].append(
-                    measure(lambda a=agent: a.execute("read:file", args, lambda ctx: "ok"), n // 4, warmup=200)
-                )
-        for kind, results in rounds.items():
-            out[f"execute_{kind}"] = {key: statistics.median(r[key] for r in results) for key in results[0]}
+        series: dict[str, Callable[[], object]] = {
+            kind: lambda a=agent: a.execute("read:file", args, lambda ctx: "ok") for kind, agent in agents.items()
+        }
+        for kind, figures in interleaved(series, n, 4).items():
+            out[f"execute_{kind}"] = figures
         gov = govs["sqlite"]
         counters = gov.decision_counters
-        out["metrics_decided"] = measure(lambda: counters.decided("bench", "allow", 1e-5), n)
-        out["tracing_enabled_check"] = measure(gov.tracer.enabled, n)
+        out["metrics_decided"] = measure(lambda: counters.decided("bench", "allow", 1e-5), n, warmup=500)
+        out["tracing_enabled_check"] = measure(gov.tracer.enabled, n, warmup=500)
         out["trust_pg"] = govs["postgresql"].trust_score("bench")
     finally:
         for g in govs.values():

@@ -12,15 +12,18 @@ Prints p50 / p99 / mean in microseconds per operation:
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import tempfile
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from claw_governance import Governor
-from claw_governance.model import ToolCall
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # benchmarks/ is not a package
+    sys.path.insert(0, str(HERE))
+from timing import measure  # noqa: E402
+
+from claw_governance import Governor  # noqa: E402
+from claw_governance.model import ToolCall  # noqa: E402
 
 POLICY = """\
 agent: bench
@@ -28,27 +31,11 @@ permissions:
   allow: ["read:*"]
 trust: {max_score: 1000000}   # far above what the run adds up to, so the final score proves no update was lost
 """
+WARMUP = 500  # untimed calls before each measure; the trust check at the end counts them too
 
 
-def measure(fn: Callable[[], object], n: int, warmup: int = 500) -> tuple[float, float, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t0 = clock()
-        fn()
-        samples.append(clock() - t0)
-    samples.sort()
-    return (
-        samples[len(samples) // 2] / 1000,
-        samples[int(len(samples) * 0.99)] / 1000,
-        statistics.fmean(samples) / 1000,
-    )
-
-
-def report(name: str, result: tuple[float, float, float]) -> None:
-    p50, p99, mean = result
+def report(name: str, result: dict[str, float]) -> None:
+    p50, p99, mean = result["p50_us"], result["p99_us"], result["mean_us"]
     print(f"{name:<58} p50 {p50:8.2f} us   p99 {p99:8.2f} us   mean {mean:8.2f} us")
 
 
@@ -73,17 +60,17 @@ def main() -> None:
             ledger.adjust("bench", 1, "action succeeded", settings)
 
         print(f"claw-governance identity/trust benchmark, n={n}, state store: SQLite (WAL) in {root}")
-        report("hot path: verify + score + adjust(+1) [signatures off]", measure(hot, n))
-        report("  IdentityRegistry.verify (no signature)", measure(lambda: registry.verify(call, policy), n))
-        report("  TrustLedger.score", measure(lambda: ledger.score("bench"), n))
-        report("  TrustLedger.adjust(+1)", measure(lambda: ledger.adjust("bench", 1, "ok", settings), n))
+        report("hot path: verify + score + adjust(+1) [signatures off]", measure(hot, n, WARMUP))
+        report("  IdentityRegistry.verify (no signature)", measure(lambda: registry.verify(call, policy), n, WARMUP))
+        report("  TrustLedger.score", measure(lambda: ledger.score("bench"), n, WARMUP))
+        report("  TrustLedger.adjust(+1)", measure(lambda: ledger.adjust("bench", 1, "ok", settings), n, WARMUP))
         report(
             "  TrustLedger.flush (one agent, batched deltas -> SQLite)",
             measure(lambda: (ledger.adjust("bench", 1, "ok", settings), ledger.flush()), n // 10, 50),
         )
         report(
             "governed execute, signatures off (policy + audit included)",
-            measure(lambda: gov.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4),
+            measure(lambda: gov.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4, WARMUP),
         )
         gov.close()
 
@@ -96,17 +83,17 @@ def main() -> None:
         )
         signed.agent("bench")
         sreg = signed.identities
-        report("sign_call (Ed25519 sign)", measure(lambda: sreg.sign_call(call), n // 4))
+        report("sign_call (Ed25519 sign)", measure(lambda: sreg.sign_call(call), n // 4, WARMUP))
         report(
             "sign_call + verify (Ed25519 verify + nonce insert in SQLite)",
-            measure(lambda: sreg.verify(sreg.sign_call(call), policy), n // 4),
+            measure(lambda: sreg.verify(sreg.sign_call(call), policy), n // 4, WARMUP),
         )
         report(
             "governed execute, signatures on",
-            measure(lambda: signed.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4),
+            measure(lambda: signed.execute("bench", "read:x", {"id": 1}, lambda c: 1), n // 4, WARMUP),
         )
         # every +1 above reached the store exactly once: 100 + the number of successful calls
-        expected = 100 + 2 * (n + 500) + (n // 10 + 50) + 2 * (n // 4 + 500)
+        expected = 100 + 2 * (n + WARMUP) + (n // 10 + 50) + 2 * (n // 4 + WARMUP)
         print(f"trust score after the runs: {signed.trust_score('bench')} (expected {expected}: no update lost)")
         signed.close()
 

@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from claw_governance import Governor
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # benchmarks/ is not a package
+    sys.path.insert(0, str(HERE))
+from timing import interleaved  # noqa: E402
+
+from claw_governance import Governor  # noqa: E402
 
 BASE = """\
 agent: bench
@@ -72,23 +75,6 @@ VARIANTS = {
 }
 
 
-def measure(fn: Callable[[], object], n: int, warmup: int = 200) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    clock = time.perf_counter_ns
-    for _ in range(n):
-        t0 = clock()
-        fn()
-        samples.append(clock() - t0)
-    samples.sort()
-    return {
-        "p50_us": samples[len(samples) // 2] / 1000,
-        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
-        "mean_us": statistics.fmean(samples) / 1000,
-    }
-
-
 def governor(root: Path, policy: str) -> Governor:
     (root / "policies").mkdir(parents=True)
     (root / "policies" / "bench.yaml").write_text(policy)
@@ -103,28 +89,21 @@ def run(n: int, rounds: int) -> dict[str, Any]:
             for agent in agents.values():  # the session has a label: the condition is evaluated for real
                 agent.execute("read:customer_record", {"id": 1}, lambda ctx: "row")
             args = {"orderId": "A-1", "amount": 5}
-            results: dict[str, list[dict[str, float]]] = {}
-            for _ in range(rounds):
-                for name, agent in agents.items():
-                    results.setdefault(f"check_{name}", []).append(
-                        measure(lambda a=agent: a.check("payments:refund", args), n // rounds)
+            series: dict[str, Callable[[], object]] = {}
+            for name, agent in agents.items():
+                series[f"check_{name}"] = lambda a=agent: a.check("payments:refund", args)
+                series[f"execute_{name}"] = lambda a=agent: a.execute("payments:refund", args, lambda ctx: "ok")
+                if name.startswith("labels"):
+                    series[f"execute_labelled_{name}"] = lambda a=agent: a.execute(
+                        "read:customer_record", {"id": 1}, lambda ctx: "row"
                     )
-                    results.setdefault(f"execute_{name}", []).append(
-                        measure(lambda a=agent: a.execute("payments:refund", args, lambda ctx: "ok"), n // rounds)
-                    )
-                    if name.startswith("labels"):
-                        results.setdefault(f"execute_labelled_{name}", []).append(
-                            measure(
-                                lambda a=agent: a.execute("read:customer_record", {"id": 1}, lambda ctx: "row"),
-                                n // rounds,
-                            )
-                        )
+            figures = interleaved(series, n, rounds)
             for name, agent in agents.items():  # every measured call was allowed
                 assert agent.check("payments:refund", args).allowed, name
         finally:
             for gov in govs.values():
                 gov.close()
-    return {key: {k: round(statistics.median(r[k] for r in rs), 2) for k in rs[0]} for key, rs in results.items()}
+    return {key: {k: round(v, 2) for k, v in r.items()} for key, r in figures.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,7 +135,7 @@ def test_a_trail_written_under_the_old_ids_verifies_with_its_key_and_only_with_i
     assert not verify_directory(root / "audit", trusted_keys=[other]).valid
     segment = list_segments(root / "audit")[0][1]
     data = bytearray(segment.read_bytes())
-    data[data.index(b'delete:invoice') + 13] ^= 1  # one letter of the first kept entry's action
+    data[data.index(b"delete:invoice") + 13] ^= 1  # one letter of the first kept entry's action
     segment.write_bytes(bytes(data))
     assert not verify_directory(root / "audit", trusted_keys=[key]).valid
 

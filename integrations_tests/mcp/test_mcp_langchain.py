@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from claw_governance_langchain import GovernedTool
 from claw_governance_mcp import GovernanceInterceptor, govern_mcp_tools
-from conftest import AGENT, Env
 from langchain_core.messages import ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_mcp_adapters.client import MultiServerMCPClient
+from mcp_support import AGENT, Env
 
 from claw_governance import Governor
 

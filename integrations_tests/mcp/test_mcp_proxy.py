@@ -3,75 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
-from conftest import AGENT, CLAW_GOV, Env
-from mcp import ClientSession, StdioServerParameters, types
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
+from mcp import ClientSession, types
+from mcp_support import AGENT, CLAW_GOV, Env, http_proxy, http_session, stdio_session, text_of, trail
 
 from claw_governance import Governor
-
-
-@asynccontextmanager
-async def stdio_session(command: str, args: list[str], **callbacks: Any) -> AsyncIterator[ClientSession]:
-    """A real MCP client session over stdio with the process ``command args``."""
-    params = StdioServerParameters(command=command, args=args, env=dict(os.environ))
-    async with stdio_client(params) as (read, write), ClientSession(read, write, **callbacks) as session:
-        await session.initialize()
-        yield session
-
-
-@contextmanager
-def http_proxy(env: Env, *extra: str) -> Iterator[str]:
-    """Start ``claw-gov mcp proxy --http`` on a free port; yield its URL; stop it."""
-    proc = subprocess.Popen(
-        [CLAW_GOV, *env.proxy_args("--http", *extra)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            match = re.search(r"on (http://127\.0\.0\.1:\d+/mcp)", line)
-            if match:
-                threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining
-                yield match.group(1)
-                break
-        else:
-            raise AssertionError(f"the proxy did not start (exit {proc.wait()})")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@asynccontextmanager
-async def http_session(url: str) -> AsyncIterator[ClientSession]:
-    """A real MCP client session over streamable HTTP."""
-    async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-def trail(env: Env, **filters: Any) -> list[dict[str, Any]]:
-    """The audit entries of this test's trail matching ``filters``."""
-    with Governor(
-        policy_path=env.root / "policies", audit_path=env.root / "audit", identity_path=env.root / "identities"
-    ) as gov:
-        return gov.audit.query(**filters)
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return " ".join(b.text for b in result.content if isinstance(b, types.TextContent))
 
 
 def dumps(tools: list[types.Tool]) -> str:
@@ -120,7 +59,7 @@ async def test_stdio_proxy_governs_and_keeps_the_schema(env: Env) -> None:
 async def test_http_proxy_governs_and_keeps_the_schema(env: Env) -> None:
     async with stdio_session(env.server_command[0], env.server_command[1:]) as direct:
         direct_tools = (await direct.list_tools()).tools
-    with http_proxy(env) as url:
+    with http_proxy(env.proxy_args("--http")) as url:
         async with http_session(url) as session:
             assert dumps((await session.list_tools()).tools) == dumps(direct_tools)
             await check_governed(session, env)

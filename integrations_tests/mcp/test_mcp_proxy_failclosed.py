@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from claw_governance_mcp.proxy import ProxySettings, open_proxy
-from conftest import AGENT, Env
 from mcp import types
+from mcp_support import AGENT, Env
 
 from claw_governance import Governor
 from claw_governance.hookspecs import hookimpl

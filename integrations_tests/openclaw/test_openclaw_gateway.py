@@ -9,9 +9,9 @@ Nothing leaves 127.0.0.1: channels, update checks, the remote model catalog and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import textwrap
 import threading
@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 from claw_governance_openclaw.bridge import BridgeSettings, create_app
 from openclaw_fake_model import MODEL_ID, FakeModel
-from openclaw_support import PLUGIN_DIR, OpenClawInstall
+from openclaw_support import PLUGIN_DIR, OpenClawInstall, free_port, running_gateway
 
 from claw_governance import Governor
 
@@ -36,25 +36,6 @@ permissions:
   allow: ["tool:read"]
   deny: ["tool:exec"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[Any], seconds: float, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"gateway exited {proc.returncode}: {log.read_text()[-3000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"gateway not listening after {seconds} s: {log.read_text()[-3000:]}")
 
 
 class BridgeServer:
@@ -197,9 +178,8 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
         "tools": {"profile": "coding"},
     }
     (state / "openclaw.json").write_text(json.dumps(config, indent=2))
-    env = openclaw_install.env(home)
     # Installed as a user installs it (docs/adapters/openclaw.md): `npm pack`, then `openclaw plugins install`.
-    install_plugin(openclaw_install, env, home, tmp_path)
+    install_plugin(openclaw_install, openclaw_install.env(home), home, tmp_path)
     config = json.loads((state / "openclaw.json").read_text())
     assert config["plugins"]["entries"]["claw-governance"]["enabled"] is True
     config["plugins"]["entries"]["claw-governance"]["config"] = {
@@ -208,23 +188,11 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
         "timeoutMs": 5000,
     }
     (state / "openclaw.json").write_text(json.dumps(config, indent=2))
-    env.update(
-        {
-            "OPENCLAW_DISABLE_BONJOUR": "1",
-            "OPENCLAW_NO_RESPAWN": "1",
-            "OPENCLAW_SKIP_CHANNELS": "1",
-            "OPENCLAW_EXEC_SHELL_SNAPSHOT": "0",
-            "OPENCLAW_NO_AUTO_UPDATE": "1",
-        }
-    )
     log = tmp_path / "gateway.log"
     node, cli = str(openclaw_install.node), str(openclaw_install.cli)
-    with log.open("w") as out:
-        gateway = subprocess.Popen(
-            [node, cli, "gateway", "run", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home
-        )
+    gateway = contextlib.ExitStack()  # stopped in the `finally` below, between the bridge and the fake model
     try:
-        wait_port(port, gateway, 180, log)
+        env = gateway.enter_context(running_gateway(openclaw_install, home, port, log))
 
         def turn(session: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
@@ -287,10 +255,5 @@ def test_gateway_turn_is_governed(openclaw_install: OpenClawInstall, governor: G
         assert not marker.exists()
     finally:
         bridge.stop()
-        gateway.terminate()
-        try:
-            gateway.wait(30)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait(10)
+        gateway.close()
         fake.close()

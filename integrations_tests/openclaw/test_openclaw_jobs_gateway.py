@@ -17,6 +17,7 @@ The plugin reads its job token from ``jobTokenFile`` once per run; the policy is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import textwrap
@@ -26,8 +27,8 @@ from typing import Any
 import httpx
 from click.testing import CliRunner
 from openclaw_fake_model import MODEL_ID, FakeModel
-from openclaw_support import OpenClawInstall
-from test_openclaw_gateway import BRIDGE_TOKEN, GATEWAY_TOKEN, BridgeServer, free_port, install_plugin, wait_port
+from openclaw_support import OpenClawInstall, free_port, running_gateway
+from test_openclaw_gateway import BRIDGE_TOKEN, GATEWAY_TOKEN, BridgeServer, install_plugin
 
 from claw_governance import Governor
 from claw_governance.cli import build_cli
@@ -121,8 +122,7 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
         "tools": {"profile": "coding"},
     }
     (state / "openclaw.json").write_text(json.dumps(config, indent=2))
-    env = openclaw_install.env(home)
-    install_plugin(openclaw_install, env, home, tmp_path)
+    install_plugin(openclaw_install, openclaw_install.env(home), home, tmp_path)
     config = json.loads((state / "openclaw.json").read_text())
     entry = config["plugins"]["entries"]["claw-governance"]
     entry["config"] = {
@@ -135,21 +135,10 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
     # for an installed plugin only with this grant
     entry["hooks"] = {"allowConversationAccess": True}
     (state / "openclaw.json").write_text(json.dumps(config, indent=2))
-    env.update(
-        {
-            "OPENCLAW_DISABLE_BONJOUR": "1",
-            "OPENCLAW_NO_RESPAWN": "1",
-            "OPENCLAW_SKIP_CHANNELS": "1",
-            "OPENCLAW_EXEC_SHELL_SNAPSHOT": "0",
-            "OPENCLAW_NO_AUTO_UPDATE": "1",
-        }
-    )
     log = tmp_path / "gateway.log"
     node, cli = str(openclaw_install.node), str(openclaw_install.cli)
-    with log.open("w") as out:
-        gateway = subprocess.Popen(
-            [node, cli, "gateway", "run", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home
-        )
+    gateway = contextlib.ExitStack()  # stopped in the `finally` below, after the bridge
+    env: dict[str, str] = {}  # the gateway's environment, once it runs
 
     def turn(session: str, *extra: str, flag: str = "--session-id") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -177,7 +166,7 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
         )
 
     try:
-        wait_port(port, gateway, 180, log)
+        env.update(gateway.enter_context(running_gateway(openclaw_install, home, port, log)))
         job = gov.start_job("job-1", "main", scope=["tool:read"], ttl=1800)
         token_file.write_text(job.token)
 
@@ -264,12 +253,7 @@ def test_job_tokens_and_model_receipts_through_the_gateway(openclaw_install: Ope
         assert gov.audit.verify().valid
     finally:
         bridge.stop()
-        gateway.terminate()
-        try:
-            gateway.wait(30)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait(10)
+        gateway.close()
         fake.close()
         tokens = [job.token, bound_job.token, theirs.token, second_job.token] if "second_job" in locals() else []
         (tmp_path / "key.pem").write_bytes(gov.audit.key.public.pem())
