@@ -68,6 +68,9 @@ class PublicKey:
             raise KeyFormatError(f"not a DER public key: {exc}") from None
         if not isinstance(loaded, ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
             raise KeyFormatError(f"unsupported public key type {type(loaded).__name__} (Ed25519 or RSA)")
+        # DER has more than one way to write the same RSA key (NULL parameters left out, the RSASSA-PSS OID);
+        # the id hashes the standard encoding, so one key has one id whatever bytes it came in
+        object.__setattr__(self, "der", loaded.public_bytes(_DER, _SPKI))
         object.__setattr__(self, "crypto", loaded)
 
     # ---------------------------------------------------------------------------------------- names

@@ -401,3 +401,36 @@ def test_a_late_older_checkpoint_is_no_witness_conflict(tmp_path: Path, witness:
         gov.audit.witnesses.submit(older, gov.audit)
         assert gov.audit.health()["witnesses"][0]["status"] == "ok"
         assert gov.audit.verify(min_witnesses=1).valid
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda meta: {**meta, "keys": 5}, id="keys-not-a-list"),
+        pytest.param(lambda meta: {**meta, "format": "claw-audit/0"}, id="wrong-format"),
+        pytest.param(lambda meta: {**meta, "trail_id": 7}, id="trail-id-not-text"),
+    ],
+)
+def test_a_damaged_trail_json_denies_every_call_until_it_is_restored(tmp_path: Path, damage: Any) -> None:
+    # Before: the failed open left the lock descriptor, so the next append resumed the half-opened trail under
+    # a random trail id it never read from trail.json, and calls were ALLOWED ("degraded").
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    cfg = config(tmp_path, policy_path=tmp_path / "policies")
+    with Governor(config=cfg) as gov:
+        assert gov.agent("a").check("read:0").allowed
+        trail_id = gov.audit.trail_id
+    meta_path = tmp_path / "audit" / "trail.json"
+    good = meta_path.read_bytes()
+    meta_path.write_bytes(orjson.dumps(damage(orjson.loads(good))))
+    size = sum(p.stat().st_size for _, p in list_segments(tmp_path / "audit"))
+    with Governor(config=cfg) as gov:
+        agent = gov.agent("a")  # the identity exists: nothing to audit here
+        decisions = [agent.check(f"read:{i}") for i in range(3)]
+        assert [d.allowed for d in decisions] == [False] * 3
+        assert all("trail.json" in d.reason for d in decisions), decisions[0].reason
+        assert sum(p.stat().st_size for _, p in list_segments(tmp_path / "audit")) == size  # nothing written
+        meta_path.write_bytes(good)  # restored: the very next call is written to the right trail
+        assert agent.check("read:9").allowed
+        assert gov.audit.trail_id == trail_id
+    assert verify(tmp_path).valid

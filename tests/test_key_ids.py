@@ -190,3 +190,57 @@ def test_lookup_by_alias_finds_a_key_under_either_id() -> None:
     assert len(found) == 6
     for key in keys:
         assert found[key.key_id] is key and found[legacy_key_id(key.raw)] is key
+
+
+# ------------------------------------------------------------------------------ red-team findings (fixed)
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    length = bytes([n]) if n < 128 else (b"\x81" + bytes([n]) if n < 256 else b"\x82" + n.to_bytes(2, "big"))
+    return bytes([tag]) + length + body
+
+
+def test_one_rsa_key_has_one_id_whatever_der_it_came_in() -> None:
+    key = PublicKey.from_crypto(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key())
+    inner = key.der[4:]  # after SEQUENCE + 0x82 length
+    bit_string = inner[2 + inner[1] :]
+    for algorithm in (
+        _tlv(0x30, _tlv(0x06, bytes.fromhex("2a864886f70d010101"))),  # rsaEncryption, NULL parameters left out
+        _tlv(0x30, _tlv(0x06, bytes.fromhex("2a864886f70d01010a"))),  # the RSASSA-PSS OID
+    ):
+        variant = PublicKey.from_der(_tlv(0x30, algorithm + bit_string))
+        assert variant.der == key.der and variant.key_id == key.key_id and variant == key
+
+
+def test_an_rsa_key_among_the_trusted_keys_never_crashes_verification(tmp_path: Path) -> None:
+    root, governor = legacy_copy(tmp_path)
+    stranger = PublicKey.from_crypto(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key())
+    assert not verify_directory(root / "audit", trusted_keys=[stranger]).valid  # was: ValueError
+    assert verify_directory(root / "audit", trusted_keys=[stranger, governor]).valid  # order no longer matters
+    assert verify_directory(root / "audit", trusted_keys=[governor, stranger]).valid
+
+
+def test_trail_json_whose_keys_are_not_a_list_is_a_one_line_error(tmp_path: Path) -> None:
+    root, key = legacy_copy(tmp_path)
+    meta_path = root / "audit" / "trail.json"
+    meta_path.write_bytes(orjson.dumps({**orjson.loads(meta_path.read_bytes()), "keys": 5}))
+    report = verify_directory(root / "audit", trusted_keys=[key])
+    assert not report.valid and "'keys' must be a list" in report.errors[0]["message"]
+    result = CliRunner().invoke(
+        build_cli(),
+        ["audit", "report", "--audit", str(root / "audit"), "--from", "2026-01-01", "--to", "2027-12-31"],
+    )
+    assert result.exit_code == 2 and "'keys' must be a list" in result.output, result.output  # was: exit 3
+
+
+@pytest.mark.parametrize("contents", ["itself", "", "   \n"])
+def test_a_public_key_file_that_is_no_key_is_a_one_line_error(tmp_path: Path, contents: str) -> None:
+    root, _ = legacy_copy(tmp_path)
+    path = tmp_path / "key.pem"
+    path.write_text(str(path) if contents == "itself" else contents)  # a file naming itself recursed before
+    result = CliRunner().invoke(
+        build_cli(), ["audit", "verify", "--audit", str(root / "audit"), "--public-key", str(path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "not a public key" in result.output and "Traceback" not in result.output

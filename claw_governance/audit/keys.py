@@ -42,7 +42,7 @@ def public_key_from_text(text: str | bytes) -> PublicKey:
     try:
         key = PublicKey.from_text(text)
     except KeyFormatError as exc:
-        raise AuditError(f"not an Ed25519 public key (PEM or 64 hex digits): {exc}") from None
+        raise AuditError(str(exc)) from None
     if key.algorithm != "ed25519":
         raise AuditError("not an Ed25519 public key: audit checkpoints are signed with Ed25519")
     return key

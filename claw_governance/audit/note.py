@@ -140,13 +140,15 @@ def sign_note(text: str, name: str, key: SigningKey) -> NoteSignature:
 
 
 def _ed25519_ok(key: PublicKey, sig: bytes, message: bytes) -> bool:
-    return key.algorithm == "ed25519" and key.verify(sig, message)
+    return key.verify(sig, message)
 
 
 def verify_note_signature(text: str, signature: NoteSignature, name: str, key: PublicKey) -> bool:
-    """True if ``signature`` is a valid Ed25519 note signature of ``text`` by (``name``, ``key``)."""
+    """True if ``signature`` is a valid Ed25519 note signature of ``text`` by (``name``, ``key``); False for a
+    key that is not Ed25519 (it can sign no note)."""
     return (
-        signature.name == name
+        key.algorithm == "ed25519"
+        and signature.name == name
         and signature.key_id == note_key_id(name, key)
         and len(signature.sig) == 64
         and _ed25519_ok(key, signature.sig, text.encode())
@@ -162,7 +164,12 @@ def cosign(text: str, name: str, key: SigningKey, timestamp: int) -> NoteSignatu
 
 def verify_cosignature(text: str, signature: NoteSignature, name: str, key: PublicKey) -> int | None:
     """The timestamp of a valid ``cosignature/v1`` of ``text`` by (``name``, ``key``), else None."""
-    if signature.name != name or signature.key_id != cosignature_key_id(name, key) or len(signature.sig) != 72:
+    if (
+        key.algorithm != "ed25519"
+        or signature.name != name
+        or signature.key_id != cosignature_key_id(name, key)
+        or len(signature.sig) != 72
+    ):
         return None
     (timestamp,) = struct.unpack(">Q", signature.sig[:8])
     if timestamp >= 1 << 63:

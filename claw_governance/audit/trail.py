@@ -183,6 +183,8 @@ class AuditTrail:
                 raise
             except (OSError, AuditError, ValueError) as exc:
                 # Fail closed but stay alive: every append raises until the folder becomes writable again.
+                # The descriptors go, so the next attempt opens the whole way (trail.json, the known head)
+                # instead of resuming a half-opened trail under an id it never read.
                 self._fail(exc)
             if self._repairs and self._failing is None:
                 self._flush_pending()
@@ -190,6 +192,16 @@ class AuditTrail:
     # ------------------------------------------------------------------------------------------- opening
 
     def _open_disk(self) -> None:
+        assert self.path is not None
+        try:
+            self._open_disk_once()
+        except BaseException:
+            # Nothing half-open survives a failed open: the next attempt opens the whole way (trail.json, the
+            # known head) instead of resuming a trail under an id it never read.
+            self._close_descriptors()
+            raise
+
+    def _open_disk_once(self) -> None:
         assert self.path is not None
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -221,6 +233,9 @@ class AuditTrail:
     def _close_fds(self) -> None:
         if self._watch is not None:
             self._watch.close()
+        self._close_descriptors()
+
+    def _close_descriptors(self) -> None:
         for name in ("_fd", "_rfd", "_lock_fd"):
             fd = getattr(self, name)
             if fd >= 0:

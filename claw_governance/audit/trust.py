@@ -19,17 +19,29 @@ from claw_governance.errors import AuditError
 def load_public_key(text: str) -> PublicKey:
     """A log public key from a file path, hex, PEM or signed-note verifier key; AuditError if none of those."""
     value = text.strip()
-    if value.count("+") >= 2 and "\n" not in value and not value.startswith("-----") and not Path(value).exists():
+    if not value:
+        raise AuditError("no public key given (a PEM file, 64 hex digits or a signed-note verifier key)")
+    if len(value) != 64 and "\n" not in value and not value.startswith("-----") and Path(value).is_file():
+        path = Path(value)
+        try:
+            contents = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuditError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            return _parse_key(contents.strip())  # a file holds a key, never the name of another file
+        except AuditError as exc:
+            raise AuditError(f"{path}: {exc}") from None
+    return _parse_key(value)
+
+
+def _parse_key(value: str) -> PublicKey:
+    if not value:
+        raise AuditError("empty: not a public key (PEM, 64 hex digits or a signed-note verifier key)")
+    if value.count("+") >= 2 and "\n" not in value and not value.startswith("-----"):
         try:
             return parse_vkey(value)[1]
         except ValueError as exc:
             raise AuditError(f"{value[:40]}: {exc}") from None
-    path = Path(value)
-    if len(value) != 64 and path.exists():
-        try:
-            return load_public_key(path.read_text())
-        except OSError as exc:
-            raise AuditError(f"{path}: {exc.strerror or exc}") from None
     return public_key_from_text(value)
 
 

@@ -640,13 +640,16 @@ def load_trail_meta(directory: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a {FORMAT} trail description")
     if meta.get("origin", origin_for(meta["trail_id"])) != origin_for(meta["trail_id"]):
         raise ValueError(f"{path}: origin does not match the trail id")
+    if not isinstance(meta.get("keys", []), list):
+        raise ValueError(f"{path}: 'keys' must be a list of the trail's public keys")
     return meta
 
 
 def trail_keys(meta: dict[str, Any]) -> dict[str, PublicKey]:
     """The public keys listed in trail.json under every id of each (malformed entries are skipped)."""
     found: list[PublicKey] = []
-    for item in meta.get("keys") or ():
+    items = meta.get("keys")
+    for item in items if isinstance(items, list) else ():
         try:
             found.append(PublicKey.from_raw(bytes.fromhex(item["public_key"])))
         except (KeyError, TypeError, ValueError):
