@@ -3,6 +3,7 @@ the Merkle/checkpoint/witness work; each must now be INVALID or refused."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from claw_governance import Governor
 from claw_governance.audit import open_trail
 from claw_governance.audit.canonical import SORTED
 from claw_governance.audit.keys import SigningKey
-from claw_governance.audit.layout import list_segments
+from claw_governance.audit.layout import list_segments, segment_name
 from claw_governance.audit.reader import TrailReader
 from claw_governance.audit.trail import TrailRefused, reset_trail
 from claw_governance.audit.trust import parse_witness
@@ -434,3 +435,63 @@ def test_a_damaged_trail_json_denies_every_call_until_it_is_restored(tmp_path: P
         assert agent.check("read:9").allowed
         assert gov.audit.trail_id == trail_id
     assert verify(tmp_path).valid
+
+
+def test_a_cut_made_while_rotation_fails_is_caught_by_the_running_writer(tmp_path: Path) -> None:
+    # Before: a failed rotation dropped the segment's descriptor, the next append reopened it and took the head
+    # back from the (cut) file: calls were allowed again, and the writer's later checkpoints even overwrote
+    # the state store's longer record, so every verify said VALID (found by a red-team review).
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "a.yaml").write_text(POLICY)
+    cfg = config(tmp_path, policy_path=tmp_path / "policies", audit_rotation_size_mb=0.01)
+    folder = tmp_path / "audit"
+    with Governor(config=cfg) as gov:
+        agent = gov.agent("a")
+        for i in range(3):
+            assert agent.check(f"read:{i}").allowed
+        segment = list_segments(folder)[-1][1]
+        size_before = segment.stat().st_size
+        assert agent.check("read:SECRET").allowed
+        head = gov.audit.health()["last_seq"]
+        blockers = [folder / segment_name(seq) for seq in range(head + 1, head + 400)]
+        for blocker in blockers:  # the next segment cannot be created: rotation fails
+            blocker.mkdir()
+        filled = 0
+        while agent.check(f"read:fill{filled}").allowed:
+            filled += 1
+            assert filled < 1000
+        denied_size = segment.stat().st_size
+        assert [agent.check(f"read:retry{i}").allowed for i in range(20)] == [False] * 20
+        assert segment.stat().st_size == denied_size  # no checkpoint per denied retry
+        os.truncate(segment, size_before)  # SECRET's decision goes
+        for blocker in blockers:
+            blocker.rmdir()
+        assert [agent.check(f"read:later{i}").allowed for i in range(5)] == [False] * 5
+        assert gov.audit.health()["status"] == "down"
+    with pytest.raises(TrailRefused, match="state store knows"):
+        Governor(config=cfg)
+
+
+def _cut_copy(real: Path, copy: Path) -> None:
+    shutil.copytree(real, copy)
+    newest = list_segments(copy)[-1][1]
+    lines = newest.read_bytes().splitlines(keepends=True)
+    newest.write_bytes(b"".join(lines[: len(lines) // 2]))
+    (copy / "checkpoint.json").unlink()
+
+
+@pytest.mark.parametrize("target", ["empty folder", "cut copy"])
+def test_an_audit_folder_replaced_by_a_symlink_is_refused(tmp_path: Path, target: str) -> None:
+    # Before: the state store keyed the folder by its resolved path, so a symlink to somewhere else was a new
+    # place with no history: an empty target started a new trail silently, a cut copy was accepted.
+    write(tmp_path, 30)
+    folder = tmp_path / "audit"
+    os.rename(folder, tmp_path / "audit.real")
+    elsewhere = tmp_path / "elsewhere"
+    if target == "empty folder":
+        elsewhere.mkdir()
+    else:
+        _cut_copy(tmp_path / "audit.real", elsewhere)
+    folder.symlink_to(elsewhere)
+    with pytest.raises(TrailRefused, match="state store knows"):
+        Governor(config=config(tmp_path))

@@ -609,6 +609,33 @@ def _hardlink_then_replace(folder: Path) -> None:
     _replace_segment(folder)
 
 
+def _rename_folder_and_copy_it_back(folder: Path) -> None:
+    # The segment keeps its name and link count inside the renamed folder: its own watch sees nothing, and
+    # entries went on into audit.x while audit/ held a copy (found by a red-team review)
+    import shutil
+
+    os.rename(folder, folder.with_name("audit.x"))
+    shutil.copytree(folder.with_name("audit.x"), folder)
+
+
+def _rename_the_folder_above(folder: Path) -> None:
+    import shutil
+
+    parent = folder.parent
+    os.rename(parent, parent.with_name(parent.name + ".x"))
+    shutil.copytree(parent.with_name(parent.name + ".x"), parent)
+
+
+def _delete_the_lock_file(folder: Path) -> None:
+    # Another writer would then lock a new .lock and the two would fork the chain (found by a red-team review)
+    (folder / ".lock").unlink()
+
+
+def _replace_the_lock_file(folder: Path) -> None:
+    (folder / ".lock.new").write_bytes(b"")
+    os.replace(folder / ".lock.new", folder / ".lock")
+
+
 @pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "fstat"])
 @pytest.mark.parametrize(
     "attack",
@@ -619,6 +646,10 @@ def _hardlink_then_replace(folder: Path) -> None:
         _hardlink_then_remove_folder,
         _rename_segment_away,
         _hardlink_then_replace,
+        _rename_folder_and_copy_it_back,
+        _rename_the_folder_above,
+        _delete_the_lock_file,
+        _replace_the_lock_file,
     ],
 )
 def test_a_segment_gone_under_the_writer_denies_the_very_next_append(

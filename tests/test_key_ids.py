@@ -244,3 +244,13 @@ def test_a_public_key_file_that_is_no_key_is_a_one_line_error(tmp_path: Path, co
     )
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1 and "not a public key" in result.output and "Traceback" not in result.output
+
+
+def test_a_public_key_path_of_64_characters_is_read_as_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = legacy_copy(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    name = "governor-key-" + "x" * 47 + ".pem"
+    assert len(name) == 64  # before: any 64-character value was taken for 64 hex digits
+    (tmp_path / name).write_bytes((root / "governor_ed25519.pem").read_bytes())
+    result = CliRunner().invoke(build_cli(), ["audit", "verify", "--audit", str(root / "audit"), "--public-key", name])
+    assert result.exit_code == 0 and "VALID" in result.output, result.output

@@ -96,8 +96,25 @@ def path_key(directory: Path) -> str:
     Keyed by the folder, not the trail: when the folder is deleted or replaced, the store still knows what
     was there. ``seq`` of that record is ``generation << 40 | size`` so a reset (a new generation) moves it
     forward although the new trail is shorter (the store only ever keeps the highest seq).
+
+    The folder is named as configured (absolute, symlinks *not* followed): an ``audit`` folder replaced by a
+    symlink to another folder is still the folder the store knows, not a new place with no history.
     """
-    return "audit-path:" + str(directory.resolve())
+    return "audit-path:" + os.path.abspath(directory)
+
+
+def path_keys(directory: Path) -> tuple[str, ...]:
+    """:func:`path_key` and, where symlinks make it differ, the key of the folder they lead to (which is how
+    records were keyed before 2026-12-02): every place the store may know this folder's trail under."""
+    keys = (path_key(directory), "audit-path:" + str(directory.resolve()))
+    return keys[:1] if keys[0] == keys[1] else keys
+
+
+def latest_for_path(store: Any, directory: Path) -> dict[str, Any] | None:
+    """The highest-seq checkpoint record the state store keeps under any of :func:`path_keys`."""
+    found = [store.latest_checkpoint(key) for key in path_keys(directory)]
+    records = [r for r in found if isinstance(r, dict) and isinstance(r.get("seq"), int)]
+    return max(records, key=lambda r: int(r["seq"])) if records else None
 
 
 GENERATION_SHIFT = 40

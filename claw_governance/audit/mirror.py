@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from claw_governance.audit.layout import CHECKPOINT_FILE, GENERATION_SHIFT, path_key, write_json_atomic
+from claw_governance.audit.layout import CHECKPOINT_FILE, GENERATION_SHIFT, path_keys, write_json_atomic
 from claw_governance.audit.merkle import CompactRange
 
 if TYPE_CHECKING:
@@ -64,9 +64,9 @@ class CheckpointMirror:
             try:
                 if trail.store is not None:
                     trail.store.put_checkpoint(trail.trail_id, seq, digest, note, created)
-                    if trail.path is not None:
+                    for key in path_keys(trail.path) if trail.path is not None else ():
                         trail.store.put_checkpoint(
-                            path_key(trail.path), (trail.generation << GENERATION_SHIFT) | seq, digest, note, created
+                            key, (trail.generation << GENERATION_SHIFT) | seq, digest, note, created
                         )
                 if trail.path is not None:
                     write_json_atomic(trail.path / CHECKPOINT_FILE, record, sync=trail.durability == "fsync")

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from claw_governance.audit.keys import KEY_FILE, PUBLIC_KEY_FILE, PublicKey, public_key_from_text
-from claw_governance.audit.layout import GENERATION_SHIFT, iter_lines, list_segments, origin_for, parse_entry, path_key
+from claw_governance.audit.layout import (
+    GENERATION_SHIFT,
+    iter_lines,
+    latest_for_path,
+    list_segments,
+    origin_for,
+    parse_entry,
+    path_keys,
+)
 from claw_governance.audit.note import parse_checkpoint
 from claw_governance.audit.trail import query_entries
 from claw_governance.audit.verify import (
@@ -108,7 +116,7 @@ class TrailReader:
         """The origin the state store knows for this folder (None if it knows none)."""
         if self.store is None:
             return None
-        anchor = anchor_from_dict(self.store.latest_checkpoint(path_key(self.path)), "the state store")
+        anchor = anchor_from_dict(latest_for_path(self.store, self.path), "the state store")
         if anchor is None or anchor.note is None:
             return None
         try:
@@ -120,7 +128,7 @@ class TrailReader:
         """The state store's checkpoints for this trail (and for this folder, when it is the same trail)."""
         anchors: list[Anchor] = []
         if self.store is not None:
-            for key in (self.trail_id, path_key(self.path)):
+            for key in (self.trail_id, *path_keys(self.path)):
                 anchor = anchor_from_dict(self.store.latest_checkpoint(key), "the state store")
                 if anchor is not None:
                     anchors.append(

@@ -49,10 +49,11 @@ from claw_governance.audit.layout import (
     exact_entry_line,
     genesis_hash,
     iter_lines,
+    latest_for_path,
     list_segments,
     origin_for,
     parse_entry,
-    path_key,
+    path_keys,
     read_json_file,
     record_message,
     segment_name,
@@ -162,6 +163,7 @@ class AuditTrail:
         self._head = _Head(0, genesis_hash(self.trail_id))
         self._memory: list[bytes] | None = [] if path is None else None
         self._lock_fd = -1
+        self._lock_ino = 0
         self._fd = -1
         self._segment: Path | None = None
         self._end = 0
@@ -205,6 +207,9 @@ class AuditTrail:
         assert self.path is not None
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock_ino = os.fstat(self._lock_fd).st_ino
+        if self._watch is not None:
+            self._watch.watch_place(self.path, self.path / LOCK_FILE)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             self._load_or_create_meta()
@@ -248,7 +253,7 @@ class AuditTrail:
         if self.store is None or self.path is None:
             return 0, 0, None, None
         try:
-            stored = self.store.latest_checkpoint(path_key(self.path))
+            stored = latest_for_path(self.store, self.path)
         except Exception:  # a store that cannot answer must not stop the governor; health shows it
             return 0, 0, None, None
         anchor = anchor_from_dict(stored, "the state store")
@@ -288,6 +293,7 @@ class AuditTrail:
                 f"{size} entries) here but the folder holds {self.origin}: it was deleted or "
                 f"replaced; refusing to start ({fix})"
             )
+        size = max(size, self._known_size_of_trail())
         if self._head.seq < size:
             raise TrailRefused(
                 f"{where}: trail {self.origin} has {self._head.seq} entries but the state store "
@@ -300,6 +306,17 @@ class AuditTrail:
                 f"{where}: entry {size} of trail {self.origin} is not the one the state store "
                 f"knows: the trail was rewritten; refusing to start ({fix})"
             )
+
+    def _known_size_of_trail(self) -> int:
+        """How many entries the state store knows this very trail (by its id) to have had: a copy of the trail
+        cut short and put where the folder was, under any path, still has to be at least that long."""
+        if self.store is None:
+            return 0
+        try:
+            anchor = anchor_from_dict(self.store.latest_checkpoint(self.trail_id), "the state store")
+            return parse_checkpoint(anchor.note).size if anchor is not None and anchor.note else 0
+        except Exception:  # a store that cannot answer must not stop the governor; health shows it
+            return 0
 
     def _first_entry(self) -> dict[str, Any] | None:
         assert self.path is not None
@@ -765,13 +782,26 @@ class AuditTrail:
             raise self._tamper(f"{name} was sealed but no newer segment exists: the trail was cut")
 
     def _check_inode(self) -> None:
-        assert self._segment is not None
+        # The path must still name the segment being written (a renamed folder, a hard link then an unlink,
+        # a copy in its place all keep the segment alive elsewhere), and the lock file must still be the one
+        # this writer locks (deleted or replaced, another writer would lock a different file and fork the
+        # chain).
+        assert self._segment is not None and self.path is not None
         try:
             ino = os.stat(self._segment).st_ino
         except FileNotFoundError:
             raise self._tamper(f"{self._segment.name} was deleted under the writer") from None
         if ino != self._ino:
             raise self._tamper(f"{self._segment.name} was replaced by another file under the writer")
+        try:
+            lock_ino = os.stat(self.path / LOCK_FILE).st_ino
+        except FileNotFoundError:
+            lock_ino = -1
+        if lock_ino != self._lock_ino:
+            raise self._tamper(
+                f"the trail's {LOCK_FILE} was deleted or replaced under the writer: another writer would no "
+                "longer be kept out"
+            )
 
     def _absorb(self, data: bytes, *, torn_ok: bool) -> None:
         """Take the complete entries other writers added into the head and the tree; repair a torn tail."""
@@ -828,22 +858,36 @@ class AuditTrail:
     def _rotate_locked(self) -> None:
         # The closing checkpoint signs the old segment's last entry and, by growing the file, tells every other
         # writer (see _sync_head_locked) to look for the new segment.
-        self._checkpoint_locked()
+        if self._last_cp_seq != self._head.seq:  # (a retry after a failed rotation has sealed it already)
+            self._checkpoint_locked()
         old_fd, old_path = self._fd, self._segment
         assert old_path is not None
         if self.durability == "fsync":
             with self._commit.lock:  # no leader may be fsyncing the fd we are closing
                 os.fsync(old_fd)
-                self._fd = -1
-                self._new_segment(self._head.seq + 1)
-                os.close(old_fd)
+                self._new_segment_or_keep(old_fd)
             self._commit.mark_synced(self._written_seq)
         else:
-            self._fd = -1
-            self._new_segment(self._head.seq + 1)
-            os.close(old_fd)
+            self._new_segment_or_keep(old_fd)
         with contextlib.suppress(OSError):
             os.chmod(old_path, 0o444)  # sealed: also tells other writers (via fstat) that we rotated
+
+    def _new_segment_or_keep(self, old_fd: int) -> None:
+        """Open the next segment and close ``old_fd``; if the new one cannot be opened, keep writing state on the
+        old one, so the next append checks it as usual (a cut made while rotation fails is then a cut seen by a
+        running writer, not a head read back from a file it no longer watches)."""
+        old_segment = self._segment
+        self._fd = -1
+        try:
+            self._new_segment(self._head.seq + 1)
+        except BaseException:
+            if self._segment == old_segment:  # the new segment never became the one written
+                self._fd = old_fd
+            else:
+                with contextlib.suppress(OSError):
+                    os.close(old_fd)
+            raise
+        os.close(old_fd)
 
     def _write_locked(self, fields: dict[str, Any], exact: bool) -> int:
         head = self._head
@@ -1095,7 +1139,7 @@ class AuditTrail:
         """Checkpoints outside the log: the state store's (for this trail and for this path)."""
         found: list[Anchor] = []
         if self.store is not None:
-            keys = [self.trail_id] + ([path_key(self.path)] if self.path is not None else [])
+            keys = [self.trail_id, *(path_keys(self.path) if self.path is not None else ())]
             for key in keys:
                 try:
                     stored = self.store.latest_checkpoint(key)
@@ -1449,7 +1493,7 @@ def reset_trail(config: GovernorConfig, store: Any, reason: str) -> tuple[Path |
     path = config.audit_path
     if not reason.strip():
         raise AuditError("--reason must say why the trail is reset")
-    known = store.latest_checkpoint(path_key(path)) if store is not None else None
+    known = latest_for_path(store, path) if store is not None else None
     anchor = anchor_from_dict(known, "the state store")
     old_note = anchor.note if anchor is not None else None
     old_origin = None

@@ -115,6 +115,22 @@ class SegmentWatch:
         self._wd = wd
         return True
 
+    def watch_place(self, folder: Path, lock_file: Path) -> bool:
+        """Also watch the trail's lock file and the folder with each of its ancestors, for as long as the
+        writer lives: a rename of the folder (``mv audit audit.x && cp -a audit.x audit``) or of any folder
+        above it, and a lock file deleted or replaced, then lead to the full check too (the segment's own
+        watch sees neither: its name and link count stay the same). False if a watch could not be added (the
+        caller must then check in full on every append)."""
+        if self._fd < 0:
+            return False
+        places = [(lock_file, _IN_ATTRIB | _IN_DELETE_SELF | _IN_MOVE_SELF)]
+        places += [(d, _IN_DELETE_SELF | _IN_MOVE_SELF) for d in (folder, *folder.parents)]
+        for place, mask in places:
+            if self._libc.inotify_add_watch(self._fd, os.fsencode(place), mask) < 0:
+                self.ready = _always
+                return False
+        return True
+
     def drain(self) -> None:
         """Read and drop every queued event (before the full check, so a change after it is not lost)."""
         if self.ready is _always:
