@@ -495,3 +495,43 @@ def test_an_audit_folder_replaced_by_a_symlink_is_refused(tmp_path: Path, target
     folder.symlink_to(elsewhere)
     with pytest.raises(TrailRefused, match="state store knows"):
         Governor(config=config(tmp_path))
+
+
+def _edit_the_last_entry(folder: Path) -> None:
+    newest = list_segments(folder)[-1][1]
+    lines = newest.read_bytes().splitlines(keepends=True)
+    entry = orjson.loads(lines[-1])
+    entry["action"] = "read:edited"  # the hash field is left as it was
+    lines[-1] = orjson.dumps(entry, option=SORTED) + b"\n"
+    newest.write_bytes(b"".join(lines))
+
+
+def _add_a_stray_empty_segment(folder: Path) -> None:
+    (folder / segment_name(100_001)).write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [_edit_the_last_entry, _add_a_stray_empty_segment])
+def test_a_governor_does_not_continue_a_trail_it_can_tell_is_damaged(tmp_path: Path, damage: Any) -> None:
+    # Before: both started with health "ok"; an edited last entry was chained on (and the next checkpoint
+    # signed the edit), and a stray empty segment took every new entry into a segment verify rejects.
+    write(tmp_path, 12)
+    folder = tmp_path / "audit"
+    cfg = config(tmp_path)
+    store = open_state_store(cfg)
+    trail = open_trail(cfg, store)
+    trail.append(
+        AuditEvent("policy_decision", "a", "read:last", context={"i": 1})
+    )  # the last entry: no checkpoint after it
+    trail.close()
+    store.close()
+    saved = {p.name: p.read_bytes() for _, p in list_segments(folder)}
+    damage(folder)
+    with pytest.raises(TrailRefused):
+        Governor(config=cfg)
+    for _, path in list_segments(folder):
+        if path.name not in saved:
+            path.unlink()
+    for name, data in saved.items():
+        (folder / name).write_bytes(data)
+    Governor(config=cfg).close()  # undone: the same trail opens again
+    assert verify(tmp_path).valid

@@ -47,6 +47,7 @@ from claw_governance.audit.layout import (
     TRAIL_FILE,
     entry_line,
     exact_entry_line,
+    exact_hash,
     genesis_hash,
     iter_lines,
     latest_for_path,
@@ -543,6 +544,15 @@ class AuditTrail:
             self._head = _Head(0, genesis_hash(self.trail_id))
         else:
             self._head = _Head(head[0], head[1])
+        if size == 0 and len(segments) > 1:
+            # An empty newest segment is one just rotated to: it is named for the entry after the head. Any other
+            # name (a stray file) would take this writer's entries into a segment verify rejects.
+            name_first = next(s for s, p in segments if p == self._segment)
+            if name_first != self._head.seq + 1:
+                raise TrailRefused(
+                    f"{self._segment.name} is empty but the trail's last entry is {self._head.seq}: it should be "
+                    f"{segment_name(self._head.seq + 1)}; refusing to write into it (a stray segment?)"
+                )
 
     @staticmethod
     def _read_tail(path: Path, size: int) -> tuple[bytes, int]:
@@ -1423,7 +1433,9 @@ def _type_json(kind: str) -> bytes:
 
 
 def _last_entry(data: bytes) -> tuple[int, str] | None:
-    """(seq, hash) of the last line of ``data`` that is a complete entry."""
+    """(seq, hash) of the last line of ``data`` that is a complete entry; TrailRefused if that entry does not
+    match its own hash (the head a writer continues from must be an entry the trail really holds: an edited
+    last entry would otherwise be chained on, and the next checkpoint would sign the edit)."""
     end = len(data)
     while end > 0:
         start = data.rfind(b"\n", 0, end - 1) + 1
@@ -1431,7 +1443,15 @@ def _last_entry(data: bytes) -> tuple[int, str] | None:
         end = start
         entry = parse_entry(line)
         if entry is not None and isinstance(entry.get("seq"), int) and isinstance(entry.get("hash"), str):
-            return entry["seq"], entry["hash"]
+            claimed = entry.pop("hash")
+            if hashlib.sha256(orjson.dumps(entry, option=SORTED)).hexdigest() != claimed and (
+                exact_hash(entry) != claimed
+            ):
+                raise TrailRefused(
+                    f"entry {entry['seq']}, the trail's last, does not match its hash: the trail was edited; "
+                    "refusing to continue it (run `claw-gov audit verify`)"
+                )
+            return entry["seq"], claimed
     return None
 
 
