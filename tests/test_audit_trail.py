@@ -636,6 +636,16 @@ def _replace_the_lock_file(folder: Path) -> None:
     os.replace(folder / ".lock.new", folder / ".lock")
 
 
+def _retarget_a_symlinked_folder_above(folder: Path) -> None:
+    # tmp/link -> tmp/real holds audit/; the link is pointed at a copy: no folder the watch follows changes
+    import shutil
+
+    link = folder.parent
+    shutil.copytree(link.resolve(), link.with_name("other"), symlinks=True)
+    link.with_name("link.new").symlink_to(link.with_name("other"))
+    os.replace(link.with_name("link.new"), link)
+
+
 @pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "fstat"])
 @pytest.mark.parametrize(
     "attack",
@@ -650,6 +660,7 @@ def _replace_the_lock_file(folder: Path) -> None:
         _rename_the_folder_above,
         _delete_the_lock_file,
         _replace_the_lock_file,
+        _retarget_a_symlinked_folder_above,
     ],
 )
 def test_a_segment_gone_under_the_writer_denies_the_very_next_append(
@@ -657,6 +668,10 @@ def test_a_segment_gone_under_the_writer_denies_the_very_next_append(
 ) -> None:
     if not inotify:
         monkeypatch.setenv("CLAW_AUDIT_NO_INOTIFY", "1")
+    if attack is _retarget_a_symlinked_folder_above:
+        (tmp_path / "real").mkdir()
+        (tmp_path / "link").symlink_to(tmp_path / "real")
+        tmp_path = tmp_path / "link"
     trail = make(tmp_path, 3)
     if not inotify or not sys.platform.startswith("linux"):
         assert trail._watch is None  # the fstat path
@@ -717,3 +732,65 @@ def test_no_inotify_watch_where_it_would_not_see_every_change() -> None:
 
     assert open_watch(Path("/proc/self")) is None
     assert open_watch(Path("/proc/self/no-such-folder/audit")) is None  # not created yet: its parent's counts
+
+
+def test_two_writers_on_one_folder_keep_one_chain_across_rotations(tmp_path: Path) -> None:
+    # A red-team review found a regression: skipping the closing checkpoint of a rotation (meant for a retry
+    # after a failed one) left the other writer appending to the sealed segment, and the chain forked. It shows
+    # when a writer's first append after opening rotates: the first writer fills the segment, the second opens.
+    store = MemoryStateStore()
+    first = make(tmp_path, 0, rotation_mb=0.004, store=store)
+    while list_segments(tmp_path / "audit")[-1][1].stat().st_size < 0.004 * 1024 * 1024:
+        first.append(event(0))
+    second = make(tmp_path, 0, rotation_mb=0.004, store=store)
+    second.append(event(1))  # rotates first
+    for i in range(150):
+        (first if i % 3 else second).append(event(i))
+    first.close()
+    second.close()
+    assert len(list_segments(tmp_path / "audit")) > 5
+    report = verify_directory(tmp_path / "audit", trusted_keys=[first.key.public])
+    assert report.valid, report.errors
+
+
+def test_a_forked_child_and_its_parent_never_write_the_same_seq(tmp_path: Path) -> None:
+    # The child inherited the parent's lock file description, so the parent's flock admitted the child's
+    # appends too (found by a red-team review): the child now locks a description of its own.
+    trail = make(tmp_path, 2, rotation_mb=0.01)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            for i in range(300):
+                trail.append(event(i, agent="child"))
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    for i in range(300):
+        trail.append(event(i, agent="parent"))
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    trail.close()
+    report = verify_directory(tmp_path / "audit", trusted_keys=[trail.key.public])
+    assert report.valid, report.errors
+
+
+def test_a_relative_audit_path_survives_a_chdir_and_its_ancestors_are_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    (tmp_path / "w" / "run").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "w" / "run")
+    trail = open_trail(GovernorConfig(audit_path=Path("audit"), state_path=Path("state")), MemoryStateStore())
+    assert trail.path == tmp_path / "w" / "run" / "audit"
+    trail.append(event(1))
+    monkeypatch.chdir(tmp_path)  # a later chdir must not move the trail (it was "deleted" at the checkpoint)
+    trail.append(event(2))
+    trail.checkpoint()
+    os.rename(tmp_path / "w", tmp_path / "w.x")  # a folder above the working directory: watched too
+    shutil.copytree(tmp_path / "w.x", tmp_path / "w")
+    with pytest.raises(AuditError):
+        trail.append(event(3))
+    trail.close()

@@ -27,6 +27,7 @@ import hashlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -135,7 +136,8 @@ class AuditTrail:
         reset: dict[str, Any] | None = None,
         witnesses: Any = None,
     ) -> None:
-        self.path = path
+        # Absolute from the start: a later chdir must not move the trail, and every folder above it is watched.
+        self.path = Path(os.path.abspath(path)) if path is not None else None
         self.key = key or SigningKey.generate()
         self.store = store
         self.retention = RetentionRule(retention_days)
@@ -158,13 +160,14 @@ class AuditTrail:
         self._rfd = -1
         # Linux: an inotify watch tells, for one epoll_wait, that the segment was unlinked, replaced or sealed
         # (see watch.py); elsewhere (None) every append does the full fstat check.
-        self._watch: SegmentWatch | None = open_watch(path) if path is not None else None
+        self._watch: SegmentWatch | None = open_watch(self.path) if self.path is not None else None
         self._lock = threading.Lock()
         self._closed = False
         self._head = _Head(0, genesis_hash(self.trail_id))
         self._memory: list[bytes] | None = [] if path is None else None
         self._lock_fd = -1
         self._lock_ino = 0
+        self._sealed_at = -1  # the seq of the closing checkpoint of a rotation that could not open its segment
         self._fd = -1
         self._segment: Path | None = None
         self._end = 0
@@ -178,16 +181,16 @@ class AuditTrail:
         self._repairs: list[dict[str, Any]] = []
         self._appended = 0
         self._written_seq = 0
-        if path is not None:
+        if self.path is not None:
+            _OPEN.add(self)
             try:
                 self._open_disk()
             except TrailRefused:
                 self._close_fds()
                 raise
             except (OSError, AuditError, ValueError) as exc:
-                # Fail closed but stay alive: every append raises until the folder becomes writable again.
-                # The descriptors go, so the next attempt opens the whole way (trail.json, the known head)
-                # instead of resuming a half-opened trail under an id it never read.
+                # Fail closed but stay alive: every append raises until the folder becomes writable again
+                # (_open_disk leaves nothing half open, so the next attempt opens the whole way).
                 self._fail(exc)
             if self._repairs and self._failing is None:
                 self._flush_pending()
@@ -235,6 +238,19 @@ class AuditTrail:
                 self._checkpoint_locked(defer=False)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _own_lock_after_fork(self) -> None:
+        """In a forked child: the lock file opened again (see ``_reopen_locks_in_child``)."""
+        if self._lock_fd < 0 or self.path is None:
+            return
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)  # the parent keeps its lock: its own descriptor still refers to it
+        try:
+            self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR)  # never created here: it must be the one
+            self._lock_ino = os.fstat(self._lock_fd).st_ino
+        except OSError as exc:  # (the folder is gone already): this process can never write the trail
+            self._lock_fd = -1
+            self._tamper(f"the trail's {LOCK_FILE} cannot be opened in this forked process: {exc}")
 
     def _close_fds(self) -> None:
         if self._watch is not None:
@@ -744,7 +760,7 @@ class AuditTrail:
                 return
             watch.drain()  # before the fstat: a change after it leaves an event for the next append
         st = os.fstat(self._fd)
-        if st.st_size == self._end and st.st_nlink:
+        if st.st_size == self._end and st.st_nlink and st.st_mode & 0o200:
             # A link count of 1 or more does not mean the segment is still the file at its path: a hard link
             # elsewhere and then an unlink (or a rename) keep it, and entries would go to a file only the
             # attacker can reach. So the path must still name this inode (on a watch event, and on every
@@ -868,8 +884,9 @@ class AuditTrail:
     def _rotate_locked(self) -> None:
         # The closing checkpoint signs the old segment's last entry and, by growing the file, tells every other
         # writer (see _sync_head_locked) to look for the new segment.
-        if self._last_cp_seq != self._head.seq:  # (a retry after a failed rotation has sealed it already)
+        if self._sealed_at != self._head.seq:  # (a retry after a failed rotation has sealed it already)
             self._checkpoint_locked()
+            self._sealed_at = self._head.seq
         old_fd, old_path = self._fd, self._segment
         assert old_path is not None
         if self.durability == "fsync":
@@ -898,6 +915,7 @@ class AuditTrail:
                     os.close(old_fd)
             raise
         os.close(old_fd)
+        self._sealed_at = -1
 
     def _write_locked(self, fields: dict[str, Any], exact: bool) -> int:
         head = self._head
@@ -1453,6 +1471,20 @@ def _last_entry(data: bytes) -> tuple[int, str] | None:
                 )
             return entry["seq"], claimed
     return None
+
+
+_OPEN: weakref.WeakSet[AuditTrail] = weakref.WeakSet()
+
+
+def _reopen_locks_in_child() -> None:
+    # An flock belongs to the open file description, which a forked child shares with its parent: the parent's
+    # lock would admit the child's appends too, and both would write the same seq. The child gets its own.
+    for trail in list(_OPEN):
+        trail._own_lock_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reopen_locks_in_child)
 
 
 def open_trail(config: GovernorConfig, store: Any = None) -> AuditTrail:

@@ -37,6 +37,7 @@ __all__ = ["SegmentWatch", "open_watch"]
 _IN_ATTRIB = 0x00000004
 _IN_DELETE_SELF = 0x00000400
 _IN_MOVE_SELF = 0x00000800
+_IN_DONT_FOLLOW = 0x02000000
 _IN_NONBLOCK = os.O_NONBLOCK
 _IN_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -118,13 +119,16 @@ class SegmentWatch:
     def watch_place(self, folder: Path, lock_file: Path) -> bool:
         """Also watch the trail's lock file and the folder with each of its ancestors, for as long as the
         writer lives: a rename of the folder (``mv audit audit.x && cp -a audit.x audit``) or of any folder
-        above it, and a lock file deleted or replaced, then lead to the full check too (the segment's own
-        watch sees neither: its name and link count stay the same). False if a watch could not be added (the
-        caller must then check in full on every append)."""
+        above it, a symlink on the way pointed elsewhere, and a lock file deleted or replaced, then lead to
+        the full check too (the segment's own watch sees none of them: its name and link count stay the
+        same). False if a watch could not be added (the caller must then check in full on every append)."""
         if self._fd < 0:
             return False
         places = [(lock_file, _IN_ATTRIB | _IN_DELETE_SELF | _IN_MOVE_SELF)]
-        places += [(d, _IN_DELETE_SELF | _IN_MOVE_SELF) for d in (folder, *folder.parents)]
+        for d in (folder, *folder.parents):
+            places.append((d, _IN_DELETE_SELF | _IN_MOVE_SELF))
+            if d.is_symlink():  # the link itself too: pointing it elsewhere changes no folder it leads to
+                places.append((d, _IN_ATTRIB | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_DONT_FOLLOW))
         for place, mask in places:
             if self._libc.inotify_add_watch(self._fd, os.fsencode(place), mask) < 0:
                 self.ready = _always
