@@ -17,6 +17,7 @@ from claw_governance import Governor
 from claw_governance.config import GovernorConfig
 from claw_governance.errors import IdentityError
 from claw_governance.identity import keys as K
+from claw_governance.keys import key_id as public_key_id
 
 FAST = {"identity_scrypt_log2_n": 14, "state_sync_interval": 0.1}
 
@@ -29,7 +30,7 @@ permissions:
 
 def sealed(passphrase: str | None, log2_n: int = 14) -> tuple[bytes, K.PrivateKey, str]:
     key = K.generate_key()
-    key_id = K.key_id_for(K.public_der(key))
+    key_id = public_key_id(K.public_der(key))
     return K.seal_key("bot", key_id, key, passphrase, log2_n), key, key_id
 
 

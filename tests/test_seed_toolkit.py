@@ -211,8 +211,8 @@ def test_basic_usage_example(seed_governor: Callable[..., Governor]) -> None:
     loaded = gov.identities.load_private_key("customer-service-agent")
     signature = K.sign(loaded.key, message)
     (public,) = gov.identities.keys("customer-service-agent")
-    assert K.verify(K.load_public(public.public_key), signature, message)
-    assert not K.verify(K.load_public(public.public_key), signature, message + b"0")
+    assert K.load_public(public.public_key).verify(signature, message)
+    assert not K.load_public(public.public_key).verify(signature, message + b"0")
 
 
 # --------------------------------------------------------------------------- test/integration-test.js

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from claw_governance.errors import AuditError
-from claw_governance.keys import KeyFormatError, PublicKey
+from claw_governance.keys import KeyFormatError, PublicKey, key_id
 
 __all__ = [
     "KEY_FILE",
@@ -154,7 +154,7 @@ def _load_or_create_sealed(
         )
     if not sealed.exists():
         private = cls.load(plain)._private if plain.exists() else Ed25519PrivateKey.generate()
-        file_key_id = agent_keys.key_id_for(agent_keys.public_der(private))  # claw-key/1's own key id
+        file_key_id = key_id(agent_keys.public_der(private))  # claw-key/1's own key id
         _link_new(
             directory,
             SEALED_KEY_FILE,

@@ -139,10 +139,6 @@ def sign_note(text: str, name: str, key: SigningKey) -> NoteSignature:
     return NoteSignature(name, note_key_id(name, key.public), sig)
 
 
-def _ed25519_ok(key: PublicKey, sig: bytes, message: bytes) -> bool:
-    return key.verify(sig, message)
-
-
 def verify_note_signature(text: str, signature: NoteSignature, name: str, key: PublicKey) -> bool:
     """True if ``signature`` is a valid Ed25519 note signature of ``text`` by (``name``, ``key``); False for a
     key that is not Ed25519 (it can sign no note)."""
@@ -151,7 +147,7 @@ def verify_note_signature(text: str, signature: NoteSignature, name: str, key: P
         and signature.name == name
         and signature.key_id == note_key_id(name, key)
         and len(signature.sig) == 64
-        and _ed25519_ok(key, signature.sig, text.encode())
+        and key.verify(signature.sig, text.encode())
     )
 
 
@@ -175,7 +171,7 @@ def verify_cosignature(text: str, signature: NoteSignature, name: str, key: Publ
     if timestamp >= 1 << 63:
         return None
     message = f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
-    return timestamp if _ed25519_ok(key, signature.sig[8:], message) else None
+    return timestamp if key.verify(signature.sig[8:], message) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1462,6 +1462,7 @@ def _last_entry(data: bytes) -> tuple[int, str] | None:
         entry = parse_entry(line)
         if entry is not None and isinstance(entry.get("seq"), int) and isinstance(entry.get("hash"), str):
             claimed = entry.pop("hash")
+            # (verify's rule, _Check._full_entry: the sorted orjson form, else pure RFC 8785 for keys outside the BMP)
             if hashlib.sha256(orjson.dumps(entry, option=SORTED)).hexdigest() != claimed and (
                 exact_hash(entry) != claimed
             ):

@@ -74,11 +74,6 @@ def public_der(key: PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def key_id_for(public: bytes) -> str:
-    """A key's id from its public DER: the one rule for every key (``claw_governance.keys.key_id``)."""
-    return key_id(public)
-
-
 def load_public(der_b64: str) -> PublicKey:
     """A public key from base64 DER (Ed25519 or RSA); IdentityError if it is neither."""
     try:
@@ -111,11 +106,6 @@ def sign(key: PrivateKey, payload: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(payload)
     return key.sign(payload, RSA_PSS, hashes.SHA256())
-
-
-def verify(key: PublicKey, signature: bytes, payload: bytes) -> bool:
-    """True when ``signature`` is valid for ``payload`` under ``key`` (see ``PublicKey.verify``)."""
-    return key.verify(signature, payload)
 
 
 # ------------------------------------------------------------------------------------------ key files
@@ -234,7 +224,7 @@ def open_key(data: bytes, agent_id: str, passphrase: str | None, where: str) -> 
         raise IdentityError(f"{where}: key file is corrupt or was tampered with ({type(exc).__name__})") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
         raise IdentityError(f"{where}: unsupported key type")
-    if algorithm_of(key) != doc["algorithm"] or key_id_for(public_der(key)) != doc["key_id"]:
+    if algorithm_of(key) != doc["algorithm"] or key_id(public_der(key)) != doc["key_id"]:
         raise IdentityError(f"{where}: key file was tampered with (key does not match its id)")
     return LoadedKey(doc["key_id"], doc["algorithm"], key, enc is not None)
 

@@ -34,6 +34,7 @@ from claw_governance.errors import IdentityError
 from claw_governance.identity import keys as K
 from claw_governance.identity.shared import SharedState
 from claw_governance.keys import PublicKey
+from claw_governance.keys import key_id as public_key_id
 from claw_governance.model import AuditEvent, IdentityVerdict, Signature, ToolCall
 from claw_governance.policy import PolicySet, TrustSettings
 from claw_governance.policy.names import forbidden_character, skeleton_keys
@@ -156,7 +157,7 @@ class IdentityRegistry:
                 )
         key = private_key if private_key is not None else K.generate_key()
         der = K.public_der(key)
-        key_id, algorithm, now = K.key_id_for(der), K.algorithm_of(key), time.time()
+        key_id, algorithm, now = public_key_id(der), K.algorithm_of(key), time.time()
         record = IdentityRecord(agent_id, key_id, ACTIVE, now, now, None, 1, dict(metadata or {}))
         key_record = KeyRecord(key_id, agent_id, algorithm, K.b64e(der), now)
         path = self.key_path(agent_id)
@@ -205,7 +206,7 @@ class IdentityRegistry:
         old = self.require(agent_id)
         key = K.generate_key()
         der = K.public_der(key)
-        key_id, now = K.key_id_for(der), time.time()
+        key_id, now = public_key_id(der), time.time()
         self.store.add_key(KeyRecord(key_id, agent_id, "ed25519", K.b64e(der), now))
         path = self.key_path(agent_id)
         if path is not None:
@@ -365,7 +366,7 @@ class IdentityRegistry:
                 False, f'Signature by an unknown key ({str(key_id)[:16]}) for "{call.agent_id}"', trust_penalty=True
             )
         payload = signing_payload(call.agent_id, call.action, call.args_hash, sig.nonce, float(sig.timestamp))
-        if not K.verify(public.key, raw, payload):
+        if not public.key.verify(raw, payload):
             return IdentityVerdict(
                 False, "Invalid signature: not made by the agent's key over this call", trust_penalty=True
             )
